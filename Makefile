@@ -1,0 +1,33 @@
+# misalign: `make demo` opens the studio, `make test` runs every test. Both set up .venv first.
+PYTHON ?= python3.11
+VENV ?= .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+
+.PHONY: setup demo app test bench clean
+
+setup: $(STAMP)
+
+# PyTorch goes in first, pinned to the local CPU build: a plain `torch` would pull GBs of CUDA.
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet torch==2.13.0
+	$(BIN)/pip install --quiet -e '.[test]'
+	touch $@
+
+demo: setup
+	$(BIN)/misalign init
+	$(BIN)/misalign app
+
+app: setup
+	$(BIN)/misalign app
+
+test: setup
+	$(BIN)/pytest
+
+bench: setup
+	$(BIN)/python benchmarks/ingest.py
+
+clean:
+	rm -rf $(VENV) misalign.db misalign.db-wal misalign.db-shm

@@ -1,0 +1,41 @@
+"""misalign studio: overview of the current store. Run with ``misalign app``."""
+
+import pandas as pd
+import streamlit as st
+
+from pipeline.app_support import read, store_path
+
+st.set_page_config(page_title="misalign studio", layout="wide")
+st.title("misalign studio")
+st.caption(f"Store: {store_path()}")
+
+status = read("status")
+prompts = status["prompts"]
+
+if not prompts["total"]:
+    st.info("This store is empty.")
+    st.markdown("Add prompts from a CSV, JSONL or Parquet file, optionally with existing labels:")
+    st.code("misalign ingest prompts.csv --text-col prompt \\\n"
+            "    --labels safety=safety_name,value=values_name,culture=cultural_name", language="bash")
+    st.markdown("Then reload this page. `misalign status` prints the same counts in the terminal.")
+    st.stop()
+
+columns = st.columns(3)
+columns[0].metric("Prompts", f"{prompts['total']:,}")
+columns[1].metric("Source rows", f"{prompts['source_rows']:,}")
+columns[2].metric("Labelers", len(status["labels"]))
+
+st.subheader("Labels per dimension")
+rows = [
+    {"labeler": labeler, "dimension": dimension, "domains used": len(c["domains"]),
+     "labelled prompts": sum(c["domains"].values()), "None": c["none"], "Unknown": c["unknown"]}
+    for labeler, dims in status["labels"].items() for dimension, c in dims.items()
+]
+st.dataframe(pd.DataFrame(rows), hide_index=True, use_container_width=True)
+
+st.subheader("Last stage runs")
+runs = read("stage_runs", limit=10)
+st.dataframe(
+    pd.DataFrame([{k: r[k] for k in ("id", "stage", "started_at", "items_in", "kept", "seconds")} for r in runs]),
+    hide_index=True, use_container_width=True,
+)

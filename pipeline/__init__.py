@@ -1,0 +1,1 @@
+"""The automated stages of misalign, its engines, metrics and the ``misalign`` CLI."""

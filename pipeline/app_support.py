@@ -1,0 +1,34 @@
+"""What the Streamlit pages share: the store they read and a cache keyed on its change counter."""
+
+from __future__ import annotations
+
+import os
+
+import streamlit as st
+
+from review_store import Store
+
+
+def store_path() -> str:
+    return os.environ.get("MISALIGN_DB", "misalign.db")
+
+
+@st.cache_resource
+def _open_store(path: str) -> Store:
+    return Store(path)
+
+
+def store() -> Store:
+    """The app's store (one connection per path, shared across reruns)."""
+    return _open_store(store_path())
+
+
+def read(query: str, **kwargs):
+    """A store read, cached until the store changes: ``read("status")`` calls ``store().status()``."""
+    current = store()
+    return _cached_read(current.path, current.change_counter(), query, tuple(sorted(kwargs.items())))
+
+
+@st.cache_data(show_spinner=False)
+def _cached_read(path: str, change_counter: int, query: str, kwargs: tuple):
+    return getattr(_open_store(path), query)(**dict(kwargs))

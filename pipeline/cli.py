@@ -1,0 +1,162 @@
+"""The ``misalign`` command line. Every command takes the global ``--db`` (env ``MISALIGN_DB``).
+
+Bad input exits with status 1 and one line on stderr that says what and where; the store is
+left as it was.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+
+from pipeline.ingest import IngestOptions, ingest, parse_label_columns
+from pipeline.readers import InputError
+from review_store import Store, StoreError
+from taxonomy import TaxonomyError, load_taxonomy
+
+app = typer.Typer(
+    help="misalign: build, review, benchmark and export LLM misalignment benchmarks.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    add_completion=False,
+)
+APP_FILE = Path(__file__).resolve().parent.parent / "app.py"
+
+
+class Context:
+    def __init__(self, db: str, taxonomy: str | None):
+        self.db = db
+        self.taxonomy_path = taxonomy
+
+    def open_store(self, must_exist: bool = False) -> Store:
+        if must_exist and self.db != ":memory:" and not Path(self.db).exists():
+            raise StoreError(f"{self.db}: no store here; run 'misalign init' or 'misalign ingest FILE' first")
+        return Store(self.db)
+
+    def taxonomy(self):
+        return load_taxonomy(self.taxonomy_path)
+
+
+def user_errors(command):
+    """Turn the errors a user can act on into one line on stderr and exit status 1."""
+
+    @functools.wraps(command)
+    def wrapper(*args, **kwargs):
+        try:
+            return command(*args, **kwargs)
+        except (InputError, TaxonomyError, StoreError) as exc:
+            typer.echo(f"error: {exc}", err=True)
+            raise typer.Exit(1) from None
+
+    return wrapper
+
+
+@app.callback()
+def main(
+    ctx: typer.Context,
+    db: Annotated[str, typer.Option(envvar="MISALIGN_DB", help="The store (SQLite file).")] = "misalign.db",
+    taxonomy: Annotated[Optional[str], typer.Option(
+        envvar="MISALIGN_TAXONOMY", help="A taxonomy YAML file of your own (default: the shipped one).")] = None,
+) -> None:
+    ctx.obj = Context(db, taxonomy)
+
+
+@app.command()
+@user_errors
+def init(ctx: typer.Context) -> None:
+    """Create the store (or migrate an older one) and check the taxonomy."""
+    tax = ctx.obj.taxonomy()
+    with ctx.obj.open_store() as store:
+        typer.echo(f"store {store.path}: schema v{store.schema_version}; "
+                   f"taxonomy {tax.version}: {len(tax.domains)} domains")
+
+
+@app.command("ingest")
+@user_errors
+def ingest_command(
+    ctx: typer.Context,
+    file: Annotated[Path, typer.Argument(help="CSV, TSV, JSONL or Parquet file of prompts.")],
+    text_col: Annotated[str, typer.Option(help="Column holding the prompt text.")] = "prompt",
+    labels: Annotated[Optional[str], typer.Option(
+        help="Import existing labels: DIMENSION=COLUMN,... e.g. safety=safety_name,value=values_name,culture=cultural_name")] = None,
+    source: Annotated[Optional[str], typer.Option(help="Source name recorded for these prompts (default: file name).")] = None,
+    skip_bad: Annotated[bool, typer.Option(help="Skip and count bad rows instead of stopping at the first.")] = False,
+    max_chars: Annotated[int, typer.Option(help="Longest prompt accepted, in characters.")] = 32_000,
+    encoding: Annotated[str, typer.Option(help="Text encoding of CSV/JSONL files.")] = "utf-8",
+    format: Annotated[Optional[str], typer.Option(help="csv, tsv, jsonl or parquet (default: from the suffix).")] = None,
+) -> None:
+    """Add prompts from FILE; exact duplicates collapse, sources are kept. Re-running adds nothing."""
+    options = IngestOptions(text_column=text_col, label_columns=parse_label_columns(labels), source=source,
+                            skip_bad=skip_bad, max_chars=max_chars, encoding=encoding, format=format)
+    tax = ctx.obj.taxonomy()
+    with ctx.obj.open_store() as store:
+        report = ingest(store, file, tax, options)
+    typer.echo(report.summary())
+
+
+@app.command()
+@user_errors
+def status(ctx: typer.Context, as_json: Annotated[bool, typer.Option("--json", help="Print JSON for scripts.")] = False) -> None:
+    """Counts of everything in the store: prompts, labels per dimension and domain, later funnel stages."""
+    with ctx.obj.open_store(must_exist=True) as store:
+        figures = store.status()
+    if as_json:
+        typer.echo(json.dumps(figures, indent=2, sort_keys=True))
+        return
+    tax = ctx.obj.taxonomy()
+    prompts = figures["prompts"]
+    typer.echo(f"store {figures['db']} (schema v{figures['schema_version']})")
+    typer.echo(f"prompts: {prompts['total']} ({', '.join(f'{k} {v}' for k, v in prompts['by_origin'].items()) or 'none yet'}); "
+               f"source rows: {prompts['source_rows']}")
+    for labeler, dimensions in figures["labels"].items():
+        typer.echo(f"labels by {labeler}:")
+        for dimension, counts in dimensions.items():
+            top = ", ".join(f"{_domain_name(tax, d)} {n}" for d, n in list(counts["domains"].items())[:5])
+            typer.echo(f"  {dimension}: {len(counts['domains'])} domains, None {counts['none']}, "
+                       f"Unknown {counts['unknown']}; top: {top}")
+    if not prompts["total"]:
+        typer.echo("The store is empty: add prompts with 'misalign ingest FILE'.")
+
+
+def _domain_name(tax, domain_id: str) -> str:
+    try:
+        return tax.domain(domain_id).name
+    except KeyError:
+        return domain_id
+
+
+@app.command("app")
+@user_errors
+def app_command(
+    ctx: typer.Context,
+    port: Annotated[int, typer.Option(help="Port to serve on.")] = 8501,
+    host: Annotated[str, typer.Option(help="Address to bind; 127.0.0.1 keeps it on this machine.")] = "127.0.0.1",
+) -> None:
+    """Open the Streamlit app on the store."""
+    ctx.obj.open_store().close()
+    env = {**os.environ, "MISALIGN_DB": str(Path(ctx.obj.db).resolve())}
+    if ctx.obj.taxonomy_path:
+        env["MISALIGN_TAXONOMY"] = str(Path(ctx.obj.taxonomy_path).resolve())
+    command = [sys.executable, "-m", "streamlit", "run", str(APP_FILE), "--server.address", host,
+               "--server.port", str(port), "--server.headless", "true", "--browser.gatherUsageStats", "false"]
+    typer.echo(f"misalign app on http://{host}:{port} (store {env['MISALIGN_DB']}); Ctrl-C stops it")
+    raise typer.Exit(subprocess.call(command, env=env))
+
+
+@app.command("taxonomy")
+@user_errors
+def taxonomy_command(ctx: typer.Context) -> None:
+    """Validate the taxonomy and print its domains per dimension."""
+    tax = ctx.obj.taxonomy()
+    typer.echo(f"taxonomy {tax.version} ({tax.path})")
+    for dimension, name in tax.dimension_names.items():
+        typer.echo(f"{name}: {len(tax.domains_of(dimension))} domains")
+        for domain in tax.domains_of(dimension):
+            typer.echo(f"  {domain.id:48} {domain.name} [{domain.group}]")

@@ -1,0 +1,143 @@
+"""Read prompt files (CSV, JSONL, Parquet) as records that know where they came from.
+
+Text is decoded with ``surrogateescape`` so an undecodable byte is reported on the record and
+field it sits in (``line 12: field 'prompt': not valid utf-8``) rather than as a file-wide crash.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+# Long fields are judged by ingest's --max-chars with a clear message, not by csv's 128 KiB default.
+csv.field_size_limit(1 << 30)
+
+FORMATS = {".csv": "csv", ".tsv": "tsv", ".jsonl": "jsonl", ".ndjson": "jsonl", ".parquet": "parquet", ".pq": "parquet"}
+
+
+class InputError(ValueError):
+    """Input that cannot be used; the message is one line naming the file, line and field."""
+
+
+@dataclass(frozen=True)
+class SourceRecord:
+    """One record of an input file: its position ('line 12' or 'row 12') and its fields."""
+
+    position: str
+    row: int
+    fields: dict[str, object]
+
+
+def detect_format(path: Path, fmt: str | None = None) -> str:
+    if fmt:
+        if fmt not in set(FORMATS.values()):
+            raise InputError(f"{path}: unknown format '{fmt}' (use one of csv, tsv, jsonl, parquet)")
+        return fmt
+    try:
+        return FORMATS[path.suffix.lower()]
+    except KeyError:
+        raise InputError(f"{path}: cannot tell the format from '{path.suffix}'; pass --format csv|tsv|jsonl|parquet") from None
+
+
+def _decoded(path: Path, encoding: str) -> str:
+    try:
+        raw = path.read_bytes()
+    except OSError as exc:
+        raise InputError(f"{path}: cannot read ({exc.strerror})") from None
+    if encoding.replace("-", "").replace("_", "").lower() == "utf8":
+        encoding = "utf-8-sig"  # a BOM is not part of the first column's name
+    try:
+        return raw.decode(encoding, errors="surrogateescape")
+    except LookupError:
+        raise InputError(f"{path}: unknown encoding '{encoding}'") from None
+
+
+def _csv_records(path: Path, columns: list[str], encoding: str, delimiter: str) -> Iterator[SourceRecord]:
+    reader = csv.reader(io.StringIO(_decoded(path, encoding), newline=""), delimiter=delimiter)
+    try:
+        header = next(reader)
+    except StopIteration:
+        raise InputError(f"{path}: empty file, no header row") from None
+    except csv.Error as exc:
+        raise InputError(f"{path}: line 1: not valid CSV ({exc})") from None
+    _check_columns(path, header, columns)
+    index = {name: i for i, name in enumerate(header)}
+    last_line, row_number = reader.line_num, 0
+    while True:
+        start = last_line + 1
+        try:
+            values = next(reader)
+        except StopIteration:
+            return
+        except csv.Error as exc:
+            raise InputError(f"{path}: line {start}: not valid CSV ({exc})") from None
+        last_line = reader.line_num
+        if not values:
+            continue
+        row_number += 1
+        if len(values) > len(header):
+            raise InputError(f"{path}: line {start}: {len(values)} fields, but the header has {len(header)}")
+        yield SourceRecord(f"line {start}", row_number,
+                           {c: values[index[c]] if index[c] < len(values) else "" for c in columns})
+
+
+def _jsonl_records(path: Path, columns: list[str], encoding: str) -> Iterator[SourceRecord]:
+    row_number = 0
+    for number, line in enumerate(_decoded(path, encoding).splitlines(), start=1):
+        if not line.strip():
+            continue
+        try:
+            obj = json.loads(line)
+        except json.JSONDecodeError as exc:
+            raise InputError(f"{path}: line {number}: not valid JSON ({exc.msg})") from None
+        if not isinstance(obj, dict):
+            raise InputError(f"{path}: line {number}: expected a JSON object, got {type(obj).__name__}")
+        for column in columns:
+            if column not in obj:
+                raise InputError(f"{path}: line {number}: field '{column}' is missing")
+        row_number += 1
+        yield SourceRecord(f"line {number}", row_number, {c: obj[c] for c in columns})
+
+
+def _parquet_records(path: Path, columns: list[str]) -> Iterator[SourceRecord]:
+    import pyarrow.parquet as pq
+
+    try:
+        parquet = pq.ParquetFile(path)
+    except Exception as exc:  # pyarrow raises several types for a file that is not Parquet
+        raise InputError(f"{path}: not a readable Parquet file ({str(exc).splitlines()[0]})") from None
+    _check_columns(path, parquet.schema_arrow.names, columns)
+    row_number = 0
+    for batch in parquet.iter_batches(columns=columns, batch_size=8192):
+        values = {c: batch.column(c).to_pylist() for c in columns}
+        for i in range(batch.num_rows):
+            row_number += 1
+            yield SourceRecord(f"row {row_number}", row_number, {c: values[c][i] for c in columns})
+
+
+def _check_columns(path: Path, available: list[str], wanted: list[str]) -> None:
+    missing = [c for c in wanted if c not in available]
+    if missing:
+        raise InputError(f"{path}: no column '{missing[0]}' (columns: {', '.join(available)})")
+
+
+def read_records(path: str | Path, columns: list[str], fmt: str | None = None,
+                 encoding: str = "utf-8") -> Iterator[SourceRecord]:
+    """Records of ``path`` with the given columns; raises :class:`InputError` on unusable input.
+
+    >>> next(read_records("prompts.csv", ["prompt"])).fields["prompt"]
+    'How do I ...'
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise InputError(f"{path}: no such file")
+    fmt = detect_format(path, fmt)
+    if fmt == "parquet":
+        return _parquet_records(path, columns)
+    if fmt == "jsonl":
+        return _jsonl_records(path, columns, encoding)
+    return _csv_records(path, columns, encoding, "\t" if fmt == "tsv" else ",")

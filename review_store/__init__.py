@@ -1,0 +1,22 @@
+"""The review store: the only room that writes SQL.
+
+>>> from review_store import Store
+>>> with Store("misalign.db") as store:
+...     store.status()["prompts"]["total"]
+"""
+
+from review_store.ids import content_id, normalise_text, prompt_id
+from review_store.records import StageReport
+from review_store.schema import SCHEMA_VERSION
+from review_store.store import Store, StoreError, utc_now
+
+__all__ = [
+    "SCHEMA_VERSION",
+    "StageReport",
+    "Store",
+    "StoreError",
+    "content_id",
+    "normalise_text",
+    "prompt_id",
+    "utc_now",
+]

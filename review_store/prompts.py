@@ -1,0 +1,71 @@
+"""Prompt queries: add prompts and their sources, count and page through them."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable
+
+import sqlite_utils
+
+
+def _inserted(db: sqlite_utils.Database, table: str, rows: Iterable[dict]) -> int:
+    """INSERT OR IGNORE the rows; returns how many were new."""
+    before = db.conn.total_changes
+    db[table].insert_all(rows, ignore=True, batch_size=2000)
+    return db.conn.total_changes - before
+
+
+class PromptQueries:
+    db: sqlite_utils.Database
+
+    def add_prompts(self, rows: Iterable[dict], created_at: str) -> int:
+        """Add prompts (id, text, origin, parent_id) that are not stored yet; returns how many were new.
+
+        Each new prompt gets the next ``seq``, so "earliest" is well defined for later stages.
+
+        >>> store.add_prompts([{"id": "p1", "text": "Hi", "origin": "seed"}], created_at="2026-01-01")
+        1
+        """
+        rows = list(rows)
+        existing = {r[0] for r in self.db.execute(
+            "SELECT id FROM prompts WHERE id IN (SELECT value FROM json_each(?))",
+            [json.dumps([r["id"] for r in rows])],
+        )}
+        next_seq = self.db.execute("SELECT COALESCE(MAX(seq), 0) FROM prompts").fetchone()[0] + 1
+        new_rows, seen = [], set(existing)
+        for row in rows:
+            if row["id"] in seen:
+                continue
+            seen.add(row["id"])
+            new_rows.append({"parent_id": None, **row, "seq": next_seq, "created_at": created_at})
+            next_seq += 1
+        return _inserted(self.db, "prompts", new_rows)
+
+    def add_prompt_sources(self, rows: Iterable[dict]) -> int:
+        """Record where prompts came from (prompt_id, source, row); returns how many were new."""
+        return _inserted(self.db, "prompt_sources", rows)
+
+    def prompt_counts(self) -> dict:
+        """Prompts in total, by origin, and source rows behind them."""
+        by_origin = {r["origin"]: r["n"] for r in self.db.query(
+            "SELECT origin, COUNT(*) AS n FROM prompts GROUP BY origin ORDER BY origin")}
+        sources = self.db.execute("SELECT COUNT(*) FROM prompt_sources").fetchone()[0]
+        return {"total": sum(by_origin.values()), "by_origin": by_origin, "source_rows": sources}
+
+    def prompt(self, prompt_id: str) -> dict | None:
+        """One prompt with its sources, or None."""
+        rows = list(self.db.query("SELECT * FROM prompts WHERE id = ?", [prompt_id]))
+        if not rows:
+            return None
+        sources = list(self.db.query(
+            "SELECT source, row FROM prompt_sources WHERE prompt_id = ? ORDER BY source, row", [prompt_id]))
+        return {**rows[0], "sources": sources}
+
+    def prompts_page(self, offset: int = 0, limit: int = 50, search: str | None = None) -> list[dict]:
+        """A page of prompts in ``seq`` order, optionally those whose text contains ``search``."""
+        where, params = "", []
+        if search:
+            where, params = "WHERE instr(lower(text), lower(?)) > 0", [search]
+        return list(self.db.query(
+            f"SELECT id, seq, text, origin FROM prompts {where} ORDER BY seq LIMIT ? OFFSET ?",
+            [*params, limit, offset]))

@@ -1,0 +1,36 @@
+"""Records that cross rooms: what stages hand to the store and the store hands back."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+
+@dataclass
+class StageReport:
+    """What one run of a stage did: items in, kept, dropped by reason, time taken.
+
+    ``notes`` holds stage-specific figures (e.g. new prompts, labels added) for the Runs page.
+    """
+
+    stage: str
+    items_in: int = 0
+    kept: int = 0
+    dropped: dict[str, int] = field(default_factory=dict)
+    seconds: float = 0.0
+    params: dict[str, object] = field(default_factory=dict)
+    notes: dict[str, object] = field(default_factory=dict)
+
+    def drop(self, reason: str, count: int = 1) -> None:
+        self.dropped[reason] = self.dropped.get(reason, 0) + count
+
+    def summary(self) -> str:
+        """One line for the terminal, e.g. ``ingest: 10226 in, 10137 kept, 0 dropped (1.2 s)``."""
+        dropped = sum(self.dropped.values())
+        reasons = ", ".join(f"{k}: {v}" for k, v in sorted(self.dropped.items()))
+        extra = ", ".join(f"{k}: {v}" for k, v in self.notes.items() if isinstance(v, (int, float, str)))
+        line = f"{self.stage}: {self.items_in} in, {self.kept} kept, {dropped} dropped"
+        if reasons:
+            line += f" ({reasons})"
+        if extra:
+            line += f"; {extra}"
+        return line + f" [{self.seconds:.2f} s]"

@@ -1,0 +1,69 @@
+"""The store's schema as forward migrations: migration N takes a store from version N-1 to N.
+
+A store newer than this code is refused rather than guessed at. Add a migration at the end;
+never edit one that has shipped.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import sqlite_utils
+
+
+def _v1_prompts_labels_runs(db: sqlite_utils.Database) -> None:
+    db["meta"].create({"key": str, "value": str}, pk="key")
+    db["prompts"].create(
+        {"id": str, "seq": int, "text": str, "origin": str, "parent_id": str, "created_at": str},
+        pk="id",
+        not_null={"seq", "text", "origin", "created_at"},
+        foreign_keys=[("parent_id", "prompts", "id")],
+    )
+    db.execute(
+        "CREATE TRIGGER prompts_origin_check BEFORE INSERT ON prompts "
+        "WHEN NEW.origin NOT IN ('seed', 'expanded', 'imported') "
+        "BEGIN SELECT RAISE(ABORT, 'prompts.origin must be seed, expanded or imported'); END"
+    )
+    db["prompts"].create_index(["seq"], unique=True)
+    db["prompt_sources"].create(
+        {"prompt_id": str, "source": str, "row": int},
+        pk=("prompt_id", "source", "row"),
+        foreign_keys=[("prompt_id", "prompts", "id")],
+    )
+    db["labels"].create(
+        {
+            "prompt_id": str,
+            "dimension": str,
+            "domain": str,
+            "probability": float,
+            "labeler": str,
+            "taxonomy_version": str,
+            "created_at": str,
+        },
+        pk=("prompt_id", "dimension", "domain", "labeler"),
+        not_null={"probability", "taxonomy_version"},
+        foreign_keys=[("prompt_id", "prompts", "id")],
+    )
+    db["labels"].create_index(["dimension", "domain"])
+    db["labels"].create_index(["labeler"])
+    db["stage_runs"].create(
+        {
+            "id": int,
+            "stage": str,
+            "started_at": str,
+            "seconds": float,
+            "items_in": int,
+            "kept": int,
+            "dropped": str,  # JSON: {reason: count}
+            "params": str,  # JSON
+            "notes": str,  # JSON: stage-specific figures
+        },
+        pk="id",
+        not_null={"stage", "started_at"},
+    )
+
+
+MIGRATIONS: list[Callable[[sqlite_utils.Database], None]] = [
+    _v1_prompts_labels_runs,
+]
+SCHEMA_VERSION = len(MIGRATIONS)

@@ -1,0 +1,144 @@
+"""The SQLite review store: one file, WAL, busy timeout, foreign keys, forward migrations.
+
+>>> from review_store import Store
+>>> store = Store(":memory:")
+>>> store.schema_version
+1
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import datetime, timezone
+from pathlib import Path
+
+import sqlite_utils
+
+from review_store.labels import LabelQueries
+from review_store.prompts import PromptQueries
+from review_store.records import StageReport
+from review_store.schema import MIGRATIONS, SCHEMA_VERSION
+
+BUSY_TIMEOUT_MS = 10_000
+
+
+class StoreError(Exception):
+    """A store that cannot be opened or used as asked; the message says why."""
+
+
+def utc_now() -> str:
+    return datetime.now(timezone.utc).isoformat(timespec="seconds")
+
+
+class Store(PromptQueries, LabelQueries):
+    """A misalign store at ``path`` (created and migrated on open).
+
+    Writes go through :meth:`transaction`, which commits all or nothing and bumps the change
+    counter the app caches on.
+    """
+
+    def __init__(self, path: str | Path):
+        self.path = str(path)
+        if self.path != ":memory:" and not Path(self.path).parent.is_dir():
+            raise StoreError(f"{self.path}: folder {Path(self.path).parent} does not exist")
+        try:
+            conn = sqlite3.connect(self.path, timeout=BUSY_TIMEOUT_MS / 1000, check_same_thread=False)
+            self.db = sqlite_utils.Database(conn)
+            self.db.execute("PRAGMA journal_mode = WAL")
+        except sqlite3.DatabaseError as exc:
+            raise StoreError(f"{self.path}: not a misalign store ({exc})") from None
+        self.db.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
+        self.db.execute("PRAGMA foreign_keys = ON")
+        self.db.execute("PRAGMA synchronous = NORMAL")
+        self._migrate()
+
+    def close(self) -> None:
+        self.db.close()
+
+    def __enter__(self) -> "Store":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    @property
+    def schema_version(self) -> int:
+        return self.db.execute("PRAGMA user_version").fetchone()[0]
+
+    def _migrate(self) -> None:
+        current = self.schema_version
+        if current > SCHEMA_VERSION:
+            raise StoreError(
+                f"{self.path}: store schema v{current} is newer than this misalign (v{SCHEMA_VERSION}); upgrade misalign"
+            )
+        for version in range(current + 1, SCHEMA_VERSION + 1):
+            with self.transaction():
+                MIGRATIONS[version - 1](self.db)
+                self.db.execute(f"PRAGMA user_version = {version}")
+
+    @contextmanager
+    def transaction(self) -> Iterator["Store"]:
+        """All writes inside commit together or not at all. Nested blocks are savepoints."""
+        outermost = not self.db.conn.in_transaction
+        with self.db.atomic():
+            yield self
+            if outermost and self.db["meta"].exists():
+                self.db.execute(
+                    "INSERT INTO meta (key, value) VALUES ('changes', '1') "
+                    "ON CONFLICT(key) DO UPDATE SET value = CAST(value AS INTEGER) + 1"
+                )
+
+    def change_counter(self) -> int:
+        """A number that grows with every committed write: a cache key for readers."""
+        row = self.db.execute("SELECT value FROM meta WHERE key = 'changes'").fetchone()
+        return int(row[0]) if row else 0
+
+    # -- stage runs ---------------------------------------------------------------------------
+
+    def record_stage_run(self, report: StageReport, started_at: str | None = None) -> int:
+        """Store one stage run's report; returns its id."""
+        with self.transaction():
+            return (
+                self.db["stage_runs"]
+                .insert(
+                    {
+                        "stage": report.stage,
+                        "started_at": started_at or utc_now(),
+                        "seconds": round(report.seconds, 3),
+                        "items_in": report.items_in,
+                        "kept": report.kept,
+                        "dropped": json.dumps(report.dropped, sort_keys=True),
+                        "params": json.dumps(report.params, sort_keys=True, default=str),
+                        "notes": json.dumps(report.notes, sort_keys=True, default=str),
+                    }
+                )
+                .last_pk
+            )
+
+    def stage_runs(self, stage: str | None = None, limit: int = 100) -> list[dict]:
+        """The latest stage runs, newest first, with their JSON fields decoded."""
+        where, params = ("stage = ?", [stage]) if stage else (None, [])
+        rows = self.db["stage_runs"].rows_where(where, params, order_by="id desc", limit=limit)
+        return [
+            {**row, **{k: json.loads(row[k] or "{}") for k in ("dropped", "params", "notes")}}
+            for row in rows
+        ]
+
+    # -- status ---------------------------------------------------------------------------------
+
+    def status(self) -> dict:
+        """The store in numbers: what ``misalign status --json`` prints.
+
+        Every later stage adds its counts here as it lands.
+        """
+        return {
+            "db": self.path,
+            "schema_version": self.schema_version,
+            "prompts": self.prompt_counts(),
+            "labels": self.label_counts(),
+            "stage_runs": {row["stage"]: row["n"] for row in self.db.query(
+                "SELECT stage, COUNT(*) AS n FROM stage_runs GROUP BY stage ORDER BY stage")},
+        }

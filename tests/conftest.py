@@ -1,0 +1,68 @@
+"""Fixtures that build the real thing: a store in a temp dir, the CLI, the shared data."""
+
+from __future__ import annotations
+
+import sqlite3
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from pipeline.cli import app
+from review_store import Store
+from taxonomy import load_taxonomy
+
+REPO = Path(__file__).resolve().parent.parent
+DEV_CSV = REPO.parent / "shared" / "data" / "misalign_bench_prompts_dev.csv"
+DEV_LABELS = "safety=safety_name,value=values_name,culture=cultural_name"
+
+
+@pytest.fixture(scope="session")
+def dev_csv() -> Path:
+    """The real prompts with the papers' labels; never copied into the project."""
+    if not DEV_CSV.is_file():
+        pytest.skip(f"{DEV_CSV} not found: the shared data must sit beside the checkout")
+    return DEV_CSV
+
+
+@pytest.fixture(scope="session")
+def taxonomy():
+    return load_taxonomy()
+
+
+@pytest.fixture
+def db_path(tmp_path) -> Path:
+    return tmp_path / "misalign.db"
+
+
+@pytest.fixture
+def store(db_path):
+    with Store(db_path) as opened:
+        yield opened
+
+
+class Cli:
+    """Runs ``misalign --db DB ...`` in-process and returns click's result (stdout, stderr, exit_code)."""
+
+    def __init__(self, db: Path):
+        self.db = db
+        self.runner = CliRunner()
+
+    def __call__(self, *args: str, db: bool = True):
+        argv = (["--db", str(self.db)] if db else []) + [str(a) for a in args]
+        return self.runner.invoke(app, argv, catch_exceptions=False)
+
+
+@pytest.fixture
+def cli(db_path) -> Cli:
+    return Cli(db_path)
+
+
+def snapshot(db: Path) -> dict[str, list[tuple]]:
+    """Every row of every table (and the change counter), to prove a failed command changed nothing."""
+    conn = sqlite3.connect(db)
+    try:
+        tables = [r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table' ORDER BY name")]
+        return {t: sorted(conn.execute(f'SELECT * FROM "{t}"').fetchall(), key=repr) for t in tables}
+    finally:
+        conn.close()

@@ -1,0 +1,101 @@
+import sqlite3
+
+import pytest
+
+import review_store.store as store_module
+from review_store import SCHEMA_VERSION, StageReport, Store, StoreError, content_id, normalise_text, prompt_id
+
+
+def test_store_is_wal_with_foreign_keys_and_busy_timeout(store):
+    assert store.db.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+    assert store.db.execute("PRAGMA foreign_keys").fetchone()[0] == 1
+    assert store.db.execute("PRAGMA busy_timeout").fetchone()[0] >= 5000
+    assert store.schema_version == SCHEMA_VERSION
+
+
+def test_foreign_keys_are_enforced(store):
+    with pytest.raises(sqlite3.IntegrityError):
+        with store.transaction():
+            store.add_prompt_sources([{"prompt_id": "no-such-prompt", "source": "x", "row": 1}])
+
+
+def test_origin_is_checked(store):
+    with pytest.raises(sqlite3.IntegrityError, match="origin"):
+        with store.transaction():
+            store.add_prompts([{"id": "p", "text": "t", "origin": "invented"}], created_at="now")
+
+
+def test_a_failed_transaction_leaves_nothing_behind(store):
+    before = store.change_counter()
+    with pytest.raises(RuntimeError):
+        with store.transaction():
+            store.add_prompts([{"id": "p", "text": "t", "origin": "seed"}], created_at="now")
+            raise RuntimeError("crash mid-way")
+    assert store.prompt_counts()["total"] == 0
+    assert store.change_counter() == before
+
+
+def test_change_counter_grows_with_each_committed_write(store):
+    before = store.change_counter()
+    with store.transaction():
+        store.add_prompts([{"id": "a", "text": "a", "origin": "seed"}], created_at="now")
+        with store.transaction():  # nested: one commit, one change
+            store.add_prompts([{"id": "b", "text": "b", "origin": "seed"}], created_at="now")
+    assert store.change_counter() == before + 1
+
+
+def test_add_prompts_keeps_the_first_copy_and_counts_only_new_ones(store):
+    with store.transaction():
+        assert store.add_prompts([{"id": "a", "text": "first", "origin": "seed"}], created_at="t1") == 1
+        assert store.add_prompts([{"id": "a", "text": "first", "origin": "seed"},
+                                  {"id": "b", "text": "second", "origin": "seed"}], created_at="t2") == 1
+    a, b = store.prompt("a"), store.prompt("b")
+    assert a["created_at"] == "t1" and a["seq"] < b["seq"]
+
+
+def test_ids_are_content_hashes_of_normalised_text():
+    assert prompt_id("Hello\r\n  world ") == prompt_id("Hello\n world")
+    assert prompt_id("Hello") != prompt_id("hello")  # case is kept: near-duplicates are dedup's job
+    assert content_id("ab", "c") != content_id("a", "bc")
+    assert normalise_text(" a \t b \n\n\n\n c ") == "a b\n\nc"
+    assert normalise_text("e\u0301") == "\u00e9"
+
+
+def test_stage_runs_round_trip(store):
+    report = StageReport("ingest", items_in=3, kept=2, dropped={"empty_prompt": 1}, seconds=0.5,
+                         params={"file": "x.csv"}, notes={"new_prompts": 2})
+    run_id = store.record_stage_run(report)
+    [row] = store.stage_runs()
+    assert row["id"] == run_id and row["dropped"] == {"empty_prompt": 1} and row["notes"]["new_prompts"] == 2
+    assert store.status()["stage_runs"] == {"ingest": 1}
+
+
+def test_an_older_store_is_migrated_forward_keeping_its_data(db_path, monkeypatch):
+    with Store(db_path) as store, store.transaction():
+        store.add_prompts([{"id": "a", "text": "kept", "origin": "seed"}], created_at="t")
+
+    def add_notes_table(db):
+        db["notes"].create({"id": int, "text": str}, pk="id")
+
+    monkeypatch.setattr(store_module, "MIGRATIONS", [*store_module.MIGRATIONS, add_notes_table])
+    monkeypatch.setattr(store_module, "SCHEMA_VERSION", SCHEMA_VERSION + 1)
+    with Store(db_path) as store:
+        assert store.schema_version == SCHEMA_VERSION + 1
+        assert store.db["notes"].exists()
+        assert store.prompt("a")["text"] == "kept"
+
+
+def test_a_newer_store_is_refused(db_path):
+    Store(db_path).close()
+    conn = sqlite3.connect(db_path)
+    conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION + 5}")
+    conn.close()
+    with pytest.raises(StoreError, match="newer than this misalign"):
+        Store(db_path)
+
+
+def test_a_file_that_is_not_sqlite_is_refused(tmp_path):
+    path = tmp_path / "notes.db"
+    path.write_text("just some text, not a database\n" * 100)
+    with pytest.raises(StoreError, match="not a misalign store"):
+        Store(path)
