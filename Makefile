@@ -28,6 +28,7 @@ test: setup
 
 bench: setup
 	$(BIN)/python benchmarks/ingest.py
+	$(BIN)/python benchmarks/dedup.py
 
 clean:
 	rm -rf $(VENV) misalign.db misalign.db-wal misalign.db-shm

@@ -20,10 +20,13 @@ if not prompts["total"]:
     st.markdown("Then reload this page. `misalign status` prints the same counts in the terminal.")
     st.stop()
 
-columns = st.columns(3)
+dedup = status["dedup"]
+columns = st.columns(4)
 columns[0].metric("Prompts", f"{prompts['total']:,}")
 columns[1].metric("Source rows", f"{prompts['source_rows']:,}")
 columns[2].metric("Labelers", len(status["labels"]))
+columns[3].metric("Kept after dedup", f"{dedup['kept']:,}" if dedup else "not run",
+                  delta=f"-{dedup['removed']:,} near-duplicates" if dedup else None, delta_color="off")
 
 st.subheader("Labels per dimension")
 rows = [

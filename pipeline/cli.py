@@ -16,6 +16,7 @@ from typing import Annotated, Optional
 
 import typer
 
+from pipeline.dedup import DedupOptions, dedup
 from pipeline.ingest import IngestOptions, ingest, parse_label_columns
 from pipeline.readers import InputError
 from review_store import Store, StoreError
@@ -101,12 +102,40 @@ def ingest_command(
     typer.echo(report.summary())
 
 
+@app.command("dedup")
+@user_errors
+def dedup_command(
+    ctx: typer.Context,
+    tau: Annotated[int, typer.Option(help="Largest Hamming distance that counts as a near-duplicate.")] = 10,
+    scope: Annotated[str, typer.Option(help="global, or domain: only prompts sharing a labelled domain merge.")] = "global",
+    features: Annotated[str, typer.Option(
+        help="Fingerprint features: words, word_ngrams:N, char_ngrams:N, each optionally *WEIGHT, comma-separated.")] = "words,word_ngrams:2",
+    keep_stopwords: Annotated[bool, typer.Option(help="Keep English stop words in word features.")] = False,
+    min_features: Annotated[int, typer.Option(help="Texts with fewer distinct features match exactly only.")] = 4,
+    bits: Annotated[int, typer.Option(help="Fingerprint width: a multiple of 8 up to 64.")] = 64,
+) -> None:
+    """Remove near-duplicate prompts (SimHash); incremental, with an audit of every removal."""
+    options = DedupOptions(tau=tau, scope=scope, features=features, keep_stopwords=keep_stopwords,
+                           min_features=min_features, bits=bits)
+    try:
+        options.params()
+    except ValueError as exc:
+        raise InputError(str(exc)) from None
+    with ctx.obj.open_store(must_exist=True) as store:
+        report = dedup(store, options)
+    typer.echo(report.summary())
+
+
 @app.command()
 @user_errors
-def status(ctx: typer.Context, as_json: Annotated[bool, typer.Option("--json", help="Print JSON for scripts.")] = False) -> None:
+def status(
+    ctx: typer.Context,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON for scripts.")] = False,
+    audit_limit: Annotated[int, typer.Option(help="Dedup removals listed (closest first).")] = 200,
+) -> None:
     """Counts of everything in the store: prompts, labels per dimension and domain, later funnel stages."""
     with ctx.obj.open_store(must_exist=True) as store:
-        figures = store.status()
+        figures = store.status(audit_limit=audit_limit)
     if as_json:
         typer.echo(json.dumps(figures, indent=2, sort_keys=True))
         return
@@ -121,6 +150,10 @@ def status(ctx: typer.Context, as_json: Annotated[bool, typer.Option("--json", h
             top = ", ".join(f"{_domain_name(tax, d)} {n}" for d, n in list(counts["domains"].items())[:5])
             typer.echo(f"  {dimension}: {len(counts['domains'])} domains, None {counts['none']}, "
                        f"Unknown {counts['unknown']}; top: {top}")
+    if figures["dedup"]:
+        d = figures["dedup"]
+        typer.echo(f"dedup ({d['params']['scope']}, tau {d['params']['tau']}): {d['kept']} kept, {d['removed']} removed, "
+                   f"{d['pending']} not yet checked, {d['too_short_exact_only']} too short (exact match only)")
     if not prompts["total"]:
         typer.echo("The store is empty: add prompts with 'misalign ingest FILE'.")
 

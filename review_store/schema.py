@@ -63,7 +63,33 @@ def _v1_prompts_labels_runs(db: sqlite_utils.Database) -> None:
     )
 
 
+def _v2_dedup(db: sqlite_utils.Database) -> None:
+    # simhash: the fingerprint as a signed 64-bit integer; NULL with simhash_short = 1 for texts
+    # too short to fingerprint. is_canonical: NULL until dedup has seen the prompt, 1 kept, 0 removed.
+    db["prompts"].add_column("simhash", int)
+    db["prompts"].add_column("simhash_short", int)
+    db["prompts"].add_column("cluster_id", str)
+    db["prompts"].add_column("is_canonical", int)
+    db["prompts"].create_index(["is_canonical"])
+    db["dedup_removals"].create(
+        {
+            "removed_id": str,
+            "kept_id": str,
+            "distance": int,
+            "nearest_id": str,
+            "nearest_distance": int,
+            "run_id": int,
+            "created_at": str,
+        },
+        pk="removed_id",
+        foreign_keys=[("removed_id", "prompts", "id"), ("kept_id", "prompts", "id"),
+                      ("nearest_id", "prompts", "id")],
+    )
+    db["dedup_removals"].create_index(["kept_id"])
+
+
 MIGRATIONS: list[Callable[[sqlite_utils.Database], None]] = [
     _v1_prompts_labels_runs,
+    _v2_dedup,
 ]
 SCHEMA_VERSION = len(MIGRATIONS)

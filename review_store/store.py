@@ -17,6 +17,7 @@ from pathlib import Path
 
 import sqlite_utils
 
+from review_store.dedup import DedupQueries
 from review_store.labels import LabelQueries
 from review_store.prompts import PromptQueries
 from review_store.records import StageReport
@@ -33,7 +34,7 @@ def utc_now() -> str:
     return datetime.now(timezone.utc).isoformat(timespec="seconds")
 
 
-class Store(PromptQueries, LabelQueries):
+class Store(PromptQueries, LabelQueries, DedupQueries):
     """A misalign store at ``path`` (created and migrated on open).
 
     Writes go through :meth:`transaction`, which commits all or nothing and bumps the change
@@ -127,9 +128,18 @@ class Store(PromptQueries, LabelQueries):
             for row in rows
         ]
 
+    def _dedup_status(self, audit_limit: int) -> dict | None:
+        counts = self.dedup_counts()
+        if counts is None:
+            return None
+        audit = self.dedup_audit(limit=audit_limit)
+        return {**counts, "audit": [
+            {k: row[k] for k in ("removed_id", "kept_id", "distance", "nearest_id", "nearest_distance", "run_id")}
+            for row in audit]}
+
     # -- status ---------------------------------------------------------------------------------
 
-    def status(self) -> dict:
+    def status(self, audit_limit: int = 200) -> dict:
         """The store in numbers: what ``misalign status --json`` prints.
 
         Every later stage adds its counts here as it lands.
@@ -139,6 +149,7 @@ class Store(PromptQueries, LabelQueries):
             "schema_version": self.schema_version,
             "prompts": self.prompt_counts(),
             "labels": self.label_counts(),
+            "dedup": self._dedup_status(audit_limit),
             "stage_runs": {row["stage"]: row["n"] for row in self.db.query(
                 "SELECT stage, COUNT(*) AS n FROM stage_runs GROUP BY stage ORDER BY stage")},
         }

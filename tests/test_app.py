@@ -53,3 +53,12 @@ def test_runs_page_lists_stage_runs(seeded):
 def test_runs_page_on_an_empty_store(app_store, store):
     at = run("pages/6_Runs.py")
     assert "No stage has run" in at.info[0].value
+
+
+def test_overview_shows_what_dedup_kept(seeded, store):
+    from pipeline.dedup import dedup
+
+    assert run("app.py").metric[3].value == "not run"
+    dedup(store)
+    at = run("app.py")
+    assert at.metric[3].value == "2"

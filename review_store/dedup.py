@@ -1,0 +1,100 @@
+"""Dedup queries: fingerprints, clusters, the audit of every removal, counts before and after."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Iterator
+
+import sqlite_utils
+
+ORIGIN_RANK = {"seed": 0, "imported": 1, "expanded": 2}  # the canonical-prompt rule: seed first
+
+
+class DedupQueries:
+    db: sqlite_utils.Database
+
+    def dedup_params(self) -> dict | None:
+        """The parameters (features, tau, scope) the stored dedup state was built with, or None."""
+        row = self.db.execute("SELECT value FROM meta WHERE key = 'dedup_params'").fetchone()
+        return json.loads(row[0]) if row else None
+
+    def reset_dedup(self, params: dict) -> None:
+        """Forget fingerprints, clusters and removals (when features, tau or scope change)."""
+        self.db.execute("DELETE FROM dedup_removals")
+        self.db.execute("UPDATE prompts SET simhash = NULL, simhash_short = NULL, cluster_id = NULL, is_canonical = NULL")
+        self.db["meta"].upsert({"key": "dedup_params", "value": json.dumps(params, sort_keys=True)}, pk="key")
+
+    def prompts_to_fingerprint(self, batch: int = 50_000) -> Iterator[list[dict]]:
+        """Batches of (id, text) for prompts that have no fingerprint yet, in seq order."""
+        last = -1
+        while True:
+            rows = list(self.db.query(
+                "SELECT id, seq, text FROM prompts WHERE simhash IS NULL AND simhash_short IS NULL "
+                "AND seq > ? ORDER BY seq LIMIT ?", [last, batch]))
+            if not rows:
+                return
+            yield rows
+            last = rows[-1]["seq"]
+
+    def set_fingerprints(self, rows: Iterable[tuple[str, int | None]]) -> None:
+        """Store fingerprints as (prompt id, signed 64-bit value, or None for a too-short text)."""
+        self.db.conn.executemany(
+            "UPDATE prompts SET simhash = ?, simhash_short = ? WHERE id = ?",
+            ((value, 1 if value is None else 0, pid) for pid, value in rows))
+
+    def dedup_members(self) -> list[dict]:
+        """Prompts that take part in a dedup run: the kept ones and those not yet seen, in seq order."""
+        return list(self.db.query(
+            "SELECT id, seq, origin, simhash, is_canonical FROM prompts "
+            "WHERE is_canonical IS NULL OR is_canonical = 1 ORDER BY seq"))
+
+    def prompt_domain_pairs(self) -> Iterator[tuple[str, str]]:
+        """Every (prompt id, domain) labelled by any labeler, None and Unknown left out."""
+        for row in self.db.execute(
+            "SELECT DISTINCT prompt_id, domain FROM labels WHERE domain NOT IN ('none', 'unknown')"):
+            yield row[0], row[1]
+
+    def apply_dedup(self, kept: Iterable[tuple[str, str]], removals: list[dict], params: dict) -> None:
+        """Mark prompts kept (id, cluster id) and removed (audit rows); record the parameters."""
+        self.db.conn.executemany("UPDATE prompts SET is_canonical = 1, cluster_id = ? WHERE id = ?",
+                                 ((cluster, pid) for pid, cluster in kept))
+        self.db.conn.executemany("UPDATE prompts SET is_canonical = 0, cluster_id = ? WHERE id = ?",
+                                 ((r["kept_id"], r["removed_id"]) for r in removals))
+        # members of a cluster whose canonical prompt was just removed follow it to the new one
+        self.db.conn.executemany("UPDATE prompts SET cluster_id = ? WHERE cluster_id = ?",
+                                 ((r["kept_id"], r["removed_id"]) for r in removals))
+        self.db["dedup_removals"].insert_all(removals, replace=True)
+        self.db["meta"].upsert({"key": "dedup_params", "value": json.dumps(params, sort_keys=True)}, pk="key")
+
+    def dedup_audit(self, limit: int | None = 200, offset: int = 0) -> list[dict]:
+        """Removals, closest first, with both texts so a reviewer can spot false merges."""
+        return list(self.db.query(
+            "SELECT r.removed_id, r.kept_id, r.distance, r.nearest_id, r.nearest_distance, r.run_id, "
+            "removed.text AS removed_text, kept.text AS kept_text FROM dedup_removals r "
+            "JOIN prompts removed ON removed.id = r.removed_id JOIN prompts kept ON kept.id = r.kept_id "
+            "ORDER BY r.distance, r.removed_id LIMIT ? OFFSET ?", [-1 if limit is None else limit, offset]))
+
+    def dedup_counts(self) -> dict | None:
+        """Kept, removed and pending prompts, and per-domain prompt counts before and after dedup."""
+        params = self.dedup_params()
+        if params is None:
+            return None
+        state = {r["state"]: r["n"] for r in self.db.query(
+            "SELECT CASE is_canonical WHEN 1 THEN 'kept' WHEN 0 THEN 'removed' ELSE 'pending' END AS state, "
+            "COUNT(*) AS n FROM prompts GROUP BY state")}
+        domains = {}
+        for row in self.db.query(
+            "SELECT l.dimension, l.domain, COUNT(DISTINCT p.id) AS before, "
+            "COUNT(DISTINCT CASE WHEN p.is_canonical = 1 THEN p.id END) AS after "
+            "FROM labels l JOIN prompts p ON p.id = l.prompt_id WHERE l.domain NOT IN ('none', 'unknown') "
+            "GROUP BY l.dimension, l.domain ORDER BY l.dimension, l.domain"):
+            domains[row["domain"]] = {"before": row["before"], "after": row["after"]}
+        short = self.db.execute("SELECT COUNT(*) FROM prompts WHERE simhash_short = 1").fetchone()[0]
+        return {
+            "params": params,
+            "kept": state.get("kept", 0),
+            "removed": state.get("removed", 0),
+            "pending": state.get("pending", 0),
+            "too_short_exact_only": short,
+            "domains": domains,
+        }
