@@ -29,6 +29,7 @@ test: setup
 bench: setup
 	$(BIN)/python benchmarks/ingest.py
 	$(BIN)/python benchmarks/dedup.py
+	$(BIN)/python benchmarks/engines.py
 
 clean:
 	rm -rf $(VENV) misalign.db misalign.db-wal misalign.db-shm

@@ -16,7 +16,9 @@ from typing import Annotated, Optional
 
 import typer
 
+from pipeline.config import ConfigError, build_engine, load_config
 from pipeline.dedup import DedupOptions, dedup
+from pipeline.engines import ChoiceRequest, EngineError, as_messages
 from pipeline.ingest import IngestOptions, ingest, parse_label_columns
 from pipeline.readers import InputError
 from review_store import Store, StoreError
@@ -32,9 +34,13 @@ APP_FILE = Path(__file__).resolve().parent.parent / "app.py"
 
 
 class Context:
-    def __init__(self, db: str, taxonomy: str | None):
+    def __init__(self, db: str, taxonomy: str | None, config: str | None):
         self.db = db
         self.taxonomy_path = taxonomy
+        self.config_path = config
+
+    def config(self):
+        return load_config(self.config_path)
 
     def open_store(self, must_exist: bool = False) -> Store:
         if must_exist and self.db != ":memory:" and not Path(self.db).exists():
@@ -52,7 +58,7 @@ def user_errors(command):
     def wrapper(*args, **kwargs):
         try:
             return command(*args, **kwargs)
-        except (InputError, TaxonomyError, StoreError) as exc:
+        except (InputError, TaxonomyError, StoreError, ConfigError, EngineError) as exc:
             typer.echo(f"error: {exc}", err=True)
             raise typer.Exit(1) from None
 
@@ -65,8 +71,10 @@ def main(
     db: Annotated[str, typer.Option(envvar="MISALIGN_DB", help="The store (SQLite file).")] = "misalign.db",
     taxonomy: Annotated[Optional[str], typer.Option(
         envvar="MISALIGN_TAXONOMY", help="A taxonomy YAML file of your own (default: the shipped one).")] = None,
+    config: Annotated[Optional[str], typer.Option(
+        envvar="MISALIGN_CONFIG", help="Engines and stage settings (default: ./misalign.toml if present).")] = None,
 ) -> None:
-    ctx.obj = Context(db, taxonomy)
+    ctx.obj = Context(db, taxonomy, config)
 
 
 @app.command()
@@ -106,13 +114,13 @@ def ingest_command(
 @user_errors
 def dedup_command(
     ctx: typer.Context,
-    tau: Annotated[int, typer.Option(help="Largest Hamming distance that counts as a near-duplicate.")] = 10,
-    scope: Annotated[str, typer.Option(help="global, or domain: only prompts sharing a labelled domain merge.")] = "global",
+    tau: Annotated[int, typer.Option(help="Largest Hamming distance that counts as a near-duplicate.")] = DedupOptions.tau,
+    scope: Annotated[str, typer.Option(help="global, or domain: only prompts sharing a labelled domain merge.")] = DedupOptions.scope,
     features: Annotated[str, typer.Option(
-        help="Fingerprint features: words, word_ngrams:N, char_ngrams:N, each optionally *WEIGHT, comma-separated.")] = "words,word_ngrams:2",
+        help="Fingerprint features: words, word_ngrams:N, char_ngrams:N, each optionally *WEIGHT, comma-separated.")] = DedupOptions.features,
     keep_stopwords: Annotated[bool, typer.Option(help="Keep English stop words in word features.")] = False,
-    min_features: Annotated[int, typer.Option(help="Texts with fewer distinct features match exactly only.")] = 4,
-    bits: Annotated[int, typer.Option(help="Fingerprint width: a multiple of 8 up to 64.")] = 64,
+    min_features: Annotated[int, typer.Option(help="Texts with fewer distinct features match exactly only.")] = DedupOptions.min_features,
+    bits: Annotated[int, typer.Option(help="Fingerprint width: a multiple of 8 up to 64.")] = DedupOptions.bits,
 ) -> None:
     """Remove near-duplicate prompts (SimHash); incremental, with an audit of every removal."""
     options = DedupOptions(tau=tau, scope=scope, features=features, keep_stopwords=keep_stopwords,
@@ -193,3 +201,56 @@ def taxonomy_command(ctx: typer.Context) -> None:
         typer.echo(f"{name}: {len(tax.domains_of(dimension))} domains")
         for domain in tax.domains_of(dimension):
             typer.echo(f"  {domain.id:48} {domain.name} [{domain.group}]")
+
+
+config_app = typer.Typer(help="The configuration (misalign.toml).", no_args_is_help=True)
+app.add_typer(config_app, name="config")
+
+
+@config_app.command("show")
+@user_errors
+def config_show(ctx: typer.Context) -> None:
+    """Print the configuration with every default filled in, as JSON."""
+    typer.echo(json.dumps(ctx.obj.config().as_dict(), indent=2))
+
+
+engine_app = typer.Typer(help="Try an engine by hand; answers go through the store's cache.", no_args_is_help=True)
+app.add_typer(engine_app, name="engine")
+
+
+@engine_app.command("generate")
+@user_errors
+def engine_generate(
+    ctx: typer.Context,
+    prompt: Annotated[str, typer.Argument(help="The user message.")],
+    engine: Annotated[str, typer.Option(help="An engine named in misalign.toml.")] = "embedded",
+    n: Annotated[Optional[int], typer.Option(help="Answers to sample.")] = None,
+    temperature: Annotated[Optional[float], typer.Option()] = None,
+    max_tokens: Annotated[Optional[int], typer.Option()] = None,
+    seed: Annotated[Optional[int], typer.Option()] = None,
+) -> None:
+    """Generate answers to PROMPT with an engine (flags override its sampling defaults)."""
+    settings = ctx.obj.config().engine(engine)
+    request = settings.request(prompt, n=n, temperature=temperature, max_tokens=max_tokens, seed=seed)
+    with ctx.obj.open_store() as store:
+        [generation] = build_engine(settings, store).generate([request])
+    for text, reason in zip(generation.texts, generation.finish_reasons):
+        typer.echo(json.dumps({"text": text, "finish_reason": reason}))
+
+
+@engine_app.command("choose")
+@user_errors
+def engine_choose(
+    ctx: typer.Context,
+    text: Annotated[str, typer.Argument(help="The user message.")],
+    options: Annotated[str, typer.Option(help="Comma-separated options, e.g. yes,no.")],
+    engine: Annotated[str, typer.Option(help="An engine named in misalign.toml.")] = "embedded",
+) -> None:
+    """Print each option's probability of following TEXT."""
+    choices = tuple(o.strip() for o in options.split(",") if o.strip())
+    if len(choices) < 2:
+        raise InputError("--options: give at least two comma-separated options")
+    with ctx.obj.open_store() as store:
+        [probs] = build_engine(ctx.obj.config().engine(engine), store).choice_probs(
+            [ChoiceRequest(as_messages(text), choices)])
+    typer.echo(json.dumps(probs))

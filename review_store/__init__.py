@@ -8,7 +8,8 @@
 from review_store.ids import content_id, normalise_text, prompt_id
 from review_store.records import StageReport
 from review_store.schema import SCHEMA_VERSION
-from review_store.store import Store, StoreError, utc_now
+from review_store.clock import utc_now
+from review_store.store import Store, StoreError
 
 __all__ = [
     "SCHEMA_VERSION",

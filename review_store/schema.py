@@ -88,8 +88,17 @@ def _v2_dedup(db: sqlite_utils.Database) -> None:
     db["dedup_removals"].create_index(["kept_id"])
 
 
+def _v3_engine_cache(db: sqlite_utils.Database) -> None:
+    db["engine_cache"].create(
+        {"key": str, "backend": str, "model": str, "kind": str, "request": str, "response": bytes, "created_at": str},
+        pk="key",
+        not_null={"backend", "model", "kind", "request", "response"},
+    )
+
+
 MIGRATIONS: list[Callable[[sqlite_utils.Database], None]] = [
     _v1_prompts_labels_runs,
     _v2_dedup,
+    _v3_engine_cache,
 ]
 SCHEMA_VERSION = len(MIGRATIONS)

@@ -12,12 +12,13 @@ import json
 import sqlite3
 from collections.abc import Iterator
 from contextlib import contextmanager
-from datetime import datetime, timezone
 from pathlib import Path
 
 import sqlite_utils
 
+from review_store.clock import utc_now
 from review_store.dedup import DedupQueries
+from review_store.engine_cache import EngineCacheQueries
 from review_store.labels import LabelQueries
 from review_store.prompts import PromptQueries
 from review_store.records import StageReport
@@ -30,11 +31,7 @@ class StoreError(Exception):
     """A store that cannot be opened or used as asked; the message says why."""
 
 
-def utc_now() -> str:
-    return datetime.now(timezone.utc).isoformat(timespec="seconds")
-
-
-class Store(PromptQueries, LabelQueries, DedupQueries):
+class Store(PromptQueries, LabelQueries, DedupQueries, EngineCacheQueries):
     """A misalign store at ``path`` (created and migrated on open).
 
     Writes go through :meth:`transaction`, which commits all or nothing and bumps the change
@@ -150,6 +147,7 @@ class Store(PromptQueries, LabelQueries, DedupQueries):
             "prompts": self.prompt_counts(),
             "labels": self.label_counts(),
             "dedup": self._dedup_status(audit_limit),
+            "engine_cache": self.engine_cache_counts(),
             "stage_runs": {row["stage"]: row["n"] for row in self.db.query(
                 "SELECT stage, COUNT(*) AS n FROM stage_runs GROUP BY stage ORDER BY stage")},
         }

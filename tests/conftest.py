@@ -26,6 +26,14 @@ def dev_csv() -> Path:
 
 
 @pytest.fixture(scope="session")
+def tiny_model(tmp_path_factory) -> Path:
+    """A tiny random Llama with a BPE tokenizer and chat template, built locally (no downloads)."""
+    from benchmarks.tiny_model import build_tiny_model
+
+    return build_tiny_model(tmp_path_factory.mktemp("tiny-model"))
+
+
+@pytest.fixture(scope="session")
 def taxonomy():
     return load_taxonomy()
 

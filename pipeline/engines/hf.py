@@ -1,0 +1,130 @@
+"""The ``hf`` backend: transformers on any local model directory, CPU or GPU.
+
+Chat templates, left padding, batched generation (requests grouped by sampling parameters) and
+batched option scoring: each option's continuation is scored by its summed token log-probability
+after the prompt, then normalised over the options.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from itertools import groupby
+from pathlib import Path
+
+import numpy as np
+
+from pipeline.engines.protocol import ChoiceRequest, EngineError, Generation, GenerateRequest, Messages, normalise
+
+
+class HFEngine:
+    backend = "hf"
+
+    def __init__(self, model: str, device: str | None = None, dtype: str = "auto", batch_size: int = 16):
+        import torch
+        from transformers import AutoModelForCausalLM, AutoTokenizer
+
+        path = Path(model).expanduser()
+        if not (path / "config.json").is_file():
+            raise EngineError(f"hf: {model}: not a local model directory (no config.json); models are never downloaded")
+        self.model = str(path.resolve())
+        self.device = device or ("cuda" if torch.cuda.is_available() else "cpu")
+        self.batch_size = batch_size
+        self.tokenizer = AutoTokenizer.from_pretrained(path, local_files_only=True)
+        self.tokenizer.padding_side = "left"
+        if self.tokenizer.pad_token is None:
+            self.tokenizer.pad_token = self.tokenizer.eos_token
+        self.network = AutoModelForCausalLM.from_pretrained(path, local_files_only=True, dtype=dtype).to(self.device)
+        self.network.eval()
+        self._torch = torch
+
+    def _prompt(self, messages: Messages) -> str:
+        chat = [{"role": role, "content": content} for role, content in messages]
+        if self.tokenizer.chat_template:
+            return self.tokenizer.apply_chat_template(chat, add_generation_prompt=True, tokenize=False)
+        return "\n".join(content for _, content in messages) + "\n"
+
+    def _encode(self, texts: list[str]):
+        # a chat template writes its own special tokens
+        special = not self.tokenizer.chat_template
+        return self.tokenizer(texts, return_tensors="pt", padding=True, add_special_tokens=special).to(self.device)
+
+    def generate(self, requests: Sequence[GenerateRequest]) -> list[Generation]:
+        results: dict[int, Generation] = {}
+        ordered = sorted(range(len(requests)), key=lambda i: repr(requests[i].sampling_key()))
+        for _, group in groupby(ordered, key=lambda i: repr(requests[i].sampling_key())):
+            group = list(group)
+            for begin in range(0, len(group), self.batch_size):
+                batch = group[begin:begin + self.batch_size]
+                for i, generation in zip(batch, self._generate_batch([requests[i] for i in batch])):
+                    results[i] = generation
+        return [results[i] for i in range(len(requests))]
+
+    def _generate_batch(self, requests: list[GenerateRequest]) -> list[Generation]:
+        torch, first = self._torch, requests[0]
+        inputs = self._encode([self._prompt(r.messages) for r in requests])
+        if first.seed is not None:
+            torch.manual_seed(first.seed)  # one seed per batch: requests here share sampling parameters
+        sample = first.temperature > 0
+        with torch.no_grad():
+            output = self.network.generate(
+                **inputs, max_new_tokens=first.max_tokens, do_sample=sample, num_return_sequences=first.n,
+                pad_token_id=self.tokenizer.pad_token_id,
+                **({"temperature": first.temperature, "top_p": first.top_p} if sample else {}))
+        new_tokens = output[:, inputs["input_ids"].shape[1]:].tolist()
+        prompt_lengths = inputs["attention_mask"].sum(dim=1).tolist()
+        eos = self.tokenizer.eos_token_id
+        generations = []
+        for r, request in enumerate(requests):
+            texts, reasons, counts = [], [], []
+            for tokens in new_tokens[r * first.n:(r + 1) * first.n]:
+                reason = "length"
+                if eos in tokens:
+                    tokens, reason = tokens[:tokens.index(eos)], "stop"
+                text = self.tokenizer.decode(tokens, skip_special_tokens=True)
+                cut = min((text.find(s) for s in request.stop if s in text), default=-1)
+                if cut >= 0:
+                    text, reason = text[:cut], "stop"
+                texts.append(text)
+                reasons.append(reason)
+                counts.append(len(tokens))
+            generations.append(Generation(texts, reasons, int(prompt_lengths[r]), counts))
+        return generations
+
+    def option_logprobs(self, prompts: list[str], options: list[str]) -> np.ndarray:
+        """Summed log-probability of each option's tokens after its prompt (one row per pair)."""
+        torch = self._torch
+        option_ids = [self.tokenizer(o, add_special_tokens=False)["input_ids"] for o in options]
+        special = not self.tokenizer.chat_template
+        prompt_ids = [self.tokenizer(p, add_special_tokens=special)["input_ids"] for p in prompts]
+        sequences = [p + o for p, o in zip(prompt_ids, option_ids)]
+        width = max(len(s) for s in sequences)
+        pad = self.tokenizer.pad_token_id
+        ids = torch.tensor([[pad] * (width - len(s)) + s for s in sequences], device=self.device)
+        mask = torch.tensor([[0] * (width - len(s)) + [1] * len(s) for s in sequences], device=self.device)
+        positions = (mask.cumsum(dim=1) - 1).clamp(min=0)
+        with torch.no_grad():
+            logits = self.network(input_ids=ids, attention_mask=mask, position_ids=positions).logits.float()
+        logprobs = torch.log_softmax(logits[:, :-1], dim=-1)
+        scores = []
+        for row, option in enumerate(option_ids):
+            n = len(option)
+            targets = ids[row, width - n:]
+            scores.append(logprobs[row, width - n - 1:width - 1].gather(1, targets[:, None]).sum().item())
+        return np.array(scores)
+
+    def choice_probs(self, requests: Sequence[ChoiceRequest]) -> list[dict[str, float]]:
+        pairs = [(r, option) for r in requests for option in r.options]
+        scores = np.concatenate([
+            self.option_logprobs([self._prompt(r.messages) for r, _ in pairs[b:b + self.batch_size]],
+                                 [o for _, o in pairs[b:b + self.batch_size]])
+            for b in range(0, len(pairs), self.batch_size)])
+        results, cursor = [], 0
+        for request in requests:
+            k = len(request.options)
+            probs = normalise(scores[cursor:cursor + k])
+            results.append(dict(zip(request.options, probs.tolist())))
+            cursor += k
+        return results
+
+    def embed(self, texts: Sequence[str]) -> np.ndarray:
+        raise EngineError("hf: this backend does not embed; use an 'embed' engine")

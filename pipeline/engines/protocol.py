@@ -1,0 +1,103 @@
+"""The one protocol every stage uses to talk to a model: generate, choice_probs, embed.
+
+Requests are frozen dataclasses so they can be hashed into the store's engine cache.
+
+>>> request = GenerateRequest(messages=(("user", "Say hi"),), max_tokens=8, seed=1)
+>>> [generation] = engine.generate([request])
+>>> generation.texts[0], generation.finish_reasons[0]
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass, field
+from typing import Protocol, runtime_checkable
+
+import numpy as np
+
+Messages = tuple[tuple[str, str], ...]  # ((role, content), ...)
+
+
+class EngineError(RuntimeError):
+    """A model call that cannot be made or answered; the message says which engine and why."""
+
+
+def as_messages(messages: Messages | str | Sequence[dict]) -> Messages:
+    """A user string, OpenAI-style dicts or (role, content) pairs as the protocol's tuple form."""
+    if isinstance(messages, str):
+        return (("user", messages),)
+    return tuple((m["role"], m["content"]) if isinstance(m, dict) else (m[0], m[1]) for m in messages)
+
+
+@dataclass(frozen=True)
+class GenerateRequest:
+    messages: Messages
+    n: int = 1
+    temperature: float = 0.7
+    top_p: float = 0.9
+    max_tokens: int = 512
+    seed: int | None = None
+    stop: tuple[str, ...] = ()
+
+    def payload(self) -> dict:
+        return asdict(self)
+
+    def sampling_key(self) -> tuple:
+        """Requests with equal keys can share one batched call."""
+        return (self.n, self.temperature, self.top_p, self.max_tokens, self.seed, self.stop)
+
+
+@dataclass(frozen=True)
+class ChoiceRequest:
+    """Which of ``options`` follows ``messages``. ``descriptions`` (one per option) are what
+    similarity-based engines compare against; LLM engines score the option strings themselves."""
+
+    messages: Messages
+    options: tuple[str, ...]
+    descriptions: tuple[str, ...] | None = None
+
+    def __post_init__(self):
+        if len(self.options) < 2:
+            raise ValueError("a choice needs at least two options")
+        if self.descriptions is not None and len(self.descriptions) != len(self.options):
+            raise ValueError("give one description per option")
+
+    def payload(self) -> dict:
+        return asdict(self)
+
+
+@dataclass
+class Generation:
+    """The answers to one request: ``n`` texts with their finish reasons ('stop' or 'length')."""
+
+    texts: list[str]
+    finish_reasons: list[str]
+    prompt_tokens: int = 0
+    completion_tokens: list[int] = field(default_factory=list)
+
+    def payload(self) -> dict:
+        return asdict(self)
+
+
+@runtime_checkable
+class Engine(Protocol):
+    """What every backend provides. ``embed`` raises :class:`EngineError` where a backend has none."""
+
+    backend: str
+    model: str
+
+    def generate(self, requests: Sequence[GenerateRequest]) -> list[Generation]: ...
+
+    def choice_probs(self, requests: Sequence[ChoiceRequest]) -> list[dict[str, float]]: ...
+
+    def embed(self, texts: Sequence[str]) -> np.ndarray: ...
+
+
+def normalise(scores: np.ndarray) -> np.ndarray:
+    """Softmax of log-scores (log-probabilities or similarities over a temperature).
+
+    >>> normalise(np.log(np.array([1.0, 3.0]))).round(2).tolist()
+    [0.25, 0.75]
+    """
+    shifted = np.exp(scores - np.max(scores))
+    return shifted / shifted.sum()

@@ -1,0 +1,80 @@
+"""The ``vllm`` backend: in-process ``vllm.LLM`` on a GPU machine (the ``[vllm]`` extra).
+
+vllm is imported only when such an engine is built, so the project works without it. Prefix
+caching is on: a labelling or judging run repeats long shared instructions. ``choice_probs``
+scores each option from the prompt's own log-probabilities (``prompt_logprobs``); ``choose``
+returns a guided (structured) choice among the options.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+
+from pipeline.engines.protocol import ChoiceRequest, EngineError, Generation, GenerateRequest, Messages, normalise
+
+
+class VLLMEngine:
+    backend = "vllm"
+
+    def __init__(self, model: str, gpu_memory_utilization: float = 0.85, max_model_len: int | None = None,
+                 dtype: str = "auto"):
+        try:
+            import vllm
+        except ImportError:
+            raise EngineError("vllm: not installed; on a GPU machine run: pip install -e '.[vllm]'") from None
+        self._vllm = vllm
+        self.model = model
+        self.llm = vllm.LLM(model=model, enable_prefix_caching=True, gpu_memory_utilization=gpu_memory_utilization,
+                            max_model_len=max_model_len, dtype=dtype)
+        self.tokenizer = self.llm.get_tokenizer()
+
+    def _prompt_ids(self, messages: Messages) -> list[int]:
+        chat = [{"role": role, "content": content} for role, content in messages]
+        return self.tokenizer.apply_chat_template(chat, add_generation_prompt=True, tokenize=True)
+
+    def generate(self, requests: Sequence[GenerateRequest]) -> list[Generation]:
+        params = [self._vllm.SamplingParams(n=r.n, temperature=r.temperature, top_p=r.top_p, max_tokens=r.max_tokens,
+                                            seed=r.seed, stop=list(r.stop) or None) for r in requests]
+        outputs = self.llm.generate([{"prompt_token_ids": self._prompt_ids(r.messages)} for r in requests], params,
+                                    use_tqdm=False)
+        return [Generation([o.text for o in out.outputs], [o.finish_reason or "stop" for o in out.outputs],
+                           len(out.prompt_token_ids), [len(o.token_ids) for o in out.outputs]) for out in outputs]
+
+    def choice_probs(self, requests: Sequence[ChoiceRequest]) -> list[dict[str, float]]:
+        prompts, spans = [], []
+        for request in requests:
+            base = self._prompt_ids(request.messages)
+            for option in request.options:
+                option_ids = self.tokenizer.encode(option, add_special_tokens=False)
+                prompts.append({"prompt_token_ids": base + option_ids})
+                spans.append((len(base), option_ids))
+        params = self._vllm.SamplingParams(max_tokens=1, prompt_logprobs=0, temperature=0)
+        outputs = self.llm.generate(prompts, params, use_tqdm=False)
+        scores = np.array([sum(out.prompt_logprobs[start + k][token].logprob for k, token in enumerate(ids))
+                           for out, (start, ids) in zip(outputs, spans)])
+        results, cursor = [], 0
+        for request in requests:
+            k = len(request.options)
+            results.append(dict(zip(request.options, normalise(scores[cursor:cursor + k]).tolist())))
+            cursor += k
+        return results
+
+    def choose(self, requests: Sequence[ChoiceRequest]) -> list[str]:
+        """The option each request's model picks, decoding constrained to the options."""
+        sampling = self._vllm.sampling_params
+        structured = getattr(sampling, "StructuredOutputsParams", None)
+        params = []
+        for request in requests:
+            if structured is not None:
+                constraint = {"structured_outputs": structured(choice=list(request.options))}
+            else:
+                constraint = {"guided_decoding": sampling.GuidedDecodingParams(choice=list(request.options))}
+            params.append(self._vllm.SamplingParams(temperature=0, max_tokens=64, **constraint))
+        outputs = self.llm.generate([{"prompt_token_ids": self._prompt_ids(r.messages)} for r in requests], params,
+                                    use_tqdm=False)
+        return [out.outputs[0].text for out in outputs]
+
+    def embed(self, texts: Sequence[str]) -> np.ndarray:
+        raise EngineError("vllm: this engine generates; use an 'embed' engine for embeddings")

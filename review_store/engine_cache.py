@@ -1,0 +1,35 @@
+"""Engine cache queries: model answers stored by request hash, replayed on re-runs."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable
+
+import sqlite_utils
+
+from review_store.clock import utc_now
+from review_store.prompts import _inserted
+
+
+class EngineCacheQueries:
+    db: sqlite_utils.Database
+
+    def cached_responses(self, keys: Iterable[str]) -> dict[str, object]:
+        """Stored answers for the keys that have one (text for JSON answers, bytes for vectors)."""
+        keys = list(dict.fromkeys(keys))
+        found = {}
+        for begin in range(0, len(keys), 10_000):
+            chunk = json.dumps(keys[begin:begin + 10_000])
+            found.update(self.db.execute(
+                "SELECT key, response FROM engine_cache WHERE key IN (SELECT value FROM json_each(?))", [chunk]))
+        return found
+
+    def add_cached_responses(self, rows: Iterable[dict]) -> int:
+        """Store answers (key, backend, model, kind, request, response); returns how many were new."""
+        now = utc_now()
+        return _inserted(self.db, "engine_cache", ({**r, "created_at": now} for r in rows))
+
+    def engine_cache_counts(self) -> dict[str, int]:
+        """Stored answers per backend:model:kind."""
+        return {f"{r['backend']}:{r['model']}:{r['kind']}": r["n"] for r in self.db.query(
+            "SELECT backend, model, kind, COUNT(*) AS n FROM engine_cache GROUP BY backend, model, kind")}

@@ -1,0 +1,85 @@
+"""misalign.toml: engines by name, per-stage choice, validation, and the CLI commands that use it."""
+
+import json
+
+import pytest
+
+from pipeline.config import ConfigError, load_config
+
+
+def write(tmp_path, text):
+    path = tmp_path / "misalign.toml"
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+def test_without_a_file_the_embedded_engine_is_the_default(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    config = load_config()
+    assert config.engine_for("label").backend == "embed"
+    assert config.engine_for("label").model == "default"
+
+
+def test_engines_and_stages_come_from_the_file_and_flags_override(tmp_path, tiny_model):
+    path = write(tmp_path, f'''
+[engines.tiny]
+backend = "hf"
+model = "{tiny_model}"
+device = "cpu"
+[engines.tiny.sampling]
+temperature = 0.2
+max_tokens = 16
+
+[engines.served]
+backend = "openai"
+model = "m"
+urls = ["http://127.0.0.1:9/v1"]
+
+[stages]
+generate = "tiny"
+''')
+    config = load_config(path)
+    assert config.engine_for("generate").name == "tiny"
+    assert config.engine_for("generate", override="served").backend == "openai"
+    request = config.engine("tiny").request("hi", max_tokens=4)
+    assert (request.temperature, request.max_tokens, request.top_p) == (0.2, 4, 0.9)
+
+
+@pytest.mark.parametrize("text, message", [
+    ('[engines.x]\nbackend = "gpt"\nmodel = "m"', "engines.x.backend must be one of hf, openai, vllm, embed"),
+    ('[engines.x]\nbackend = "hf"', "engines.x.model is missing"),
+    ('[engines.x]\nbackend = "hf"\nmodel = "m"\nurls = ["u"]', "engines.x.urls is not an option of the hf backend"),
+    ('[engines.x]\nbackend = "openai"\nmodel = "m"', "engines.x.urls must list at least one base URL"),
+    ('[engines.x]\nbackend = "hf"\nmodel = "m"\n[engines.x.sampling]\nheat = 1', "engines.x.sampling.heat"),
+    ('[stages]\nlabel = "missing"', "stages.label names engine 'missing'"),
+    ('[stages]\npaint = "embedded"', "stages.paint is not a stage"),
+    ("engines = [", "not valid TOML"),
+])
+def test_bad_configuration_is_refused_naming_file_and_key(tmp_path, text, message):
+    path = write(tmp_path, text)
+    with pytest.raises(ConfigError) as error:
+        load_config(path)
+    assert message in str(error.value) and str(path) in str(error.value)
+
+
+def test_config_show_and_engine_commands_from_the_cli(tmp_path, tiny_model, cli):
+    path = write(tmp_path, f'[engines.tiny]\nbackend = "hf"\nmodel = "{tiny_model}"\n')
+    shown = json.loads(cli("--config", path, "config", "show").stdout)
+    assert shown["engines"]["tiny"]["sampling"]["temperature"] == 0.7
+    assert shown["engines"]["embedded"]["backend"] == "embed"
+
+    generated = cli("--config", path, "engine", "generate", "Tell me a story", "--engine", "tiny",
+                    "--max-tokens", "4", "--n", "2", "--seed", "1")
+    assert generated.exit_code == 0, generated.stderr
+    answers = [json.loads(line) for line in generated.stdout.splitlines()]
+    assert len(answers) == 2 and all(a["finish_reason"] in {"stop", "length"} for a in answers)
+    status = json.loads(cli("status", "--json").stdout)
+    assert status["engine_cache"] == {f"hf:{tiny_model}:generate": 1}
+
+    chosen = cli("engine", "choose", "How do I make dumplings?", "--options", "food,war")
+    assert json.loads(chosen.stdout)["food"] > 0.5
+
+    wrong = cli("--config", path, "engine", "generate", "hi", "--engine", "nope")
+    assert wrong.exit_code == 1 and "no engine named 'nope'" in wrong.stderr
+    embed_only = cli("engine", "generate", "hi")
+    assert embed_only.exit_code == 1 and "cannot generate" in embed_only.stderr

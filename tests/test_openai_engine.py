@@ -1,0 +1,79 @@
+"""The openai backend against a real `transformers serve` on 127.0.0.1 with the tiny model."""
+
+import numpy as np
+import pytest
+
+from benchmarks.serve import free_port, transformers_serve
+from pipeline.engines import ChoiceRequest, EngineError, GenerateRequest, as_messages
+from pipeline.engines.openai_server import OpenAIEngine, probs_from_top_logprobs
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture(scope="module")
+def served_model(tiny_model):
+    """`transformers serve` with the tiny model, started for real and stopped after the module."""
+    with transformers_serve(tiny_model) as url:
+        yield url, str(tiny_model)
+
+
+def ask(text, **sampling):
+    return GenerateRequest(as_messages(text), max_tokens=5, temperature=0, **sampling)
+
+
+def test_generation_through_the_server(served_model):
+    url, model = served_model
+    [generation] = OpenAIEngine(model, [url]).generate([ask("Tell me about a festival")])
+    assert len(generation.texts) == 1 and isinstance(generation.texts[0], str)
+    assert generation.finish_reasons[0] in {"stop", "length"}
+
+
+def test_concurrent_requests_all_come_back_in_order(served_model):
+    url, model = served_model
+    engine = OpenAIEngine(model, [url], concurrency=4)
+    prompts = [f"Question number {i} about museums" for i in range(8)]
+    concurrent = engine.generate([ask(p) for p in prompts])
+    serial = OpenAIEngine(model, [url], concurrency=1).generate([ask(p) for p in prompts])
+    assert [g.texts for g in concurrent] == [g.texts for g in serial]
+
+
+def test_a_server_error_is_reported_with_the_url(served_model):
+    url, _ = served_model
+    engine = OpenAIEngine("no-such-model-anywhere", [url], retries=1, backoff=0.01)
+    with pytest.raises(EngineError, match=r"openai: http://127\.0\.0\.1:\d+/v1/chat/completions: HTTP \d{3}"):
+        engine.generate([ask("hello")])
+
+
+def test_a_timeout_is_retried_then_reported(served_model):
+    url, model = served_model
+    engine = OpenAIEngine(model, [url], timeout=0.001, retries=2, backoff=0.01)
+    with pytest.raises(EngineError, match=r"timed out after 0\.001 s \(after 3 tries\)"):
+        engine.generate([ask("hello", n=1)])
+
+
+def test_an_unreachable_url_is_reported():
+    engine = OpenAIEngine("m", [f"http://127.0.0.1:{free_port()}/v1"], retries=1, backoff=0.01)
+    with pytest.raises(EngineError, match="could not connect"):
+        engine.generate([ask("hello")])
+
+
+def test_n_answers_are_topped_up_when_the_server_returns_fewer(served_model):
+    url, model = served_model
+    [generation] = OpenAIEngine(model, [url]).generate([ask("hello", n=3)])
+    assert len(generation.texts) == 3 and len(generation.finish_reasons) == 3
+
+
+def test_choice_probs_without_server_logprobs_is_a_clear_error(served_model):
+    url, model = served_model
+    with pytest.raises(EngineError, match="the server gave no logprobs"):
+        OpenAIEngine(model, [url]).choice_probs([ChoiceRequest(as_messages("Safe?"), ("yes", "no"))])
+
+
+def test_option_probabilities_from_top_logprobs_match_a_hand_computation():
+    top = [{"token": " yes", "logprob": -0.2}, {"token": "Ye", "logprob": -1.0}, {"token": "no", "logprob": -1.8},
+           {"token": " ", "logprob": -3.0}]
+    probs = probs_from_top_logprobs(["yes", "no", "maybe"], top)
+    # yes: max(-0.2, no match for "Ye" since case differs) = -0.2; no: -1.8; maybe: floor = -3.0 - ln 3
+    scores = np.array([-0.2, -1.8, -3.0 - np.log(3)])
+    expected = np.exp(scores) / np.exp(scores).sum()
+    assert [probs[o] for o in ("yes", "no", "maybe")] == pytest.approx(expected.tolist())
