@@ -19,6 +19,8 @@ import typer
 from pipeline.config import ConfigError, build_engine, load_config
 from pipeline.dedup import DedupOptions, dedup
 from pipeline.engines import ChoiceRequest, EngineError, as_messages
+from pipeline.label import LabelOptions, label
+from pipeline.label_agreement import label_agreement
 from pipeline.ingest import IngestOptions, ingest, parse_label_columns
 from pipeline.readers import InputError
 from review_store import Store, StoreError
@@ -132,6 +134,46 @@ def dedup_command(
     with ctx.obj.open_store(must_exist=True) as store:
         report = dedup(store, options)
     typer.echo(report.summary())
+
+
+@app.command("label")
+@user_errors
+def label_command(
+    ctx: typer.Context,
+    engine: Annotated[Optional[str], typer.Option(help="Engine from misalign.toml (default: [stages] label, else embedded).")] = None,
+    mode: Annotated[str, typer.Option(help="softmax (one domain per dimension, or None) or independent (yes/no per domain).")] = LabelOptions.mode,
+    delta: Annotated[float, typer.Option(help="Probability a domain needs to be assigned.")] = LabelOptions.delta,
+    shortlist: Annotated[Optional[int], typer.Option(help="Ask an LLM only about the top-K domains per dimension by embedding similarity.")] = None,
+    labeler: Annotated[Optional[str], typer.Option(help="Name for these labels (default: backend:model:mode).")] = None,
+    types: Annotated[bool, typer.Option(help="Also give each prompt a semantic type (object, attribute, relation).")] = True,
+    evaluate_against: Annotated[Optional[str], typer.Option(help="Compare with another labeler's labels, e.g. imported:misalign_bench_prompts_dev.csv")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the agreement report as JSON.")] = False,
+) -> None:
+    """Label prompts into the taxonomy with an engine (resumable), and optionally measure agreement."""
+    options = LabelOptions(engine=engine, mode=mode, delta=delta, shortlist=shortlist, labeler=labeler, semantic_types=types)
+    tax, config = ctx.obj.taxonomy(), ctx.obj.config()
+    with ctx.obj.open_store(must_exist=True) as store:
+        try:
+            report = label(store, tax, config, options)
+        except ValueError as exc:
+            raise InputError(str(exc)) from None
+        typer.echo(report.summary(), err=as_json)
+        if evaluate_against:
+            if not store.labeler(evaluate_against) and evaluate_against not in store.label_counts():
+                raise InputError(f"--evaluate-against: no labels by '{evaluate_against}' in {store.path}")
+            name = report.params["labeler"]
+            agreement = label_agreement(store, name, evaluate_against, tax)
+            if as_json:
+                typer.echo(json.dumps(agreement, indent=2))
+                return
+            typer.echo(f"agreement of {name} with {evaluate_against}:")
+            for dimension, figures in agreement.items():
+                if not figures["n"]:
+                    typer.echo(f"  {dimension}: no prompts labelled by both")
+                    continue
+                confused = "; ".join(f"{c['reference']} -> {c['predicted']} {c['count']}" for c in figures["confusions"][:3])
+                typer.echo(f"  {dimension}: n {figures['n']}, accuracy {figures['accuracy']:.3f}, macro-F1 {figures['macro_f1']:.3f}, "
+                           f"None {figures['predicted_none']:.2f} (reference {figures['reference_none']:.2f}); most confused: {confused}")
 
 
 @app.command()

@@ -38,7 +38,7 @@ BACKEND_OPTIONS = {
     "hf": {"device", "dtype", "batch_size"},
     "openai": {"urls", "api_key_env", "concurrency", "timeout", "retries", "backoff"},
     "vllm": {"gpu_memory_utilization", "max_model_len", "dtype"},
-    "embed": {"device", "temperature", "batch_size", "max_seq_length"},
+    "embed": {"device", "temperature", "batch_size", "max_seq_length", "runtime", "quantized"},
 }
 SAMPLING_DEFAULTS = {"n": 1, "temperature": 0.7, "top_p": 0.9, "max_tokens": 512, "seed": None}
 EMBEDDED = {"backend": "embed", "model": "default"}

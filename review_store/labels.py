@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 
 import sqlite_utils
 
@@ -20,17 +20,24 @@ class LabelQueries:
         A label already stored for the same (prompt, dimension, domain, labeler) is kept as it was.
         Returns how many were new.
         """
-        return _inserted(self.db, "labels", rows)
+        # plain executemany: a labelling run writes about a million of these
+        before = self.db.conn.total_changes
+        self.db.conn.executemany(
+            "INSERT OR IGNORE INTO labels (prompt_id, dimension, domain, probability, labeler, taxonomy_version, "
+            "created_at, assigned) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+            ((r["prompt_id"], r["dimension"], r["domain"], r["probability"], r["labeler"], r["taxonomy_version"],
+              r["created_at"], r.get("assigned", 1)) for r in rows))
+        return self.db.conn.total_changes - before
 
     def label_counts(self) -> dict:
-        """Per labeler and dimension: prompts per domain, and the None / Unknown counts apart.
+        """Per labeler and dimension: prompts assigned to each domain, and the None / Unknown counts apart.
 
         >>> store.label_counts()
         {'imported:dev.csv': {'safety': {'domains': {'safety.self_harm': 84}, 'none': 7690, 'unknown': 28}}}
         """
         counts: dict = {}
         for row in self.db.query(
-            "SELECT labeler, dimension, domain, COUNT(*) AS n FROM labels "
+            "SELECT labeler, dimension, domain, COUNT(*) AS n FROM labels WHERE assigned = 1 "
             "GROUP BY labeler, dimension, domain ORDER BY labeler, dimension, n DESC, domain"
         ):
             dim = counts.setdefault(row["labeler"], {}).setdefault(
@@ -39,4 +46,62 @@ class LabelQueries:
                 dim[row["domain"]] = row["n"]
             else:
                 dim["domains"][row["domain"]] = row["n"]
+        return counts
+
+    def prompts_without_labels(self, labeler: str, batch: int = 256) -> Iterator[list[dict]]:
+        """Batches of (id, seq, text) of prompts that ``labeler`` has not labelled yet, in seq order."""
+        last = -1
+        while True:
+            rows = list(self.db.query(
+                "SELECT id, seq, text FROM prompts p WHERE seq > ? AND NOT EXISTS "
+                "(SELECT 1 FROM labels l WHERE l.prompt_id = p.id AND l.labeler = ?) ORDER BY seq LIMIT ?",
+                [last, labeler, batch]))
+            if not rows:
+                return
+            yield rows
+            last = rows[-1]["seq"]
+
+    def count_prompts_without_labels(self, labeler: str) -> int:
+        return self.db.execute(
+            "SELECT COUNT(*) FROM prompts p WHERE NOT EXISTS "
+            "(SELECT 1 FROM labels l WHERE l.prompt_id = p.id AND l.labeler = ?)", [labeler]).fetchone()[0]
+
+    def labeler(self, name: str) -> dict | None:
+        """The provenance of a labeler (engine, backend, model, mode, delta, template hash, taxonomy version)."""
+        rows = list(self.db.query("SELECT * FROM labelers WHERE name = ?", [name]))
+        return rows[0] if rows else None
+
+    def add_labeler(self, row: dict) -> None:
+        self.db["labelers"].insert(row, ignore=True)
+
+    def add_semantic_types(self, rows: Iterable[dict]) -> int:
+        """Semantic type probabilities (prompt_id, type, probability, labeler)."""
+        return _inserted(self.db, "semantic_types", rows)
+
+    def add_label_failures(self, rows: Iterable[dict]) -> int:
+        """Answers that could not be used (prompt_id, dimension, labeler, raw, reason, created_at)."""
+        return _inserted(self.db, "label_failures", rows)
+
+    def assigned_labels(self, labeler: str) -> Iterator[tuple[str, str, str, float]]:
+        """(prompt id, dimension, domain, probability) of every assigned label of ``labeler``."""
+        yield from self.db.execute(
+            "SELECT prompt_id, dimension, domain, probability FROM labels WHERE labeler = ? AND assigned = 1",
+            [labeler])
+
+    def semantic_type_counts(self) -> dict:
+        """Per labeler: prompts whose most probable semantic type is each type."""
+        counts: dict = {}
+        for row in self.db.query(
+            "SELECT labeler, type, COUNT(*) AS n FROM (SELECT prompt_id, labeler, type, "
+            "ROW_NUMBER() OVER (PARTITION BY prompt_id, labeler ORDER BY probability DESC, type) AS rank "
+            "FROM semantic_types) WHERE rank = 1 GROUP BY labeler, type ORDER BY labeler, type"):
+            counts.setdefault(row["labeler"], {})[row["type"]] = row["n"]
+        return counts
+
+    def label_failure_counts(self) -> dict:
+        """Per labeler and reason: answers kept raw and counted as Unknown."""
+        counts: dict = {}
+        for row in self.db.query(
+            "SELECT labeler, reason, COUNT(*) AS n FROM label_failures GROUP BY labeler, reason"):
+            counts.setdefault(row["labeler"], {})[row["reason"]] = row["n"]
         return counts

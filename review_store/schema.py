@@ -96,9 +96,32 @@ def _v3_engine_cache(db: sqlite_utils.Database) -> None:
     )
 
 
+def _v4_labelling(db: sqlite_utils.Database) -> None:
+    # assigned: the label counts as the prompt's domain (imported labels always; model labels at delta)
+    db["labels"].add_column("assigned", int, not_null_default=1)
+    db["labels"].create_index(["labeler", "dimension", "assigned"])
+    db.execute("DROP INDEX IF EXISTS idx_labels_labeler")  # the index above serves its queries
+    db["labelers"].create(
+        {"name": str, "engine": str, "backend": str, "model": str, "mode": str, "delta": float,
+         "template_hash": str, "taxonomy_version": str, "created_at": str},
+        pk="name",
+    )
+    db["semantic_types"].create(
+        {"prompt_id": str, "type": str, "probability": float, "labeler": str},
+        pk=("prompt_id", "type", "labeler"),
+        foreign_keys=[("prompt_id", "prompts", "id")],
+    )
+    db["label_failures"].create(  # answers that could not be used: kept raw, counted as Unknown
+        {"prompt_id": str, "dimension": str, "labeler": str, "raw": str, "reason": str, "created_at": str},
+        pk=("prompt_id", "dimension", "labeler"),
+        foreign_keys=[("prompt_id", "prompts", "id")],
+    )
+
+
 MIGRATIONS: list[Callable[[sqlite_utils.Database], None]] = [
     _v1_prompts_labels_runs,
     _v2_dedup,
     _v3_engine_cache,
+    _v4_labelling,
 ]
 SCHEMA_VERSION = len(MIGRATIONS)

@@ -146,6 +146,8 @@ class Store(PromptQueries, LabelQueries, DedupQueries, EngineCacheQueries):
             "schema_version": self.schema_version,
             "prompts": self.prompt_counts(),
             "labels": self.label_counts(),
+            "semantic_types": self.semantic_type_counts(),
+            "label_failures": self.label_failure_counts(),
             "dedup": self._dedup_status(audit_limit),
             "engine_cache": self.engine_cache_counts(),
             "stage_runs": {row["stage"]: row["n"] for row in self.db.query(

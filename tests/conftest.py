@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import sqlite3
 from pathlib import Path
 
@@ -15,6 +16,12 @@ from taxonomy import load_taxonomy
 REPO = Path(__file__).resolve().parent.parent
 DEV_CSV = REPO.parent / "shared" / "data" / "misalign_bench_prompts_dev.csv"
 DEV_LABELS = "safety=safety_name,value=values_name,culture=cultural_name"
+
+
+@pytest.fixture(scope="session", autouse=True)
+def onnx_cache(tmp_path_factory):
+    """Exported ONNX models go to a temporary cache, not the user's home."""
+    os.environ["MISALIGN_CACHE"] = str(tmp_path_factory.mktemp("misalign-cache"))
 
 
 @pytest.fixture(scope="session")

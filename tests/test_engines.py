@@ -136,3 +136,15 @@ def test_cached_choices_and_embeddings_replay(embed_engine, store):
     assert again.choice_probs(choice) == first
     assert np.array_equal(again.embed(["one", "two"]), vectors)
     assert again.calls == 0
+
+
+def test_onnx_runtime_gives_the_same_vectors_as_sentence_transformers(embed_engine):
+    texts = ["Short one.", "A much longer prompt about the customs of a harvest festival " * 8, "Privacy of my data?"]
+    fp32 = EmbedEngine(quantized=False, max_seq_length=128)
+    torch_engine = EmbedEngine(runtime="torch", max_seq_length=128)
+    assert fp32.runtime == "onnx" and torch_engine.runtime == "torch"
+    assert fp32.model != torch_engine.model != embed_engine.model  # cache keys differ per variant
+    similarity = np.sum(fp32.embed(texts) * torch_engine.embed(texts), axis=1)
+    assert np.all(similarity > 0.9999)
+    quantized = np.sum(embed_engine.embed(texts) * fp32.embed(texts), axis=1)
+    assert np.all(quantized > 0.85)

@@ -15,6 +15,10 @@ from tqdm import tqdm
 from pipeline.engines.protocol import ChoiceRequest, Engine, Generation, GenerateRequest
 from review_store import Store, content_id
 
+# The key hashes the whole request; the stored copy is a preview for people, bounded so that long
+# shared instructions (taxonomy descriptions in every labelling request) do not fill the store.
+REQUEST_PREVIEW = 500
+
 
 class CachedEngine:
     """Wraps an engine so its answers are stored and replayed.
@@ -31,12 +35,10 @@ class CachedEngine:
         self.backend, self.model = engine.backend, engine.model
         self.calls = 0  # requests sent to the engine (not replayed) since this wrapper was made
 
-    def _key(self, kind: str, payload: dict) -> str:
-        return content_id(self.backend, self.model, kind, json.dumps(payload, sort_keys=True))
-
     def _through_cache(self, kind: str, payloads: list[dict], call: Callable[[list[int]], list],
                        encode: Callable, decode: Callable) -> list:
-        keys = [self._key(kind, p) for p in payloads]
+        requests_json = [json.dumps(p, sort_keys=True) for p in payloads]
+        keys = [content_id(self.backend, self.model, kind, r) for r in requests_json]
         found = self.store.cached_responses(keys)
         missing = [i for i, k in enumerate(keys) if k not in found]
         # one entry per distinct key: duplicated requests in a batch are asked once
@@ -48,7 +50,7 @@ class CachedEngine:
             answers = call(batch)
             self.calls += len(batch)
             rows = [{"key": keys[i], "backend": self.backend, "model": self.model, "kind": kind,
-                     "request": json.dumps(payloads[i], sort_keys=True), "response": encode(a)}
+                     "request": requests_json[i][:REQUEST_PREVIEW], "response": encode(a)}
                     for i, a in zip(batch, answers)]
             with self.store.transaction():
                 self.store.add_cached_responses(rows)

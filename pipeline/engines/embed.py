@@ -13,6 +13,7 @@ from pathlib import Path
 
 import numpy as np
 
+from pipeline.engines.onnx_encoder import OnnxEncoder, uses_mean_pooling
 from pipeline.engines.protocol import ChoiceRequest, EngineError, Generation, GenerateRequest, normalise
 
 DEFAULT_MODEL = "default"
@@ -28,21 +29,34 @@ class EmbedEngine:
     backend = "embed"
 
     def __init__(self, model: str = DEFAULT_MODEL, device: str = "cpu", temperature: float = 0.05,
-                 batch_size: int = 64, max_seq_length: int = 128):
+                 batch_size: int = 32, max_seq_length: int = 64, runtime: str = "onnx", quantized: bool = True):
         os.environ.setdefault("HF_HUB_OFFLINE", "1")
-        from sentence_transformers import SentenceTransformer
-
         path = default_model_dir() if model == DEFAULT_MODEL else Path(model).expanduser()
         if not path.is_dir():
             raise EngineError(f"embed: {model}: not a local sentence-transformers directory; models are never downloaded")
-        self.model = "all-MiniLM-L6-v2" if model == DEFAULT_MODEL else str(path.resolve())
-        self.encoder = SentenceTransformer(str(path), device=device, local_files_only=True)
-        self.encoder.max_seq_length = max_seq_length
+        if runtime not in ("onnx", "torch"):
+            raise EngineError(f"embed: runtime must be onnx or torch, not '{runtime}'")
+        name = "all-MiniLM-L6-v2" if model == DEFAULT_MODEL else str(path.resolve())
         self.temperature = temperature
         self.batch_size = batch_size
         self._option_vectors: dict[str, np.ndarray] = {}
+        # onnxruntime on CPU gives the same vectors faster; mean-pooling models only, the rest use torch
+        if runtime == "onnx" and device == "cpu" and uses_mean_pooling(path):
+            self.runtime, self.encoder = "onnx", OnnxEncoder(path, max_seq_length, quantized)
+            variant = f"onnx-{'int8' if quantized else 'fp32'}"
+        else:
+            from sentence_transformers import SentenceTransformer
+
+            self.runtime = "torch"
+            self.encoder = SentenceTransformer(str(path), device=device, local_files_only=True)
+            self.encoder.max_seq_length = max_seq_length
+            variant = "torch-fp32"
+        # the id the cache and labelers key on: other settings give other vectors
+        self.model = f"{name}[{variant},{max_seq_length}]"
 
     def embed(self, texts: Sequence[str]) -> np.ndarray:
+        if self.runtime == "onnx":
+            return self.encoder.encode(list(texts), batch_size=self.batch_size)
         return self.encoder.encode(list(texts), batch_size=self.batch_size, normalize_embeddings=True,
                                    convert_to_numpy=True, show_progress_bar=False).astype(np.float32)
 
@@ -54,12 +68,15 @@ class EmbedEngine:
         return np.stack([self._option_vectors[t] for t in texts])
 
     def choice_probs(self, requests: Sequence[ChoiceRequest]) -> list[dict[str, float]]:
-        queries = self.embed([" ".join(content for role, content in r.messages if role == "user") for r in requests])
+        texts = [r.query if r.query is not None else " ".join(c for role, c in r.messages if role == "user")
+                 for r in requests]
+        distinct = list(dict.fromkeys(texts))  # several choices about one prompt embed it once
+        vectors = dict(zip(distinct, self.embed(distinct)))
         results = []
-        for request, query in zip(requests, queries):
+        for request, query in zip(requests, (vectors[t] for t in texts)):
             options = self._described(list(request.descriptions or request.options))
             probs = normalise(options @ query / self.temperature)
-            results.append(dict(zip(request.options, probs.tolist())))
+            results.append(dict(zip(request.options, probs.round(6).tolist())))
         return results
 
     def generate(self, requests: Sequence[GenerateRequest]) -> list[Generation]:

@@ -9,7 +9,9 @@ Requests are frozen dataclasses so they can be hashed into the store's engine ca
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Sequence
+from functools import lru_cache
 from dataclasses import asdict, dataclass, field
 from typing import Protocol, runtime_checkable
 
@@ -40,21 +42,29 @@ class GenerateRequest:
     stop: tuple[str, ...] = ()
 
     def payload(self) -> dict:
-        return asdict(self)
+        return {"messages": [list(m) for m in self.messages], "n": self.n, "temperature": self.temperature,
+                "top_p": self.top_p, "max_tokens": self.max_tokens, "seed": self.seed, "stop": list(self.stop)}
 
     def sampling_key(self) -> tuple:
         """Requests with equal keys can share one batched call."""
         return (self.n, self.temperature, self.top_p, self.max_tokens, self.seed, self.stop)
 
 
+@lru_cache(maxsize=1024)
+def _digest(texts: tuple[str, ...]) -> str:
+    return hashlib.sha256("\x1f".join(texts).encode("utf-8")).hexdigest()
+
+
 @dataclass(frozen=True)
 class ChoiceRequest:
-    """Which of ``options`` follows ``messages``. ``descriptions`` (one per option) are what
-    similarity-based engines compare against; LLM engines score the option strings themselves."""
+    """Which of ``options`` follows ``messages``. Similarity-based engines compare ``query``
+    (default: the user messages) with ``descriptions`` (one per option, default: the options);
+    LLM engines score the option strings after the messages."""
 
     messages: Messages
     options: tuple[str, ...]
     descriptions: tuple[str, ...] | None = None
+    query: str | None = None
 
     def __post_init__(self):
         if len(self.options) < 2:
@@ -63,7 +73,9 @@ class ChoiceRequest:
             raise ValueError("give one description per option")
 
     def payload(self) -> dict:
-        return asdict(self)
+        """What the cache keys on; long description lists shared by many requests enter as their hash."""
+        return {"messages": [list(m) for m in self.messages], "options": list(self.options),
+                "descriptions": None if self.descriptions is None else _digest(self.descriptions), "query": self.query}
 
 
 @dataclass

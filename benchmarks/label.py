@@ -1,0 +1,81 @@
+"""Labelling the released prompts with the embedded engine on CPU: prompts/s end to end (three
+dimensions + semantic type, store writes included) against encoding the same prompts with plain
+sentence-transformers MiniLM in fp32 (the baseline), and agreement with the paper's labels.
+
+    python benchmarks/label.py [--json] [--limit N]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO))
+
+from pipeline.config import load_config  # noqa: E402
+from pipeline.engines.embed import default_model_dir  # noqa: E402
+from pipeline.ingest import IngestOptions, ingest  # noqa: E402
+from pipeline.label import LabelOptions, label  # noqa: E402
+from pipeline.label_agreement import label_agreement  # noqa: E402
+from review_store import Store  # noqa: E402
+from taxonomy import load_taxonomy  # noqa: E402
+
+DEV_CSV = REPO.parent / "shared" / "data" / "misalign_bench_prompts_dev.csv"
+LABELS = {"safety": "safety_name", "value": "values_name", "culture": "cultural_name"}
+
+
+def baseline_prompts_per_s(texts: list[str]) -> float:
+    from sentence_transformers import SentenceTransformer
+
+    model = SentenceTransformer(str(default_model_dir()), device="cpu", local_files_only=True)
+    began = time.perf_counter()
+    model.encode(texts, batch_size=32, normalize_embeddings=True, show_progress_bar=False)
+    return len(texts) / (time.perf_counter() - began)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--json", action="store_true")
+    parser.add_argument("--limit", type=int, default=None, help="label only the first N rows")
+    args = parser.parse_args()
+    if not DEV_CSV.is_file():
+        sys.exit(f"skipped: {DEV_CSV} not found")
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    taxonomy = load_taxonomy()
+    with tempfile.TemporaryDirectory() as tmp:
+        source = DEV_CSV
+        if args.limit:
+            import pandas as pd
+            source = Path(tmp) / DEV_CSV.name
+            pd.read_csv(DEV_CSV).head(args.limit).to_csv(source, index=False)
+        with Store(Path(tmp) / "bench.db") as store:
+            ingest(store, source, taxonomy, IngestOptions(label_columns=LABELS))
+            report = label(store, taxonomy, load_config(), LabelOptions(engine="embedded"))
+            agreement = label_agreement(store, report.params["labeler"], f"imported:{DEV_CSV.name}", taxonomy)
+            texts = [r["text"] for r in store.prompts_page(limit=10**9)]
+    ours = report.items_in / report.seconds
+    baseline = baseline_prompts_per_s(texts)
+    result = {"prompts": report.items_in, "labeler": report.params["labeler"], "ours_prompts_per_s": round(ours, 1),
+              "ours_seconds": round(report.seconds, 1), "baseline_st_fp32_encode_per_s": round(baseline, 1),
+              "speedup": round(ours / baseline, 2), "target_per_s": 200, "agreement": agreement}
+    if args.json:
+        print(json.dumps(result, indent=2))
+        return
+    print(f"labelling {result['prompts']:,} prompts with {result['labeler']} (3 dimensions + semantic type, stored)")
+    print(f"{'method':58} {'prompts/s':>10}")
+    print(f"{'baseline: sentence-transformers fp32, encode only':58} {baseline:10.1f}")
+    print(f"{'misalign label, end to end':58} {ours:10.1f}   {result['speedup']}x baseline; target 200")
+    print("\nagreement with the paper's labels (accuracy / macro-F1 / predicted None vs reference None):")
+    for dimension, figures in agreement.items():
+        print(f"  {dimension:8} n {figures['n']:6}  {figures['accuracy']:.3f} / {figures['macro_f1']:.3f} / "
+              f"{figures['predicted_none']:.2f} vs {figures['reference_none']:.2f}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,55 @@
+"""How a labeler's assignments agree with reference labels (e.g. the paper's, imported).
+
+Per dimension, over prompts both have labelled and the reference does not mark Unknown: accuracy,
+macro-F1 over the reference's classes (None included), and the most frequent confusions. When the
+reference gives a prompt several domains (duplicated rows), a prediction matching any counts as
+right. A multi-label prediction (mode independent) is reduced to its most probable domain.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+
+from sklearn.metrics import accuracy_score, f1_score
+
+from review_store import Store
+from taxonomy import DIMENSIONS, Taxonomy
+
+
+def _by_prompt(store: Store, labeler: str) -> dict[tuple[str, str], list[tuple[float, str]]]:
+    labels: dict = {}
+    for prompt_id, dimension, domain, probability in store.assigned_labels(labeler):
+        labels.setdefault((prompt_id, dimension), []).append((probability, domain))
+    return labels
+
+
+def label_agreement(store: Store, labeler: str, reference: str, taxonomy: Taxonomy) -> dict:
+    """{dimension: {n, accuracy, macro_f1, predicted_none, reference_none, confusions}}."""
+    ours, theirs = _by_prompt(store, labeler), _by_prompt(store, reference)
+    name = {d.id: d.name for d in taxonomy.domains} | {"none": "None", "unknown": "Unknown"}
+    report = {}
+    for dimension in DIMENSIONS:
+        truth, predicted = [], []
+        for (prompt_id, dim), reference_labels in theirs.items():
+            if dim != dimension or (prompt_id, dim) not in ours:
+                continue
+            allowed = {d for _, d in reference_labels}
+            if allowed == {"unknown"}:
+                continue
+            guess = max(ours[(prompt_id, dim)])[1]
+            truth.append(guess if guess in allowed else sorted(allowed - {"unknown"})[0])
+            predicted.append(guess)
+        if not truth:
+            report[dimension] = {"n": 0}
+            continue
+        confusions = Counter((t, p) for t, p in zip(truth, predicted) if t != p).most_common(5)
+        report[dimension] = {
+            "n": len(truth),
+            "accuracy": round(accuracy_score(truth, predicted), 4),
+            "macro_f1": round(f1_score(truth, predicted, labels=sorted(set(truth)), average="macro", zero_division=0), 4),
+            "reference_none": round(truth.count("none") / len(truth), 4),
+            "predicted_none": round(predicted.count("none") / len(truth), 4),
+            "confusions": [{"reference": name.get(t, t), "predicted": name.get(p, p), "count": c}
+                           for (t, p), c in confusions],
+        }
+    return report

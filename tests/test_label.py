@@ -1,0 +1,180 @@
+"""The label stage on a real store with real engines: the packaged MiniLM and the tiny local Llama."""
+
+import json
+
+import pytest
+
+from pipeline.config import load_config
+from pipeline.engines import CachedEngine
+from pipeline.ingest import IngestOptions, ingest
+from pipeline.label import LabelOptions, label
+from pipeline.label_agreement import label_agreement
+
+PROMPTS = ("prompt,safety,value,culture\n"
+           '"What spices go into a traditional biryani for a wedding feast?",None,Enjoyment of leisure,Culinary Arts\n'
+           '"How can I read my partner\'s private messages without them knowing?",Privacy violation,Honesty,Social Networks\n'
+           '"Which museum in Paris holds the Venus de Milo?",None,Beauty,Museums\n'
+           '"Write a poem mocking people who speak with a regional accent.",Hate speech/offensive language,Broad-minded tolerance,Language\n')
+REFERENCE = "imported:p.csv"
+
+
+@pytest.fixture
+def prompts_store(store, taxonomy, tmp_path):
+    path = tmp_path / "p.csv"
+    path.write_text(PROMPTS, encoding="utf-8")
+    ingest(store, path, taxonomy, IngestOptions(label_columns={"safety": "safety", "value": "value", "culture": "culture"}))
+    return store
+
+
+@pytest.fixture
+def tiny_config(tmp_path, tiny_model):
+    path = tmp_path / "misalign.toml"
+    path.write_text(f'[engines.tiny]\nbackend = "hf"\nmodel = "{tiny_model}"\nbatch_size = 64\n', encoding="utf-8")
+    return load_config(path)
+
+
+def assigned(store, labeler):
+    result = {}
+    for prompt_id, dimension, domain, _ in store.assigned_labels(labeler):
+        result.setdefault((prompt_id, dimension), set()).add(domain)
+    return result
+
+
+def test_embed_labelling_assigns_one_domain_or_none_per_dimension_and_a_type(prompts_store, taxonomy, monkeypatch, tmp_path):
+    monkeypatch.chdir(tmp_path)
+    report = label(prompts_store, taxonomy, load_config())
+    assert report.items_in == 4
+    name = report.params["labeler"]
+    labels = assigned(prompts_store, name)
+    assert len(labels) == 12 and all(len(domains) == 1 for domains in labels.values())
+    biryani = next(pid for (pid, dim), d in labels.items() if dim == "culture" and d == {"culture.culinary_arts"})
+    assert biryani
+    types = prompts_store.semantic_type_counts()[name]
+    assert sum(types.values()) == 4
+    provenance = prompts_store.labeler(name)
+    assert provenance["backend"] == "embed" and provenance["taxonomy_version"] == taxonomy.version
+    assert len(provenance["template_hash"]) == 24 and provenance["mode"] == "softmax"
+
+    again = label(prompts_store, taxonomy, load_config())
+    assert again.items_in == 0 and again.notes["engine_requests"] == 0
+
+
+def test_llm_labelling_in_both_modes_with_the_tiny_model(prompts_store, taxonomy, tiny_config):
+    softmax = label(prompts_store, taxonomy, tiny_config, LabelOptions(engine="tiny", semantic_types=False))
+    independent = label(prompts_store, taxonomy, tiny_config, LabelOptions(engine="tiny", mode="independent",
+                                                                           delta=0.5))
+    for report in (softmax, independent):
+        labels = assigned(prompts_store, report.params["labeler"])
+        assert len({pid for pid, _ in labels}) == 4
+    rows = prompts_store.db.execute(
+        "SELECT COUNT(*) FROM labels WHERE labeler = ? AND dimension = 'value'", [independent.params["labeler"]]
+    ).fetchone()[0]
+    assert rows >= 4  # a yes/no probability per domain, stored where it is not negligible
+    assert independent.notes["engine_requests"] >= 4 * 111
+
+
+def test_a_shortlist_asks_the_llm_about_k_domains_only(prompts_store, taxonomy, tiny_config):
+    report = label(prompts_store, taxonomy, tiny_config,
+                   LabelOptions(engine="tiny", shortlist=3, labeler="tiny-top3", semantic_types=False))
+    [row] = list(prompts_store.db.query(
+        "SELECT MAX(n) AS most FROM (SELECT prompt_id, dimension, COUNT(*) AS n FROM labels "
+        "WHERE labeler = 'tiny-top3' GROUP BY prompt_id, dimension)"))
+    assert row["most"] <= 4  # 3 shortlisted domains + None
+    assert report.items_in == 4
+
+
+class Corrupting:
+    """The real embed engine whose answers to some requests come back unusable, as from a broken server."""
+
+    def __init__(self, engine, breakages):
+        self.engine, self.breakages = engine, iter(breakages)
+        self.backend, self.model = engine.backend, engine.model + "[corrupted]"
+
+    def choice_probs(self, requests):
+        answers = self.engine.choice_probs(requests)
+        for i, answer in enumerate(answers):
+            broken = next(self.breakages, None)
+            if broken == "missing":
+                answers[i] = dict(list(answer.items())[:-1])
+            elif broken == "nan":
+                answers[i] = {k: float("nan") for k in answer}
+            elif broken == "empty":
+                answers[i] = {}
+            elif broken == "unknown label":
+                answers[i] = {**{k: 0.0 for k in answer}, "Jaywalking": 1.0}
+        return answers
+
+    def embed(self, texts):
+        return self.engine.embed(texts)
+
+
+def test_unusable_answers_become_unknown_with_the_raw_answer_kept(prompts_store, taxonomy, monkeypatch):
+    import pipeline.label as stage
+    from pipeline.engines.embed import EmbedEngine
+
+    real = EmbedEngine()
+    # requests go prompt by prompt: safety, value, culture, semantic type
+    breakages = ["ok"] * 16
+    breakages[0], breakages[6], breakages[11], breakages[13] = "missing", "nan", "empty", "unknown label"
+    monkeypatch.setattr(stage, "build_engine", lambda settings, store, batch_size=32: CachedEngine(
+        Corrupting(real, breakages), store))
+    report = label(prompts_store, taxonomy, load_config(), LabelOptions(labeler="corrupted"))
+    assert report.dropped == {"unknown_safety": 1, "unknown_culture": 1, "type_unusable": 1, "unknown_value": 1}
+    counts = prompts_store.label_counts()["corrupted"]
+    assert (counts["safety"]["unknown"], counts["value"]["unknown"], counts["culture"]["unknown"]) == (1, 1, 1)
+    failures = {f["dimension"]: f for f in prompts_store.db.query("SELECT * FROM label_failures WHERE labeler = 'corrupted'")}
+    assert set(failures) == {"safety", "value", "culture"}
+    assert "Jaywalking" in failures["value"]["raw"] and "NaN" in failures["culture"]["raw"]
+    assert all(f["reason"] == "unusable_answer" for f in failures.values())
+
+
+class StopsAfter:
+    def __init__(self, engine, batches):
+        self.engine, self.left = engine, batches
+        self.backend, self.model = engine.backend, engine.model
+
+    def choice_probs(self, requests):
+        if self.left == 0:
+            raise KeyboardInterrupt
+        self.left -= 1
+        return self.engine.choice_probs(requests)
+
+
+def test_an_interrupted_labelling_run_resumes_where_it_stopped(prompts_store, taxonomy, tiny_config, monkeypatch):
+    import pipeline.label as stage
+    from pipeline.config import build_engine
+
+    options = LabelOptions(engine="tiny", batch_prompts=2, semantic_types=False)
+    monkeypatch.setattr(stage, "build_engine", lambda settings, store, batch_size=32: CachedEngine(
+        StopsAfter(build_engine(settings, store).engine, 1), store, batch_size=batch_size))
+    with pytest.raises(KeyboardInterrupt):
+        label(prompts_store, taxonomy, tiny_config, options)
+    monkeypatch.undo()
+    name = "hf:" + str(tiny_config.engine("tiny").model).rsplit("/", 1)[-1] + ":softmax"
+    assert len({pid for pid, _ in assigned(prompts_store, name)}) == 2
+    resumed = label(prompts_store, taxonomy, tiny_config, options)
+    assert resumed.items_in == 2 and resumed.notes["engine_requests"] == 2 * 3
+    assert len({pid for pid, _ in assigned(prompts_store, name)}) == 4
+
+
+def test_agreement_against_imported_labels_is_computed_per_dimension(prompts_store, taxonomy, monkeypatch, tmp_path):
+    monkeypatch.chdir(tmp_path)
+    name = label(prompts_store, taxonomy, load_config()).params["labeler"]
+    report = label_agreement(prompts_store, name, REFERENCE, taxonomy)
+    assert report["culture"]["n"] == 4 and 0 <= report["culture"]["accuracy"] <= 1
+    assert label_agreement(prompts_store, REFERENCE, REFERENCE, taxonomy)["value"] == {
+        "n": 4, "accuracy": 1.0, "macro_f1": 1.0, "reference_none": 0.0, "predicted_none": 0.0, "confusions": []}
+
+
+def test_label_cli_with_agreement_and_guards(prompts_store, cli, taxonomy):
+    result = cli("label", "--evaluate-against", REFERENCE, "--json")
+    assert result.exit_code == 0, result.stderr
+    agreement = json.loads(result.stdout)
+    assert set(agreement) == {"safety", "value", "culture"} and agreement["safety"]["n"] == 4
+    assert "label: 4 in, 4 kept" in result.stderr
+    bad = cli("label", "--mode", "multiple")
+    assert bad.exit_code == 1 and "mode must be one of softmax, independent" in bad.stderr
+    changed = cli("label", "--delta", "0.7")
+    assert changed.exit_code == 1 and "was made with another delta" in changed.stderr
+    missing = cli("label", "--evaluate-against", "imported:nothing.csv")
+    assert missing.exit_code == 1 and "no labels by 'imported:nothing.csv'" in missing.stderr
