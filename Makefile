@@ -30,6 +30,7 @@ bench: setup
 	$(BIN)/python benchmarks/ingest.py
 	$(BIN)/python benchmarks/dedup.py
 	$(BIN)/python benchmarks/engines.py
+	$(BIN)/python benchmarks/label.py
 
 clean:
 	rm -rf $(VENV) misalign.db misalign.db-wal misalign.db-shm

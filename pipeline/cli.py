@@ -19,6 +19,8 @@ import typer
 from pipeline.config import ConfigError, build_engine, load_config
 from pipeline.dedup import DedupOptions, dedup
 from pipeline.engines import ChoiceRequest, EngineError, as_messages
+from pipeline.expand import ExpandOptions, expand
+from pipeline.funnel import COLUMNS, funnel_rows, write_funnel_csv
 from pipeline.label import LabelOptions, label
 from pipeline.label_agreement import label_agreement
 from pipeline.ingest import IngestOptions, ingest, parse_label_columns
@@ -176,6 +178,70 @@ def label_command(
                            f"None {figures['predicted_none']:.2f} (reference {figures['reference_none']:.2f}); most confused: {confused}")
 
 
+@app.command("expand")
+@user_errors
+def expand_command(
+    ctx: typer.Context,
+    engine: Annotated[Optional[str], typer.Option(help="Generator engine (default: [stages] expand); must differ from the labeller.")] = None,
+    label_engine: Annotated[Optional[str], typer.Option(help="Engine that labels the new prompts (default: [stages] label, else embedded).")] = None,
+    labeler: Annotated[Optional[str], typer.Option(help="Labeler whose assignments count (default: backend:model:mode of --label-engine).")] = None,
+    mode: Annotated[str, typer.Option(help="Labelling mode: softmax or independent.")] = LabelOptions.mode,
+    delta: Annotated[float, typer.Option(help="Probability a domain needs to be assigned.")] = LabelOptions.delta,
+    target: Annotated[int, typer.Option(help="Kept prompts each domain should reach.")] = ExpandOptions.target,
+    rounds: Annotated[int, typer.Option(help="Generation rounds before giving up on a domain.")] = ExpandOptions.rounds,
+    per_request: Annotated[int, typer.Option(help="Prompts asked of the generator per domain and round.")] = ExpandOptions.per_request,
+    temperature: Annotated[float, typer.Option()] = ExpandOptions.temperature,
+    top_p: Annotated[float, typer.Option()] = ExpandOptions.top_p,
+    max_tokens: Annotated[int, typer.Option()] = ExpandOptions.max_tokens,
+    domain: Annotated[Optional[list[str]], typer.Option(help="Only this domain id (repeatable).")] = None,
+) -> None:
+    """Raise low-resource domains to a target count with generated, labelled, deduplicated prompts."""
+    options = ExpandOptions(engine=engine, labelling=LabelOptions(engine=label_engine, labeler=labeler, mode=mode, delta=delta),
+                            target=target, rounds=rounds, per_request=per_request, temperature=temperature, top_p=top_p,
+                            max_tokens=max_tokens, domains=tuple(domain or ()))
+    tax = ctx.obj.taxonomy()
+    unknown = [d for d in options.domains if d not in {x.id for x in tax.domains}]
+    if unknown:
+        raise InputError(f"--domain: '{unknown[0]}' is not a domain id of taxonomy {tax.version} (see 'misalign taxonomy')")
+    with ctx.obj.open_store(must_exist=True) as store:
+        try:
+            report = expand(store, tax, ctx.obj.config(), options)
+        except ValueError as exc:
+            raise InputError(str(exc)) from None
+    typer.echo(report.summary())
+    if report.notes["unfilled"]:
+        short = ", ".join(f"{d} {n}" for d, n in sorted(report.notes["unfilled"].items(), key=lambda x: x[1]))
+        typer.echo(f"{len(report.notes['unfilled'])} domains still below {target}: {short}")
+
+
+@app.command("funnel")
+@user_errors
+def funnel_command(
+    ctx: typer.Context,
+    labeler: Annotated[str, typer.Option(help="Whose domain assignments to count (see 'misalign status').")],
+    csv_out: Annotated[Optional[Path], typer.Option("--csv", help="Also write the table to this CSV file.")] = None,
+    all_domains: Annotated[bool, typer.Option(help="List domains with nothing in them too.")] = False,
+) -> None:
+    """Per domain: classified -> expanded -> removed as duplicates -> kept (MisAlignTrade's table)."""
+    tax = ctx.obj.taxonomy()
+    with ctx.obj.open_store(must_exist=True) as store:
+        if labeler not in store.label_counts():
+            raise InputError(f"--labeler: no labels by '{labeler}' in {store.path}")
+        rows = funnel_rows(store, labeler, tax)
+    if csv_out:
+        write_funnel_csv(rows, csv_out)
+    shown = [r for r in rows if all_domains or r["classified"] or r["kept"] or r["candidates_generated"]]
+    typer.echo(f"{'domain':48} {'classified':>10} {'expanded':>8} {'removed':>8} {'kept':>6} {'generated':>9}")
+    for r in shown:
+        typer.echo(f"{r['dimension'][:1]}:{r['domain'][:46]:46} {r['classified']:>10} {r['expanded']:>8} "
+                   f"{r['removed_duplicates']:>8} {r['kept']:>6} {r['candidates_generated']:>9}")
+    totals = {c: sum(r[c] for r in rows) for c in COLUMNS[3:]}
+    typer.echo(f"{'total (a prompt counts once per domain)':48} {totals['classified']:>10} {totals['expanded']:>8} "
+               f"{totals['removed_duplicates']:>8} {totals['kept']:>6} {totals['candidates_generated']:>9}")
+    if csv_out:
+        typer.echo(f"wrote {csv_out}")
+
+
 @app.command()
 @user_errors
 def status(
@@ -200,6 +266,11 @@ def status(
             top = ", ".join(f"{_domain_name(tax, d)} {n}" for d, n in list(counts["domains"].items())[:5])
             typer.echo(f"  {dimension}: {len(counts['domains'])} domains, None {counts['none']}, "
                        f"Unknown {counts['unknown']}; top: {top}")
+    for labeler, domains in figures["funnel"].items():
+        total = {k: sum(v.get(k, 0) for v in domains.values()) for k in ("classified", "expanded", "removed_duplicates", "kept")}
+        typer.echo(f"funnel by {labeler} (prompt-domain pairs): classified {total['classified']} -> expanded "
+                   f"{total['expanded']} -> removed as duplicates {total['removed_duplicates']} -> kept {total['kept']}; "
+                   f"per domain: misalign funnel --labeler {labeler}")
     if figures["dedup"]:
         d = figures["dedup"]
         typer.echo(f"dedup ({d['params']['scope']}, tau {d['params']['tau']}): {d['kept']} kept, {d['removed']} removed, "

@@ -46,7 +46,8 @@ class DedupOptions:
             raise ValueError(f"scope must be one of {', '.join(SCOPES)}, not '{self.scope}'")
         if not 0 <= self.tau < self.bits:
             raise ValueError(f"tau must be between 0 and {self.bits - 1}, not {self.tau}")
-        return {"tau": self.tau, "scope": self.scope, "features": str(self.spec())}
+        return {"tau": self.tau, "scope": self.scope, "features": self.features, "keep_stopwords": self.keep_stopwords,
+                "min_features": self.min_features, "bits": self.bits, "spec": str(self.spec())}
 
 
 def _fingerprint_new(store: Store, spec: FeatureSpec) -> int:

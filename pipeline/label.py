@@ -154,9 +154,47 @@ def _shortlists(texts: list[str], taxonomy: Taxonomy, k: int, embedder: CachedEn
     return result
 
 
-def label(store: Store, taxonomy: Taxonomy, config: Config, options: LabelOptions | None = None) -> StageReport:
-    """Label every prompt the labeler has not labelled yet; returns the stage report."""
-    options = options or LabelOptions()
+def label_batch(engine: CachedEngine, embedder: CachedEngine | None, labeller: Labeller, batch: list[dict],
+                name: str, version: str, now: str, report: StageReport) -> tuple[list, list, list]:
+    """Label rows, semantic type rows and failure rows for prompts (id, text); unusable answers
+    are counted in ``report`` by reason."""
+    taxonomy, options = labeller.taxonomy, labeller.options
+    texts = [p["text"] for p in batch]
+    shortlists = _shortlists(texts, taxonomy, options.shortlist, embedder) if embedder else [{}] * len(batch)
+    plan = []  # (prompt, dimension or 'type', domains, requests)
+    for prompt, shortlist in zip(batch, shortlists):
+        for dimension in DIMENSIONS:
+            domains = shortlist.get(dimension) or taxonomy.domains_of(dimension)
+            plan.append((prompt, dimension, domains,
+                         labeller.dimension_requests(prompt["text"], dimension, shortlist.get(dimension))))
+        if options.semantic_types:
+            plan.append((prompt, "type", None, [labeller.type_request(prompt["text"])]))
+    answers = iter(engine.choice_probs([r for *_, requests in plan for r in requests]))
+    labels, types, failures = [], [], []
+    for prompt, dimension, domains, requests in plan:
+        got = [next(answers) for _ in requests]
+        if dimension == "type":
+            if valid_probs(got[0], requests[0].options):
+                types += [{"prompt_id": prompt["id"], "type": t, "probability": p, "labeler": name}
+                          for t, p in got[0].items()]
+            else:
+                report.drop("type_unusable")
+            continue
+        probs = _domain_probs(labeller, dimension, domains, requests, got)
+        if probs is None:
+            report.drop(f"unknown_{dimension}")
+            failures.append({"prompt_id": prompt["id"], "dimension": dimension, "labeler": name,
+                             "raw": json.dumps(got, default=str)[:10_000], "reason": "unusable_answer",
+                             "created_at": now})
+            probs = {"unknown": 1.0}
+        labels += _label_rows(prompt["id"], dimension, probs, options.delta, options.min_probability, name,
+                              version, now)
+    return labels, types, failures
+
+
+def open_labeller(store: Store, taxonomy: Taxonomy, config: Config, options: LabelOptions):
+    """The labeller's engine (cached), shortlist embedder, request builder and name; its provenance
+    is checked against the store's record of that name."""
     if options.mode not in MODES:
         raise ValueError(f"mode must be one of {', '.join(MODES)}, not '{options.mode}'")
     if not 0 < options.delta <= 1:
@@ -175,44 +213,21 @@ def label(store: Store, taxonomy: Taxonomy, config: Config, options: LabelOption
         raise ValueError(f"labeler '{name}' was made with another {changed} ({known[changed]}); "
                          "pass --labeler NEW_NAME to label anew")
     embedder = build_engine(config.engine("embedded"), store) if options.shortlist and not similarity else None
-    labeller = Labeller(taxonomy, options, similarity)
+    return engine, embedder, Labeller(taxonomy, options, similarity), provenance
 
+
+def label(store: Store, taxonomy: Taxonomy, config: Config, options: LabelOptions | None = None) -> StageReport:
+    """Label every prompt the labeler has not labelled yet; returns the stage report."""
+    options = options or LabelOptions()
+    engine, embedder, labeller, provenance = open_labeller(store, taxonomy, config, options)
+    name = provenance["name"]
     started, began = utc_now(), time.perf_counter()
-    report = StageReport("label", params={**asdict(options), "labeler": name, "engine": settings.name})
+    report = StageReport("label", params={**asdict(options), "labeler": name, "engine": provenance["engine"]})
     with store.transaction():
         store.add_labeler({**provenance, "created_at": started})
     bar = tqdm(total=store.count_prompts_without_labels(name), desc=f"label ({name})", unit=" prompts", disable=None)
     for batch in store.prompts_without_labels(name, options.batch_prompts):
-        texts = [p["text"] for p in batch]
-        shortlists = _shortlists(texts, taxonomy, options.shortlist, embedder) if embedder else [{}] * len(batch)
-        plan = []  # (prompt, dimension or 'type', domains, requests)
-        for prompt, shortlist in zip(batch, shortlists):
-            for dimension in DIMENSIONS:
-                domains = shortlist.get(dimension) or taxonomy.domains_of(dimension)
-                plan.append((prompt, dimension, domains, labeller.dimension_requests(prompt["text"], dimension,
-                                                                                    shortlist.get(dimension))))
-            if options.semantic_types:
-                plan.append((prompt, "type", None, [labeller.type_request(prompt["text"])]))
-        answers = iter(engine.choice_probs([r for *_, requests in plan for r in requests]))
-        labels, types, failures = [], [], []
-        for prompt, dimension, domains, requests in plan:
-            got = [next(answers) for _ in requests]
-            if dimension == "type":
-                if valid_probs(got[0], requests[0].options):
-                    types += [{"prompt_id": prompt["id"], "type": t, "probability": p, "labeler": name}
-                              for t, p in got[0].items()]
-                else:
-                    report.drop("type_unusable")
-                continue
-            probs = _domain_probs(labeller, dimension, domains, requests, got)
-            if probs is None:
-                report.drop(f"unknown_{dimension}")
-                failures.append({"prompt_id": prompt["id"], "dimension": dimension, "labeler": name,
-                                 "raw": json.dumps(got, default=str)[:10_000], "reason": "unusable_answer",
-                                 "created_at": started})
-                probs = {"unknown": 1.0}
-            labels += _label_rows(prompt["id"], dimension, probs, options.delta, options.min_probability, name,
-                                  taxonomy.version, started)
+        labels, types, failures = label_batch(engine, embedder, labeller, batch, name, taxonomy.version, started, report)
         with store.transaction():
             store.add_labels(labels)
             store.add_semantic_types(types)

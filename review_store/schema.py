@@ -118,10 +118,22 @@ def _v4_labelling(db: sqlite_utils.Database) -> None:
     )
 
 
+def _v5_expansion(db: sqlite_utils.Database) -> None:
+    db["prompt_parents"].create(
+        {"prompt_id": str, "parent_id": str}, pk=("prompt_id", "parent_id"),
+        foreign_keys=[("prompt_id", "prompts", "id"), ("parent_id", "prompts", "id")])
+    db["expansion_candidates"].create(  # every generated prompt, kept or not, with the reason
+        {"id": str, "domain": str, "text": str, "status": str, "generator": str, "labeler": str,
+         "round": int, "created_at": str},
+        pk="id")
+    db["expansion_candidates"].create_index(["domain", "status"])
+
+
 MIGRATIONS: list[Callable[[sqlite_utils.Database], None]] = [
     _v1_prompts_labels_runs,
     _v2_dedup,
     _v3_engine_cache,
     _v4_labelling,
+    _v5_expansion,
 ]
 SCHEMA_VERSION = len(MIGRATIONS)

@@ -19,6 +19,7 @@ import sqlite_utils
 from review_store.clock import utc_now
 from review_store.dedup import DedupQueries
 from review_store.engine_cache import EngineCacheQueries
+from review_store.expansion import ExpansionQueries
 from review_store.labels import LabelQueries
 from review_store.prompts import PromptQueries
 from review_store.records import StageReport
@@ -31,7 +32,7 @@ class StoreError(Exception):
     """A store that cannot be opened or used as asked; the message says why."""
 
 
-class Store(PromptQueries, LabelQueries, DedupQueries, EngineCacheQueries):
+class Store(PromptQueries, LabelQueries, DedupQueries, EngineCacheQueries, ExpansionQueries):
     """A misalign store at ``path`` (created and migrated on open).
 
     Writes go through :meth:`transaction`, which commits all or nothing and bumps the change
@@ -148,6 +149,7 @@ class Store(PromptQueries, LabelQueries, DedupQueries, EngineCacheQueries):
             "labels": self.label_counts(),
             "semantic_types": self.semantic_type_counts(),
             "label_failures": self.label_failure_counts(),
+            "funnel": {labeler: self.domain_funnel(labeler) for labeler in self.label_counts()},
             "dedup": self._dedup_status(audit_limit),
             "engine_cache": self.engine_cache_counts(),
             "stage_runs": {row["stage"]: row["n"] for row in self.db.query(

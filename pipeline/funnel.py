@@ -1,0 +1,32 @@
+"""The per-domain funnel, in the shape of the MisAlignTrade statistics table:
+classified → expanded → removed as duplicates → kept (with expansion candidates generated)."""
+
+from __future__ import annotations
+
+import csv
+from pathlib import Path
+
+from review_store import Store
+from taxonomy import Taxonomy
+
+COLUMNS = ("dimension", "domain_id", "domain", "classified", "expanded", "removed_duplicates", "kept",
+           "candidates_generated", "candidates_accepted")
+
+
+def funnel_rows(store: Store, labeler: str, taxonomy: Taxonomy) -> list[dict]:
+    """One row per taxonomy domain (zeros where nothing was assigned), in taxonomy order."""
+    counts = store.domain_funnel(labeler)
+    return [{"dimension": d.dimension, "domain_id": d.id, "domain": d.name,
+             **{c: counts.get(d.id, {}).get(c, 0) for c in COLUMNS[3:]}} for d in taxonomy.domains]
+
+
+def spreadsheet_safe(value: object) -> object:
+    """Text a spreadsheet would run as a formula (= + - @ first) is prefixed with a quote."""
+    return f"'{value}" if isinstance(value, str) and value[:1] in ("=", "+", "-", "@") else value
+
+
+def write_funnel_csv(rows: list[dict], path: str | Path) -> None:
+    with Path(path).open("w", newline="", encoding="utf-8") as f:
+        writer = csv.DictWriter(f, fieldnames=COLUMNS)
+        writer.writeheader()
+        writer.writerows({k: spreadsheet_safe(v) for k, v in row.items()} for row in rows)

@@ -1,0 +1,72 @@
+"""Expansion queries: domain sizes after dedup, few-shot examples, expanded prompts and candidates."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+import sqlite_utils
+
+from review_store.prompts import _inserted
+
+_KEPT = "(p.is_canonical IS NULL OR p.is_canonical = 1)"
+
+
+class ExpansionQueries:
+    db: sqlite_utils.Database
+
+    def kept_domain_counts(self, labeler: str) -> dict[str, int]:
+        """Prompts kept after dedup per domain assigned by ``labeler`` (None/Unknown left out)."""
+        return {r["domain"]: r["n"] for r in self.db.query(
+            f"SELECT l.domain, COUNT(DISTINCT l.prompt_id) AS n FROM labels l JOIN prompts p ON p.id = l.prompt_id "
+            f"WHERE l.labeler = ? AND l.assigned = 1 AND l.domain NOT IN ('none', 'unknown') AND {_KEPT} "
+            f"GROUP BY l.domain", [labeler])}
+
+    def domain_examples(self, labeler: str, domain: str, limit: int) -> list[dict]:
+        """Kept prompts of a domain to show a generator: seed prompts first, most probable first."""
+        return list(self.db.query(
+            f"SELECT p.id, p.text FROM labels l JOIN prompts p ON p.id = l.prompt_id WHERE l.labeler = ? "
+            f"AND l.domain = ? AND l.assigned = 1 AND {_KEPT} "
+            f"ORDER BY p.origin != 'seed', l.probability DESC, p.seq LIMIT ?", [labeler, domain, limit]))
+
+    def kept_fingerprints(self) -> list[tuple[str, int]]:
+        """(prompt id, signed fingerprint) of every kept prompt that has one."""
+        return list(self.db.execute("SELECT id, simhash FROM prompts WHERE is_canonical = 1 AND simhash IS NOT NULL"))
+
+    def prompt_exists(self, prompt_id: str) -> bool:
+        return self.db.execute("SELECT 1 FROM prompts WHERE id = ?", [prompt_id]).fetchone() is not None
+
+    def add_prompt_parents(self, rows: Iterable[dict]) -> int:
+        return _inserted(self.db, "prompt_parents", rows)
+
+    def add_expansion_candidates(self, rows: Iterable[dict]) -> int:
+        """Record generated candidates (id, domain, text, status, generator, labeler, round, created_at)."""
+        return _inserted(self.db, "expansion_candidates", rows)
+
+    def expansion_counts(self) -> dict[str, dict[str, int]]:
+        """Per domain: candidates by status (accepted, off_domain, near_duplicate, exists, empty)."""
+        counts: dict = {}
+        for row in self.db.query("SELECT domain, status, COUNT(*) AS n FROM expansion_candidates GROUP BY domain, status"):
+            counts.setdefault(row["domain"], {})[row["status"]] = row["n"]
+        return counts
+
+    def domain_funnel(self, labeler: str) -> dict[str, dict[str, int]]:
+        """Per domain assigned by ``labeler``: classified (seed and imported prompts), expanded,
+        removed as duplicates, kept; and expansion candidates generated and accepted."""
+        funnel = {r["domain"]: {k: r[k] for k in ("classified", "expanded", "removed_duplicates", "kept")}
+                  for r in self.db.query(
+            "SELECT l.domain, SUM(p.origin != 'expanded') AS classified, SUM(p.origin = 'expanded') AS expanded, "
+            "SUM(COALESCE(p.is_canonical, 1) = 0) AS removed_duplicates, SUM(COALESCE(p.is_canonical, 1) = 1) AS kept "
+            "FROM labels l JOIN prompts p ON p.id = l.prompt_id WHERE l.labeler = ? AND l.assigned = 1 "
+            "AND l.domain NOT IN ('none', 'unknown') GROUP BY l.domain", [labeler])}
+        for row in self.db.query(
+            "SELECT domain, COUNT(*) AS generated, SUM(status = 'accepted') AS accepted FROM expansion_candidates "
+            "WHERE labeler = ? GROUP BY domain", [labeler]):
+            funnel.setdefault(row["domain"], {"classified": 0, "expanded": 0, "removed_duplicates": 0, "kept": 0})
+            funnel[row["domain"]].update(candidates_generated=row["generated"], candidates_accepted=row["accepted"])
+        return funnel
+
+    def next_expansion_round(self, domain: str, labeler: str) -> int:
+        """The round after the last recorded one for a domain: new rounds ask anew, a cut-off one replays."""
+        row = self.db.execute("SELECT MAX(round) FROM expansion_candidates WHERE domain = ? AND labeler = ?",
+                              [domain, labeler]).fetchone()
+        return 0 if row[0] is None else row[0] + 1
