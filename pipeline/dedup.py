@@ -13,7 +13,7 @@ Scope ``domain`` links two prompts only when they share a labelled domain.
 from __future__ import annotations
 
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 
 import numpy as np
 from scipy import sparse

@@ -23,8 +23,8 @@ from pathlib import Path
 import numpy as np
 from tqdm import tqdm
 
-from pipeline.config import Config, EngineConfig, build_engine
-from pipeline.engines import CachedEngine, ChoiceRequest, as_messages
+from pipeline.config import Config, build_engine
+from pipeline.engines import CachedEngine, ChoiceRequest
 from review_store import StageReport, Store, content_id, utc_now
 from taxonomy import DIMENSIONS, Taxonomy
 
