@@ -9,7 +9,6 @@ from __future__ import annotations
 import functools
 import json
 import os
-import subprocess
 import sys
 from pathlib import Path
 from typing import Annotated, Optional
@@ -301,7 +300,8 @@ def app_command(
     command = [sys.executable, "-m", "streamlit", "run", str(APP_FILE), "--server.address", host,
                "--server.port", str(port), "--server.headless", "true", "--browser.gatherUsageStats", "false"]
     typer.echo(f"misalign app on http://{host}:{port} (store {env['MISALIGN_DB']}); Ctrl-C stops it")
-    raise typer.Exit(subprocess.call(command, env=env))
+    # become the server (no child left behind when this process is stopped)
+    os.execve(sys.executable, command, env)
 
 
 @app.command("taxonomy")
