@@ -34,11 +34,11 @@ rows = [
      "labelled prompts": sum(c["domains"].values()), "None": c["none"], "Unknown": c["unknown"]}
     for labeler, dims in status["labels"].items() for dimension, c in dims.items()
 ]
-st.dataframe(pd.DataFrame(rows), hide_index=True, use_container_width=True)
+st.dataframe(pd.DataFrame(rows), hide_index=True, width="stretch")
 
 st.subheader("Last stage runs")
 runs = read("stage_runs", limit=10)
 st.dataframe(
     pd.DataFrame([{k: r[k] for k in ("id", "stage", "started_at", "items_in", "kept", "seconds")} for r in runs]),
-    hide_index=True, use_container_width=True,
+    hide_index=True, width="stretch",
 )

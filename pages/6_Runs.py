@@ -19,7 +19,7 @@ table = pd.DataFrame([
     }
     for r in runs
 ])
-st.dataframe(table, hide_index=True, use_container_width=True)
+st.dataframe(table, hide_index=True, width="stretch")
 
 run_id = st.selectbox("Details of run", [r["id"] for r in runs])
 chosen = next(r for r in runs if r["id"] == run_id)
