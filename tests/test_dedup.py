@@ -15,12 +15,13 @@ FAR = ("Explain how traditional terrace farming shapes the cultural landscape of
        "tourists should respect when they walk the irrigation channels during the harvest season")
 
 
-def add(store, text, origin="seed", parent=None, labels=()):
+def add(store, text, origin="seed", parent=None, labels=(), unassigned=()):
     pid = prompt_id(text)
     with store.transaction():
         store.add_prompts([{"id": pid, "text": text, "origin": origin, "parent_id": parent}], created_at="t")
-        store.add_labels([{"prompt_id": pid, "dimension": d.split(".")[0], "domain": d, "probability": 1.0,
-                           "labeler": "test", "taxonomy_version": "1", "created_at": "t"} for d in labels])
+        store.add_labels([{"prompt_id": pid, "dimension": d.split(".")[0], "domain": d, "probability": p,
+                           "labeler": "test", "taxonomy_version": "1", "created_at": "t", "assigned": a}
+                          for ds, p, a in ((labels, 1.0, 1), (unassigned, 0.2, 0)) for d in ds])
     return pid
 
 
@@ -81,6 +82,15 @@ def test_domain_scope_merges_only_prompts_that_share_a_domain(store):
     assert kept_and_removed(store)[1] == {}
     dedup(store, DedupOptions(scope="global"))  # changing the scope rebuilds
     assert len(kept_and_removed(store)[1]) == 1
+
+
+def test_domain_scope_counts_assigned_domains_only(store):
+    # a model labeller stores small probabilities for other domains; they must not link prompts
+    add(store, BASE, labels=["culture.museums"], unassigned=["culture.culinary_arts"])
+    add(store, NEAR, labels=["culture.culinary_arts"], unassigned=["culture.museums"])
+    dedup(store, DedupOptions(scope="domain"))
+    assert kept_and_removed(store)[1] == {}
+    assert store.dedup_counts()["domains"]["culture.museums"] == {"before": 1, "after": 1}
 
 
 def test_short_prompts_are_never_merged(store):
