@@ -160,7 +160,7 @@ def label_command(
             raise InputError(str(exc)) from None
         typer.echo(report.summary(), err=as_json)
         if evaluate_against:
-            if not store.labeler(evaluate_against) and evaluate_against not in store.label_counts():
+            if not store.labeler(evaluate_against) and not store.has_labels(evaluate_against):
                 raise InputError(f"--evaluate-against: no labels by '{evaluate_against}' in {store.path}")
             name = report.params["labeler"]
             agreement = label_agreement(store, name, evaluate_against, tax)
@@ -224,7 +224,7 @@ def funnel_command(
     """Per domain: classified -> expanded -> removed as duplicates -> kept (MisAlignTrade's table)."""
     tax = ctx.obj.taxonomy()
     with ctx.obj.open_store(must_exist=True) as store:
-        if labeler not in store.label_counts():
+        if not store.has_labels(labeler):
             raise InputError(f"--labeler: no labels by '{labeler}' in {store.path}")
         rows = funnel_rows(store, labeler, tax)
     if csv_out:

@@ -116,7 +116,7 @@ def expand(store: Store, taxonomy: Taxonomy, config: Config, options: ExpandOpti
         assigned = {(r["prompt_id"], r["domain"]) for r in labels if r["assigned"]}
         in_domain = [c for c in fresh if (c["id"], c["domain"].id) in assigned]
         for c in fresh:
-            if c not in in_domain:
+            if (c["id"], c["domain"].id) not in assigned:
                 c["status"] = "off_domain"
         values, short_text = fingerprints([c["text"] for c in in_domain], spec, workers=1)
         everything = np.concatenate([kept_fps, values])

@@ -7,6 +7,8 @@ from collections.abc import Iterable, Iterator
 
 import sqlite_utils
 
+from review_store.rows import prompt_pages
+
 ORIGIN_RANK = {"seed": 0, "imported": 1, "expanded": 2}  # the canonical-prompt rule: seed first
 
 
@@ -25,16 +27,8 @@ class DedupQueries:
         self.db["meta"].upsert({"key": "dedup_params", "value": json.dumps(params, sort_keys=True)}, pk="key")
 
     def prompts_to_fingerprint(self, batch: int = 50_000) -> Iterator[list[dict]]:
-        """Batches of (id, text) for prompts that have no fingerprint yet, in seq order."""
-        last = -1
-        while True:
-            rows = list(self.db.query(
-                "SELECT id, seq, text FROM prompts WHERE simhash IS NULL AND simhash_short IS NULL "
-                "AND seq > ? ORDER BY seq LIMIT ?", [last, batch]))
-            if not rows:
-                return
-            yield rows
-            last = rows[-1]["seq"]
+        """Batches of (id, seq, text) for prompts that have no fingerprint yet, in seq order."""
+        return prompt_pages(self.db, "p.simhash IS NULL AND p.simhash_short IS NULL", [], batch)
 
     def set_fingerprints(self, rows: Iterable[tuple[str, int | None]]) -> None:
         """Store fingerprints as (prompt id, signed 64-bit value, or None for a too-short text)."""

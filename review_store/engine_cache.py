@@ -8,7 +8,7 @@ from collections.abc import Iterable
 import sqlite_utils
 
 from review_store.clock import utc_now
-from review_store.prompts import _inserted
+from review_store.rows import insert_new
 
 
 class EngineCacheQueries:
@@ -27,7 +27,7 @@ class EngineCacheQueries:
     def add_cached_responses(self, rows: Iterable[dict]) -> int:
         """Store answers (key, backend, model, kind, request, response); returns how many were new."""
         now = utc_now()
-        return _inserted(self.db, "engine_cache", ({**r, "created_at": now} for r in rows))
+        return insert_new(self.db, "engine_cache", ({**r, "created_at": now} for r in rows))
 
     def engine_cache_counts(self) -> dict[str, int]:
         """Stored answers per backend:model:kind."""

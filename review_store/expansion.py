@@ -6,7 +6,7 @@ from collections.abc import Iterable
 
 import sqlite_utils
 
-from review_store.prompts import _inserted
+from review_store.rows import insert_new
 
 _KEPT = "(p.is_canonical IS NULL OR p.is_canonical = 1)"
 
@@ -36,11 +36,11 @@ class ExpansionQueries:
         return self.db.execute("SELECT 1 FROM prompts WHERE id = ?", [prompt_id]).fetchone() is not None
 
     def add_prompt_parents(self, rows: Iterable[dict]) -> int:
-        return _inserted(self.db, "prompt_parents", rows)
+        return insert_new(self.db, "prompt_parents", rows)
 
     def add_expansion_candidates(self, rows: Iterable[dict]) -> int:
         """Record generated candidates (id, domain, text, status, generator, labeler, round, created_at)."""
-        return _inserted(self.db, "expansion_candidates", rows)
+        return insert_new(self.db, "expansion_candidates", rows)
 
     def expansion_counts(self) -> dict[str, dict[str, int]]:
         """Per domain: candidates by status (accepted, off_domain, near_duplicate, exists, empty)."""

@@ -6,7 +6,7 @@ from collections.abc import Iterable, Iterator
 
 import sqlite_utils
 
-from review_store.prompts import _inserted
+from review_store.rows import insert_new, prompt_pages
 
 NON_DOMAIN_LABELS = ("none", "unknown")
 
@@ -50,21 +50,18 @@ class LabelQueries:
 
     def prompts_without_labels(self, labeler: str, batch: int = 256) -> Iterator[list[dict]]:
         """Batches of (id, seq, text) of prompts that ``labeler`` has not labelled yet, in seq order."""
-        last = -1
-        while True:
-            rows = list(self.db.query(
-                "SELECT id, seq, text FROM prompts p WHERE seq > ? AND NOT EXISTS "
-                "(SELECT 1 FROM labels l WHERE l.prompt_id = p.id AND l.labeler = ?) ORDER BY seq LIMIT ?",
-                [last, labeler, batch]))
-            if not rows:
-                return
-            yield rows
-            last = rows[-1]["seq"]
+        return prompt_pages(self.db, "NOT EXISTS (SELECT 1 FROM labels l WHERE l.prompt_id = p.id AND l.labeler = ?)",
+                            [labeler], batch)
 
     def count_prompts_without_labels(self, labeler: str) -> int:
         return self.db.execute(
             "SELECT COUNT(*) FROM prompts p WHERE NOT EXISTS "
             "(SELECT 1 FROM labels l WHERE l.prompt_id = p.id AND l.labeler = ?)", [labeler]).fetchone()[0]
+
+    def has_labels(self, labeler: str) -> bool:
+        """Whether ``labeler`` has assigned any label (what ``label_counts`` would list)."""
+        return self.db.execute("SELECT 1 FROM labels WHERE labeler = ? AND assigned = 1 LIMIT 1",
+                               [labeler]).fetchone() is not None
 
     def labeler(self, name: str) -> dict | None:
         """The provenance of a labeler (engine, backend, model, mode, delta, template hash, taxonomy version)."""
@@ -76,11 +73,11 @@ class LabelQueries:
 
     def add_semantic_types(self, rows: Iterable[dict]) -> int:
         """Semantic type probabilities (prompt_id, type, probability, labeler)."""
-        return _inserted(self.db, "semantic_types", rows)
+        return insert_new(self.db, "semantic_types", rows)
 
     def add_label_failures(self, rows: Iterable[dict]) -> int:
         """Answers that could not be used (prompt_id, dimension, labeler, raw, reason, created_at)."""
-        return _inserted(self.db, "label_failures", rows)
+        return insert_new(self.db, "label_failures", rows)
 
     def assigned_labels(self, labeler: str) -> Iterator[tuple[str, str, str, float]]:
         """(prompt id, dimension, domain, probability) of every assigned label of ``labeler``."""

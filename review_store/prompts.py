@@ -7,12 +7,7 @@ from collections.abc import Iterable
 
 import sqlite_utils
 
-
-def _inserted(db: sqlite_utils.Database, table: str, rows: Iterable[dict]) -> int:
-    """INSERT OR IGNORE the rows; returns how many were new."""
-    before = db.conn.total_changes
-    db[table].insert_all(rows, ignore=True, batch_size=2000)
-    return db.conn.total_changes - before
+from review_store.rows import insert_new
 
 
 class PromptQueries:
@@ -39,11 +34,11 @@ class PromptQueries:
             seen.add(row["id"])
             new_rows.append({"parent_id": None, **row, "seq": next_seq, "created_at": created_at})
             next_seq += 1
-        return _inserted(self.db, "prompts", new_rows)
+        return insert_new(self.db, "prompts", new_rows)
 
     def add_prompt_sources(self, rows: Iterable[dict]) -> int:
         """Record where prompts came from (prompt_id, source, row); returns how many were new."""
-        return _inserted(self.db, "prompt_sources", rows)
+        return insert_new(self.db, "prompt_sources", rows)
 
     def prompt_counts(self) -> dict:
         """Prompts in total, by origin, and source rows behind them."""

@@ -142,14 +142,15 @@ class Store(PromptQueries, LabelQueries, DedupQueries, EngineCacheQueries, Expan
 
         Every later stage adds its counts here as it lands.
         """
+        labels = self.label_counts()
         return {
             "db": self.path,
             "schema_version": self.schema_version,
             "prompts": self.prompt_counts(),
-            "labels": self.label_counts(),
+            "labels": labels,
             "semantic_types": self.semantic_type_counts(),
             "label_failures": self.label_failure_counts(),
-            "funnel": {labeler: self.domain_funnel(labeler) for labeler in self.label_counts()},
+            "funnel": {labeler: self.domain_funnel(labeler) for labeler in labels},
             "dedup": self._dedup_status(audit_limit),
             "engine_cache": self.engine_cache_counts(),
             "stage_runs": {row["stage"]: row["n"] for row in self.db.query(

@@ -1,0 +1,29 @@
+"""Shared writing and paging helpers of the store's query modules."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator
+
+import sqlite_utils
+
+
+def insert_new(db: sqlite_utils.Database, table: str, rows: Iterable[dict]) -> int:
+    """INSERT OR IGNORE the rows; returns how many were new."""
+    before = db.conn.total_changes
+    db[table].insert_all(rows, ignore=True, batch_size=2000)
+    return db.conn.total_changes - before
+
+
+def prompt_pages(db: sqlite_utils.Database, where: str, params: list, batch: int) -> Iterator[list[dict]]:
+    """Batches of prompts (id, seq, text) matching ``where`` (alias ``p``), in seq order.
+
+    Pages by seq rather than OFFSET, so rows the caller updates between batches are not skipped.
+    """
+    last = -1
+    while True:
+        rows = list(db.query(f"SELECT id, seq, text FROM prompts p WHERE seq > ? AND ({where}) ORDER BY seq LIMIT ?",
+                             [last, *params, batch]))
+        if not rows:
+            return
+        yield rows
+        last = rows[-1]["seq"]
