@@ -25,7 +25,9 @@ def _sentences(count: int, seed: int) -> list[str]:
     return [" ".join(rng.choice(WORDS) for _ in range(rng.randint(4, 14))) for _ in range(count)]
 
 
-def build_tiny_model(out: str | Path, seed: int = 0, vocab_size: int = 500) -> Path:
+def build_tiny_model(out: str | Path, seed: int = 0, vocab_size: int = 500, ends_answers: bool = False) -> Path:
+    """The model in ``out``. ``ends_answers``: its generation config ends every answer with the
+    end-of-sequence token at the length limit (finish reason 'stop'), as a chat model would."""
     import torch
     from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
     from transformers import LlamaConfig, LlamaForCausalLM, PreTrainedTokenizerFast
@@ -44,7 +46,10 @@ def build_tiny_model(out: str | Path, seed: int = 0, vocab_size: int = 500) -> P
                          num_attention_heads=4, num_key_value_heads=4, max_position_embeddings=1024,
                          bos_token_id=fast.bos_token_id, eos_token_id=fast.eos_token_id, pad_token_id=fast.pad_token_id)
     torch.manual_seed(seed)
-    LlamaForCausalLM(config).save_pretrained(out)
+    model = LlamaForCausalLM(config)
+    if ends_answers:
+        model.generation_config.forced_eos_token_id = fast.eos_token_id
+    model.save_pretrained(out)
     fast.save_pretrained(out)
     return out
 

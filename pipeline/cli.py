@@ -19,11 +19,13 @@ from pipeline.config import ConfigError, build_engine, load_config
 from pipeline.dedup import DedupOptions, dedup
 from pipeline.engines import ChoiceRequest, EngineError, as_messages
 from pipeline.expand import ExpandOptions, expand
-from pipeline.funnel import COLUMNS, funnel_rows, write_funnel_csv
+from pipeline.funnel import COLUMNS, PAIR_COLUMNS, funnel_rows, write_funnel_csv
 from pipeline.label import LabelOptions, label
 from pipeline.label_agreement import label_agreement
+from pipeline.pairs import PairOptions, import_candidates, make_pairs
 from pipeline.ingest import IngestOptions, ingest, parse_label_columns
 from pipeline.readers import InputError
+from pipeline.response_rules import RuleOptions
 from review_store import Store, StoreError
 from taxonomy import TaxonomyError, load_taxonomy
 
@@ -237,8 +239,75 @@ def funnel_command(
     totals = {c: sum(r[c] for r in rows) for c in COLUMNS[3:]}
     typer.echo(f"{'total (a prompt counts once per domain)':48} {totals['classified']:>10} {totals['expanded']:>8} "
                f"{totals['removed_duplicates']:>8} {totals['kept']:>6} {totals['candidates_generated']:>9}")
+    if any(r["generated_aligned"] or r["generated_misaligned"] for r in rows):
+        _echo_pair_table(rows, all_domains)
     if csv_out:
         typer.echo(f"wrote {csv_out}")
+
+
+def _echo_pair_table(rows: list[dict], all_domains: bool) -> None:
+    """The pairs stage per domain: candidates (aligned/misaligned) generated, filtered by stage 1
+    and stage 2, recovered by resampling; pairs by status."""
+    typer.echo(f"\n{'domain (aligned/misaligned)':40} {'generated':>11} {'stage 1':>9} {'stage 2':>9} {'recovered':>9} "
+               f"{'accepted':>8} {'border':>6} {'reject':>6} {'audit':>5}")
+    shown = [r for r in rows if all_domains or r["generated_aligned"] or r["generated_misaligned"]]
+    totals = {c: sum(r[c] for r in rows) for c in PAIR_COLUMNS}
+    for r in [*shown, {"dimension": "", "domain": "total (a pair counts once per domain)", **totals}]:
+        both = {c: f"{r[c + '_aligned']}/{r[c + '_misaligned']}" for c in ("generated", "stage1", "stage2", "recovered")}
+        name = f"{r['dimension'][:1]}:{r['domain'][:38]}" if r["dimension"] else r["domain"]
+        typer.echo(f"{name:40} {both['generated']:>11} {both['stage1']:>9} {both['stage2']:>9} {both['recovered']:>9} "
+                   f"{r['accepted']:>8} {r['borderline']:>6} {r['rejected']:>6} {r['audit']:>5}")
+
+
+@app.command("pairs")
+@user_errors
+def pairs_command(
+    ctx: typer.Context,
+    generator: Annotated[Optional[list[str]], typer.Option(
+        help="Generator engine from misalign.toml (repeatable: a pool; default: [stages] generate).")] = None,
+    judge: Annotated[Optional[str], typer.Option(
+        help="Judge engine (default: [stages] judge); must differ from every generator and the labeller.")] = None,
+    labeler: Annotated[Optional[str], typer.Option(help="Whose domain labels count (default: the only labeler).")] = None,
+    k: Annotated[int, typer.Option("--k", help="Candidates per slot, spread over the generators.")] = PairOptions.k,
+    temperature: Annotated[float, typer.Option()] = PairOptions.temperature,
+    top_p: Annotated[float, typer.Option()] = PairOptions.top_p,
+    max_tokens: Annotated[int, typer.Option()] = PairOptions.max_tokens,
+    threshold: Annotated[float, typer.Option(help="Judge probability a candidate needs to pass.")] = PairOptions.threshold,
+    margin: Annotated[float, typer.Option(help="Within this of the threshold (either side) a verdict is borderline.")] = PairOptions.margin,
+    rounds: Annotated[int, typer.Option(help="Feedback-guided resampling rounds for a slot with no passing candidate.")] = PairOptions.rounds,
+    audit_rate: Annotated[float, typer.Option(help="Share of accepted pairs sampled for human audit.")] = PairOptions.audit_rate,
+    seed: Annotated[int, typer.Option(help="Sampling seed and audit-sample seed.")] = PairOptions.seed,
+    batch: Annotated[int, typer.Option(help="Prompts per committed batch.")] = PairOptions.batch_prompts,
+    limit: Annotated[Optional[int], typer.Option(help="Pair at most this many prompts in this run.")] = None,
+    import_file: Annotated[Optional[Path], typer.Option(
+        "--import", help="Candidates made elsewhere: a CSV/JSONL/Parquet file with prompt, slot, text, generator.")] = None,
+    format: Annotated[Optional[str], typer.Option(help="Format of --import (default: from the suffix).")] = None,
+    min_words: Annotated[int, typer.Option(help="Stage 1: fewer words is too_short.")] = RuleOptions.min_words,
+    max_words: Annotated[int, typer.Option(help="Stage 1: more words is too_long.")] = RuleOptions.max_words,
+    min_english: Annotated[float, typer.Option(help="Stage 1: a smaller probability of English is not_english.")] = RuleOptions.min_english,
+    max_repetition: Annotated[float, typer.Option(
+        help="Stage 1: a larger share of words in repeated 3-grams is repetition.")] = RuleOptions.repetition,
+    near_identical: Annotated[int, typer.Option(
+        help="Stage 1: SimHash distance at or below which the two slots are near_identical.")] = RuleOptions.near_identical,
+    all_domains: Annotated[bool, typer.Option(help="List domains with nothing in them too.")] = False,
+) -> None:
+    """Aligned/misaligned pairs by two-stage rejection sampling (rules, judge) with feedback-guided resampling."""
+    options = PairOptions(generators=tuple(generator or ()), judge=judge, labeler=labeler, k=k, temperature=temperature,
+                          top_p=top_p, max_tokens=max_tokens, threshold=threshold, margin=margin, rounds=rounds,
+                          audit_rate=audit_rate, seed=seed, batch_prompts=batch, limit=limit,
+                          rules=RuleOptions(min_words=min_words, max_words=max_words, min_english=min_english,
+                                            repetition=max_repetition, near_identical=near_identical))
+    tax, config = ctx.obj.taxonomy(), ctx.obj.config()
+    with ctx.obj.open_store(must_exist=True) as store:
+        try:
+            if import_file:
+                report = import_candidates(store, tax, config, import_file, options, format)
+            else:
+                report = make_pairs(store, tax, config, options)
+        except ValueError as exc:
+            raise InputError(str(exc)) from None
+        typer.echo(report.summary())
+        _echo_pair_table(funnel_rows(store, report.params["labeler"], tax), all_domains)
 
 
 @app.command()

@@ -133,6 +133,15 @@ def load_config(path: str | Path | None = None) -> Config:
     return Config(where, engines, dict(stages))
 
 
+def same_model(a: str, b: str) -> bool:
+    """Whether two engines' model ids name one model (the same directory name counts as the same).
+
+    >>> same_model("/models/qwen2.5-7b", "/srv/copies/qwen2.5-7b"), same_model("mistral-7b", "qwen2.5-7b")
+    (True, False)
+    """
+    return a == b or Path(a).name == Path(b).name
+
+
 def build_engine(config: EngineConfig, store: Store, batch_size: int = 32) -> CachedEngine:
     """The configured engine, opened and wrapped in the store's cache."""
     return CachedEngine(open_engine(config.backend, config.model, config.options), store, batch_size=batch_size)

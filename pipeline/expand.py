@@ -15,11 +15,10 @@ from __future__ import annotations
 
 import time
 from dataclasses import asdict, dataclass, field
-from pathlib import Path
 
 import numpy as np
 
-from pipeline.config import Config, build_engine
+from pipeline.config import Config, build_engine, same_model
 from pipeline.dedup import DedupOptions
 from pipeline.engines import GenerateRequest
 from pipeline.hamming import near_pairs
@@ -64,8 +63,7 @@ def expand(store: Store, taxonomy: Taxonomy, config: Config, options: ExpandOpti
     label_engine, embedder, labeller, provenance = open_labeller(store, taxonomy, config, options.labelling)
     generator_settings = config.engine_for("expand", options.engine)
     generator = build_engine(generator_settings, store)
-    if (generator.backend, generator.model) == (provenance["backend"], provenance["model"]) or \
-            Path(generator.model).name == Path(provenance["model"]).name:
+    if same_model(generator.model, provenance["model"]):
         raise ValueError(f"the expanding model must differ from the labelling model ({provenance['model']}); "
                          "name another engine with --engine")
     name = provenance["name"]

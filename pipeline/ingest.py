@@ -10,18 +10,15 @@ Bad rows stop the ingest with a one-line error, or are skipped and counted with 
 
 from __future__ import annotations
 
-import re
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from tqdm import tqdm
 
-from pipeline.readers import InputError, SourceRecord, read_records
+from pipeline.readers import BadRow, InputError, SourceRecord, read_records, text_field
 from review_store import StageReport, Store, normalise_text, prompt_id, utc_now
 from taxonomy import DIMENSIONS, Taxonomy
-
-_UNDECODABLE = re.compile("[\udc80-\udcff]")
 
 
 @dataclass
@@ -34,14 +31,6 @@ class IngestOptions:
     max_chars: int = 32_000
     encoding: str = "utf-8"
     format: str | None = None
-
-
-class BadRow(InputError):
-    """A row that cannot be ingested; ``reason`` is its code in the report."""
-
-    def __init__(self, message: str, reason: str):
-        super().__init__(message)
-        self.reason = reason
 
 
 def parse_label_columns(spec: str | None) -> dict[str, str]:
@@ -59,24 +48,8 @@ def parse_label_columns(spec: str | None) -> dict[str, str]:
     return mapping
 
 
-def _text_field(path: Path, record: SourceRecord, column: str) -> str:
-    value = record.fields[column]
-    where = f"{path}: {record.position}: field '{column}'"
-    if value is None:
-        return ""
-    if not isinstance(value, str):
-        raise BadRow(f"{where}: expected text, got {type(value).__name__}", "not_text")
-    bad = _UNDECODABLE.search(value)
-    if bad:
-        raise BadRow(f"{where}: not valid text in the file's encoding (byte 0x{ord(bad.group()) - 0xDC00:02x})",
-                     "bad_encoding")
-    if "\x00" in value:
-        raise BadRow(f"{where}: contains a NUL byte", "nul_byte")
-    return value
-
-
 def _prompt_text(path: Path, record: SourceRecord, options: IngestOptions) -> str:
-    text = normalise_text(_text_field(path, record, options.text_column))
+    text = normalise_text(text_field(path, record, options.text_column))
     where = f"{path}: {record.position}: field '{options.text_column}'"
     if not text:
         raise BadRow(f"{where}: empty or whitespace-only prompt", "empty_prompt")
@@ -89,7 +62,7 @@ def _prompt_text(path: Path, record: SourceRecord, options: IngestOptions) -> st
 def _record_labels(path: Path, record: SourceRecord, options: IngestOptions, taxonomy: Taxonomy) -> list[tuple[str, str]]:
     labels = []
     for dimension, column in options.label_columns.items():
-        value = _text_field(path, record, column).strip()
+        value = text_field(path, record, column).strip()
         if not value:
             continue
         entry = taxonomy.resolve(dimension, value)

@@ -9,6 +9,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import re
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -21,6 +22,17 @@ FORMATS = {".csv": "csv", ".tsv": "tsv", ".jsonl": "jsonl", ".ndjson": "jsonl", 
 
 class InputError(ValueError):
     """Input that cannot be used; the message is one line naming the file, line and field."""
+
+
+class BadRow(InputError):
+    """A row that cannot be used; ``reason`` is its code in a stage's report."""
+
+    def __init__(self, message: str, reason: str):
+        super().__init__(message)
+        self.reason = reason
+
+
+_UNDECODABLE = re.compile("[\udc80-\udcff]")
 
 
 @dataclass(frozen=True)
@@ -141,3 +153,20 @@ def read_records(path: str | Path, columns: list[str], fmt: str | None = None,
     if fmt == "jsonl":
         return _jsonl_records(path, columns, encoding)
     return _csv_records(path, columns, encoding, "\t" if fmt == "tsv" else ",")
+
+
+def text_field(path: Path, record: SourceRecord, column: str) -> str:
+    """The record's text in ``column`` ('' for null), or :class:`BadRow` naming file, line and field."""
+    value = record.fields[column]
+    where = f"{path}: {record.position}: field '{column}'"
+    if value is None:
+        return ""
+    if not isinstance(value, str):
+        raise BadRow(f"{where}: expected text, got {type(value).__name__}", "not_text")
+    bad = _UNDECODABLE.search(value)
+    if bad:
+        raise BadRow(f"{where}: not valid text in the file's encoding (byte 0x{ord(bad.group()) - 0xDC00:02x})",
+                     "bad_encoding")
+    if "\x00" in value:
+        raise BadRow(f"{where}: contains a NUL byte", "nul_byte")
+    return value

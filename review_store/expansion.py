@@ -6,9 +6,8 @@ from collections.abc import Iterable
 
 import sqlite_utils
 
-from review_store.rows import insert_new
+from review_store.rows import KEPT, insert_new
 
-_KEPT = "(p.is_canonical IS NULL OR p.is_canonical = 1)"
 
 
 class ExpansionQueries:
@@ -18,14 +17,14 @@ class ExpansionQueries:
         """Prompts kept after dedup per domain assigned by ``labeler`` (None/Unknown left out)."""
         return {r["domain"]: r["n"] for r in self.db.query(
             f"SELECT l.domain, COUNT(DISTINCT l.prompt_id) AS n FROM labels l JOIN prompts p ON p.id = l.prompt_id "
-            f"WHERE l.labeler = ? AND l.assigned = 1 AND l.domain NOT IN ('none', 'unknown') AND {_KEPT} "
+            f"WHERE l.labeler = ? AND l.assigned = 1 AND l.domain NOT IN ('none', 'unknown') AND {KEPT} "
             f"GROUP BY l.domain", [labeler])}
 
     def domain_examples(self, labeler: str, domain: str, limit: int) -> list[dict]:
         """Kept prompts of a domain to show a generator: seed prompts first, most probable first."""
         return list(self.db.query(
             f"SELECT p.id, p.text FROM labels l JOIN prompts p ON p.id = l.prompt_id WHERE l.labeler = ? "
-            f"AND l.domain = ? AND l.assigned = 1 AND {_KEPT} "
+            f"AND l.domain = ? AND l.assigned = 1 AND {KEPT} "
             f"ORDER BY p.origin != 'seed', l.probability DESC, p.seq LIMIT ?", [labeler, domain, limit]))
 
     def kept_fingerprints(self) -> list[tuple[str, int]]:

@@ -63,6 +63,10 @@ class LabelQueries:
         return self.db.execute("SELECT 1 FROM labels WHERE labeler = ? AND assigned = 1 LIMIT 1",
                                [labeler]).fetchone() is not None
 
+    def labelers_with_labels(self) -> list[str]:
+        """Names of every labeler that has assigned a label."""
+        return [r[0] for r in self.db.execute("SELECT DISTINCT labeler FROM labels WHERE assigned = 1 ORDER BY labeler")]
+
     def labeler(self, name: str) -> dict | None:
         """The provenance of a labeler (engine, backend, model, mode, delta, template hash, taxonomy version)."""
         rows = list(self.db.query("SELECT * FROM labelers WHERE name = ?", [name]))

@@ -6,6 +6,9 @@ from collections.abc import Iterable, Iterator
 
 import sqlite_utils
 
+# a prompt dedup has kept, or not yet seen (alias p)
+KEPT = "(p.is_canonical IS NULL OR p.is_canonical = 1)"
+
 
 def insert_new(db: sqlite_utils.Database, table: str, rows: Iterable[dict]) -> int:
     """INSERT OR IGNORE the rows; returns how many were new."""

@@ -129,11 +129,43 @@ def _v5_expansion(db: sqlite_utils.Database) -> None:
     db["expansion_candidates"].create_index(["domain", "status"])
 
 
+def _v6_pairs(db: sqlite_utils.Database) -> None:
+    db["candidates"].create(  # every response generated or imported for a slot, with its lineage
+        {"id": str, "prompt_id": str, "slot": str, "text": str, "generator": str, "origin": str, "params": str,
+         "attempt": int, "parent_id": str, "feedback": str, "finish_reason": str, "created_at": str},
+        pk="id", not_null={"prompt_id", "slot", "text", "generator", "origin", "attempt"},
+        foreign_keys=[("prompt_id", "prompts", "id"), ("parent_id", "candidates", "id")])
+    db["candidates"].create_index(["prompt_id", "slot"])
+    db.execute(
+        "CREATE TRIGGER candidates_slot_check BEFORE INSERT ON candidates "
+        "WHEN NEW.slot NOT IN ('aligned', 'misaligned') OR NEW.origin NOT IN ('generated', 'imported') "
+        "BEGIN SELECT RAISE(ABORT, 'candidates.slot must be aligned or misaligned, origin generated or imported'); END")
+    # stage 1: one row per rule that failed (or one 'pass' row); stage 2: the judge's verdict
+    db["judgments"].create(
+        {"candidate_id": str, "stage": int, "judge": str, "reason_code": str, "passed": int, "probability": float,
+         "rationale": str, "created_at": str},
+        pk=("candidate_id", "stage", "judge", "reason_code"), not_null={"passed"},
+        foreign_keys=[("candidate_id", "candidates", "id")])
+    db["pairs"].create(
+        {"id": str, "prompt_id": str, "aligned_id": str, "misaligned_id": str, "status": str, "reason_codes": str,
+         "audit": int, "labeler": str, "judge": str, "params": str, "created_at": str, "updated_at": str},
+        pk="id", not_null={"prompt_id", "status", "reason_codes", "audit"},
+        foreign_keys=[("prompt_id", "prompts", "id"), ("aligned_id", "candidates", "id"),
+                      ("misaligned_id", "candidates", "id")])
+    db["pairs"].create_index(["prompt_id"], unique=True)
+    db["pairs"].create_index(["status"])
+    db.execute(
+        "CREATE TRIGGER pairs_status_check BEFORE INSERT ON pairs "
+        "WHEN NEW.status NOT IN ('accepted', 'borderline', 'rejected') "
+        "BEGIN SELECT RAISE(ABORT, 'pairs.status must be accepted, borderline or rejected'); END")
+
+
 MIGRATIONS: list[Callable[[sqlite_utils.Database], None]] = [
     _v1_prompts_labels_runs,
     _v2_dedup,
     _v3_engine_cache,
     _v4_labelling,
     _v5_expansion,
+    _v6_pairs,
 ]
 SCHEMA_VERSION = len(MIGRATIONS)

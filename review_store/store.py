@@ -21,6 +21,7 @@ from review_store.dedup import DedupQueries
 from review_store.engine_cache import EngineCacheQueries
 from review_store.expansion import ExpansionQueries
 from review_store.labels import LabelQueries
+from review_store.pairs import PairQueries
 from review_store.prompts import PromptQueries
 from review_store.records import StageReport
 from review_store.schema import MIGRATIONS, SCHEMA_VERSION
@@ -32,7 +33,7 @@ class StoreError(Exception):
     """A store that cannot be opened or used as asked; the message says why."""
 
 
-class Store(PromptQueries, LabelQueries, DedupQueries, EngineCacheQueries, ExpansionQueries):
+class Store(PromptQueries, LabelQueries, DedupQueries, EngineCacheQueries, ExpansionQueries, PairQueries):
     """A misalign store at ``path`` (created and migrated on open).
 
     Writes go through :meth:`transaction`, which commits all or nothing and bumps the change
@@ -152,6 +153,7 @@ class Store(PromptQueries, LabelQueries, DedupQueries, EngineCacheQueries, Expan
             "label_failures": self.label_failure_counts(),
             "funnel": {labeler: self.domain_funnel(labeler) for labeler in labels},
             "dedup": self._dedup_status(audit_limit),
+            "pairs": self.pair_counts(),
             "engine_cache": self.engine_cache_counts(),
             "stage_runs": {row["stage"]: row["n"] for row in self.db.query(
                 "SELECT stage, COUNT(*) AS n FROM stage_runs GROUP BY stage ORDER BY stage")},

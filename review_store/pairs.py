@@ -1,0 +1,119 @@
+"""Pair queries: candidate responses, their stage-1 and stage-2 judgments, and one pair per prompt."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Iterator
+
+import sqlite_utils
+
+from review_store.rows import KEPT, insert_new, prompt_pages
+
+_HAS_DOMAIN = ("EXISTS (SELECT 1 FROM labels l WHERE l.prompt_id = p.id AND l.labeler = ? AND l.assigned = 1 "
+               "AND l.domain NOT IN ('none', 'unknown'))")
+_NO_PAIR = "NOT EXISTS (SELECT 1 FROM pairs x WHERE x.prompt_id = p.id)"
+
+
+class PairQueries:
+    db: sqlite_utils.Database
+
+    def prompts_needing_pairs(self, labeler: str, batch: int = 16) -> Iterator[list[dict]]:
+        """Batches of kept prompts with a domain assigned by ``labeler`` and no pair yet, in seq order."""
+        return prompt_pages(self.db, f"{KEPT} AND {_HAS_DOMAIN} AND {_NO_PAIR}", [labeler], batch)
+
+    def count_prompts_needing_pairs(self, labeler: str) -> int:
+        return self.db.execute(f"SELECT COUNT(*) FROM prompts p WHERE {KEPT} AND {_HAS_DOMAIN} AND {_NO_PAIR}",
+                               [labeler]).fetchone()[0]
+
+    def prompts_by_id(self, ids: Iterable[str]) -> list[dict]:
+        """(id, seq, text) of the given prompts that exist, in seq order."""
+        return list(self.db.query("SELECT id, seq, text FROM prompts WHERE id IN (SELECT value FROM json_each(?)) "
+                                  "ORDER BY seq", [json.dumps(list(ids))]))
+
+    def assigned_domains(self, prompt_ids: Iterable[str], labeler: str) -> dict[str, list[tuple[str, str, float]]]:
+        """Per prompt: (dimension, domain, probability) of the domains ``labeler`` assigned, None/Unknown left out."""
+        found: dict[str, list] = {}
+        for row in self.db.execute(
+                "SELECT prompt_id, dimension, domain, probability FROM labels WHERE labeler = ? AND assigned = 1 "
+                "AND domain NOT IN ('none', 'unknown') AND prompt_id IN (SELECT value FROM json_each(?)) "
+                "ORDER BY prompt_id, dimension, probability DESC", [labeler, json.dumps(list(prompt_ids))]):
+            found.setdefault(row[0], []).append(tuple(row[1:]))
+        return found
+
+    def add_candidates(self, rows: Iterable[dict]) -> int:
+        """Candidates (id, prompt_id, slot, text, generator, origin, params, attempt, parent_id, feedback,
+        finish_reason, created_at); one already stored is kept as it was. Returns how many were new."""
+        return insert_new(self.db, "candidates", rows)
+
+    def add_judgments(self, rows: Iterable[dict]) -> int:
+        """Verdicts (candidate_id, stage, judge, reason_code, passed, probability, rationale, created_at)."""
+        return insert_new(self.db, "judgments", rows)
+
+    def candidates_of(self, prompt_ids: Iterable[str]) -> list[dict]:
+        """Every candidate of the prompts, oldest attempt first, without their judgments."""
+        return list(self.db.query(
+            "SELECT * FROM candidates WHERE prompt_id IN (SELECT value FROM json_each(?)) "
+            "ORDER BY prompt_id, slot, attempt, created_at, id", [json.dumps(list(prompt_ids))]))
+
+    def judgments_of(self, candidate_ids: Iterable[str]) -> list[dict]:
+        return list(self.db.query(
+            "SELECT * FROM judgments WHERE candidate_id IN (SELECT value FROM json_each(?)) ORDER BY stage, reason_code",
+            [json.dumps(list(candidate_ids))]))
+
+    def save_pairs(self, rows: Iterable[dict]) -> int:
+        """Write pairs (one per prompt): a pair recomputed later keeps its id and created_at."""
+        before = self.db.conn.total_changes
+        self.db.conn.executemany(
+            "INSERT INTO pairs (id, prompt_id, aligned_id, misaligned_id, status, reason_codes, audit, labeler, judge, "
+            "params, created_at, updated_at) VALUES (:id, :prompt_id, :aligned_id, :misaligned_id, :status, "
+            ":reason_codes, :audit, :labeler, :judge, :params, :created_at, :created_at) "
+            "ON CONFLICT(id) DO UPDATE SET aligned_id = excluded.aligned_id, misaligned_id = excluded.misaligned_id, "
+            "status = excluded.status, reason_codes = excluded.reason_codes, audit = excluded.audit, "
+            "labeler = excluded.labeler, judge = excluded.judge, params = excluded.params, "
+            "updated_at = excluded.updated_at",
+            [{**row, "reason_codes": json.dumps(row["reason_codes"])} for row in rows])
+        return self.db.conn.total_changes - before
+
+    def pair_of(self, prompt_id: str) -> dict | None:
+        rows = list(self.db.query("SELECT * FROM pairs WHERE prompt_id = ?", [prompt_id]))
+        return {**rows[0], "reason_codes": json.loads(rows[0]["reason_codes"])} if rows else None
+
+    def pair_counts(self) -> dict | None:
+        """Pairs by status, the audit sample, candidates by slot and origin; None before any candidate."""
+        candidates = {f"{r['slot']}_{r['origin']}": r["n"] for r in self.db.query(
+            "SELECT slot, origin, COUNT(*) AS n FROM candidates GROUP BY slot, origin")}
+        if not candidates:
+            return None
+        by_status = {r["status"]: r["n"] for r in self.db.query(
+            "SELECT status, COUNT(*) AS n FROM pairs GROUP BY status ORDER BY status")}
+        audit = self.db.execute("SELECT COUNT(*) FROM pairs WHERE audit = 1").fetchone()[0]
+        resampled = self.db.execute("SELECT COUNT(*) FROM candidates WHERE attempt > 0").fetchone()[0]
+        return {"total": sum(by_status.values()), "by_status": by_status, "audit_sample": audit,
+                "candidates": candidates, "resampled_candidates": resampled}
+
+    def pair_domain_table(self, labeler: str) -> dict[str, dict[str, int]]:
+        """Per domain assigned by ``labeler`` (MisAlignTrade's shape): candidates generated, filtered by
+        stage 1 and by stage 2, per slot; slots recovered by resampling; pairs accepted, borderline,
+        rejected and sampled for audit."""
+        table: dict[str, dict[str, int]] = {}
+        domains = ("WITH d AS (SELECT DISTINCT prompt_id, domain FROM labels WHERE labeler = ? AND assigned = 1 "
+                   "AND domain NOT IN ('none', 'unknown')) ")
+        for row in self.db.query(
+                domains + "SELECT d.domain, c.slot, COUNT(*) AS generated, "
+                "SUM(EXISTS (SELECT 1 FROM judgments j WHERE j.candidate_id = c.id AND j.stage = 1 AND j.passed = 0)) "
+                "AS stage1, "
+                "SUM(EXISTS (SELECT 1 FROM judgments j WHERE j.candidate_id = c.id AND j.stage = 2 AND j.passed = 0)) "
+                "AS stage2 FROM d JOIN candidates c ON c.prompt_id = d.prompt_id GROUP BY d.domain, c.slot", [labeler]):
+            entry = table.setdefault(row["domain"], {})
+            for key in ("generated", "stage1", "stage2"):
+                entry[f"{key}_{row['slot']}"] = row[key]
+        for row in self.db.query(
+                domains + "SELECT d.domain, SUM(p.status = 'accepted') AS accepted, "
+                "SUM(p.status = 'borderline') AS borderline, SUM(p.status = 'rejected') AS rejected, "
+                "SUM(p.audit) AS audit, SUM(p.status != 'rejected' AND a.attempt > 0) AS recovered_aligned, "
+                "SUM(p.status != 'rejected' AND m.attempt > 0) AS recovered_misaligned "
+                "FROM d JOIN pairs p ON p.prompt_id = d.prompt_id "
+                "LEFT JOIN candidates a ON a.id = p.aligned_id LEFT JOIN candidates m ON m.id = p.misaligned_id "
+                "GROUP BY d.domain", [labeler]):
+            table.setdefault(row["domain"], {}).update({k: row[k] or 0 for k in row if k != "domain"})
+        return table
