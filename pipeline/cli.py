@@ -22,7 +22,8 @@ from pipeline.expand import ExpandOptions, expand
 from pipeline.funnel import COLUMNS, PAIR_COLUMNS, funnel_rows, write_funnel_csv
 from pipeline.label import LabelOptions, label
 from pipeline.label_agreement import label_agreement
-from pipeline.pairs import PairOptions, import_candidates, make_pairs
+from pipeline.pairs import PairOptions, make_pairs
+from pipeline.pairs_import import import_candidates
 from pipeline.ingest import IngestOptions, ingest, parse_label_columns
 from pipeline.readers import InputError
 from pipeline.response_rules import RuleOptions

@@ -12,7 +12,8 @@ import pytest
 
 from pipeline.config import load_config
 from pipeline.ingest import IngestOptions, ingest
-from pipeline.pairs import PairOptions, import_candidates, make_pairs
+from pipeline.pairs import PairOptions, make_pairs
+from pipeline.pairs_import import import_candidates
 from pipeline.response_rules import RuleOptions
 from tests.conftest import snapshot
 
