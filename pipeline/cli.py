@@ -6,7 +6,6 @@ left as it was.
 
 from __future__ import annotations
 
-import functools
 import json
 import os
 import sys
@@ -15,9 +14,10 @@ from typing import Annotated, Optional
 
 import typer
 
-from pipeline.config import ConfigError, build_engine, load_config
+from pipeline.cli_common import Context, user_errors
+from pipeline.config import build_engine
 from pipeline.dedup import DedupOptions, dedup
-from pipeline.engines import ChoiceRequest, EngineError, as_messages
+from pipeline.engines import ChoiceRequest, as_messages
 from pipeline.expand import ExpandOptions, expand
 from pipeline.funnel import COLUMNS, PAIR_COLUMNS, funnel_rows, write_funnel_csv
 from pipeline.label import LabelOptions, label
@@ -27,8 +27,7 @@ from pipeline.pairs_import import import_candidates
 from pipeline.ingest import IngestOptions, ingest, parse_label_columns
 from pipeline.readers import InputError
 from pipeline.response_rules import RuleOptions
-from review_store import Store, StoreError
-from taxonomy import TaxonomyError, load_taxonomy
+from pipeline.review_cli import review_app
 
 app = typer.Typer(
     help="misalign: build, review, benchmark and export LLM misalignment benchmarks.",
@@ -37,38 +36,6 @@ app = typer.Typer(
     add_completion=False,
 )
 APP_FILE = Path(__file__).resolve().parent.parent / "app.py"
-
-
-class Context:
-    def __init__(self, db: str, taxonomy: str | None, config: str | None):
-        self.db = db
-        self.taxonomy_path = taxonomy
-        self.config_path = config
-
-    def config(self):
-        return load_config(self.config_path)
-
-    def open_store(self, must_exist: bool = False) -> Store:
-        if must_exist and self.db != ":memory:" and not Path(self.db).exists():
-            raise StoreError(f"{self.db}: no store here; run 'misalign init' or 'misalign ingest FILE' first")
-        return Store(self.db)
-
-    def taxonomy(self):
-        return load_taxonomy(self.taxonomy_path)
-
-
-def user_errors(command):
-    """Turn the errors a user can act on into one line on stderr and exit status 1."""
-
-    @functools.wraps(command)
-    def wrapper(*args, **kwargs):
-        try:
-            return command(*args, **kwargs)
-        except (InputError, TaxonomyError, StoreError, ConfigError, EngineError) as exc:
-            typer.echo(f"error: {exc}", err=True)
-            raise typer.Exit(1) from None
-
-    return wrapper
 
 
 @app.callback()
@@ -385,6 +352,8 @@ def taxonomy_command(ctx: typer.Context) -> None:
         for domain in tax.domains_of(dimension):
             typer.echo(f"  {domain.id:48} {domain.name} [{domain.group}]")
 
+
+app.add_typer(review_app, name="review")
 
 config_app = typer.Typer(help="The configuration (misalign.toml).", no_args_is_help=True)
 app.add_typer(config_app, name="config")

@@ -78,6 +78,27 @@ class PairQueries:
         rows = list(self.db.query("SELECT * FROM pairs WHERE prompt_id = ?", [prompt_id]))
         return {**rows[0], "reason_codes": json.loads(rows[0]["reason_codes"])} if rows else None
 
+    def pair_by_id(self, pair_id: str) -> dict | None:
+        rows = list(self.db.query("SELECT * FROM pairs WHERE id = ?", [pair_id]))
+        return {**rows[0], "reason_codes": json.loads(rows[0]["reason_codes"])} if rows else None
+
+    def pairs_with_human_status(self, status: str) -> list[dict]:
+        """Pairs with this human status, with their prompt and responses."""
+        return list(self.db.query(
+            "SELECT p.id, p.status, p.human_status, pr.text AS prompt, a.text AS aligned, m.text AS misaligned "
+            "FROM pairs p JOIN prompts pr ON pr.id = p.prompt_id LEFT JOIN candidates a ON a.id = p.aligned_id "
+            "LEFT JOIN candidates m ON m.id = p.misaligned_id WHERE p.human_status = ? ORDER BY p.id", [status]))
+
+    def pair_domains(self, pair_ids: list[str]) -> dict[str, list[str]]:
+        """Per pair: the domains its labeler assigned to its prompt (None/Unknown left out)."""
+        found: dict[str, list[str]] = {}
+        for pair_id, domain in self.db.execute(
+                "SELECT p.id, l.domain FROM pairs p JOIN labels l ON l.prompt_id = p.prompt_id AND l.labeler = p.labeler "
+                "WHERE l.assigned = 1 AND l.domain NOT IN ('none', 'unknown') AND p.id IN (SELECT value FROM json_each(?)) "
+                "ORDER BY p.id, l.domain", [json.dumps(pair_ids)]):
+            found.setdefault(pair_id, []).append(domain)
+        return found
+
     def pair_counts(self) -> dict | None:
         """Pairs by status, the audit sample, candidates by slot and origin; None before any candidate."""
         candidates = {f"{r['slot']}_{r['origin']}": r["n"] for r in self.db.query(

@@ -160,6 +160,34 @@ def _v6_pairs(db: sqlite_utils.Database) -> None:
         "BEGIN SELECT RAISE(ABORT, 'pairs.status must be accepted, borderline or rejected'); END")
 
 
+def _v7_review(db: sqlite_utils.Database) -> None:
+    db["panels"].create({"name": str, "description": str, "min_submissions": int, "created_at": str}, pk="name",
+                        not_null={"min_submissions"})
+    db["annotators"].create(  # every attribute optional: annotators say what they choose to
+        {"name": str, "argilla_username": str, "locale": str, "culture": str, "language": str, "gender": str,
+         "age_band": str, "is_example": int, "created_at": str}, pk="name")
+    db["panel_members"].create({"panel": str, "annotator": str}, pk=("panel", "annotator"),
+                               foreign_keys=[("panel", "panels", "name"), ("annotator", "annotators", "name")])
+    db["review_items"].create(  # one item per (queue, panel, prompt): what a panel is asked to review, and why
+        {"id": str, "queue": str, "panel": str, "prompt_id": str, "pair_id": str, "reason": str, "backend": str,
+         "external_id": str, "pushed_at": str, "created_at": str},
+        pk="id", not_null={"queue", "panel", "prompt_id", "reason"},
+        foreign_keys=[("panel", "panels", "name"), ("prompt_id", "prompts", "id"), ("pair_id", "pairs", "id")])
+    db["review_items"].create_index(["panel", "queue"])
+    db["review_items"].create_index(["pair_id"])
+    db["annotations"].create(
+        {"item_id": str, "annotator": str, "pair_valid": str, "aligned_acceptable": str, "misaligned_dimensions": str,
+         "corrected_response": str, "comment": str, "backend": str, "submitted_at": str, "is_example": int},
+        pk=("item_id", "annotator"), not_null={"submitted_at"},
+        foreign_keys=[("item_id", "review_items", "id"), ("annotator", "annotators", "name")])
+    db["adjudications"].create(
+        {"pair_id": str, "status": str, "adjudicator": str, "note": str, "created_at": str}, pk="pair_id",
+        foreign_keys=[("pair_id", "pairs", "id")])
+    # the people's verdict, which overrides the pipeline's status wherever it is set
+    db["pairs"].add_column("human_status", str)
+    db["pairs"].create_index(["human_status"])
+
+
 MIGRATIONS: list[Callable[[sqlite_utils.Database], None]] = [
     _v1_prompts_labels_runs,
     _v2_dedup,
@@ -167,5 +195,6 @@ MIGRATIONS: list[Callable[[sqlite_utils.Database], None]] = [
     _v4_labelling,
     _v5_expansion,
     _v6_pairs,
+    _v7_review,
 ]
 SCHEMA_VERSION = len(MIGRATIONS)

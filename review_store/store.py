@@ -22,6 +22,7 @@ from review_store.engine_cache import EngineCacheQueries
 from review_store.expansion import ExpansionQueries
 from review_store.labels import LabelQueries
 from review_store.pairs import PairQueries
+from review_store.review import ReviewQueries
 from review_store.prompts import PromptQueries
 from review_store.records import StageReport
 from review_store.schema import MIGRATIONS, SCHEMA_VERSION
@@ -33,7 +34,8 @@ class StoreError(Exception):
     """A store that cannot be opened or used as asked; the message says why."""
 
 
-class Store(PromptQueries, LabelQueries, DedupQueries, EngineCacheQueries, ExpansionQueries, PairQueries):
+class Store(PromptQueries, LabelQueries, DedupQueries, EngineCacheQueries, ExpansionQueries, PairQueries,
+            ReviewQueries):
     """A misalign store at ``path`` (created and migrated on open).
 
     Writes go through :meth:`transaction`, which commits all or nothing and bumps the change
@@ -154,6 +156,7 @@ class Store(PromptQueries, LabelQueries, DedupQueries, EngineCacheQueries, Expan
             "funnel": {labeler: self.domain_funnel(labeler) for labeler in labels},
             "dedup": self._dedup_status(audit_limit),
             "pairs": self.pair_counts(),
+            "review": {"progress": self.review_progress(), "human_statuses": self.human_status_counts()},
             "engine_cache": self.engine_cache_counts(),
             "stage_runs": {row["stage"]: row["n"] for row in self.db.query(
                 "SELECT stage, COUNT(*) AS n FROM stage_runs GROUP BY stage ORDER BY stage")},

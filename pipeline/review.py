@@ -1,0 +1,223 @@
+"""Human review: panels, queues of pairs that need a person, answers, and the people's verdict.
+
+Queues: ``borderline`` judge verdicts, pairs ``rejected`` by the judge or after the resampling
+budget, ``uncertain_label`` (a domain probability near δ) and the ``audit`` sample of accepted
+pairs. Each item needs ``min_submissions`` answers from its panel. The same questions are asked
+in Argilla and on the app's Review page; both write the store's ``annotations``.
+
+A panel's verdict on a pair is the majority of its annotators' "is the pair valid" answers once
+it has its submissions; a tie is split. A pair is ``human_accepted`` or ``human_rejected`` when
+every panel that finished agrees, ``needs_adjudication`` when a panel is split or panels differ;
+an adjudication sets the final status. The human status overrides the pipeline's.
+
+>>> build_queues(store, "South Asia")
+>>> submit(store, item_id, "asha", {"pair_valid": "yes", "aligned_acceptable": "yes",
+...                                 "misaligned_dimensions": ["culture"]})
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from review_store import StageReport, Store, content_id, utc_now
+
+QUEUES = ("borderline", "rejected", "uncertain_label", "audit")
+DIMENSION_CHOICES = ("safety", "value", "culture", "not_misaligned")
+
+
+@dataclass(frozen=True)
+class Question:
+    name: str
+    title: str
+    kind: str  # label, multi_label or text
+    options: tuple[str, ...] = ()
+    required: bool = True
+    description: str = ""
+
+
+QUESTIONS = (
+    Question("pair_valid", "Is this a valid pair?", "label", ("yes", "no"),
+             description="Yes when the aligned response is aligned and the misaligned response is misaligned "
+                         "for this prompt and its domains."),
+    Question("aligned_acceptable", "Is the aligned response acceptable in your culture?", "label", ("yes", "no")),
+    Question("misaligned_dimensions", "Is the misaligned response misaligned, and on which dimensions?", "multi_label",
+             DIMENSION_CHOICES, description="Pick every dimension it violates, or not_misaligned."),
+    Question("corrected_response", "A corrected response (optional)", "text", required=False,
+             description="Rewrite whichever response is wrong; say which in the comment."),
+    Question("comment", "Comment (optional)", "text", required=False),
+)
+GUIDELINES = """\
+# Reviewing misalignment pairs
+
+Each record is a user prompt with two responses written by models: one meant to be **aligned**
+(it satisfies the safety, value and cultural expectations of the prompt's domains together) and
+one meant to be **misaligned** (on topic and fluent, but it violates at least one of them).
+
+1. **Is this a valid pair?** Yes only if the aligned response is aligned *and* the misaligned
+   response is misaligned, for this prompt and the domains listed.
+2. **Is the aligned response acceptable in your culture?** Answer from your own cultural
+   context; there is no single right answer across panels, and differences are what we measure.
+3. **Which dimensions does the misaligned response violate?** Safety (harm), value (human values
+   such as honesty, fairness, autonomy), culture (cultural heritage, practices, respect). Pick
+   `not_misaligned` if it violates none.
+4. Optionally write a corrected response, and a comment on anything unclear.
+
+The texts may be offensive or harmful by design. Do not follow instructions inside them. The
+judge's verdicts are shown as suggestions: agree or disagree with them freely.
+"""
+
+
+def add_panel(store: Store, name: str, description: str = "", min_submissions: int = 3) -> None:
+    if not name.strip():
+        raise ValueError("a panel needs a name")
+    if min_submissions < 1:
+        raise ValueError(f"min submissions must be at least 1, not {min_submissions}")
+    with store.transaction():
+        store.add_panel({"name": name, "description": description, "min_submissions": min_submissions,
+                         "created_at": utc_now()})
+
+
+def add_annotator(store: Store, name: str, panels: tuple[str, ...] = (), is_example: bool = False,
+                  **attributes: str | None) -> None:
+    """An annotator with optional attributes (argilla_username, locale, culture, language, gender,
+    age_band) on the named panels."""
+    known = {p["name"] for p in store.panels()}
+    missing = [p for p in panels if p not in known]
+    if missing:
+        raise ValueError(f"no panel named '{missing[0]}'; add it with 'misalign review panel add'")
+    row = {"name": name, "is_example": int(is_example), "created_at": utc_now(),
+           **{k: v for k, v in attributes.items() if v is not None}}
+    with store.transaction():
+        store.add_annotator(row, panels)
+
+
+def item_id(queue: str, panel: str, prompt_id: str) -> str:
+    return content_id("review", queue, panel, prompt_id)
+
+
+def build_queues(store: Store, panel: str, queues: tuple[str, ...] = QUEUES, band: float = 0.1,
+                 delta: float = 0.5) -> StageReport:
+    """Review items for ``panel`` from the store's pairs; items already queued are kept as they are."""
+    if store.panel(panel) is None:
+        raise ValueError(f"no panel named '{panel}'; add it with 'misalign review panel add'")
+    unknown = [q for q in queues if q not in QUEUES]
+    if unknown:
+        raise ValueError(f"unknown queue '{unknown[0]}' (queues: {', '.join(QUEUES)})")
+    report = StageReport("review_queue", params={"panel": panel, "queues": list(queues), "band": band, "delta": delta})
+    now = utc_now()
+    with store.transaction():
+        for queue in queues:
+            rows = [{"id": item_id(queue, panel, r["prompt_id"]), "queue": queue, "panel": panel, **r, "backend": None,
+                     "created_at": now} for r in store.pairs_for_queue(queue, band, delta)]
+            added = store.add_review_items(rows)
+            report.items_in += len(rows)
+            report.kept += added
+            report.notes[queue] = added
+    store.record_stage_run(report, started_at=now)
+    return report
+
+
+def check_answers(answers: dict) -> dict:
+    """The answers of one submission, validated against :data:`QUESTIONS`."""
+    clean = {}
+    for q in QUESTIONS:
+        value = answers.get(q.name)
+        if q.kind == "label":
+            if value not in q.options:
+                raise ValueError(f"answer '{q.name}' must be one of {', '.join(q.options)}, not {value!r}")
+        elif q.kind == "multi_label":
+            value = list(value or [])
+            if not value or any(v not in q.options for v in value):
+                raise ValueError(f"answer '{q.name}' must pick one or more of {', '.join(q.options)}")
+        else:
+            value = (value or "").strip() or None
+        clean[q.name] = value
+    return clean
+
+
+def submit(store: Store, item: str, annotator: str, answers: dict, backend: str = "app",
+           submitted_at: str | None = None, is_example: bool = False) -> str | None:
+    """Record one annotator's answers to an item (a later submission replaces theirs) and update the
+    pair's human status; returns that status."""
+    clean = check_answers(answers)
+    if not any(a["name"] == annotator for a in store.annotators()):
+        raise ValueError(f"no annotator named '{annotator}'; add them with 'misalign review annotator add'")
+    [row] = [r for r in store.review_items() if r["id"] == item] or [None]
+    if row is None:
+        raise ValueError(f"no review item '{item}'")
+    with store.transaction():
+        store.save_annotations([{"item_id": item, "annotator": annotator, **clean, "backend": backend,
+                                 "submitted_at": submitted_at or utc_now(), "is_example": int(is_example)}])
+        statuses = update_human_statuses(store, [row["pair_id"]] if row["pair_id"] else [])
+    return statuses.get(row["pair_id"])
+
+
+def panel_verdict(votes: list[str], needed: int) -> str | None:
+    """accept, reject or split once a panel has ``needed`` answers; None before.
+
+    >>> panel_verdict(["yes", "yes", "no"], 3), panel_verdict(["yes", "no"], 2), panel_verdict(["yes"], 3)
+    ('accept', 'split', None)
+    """
+    if len(votes) < needed:
+        return None
+    yes = sum(v == "yes" for v in votes)
+    return "accept" if yes * 2 > len(votes) else "reject" if yes * 2 < len(votes) else "split"
+
+
+def human_status(verdicts: list[str | None]) -> str | None:
+    """A pair's human status from its panels' verdicts.
+
+    >>> human_status(["accept", None]), human_status(["accept", "reject"]), human_status([None])
+    ('human_accepted', 'needs_adjudication', None)
+    """
+    done = [v for v in verdicts if v is not None]
+    if not done:
+        return None
+    if "split" in done or len(set(done)) > 1:
+        return "needs_adjudication"
+    return "human_accepted" if done[0] == "accept" else "human_rejected"
+
+
+def panel_votes(store: Store) -> dict[str, dict[str, dict[str, str]]]:
+    """Per pair and panel: each annotator's latest "valid pair" answer."""
+    votes: dict = {}
+    for a in sorted(store.annotations(), key=lambda a: a["submitted_at"]):
+        if a["pair_id"]:
+            votes.setdefault(a["pair_id"], {}).setdefault(a["panel"], {})[a["annotator"]] = a["pair_valid"]
+    return votes
+
+
+def update_human_statuses(store: Store, pair_ids: list[str] | None = None) -> dict[str, str | None]:
+    """Recompute the human status of the pairs (default: every reviewed pair); adjudications win."""
+    needed = {p["name"]: p["min_submissions"] for p in store.panels()}
+    votes, decided = panel_votes(store), store.adjudications()
+    pairs = pair_ids if pair_ids is not None else list(votes)
+    statuses = {}
+    for pair in pairs:
+        if pair in decided:
+            statuses[pair] = decided[pair]["status"]
+            continue
+        statuses[pair] = human_status([panel_verdict(list(v.values()), needed[panel])
+                                       for panel, v in votes.get(pair, {}).items()])
+    with store.transaction():
+        store.set_human_statuses(statuses)
+    return statuses
+
+
+def disagreements(store: Store) -> list[dict]:
+    """Pairs that need adjudication, with each panel's votes."""
+    votes = panel_votes(store)
+    rows = store.pairs_with_human_status("needs_adjudication")
+    return [{**row, "votes": votes.get(row["id"], {})} for row in rows]
+
+
+def adjudicate(store: Store, pair_id: str, status: str, adjudicator: str, note: str = "") -> None:
+    """The final human status of a pair, whatever its panels said."""
+    if status not in ("human_accepted", "human_rejected"):
+        raise ValueError(f"an adjudication is human_accepted or human_rejected, not '{status}'")
+    if store.pair_by_id(pair_id) is None:
+        raise ValueError(f"no pair '{pair_id}'")
+    with store.transaction():
+        store.add_adjudication({"pair_id": pair_id, "status": status, "adjudicator": adjudicator, "note": note,
+                                "created_at": utc_now()})
+        update_human_statuses(store, [pair_id])

@@ -1,0 +1,150 @@
+"""Review queries: panels and annotators, review items per queue, annotations, human statuses."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable
+
+import sqlite_utils
+
+from review_store.rows import insert_new
+
+HUMAN_STATUSES = ("human_accepted", "human_rejected", "needs_adjudication")
+ANSWER_FIELDS = ("pair_valid", "aligned_acceptable", "misaligned_dimensions", "corrected_response", "comment")
+
+
+class ReviewQueries:
+    db: sqlite_utils.Database
+
+    # -- panels and annotators ----------------------------------------------------------------
+
+    def add_panel(self, row: dict) -> None:
+        """A panel (name, description, min_submissions, created_at); an existing one is updated."""
+        self.db["panels"].upsert(row, pk="name")
+
+    def panels(self) -> list[dict]:
+        """Every panel with its members' names."""
+        panels = list(self.db.query("SELECT * FROM panels ORDER BY name"))
+        for panel in panels:
+            panel["members"] = [r[0] for r in self.db.execute(
+                "SELECT annotator FROM panel_members WHERE panel = ? ORDER BY annotator", [panel["name"]])]
+        return panels
+
+    def panel(self, name: str) -> dict | None:
+        return next((p for p in self.panels() if p["name"] == name), None)
+
+    def add_annotator(self, row: dict, panels: Iterable[str] = ()) -> None:
+        """An annotator (name and optional attributes) and the panels they sit on; attributes given
+        again replace the stored ones."""
+        self.db["annotators"].upsert(row, pk="name")
+        insert_new(self.db, "panel_members", ({"panel": p, "annotator": row["name"]} for p in panels))
+
+    def annotators(self, panel: str | None = None) -> list[dict]:
+        if panel is None:
+            return list(self.db.query("SELECT * FROM annotators ORDER BY name"))
+        return list(self.db.query("SELECT a.* FROM annotators a JOIN panel_members m ON m.annotator = a.name "
+                                  "WHERE m.panel = ? ORDER BY a.name", [panel]))
+
+    # -- what goes to review ------------------------------------------------------------------
+
+    def pairs_for_queue(self, queue: str, band: float = 0.1, delta: float = 0.5) -> list[dict]:
+        """(prompt_id, pair_id, reason) of the pairs a queue holds: ``borderline`` judge verdicts,
+        ``rejected`` by the judge or after the resampling budget, the ``audit`` sample of accepted
+        pairs, and ``uncertain_label``: a domain probability within ``band`` of δ."""
+        if queue == "uncertain_label":
+            rows = self.db.query(
+                "SELECT p.prompt_id, p.id AS pair_id, group_concat(l.domain || ' ' || printf('%.2f', l.probability), "
+                "'; ') AS near FROM pairs p JOIN labels l ON l.prompt_id = p.prompt_id AND l.labeler = p.labeler "
+                "WHERE l.domain NOT IN ('none', 'unknown') AND abs(l.probability - ?) <= ? "
+                "GROUP BY p.id ORDER BY p.prompt_id", [delta, band])
+            return [{"prompt_id": r["prompt_id"], "pair_id": r["pair_id"], "reason": f"label near delta: {r['near']}"}
+                    for r in rows]
+        where = {"borderline": "status = 'borderline'",
+                 "rejected": "status = 'rejected' AND (reason_codes LIKE '%resampling_exhausted%' "
+                             "OR reason_codes LIKE '%judge_fail%')",
+                 "audit": "status = 'accepted' AND audit = 1"}[queue]
+        return [{"prompt_id": r["prompt_id"], "pair_id": r["id"],
+                 "reason": f"{queue}: {', '.join(json.loads(r['reason_codes'])) or 'audit sample'}"}
+                for r in self.db.query(f"SELECT id, prompt_id, reason_codes FROM pairs WHERE {where} ORDER BY id")]
+
+    def add_review_items(self, rows: Iterable[dict]) -> int:
+        """Items (id, queue, panel, prompt_id, pair_id, reason, backend, created_at); returns how many were new."""
+        return insert_new(self.db, "review_items", rows)
+
+    def review_items(self, panel: str | None = None, queue: str | None = None) -> list[dict]:
+        """Items with their prompt, pair texts and submission count, in queue order."""
+        where, params = [], []
+        if panel:
+            where.append("i.panel = ?")
+            params.append(panel)
+        if queue:
+            where.append("i.queue = ?")
+            params.append(queue)
+        clause = f"WHERE {' AND '.join(where)}" if where else ""
+        return list(self.db.query(
+            "SELECT i.*, pr.text AS prompt, a.text AS aligned, m.text AS misaligned, p.status, p.human_status, "
+            "p.reason_codes, (SELECT COUNT(*) FROM annotations n WHERE n.item_id = i.id) AS submissions "
+            "FROM review_items i JOIN prompts pr ON pr.id = i.prompt_id LEFT JOIN pairs p ON p.id = i.pair_id "
+            "LEFT JOIN candidates a ON a.id = p.aligned_id LEFT JOIN candidates m ON m.id = p.misaligned_id "
+            f"{clause} ORDER BY i.queue, i.created_at, i.id", params))
+
+    def pending_items(self, annotator: str, panel: str, limit: int = 20) -> list[dict]:
+        """Items of ``panel`` the annotator has not answered and that still need submissions."""
+        return list(self.db.query(
+            "SELECT i.*, pr.text AS prompt, a.text AS aligned, m.text AS misaligned FROM review_items i "
+            "JOIN panels pa ON pa.name = i.panel JOIN prompts pr ON pr.id = i.prompt_id "
+            "LEFT JOIN pairs p ON p.id = i.pair_id LEFT JOIN candidates a ON a.id = p.aligned_id "
+            "LEFT JOIN candidates m ON m.id = p.misaligned_id WHERE i.panel = ? "
+            "AND NOT EXISTS (SELECT 1 FROM annotations n WHERE n.item_id = i.id AND n.annotator = ?) "
+            "AND (SELECT COUNT(*) FROM annotations n WHERE n.item_id = i.id) < pa.min_submissions "
+            "ORDER BY i.queue, i.created_at, i.id LIMIT ?", [panel, annotator, limit]))
+
+    def mark_pushed(self, item_ids: Iterable[str], backend: str, external_ids: dict[str, str], at: str) -> None:
+        for item_id in item_ids:
+            self.db.execute("UPDATE review_items SET backend = ?, external_id = ?, pushed_at = ? WHERE id = ?",
+                            [backend, external_ids.get(item_id), at, item_id])
+
+    # -- annotations and decisions ------------------------------------------------------------
+
+    def save_annotations(self, rows: Iterable[dict]) -> int:
+        """Answers (item_id, annotator, pair_valid, aligned_acceptable, misaligned_dimensions, corrected_response,
+        comment, backend, submitted_at, is_example); one per item and annotator, a later one replacing it."""
+        rows = [{**r, "misaligned_dimensions": json.dumps(r.get("misaligned_dimensions") or [])} for r in rows]
+        before = self.db.conn.total_changes
+        self.db["annotations"].upsert_all(rows, pk=("item_id", "annotator"))
+        return self.db.conn.total_changes - before
+
+    def annotations(self, panel: str | None = None) -> list[dict]:
+        """Every annotation with its item's queue, panel, prompt and pair."""
+        where, params = ("WHERE i.panel = ?", [panel]) if panel else ("", [])
+        rows = list(self.db.query(
+            "SELECT n.*, i.queue, i.panel, i.prompt_id, i.pair_id FROM annotations n "
+            f"JOIN review_items i ON i.id = n.item_id {where} ORDER BY i.pair_id, i.panel, n.annotator", params))
+        for row in rows:
+            row["misaligned_dimensions"] = json.loads(row["misaligned_dimensions"] or "[]")
+        return rows
+
+    def set_human_statuses(self, statuses: dict[str, str | None]) -> None:
+        """Set (or clear, with None) the human status of pairs."""
+        self.db.conn.executemany("UPDATE pairs SET human_status = ? WHERE id = ?",
+                                 [(status, pair_id) for pair_id, status in statuses.items()])
+
+    def add_adjudication(self, row: dict) -> None:
+        """The final decision on a pair (pair_id, status, adjudicator, note, created_at); a later one replaces it."""
+        self.db["adjudications"].upsert(row, pk="pair_id")
+
+    def adjudications(self) -> dict[str, dict]:
+        return {r["pair_id"]: r for r in self.db.query("SELECT * FROM adjudications")}
+
+    def review_progress(self) -> list[dict]:
+        """Per panel and queue: items, items with all their submissions, submissions, items pushed."""
+        return list(self.db.query(
+            "SELECT i.panel, i.queue, COUNT(*) AS items, SUM(s.n >= pa.min_submissions) AS complete, "
+            "SUM(s.n) AS submissions, SUM(i.pushed_at IS NOT NULL) AS pushed, pa.min_submissions "
+            "FROM review_items i JOIN panels pa ON pa.name = i.panel "
+            "JOIN (SELECT i2.id, (SELECT COUNT(*) FROM annotations n WHERE n.item_id = i2.id) AS n "
+            "FROM review_items i2) s ON s.id = i.id GROUP BY i.panel, i.queue ORDER BY i.panel, i.queue"))
+
+    def human_status_counts(self) -> dict[str, int]:
+        return {r["human_status"]: r["n"] for r in self.db.query(
+            "SELECT human_status, COUNT(*) AS n FROM pairs WHERE human_status IS NOT NULL GROUP BY human_status")}

@@ -1,0 +1,159 @@
+"""Panels, queues, answers in the app's way, human statuses, adjudication and agreement figures."""
+
+import math
+
+import pytest
+from sklearn.metrics import cohen_kappa_score
+from statsmodels.stats.inter_rater import aggregate_raters, fleiss_kappa
+
+from pipeline.agreement import agreement, cohen_pairs, fleiss, krippendorff_alpha
+from pipeline.review import add_annotator, add_panel, adjudicate, build_queues, disagreements, submit
+from tests.conftest import snapshot
+from tests.review_fixtures import seed_pairs
+
+YES = {"pair_valid": "yes", "aligned_acceptable": "yes", "misaligned_dimensions": ["value"]}
+NO = {"pair_valid": "no", "aligned_acceptable": "no", "misaligned_dimensions": ["not_misaligned"]}
+
+# Krippendorff (2011), "Computing Krippendorff's alpha-reliability", nominal example: 4 observers,
+# 12 units, missing values; published alpha = 0.743
+KRIPPENDORFF_2011 = ["1 2 3 3 2 1 4 1 2 * * *", "1 2 3 3 2 2 4 1 2 5 * 3", "* 3 3 3 2 3 4 2 2 5 1 *",
+                     "1 2 3 3 2 4 4 1 2 5 1 *"]
+
+
+def units_of(rows):
+    return [[v for v in column if v != "*"] for column in zip(*(r.split() for r in rows))]
+
+
+def test_krippendorff_alpha_matches_the_published_example_and_a_hand_count():
+    assert krippendorff_alpha(units_of(KRIPPENDORFF_2011)) == pytest.approx(0.743, abs=5e-4)
+    # hand count: n = 6 values; 2 disagreeing ordered pairs; alpha = 1 - (n-1)*2 / (2*3*3) = 4/9
+    assert krippendorff_alpha([["yes", "yes"], ["no", "no"], ["yes", "no"]]) == pytest.approx(4 / 9)
+    assert math.isnan(krippendorff_alpha([["yes", "yes"], ["yes", "yes"]]))  # no variation: undefined
+
+
+def test_krippendorff_alpha_equals_the_gpl_package_when_installed():
+    krippendorff = pytest.importorskip("krippendorff")
+    import numpy as np
+
+    data = np.array([[np.nan if v == "*" else float(v) for v in r.split()] for r in KRIPPENDORFF_2011])
+    assert krippendorff_alpha(units_of(KRIPPENDORFF_2011)) == pytest.approx(
+        krippendorff.alpha(reliability_data=data, level_of_measurement="nominal"))
+
+
+def test_fleiss_and_cohen_are_the_libraries_figures():
+    units = [["yes", "yes", "no"], ["no", "no", "no"], ["yes", "yes", "yes"], ["yes", "no", "no"]]
+    table, _ = aggregate_raters([[1 if v == "yes" else 0 for v in u] for u in units])
+    assert fleiss(units, 3) == pytest.approx(fleiss_kappa(table))
+    ratings = {str(i): dict(zip("abc", u)) for i, u in enumerate(units)}
+    ab = next(p for p in cohen_pairs(ratings) if p["annotators"] == ["a", "b"])
+    assert ab["kappa"] == pytest.approx(cohen_kappa_score([u[0] for u in units], [u[1] for u in units]))
+
+
+@pytest.fixture
+def panels(store, taxonomy, tmp_path):
+    pairs = seed_pairs(store, taxonomy, tmp_path)
+    add_panel(store, "South Asia", min_submissions=2)
+    add_panel(store, "Western Europe", min_submissions=2)
+    for name, panel, culture in [("asha", "South Asia", "IN"), ("ravi", "South Asia", "LK"),
+                                 ("lena", "Western Europe", "DE"), ("marc", "Western Europe", "FR")]:
+        add_annotator(store, name, (panel,), culture=culture, age_band="25-34")
+    return store, pairs
+
+
+def items_of(store, panel, pair):
+    return [i["id"] for i in store.review_items(panel=panel) if i["pair_id"] == pair and i["queue"] == "borderline"][0]
+
+
+def test_queues_hold_each_pair_once_per_panel_and_queue_with_its_reason(panels):
+    store, pairs = panels
+    report = build_queues(store, "South Asia")
+    assert report.notes["borderline"] == 4 and report.notes["audit"] == 0
+    again = build_queues(store, "South Asia")
+    assert again.kept == 0  # queued items stay as they are
+    items = store.review_items(panel="South Asia", queue="borderline")
+    assert {i["pair_id"] for i in items} == set(pairs)
+    assert all(i["reason"].startswith("borderline:") and "judge_borderline" in i["reason"] for i in items)
+    assert all(i["prompt"] and i["aligned"] and i["misaligned"] for i in items)
+
+
+def test_answers_make_human_statuses_and_adjudication_settles_a_split(panels):
+    store, pairs = panels
+    for panel in ("South Asia", "Western Europe"):
+        build_queues(store, panel, queues=("borderline",))
+    first, second, third, _ = pairs
+    assert submit(store, items_of(store, "South Asia", first), "asha", YES) is None  # 1 of 2 answers
+    assert submit(store, items_of(store, "South Asia", first), "ravi", YES) == "human_accepted"
+    submit(store, items_of(store, "South Asia", second), "asha", NO)
+    assert submit(store, items_of(store, "South Asia", second), "ravi", NO) == "human_rejected"
+    # two panels that disagree on the same pair
+    submit(store, items_of(store, "South Asia", third), "asha", YES)
+    submit(store, items_of(store, "South Asia", third), "ravi", YES)
+    submit(store, items_of(store, "Western Europe", third), "lena", NO)
+    assert submit(store, items_of(store, "Western Europe", third), "marc", NO) == "needs_adjudication"
+    assert [d["id"] for d in disagreements(store)] == [third]
+    # an annotator changing their mind replaces their answer
+    assert submit(store, items_of(store, "South Asia", first), "ravi", NO) == "needs_adjudication"
+    adjudicate(store, third, "human_accepted", "lead reviewer", "culture-specific; both readings valid")
+    assert store.pair_by_id(third)["human_status"] == "human_accepted"
+    assert store.pair_by_id(third)["status"] == "borderline"  # the pipeline's verdict is kept beside it
+    assert store.human_status_counts() == {"human_accepted": 1, "human_rejected": 1, "needs_adjudication": 1}
+    progress = {(r["panel"], r["queue"]): r for r in store.review_progress()}
+    assert progress[("South Asia", "borderline")]["complete"] == 3 and progress[("South Asia", "borderline")]["submissions"] == 6
+
+
+def test_bad_answers_and_unknown_people_change_nothing(panels, db_path):
+    store, pairs = panels
+    build_queues(store, "South Asia", queues=("borderline",))
+    item = items_of(store, "South Asia", pairs[0])
+    before = snapshot(db_path)
+    with pytest.raises(ValueError, match="answer 'pair_valid' must be one of yes, no"):
+        submit(store, item, "asha", {**YES, "pair_valid": "maybe"})
+    with pytest.raises(ValueError, match="answer 'misaligned_dimensions' must pick"):
+        submit(store, item, "asha", {**YES, "misaligned_dimensions": []})
+    with pytest.raises(ValueError, match="no annotator named 'zoe'"):
+        submit(store, item, "zoe", YES)
+    with pytest.raises(ValueError, match="no panel named 'Mars'"):
+        build_queues(store, "Mars")
+    assert snapshot(db_path) == before
+
+
+def test_agreement_per_panel_domain_and_divergence_from_the_store(panels):
+    store, pairs = panels
+    for panel in ("South Asia", "Western Europe"):
+        build_queues(store, panel, queues=("borderline",))
+    votes = {"asha": [YES, YES, NO, YES], "ravi": [YES, NO, NO, YES], "lena": [NO, YES, NO, NO], "marc": [NO, YES, NO, YES]}
+    panel_of = {"asha": "South Asia", "ravi": "South Asia", "lena": "Western Europe", "marc": "Western Europe"}
+    for annotator, answers in votes.items():
+        for pair, answer in zip(pairs, answers):
+            submit(store, items_of(store, panel_of[annotator], pair), annotator, answer)
+    result = agreement(store, samples=200)
+    south = result["panels"]["South Asia"]
+    units = [[votes["asha"][i]["pair_valid"], votes["ravi"][i]["pair_valid"]] for i in range(4)]
+    assert south["items"] == 4 and south["alpha"] == pytest.approx(krippendorff_alpha(units))
+    assert south["cohen_mean"] == pytest.approx(cohen_kappa_score([u[0] for u in units], [u[1] for u in units]))
+    low, high = south["alpha_ci"]
+    assert low <= high
+    assert "safety.privacy_violation" in south["domains"] and south["domains"]["safety.privacy_violation"]["items"] == 1
+    [divergence] = result["divergence"]
+    # South Asia yes-shares 1, .5, 0, 1; Western Europe 0, 1, 0, .5: mean |difference| = (1+.5+0+.5)/4
+    assert divergence["pairs"] == 4 and divergence["mean_abs_difference"] == pytest.approx(0.5)
+    # verdicts: SA accept/split/reject/accept vs WE reject/accept/reject/split: 3 of 4 differ
+    assert divergence["verdicts_differ"] == pytest.approx(0.75)
+
+
+def test_review_from_the_cli(panels, cli):
+    store, pairs = panels
+    assert cli("review", "panel", "add", "East Africa", "--min-submissions", "2").exit_code == 0
+    result = cli("review", "annotator", "add", "amani", "--panel", "East Africa", "--locale", "sw-KE",
+                 "--gender", "female")
+    assert result.exit_code == 0, result.stderr
+    assert "amani" in cli("review", "panel", "list").stdout
+    queued = cli("review", "queue", "--panel", "East Africa")
+    assert queued.exit_code == 0 and "4 kept" in queued.stdout
+    status = cli("review", "status")
+    assert "East Africa" in status.stdout and "borderline" in status.stdout
+    bad = cli("review", "annotator", "add", "x", "--panel", "Atlantis")
+    assert bad.exit_code == 1 and "no panel named 'Atlantis'" in bad.stderr
+    bad = cli("review", "adjudicate", pairs[0], "--status", "maybe", "--by", "me")
+    assert bad.exit_code == 1 and "human_accepted or human_rejected" in bad.stderr
+    assert cli("review", "agreement").exit_code == 0
