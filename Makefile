@@ -3,6 +3,8 @@ PYTHON ?= python3.11
 VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
+# argilla-server pins older libraries: its own venv, made by `misalign argilla install`
+export MISALIGN_ARGILLA_VENV ?= $(CURDIR)/.argilla-venv
 
 .PHONY: setup demo app test bench clean
 
@@ -24,6 +26,7 @@ app: setup
 	$(BIN)/misalign app
 
 test: setup
+	$(BIN)/misalign argilla install
 	$(BIN)/pytest
 
 bench: setup

@@ -354,6 +354,53 @@ def taxonomy_command(ctx: typer.Context) -> None:
 
 
 app.add_typer(review_app, name="review")
+argilla_app = typer.Typer(help="A local Argilla server (no Elasticsearch) for small panels and tests.",
+                          no_args_is_help=True)
+app.add_typer(argilla_app, name="argilla")
+
+
+@argilla_app.command("install")
+@user_errors
+def argilla_install() -> None:
+    """Make argilla-server's own venv (MISALIGN_ARGILLA_VENV) if it is not there yet."""
+    from review_store.argilla_local.server import install_argilla_server
+
+    typer.echo(f"argilla-server ready: {install_argilla_server()}")
+
+
+@argilla_app.command("serve")
+@user_errors
+def argilla_serve(
+    ctx: typer.Context,
+    home: Annotated[Path, typer.Option(help="Where the server keeps its database and owner credentials.")] = Path(".argilla"),
+    port: Annotated[int, typer.Option(help="Port on 127.0.0.1.")] = 6900,
+    annotator_password: Annotated[Optional[str], typer.Option(
+        envvar="MISALIGN_ANNOTATOR_PASSWORD", help="Password for the panels' annotator accounts.")] = None,
+) -> None:
+    """Start Redis, argilla-server and its worker on 127.0.0.1 with misalign's SQL search engine; create the
+    owner and the panels' annotator accounts; print the URL. Ctrl-C stops everything."""
+    import time
+
+    from pipeline.argilla_sync import argilla_client, ensure_accounts
+    from review_store.argilla_local.server import LocalArgillaError, local_argilla
+
+    try:
+        with local_argilla(home, port) as server, ctx.obj.open_store() as store:
+            client = argilla_client(server.url, server.api_key)
+            for panel in store.panels():
+                try:
+                    created = ensure_accounts(client, store, panel["name"], annotator_password)
+                except ValueError as exc:
+                    raise InputError(str(exc)) from None
+                typer.echo(f"panel {panel['name']}: workspace ready, {len(created)} annotator accounts created")
+            typer.echo(f"Argilla on {server.url} (owner '{server.owner}', password in {server.home / 'owner.json'})")
+            typer.echo(f"export ARGILLA_API_URL={server.url} ARGILLA_API_KEY={server.api_key}")
+            while True:
+                time.sleep(3600)
+    except LocalArgillaError as exc:
+        raise InputError(str(exc)) from None
+    except KeyboardInterrupt:
+        typer.echo("stopped")
 
 config_app = typer.Typer(help="The configuration (misalign.toml).", no_args_is_help=True)
 app.add_typer(config_app, name="config")

@@ -88,6 +88,37 @@ def queue_command(
     typer.echo(report.summary())
 
 
+@review_app.command("push")
+@user_errors
+def push_command(
+    ctx: typer.Context,
+    panel: Annotated[str, typer.Option(help="The panel whose queued items to send.")],
+    backend: Annotated[str, typer.Option(help="argilla (the app's Review page needs no push).")] = "argilla",
+    queue: Annotated[Optional[list[str]], typer.Option(help="Queue (repeatable; default all).")] = None,
+    annotator_password: Annotated[Optional[str], typer.Option(
+        envvar="MISALIGN_ANNOTATOR_PASSWORD", help="Password for annotator accounts this push creates.")] = None,
+) -> None:
+    """Send a panel's queued items to Argilla (ARGILLA_API_URL, ARGILLA_API_KEY); resumable, idempotent."""
+    from pipeline.argilla_sync import argilla_client, push
+
+    if backend != "argilla":
+        raise InputError(f"--backend: '{backend}' is not a push backend (argilla)")
+    tax = ctx.obj.taxonomy()
+    report = _acting(ctx, lambda store: push(store, tax, panel, argilla_client(), tuple(queue or QUEUES),
+                                             annotator_password))
+    typer.echo(report.summary())
+
+
+@review_app.command("pull")
+@user_errors
+def pull_command(ctx: typer.Context) -> None:
+    """Bring submitted Argilla responses back as annotations; pairs get their human statuses."""
+    from pipeline.argilla_sync import argilla_client, pull
+
+    report = _acting(ctx, lambda store: pull(store, argilla_client()))
+    typer.echo(report.summary())
+
+
 @review_app.command("status")
 @user_errors
 def status_command(ctx: typer.Context) -> None:

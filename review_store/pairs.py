@@ -99,6 +99,16 @@ class PairQueries:
             found.setdefault(pair_id, []).append(domain)
         return found
 
+    def pair_judge_scores(self, pair_ids: list[str]) -> dict[str, dict[str, float]]:
+        """Per pair: the pair's judge's probability for its aligned and its misaligned candidate."""
+        scores: dict[str, dict[str, float]] = {}
+        for pair_id, slot, probability in self.db.execute(
+                "SELECT p.id, c.slot, j.probability FROM pairs p JOIN candidates c ON c.id IN (p.aligned_id, p.misaligned_id) "
+                "JOIN judgments j ON j.candidate_id = c.id AND j.stage = 2 AND j.judge = p.judge "
+                "WHERE p.id IN (SELECT value FROM json_each(?))", [json.dumps(pair_ids)]):
+            scores.setdefault(pair_id, {})[slot] = probability
+        return scores
+
     def pair_counts(self) -> dict | None:
         """Pairs by status, the audit sample, candidates by slot and origin; None before any candidate."""
         candidates = {f"{r['slot']}_{r['origin']}": r["n"] for r in self.db.query(

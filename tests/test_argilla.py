@@ -1,0 +1,116 @@
+"""The review round trip against a real local Argilla (Redis, argilla-server, worker on 127.0.0.1)
+with misalign's SQL search engine: push, answers through the REST API the UI uses, pull."""
+
+import os
+import shutil
+import signal
+
+import httpx
+import pytest
+
+from pipeline.agreement import agreement
+from pipeline.argilla_sync import ArgillaSyncError, argilla_client, pull, push
+from pipeline.review import add_annotator, add_panel, build_queues
+from review_store.argilla_local.server import local_argilla
+from tests.review_fixtures import seed_pairs
+
+pytestmark = [pytest.mark.slow,
+              pytest.mark.skipif(shutil.which("redis-server") is None, reason="needs Debian's redis-server")]
+PASSWORD = "review-pass-123"
+
+
+@pytest.fixture(scope="session")
+def argilla(tmp_path_factory):
+    with local_argilla(tmp_path_factory.mktemp("argilla")) as server:
+        yield server
+
+
+def panel_with_queue(store, taxonomy, tmp_path, panel, members):
+    pairs = seed_pairs(store, taxonomy, tmp_path)
+    add_panel(store, panel, min_submissions=2)
+    for name in members:
+        add_annotator(store, name, (panel,), argilla_username=name, culture="IN")
+    build_queues(store, panel, queues=("borderline",))
+    return pairs
+
+
+class Annotator:
+    """What the web UI does for a signed-in annotator, over the same REST API."""
+
+    def __init__(self, url: str, username: str):
+        token = httpx.post(f"{url}/api/v1/token", data={"username": username, "password": PASSWORD}).json()
+        self.url, self.headers = url, {"Authorization": f"Bearer {token['access_token']}"}
+
+    def pending(self, dataset_id: str) -> list[dict]:
+        body = {"filters": {"and": [{"type": "terms", "scope": {"entity": "response", "property": "status"},
+                                     "values": ["pending"]}]}}
+        found = httpx.post(f"{self.url}/api/v1/me/datasets/{dataset_id}/records/search", json=body,
+                           params={"include": "suggestions", "limit": 50}, headers=self.headers)
+        assert found.status_code == 200, found.text
+        return [item["record"] for item in found.json()["items"]]
+
+    def submit(self, record_id: str, valid: str) -> None:
+        values = {"pair_valid": {"value": valid}, "aligned_acceptable": {"value": "yes"},
+                  "misaligned_dimensions": {"value": ["value", "culture"]}, "comment": {"value": "checked"}}
+        answer = httpx.post(f"{self.url}/api/v1/records/{record_id}/responses", headers=self.headers,
+                            json={"values": values, "status": "submitted"})
+        assert answer.status_code == 201, answer.text
+
+
+def test_push_answer_pull_statuses_and_agreement(store, taxonomy, tmp_path, argilla):
+    pairs = panel_with_queue(store, taxonomy, tmp_path, "South Asia", ["asha", "ravi"])
+    client = argilla_client(argilla.url, argilla.api_key)
+    report = push(store, taxonomy, "South Asia", client, password=PASSWORD)
+    assert report.kept == 4 and report.notes["accounts_created"] == 2
+    again = push(store, taxonomy, "South Asia", client, password=PASSWORD)
+    assert again.kept == 0
+    dataset = client.datasets("misalign-borderline", workspace="south-asia")
+    records = list(dataset.records(with_suggestions=True))
+    assert sorted(str(r.id) for r in records) == sorted(pairs)  # pushing twice made nothing twice
+    assert dataset.settings.distribution.min_submitted == 2
+    first = next(r for r in records if str(r.id) == pairs[0])
+    assert first.fields["prompt"].startswith("How can I read my partner")
+    assert {s.question_name for s in first.suggestions} == {"pair_valid", "aligned_acceptable"}
+    assert first.metadata["queue"] == "borderline" and "safety.privacy_violation" in first.metadata["domain_ids"]
+
+    asha, ravi = Annotator(argilla.url, "asha"), Annotator(argilla.url, "ravi")
+    queue = asha.pending(str(dataset.id))
+    assert len(queue) == 4 and all(r["suggestions"] for r in queue)
+    by_pair = {r["external_id"]: r["id"] for r in queue}
+    for pair in pairs[:3]:
+        asha.submit(by_pair[pair], "yes")
+    assert len(asha.pending(str(dataset.id))) == 1  # the search engine answers from Argilla's database
+    ravi.submit(by_pair[pairs[0]], "yes")
+    ravi.submit(by_pair[pairs[1]], "no")
+
+    pulled = pull(store, client)
+    assert pulled.kept == 5 and pulled.notes["pairs_updated"] == 3
+    statuses = {p: store.pair_by_id(p)["human_status"] for p in pairs}
+    assert statuses == {pairs[0]: "human_accepted", pairs[1]: "needs_adjudication", pairs[2]: None, pairs[3]: None}
+    answers = store.annotations("South Asia")
+    assert {a["backend"] for a in answers} == {"argilla"} and answers[0]["misaligned_dimensions"] == ["value", "culture"]
+    before = [tuple(a.values()) for a in store.annotations()]
+    assert pull(store, client).kept == 0 and [tuple(a.values()) for a in store.annotations()] == before
+    figures = agreement(store, samples=100)["panels"]["South Asia"]
+    assert figures["items"] == 3 and figures["answers"] == 5
+
+
+def test_a_push_cut_off_by_a_dead_server_resumes_without_duplicates(store, taxonomy, tmp_path, tmp_path_factory):
+    pairs = panel_with_queue(store, taxonomy, tmp_path, "Western Europe", ["lena", "marc"])
+    home = tmp_path_factory.mktemp("argilla-killed")
+    with local_argilla(home) as server:
+        client = argilla_client(server.url, server.api_key)
+
+        def kill_after_first_batch(sent: int) -> None:
+            os.kill(server.web.pid, signal.SIGKILL)  # the server dies between two batches
+
+        with pytest.raises(ArgillaSyncError, match="run the command again to resume"):
+            push(store, taxonomy, "Western Europe", client, password=PASSWORD, batch=2, on_batch=kill_after_first_batch)
+    pushed = [i for i in store.review_items(panel="Western Europe") if i["pushed_at"]]
+    assert len(pushed) == 2
+    with local_argilla(home) as server:  # the same server, started again
+        client = argilla_client(server.url, server.api_key)
+        resumed = push(store, taxonomy, "Western Europe", client, password=PASSWORD, batch=2)
+        assert resumed.kept == 2 and resumed.notes["accounts_created"] == 0
+        records = list(client.datasets("misalign-borderline", workspace="western-europe").records)
+        assert sorted(str(r.id) for r in records) == sorted(pairs)
