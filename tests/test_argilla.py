@@ -114,3 +114,46 @@ def test_a_push_cut_off_by_a_dead_server_resumes_without_duplicates(store, taxon
         assert resumed.kept == 2 and resumed.notes["accounts_created"] == 0
         records = list(client.datasets("misalign-borderline", workspace="western-europe").records)
         assert sorted(str(r.id) for r in records) == sorted(pairs)
+
+
+CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+                 "--disable-component-update", "--disable-sync", "--no-first-run", "--disable-quic"]
+
+
+@pytest.mark.skipif(shutil.which("chromium") is None, reason="needs Debian's chromium")
+def test_an_annotator_answers_in_the_argilla_ui_and_pull_brings_it_back(store, taxonomy, tmp_path, argilla):
+    from playwright.sync_api import sync_playwright
+
+    pairs = panel_with_queue(store, taxonomy, tmp_path, "East Africa", ["amani"])
+    client = argilla_client(argilla.url, argilla.api_key)
+    push(store, taxonomy, "East Africa", client, password=PASSWORD)
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=shutil.which("chromium"), args=CHROMIUM_ARGS)
+        try:
+            page = browser.new_page()
+            page.goto(f"{argilla.url}/sign-in")
+            page.locator("input[name=Username]").fill("amani")
+            page.locator("input[name=Password]").fill(PASSWORD)
+            page.get_by_role("button", name="Sign in").click()
+            page.get_by_text("misalign-borderline").first.click()
+            page.get_by_text("Is this a valid pair?").wait_for()
+            page.wait_for_load_state("networkidle")
+            page.wait_for_timeout(2000)  # the form takes clicks once the UI has hydrated
+            shown = page.content()
+            page.get_by_text("culture", exact=True).click()  # the judge's suggestions prefill the rest
+            page.locator("button.button--submit").click()
+            page.get_by_text("2 of 4").or_(page.get_by_text("1 of 3")).first.wait_for(timeout=15_000)
+            page.wait_for_load_state("networkidle")
+        finally:
+            browser.close()
+    pulled = pull(store, client)
+    assert pulled.kept == 1
+    [answer] = store.annotations("East Africa")
+    record = next(r for r in client.datasets("misalign-borderline", workspace="east-africa").records(with_suggestions=True)
+                  if str(r.id) == answer["pair_id"])
+    suggested = {s.question_name: s.value for s in record.suggestions}
+    assert answer["annotator"] == "amani" and answer["pair_valid"] == suggested["pair_valid"]
+    assert answer["misaligned_dimensions"] == ["culture"] and answer["backend"] == "argilla"
+    prompt = store.db.execute("SELECT p.text FROM pairs x JOIN prompts p ON p.id = x.prompt_id WHERE x.id = ?",
+                              [answer["pair_id"]]).fetchone()[0]
+    assert answer["pair_id"] in pairs and prompt in shown
