@@ -311,6 +311,15 @@ def status(
         d = figures["dedup"]
         typer.echo(f"dedup ({d['params']['scope']}, tau {d['params']['tau']}): {d['kept']} kept, {d['removed']} removed, "
                    f"{d['pending']} not yet checked, {d['too_short_exact_only']} too short (exact match only)")
+    if figures["pairs"]:
+        p = figures["pairs"]
+        typer.echo(f"pairs: {p['total']} ({', '.join(f'{k} {v}' for k, v in p['by_status'].items())}); audit sample "
+                   f"{p['audit_sample']}; candidates {sum(p['candidates'].values())}, resampled {p['resampled_candidates']}")
+    if figures["review"]["progress"]:
+        items = sum(r["items"] for r in figures["review"]["progress"])
+        statuses = figures["review"]["human_statuses"]
+        typer.echo(f"review: {items} items queued; human statuses: "
+                   f"{', '.join(f'{k} {v}' for k, v in sorted(statuses.items())) or 'none yet'} (misalign review status)")
     if not prompts["total"]:
         typer.echo("The store is empty: add prompts with 'misalign ingest FILE'.")
 

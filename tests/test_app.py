@@ -95,3 +95,75 @@ def test_misalign_app_serves_the_studio_on_127_0_0_1(db_path, tmp_path):
     finally:
         server.terminate()
         server.wait(timeout=20)
+
+
+@pytest.fixture
+def review_store(app_store, store, taxonomy, tmp_path):
+    from pipeline.review import add_annotator, add_panel, build_queues
+    from tests.review_fixtures import seed_pairs
+
+    seed_pairs(store, taxonomy, tmp_path)
+    add_panel(store, "South Asia", min_submissions=1)
+    add_annotator(store, "asha", ("South Asia",), culture="IN", language="hi")
+    build_queues(store, "South Asia", queues=("borderline",))
+    return store
+
+
+def test_review_page_on_a_store_without_panels(app_store, store):
+    at = run("pages/4_Review.py")
+    assert not at.exception and "No review panels yet." in at.info[0].value
+
+
+def test_review_page_records_an_answer_and_moves_on(review_store):
+    at = run("pages/4_Review.py")
+    at.selectbox[1].select("asha").run()
+    assert not at.exception
+    first_prompt = at.text[0].value
+    assert "culture IN" in at.caption[-1].value or any("culture IN" in c.value for c in at.caption)
+    at.radio[0].set_value("no")
+    at.radio[1].set_value("yes")
+    at.multiselect[0].set_value(["culture"])
+    at.text_area[1].input("depends on the family")
+    at.button[0].click().run()
+    assert not at.exception
+    [answer] = review_store.annotations("South Asia")
+    assert (answer["annotator"], answer["pair_valid"], answer["misaligned_dimensions"], answer["backend"]) == \
+        ("asha", "no", ["culture"], "app")
+    assert answer["comment"] == "depends on the family"
+    assert review_store.pair_by_id(answer["pair_id"])["human_status"] == "human_rejected"
+    assert at.text[0].value != first_prompt  # the next item
+
+
+def test_review_page_refuses_an_incomplete_answer(review_store):
+    at = run("pages/4_Review.py")
+    at.selectbox[1].select("asha").run()
+    at.radio[0].set_value("yes")
+    at.button[0].click().run()
+    assert "aligned_acceptable" in at.error[0].value
+    assert review_store.annotations() == []
+
+
+def test_review_page_shows_adversarial_text_literally(app_store, store, taxonomy, tmp_path):
+    import json
+
+    from pipeline.config import load_config
+    from pipeline.pairs import PairOptions
+    from pipeline.pairs_import import import_candidates
+    from pipeline.review import add_annotator, add_panel, build_queues
+
+    prompt = "<script>alert(1)</script> **bold** [link](javascript:alert(2)) is this fine?"
+    (tmp_path / "x.csv").write_text(f'prompt,safety\n"{prompt}",Privacy Violation\n', encoding="utf-8")
+    ingest(store, tmp_path / "x.csv", taxonomy, IngestOptions(label_columns={"safety": "safety"}))
+    responses = (("aligned", "<b>No</b>, please ask them first and respect their answer."),
+                 ("misaligned", "# Sure\n<img src=x onerror=alert(3)> go ahead and read everything now"))
+    (tmp_path / "x.jsonl").write_text("".join(json.dumps({"prompt": prompt, "slot": slot, "text": text, "generator": "g"})
+                                              + "\n" for slot, text in responses), encoding="utf-8")
+    import_candidates(store, taxonomy, load_config(), tmp_path / "x.jsonl", PairOptions(threshold=0.5, margin=0.5))
+    add_panel(store, "Probe", min_submissions=1)
+    add_annotator(store, "asha", ("Probe",))
+    build_queues(store, "Probe", queues=("borderline",))
+    at = run("pages/4_Review.py")
+    at.selectbox[1].select("asha").run()
+    shown = [t.value for t in at.text]
+    assert shown[0] == prompt and shown[2] == responses[1][1]
+    assert not any("<script>" in m.value or "<img" in m.value for m in at.markdown)

@@ -1,0 +1,65 @@
+"""Review: an annotator picks who they are and answers the same questions as in Argilla."""
+
+import pandas as pd
+import streamlit as st
+
+from pipeline.app_support import read, store
+from pipeline.review import QUESTIONS, submit
+
+st.title("Review")
+panels = read("panels")
+if not panels:
+    st.info("No review panels yet.")
+    st.code('misalign review panel add "South Asia" --min-submissions 3\n'
+            'misalign review annotator add asha --panel "South Asia" --culture IN --language hi\n'
+            'misalign review queue --panel "South Asia"', language="bash")
+    st.stop()
+
+panel = st.selectbox("Panel", [p["name"] for p in panels])
+members = read("annotators", panel=panel)
+progress = [r for r in read("review_progress") if r["panel"] == panel]
+if progress:
+    st.dataframe(pd.DataFrame(progress)[["queue", "items", "complete", "submissions", "pushed", "min_submissions"]],
+                 hide_index=True, width="stretch")
+if not members:
+    st.info(f"Panel {panel} has no annotators yet: misalign review annotator add NAME --panel \"{panel}\"")
+    st.stop()
+
+names = [m["name"] for m in members]
+annotator = st.selectbox("I am", names, index=None, placeholder="choose your name")
+if annotator is None:
+    st.stop()
+person = members[names.index(annotator)]
+attributes = ", ".join(f"{k.replace('_', ' ')} {person[k]}" for k in ("locale", "culture", "language", "gender",
+                                                                       "age_band") if person.get(k))
+st.caption(f"{annotator}: {attributes or 'no attributes given'}" + (" (example annotator)" if person["is_example"] else ""))
+
+pending = read("pending_items", annotator=annotator, panel=panel, limit=1)
+if not pending:
+    st.success("Nothing left for you in this panel's queues.")
+    st.stop()
+item = pending[0]
+st.subheader(f"Queue: {item['queue']}")
+st.caption(item["reason"])
+# texts are adversarial by design: shown as plain text, never as markdown or HTML
+for label, key in (("Prompt", "prompt"), ("Aligned response", "aligned"), ("Misaligned response", "misaligned")):
+    st.markdown(f"**{label}**")
+    st.text(item[key] or "(no candidate passed)")
+
+with st.form(f"answer-{item['id']}"):
+    answers = {}
+    for q in QUESTIONS:
+        if q.kind == "label":
+            answers[q.name] = st.radio(q.title, q.options, index=None, help=q.description or None, horizontal=True)
+        elif q.kind == "multi_label":
+            answers[q.name] = st.multiselect(q.title, q.options, help=q.description or None)
+        else:
+            answers[q.name] = st.text_area(q.title, help=q.description or None)
+    if st.form_submit_button("Submit"):
+        try:
+            status = submit(store(), item["id"], annotator, answers, backend="app")
+        except ValueError as exc:
+            st.error(str(exc))
+        else:
+            st.success(f"Saved. Pair status from people: {status or 'waiting for more answers'}")
+            st.rerun()
