@@ -157,3 +157,31 @@ def test_an_annotator_answers_in_the_argilla_ui_and_pull_brings_it_back(store, t
     prompt = store.db.execute("SELECT p.text FROM pairs x JOIN prompts p ON p.id = x.prompt_id WHERE x.id = ?",
                               [answer["pair_id"]]).fetchone()[0]
     assert answer["pair_id"] in pairs and prompt in shown
+
+
+def test_misalign_argilla_serve_starts_accounts_and_stops_on_ctrl_c(store, tmp_path, db_path):
+    import subprocess
+    import sys
+    import time
+    from pathlib import Path
+
+    from review_store.argilla_local.server import free_port
+
+    add_panel(store, "Andes", min_submissions=1)
+    add_annotator(store, "quilla", ("Andes",), argilla_username="quilla", language="qu")
+    port = free_port()
+    server = subprocess.Popen([str(Path(sys.executable).with_name("misalign")), "--db", str(db_path), "argilla", "serve",
+                               "--home", str(tmp_path / "argilla"), "--port", str(port)],
+                              stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                              env={**os.environ, "MISALIGN_ANNOTATOR_PASSWORD": PASSWORD})
+    try:
+        lines, deadline = [], time.time() + 180
+        while time.time() < deadline and not any(line.startswith("export ARGILLA_API_URL") for line in lines):
+            lines.append(server.stdout.readline())
+        assert "panel Andes: workspace ready, 1 annotator accounts created\n" in lines, lines
+        assert Annotator(f"http://127.0.0.1:{port}", "quilla").headers  # the annotator can sign in
+    finally:
+        server.send_signal(signal.SIGINT)
+        assert server.wait(timeout=60) == 0
+    with pytest.raises(httpx.TransportError):
+        httpx.get(f"http://127.0.0.1:{port}/api/v1/status", timeout=2)
