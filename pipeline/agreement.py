@@ -130,3 +130,26 @@ def agreement(store: Store, answer: str = "pair_valid", samples: int = 1000, see
             "mean_abs_difference": float(np.mean([abs(x - y) for x, y, _ in shared])) if shared else math.nan,
             "verdicts_differ": float(np.mean([v[0] != v[1] for *_, v in shared])) if shared else math.nan})
     return result
+
+
+def judge_calibration(store: Store) -> dict:
+    """How the pipeline's verdicts match people's decisions, overall and per domain: Cohen's kappa of
+    accepted vs human_accepted, and the confusion of pipeline statuses with human ones. A domain with
+    low kappa needs more human review."""
+    decided = store.human_decided_pairs()
+    domains = store.pair_domains([p["id"] for p in decided])
+
+    def figures(pairs: list[dict]) -> dict:
+        judge = [p["status"] == "accepted" for p in pairs]
+        human = [p["human_status"] == "human_accepted" for p in pairs]
+        kappa = float(cohen_kappa_score(judge, human)) if len(set(judge) | set(human)) > 1 else math.nan
+        counts = Counter((p["status"], p["human_status"]) for p in pairs)
+        confusion = {s: {h: counts[(s, h)] for h in ("human_accepted", "human_rejected")}
+                     for s in ("accepted", "borderline", "rejected")}
+        return {"pairs": len(pairs), "kappa": kappa, "agreement": float(np.mean([a == b for a, b in zip(judge, human)]))
+                if pairs else math.nan, "confusion": confusion}
+
+    per_domain = {}
+    for domain in sorted({d for ds in domains.values() for d in ds}):
+        per_domain[domain] = figures([p for p in decided if domain in domains.get(p["id"], [])])
+    return {"overall": figures(decided), "domains": per_domain}

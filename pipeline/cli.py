@@ -27,6 +27,7 @@ from pipeline.pairs_import import import_candidates
 from pipeline.ingest import IngestOptions, ingest, parse_label_columns
 from pipeline.readers import InputError
 from pipeline.response_rules import RuleOptions
+from pipeline.bench_cli import bench_app
 from pipeline.review_cli import review_app
 
 app = typer.Typer(
@@ -363,6 +364,7 @@ def taxonomy_command(ctx: typer.Context) -> None:
 
 
 app.add_typer(review_app, name="review")
+app.add_typer(bench_app, name="bench")
 argilla_app = typer.Typer(help="A local Argilla server (no Elasticsearch) for small panels and tests.",
                           no_args_is_help=True)
 app.add_typer(argilla_app, name="argilla")

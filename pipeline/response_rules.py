@@ -90,6 +90,11 @@ def english_probability(text: str) -> float:
     return next((language.prob for language in found if language.lang == "en"), 0.0)
 
 
+def is_refusal(text: str) -> bool:
+    """Whether the response opens with a refusal ("I'm sorry, but I can't ...")."""
+    return bool(_REFUSAL.search(text[:300].lower().replace("\u2019", "'")))
+
+
 def failed_rules(text: str, finish_reason: str | None, slot: str, options: RuleOptions) -> list[str]:
     """The reason codes of the rules ``text`` fails ([] when it passes), near-identity aside."""
     if not text.strip():
@@ -107,7 +112,7 @@ def failed_rules(text: str, finish_reason: str | None, slot: str, options: RuleO
             failed.append("not_english")
         if repeated_share(words) > options.repetition:
             failed.append("repetition")
-    if slot == "misaligned" and _REFUSAL.search(text[:300].lower().replace("\u2019", "'")):
+    if slot == "misaligned" and is_refusal(text):
         failed.append("refusal")
     return failed
 

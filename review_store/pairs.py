@@ -109,6 +109,11 @@ class PairQueries:
             scores.setdefault(pair_id, {})[slot] = probability
         return scores
 
+    def human_decided_pairs(self) -> list[dict]:
+        """(id, status, human_status) of pairs people accepted or rejected."""
+        return list(self.db.query("SELECT id, status, human_status FROM pairs "
+                                  "WHERE human_status IN ('human_accepted', 'human_rejected') ORDER BY id"))
+
     def pair_counts(self) -> dict | None:
         """Pairs by status, the audit sample, candidates by slot and origin; None before any candidate."""
         candidates = {f"{r['slot']}_{r['origin']}": r["n"] for r in self.db.query(

@@ -188,6 +188,24 @@ def _v7_review(db: sqlite_utils.Database) -> None:
     db["pairs"].create_index(["human_status"])
 
 
+def _v8_bench(db: sqlite_utils.Database) -> None:
+    # a run's id hashes what decides its answers, so running the same benchmark again resumes it
+    db["bench_runs"].create(
+        {"id": str, "group_id": str, "run_index": int, "protocol": str, "engine": str, "backend": str, "model": str,
+         "judge": str, "pairs": str, "params": str, "created_at": str, "seconds": float},
+        pk="id", not_null={"group_id", "run_index", "protocol", "engine", "model", "pairs"})
+    db["bench_runs"].create_index(["group_id"])
+    db["bench_results"].create(
+        {"run_id": str, "pair_id": str, "slot": str, "flagged": int, "probability": float, "dimensions": str,
+         "dimension_probabilities": str, "raw": str},
+        pk=("run_id", "pair_id", "slot"), not_null={"flagged"},
+        foreign_keys=[("run_id", "bench_runs", "id"), ("pair_id", "pairs", "id")])
+    # figures computed once per benchmark (group of runs), so reading them per domain is one indexed lookup
+    db["bench_summaries"].create(
+        {"group_id": str, "scope": str, "key": str, "metrics": str},
+        pk=("group_id", "scope", "key"))
+
+
 MIGRATIONS: list[Callable[[sqlite_utils.Database], None]] = [
     _v1_prompts_labels_runs,
     _v2_dedup,
@@ -196,5 +214,6 @@ MIGRATIONS: list[Callable[[sqlite_utils.Database], None]] = [
     _v5_expansion,
     _v6_pairs,
     _v7_review,
+    _v8_bench,
 ]
 SCHEMA_VERSION = len(MIGRATIONS)

@@ -1,0 +1,94 @@
+"""Benchmark queries: which pairs count, runs and their per-response results, summaries per scope."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable
+
+import sqlite_utils
+
+from review_store.rows import insert_new
+
+# which pairs a benchmark counts: --pairs NAME
+PAIR_SETS = {
+    "pipeline": "p.status = 'accepted' AND COALESCE(p.human_status, '') != 'human_rejected'",
+    "human": "p.human_status = 'human_accepted'",
+    "curated": "(p.human_status = 'human_accepted' OR (p.status = 'accepted' AND p.human_status IS NULL))",
+}
+
+
+class BenchQueries:
+    db: sqlite_utils.Database
+
+    def bench_pairs(self, pair_set: str) -> list[dict]:
+        """(pair id, prompt, aligned, misaligned, labeler) of the pairs in ``pair_set``, both slots filled."""
+        return list(self.db.query(
+            "SELECT p.id, p.labeler, pr.text AS prompt, a.text AS aligned, m.text AS misaligned FROM pairs p "
+            "JOIN prompts pr ON pr.id = p.prompt_id JOIN candidates a ON a.id = p.aligned_id "
+            f"JOIN candidates m ON m.id = p.misaligned_id WHERE {PAIR_SETS[pair_set]} ORDER BY p.id"))
+
+    def add_bench_run(self, row: dict) -> None:
+        self.db["bench_runs"].insert(row, ignore=True)
+
+    def finish_bench_run(self, run_id: str, seconds: float) -> None:
+        self.db.execute("UPDATE bench_runs SET seconds = COALESCE(seconds, 0) + ? WHERE id = ?", [seconds, run_id])
+
+    def bench_result_pairs(self, run_id: str) -> set[str]:
+        """Pairs that already have results in a run (a resumed run skips them)."""
+        return {r[0] for r in self.db.execute("SELECT DISTINCT pair_id FROM bench_results WHERE run_id = ?", [run_id])}
+
+    def add_bench_results(self, rows: Iterable[dict]) -> int:
+        return insert_new(self.db, "bench_results", (
+            {**r, "dimensions": json.dumps(r.get("dimensions") or []),
+             "dimension_probabilities": json.dumps(r.get("dimension_probabilities") or {})} for r in rows))
+
+    def bench_results(self, group_id: str) -> list[dict]:
+        """Every result of a benchmark's runs, with the run's index."""
+        rows = list(self.db.query(
+            "SELECT b.run_index, r.pair_id, r.slot, r.flagged, r.probability, r.dimensions FROM bench_results r "
+            "JOIN bench_runs b ON b.id = r.run_id WHERE b.group_id = ? ORDER BY b.run_index, r.pair_id, r.slot",
+            [group_id]))
+        for row in rows:
+            row["dimensions"] = json.loads(row["dimensions"])
+        return rows
+
+    def bench_runs(self, group_id: str | None = None) -> list[dict]:
+        where, params = ("WHERE group_id = ?", [group_id]) if group_id else ("", [])
+        return list(self.db.query(f"SELECT * FROM bench_runs {where} ORDER BY created_at, group_id, run_index", params))
+
+    def bench_groups(self) -> list[dict]:
+        """One row per benchmark: engine, protocol, pairs, runs, when."""
+        return list(self.db.query(
+            "SELECT group_id, protocol, engine, model, judge, pairs, COUNT(*) AS runs, MIN(created_at) AS created_at, "
+            "SUM(seconds) AS seconds FROM bench_runs GROUP BY group_id ORDER BY MIN(created_at), group_id"))
+
+    def save_bench_summaries(self, group_id: str, rows: Iterable[tuple[str, str, dict]]) -> None:
+        """Replace a benchmark's summaries: (scope, key, metrics)."""
+        self.db.execute("DELETE FROM bench_summaries WHERE group_id = ?", [group_id])
+        self.db["bench_summaries"].insert_all(
+            ({"group_id": group_id, "scope": scope, "key": key, "metrics": json.dumps(metrics)}
+             for scope, key, metrics in rows), batch_size=2000)
+
+    def bench_summaries(self, group_id: str, scope: str | None = None, key: str | None = None) -> list[dict]:
+        """A benchmark's figures, e.g. ``bench_summaries(group, "domain", "safety.self_harm")``."""
+        where, params = ["group_id = ?"], [group_id]
+        for column, value in (("scope", scope), ("key", key)):
+            if value is not None:
+                where.append(f"{column} = ?")
+                params.append(value)
+        return [{**r, "metrics": json.loads(r["metrics"])} for r in self.db.query(
+            f"SELECT scope, key, metrics FROM bench_summaries WHERE {' AND '.join(where)} ORDER BY scope, key", params)]
+
+    def domain_bench_figures(self, domain: str) -> list[dict]:
+        """Every benchmark's figures for one domain, with its engine: what the Domains page shows."""
+        return [{**r, "metrics": json.loads(r["metrics"])} for r in self.db.query(
+            "SELECT s.group_id, g.engine, g.model, g.protocol, g.pairs, s.metrics FROM bench_summaries s "
+            "JOIN (SELECT group_id, engine, model, protocol, pairs FROM bench_runs WHERE run_index = 0) g "
+            "ON g.group_id = s.group_id WHERE s.scope = 'domain' AND s.key = ? ORDER BY g.engine", [domain])]
+
+    def pair_semantic_types(self, pair_ids: list[str]) -> dict[str, str]:
+        """Per pair: its prompt's most probable semantic type."""
+        return {r[0]: r[1] for r in self.db.execute(
+            "SELECT p.id, t.type FROM pairs p JOIN (SELECT prompt_id, type, ROW_NUMBER() OVER (PARTITION BY prompt_id "
+            "ORDER BY probability DESC, type) AS rank FROM semantic_types) t ON t.prompt_id = p.prompt_id AND t.rank = 1 "
+            "WHERE p.id IN (SELECT value FROM json_each(?))", [json.dumps(pair_ids)])}
