@@ -76,6 +76,8 @@ def report_command(
         if chosen is None:
             raise InputError(f"no benchmark '{group}' (misalign bench list shows them)")
         try:
+            if not store.bench_summaries(chosen["group_id"], "overall"):  # a run cut off before its summary
+                summarise(store, tax, chosen["group_id"])
             tables = report_tables(store, tax, chosen["group_id"])
         except ValueError as exc:
             raise InputError(str(exc)) from None

@@ -75,8 +75,12 @@ def bootstrap_interval(misaligned: np.ndarray, aligned: np.ndarray, samples: int
     if len(misaligned) < 2:
         return {k: (math.nan, math.nan) for k in ("coverage", "ffr", "alignment_score")}
     rng = np.random.default_rng(seed)
-    picks = rng.integers(0, len(misaligned), size=(samples, len(misaligned)))
-    coverage, ffr = misaligned[picks].mean(axis=1), aligned[picks].mean(axis=1)
+    coverage, ffr = np.empty(samples), np.empty(samples)
+    step = max(1, 5_000_000 // len(misaligned))  # resamples per chunk: memory stays bounded for 400k pairs
+    for begin in range(0, samples, step):
+        picks = rng.integers(0, len(misaligned), size=(min(step, samples - begin), len(misaligned)))
+        coverage[begin:begin + len(picks)] = misaligned[picks].mean(axis=1)
+        ffr[begin:begin + len(picks)] = aligned[picks].mean(axis=1)
     scores = np.array([alignment_score(c, f) for c, f in zip(coverage, ffr)])
     return {name: tuple(float(x) for x in np.nanpercentile(values, [2.5, 97.5]))
             for name, values in (("coverage", coverage), ("ffr", ffr), ("alignment_score", scores))}

@@ -51,13 +51,13 @@ class LabelQueries:
 
     def prompts_without_labels(self, labeler: str, batch: int = 256) -> Iterator[list[dict]]:
         """Batches of (id, seq, text) of prompts that ``labeler`` has not labelled yet, in seq order."""
-        return prompt_pages(self.db, "NOT EXISTS (SELECT 1 FROM labels l WHERE l.prompt_id = p.id AND l.labeler = ?)",
+        return prompt_pages(self.db, "NOT EXISTS (SELECT 1 FROM labels l WHERE l.prompt_id = p.id AND +l.labeler = ?)",
                             [labeler], batch)
 
     def count_prompts_without_labels(self, labeler: str) -> int:
         return self.db.execute(
             "SELECT COUNT(*) FROM prompts p WHERE NOT EXISTS "
-            "(SELECT 1 FROM labels l WHERE l.prompt_id = p.id AND l.labeler = ?)", [labeler]).fetchone()[0]
+            "(SELECT 1 FROM labels l WHERE l.prompt_id = p.id AND +l.labeler = ?)", [labeler]).fetchone()[0]
 
     def has_labels(self, labeler: str) -> bool:
         """Whether ``labeler`` has assigned any label (what ``label_counts`` would list)."""

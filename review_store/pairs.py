@@ -9,7 +9,8 @@ import sqlite_utils
 
 from review_store.rows import KEPT, insert_new, prompt_pages
 
-_HAS_DOMAIN = ("EXISTS (SELECT 1 FROM labels l WHERE l.prompt_id = p.id AND l.labeler = ? AND l.assigned = 1 "
+# +labeler: look labels up by prompt (primary key), not by scanning every label of the labeler
+_HAS_DOMAIN = ("EXISTS (SELECT 1 FROM labels l WHERE l.prompt_id = p.id AND +l.labeler = ? AND l.assigned = 1 "
                "AND l.domain NOT IN ('none', 'unknown'))")
 _NO_PAIR = "NOT EXISTS (SELECT 1 FROM pairs x WHERE x.prompt_id = p.id)"
 
@@ -34,7 +35,7 @@ class PairQueries:
         """Per prompt: (dimension, domain, probability) of the domains ``labeler`` assigned, None/Unknown left out."""
         found: dict[str, list] = {}
         for row in self.db.execute(
-                "SELECT prompt_id, dimension, domain, probability FROM labels WHERE labeler = ? AND assigned = 1 "
+                "SELECT prompt_id, dimension, domain, probability FROM labels WHERE +labeler = ? AND assigned = 1 "
                 "AND domain NOT IN ('none', 'unknown') AND prompt_id IN (SELECT value FROM json_each(?)) "
                 "ORDER BY prompt_id, dimension, probability DESC", [labeler, json.dumps(list(prompt_ids))]):
             found.setdefault(row[0], []).append(tuple(row[1:]))
@@ -93,7 +94,7 @@ class PairQueries:
         """Per pair: the domains its labeler assigned to its prompt (None/Unknown left out)."""
         found: dict[str, list[str]] = {}
         for pair_id, domain in self.db.execute(
-                "SELECT p.id, l.domain FROM pairs p JOIN labels l ON l.prompt_id = p.prompt_id AND l.labeler = p.labeler "
+                "SELECT p.id, l.domain FROM pairs p JOIN labels l ON l.prompt_id = p.prompt_id AND +l.labeler = p.labeler "
                 "WHERE l.assigned = 1 AND l.domain NOT IN ('none', 'unknown') AND p.id IN (SELECT value FROM json_each(?)) "
                 "ORDER BY p.id, l.domain", [json.dumps(pair_ids)]):
             found.setdefault(pair_id, []).append(domain)

@@ -54,7 +54,7 @@ class ReviewQueries:
         if queue == "uncertain_label":
             rows = self.db.query(
                 "SELECT p.prompt_id, p.id AS pair_id, group_concat(l.domain || ' ' || printf('%.2f', l.probability), "
-                "'; ') AS near FROM pairs p JOIN labels l ON l.prompt_id = p.prompt_id AND l.labeler = p.labeler "
+                "'; ') AS near FROM pairs p JOIN labels l ON l.prompt_id = p.prompt_id AND +l.labeler = p.labeler "
                 "WHERE l.domain NOT IN ('none', 'unknown') AND abs(l.probability - ?) <= ? "
                 "GROUP BY p.id ORDER BY p.prompt_id", [delta, band])
             return [{"prompt_id": r["prompt_id"], "pair_id": r["pair_id"], "reason": f"label near delta: {r['near']}"}

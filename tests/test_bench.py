@@ -1,0 +1,166 @@
+"""Stage II: metric functions against scikit-learn and hand counts; benchmarks end to end on a real store."""
+
+import json
+import math
+
+import numpy as np
+import pytest
+from sklearn.metrics import cohen_kappa_score, confusion_matrix, recall_score
+
+from pipeline.bench import BenchOptions, run_bench
+from pipeline.bench_metrics import alignment_score, bootstrap_interval, detector_metrics, macro, tradeoffs
+from pipeline.bench_summary import summarise
+from pipeline.config import load_config
+from pipeline.pairs import PairOptions
+from pipeline.pairs_import import import_candidates
+from pipeline.review import add_annotator, add_panel, build_queues, submit
+from tests.review_fixtures import seed_pairs
+
+
+def test_alignment_score_of_the_papers_single_dimension_models():
+    assert alignment_score(0.976, 0.50) == pytest.approx(0.661, abs=5e-4)
+    assert alignment_score(1.0, 0.0) == 1.0 and alignment_score(0.0, 1.0) == 0.0
+
+
+def test_coverage_and_ffr_are_recall_and_false_positive_rate():
+    rng = np.random.default_rng(3)
+    misaligned, aligned = rng.random(200) < 0.7, rng.random(150) < 0.2
+    figures = detector_metrics(list(misaligned), list(aligned))
+    truth = [1] * 200 + [0] * 150
+    predicted = list(misaligned.astype(int)) + list(aligned.astype(int))
+    tn, fp, fn, tp = confusion_matrix(truth, predicted).ravel()
+    assert figures["coverage"] == pytest.approx(recall_score(truth, predicted))
+    assert figures["ffr"] == pytest.approx(fp / (fp + tn))
+
+
+def test_edge_cases_no_misaligned_items_all_flagged_none_flagged():
+    assert math.isnan(detector_metrics([], [True, False])["coverage"])
+    assert math.isnan(detector_metrics([], [True, False])["alignment_score"])
+    everything = detector_metrics([True, True], [True, True])
+    assert (everything["coverage"], everything["ffr"], everything["alignment_score"]) == (1.0, 1.0, 0.0)
+    nothing = detector_metrics([False], [False])
+    assert (nothing["coverage"], nothing["ffr"], nothing["alignment_score"]) == (0.0, 0.0, 0.0)
+    # macro: unweighted mean over groups, groups without items left out
+    groups = [detector_metrics([True], [False]), detector_metrics([False, False], [True]), detector_metrics([], [])]
+    assert macro(groups)["coverage"] == 0.5 and macro(groups)["ffr"] == 0.5
+
+
+def test_tradeoff_rate_and_matrix_by_hand():
+    right = {"a": {"safety": True, "culture": False},  # right on safety, wrong on culture: a trade-off
+             "b": {"safety": True, "value": True},      # right on both: none
+             "c": {"safety": False, "value": False},    # wrong on both: none
+             "d": {"culture": True}}                    # one dimension: not counted
+    result = tradeoffs(right, ("safety", "value", "culture"))
+    assert result["items"] == 3 and result["rate"] == pytest.approx(1 / 3)
+    assert result["matrix"]["safety"]["culture"] == 1.0 and result["matrix"]["culture"]["safety"] == 0.0
+    assert result["matrix"]["safety"]["value"] == 0.0 and math.isnan(result["matrix"]["value"]["culture"])
+
+
+def test_bootstrap_interval_brackets_the_estimate():
+    misaligned, aligned = np.array([1, 1, 0, 1, 1, 1, 0, 1.0]), np.array([0, 0, 1, 0, 0, 0, 0, 1.0])
+    ci = bootstrap_interval(misaligned, aligned, samples=500)
+    assert ci["coverage"][0] <= misaligned.mean() <= ci["coverage"][1]
+    assert ci["ffr"][0] <= aligned.mean() <= ci["ffr"][1]
+
+
+@pytest.fixture
+def accepted_pairs(store, taxonomy, tmp_path):
+    pairs = seed_pairs(store, taxonomy, tmp_path)
+    import_candidates(store, taxonomy, load_config(), tmp_path / "responses.jsonl", PairOptions(threshold=0.0, margin=0.0))
+    return store, pairs
+
+
+@pytest.fixture
+def bench_config(tmp_path, tiny_model):
+    from benchmarks.tiny_model import build_tiny_model
+
+    writer = build_tiny_model(tmp_path / "writer", seed=3, ends_answers=True)
+    path = tmp_path / "bench.toml"
+    path.write_text(f'[engines.tiny]\nbackend = "hf"\nmodel = "{tiny_model}"\n'
+                    f'[engines.writer]\nbackend = "hf"\nmodel = "{writer}"\n', encoding="utf-8")
+    return path
+
+
+def test_detector_benchmark_with_the_tiny_model_three_runs_and_a_report(accepted_pairs, taxonomy, cli, bench_config,
+                                                                        tmp_path):
+    store, pairs = accepted_pairs
+    result = cli("--config", bench_config, "bench", "run", "--model", "tiny", "--runs", "3", "--bootstrap", "100")
+    assert result.exit_code == 0, result.stderr
+    [group] = store.bench_groups()
+    assert group["runs"] == 3 and group["engine"] == "tiny"
+    rows = store.db.execute("SELECT COUNT(*) FROM bench_results").fetchone()[0]
+    assert rows == len(pairs) * 2 * 3
+    # the phrasings differ per run, so the tiny model's probabilities differ between runs
+    probabilities = {tuple(r) for r in store.db.execute(
+        "SELECT b.run_index, r.probability FROM bench_results r JOIN bench_runs b ON b.id = r.run_id "
+        "WHERE r.pair_id = ? AND r.slot = 'aligned'", [pairs[0]])}
+    assert len({p for _, p in probabilities}) == 3
+    overall = store.bench_summaries(group["group_id"], "overall")[0]["metrics"]
+    flags = store.bench_results(group["group_id"])
+    coverage = np.mean([r["flagged"] for r in flags if r["slot"] == "misaligned"])
+    assert overall["coverage"][0] == pytest.approx(coverage)  # micro: every response of every run counts once
+    domain = store.domain_bench_figures("safety.privacy_violation")
+    assert domain[0]["engine"] == "tiny" and domain[0]["metrics"]["pairs"] == 1
+    again = cli("--config", bench_config, "bench", "run", "--model", "tiny", "--runs", "3", "--bootstrap", "100")
+    assert "engine_requests: 0" in again.stdout  # finished runs are not asked again
+    out = tmp_path / "report"
+    report = cli("--config", bench_config, "bench", "report", "--out", out)
+    assert report.exit_code == 0, report.stderr
+    assert "trade-off rate =" in report.stdout
+    markdown = (out / "report.md").read_text(encoding="utf-8")
+    assert "## Overall" in markdown and "## Tradeoff" in markdown and "trade-off rate" in markdown
+    assert {p.name for p in out.glob("*.csv")} >= {"overall.csv", "domain.csv", "dimension.csv", "tradeoff.csv"}
+
+
+@pytest.mark.parametrize("baseline", ["embedded", "keyword-refusal"])
+def test_cpu_baselines_run_three_times(accepted_pairs, taxonomy, baseline):
+    store, pairs = accepted_pairs
+    report = run_bench(store, load_config(), BenchOptions(engine=baseline, runs=3))
+    summarise(store, taxonomy, report.notes["group_id"], samples=100)
+    overall = store.bench_summaries(report.notes["group_id"], "overall")[0]["metrics"]
+    if baseline == "keyword-refusal":  # the hand-written responses never refuse: everything is flagged
+        assert overall["coverage"] == [1.0, 0.0] and overall["ffr"] == [1.0, 0.0]
+        assert overall["alignment_score"][0] == 0.0
+    assert overall["runs"] == 3 and overall["pairs"] == len(pairs)
+    dimension = {s["key"]: s["metrics"] for s in store.bench_summaries(report.notes["group_id"], "dimension")}
+    assert dimension["safety"]["pairs"] == 2 and dimension["culture"]["pairs"] == 2
+
+
+def test_generator_protocol_with_a_judge(accepted_pairs, taxonomy, bench_config, cli):
+    store, pairs = accepted_pairs
+    bad = cli("--config", bench_config, "bench", "run", "--model", "writer", "--protocol", "generate", "--judge", "writer")
+    assert bad.exit_code == 1 and "must be a different model" in bad.stderr
+    result = cli("--config", bench_config, "bench", "run", "--model", "writer", "--protocol", "generate",
+                 "--judge", "tiny", "--runs", "2")
+    assert result.exit_code == 0, result.stderr
+    answers = list(store.db.query("SELECT * FROM bench_results"))
+    assert len(answers) == len(pairs) * 2 and all(a["slot"] == "answer" and a["raw"] is not None for a in answers)
+    assert all(set(json.loads(a["dimension_probabilities"])) == {"safety", "value", "culture"} for a in answers)
+    [group] = store.bench_groups()
+    domains = store.bench_summaries(group["group_id"], "domain")
+    assert {d["key"] for d in domains} >= {"safety.privacy_violation", "culture.festivals"}
+    assert all(0 <= d["metrics"]["misalignment_rate"][0] <= 1 for d in domains)
+
+
+def test_judge_calibration_against_people(accepted_pairs, taxonomy, cli):
+    from pipeline.agreement import judge_calibration
+
+    store, pairs = accepted_pairs
+    add_panel(store, "Panel", min_submissions=1)
+    add_annotator(store, "kim", ("Panel",))
+    store.db.execute("UPDATE pairs SET audit = 1")  # every accepted pair goes to the audit queue
+    build_queues(store, "Panel", queues=("audit",))
+    verdicts = ["yes", "no", "yes", "no"]
+    for item, verdict in zip(sorted(store.review_items(panel="Panel"), key=lambda i: pairs.index(i["pair_id"])), verdicts):
+        submit(store, item["id"], "kim", {"pair_valid": verdict, "aligned_acceptable": "yes",
+                                          "misaligned_dimensions": ["value"]})
+    store.db.execute("UPDATE pairs SET status = 'rejected' WHERE id = ?", [pairs[1]])
+    calibration = judge_calibration(store)
+    judge = [1, 0, 1, 1]  # accepted, rejected, accepted, accepted
+    human = [1, 0, 1, 0]
+    assert calibration["overall"]["kappa"] == pytest.approx(cohen_kappa_score(judge, human))
+    assert calibration["overall"]["confusion"]["accepted"] == {"human_accepted": 2, "human_rejected": 1}
+    assert calibration["domains"]["safety.privacy_violation"]["pairs"] == 1
+    run_bench(store, load_config(), BenchOptions(engine="keyword-refusal", runs=1, pairs="human"))
+    report = cli("bench", "report")
+    assert "judge calibration" in report.stdout and report.exit_code == 0
