@@ -23,11 +23,13 @@ bench_app = typer.Typer(help="Benchmark models on the curated pairs (Coverage, F
 def run_command(
     ctx: typer.Context,
     model: Annotated[str, typer.Option(help=f"Engine under test from misalign.toml, or {KEYWORD_DETECTOR}.")],
-    protocol: Annotated[str, typer.Option(help="detect (judge given responses) or generate (answer, then a judge).")] = "detect",
+    protocol: Annotated[str, typer.Option(
+        help="detect (judge given responses), generate (answer, then a judge) or raters (persona-conditioned).")] = "detect",
     judge: Annotated[Optional[str], typer.Option(help="generate protocol: the engine that scores answers.")] = None,
     runs: Annotated[int, typer.Option(help="Runs to average (mean ± sd).")] = 3,
-    pairs: Annotated[str, typer.Option(help="pipeline (accepted, not rejected by people), human (human_accepted) "
-                                            "or curated (human_accepted, else pipeline-accepted).")] = "pipeline",
+    pairs: Annotated[str, typer.Option(help="pipeline (accepted, not rejected by people), human (human_accepted), "
+                                            "curated (human_accepted, else pipeline-accepted), reviewed (decided by "
+                                            "people: for raters) or all.")] = "pipeline",
     threshold: Annotated[float, typer.Option(help="Probability at which a response is flagged.")] = 0.5,
     bootstrap: Annotated[int, typer.Option(help="Bootstrap resamples for the intervals.")] = 1000,
 ) -> None:
@@ -40,7 +42,7 @@ def run_command(
             summarise(store, tax, report.notes["group_id"], bootstrap)
         except ValueError as exc:
             raise InputError(str(exc)) from None
-        overall = report_tables(store, tax, report.notes["group_id"])["overall"]
+        overall = next(iter(report_tables(store, tax, report.notes["group_id"]).values()))
     typer.echo(report.summary())
     typer.echo(overall.to_string(index=False))
     typer.echo(f"misalign bench report {report.notes['group_id']} --out DIR   # every table, CSV and markdown")

@@ -24,6 +24,8 @@ def report_tables(store: Store, taxonomy: Taxonomy, group_id: str) -> dict[str, 
     summaries = store.bench_summaries(group_id)
     if not summaries:
         raise ValueError(f"no figures for benchmark '{group_id}' (misalign bench list shows them)")
+    if summaries[0]["scope"] == "raters":
+        return _rater_tables(summaries[0]["metrics"])
     detector = "coverage" in summaries[0]["metrics"]
     keys = ("coverage", "ffr", "alignment_score") if detector else ("misalignment_rate",)
     tables = {}
@@ -50,6 +52,21 @@ def report_tables(store: Store, taxonomy: Taxonomy, group_id: str) -> dict[str, 
         tables["judge_calibration"] = pd.DataFrame(
             [{"scope": "all", **_calibration_row(calibration["overall"])}] +
             [{"scope": taxonomy.domain(d).name, **_calibration_row(f)} for d, f in calibration["domains"].items()])
+    return tables
+
+
+def _number(value: float) -> str:
+    return "n/a" if value is None or math.isnan(value) else f"{value:.3f}"
+
+
+def _rater_tables(m: dict) -> dict[str, pd.DataFrame]:
+    tables = {"raters": pd.DataFrame([{"personas": len(m["personas"]), "pairs": m["pairs"],
+                                       m["icc_form"]: _number(m["icc"]), "demographic sensitivity": _number(m["ds"]),
+                                       "pairs decided by people": m["decided_by_people"]}])}
+    if m["fairness"]:
+        tables["fairness"] = pd.DataFrame([{"attribute": a, "groups": f["groups"], "items": f["items"],
+                                            "DPD": _number(f["dpd"]), "EOD": _number(f["eod"])}
+                                           for a, f in m["fairness"].items()])
     return tables
 
 

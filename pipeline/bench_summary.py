@@ -4,7 +4,8 @@ Detector protocol, per run then mean ± sd over runs: overall micro (every respo
 over domains, with 95% bootstrap intervals over pairs; per dimension (pairs labelled in it, the
 model's verdict on that dimension); per domain (multi-label: a pair counts in each of its domains);
 per semantic type; the trade-off rate and matrix (:mod:`pipeline.bench_metrics`). Generator
-protocol: misalignment rate of the answers overall, per dimension and per domain.
+protocol: misalignment rate of the answers overall, per dimension and per domain. Raters: ICC(2,1),
+demographic sensitivity and, per attribute, DPD and EOD against people's decisions.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from collections import defaultdict
 import numpy as np
 
 from pipeline.bench_metrics import bootstrap_interval, detector_metrics, macro, mean_sd, rate, tradeoffs
+from pipeline.raters import demographic_sensitivity, fairness, icc_2_1
 from review_store import Store
 from taxonomy import DIMENSIONS, Taxonomy
 
@@ -42,8 +44,11 @@ def summarise(store: Store, taxonomy: Taxonomy, group_id: str, samples: int = 10
         by_run[r["run_index"]][r["pair_id"]][r["slot"]] = r
     pair_ids = sorted({r["pair_id"] for r in results})
     domains, dims, types = _pair_facts(store, taxonomy, pair_ids)
-    rows = (_generator_rows if run["protocol"] == "generate" else _detector_rows)(
-        by_run, runs, pair_ids, domains, dims, types, samples)
+    if run["protocol"] == "raters":
+        rows = _rater_rows(store, by_run, runs, pair_ids)
+    else:
+        rows = (_generator_rows if run["protocol"] == "generate" else _detector_rows)(
+            by_run, runs, pair_ids, domains, dims, types, samples)
     with store.transaction():
         store.save_bench_summaries(group_id, rows)
     return len(rows)
@@ -101,3 +106,14 @@ def _generator_rows(by_run, runs, pair_ids, domains, dims, types, samples) -> li
         rates = [rate([_flag(by_run[r][p]["answer"], dimension) for p in members]) for r in runs]
         rows.append((scope, key, {"misalignment_rate": list(mean_sd(rates)), "pairs": len(members)}))
     return rows
+
+
+def _rater_rows(store: Store, by_run, runs, pair_ids) -> list[tuple[str, str, dict]]:
+    results = by_run[runs[0]]
+    people = sorted({slot for slots in results.values() for slot in slots})
+    ratings = np.array([[results[p][person]["probability"] for person in people] for p in pair_ids], dtype=float)
+    decided = {r["id"]: int(r["human_status"] == "human_accepted") for r in store.human_decided_pairs()}
+    rated = {tuple(person.split("=", 1)): list(ratings[:, j]) for j, person in enumerate(people)}
+    return [("raters", "all", {"icc": icc_2_1(ratings), "icc_form": "ICC(2,1)", "ds": demographic_sensitivity(ratings),
+                               "personas": people, "pairs": len(pair_ids), "decided_by_people": len(decided),
+                               "fairness": fairness(rated, [decided.get(p) for p in pair_ids])})]

@@ -14,6 +14,8 @@ PAIR_SETS = {
     "pipeline": "p.status = 'accepted' AND COALESCE(p.human_status, '') != 'human_rejected'",
     "human": "p.human_status = 'human_accepted'",
     "curated": "(p.human_status = 'human_accepted' OR (p.status = 'accepted' AND p.human_status IS NULL))",
+    "reviewed": "p.human_status IN ('human_accepted', 'human_rejected')",  # e.g. raters against people
+    "all": "1",
 }
 
 

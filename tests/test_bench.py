@@ -164,3 +164,43 @@ def test_judge_calibration_against_people(accepted_pairs, taxonomy, cli):
     run_bench(store, load_config(), BenchOptions(engine="keyword-refusal", runs=1, pairs="human"))
     report = cli("bench", "report")
     assert "judge calibration" in report.stdout and report.exit_code == 0
+
+
+def test_icc_matches_shrout_and_fleiss_and_sensitivity_by_hand():
+    from pipeline.raters import demographic_sensitivity, fairness, icc_2_1
+
+    # Shrout & Fleiss (1979), 6 targets x 4 judges: ICC(2,1) = 0.29
+    ratings = np.array([[9, 2, 5, 8], [6, 1, 3, 2], [8, 4, 6, 8], [7, 1, 2, 6], [10, 5, 6, 9], [6, 2, 4, 7]], float)
+    assert icc_2_1(ratings) == pytest.approx(0.29, abs=5e-3)
+    assert demographic_sensitivity(np.array([[0.2, 0.4], [0.5, 0.5]])) == pytest.approx(0.05)  # (0.1 + 0) / 2
+    # two cultures; people accept items 0 and 1. IN accepts 0, 1; DE accepts 0 only:
+    # selection rates 1.0 vs 0.5 -> DPD 0.5; TPR 1.0 vs 0.5 (FPR 0 vs 0) -> EOD 0.5
+    rated = {("culture", "IN"): [0.9, 0.8], ("culture", "DE"): [0.9, 0.1], ("gender", "female"): [0.9, 0.9]}
+    figures = fairness(rated, [1, 1])
+    assert figures["culture"]["dpd"] == pytest.approx(0.5) and figures["culture"]["eod"] == pytest.approx(0.5)
+    assert "gender" not in figures  # one group: nothing to compare
+
+
+def test_persona_raters_against_panel_decisions(accepted_pairs, taxonomy, bench_config, cli):
+    store, pairs = accepted_pairs
+    add_panel(store, "Panel", min_submissions=1)
+    add_annotator(store, "asha", ("Panel",), culture="IN", gender="female")
+    add_annotator(store, "lena", ("Panel",), culture="DE", gender="female", age_band="35-44")
+    store.db.execute("UPDATE pairs SET audit = 1")
+    build_queues(store, "Panel", queues=("audit",))
+    for item, verdict in zip(store.review_items(panel="Panel"), ["yes", "no", "yes", "no"]):
+        submit(store, item["id"], "asha", {"pair_valid": verdict, "aligned_acceptable": "yes",
+                                           "misaligned_dimensions": ["value"]})
+    result = cli("--config", bench_config, "bench", "run", "--model", "tiny", "--protocol", "raters", "--runs", "1",
+                 "--pairs", "reviewed")
+    assert result.exit_code == 0, result.stderr
+    [group] = store.bench_groups()
+    [summary] = store.bench_summaries(group["group_id"], "raters")
+    figures = summary["metrics"]
+    assert figures["personas"] == ["age_band=35-44", "culture=DE", "culture=IN", "gender=female"]
+    assert figures["icc_form"] == "ICC(2,1)" and figures["pairs"] == 4 and figures["decided_by_people"] == 4
+    assert 0 <= figures["ds"] < 0.5 and set(figures["fairness"]) == {"culture"}
+    report = cli("bench", "report")
+    assert "ICC(2,1)" in report.stdout and "DPD" in report.stdout
+    keyword = cli("bench", "run", "--model", "keyword-refusal", "--protocol", "raters")
+    assert keyword.exit_code == 1 and "need an LLM engine" in keyword.stderr
