@@ -34,6 +34,7 @@ bench: setup
 	$(BIN)/python benchmarks/dedup.py
 	$(BIN)/python benchmarks/engines.py
 	$(BIN)/python benchmarks/label.py
+	$(BIN)/python benchmarks/bench_read.py
 
 clean:
 	rm -rf $(VENV) misalign.db misalign.db-wal misalign.db-shm
