@@ -19,6 +19,7 @@ from pipeline.config import build_engine
 from pipeline.dedup import DedupOptions, dedup
 from pipeline.engines import ChoiceRequest, as_messages
 from pipeline.expand import ExpandOptions, expand
+from pipeline.export import ExportOptions, export
 from pipeline.funnel import COLUMNS, PAIR_COLUMNS, funnel_rows, write_funnel_csv
 from pipeline.label import LabelOptions, label
 from pipeline.label_agreement import label_agreement
@@ -277,6 +278,42 @@ def pairs_command(
             raise InputError(str(exc)) from None
         typer.echo(report.summary())
         _echo_pair_table(funnel_rows(store, report.params["labeler"], tax), all_domains)
+
+
+@app.command("export")
+@user_errors
+def export_command(
+    ctx: typer.Context,
+    out: Annotated[Path, typer.Option(help="Folder to write the splits and the dataset card to.")],
+    format: Annotated[str, typer.Option(help="Comma-separated: jsonl, csv, parquet, hf.")] = "jsonl,parquet",
+    seed: Annotated[int, typer.Option(help="Seed of the split assignment.")] = 0,
+    ratios: Annotated[str, typer.Option(help="train,validation,test shares.")] = "0.8,0.1,0.1",
+    status_set: Annotated[str, typer.Option("--status", help="curated (human-accepted, then pipeline-accepted without "
+                                                             "a human rejection), human, pipeline or all.")] = "curated",
+    dimension: Annotated[Optional[list[str]], typer.Option(help="Only pairs labelled in this dimension (repeatable).")] = None,
+    domain: Annotated[Optional[list[str]], typer.Option(help="Only pairs with this domain id (repeatable).")] = None,
+    semantic_type: Annotated[Optional[list[str]], typer.Option(help="object, attribute or relation (repeatable).")] = None,
+    min_agreement: Annotated[Optional[float], typer.Option(help="Only pairs whose reviewers agree at least this much.")] = None,
+    source: Annotated[Optional[list[str]], typer.Option(help="Only prompts from this ingested source (repeatable).")] = None,
+    licence: Annotated[str, typer.Option(help="Licence line for the dataset card.")] = ExportOptions.licence,
+) -> None:
+    """Export curated pairs in stratified, leakage-free splits with a dataset card."""
+    try:
+        parsed = tuple(float(r) for r in ratios.split(","))
+    except ValueError:
+        raise InputError(f"--ratios: '{ratios}' is not comma-separated numbers") from None
+    options = ExportOptions(out=out, formats=tuple(f.strip() for f in format.split(",") if f.strip()), seed=seed,
+                            ratios=parsed, pairs=status_set, dimensions=tuple(dimension or ()),
+                            domains=tuple(domain or ()), semantic_types=tuple(semantic_type or ()),
+                            min_agreement=min_agreement, sources=tuple(source or ()), licence=licence)
+    tax = ctx.obj.taxonomy()
+    with ctx.obj.open_store(must_exist=True) as store:
+        try:
+            report = export(store, tax, options)
+        except ValueError as exc:
+            raise InputError(str(exc)) from None
+    typer.echo(report.summary())
+    typer.echo(f"wrote {out}")
 
 
 @app.command()

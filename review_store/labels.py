@@ -90,12 +90,13 @@ class LabelQueries:
             "SELECT prompt_id, dimension, domain, probability FROM labels WHERE labeler = ? AND assigned = 1",
             [labeler])
 
-    def top_semantic_types(self, prompt_ids: list[str]) -> dict[str, str]:
-        """Per prompt: its most probable semantic type (over every labeler)."""
+    def top_semantic_types(self, prompt_ids: list[str] | None = None) -> dict[str, str]:
+        """Per prompt (default: every prompt): its most probable semantic type over every labeler."""
+        where, params = ("WHERE prompt_id IN (SELECT value FROM json_each(?))", [json.dumps(prompt_ids)]) \
+            if prompt_ids is not None else ("", [])
         return {r[0]: r[1] for r in self.db.execute(
             "SELECT prompt_id, type FROM (SELECT prompt_id, type, ROW_NUMBER() OVER (PARTITION BY prompt_id "
-            "ORDER BY probability DESC, type) AS rank FROM semantic_types WHERE prompt_id IN "
-            "(SELECT value FROM json_each(?))) WHERE rank = 1", [json.dumps(prompt_ids)])}
+            f"ORDER BY probability DESC, type) AS rank FROM semantic_types {where}) WHERE rank = 1", params)}
 
     def semantic_type_counts(self) -> dict:
         """Per labeler: prompts whose most probable semantic type is each type."""

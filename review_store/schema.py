@@ -206,6 +206,14 @@ def _v8_bench(db: sqlite_utils.Database) -> None:
         pk=("group_id", "scope", "key"))
 
 
+def _v9_splits(db: sqlite_utils.Database) -> None:
+    db["exports"].create({"id": str, "created_at": str, "out": str, "params": str, "counts": str}, pk="id")
+    db["splits"].create({"export_id": str, "pair_id": str, "split": str}, pk=("export_id", "pair_id"),
+                        not_null={"split"},
+                        foreign_keys=[("export_id", "exports", "id"), ("pair_id", "pairs", "id")])
+    db["splits"].create_index(["pair_id"])
+
+
 MIGRATIONS: list[Callable[[sqlite_utils.Database], None]] = [
     _v1_prompts_labels_runs,
     _v2_dedup,
@@ -215,5 +223,6 @@ MIGRATIONS: list[Callable[[sqlite_utils.Database], None]] = [
     _v6_pairs,
     _v7_review,
     _v8_bench,
+    _v9_splits,
 ]
 SCHEMA_VERSION = len(MIGRATIONS)

@@ -21,6 +21,7 @@ from review_store.clock import utc_now
 from review_store.dedup import DedupQueries
 from review_store.engine_cache import EngineCacheQueries
 from review_store.expansion import ExpansionQueries
+from review_store.export import ExportQueries
 from review_store.labels import LabelQueries
 from review_store.pairs import PairQueries
 from review_store.review import ReviewQueries
@@ -36,7 +37,7 @@ class StoreError(Exception):
 
 
 class Store(PromptQueries, LabelQueries, DedupQueries, EngineCacheQueries, ExpansionQueries, PairQueries,
-            ReviewQueries, BenchQueries):
+            ReviewQueries, BenchQueries, ExportQueries):
     """A misalign store at ``path`` (created and migrated on open).
 
     Writes go through :meth:`transaction`, which commits all or nothing and bumps the change

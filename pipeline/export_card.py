@@ -1,0 +1,100 @@
+"""The dataset card (README.md) written beside an export: what is in it and how it was made."""
+
+from __future__ import annotations
+
+import pandas as pd
+
+from review_store import Store
+from taxonomy import DIMENSIONS, Taxonomy
+
+
+def _table(frame: pd.DataFrame) -> str:
+    return frame.to_markdown(index=False) if not frame.empty else "(none)"
+
+
+def dataset_card(store: Store, taxonomy: Taxonomy, frame: pd.DataFrame, export_id: str, params: dict) -> str:
+    status = store.status(audit_limit=0)
+    splits = frame["split"].value_counts().rename_axis("split").reset_index(name="pairs")
+    per_dimension, per_domain = [], []
+    for d in DIMENSIONS:
+        cells = frame[f"{d}_domains"]
+        row = {"dimension": taxonomy.dimension_names[d]}
+        for split in frame["split"].unique():
+            row[split] = int(cells[frame["split"] == split].map(bool).sum())
+        per_dimension.append(row)
+        exploded = frame[["split", f"{d}_domains"]].explode(f"{d}_domains").dropna()
+        for (domain_name, split), n in exploded.groupby([exploded[f"{d}_domains"].map(lambda x: x["name"]),
+                                                         "split"]).size().items():
+            per_domain.append({"dimension": taxonomy.dimension_names[d], "domain": domain_name, "split": split,
+                               "pairs": int(n)})
+    domains = pd.DataFrame(per_domain)
+    if not domains.empty:
+        domains = domains.pivot_table(index=["dimension", "domain"], columns="split", values="pairs",
+                                      fill_value=0).reset_index()
+    pairs = status["pairs"] or {"by_status": {}, "candidates": {}}
+    funnel = pd.DataFrame([
+        {"stage": "prompts in the store", "count": status["prompts"]["total"]},
+        {"stage": "kept after dedup", "count": (status["dedup"] or {}).get("kept", status["prompts"]["total"])},
+        {"stage": "candidate responses", "count": sum(pairs["candidates"].values())},
+        *({"stage": f"pairs {k}", "count": v} for k, v in sorted(pairs["by_status"].items())),
+        *({"stage": k.replace("_", " "), "count": v} for k, v in sorted(status["review"]["human_statuses"].items())),
+        {"stage": "exported", "count": len(frame)},
+    ])
+    models = pd.DataFrame(
+        [{"role": "generator", "model": m} for m in sorted(set(frame["aligned_generator"]) | set(frame["misaligned_generator"]))]
+        + [{"role": "judge", "model": m} for m in sorted(frame["judge"].dropna().unique())]
+        + [{"role": "labeler", "model": m} for m in sorted(frame["labeler"].dropna().unique())])
+    return f"""---
+license: other
+---
+
+# misalign curated pairs ({export_id})
+
+Prompt + aligned response + misaligned response pairs over the misalign taxonomy {taxonomy.version}
+({len(taxonomy.domains_of("safety"))} safety, {len(taxonomy.domains_of("value"))} value and {len(taxonomy.domains_of("culture"))} cultural domains), made with misalign. Licence: {params['licence']}.
+
+## Splits
+
+{_table(splits)}
+
+Split {', '.join(f'{n} {r:g}' for n, r in zip(params['split_names'], params['ratios']))}, seed {params['seed']},
+stratified by primary domain (a pair's most probable assigned domain). Near-duplicates never cross
+splits: prompts of one SimHash cluster or within the dedup distance of each other share a split.
+Pairs: `{params['pairs']}`; filters: dimensions {list(params['dimensions']) or 'any'}, domains
+{list(params['domains']) or 'any'}, semantic types {list(params['semantic_types']) or 'any'}, minimum
+panel agreement {params['min_agreement']}, sources {list(params['sources']) or 'any'}.
+
+## Pairs per dimension and split
+
+{_table(pd.DataFrame(per_dimension))}
+
+## Pairs per domain and split
+
+{_table(domains)}
+
+## How it was made (the funnel)
+
+{_table(funnel)}
+
+## Models
+
+{_table(models)}
+
+## How labels and verdicts were made
+
+- Domains: each prompt has a probability per domain of each dimension from its labeler; domains at or
+  above δ are assigned (`safety_domains`, `value_domains`, `culture_domains`, with probabilities).
+  Imported labels have probability 1. A prompt's semantic type is its most probable of object,
+  attribute, relation.
+- Responses: generators wrote candidates for the aligned and the misaligned slot (or they were
+  imported); rules filtered them (empty, truncated, length, language, repetition, refusal,
+  near-identical slots), a judge that is a different model from the generators and the labeler gave
+  the probability that each fulfils its slot (`aligned_judge_score`, `misaligned_judge_score`), and
+  failed slots were regenerated with the judge's feedback. `pipeline_status` is the result.
+- People: panels of annotators answered whether each queued pair is valid; `human_valid_votes`,
+  `human_invalid_votes` and `human_agreement` (share agreeing with the majority) count those answers
+  and `human_status` is the panels' decision (or an adjudication), which overrides the pipeline's.
+
+The texts are adversarial by design: misaligned responses show failure patterns. Do not train a model
+to produce them without care; read them as data, never render them as HTML.
+"""

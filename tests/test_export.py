@@ -1,0 +1,125 @@
+"""Exports: deterministic, stratified by primary domain, no near-duplicate across splits, safe CSV,
+HF datasets round trip, a dataset card, and the store's record of what went where."""
+
+import csv
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from benchmarks.synthetic import synthetic_prompts
+from pipeline.dedup import DedupOptions, dedup
+from pipeline.export import ExportOptions, export
+from pipeline.ingest import IngestOptions, ingest
+from tests.conftest import snapshot
+
+DOMAINS = 6
+
+
+@pytest.fixture
+def curated(store, taxonomy, tmp_path):
+    """~600 prompts (a tenth are light edits of another) over 6 safety domains, deduplicated per domain
+    so that near-duplicates in different domains both survive, each with an accepted pair."""
+    names = [d.name for d in taxonomy.domains_of("safety")[:DOMAINS]]
+    texts = synthetic_prompts(600, seed=1)
+    frame = pd.DataFrame({"prompt": texts, "safety": [names[i % DOMAINS] for i in range(len(texts))]})
+    frame.loc[3, "prompt"] = "=HYPERLINK(\"http://example.com\") " + frame.loc[3, "prompt"]
+    frame.to_csv(tmp_path / "p.csv", index=False)
+    ingest(store, tmp_path / "p.csv", taxonomy, IngestOptions(label_columns={"safety": "safety"}))
+    dedup(store, DedupOptions(scope="domain"))
+    kept = [r for r in store.db.query("SELECT id, text FROM prompts WHERE is_canonical = 1 ORDER BY seq")]
+    with store.transaction():
+        store.add_candidates({"id": f"{slot}-{p['id']}", "prompt_id": p["id"], "slot": slot, "generator": "g",
+                              "text": ("@SUM(A1:A9) " if slot == "aligned" else "-2+3 ") + p["text"],
+                              "origin": "imported", "attempt": 0, "created_at": "now"}
+                             for p in kept for slot in ("aligned", "misaligned"))
+        store.save_pairs({"id": f"pair-{p['id']}", "prompt_id": p["id"], "aligned_id": f"aligned-{p['id']}",
+                          "misaligned_id": f"misaligned-{p['id']}", "status": "accepted", "reason_codes": [],
+                          "audit": 0, "labeler": "imported:p.csv", "judge": "j", "params": "{}", "created_at": "now"}
+                         for p in kept)
+    return store
+
+
+def read_jsonl(path):
+    return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines()]
+
+
+def test_the_same_seed_gives_the_same_splits_and_another_seed_others(curated, taxonomy, tmp_path):
+    first = export(curated, taxonomy, ExportOptions(out=tmp_path / "a", seed=7))
+    second = export(curated, taxonomy, ExportOptions(out=tmp_path / "b", seed=7))
+    other = export(curated, taxonomy, ExportOptions(out=tmp_path / "c", seed=8))
+    assert (tmp_path / "a" / "pairs.jsonl").read_bytes() == (tmp_path / "b" / "pairs.jsonl").read_bytes()
+    assert first.notes["export_id"] == second.notes["export_id"] != other.notes["export_id"]
+    splits = lambda folder: {r["id"]: r["split"] for r in read_jsonl(tmp_path / folder / "pairs.jsonl")}  # noqa: E731
+    assert splits("a") != splits("c")
+    assert curated.split_counts(first.notes["export_id"]) == {k[6:]: v for k, v in first.notes.items()
+                                                               if k.startswith("split_")}
+    assert len(curated.exports()) == 2  # the repeated export replaced itself
+
+
+def test_near_duplicates_never_cross_splits_and_domains_are_stratified(curated, taxonomy, tmp_path):
+    export(curated, taxonomy, ExportOptions(out=tmp_path / "x", seed=3))
+    records = {r["id"]: r for r in read_jsonl(tmp_path / "x" / "pairs.jsonl")}
+    prompts = list(curated.db.query("SELECT x.id AS pair, p.simhash, p.cluster_id FROM pairs x "
+                                    "JOIN prompts p ON p.id = x.prompt_id WHERE p.simhash IS NOT NULL"))
+    values = np.array([p["simhash"] for p in prompts], dtype=np.int64).view(np.uint64)
+    distances = np.bitwise_count(values[:, None] ^ values[None, :])
+    near = [(prompts[i]["pair"], prompts[j]["pair"]) for i, j in zip(*np.nonzero(np.triu(distances <= 10, 1)))]
+    assert near, "the fixture should keep near-duplicates in different domains"
+    assert all(records[a]["split"] == records[b]["split"] for a, b in near)
+    # stratification: per primary domain each split is within one pair (plus the largest linked group) of its share
+    linked = {a for pair in near for a in pair}
+    for domain, group in pd.DataFrame(records.values()).groupby("primary_domain"):
+        slack = 1 + sum(group["id"].isin(linked))
+        for split, share in (("train", 0.8), ("validation", 0.1), ("test", 0.1)):
+            assert abs((group["split"] == split).sum() - share * len(group)) <= slack
+
+
+def test_formats_round_trip_and_csv_neutralises_formulas(curated, taxonomy, tmp_path):
+    import datasets
+
+    out = tmp_path / "all"
+    export(curated, taxonomy, ExportOptions(out=out, formats=("jsonl", "csv", "parquet", "hf")))
+    records = read_jsonl(out / "pairs.jsonl")
+    loaded = datasets.load_from_disk(str(out / "hf"))
+    assert set(loaded) == {"train", "validation", "test"}
+    assert sum(len(loaded[s]) for s in loaded) == len(records)
+    by_id = {r["id"]: r for r in records}
+    row = loaded["test"][0]
+    assert row["prompt"] == by_id[row["id"]]["prompt"] and row["safety_domains"] == by_id[row["id"]]["safety_domains"]
+    assert pd.read_parquet(out / "pairs.parquet")["id"].tolist() == [r["id"] for r in records]
+    with (out / "pairs.csv").open(encoding="utf-8", newline="") as f:
+        rows = list(csv.DictReader(f))
+    assert all(r["aligned_response"].startswith("'@SUM") and r["misaligned_response"].startswith("'-2+3") for r in rows)
+    assert any(r["prompt"].startswith("'=HYPERLINK") for r in rows)
+    assert json.loads(rows[0]["safety_domains"])[0]["probability"] == 1.0
+    card = (out / "README.md").read_text(encoding="utf-8")
+    assert f"taxonomy {taxonomy.version}" in card and "| train" in card and "## How labels and verdicts were made" in card
+    for field in ("aligned_generator", "judge", "aligned_judge_score", "human_status", "human_agreement", "split",
+                  "semantic_type", "value_domains"):
+        assert field in records[0]
+
+
+def test_filters_pick_pairs(curated, taxonomy, tmp_path):
+    domain = taxonomy.domains_of("safety")[0].id
+    report = export(curated, taxonomy, ExportOptions(out=tmp_path / "one", domains=(domain,)))
+    records = read_jsonl(tmp_path / "one" / "pairs.jsonl")
+    assert report.items_in == len(records) and all(r["primary_domain"] == domain for r in records)
+    with pytest.raises(ValueError, match="no pairs match"):
+        export(curated, taxonomy, ExportOptions(out=tmp_path / "none", dimensions=("culture",)))
+    with pytest.raises(ValueError, match="no pairs match"):
+        export(curated, taxonomy, ExportOptions(out=tmp_path / "none", min_agreement=0.5))  # nobody reviewed yet
+
+
+@pytest.mark.parametrize(("args", "error"), [
+    (["--ratios", "0.8,0.3,0.1"], "--ratios: give 3 non-negative shares summing to 1"),
+    (["--ratios", "a,b,c"], "--ratios: 'a,b,c' is not comma-separated numbers"),
+    (["--format", "xlsx"], "--format: 'xlsx' is not one of jsonl, csv, parquet, hf"),
+    (["--domain", "safety.jazz"], "--domain: 'safety.jazz' is not a domain id"),
+])
+def test_bad_export_options_stop_with_one_line_and_change_nothing(curated, cli, db_path, tmp_path, args, error):
+    before = snapshot(db_path)
+    result = cli("export", "--out", tmp_path / "bad", *args)
+    assert result.exit_code == 1 and error in result.stderr and len(result.stderr.strip().splitlines()) == 1
+    assert snapshot(db_path) == before and not (tmp_path / "bad").exists()
