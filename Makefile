@@ -35,6 +35,7 @@ bench: setup
 	$(BIN)/python benchmarks/engines.py
 	$(BIN)/python benchmarks/label.py
 	$(BIN)/python benchmarks/bench_read.py
+	$(BIN)/python benchmarks/export.py
 
 clean:
 	rm -rf $(VENV) misalign.db misalign.db-wal misalign.db-shm
