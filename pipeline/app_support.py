@@ -7,6 +7,7 @@ import os
 import streamlit as st
 
 from review_store import Store
+from taxonomy import Taxonomy, load_taxonomy
 
 
 def store_path() -> str:
@@ -32,3 +33,9 @@ def read(query: str, **kwargs):
 @st.cache_data(show_spinner=False)
 def _cached_read(path: str, change_counter: int, query: str, kwargs: tuple):
     return getattr(_open_store(path), query)(**dict(kwargs))
+
+
+@st.cache_resource
+def taxonomy() -> Taxonomy:
+    """The taxonomy the app shows (``MISALIGN_TAXONOMY`` or the shipped one)."""
+    return load_taxonomy(os.environ.get("MISALIGN_TAXONOMY"))

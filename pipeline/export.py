@@ -178,18 +178,24 @@ def _write(frame: pd.DataFrame, out: Path, formats: tuple[str, ...]) -> list[str
     return written
 
 
-def export(store: Store, taxonomy: Taxonomy, options: ExportOptions) -> StageReport:
-    """Write the curated pairs with their splits and a dataset card to ``options.out``."""
+def plan_export(store: Store, taxonomy: Taxonomy, options: ExportOptions) -> tuple[pd.DataFrame, str, dict]:
+    """The records with their splits, the export id and its parameters; nothing is written."""
     options.check(taxonomy)
-    started, began = utc_now(), time.perf_counter()
     frame = _records(store, taxonomy, options)
     if frame.empty:
         raise ValueError(f"no pairs match (set '{options.pairs}' and the filters given); nothing written")
     dedup = store.dedup_params()
     groups = leakage_groups(frame, int(dedup["tau"]) if dedup else None, int(dedup["bits"]) if dedup else 64)
     frame["split"] = [options.split_names[i] for i in assign_splits(frame, groups, options.ratios, options.seed)]
+    frame.attrs["groups"] = int(groups.max() + 1)
     params = {**{k: v for k, v in asdict(options).items() if k != "out"}, "ratios": list(options.ratios)}
-    export_id = content_id("export", json.dumps(params, sort_keys=True, default=str), *frame["id"])
+    return frame, content_id("export", json.dumps(params, sort_keys=True, default=str), *frame["id"]), params
+
+
+def export(store: Store, taxonomy: Taxonomy, options: ExportOptions) -> StageReport:
+    """Write the curated pairs with their splits and a dataset card to ``options.out``."""
+    started, began = utc_now(), time.perf_counter()
+    frame, export_id, params = plan_export(store, taxonomy, options)
     counts = frame["split"].value_counts().to_dict()
     out = Path(options.out)
     out.mkdir(parents=True, exist_ok=True)
@@ -201,6 +207,6 @@ def export(store: Store, taxonomy: Taxonomy, options: ExportOptions) -> StageRep
     report = StageReport("export", items_in=len(frame), kept=len(frame), params=params)
     report.seconds = time.perf_counter() - began
     report.notes = {"export_id": export_id, **{f"split_{k}": v for k, v in sorted(counts.items())},
-                    "groups": int(groups.max() + 1), "files": ", ".join(written + ["README.md"])}
+                    "groups": frame.attrs["groups"], "files": ", ".join(written + ["README.md"])}
     store.record_stage_run(report, started_at=started)
     return report

@@ -17,6 +17,7 @@ from pathlib import Path
 import sqlite_utils
 
 from review_store.bench import BenchQueries
+from review_store.browse import BrowseQueries
 from review_store.clock import utc_now
 from review_store.dedup import DedupQueries
 from review_store.engine_cache import EngineCacheQueries
@@ -37,7 +38,7 @@ class StoreError(Exception):
 
 
 class Store(PromptQueries, LabelQueries, DedupQueries, EngineCacheQueries, ExpansionQueries, PairQueries,
-            ReviewQueries, BenchQueries, ExportQueries):
+            ReviewQueries, BenchQueries, ExportQueries, BrowseQueries):
     """A misalign store at ``path`` (created and migrated on open).
 
     Writes go through :meth:`transaction`, which commits all or nothing and bumps the change

@@ -1,0 +1,73 @@
+"""Domains: one domain's counts, semantic types, label probabilities, example pairs and model figures."""
+
+import altair as alt
+import pandas as pd
+import streamlit as st
+
+from pipeline.app_support import read, taxonomy
+
+st.title("Domains")
+labelers = read("labelers_with_labels")
+if not labelers:
+    st.info("No labels yet: misalign label (or misalign ingest FILE --labels ...).")
+    st.stop()
+tax = taxonomy()
+columns = st.columns(3)
+labeler = columns[0].selectbox("Labeler", labelers)
+dimension = columns[1].selectbox("Dimension", list(tax.dimension_names), format_func=tax.dimension_names.get)
+search = columns[2].text_input("Search domains")
+domains = [d for d in tax.domains_of(dimension) if search.lower() in (d.name + " " + d.description).lower()]
+if not domains:
+    st.warning(f"No {dimension} domain matches '{search}'.")
+    st.stop()
+domain = st.selectbox("Domain", domains, format_func=lambda d: d.name)
+st.caption(domain.description)
+
+summary = read("domain_summary", labeler=labeler, domain=domain.id)
+metrics = st.columns(4)
+metrics[0].metric("Prompts (kept)", f"{summary['prompts']:,}")
+metrics[1].metric("Pairs accepted", summary["pairs"].get("accepted", 0))
+metrics[2].metric("Borderline / rejected", f"{summary['pairs'].get('borderline', 0)} / {summary['pairs'].get('rejected', 0)}")
+metrics[3].metric("Human accepted / rejected",
+                  f"{summary['human'].get('human_accepted', 0)} / {summary['human'].get('human_rejected', 0)}")
+
+left, right = st.columns(2)
+types = read("domain_semantic_types", labeler=labeler, domain=domain.id)
+if types:
+    left.altair_chart(alt.Chart(pd.DataFrame({"type": list(types), "prompts": list(types.values())}))
+                      .mark_bar().encode(x="prompts:Q", y=alt.Y("type:N", title="semantic type")), width="stretch")
+probabilities = read("domain_probabilities", labeler=labeler, domain=domain.id)
+if probabilities:
+    right.altair_chart(alt.Chart(pd.DataFrame({"probability": probabilities})).mark_bar().encode(
+        x=alt.X("probability:Q", bin=alt.Bin(maxbins=20)), y="count()"), width="stretch")
+
+figures = read("domain_bench_figures", domain=domain.id)
+st.subheader("Benchmarked models on this domain")
+if figures:
+    def cell(pair):
+        return None if pair[0] is None else round(pair[0], 3)
+
+    st.dataframe(pd.DataFrame([{"model": f["engine"], "protocol": f["protocol"], "pairs": f["metrics"]["pairs"],
+                                **({"Coverage": cell(f["metrics"]["coverage"]), "FFR": cell(f["metrics"]["ffr"]),
+                                    "Alignment Score": cell(f["metrics"]["alignment_score"])}
+                                   if "coverage" in f["metrics"] else
+                                   {"misalignment rate": cell(f["metrics"]["misalignment_rate"])})}
+                               for f in figures]), hide_index=True, width="stretch")
+else:
+    st.caption("No benchmark has figures for this domain yet (misalign bench run).")
+
+st.subheader("Examples")
+total = sum(summary["pairs"].values())
+if not total:
+    st.caption("No pairs for this domain yet (misalign pairs).")
+    st.stop()
+page = st.number_input(f"Page (10 pairs each, {total} pairs)", min_value=1, max_value=max(1, -(-total // 10)), value=1)
+for pair in read("domain_pairs", labeler=labeler, domain=domain.id, offset=(page - 1) * 10, limit=10):
+    with st.expander(f"{pair['status']}{' / ' + pair['human_status'] if pair['human_status'] else ''}: "
+                     f"{pair['prompt'][:80]}"):
+        # adversarial texts: plain text only
+        for label, key in (("Prompt", "prompt"), ("Aligned response", "aligned"), ("Misaligned response", "misaligned")):
+            st.markdown(f"**{label}**")
+            st.text(pair[key] or "(no candidate passed)")
+        st.text("reasons: " + (", ".join(pair["reason_codes"]) or "none"))
+        st.text("human verdicts: " + (pair["human_verdicts"] or "none yet"))

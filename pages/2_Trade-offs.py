@@ -1,0 +1,49 @@
+"""Trade-offs: per model, the dimension x dimension trade-off matrix, domain x model Alignment Score,
+and the pairs behind any cell."""
+
+import altair as alt
+import pandas as pd
+import streamlit as st
+
+from pipeline.app_support import read, taxonomy
+from pipeline.bench_metrics import TRADEOFF_DEFINITION
+
+st.title("Trade-offs")
+groups = [g for g in read("bench_groups") if g["protocol"] == "detect"]
+if not groups:
+    st.info("No detector benchmark yet: misalign bench run --model ENGINE")
+    st.stop()
+tax = taxonomy()
+chosen = st.selectbox("Benchmark", groups, format_func=lambda g: f"{g['engine']} ({g['pairs']}, {g['runs']} runs)")
+[tradeoff] = [s["metrics"] for s in read("bench_summaries", group_id=chosen["group_id"], scope="tradeoff")] or [None]
+if tradeoff:
+    st.metric("Trade-off rate", "n/a" if tradeoff["rate"][0] is None or tradeoff["rate"][0] != tradeoff["rate"][0]
+              else f"{tradeoff['rate'][0]:.3f} ± {tradeoff['rate'][1]:.3f}",
+              help=f"{tradeoff['items']} pairs labelled in two or more dimensions")
+    cells = pd.DataFrame([{"right on": d1, "wrong on": d2, "share": tradeoff["matrix"][d1][d2][0]}
+                          for d1 in tradeoff["matrix"] for d2 in tradeoff["matrix"][d1]])
+    st.altair_chart(alt.Chart(cells).mark_rect().encode(x="wrong on:N", y="right on:N",
+                                                        color=alt.Color("share:Q", scale=alt.Scale(domain=[0, 1])),
+                                                        tooltip=["right on", "wrong on", "share"]), width="stretch")
+    with st.expander("How the trade-off rate is computed"):
+        st.text(TRADEOFF_DEFINITION)
+    pairs = [c for c in read("bench_summaries", group_id=chosen["group_id"], scope="tradeoff_items")]
+    cell = st.selectbox("Pairs behind a cell", pairs, format_func=lambda c: f"right on {c['key'].split('>')[0]}, "
+                        f"wrong on {c['key'].split('>')[1]} ({c['metrics']['total']} pairs)")
+    for pair in read("pairs_by_ids", pair_ids=cell["metrics"]["pairs"], limit=20):
+        with st.expander(pair["prompt"][:80]):
+            for label, key in (("Prompt", "prompt"), ("Aligned response", "aligned"), ("Misaligned response", "misaligned")):
+                st.markdown(f"**{label}**")
+                st.text(pair[key] or "")
+
+st.subheader("Alignment Score per domain and model")
+rows = []
+for group in groups:
+    for s in read("bench_summaries", group_id=group["group_id"], scope="domain"):
+        rows.append({"model": group["engine"], "domain": tax.domain(s["key"]).name,
+                     "alignment score": s["metrics"]["alignment_score"][0], "pairs": s["metrics"]["pairs"]})
+if rows:
+    st.altair_chart(alt.Chart(pd.DataFrame(rows)).mark_rect().encode(
+        x="model:N", y=alt.Y("domain:N", sort="ascending"),
+        color=alt.Color("alignment score:Q", scale=alt.Scale(domain=[0, 1])),
+        tooltip=["model", "domain", "alignment score", "pairs"]), width="stretch")

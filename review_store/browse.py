@@ -1,0 +1,63 @@
+"""Browsing queries for the app: one domain's counts, probabilities, semantic types and pairs."""
+
+from __future__ import annotations
+
+import json
+
+import sqlite_utils
+
+from review_store.rows import KEPT
+
+_PAIR_COLUMNS = ("x.id, x.status, x.human_status, x.reason_codes, pr.text AS prompt, a.text AS aligned, "
+                 "m.text AS misaligned, (SELECT group_concat(n.annotator || ': ' || n.pair_valid, '; ') FROM annotations n "
+                 "JOIN review_items i ON i.id = n.item_id WHERE i.pair_id = x.id) AS human_verdicts")
+_PAIR_JOINS = ("JOIN prompts pr ON pr.id = x.prompt_id LEFT JOIN candidates a ON a.id = x.aligned_id "
+               "LEFT JOIN candidates m ON m.id = x.misaligned_id")
+
+
+class BrowseQueries:
+    db: sqlite_utils.Database
+
+    def domain_summary(self, labeler: str, domain: str) -> dict:
+        """Kept prompts assigned to the domain, their pairs by pipeline and human status."""
+        prompts = self.db.execute(
+            f"SELECT COUNT(*) FROM labels l JOIN prompts p ON p.id = l.prompt_id WHERE l.labeler = ? AND l.domain = ? "
+            f"AND l.assigned = 1 AND {KEPT}", [labeler, domain]).fetchone()[0]
+        statuses = {r[0]: r[1] for r in self.db.execute(
+            "SELECT x.status, COUNT(*) FROM labels l JOIN pairs x ON x.prompt_id = l.prompt_id AND x.labeler = l.labeler "
+            "WHERE l.labeler = ? AND l.domain = ? AND l.assigned = 1 GROUP BY x.status", [labeler, domain])}
+        human = {r[0]: r[1] for r in self.db.execute(
+            "SELECT x.human_status, COUNT(*) FROM labels l JOIN pairs x ON x.prompt_id = l.prompt_id "
+            "AND x.labeler = l.labeler WHERE l.labeler = ? AND l.domain = ? AND l.assigned = 1 "
+            "AND x.human_status IS NOT NULL GROUP BY x.human_status", [labeler, domain])}
+        return {"prompts": prompts, "pairs": statuses, "human": human}
+
+    def domain_probabilities(self, labeler: str, domain: str) -> list[float]:
+        """Every stored probability of the domain by the labeler (assigned or not)."""
+        return [r[0] for r in self.db.execute(
+            "SELECT probability FROM labels WHERE labeler = ? AND domain = ?", [labeler, domain])]
+
+    def domain_semantic_types(self, labeler: str, domain: str) -> dict[str, int]:
+        """Prompts of the domain by their most probable semantic type."""
+        return {r[0]: r[1] for r in self.db.execute(
+            "SELECT COALESCE(t.type, 'unknown'), COUNT(*) FROM labels l LEFT JOIN (SELECT prompt_id, type, "
+            "ROW_NUMBER() OVER (PARTITION BY prompt_id ORDER BY probability DESC, type) AS rank FROM semantic_types) t "
+            "ON t.prompt_id = l.prompt_id AND t.rank = 1 WHERE l.labeler = ? AND l.domain = ? AND l.assigned = 1 "
+            "GROUP BY 1 ORDER BY 1", [labeler, domain])}
+
+    def domain_pairs(self, labeler: str, domain: str, offset: int = 0, limit: int = 10) -> list[dict]:
+        """A page of the domain's pairs with texts, statuses, reasons and people's verdicts."""
+        return self._decoded(self.db.query(
+            f"SELECT {_PAIR_COLUMNS} FROM labels l JOIN pairs x ON x.prompt_id = l.prompt_id AND x.labeler = l.labeler "
+            f"{_PAIR_JOINS} WHERE l.labeler = ? AND l.domain = ? AND l.assigned = 1 ORDER BY x.id LIMIT ? OFFSET ?",
+            [labeler, domain, limit, offset]))
+
+    def pairs_by_ids(self, pair_ids: list[str], limit: int = 50) -> list[dict]:
+        """The given pairs with texts, statuses, reasons and people's verdicts."""
+        return self._decoded(self.db.query(
+            f"SELECT {_PAIR_COLUMNS} FROM pairs x {_PAIR_JOINS} WHERE x.id IN (SELECT value FROM json_each(?)) "
+            "ORDER BY x.id LIMIT ?", [json.dumps(pair_ids), limit]))
+
+    @staticmethod
+    def _decoded(rows) -> list[dict]:
+        return [{**r, "reason_codes": json.loads(r["reason_codes"])} for r in rows]
