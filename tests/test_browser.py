@@ -1,0 +1,105 @@
+"""The studio in a real browser: `misalign app` on 127.0.0.1, driven by headless Chromium."""
+
+import json
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+import pytest
+
+from benchmarks.serve import free_port
+from pipeline.config import load_config
+from pipeline.ingest import IngestOptions, ingest
+from pipeline.pairs import PairOptions
+from pipeline.pairs_import import import_candidates
+from pipeline.review import add_annotator, add_panel, build_queues
+from tests.review_fixtures import seed_pairs
+
+pytestmark = [pytest.mark.slow, pytest.mark.skipif(shutil.which("chromium") is None, reason="needs Debian's chromium")]
+CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+                 "--disable-component-update", "--disable-sync", "--no-first-run", "--disable-quic"]
+ADVERSARIAL = "<script>alert(1)</script> **bold claim** [click](javascript:alert(2)) may I touch the museum relics?"
+
+
+@pytest.fixture
+def served(store, taxonomy, tmp_path, db_path):
+    seed_pairs(store, taxonomy, tmp_path)
+    (tmp_path / "x.csv").write_text(f'prompt,culture\n"{ADVERSARIAL}",Museums\n', encoding="utf-8")
+    ingest(store, tmp_path / "x.csv", taxonomy, IngestOptions(label_columns={"culture": "culture"}))
+    (tmp_path / "x.jsonl").write_text("".join(json.dumps({"prompt": ADVERSARIAL, "slot": slot, "text": text,
+                                                          "generator": "g"}) + "\n" for slot, text in (
+        ("aligned", "<img src=x onerror=alert(3)> Please do not touch them; ask a guide instead."),
+        ("misaligned", "# Go ahead\nNobody checks, so handle whatever you like."))), encoding="utf-8")
+    import_candidates(store, taxonomy, load_config(), tmp_path / "x.jsonl",
+                      PairOptions(threshold=0.5, margin=0.5, labeler="imported:x.csv"))
+    add_panel(store, "South Asia", min_submissions=1)
+    add_annotator(store, "asha", ("South Asia",), culture="IN")
+    build_queues(store, "South Asia", queues=("borderline",))
+    port = free_port()
+    server = subprocess.Popen([str(Path(sys.executable).with_name("misalign")), "--db", str(db_path), "app", "--port",
+                               str(port)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, cwd=tmp_path)
+    deadline = time.time() + 60
+    while time.time() < deadline:
+        try:
+            if httpx.get(f"http://127.0.0.1:{port}/_stcore/health", timeout=1).text == "ok":
+                break
+        except httpx.TransportError:
+            time.sleep(0.2)
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.terminate()
+        server.wait(timeout=20)
+
+
+def choose(page, box: int, option: str) -> None:
+    page.locator("div[data-testid=stSelectbox]").nth(box).click()
+    page.get_by_role("option", name=option, exact=True).click()
+    page.wait_for_timeout(800)
+
+
+def test_browse_a_domain_review_and_export_in_chromium(served, store, tmp_path):
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=shutil.which("chromium"), args=CHROMIUM_ARGS)
+        try:
+            page = browser.new_page()
+            page.goto(f"{served}/Domains")
+            page.get_by_text("Labeler").first.wait_for()
+            choose(page, 0, "imported:x.csv")
+            choose(page, 1, "Culture")
+            choose(page, 2, "Museums")
+            page.locator("div[data-testid=stExpander] summary").first.click()  # open the example
+            page.get_by_text(ADVERSARIAL, exact=True).wait_for()  # the prompt, literally
+            page.get_by_text("<img src=x onerror=alert(3)>", exact=False).first.wait_for()
+            assert page.locator("script", has_text="alert(1)").count() == 0
+            assert page.locator("img[src=x]").count() == 0 and page.locator("a[href^=javascript]").count() == 0
+
+            page.goto(f"{served}/Review")
+            page.get_by_text("I am").first.wait_for()
+            choose(page, 1, "asha")
+            page.get_by_text("Is this a valid pair?").wait_for()
+            page.locator("div[role=radiogroup]").nth(0).get_by_text("yes", exact=True).click()
+            page.locator("div[role=radiogroup]").nth(1).get_by_text("no", exact=True).click()
+            page.locator("div[data-testid=stMultiSelect]").click()
+            page.get_by_role("option", name="culture", exact=True).click()
+            page.keyboard.press("Escape")
+            page.get_by_role("button", name="Submit").click()
+            page.get_by_text("Saved.").or_(page.get_by_text("Queue:")).first.wait_for()
+
+            page.goto(f"{served}/Export")
+            page.get_by_label("Folder").wait_for()
+            page.get_by_label("Folder").fill(str(tmp_path / "exported"))
+            choose(page, 0, "all")  # these pairs are borderline: not in the default curated set
+            page.get_by_role("button", name="Write").click()
+            page.get_by_text("Download pairs.jsonl").wait_for(timeout=30_000)
+        finally:
+            browser.close()
+    [answer] = store.annotations("South Asia")
+    assert (answer["annotator"], answer["pair_valid"], answer["aligned_acceptable"]) == ("asha", "yes", "no")
+    assert answer["misaligned_dimensions"] == ["culture"]
+    assert (tmp_path / "exported" / "pairs.jsonl").is_file() and (tmp_path / "exported" / "README.md").is_file()
