@@ -36,10 +36,13 @@ types = read("domain_semantic_types", labeler=labeler, domain=domain.id)
 if types:
     left.altair_chart(alt.Chart(pd.DataFrame({"type": list(types), "prompts": list(types.values())}))
                       .mark_bar().encode(x="prompts:Q", y=alt.Y("type:N", title="semantic type")), width="stretch")
-probabilities = read("domain_probabilities", labeler=labeler, domain=domain.id)
-if probabilities:
-    right.altair_chart(alt.Chart(pd.DataFrame({"probability": probabilities})).mark_bar().encode(
-        x=alt.X("probability:Q", bin=alt.Bin(maxbins=20)), y="count()"), width="stretch")
+histogram = read("domain_probability_histogram", labeler=labeler, domain=domain.id)
+if histogram:
+    bins = pd.DataFrame({"from": list(histogram), "labels": list(histogram.values())})
+    bins["to"] = bins["from"] + 0.05
+    right.altair_chart(alt.Chart(bins).mark_bar().encode(
+        x=alt.X("from:Q", title="label probability", scale=alt.Scale(domain=[0, 1])), x2="to:Q", y="labels:Q"),
+        width="stretch")
 
 figures = read("domain_bench_figures", domain=domain.id)
 st.subheader("Benchmarked models on this domain")

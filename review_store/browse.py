@@ -32,17 +32,20 @@ class BrowseQueries:
             "AND x.human_status IS NOT NULL GROUP BY x.human_status", [labeler, domain])}
         return {"prompts": prompts, "pairs": statuses, "human": human}
 
-    def domain_probabilities(self, labeler: str, domain: str) -> list[float]:
-        """Every stored probability of the domain by the labeler (assigned or not)."""
-        return [r[0] for r in self.db.execute(
-            "SELECT probability FROM labels WHERE labeler = ? AND domain = ?", [labeler, domain])]
+    def domain_probability_histogram(self, labeler: str, domain: str, bins: int = 20) -> dict[float, int]:
+        """Stored probabilities of the domain by the labeler (assigned or not), counted in ``bins`` equal bins:
+        {bin start: count}."""
+        return {r[0] / bins: r[1] for r in self.db.execute(
+            "SELECT MIN(CAST(probability * ? AS INTEGER), ? - 1) AS bin, COUNT(*) FROM labels "
+            "WHERE labeler = ? AND domain = ? GROUP BY bin ORDER BY bin", [bins, bins, labeler, domain])}
 
     def domain_semantic_types(self, labeler: str, domain: str) -> dict[str, int]:
         """Prompts of the domain by their most probable semantic type."""
         return {r[0]: r[1] for r in self.db.execute(
-            "SELECT COALESCE(t.type, 'unknown'), COUNT(*) FROM labels l LEFT JOIN (SELECT prompt_id, type, "
-            "ROW_NUMBER() OVER (PARTITION BY prompt_id ORDER BY probability DESC, type) AS rank FROM semantic_types) t "
-            "ON t.prompt_id = l.prompt_id AND t.rank = 1 WHERE l.labeler = ? AND l.domain = ? AND l.assigned = 1 "
+            "WITH d AS (SELECT prompt_id FROM labels WHERE labeler = ? AND domain = ? AND assigned = 1), "
+            "t AS (SELECT s.prompt_id, s.type, ROW_NUMBER() OVER (PARTITION BY s.prompt_id ORDER BY s.probability DESC, "
+            "s.type) AS rank FROM semantic_types s JOIN d ON d.prompt_id = s.prompt_id) "
+            "SELECT COALESCE(t.type, 'unknown'), COUNT(*) FROM d LEFT JOIN t ON t.prompt_id = d.prompt_id AND t.rank = 1 "
             "GROUP BY 1 ORDER BY 1", [labeler, domain])}
 
     def domain_pairs(self, labeler: str, domain: str, offset: int = 0, limit: int = 10) -> list[dict]:

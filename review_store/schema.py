@@ -214,6 +214,11 @@ def _v9_splits(db: sqlite_utils.Database) -> None:
     db["splits"].create_index(["pair_id"])
 
 
+def _v10_domain_index(db: sqlite_utils.Database) -> None:
+    # the app's Domains page reads one domain of one labeler at a time
+    db["labels"].create_index(["domain", "labeler", "assigned"])
+
+
 MIGRATIONS: list[Callable[[sqlite_utils.Database], None]] = [
     _v1_prompts_labels_runs,
     _v2_dedup,
@@ -224,5 +229,6 @@ MIGRATIONS: list[Callable[[sqlite_utils.Database], None]] = [
     _v7_review,
     _v8_bench,
     _v9_splits,
+    _v10_domain_index,
 ]
 SCHEMA_VERSION = len(MIGRATIONS)

@@ -1,0 +1,84 @@
+"""Server-side time of each app page's store reads on a store of 400k pairs, against the 300 ms
+p95 target per interaction, and the store's size on disk.
+
+    python benchmarks/app.py [--pairs 400000] [--repeat 5] [--json]
+
+Each page's reads are timed uncached (what the first view after a store change costs; later views
+hit ``st.cache_data``). The Export page's preview (planning the splits) is timed separately.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO))
+
+from benchmarks.bench_read import LABELER, build  # noqa: E402
+from pipeline.bench_summary import summarise  # noqa: E402
+from pipeline.export import ExportOptions, plan_export  # noqa: E402
+from review_store import Store  # noqa: E402
+from taxonomy import load_taxonomy  # noqa: E402
+
+TARGET_P95_S = 0.3
+
+
+def page_reads(store: Store, domain: str, group: str) -> dict:
+    """Each page's reads for one interaction, as the pages make them."""
+    return {
+        "Overview": lambda: (store.status(), store.stage_runs(limit=10)),
+        "Domains": lambda: (store.labelers_with_labels(), store.domain_summary(LABELER, domain),
+                            store.domain_semantic_types(LABELER, domain), store.domain_probability_histogram(LABELER, domain),
+                            store.domain_bench_figures(domain), store.domain_pairs(LABELER, domain, 0, 10)),
+        "Trade-offs": lambda: (store.bench_groups(), store.bench_summaries(group, "tradeoff"),
+                               store.pairs_by_ids(store.bench_summaries(group, "tradeoff_items")[0]["metrics"]["pairs"]),
+                               store.bench_summaries(group, "domain")),
+        "Review": lambda: (store.panels(), store.review_progress(), store.annotators()),
+        "Agreement": lambda: store.annotations(),
+        "Runs": lambda: store.stage_runs(limit=500),
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--pairs", type=int, default=400_000)
+    parser.add_argument("--repeat", type=int, default=5)
+    parser.add_argument("--json", action="store_true")
+    args = parser.parse_args()
+    taxonomy = load_taxonomy()
+    with tempfile.TemporaryDirectory() as folder:
+        path = Path(folder) / "app.db"
+        with Store(path) as store:
+            group = build(store, taxonomy, args.pairs, runs=1)
+            summarise(store, taxonomy, group, samples=200)
+            domain = taxonomy.domains_of("safety")[0].id
+            figures = {}
+            for page, read in page_reads(store, domain, group).items():
+                times = []
+                for _ in range(args.repeat):
+                    began = time.perf_counter()
+                    read()
+                    times.append(time.perf_counter() - began)
+                figures[page] = {"p50_s": float(np.median(times)), "p95_s": float(np.percentile(times, 95))}
+            began = time.perf_counter()
+            plan_export(store, taxonomy, ExportOptions(out=Path(folder) / "x", pairs="all"))
+            figures["Export preview"] = {"p50_s": time.perf_counter() - began, "p95_s": time.perf_counter() - began}
+        size = path.stat().st_size
+    if args.json:
+        print(json.dumps({"pairs": args.pairs, "store_mib": size / 2 ** 20, "pages": figures}, indent=2))
+        return
+    print(f"store: {args.pairs:,} pairs, {size / 2 ** 20:.0f} MiB on disk; target p95 {TARGET_P95_S * 1000:.0f} ms")
+    print(f"{'page':16} {'p50 ms':>9} {'p95 ms':>9} {'vs target':>10}")
+    for page, f in figures.items():
+        print(f"{page:16} {f['p50_s'] * 1000:>9.1f} {f['p95_s'] * 1000:>9.1f} {TARGET_P95_S / f['p95_s']:>9.1f}x")
+
+
+if __name__ == "__main__":
+    main()
