@@ -1,5 +1,6 @@
 """misalign studio: overview of the current store. Run with ``misalign app``."""
 
+import altair as alt
 import pandas as pd
 import streamlit as st
 
@@ -27,6 +28,22 @@ columns[1].metric("Source rows", f"{prompts['source_rows']:,}")
 columns[2].metric("Labelers", len(status["labels"]))
 columns[3].metric("Kept after dedup", f"{dedup['kept']:,}" if dedup else "not run",
                   delta=f"-{dedup['removed']:,} near-duplicates" if dedup else None, delta_color="off")
+
+st.subheader("Funnel: from prompts to human-validated pairs")
+pairs = status["pairs"] or {"by_status": {}, "candidates": {}}
+human = status["review"]["human_statuses"]
+funnel = pd.DataFrame([
+    ("prompts", prompts["total"]),
+    ("kept after dedup", dedup["kept"] if dedup else prompts["total"]),
+    ("candidate responses", sum(pairs["candidates"].values())),
+    ("pairs", sum(pairs["by_status"].values())),
+    ("pairs accepted", pairs["by_status"].get("accepted", 0)),
+    ("human accepted", human.get("human_accepted", 0)),
+], columns=["stage", "count"])
+st.altair_chart(alt.Chart(funnel).mark_bar().encode(x="count:Q", y=alt.Y("stage:N", sort=None), tooltip=["stage", "count"]),
+                width="stretch")
+if not status["pairs"]:
+    st.caption("Next: misalign label, misalign dedup, then misalign pairs (or --import your own responses).")
 
 st.subheader("Labels per dimension")
 rows = [

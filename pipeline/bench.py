@@ -68,7 +68,8 @@ class BenchOptions:
     engine: str  # the model under test: an engine name from misalign.toml, or keyword-refusal
     protocol: str = "detect"
     runs: int = 3
-    pairs: str = "pipeline"  # pipeline, human or curated (see review_store.bench.PAIR_SETS)
+    pairs: str = "pipeline"  # pipeline, human, curated, reviewed or all (see review_store.bench.PAIR_SETS)
+    split: tuple[str, str] | None = None  # (export id, split name): only the pairs an export put there
     threshold: float = 0.5
     judge: str | None = None  # generate protocol: scores the answers
     temperature: float = 0.7
@@ -155,11 +156,12 @@ def run_bench(store: Store, config: Config, options: BenchOptions) -> StageRepor
         if not people:
             raise ValueError("no annotator attributes to make personas from: add annotators with attributes "
                              "(misalign review annotator add NAME --culture ... --gender ...)")
-    pairs = store.bench_pairs(options.pairs)
+    pairs = store.bench_pairs(options.pairs, options.split)
     if not pairs:
-        raise ValueError(f"no pairs in the '{options.pairs}' set: make pairs first (misalign pairs), or choose "
-                         "another with --pairs")
-    group_id = content_id("bench", options.protocol, model, judge.model if judge else "", options.pairs,
+        where = f" and split {options.split[1]} of export {options.split[0]}" if options.split else ""
+        raise ValueError(f"no pairs in the '{options.pairs}' set{where}: make pairs first (misalign pairs), or "
+                         "choose others with --pairs / --split")
+    group_id = content_id("bench", options.protocol, model, judge.model if judge else "", options.pairs, options.split,
                           options.threshold, options.temperature, options.max_tokens, PHRASINGS, CRITERIA, DESCRIPTIONS,
                           people, PERSONA, QUESTION)
     report = StageReport("bench", params={**asdict(options), "model": model, "group_id": group_id,

@@ -30,11 +30,17 @@ def run_command(
     pairs: Annotated[str, typer.Option(help="pipeline (accepted, not rejected by people), human (human_accepted), "
                                             "curated (human_accepted, else pipeline-accepted), reviewed (decided by "
                                             "people: for raters) or all.")] = "pipeline",
+    split: Annotated[Optional[str], typer.Option(help="EXPORT_ID:SPLIT, e.g. 3f2a...:test: only the pairs an export "
+                                                     "put in that split (misalign export prints the id).")] = None,
     threshold: Annotated[float, typer.Option(help="Probability at which a response is flagged.")] = 0.5,
     bootstrap: Annotated[int, typer.Option(help="Bootstrap resamples for the intervals.")] = 1000,
 ) -> None:
     """Run (or resume) a benchmark and store its results and figures."""
-    options = BenchOptions(engine=model, protocol=protocol, judge=judge, runs=runs, pairs=pairs, threshold=threshold)
+    export_split = tuple(split.split(":", 1)) if split else None
+    if export_split is not None and len(export_split) != 2:
+        raise InputError(f"--split: '{split}' is not EXPORT_ID:SPLIT")
+    options = BenchOptions(engine=model, protocol=protocol, judge=judge, runs=runs, pairs=pairs, threshold=threshold,
+                           split=export_split)
     tax, config = ctx.obj.taxonomy(), ctx.obj.config()
     with ctx.obj.open_store(must_exist=True) as store:
         try:

@@ -22,12 +22,17 @@ PAIR_SETS = {
 class BenchQueries:
     db: sqlite_utils.Database
 
-    def bench_pairs(self, pair_set: str) -> list[dict]:
-        """(pair id, prompt, aligned, misaligned, labeler) of the pairs in ``pair_set``, both slots filled."""
+    def bench_pairs(self, pair_set: str, split: tuple[str, str] | None = None) -> list[dict]:
+        """(pair id, prompt, aligned, misaligned, labeler) of the pairs in ``pair_set`` with both slots filled,
+        and, given ``split`` = (export id, split name), only those an export put in that split."""
+        where, params = PAIR_SETS[pair_set], []
+        if split:
+            where += " AND p.id IN (SELECT pair_id FROM splits WHERE export_id = ? AND split = ?)"
+            params = list(split)
         return list(self.db.query(
             "SELECT p.id, p.labeler, pr.text AS prompt, a.text AS aligned, m.text AS misaligned FROM pairs p "
             "JOIN prompts pr ON pr.id = p.prompt_id JOIN candidates a ON a.id = p.aligned_id "
-            f"JOIN candidates m ON m.id = p.misaligned_id WHERE {PAIR_SETS[pair_set]} ORDER BY p.id"))
+            f"JOIN candidates m ON m.id = p.misaligned_id WHERE {where} ORDER BY p.id", params))
 
     def add_bench_run(self, row: dict) -> None:
         self.db["bench_runs"].insert(row, ignore=True)

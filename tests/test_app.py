@@ -252,3 +252,11 @@ def test_export_page_previews_and_writes(studio, tmp_path):
     assert not at.exception
     assert (tmp_path / "out" / "pairs.jsonl").is_file() and (tmp_path / "out" / "README.md").is_file()
     assert any("Download pairs.jsonl" in b.label for b in at.get("download_button"))
+
+
+def test_overview_charts_the_funnel_to_human_validated_pairs(studio):
+    at = run("app.py")
+    assert not at.exception
+    assert "Funnel" in at.subheader[0].value
+    charts = at.get("arrow_vega_lite_chart") or at.get("vega_lite_chart")
+    assert len(charts) == 1

@@ -204,3 +204,19 @@ def test_persona_raters_against_panel_decisions(accepted_pairs, taxonomy, bench_
     assert "ICC(2,1)" in report.stdout and "DPD" in report.stdout
     keyword = cli("bench", "run", "--model", "keyword-refusal", "--protocol", "raters")
     assert keyword.exit_code == 1 and "need an LLM engine" in keyword.stderr
+
+
+def test_a_benchmark_on_one_split_of_an_export(accepted_pairs, taxonomy, cli, tmp_path):
+    from pipeline.export import ExportOptions, export
+
+    store, pairs = accepted_pairs
+    exported = export(store, taxonomy, ExportOptions(out=tmp_path / "x", ratios=(0.4, 0.0, 0.6)))
+    export_id = exported.notes["export_id"]
+    test_pairs = {r[0] for r in store.db.execute("SELECT pair_id FROM splits WHERE export_id = ? AND split = 'test'",
+                                                 [export_id])}
+    assert test_pairs
+    result = cli("bench", "run", "--model", "keyword-refusal", "--runs", "1", "--split", f"{export_id}:test")
+    assert result.exit_code == 0, result.stderr
+    assert {r[0] for r in store.db.execute("SELECT DISTINCT pair_id FROM bench_results")} == test_pairs
+    bad = cli("bench", "run", "--model", "keyword-refusal", "--split", f"{export_id}:dev")
+    assert bad.exit_code == 1 and "split dev of export" in bad.stderr
