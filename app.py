@@ -10,7 +10,7 @@ st.set_page_config(page_title="misalign studio", layout="wide")
 st.title("misalign studio")
 st.caption(f"Store: {store_path()}")
 
-status = read("status")
+status = read("overview")
 prompts = status["prompts"]
 
 if not prompts["total"]:

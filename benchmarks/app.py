@@ -33,7 +33,7 @@ TARGET_P95_S = 0.3
 def page_reads(store: Store, domain: str, group: str) -> dict:
     """Each page's reads for one interaction, as the pages make them."""
     return {
-        "Overview": lambda: (store.status(), store.stage_runs(limit=10)),
+        "Overview": lambda: (store.overview(), store.stage_runs(limit=10)),
         "Domains": lambda: (store.labelers_with_labels(), store.domain_summary(LABELER, domain),
                             store.domain_semantic_types(LABELER, domain), store.domain_probability_histogram(LABELER, domain),
                             store.domain_bench_figures(domain), store.domain_pairs(LABELER, domain, 0, 10)),

@@ -19,17 +19,18 @@ class BrowseQueries:
     db: sqlite_utils.Database
 
     def domain_summary(self, labeler: str, domain: str) -> dict:
-        """Kept prompts assigned to the domain, their pairs by pipeline and human status."""
-        prompts = self.db.execute(
-            f"SELECT COUNT(*) FROM labels l JOIN prompts p ON p.id = l.prompt_id WHERE l.labeler = ? AND l.domain = ? "
-            f"AND l.assigned = 1 AND {KEPT}", [labeler, domain]).fetchone()[0]
-        statuses = {r[0]: r[1] for r in self.db.execute(
-            "SELECT x.status, COUNT(*) FROM labels l JOIN pairs x ON x.prompt_id = l.prompt_id AND x.labeler = l.labeler "
-            "WHERE l.labeler = ? AND l.domain = ? AND l.assigned = 1 GROUP BY x.status", [labeler, domain])}
-        human = {r[0]: r[1] for r in self.db.execute(
-            "SELECT x.human_status, COUNT(*) FROM labels l JOIN pairs x ON x.prompt_id = l.prompt_id "
-            "AND x.labeler = l.labeler WHERE l.labeler = ? AND l.domain = ? AND l.assigned = 1 "
-            "AND x.human_status IS NOT NULL GROUP BY x.human_status", [labeler, domain])}
+        """Kept prompts assigned to the domain, their pairs by pipeline and human status (one pass)."""
+        prompts, statuses, human = 0, {}, {}
+        for kept, status, human_status, n in self.db.execute(
+                f"SELECT {KEPT} AS kept, x.status, x.human_status, COUNT(*) FROM labels l "
+                "JOIN prompts p ON p.id = l.prompt_id LEFT JOIN pairs x ON x.prompt_id = l.prompt_id "
+                "AND x.labeler = l.labeler WHERE l.domain = ? AND l.labeler = ? AND l.assigned = 1 GROUP BY 1, 2, 3",
+                [domain, labeler]):
+            prompts += n if kept else 0
+            if status:
+                statuses[status] = statuses.get(status, 0) + n
+            if human_status:
+                human[human_status] = human.get(human_status, 0) + n
         return {"prompts": prompts, "pairs": statuses, "human": human}
 
     def domain_probability_histogram(self, labeler: str, domain: str, bins: int = 20) -> dict[float, int]:
@@ -52,7 +53,7 @@ class BrowseQueries:
         """A page of the domain's pairs with texts, statuses, reasons and people's verdicts."""
         return self._decoded(self.db.query(
             f"SELECT {_PAIR_COLUMNS} FROM labels l JOIN pairs x ON x.prompt_id = l.prompt_id AND x.labeler = l.labeler "
-            f"{_PAIR_JOINS} WHERE l.labeler = ? AND l.domain = ? AND l.assigned = 1 ORDER BY x.id LIMIT ? OFFSET ?",
+            f"{_PAIR_JOINS} WHERE l.labeler = ? AND l.domain = ? AND l.assigned = 1 ORDER BY l.rowid LIMIT ? OFFSET ?",
             [labeler, domain, limit, offset]))
 
     def pairs_by_ids(self, pair_ids: list[str], limit: int = 50) -> list[dict]:

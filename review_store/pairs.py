@@ -117,14 +117,18 @@ class PairQueries:
 
     def pair_counts(self) -> dict | None:
         """Pairs by status, the audit sample, candidates by slot and origin; None before any candidate."""
-        candidates = {f"{r['slot']}_{r['origin']}": r["n"] for r in self.db.query(
-            "SELECT slot, origin, COUNT(*) AS n FROM candidates GROUP BY slot, origin")}
+        candidates, resampled = {}, 0
+        for slot, origin, n, later in self.db.execute(
+                "SELECT slot, origin, COUNT(*), SUM(attempt > 0) FROM candidates GROUP BY slot, origin"):
+            candidates[f"{slot}_{origin}"] = n
+            resampled += later
         if not candidates:
             return None
-        by_status = {r["status"]: r["n"] for r in self.db.query(
-            "SELECT status, COUNT(*) AS n FROM pairs GROUP BY status ORDER BY status")}
-        audit = self.db.execute("SELECT COUNT(*) FROM pairs WHERE audit = 1").fetchone()[0]
-        resampled = self.db.execute("SELECT COUNT(*) FROM candidates WHERE attempt > 0").fetchone()[0]
+        by_status, audit = {}, 0
+        for status, n, audited in self.db.execute("SELECT status, COUNT(*), SUM(audit) FROM pairs GROUP BY status "
+                                                  "ORDER BY status"):
+            by_status[status] = n
+            audit += audited
         return {"total": sum(by_status.values()), "by_status": by_status, "audit_sample": audit,
                 "candidates": candidates, "resampled_candidates": resampled}
 

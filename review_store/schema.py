@@ -219,6 +219,14 @@ def _v10_domain_index(db: sqlite_utils.Database) -> None:
     db["labels"].create_index(["domain", "labeler", "assigned"])
 
 
+def _v11_overview_indexes(db: sqlite_utils.Database) -> None:
+    # covering indexes: the overview's counts read an index instead of every row
+    db["labels"].create_index(["assigned", "labeler", "dimension", "domain"])
+    db["candidates"].create_index(["slot", "origin", "attempt"])
+    db["prompts"].create_index(["origin"])
+    db["pairs"].create_index(["status", "audit"])
+
+
 MIGRATIONS: list[Callable[[sqlite_utils.Database], None]] = [
     _v1_prompts_labels_runs,
     _v2_dedup,
@@ -230,5 +238,6 @@ MIGRATIONS: list[Callable[[sqlite_utils.Database], None]] = [
     _v8_bench,
     _v9_splits,
     _v10_domain_index,
+    _v11_overview_indexes,
 ]
 SCHEMA_VERSION = len(MIGRATIONS)

@@ -143,23 +143,28 @@ class Store(PromptQueries, LabelQueries, DedupQueries, EngineCacheQueries, Expan
 
     # -- status ---------------------------------------------------------------------------------
 
-    def status(self, audit_limit: int = 200) -> dict:
-        """The store in numbers: what ``misalign status --json`` prints.
-
-        Every later stage adds its counts here as it lands.
-        """
-        labels = self.label_counts()
+    def overview(self) -> dict:
+        """The counts the app's overview shows: prompts, labels, dedup, pairs, review (no per-domain funnel)."""
         return {
             "db": self.path,
             "schema_version": self.schema_version,
             "prompts": self.prompt_counts(),
-            "labels": labels,
-            "semantic_types": self.semantic_type_counts(),
-            "label_failures": self.label_failure_counts(),
-            "funnel": {labeler: self.domain_funnel(labeler) for labeler in labels},
-            "dedup": self._dedup_status(audit_limit),
+            "labels": self.label_counts(),
+            "dedup": self.dedup_counts(),
             "pairs": self.pair_counts(),
             "review": {"progress": self.review_progress(), "human_statuses": self.human_status_counts()},
+        }
+
+    def status(self, audit_limit: int = 200) -> dict:
+        """The store in numbers: what ``misalign status --json`` prints (the overview, the funnel per
+        labeler, the dedup audit, semantic types, label failures, the engine cache, stage runs)."""
+        figures = self.overview()
+        return {
+            **figures,
+            "semantic_types": self.semantic_type_counts(),
+            "label_failures": self.label_failure_counts(),
+            "funnel": {labeler: self.domain_funnel(labeler) for labeler in figures["labels"]},
+            "dedup": self._dedup_status(audit_limit),
             "engine_cache": self.engine_cache_counts(),
             "stage_runs": {row["stage"]: row["n"] for row in self.db.query(
                 "SELECT stage, COUNT(*) AS n FROM stage_runs GROUP BY stage ORDER BY stage")},
