@@ -4,8 +4,8 @@ Pairs are grouped so that near-duplicates always share a split: prompts in one d
 within the dedup τ of each other (searched again over the exported prompts), form one group
 (connected components). Each group takes the primary domain of its first pair (the pair's most
 probable assigned domain) and, within each primary domain, groups are shuffled with the seed and
-dealt to the split furthest below its target share; with single-pair groups every split is within
-one pair of its share of every domain. The export id hashes the settings and the pairs, so the same
+cut into consecutive runs of the target shares; with single-pair groups every split is within one
+pair of its share of every domain. The export id hashes the settings and the pairs, so the same
 export twice is the same export; where each pair went is stored in ``splits``.
 
 >>> report = export(store, taxonomy, ExportOptions(out=Path("curated")))
@@ -135,22 +135,20 @@ def leakage_groups(frame: pd.DataFrame, tau: int | None, bits: int = 64) -> np.n
 
 
 def assign_splits(frame: pd.DataFrame, groups: np.ndarray, ratios: tuple[float, ...], seed: int) -> np.ndarray:
-    """A split index per row: per primary domain, shuffled groups dealt to the split furthest below
-    its target share."""
+    """A split index per row: per primary domain, the groups in a seeded random order are cut into
+    consecutive runs of the target shares (a group goes where its middle falls), so each split is
+    within one group of its share."""
     rng = np.random.default_rng(seed)
-    chosen_split = np.full(groups.max() + 1, -1)
-    first_domain = frame.groupby(groups)["primary_domain"].first()
-    sizes = np.bincount(groups)
-    ratios_ = np.array(ratios)
-    for domain in sorted(first_domain.unique()):
-        members = np.array(sorted(first_domain.index[first_domain == domain]))
-        counts = np.zeros(len(ratios_))
-        for group in members[rng.permutation(len(members))]:
-            deficit = ratios_ * (counts.sum() + sizes[group]) - counts
-            chosen = int(np.argmax(np.where(ratios_ > 0, deficit, -np.inf)))
-            counts[chosen] += sizes[group]
-            chosen_split[group] = chosen
-    return chosen_split[groups]
+    table = pd.DataFrame({"group": groups, "domain": frame["primary_domain"].to_numpy()})
+    per_group = table.groupby("group").agg(domain=("domain", "first"), size=("domain", "size"))
+    per_group["order"] = rng.permutation(len(per_group))
+    per_group = per_group.sort_values(["domain", "order"])
+    before = per_group.groupby("domain")["size"].cumsum() - per_group["size"]
+    total = per_group.groupby("domain")["size"].transform("sum")
+    middle = (before + per_group["size"] / 2) / total
+    bounds = np.cumsum(ratios)[:-1]
+    per_group["split"] = np.searchsorted(bounds, middle.to_numpy(), side="right")
+    return per_group["split"].reindex(groups).to_numpy()
 
 
 def _write(frame: pd.DataFrame, out: Path, formats: tuple[str, ...]) -> list[str]:
