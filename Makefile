@@ -36,6 +36,7 @@ bench: setup
 	$(BIN)/python benchmarks/label.py
 	$(BIN)/python benchmarks/bench_read.py
 	$(BIN)/python benchmarks/export.py
+	$(BIN)/python benchmarks/app.py
 
 clean:
 	rm -rf $(VENV) misalign.db misalign.db-wal misalign.db-shm
