@@ -67,34 +67,14 @@ def test_overview_shows_what_dedup_kept(seeded, store):
 @pytest.mark.slow
 def test_misalign_app_serves_the_studio_on_127_0_0_1(db_path, tmp_path):
     """What `make demo` ends with: the real Streamlit server, bound to loopback, healthy."""
-    import subprocess
-    import sys
-    import time
-
     import httpx
 
-    from benchmarks.serve import free_port
+    from tests.conftest import running_app
 
-    port = free_port()
-    script = Path(sys.executable).with_name("misalign")
-    server = subprocess.Popen([str(script), "--db", str(db_path), "app", "--port", str(port)],
-                              stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-    try:
-        deadline = time.time() + 60
-        while time.time() < deadline:
-            try:
-                if httpx.get(f"http://127.0.0.1:{port}/_stcore/health", timeout=1).text == "ok":
-                    break
-            except httpx.TransportError:
-                time.sleep(0.3)
-        else:
-            pytest.fail("the app did not become healthy in 60 s")
-        page = httpx.get(f"http://127.0.0.1:{port}/", timeout=5)
+    with running_app(db_path) as url:
+        page = httpx.get(f"{url}/", timeout=5)
         assert page.status_code == 200 and "<title>" in page.text
         assert db_path.exists()  # the store was created for the app
-    finally:
-        server.terminate()
-        server.wait(timeout=20)
 
 
 @pytest.fixture

@@ -2,20 +2,15 @@
 
 import json
 import shutil
-import subprocess
-import sys
-import time
-from pathlib import Path
 
-import httpx
 import pytest
 
-from benchmarks.serve import free_port
 from pipeline.config import load_config
 from pipeline.ingest import IngestOptions, ingest
 from pipeline.pairs import PairOptions
 from pipeline.pairs_import import import_candidates
 from pipeline.review import add_annotator, add_panel, build_queues
+from tests.conftest import running_app
 from tests.review_fixtures import seed_pairs
 
 pytestmark = [pytest.mark.slow, pytest.mark.skipif(shutil.which("chromium") is None, reason="needs Debian's chromium")]
@@ -38,21 +33,8 @@ def served(store, taxonomy, tmp_path, db_path):
     add_panel(store, "South Asia", min_submissions=1)
     add_annotator(store, "asha", ("South Asia",), culture="IN")
     build_queues(store, "South Asia", queues=("borderline",))
-    port = free_port()
-    server = subprocess.Popen([str(Path(sys.executable).with_name("misalign")), "--db", str(db_path), "app", "--port",
-                               str(port)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, cwd=tmp_path)
-    deadline = time.time() + 60
-    while time.time() < deadline:
-        try:
-            if httpx.get(f"http://127.0.0.1:{port}/_stcore/health", timeout=1).text == "ok":
-                break
-        except httpx.TransportError:
-            time.sleep(0.2)
-    try:
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        server.terminate()
-        server.wait(timeout=20)
+    with running_app(db_path, cwd=tmp_path) as url:
+        yield url
 
 
 def choose(page, box: int, option: str) -> None:
