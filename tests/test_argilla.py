@@ -185,3 +185,27 @@ def test_misalign_argilla_serve_starts_accounts_and_stops_on_ctrl_c(store, tmp_p
         assert server.wait(timeout=60) == 0
     with pytest.raises(httpx.TransportError):
         httpx.get(f"http://127.0.0.1:{port}/api/v1/status", timeout=2)
+
+
+def test_review_push_pull_and_status_from_the_cli(store, taxonomy, tmp_path, argilla, cli, monkeypatch):
+    panel_with_queue(store, taxonomy, tmp_path, "Nordics", ["ingrid"])
+    monkeypatch.setenv("ARGILLA_API_URL", argilla.url)
+    monkeypatch.setenv("ARGILLA_API_KEY", argilla.api_key)
+    monkeypatch.setenv("MISALIGN_ANNOTATOR_PASSWORD", PASSWORD)
+    pushed = cli("review", "push", "--backend", "argilla", "--panel", "Nordics")
+    assert pushed.exit_code == 0, pushed.stderr
+    assert "review_push: 4 in, 4 kept" in pushed.stdout
+    dataset = argilla_client(argilla.url, argilla.api_key).datasets("misalign-borderline", workspace="nordics")
+    ingrid = Annotator(argilla.url, "ingrid")
+    [record] = ingrid.pending(str(dataset.id))[:1]
+    ingrid.submit(record["id"], "no")
+    pulled = cli("review", "pull")
+    assert pulled.exit_code == 0 and "review_pull: 1 in, 1 kept" in pulled.stdout
+    status = cli("review", "status")
+    row = next(line.split() for line in status.stdout.splitlines() if line.startswith("Nordics"))
+    assert row[1:] == ["borderline", "4", "0", "1", "4"]  # items, complete (2 answers needed), answers, pushed
+    assert "human statuses: none yet" in status.stdout
+    monkeypatch.setenv("ARGILLA_API_KEY", "wrong.key")
+    refused = cli("review", "pull")
+    assert refused.exit_code == 1 and refused.stderr.startswith("error: Argilla at ") and \
+        len(refused.stderr.strip().splitlines()) == 1
