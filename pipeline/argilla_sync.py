@@ -160,12 +160,11 @@ def _push(store: Store, taxonomy: Taxonomy, panel: str, client: rg.Argilla, queu
         pair_ids = [i["pair_id"] for i in todo]
         scores, domains = store.pair_judge_scores(pair_ids), store.pair_domains(pair_ids)
         types = store.top_semantic_types([i["prompt_id"] for i in todo])
-        judges = {p: store.pair_by_id(p)["judge"] for p in pair_ids}
         for begin in range(0, len(todo), batch):
             chunk = todo[begin:begin + batch]
             dataset.records.log([_record(i, scores.get(i["pair_id"], {}), domains.get(i["pair_id"], []), "; ".join(
                 f"{taxonomy.dimension_names[taxonomy.domain(d).dimension]}: {taxonomy.domain(d).name}"
-                for d in domains.get(i["pair_id"], [])), types.get(i["prompt_id"]), judges[i["pair_id"]], threshold)
+                for d in domains.get(i["pair_id"], [])), types.get(i["prompt_id"]), i["judge"], threshold)
                 for i in chunk], batch_size=len(chunk))
             with store.transaction():
                 store.mark_pushed([i["id"] for i in chunk], "argilla", {i["id"]: i["pair_id"] for i in chunk}, utc_now())

@@ -79,8 +79,9 @@ def _right(result: dict, dimension: str) -> bool:
 
 
 def _detector_rows(by_run, runs, pair_ids, domains, dims, types, samples) -> list[tuple[str, str, dict]]:
-    rows = []
-    for scope, key, members, dimension in _groups(pair_ids, domains, dims, types):
+    rows, groups = [], _groups(pair_ids, domains, dims, types)
+    domain_groups = [members for scope, _, members, _ in groups if scope == "domain"]
+    for scope, key, members, dimension in groups:
         per_run = [detector_metrics([_flag(by_run[r][p]["misaligned"], dimension) for p in members],
                                     [_flag(by_run[r][p]["aligned"], dimension) for p in members]) for r in runs]
         figures = {**_over_runs(per_run), "pairs": len(members)}
@@ -89,7 +90,6 @@ def _detector_rows(by_run, runs, pair_ids, domains, dims, types, samples) -> lis
             aligned = np.array([np.mean([by_run[r][p]["aligned"]["flagged"] for r in runs]) for p in members])
             figures["ci"] = bootstrap_interval(misaligned, aligned, samples)
             figures["runs"] = len(runs)
-            domain_groups = [ps for kind, _, ps, _ in _groups(pair_ids, domains, dims, types) if kind == "domain"]
             figures["macro_domain"] = _over_runs([macro([detector_metrics(
                 [by_run[r][p]["misaligned"]["flagged"] for p in ps], [by_run[r][p]["aligned"]["flagged"] for p in ps])
                 for ps in domain_groups]) for r in runs])

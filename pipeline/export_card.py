@@ -13,7 +13,7 @@ def _table(frame: pd.DataFrame) -> str:
 
 
 def dataset_card(store: Store, taxonomy: Taxonomy, frame: pd.DataFrame, export_id: str, params: dict) -> str:
-    status = store.status(audit_limit=0)
+    status = store.overview()
     splits = frame["split"].value_counts().rename_axis("split").reset_index(name="pairs")
     per_dimension, per_domain = [], []
     for d in DIMENSIONS:

@@ -142,7 +142,7 @@ def submit(store: Store, item: str, annotator: str, answers: dict, backend: str 
     clean = check_answers(answers)
     if not any(a["name"] == annotator for a in store.annotators()):
         raise ValueError(f"no annotator named '{annotator}'; add them with 'misalign review annotator add'")
-    [row] = [r for r in store.review_items() if r["id"] == item] or [None]
+    [row] = store.review_items(item_id=item) or [None]
     if row is None:
         raise ValueError(f"no review item '{item}'")
     with store.transaction():

@@ -95,7 +95,7 @@ class BenchQueries:
 
     def pair_semantic_types(self, pair_ids: list[str]) -> dict[str, str]:
         """Per pair: its prompt's most probable semantic type."""
-        return {r[0]: r[1] for r in self.db.execute(
-            "SELECT p.id, t.type FROM pairs p JOIN (SELECT prompt_id, type, ROW_NUMBER() OVER (PARTITION BY prompt_id "
-            "ORDER BY probability DESC, type) AS rank FROM semantic_types) t ON t.prompt_id = p.prompt_id AND t.rank = 1 "
-            "WHERE p.id IN (SELECT value FROM json_each(?))", [json.dumps(pair_ids)])}
+        prompts = dict(self.db.execute("SELECT id, prompt_id FROM pairs WHERE id IN (SELECT value FROM json_each(?))",
+                                       [json.dumps(pair_ids)]).fetchall())
+        types = self.top_semantic_types(list(prompts.values()))
+        return {pair: types[prompt] for pair, prompt in prompts.items() if prompt in types}

@@ -76,11 +76,14 @@ class PairQueries:
         return self.db.conn.total_changes - before
 
     def pair_of(self, prompt_id: str) -> dict | None:
-        rows = list(self.db.query("SELECT * FROM pairs WHERE prompt_id = ?", [prompt_id]))
-        return {**rows[0], "reason_codes": json.loads(rows[0]["reason_codes"])} if rows else None
+        """The pair of a prompt, or None."""
+        return self._pair_where("prompt_id", prompt_id)
 
     def pair_by_id(self, pair_id: str) -> dict | None:
-        rows = list(self.db.query("SELECT * FROM pairs WHERE id = ?", [pair_id]))
+        return self._pair_where("id", pair_id)
+
+    def _pair_where(self, column: str, value: str) -> dict | None:
+        rows = list(self.db.query(f"SELECT * FROM pairs WHERE {column} = ?", [value]))
         return {**rows[0], "reason_codes": json.loads(rows[0]["reason_codes"])} if rows else None
 
     def pairs_with_human_status(self, status: str) -> list[dict]:

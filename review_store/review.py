@@ -71,9 +71,12 @@ class ReviewQueries:
         """Items (id, queue, panel, prompt_id, pair_id, reason, backend, created_at); returns how many were new."""
         return insert_new(self.db, "review_items", rows)
 
-    def review_items(self, panel: str | None = None, queue: str | None = None) -> list[dict]:
-        """Items with their prompt, pair texts and submission count, in queue order."""
+    def review_items(self, panel: str | None = None, queue: str | None = None, item_id: str | None = None) -> list[dict]:
+        """Items with their prompt, pair texts, the pair's judge and submission count, in queue order."""
         where, params = [], []
+        if item_id:
+            where.append("i.id = ?")
+            params.append(item_id)
         if panel:
             where.append("i.panel = ?")
             params.append(panel)
@@ -83,7 +86,7 @@ class ReviewQueries:
         clause = f"WHERE {' AND '.join(where)}" if where else ""
         return list(self.db.query(
             "SELECT i.*, pr.text AS prompt, a.text AS aligned, m.text AS misaligned, p.status, p.human_status, "
-            "p.reason_codes, (SELECT COUNT(*) FROM annotations n WHERE n.item_id = i.id) AS submissions "
+            "p.reason_codes, p.judge, (SELECT COUNT(*) FROM annotations n WHERE n.item_id = i.id) AS submissions "
             "FROM review_items i JOIN prompts pr ON pr.id = i.prompt_id LEFT JOIN pairs p ON p.id = i.pair_id "
             "LEFT JOIN candidates a ON a.id = p.aligned_id LEFT JOIN candidates m ON m.id = p.misaligned_id "
             f"{clause} ORDER BY i.queue, i.created_at, i.id", params))

@@ -132,8 +132,7 @@ class Store(PromptQueries, LabelQueries, DedupQueries, EngineCacheQueries, Expan
             for row in rows
         ]
 
-    def _dedup_status(self, audit_limit: int) -> dict | None:
-        counts = self.dedup_counts()
+    def _dedup_status(self, counts: dict | None, audit_limit: int) -> dict | None:
         if counts is None:
             return None
         audit = self.dedup_audit(limit=audit_limit)
@@ -164,7 +163,7 @@ class Store(PromptQueries, LabelQueries, DedupQueries, EngineCacheQueries, Expan
             "semantic_types": self.semantic_type_counts(),
             "label_failures": self.label_failure_counts(),
             "funnel": {labeler: self.domain_funnel(labeler) for labeler in figures["labels"]},
-            "dedup": self._dedup_status(audit_limit),
+            "dedup": self._dedup_status(figures["dedup"], audit_limit),
             "engine_cache": self.engine_cache_counts(),
             "stage_runs": {row["stage"]: row["n"] for row in self.db.query(
                 "SELECT stage, COUNT(*) AS n FROM stage_runs GROUP BY stage ORDER BY stage")},
