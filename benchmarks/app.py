@@ -4,7 +4,8 @@ p95 target per interaction, and the store's size on disk.
     python benchmarks/app.py [--pairs 400000] [--repeat 5] [--json]
 
 Each page's reads are timed uncached (what the first view after a store change costs; later views
-hit ``st.cache_data``). The Export page's preview (planning the splits) is timed separately.
+hit ``st.cache_data``). The Export page reads every pair's export columns once per store change
+("Export table", kept in memory by the app); each preview then filters and plans the splits from it.
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ sys.path.insert(0, str(REPO))
 
 from benchmarks.bench_read import LABELER, build  # noqa: E402
 from pipeline.bench_summary import summarise  # noqa: E402
-from pipeline.export import ExportOptions, plan_export  # noqa: E402
+from pipeline.export import ExportOptions, pair_table, plan_export  # noqa: E402
 from review_store import Store  # noqa: E402
 from taxonomy import load_taxonomy  # noqa: E402
 
@@ -67,9 +68,23 @@ def main() -> None:
                     read()
                     times.append(time.perf_counter() - began)
                 figures[page] = {"p50_s": float(np.median(times)), "p95_s": float(np.percentile(times, 95))}
+            fingerprints = np.random.default_rng(0).integers(-2 ** 63, 2 ** 63 - 1, size=args.pairs, dtype=np.int64)
+            with store.transaction():  # a global-scope dedup's clusters, as the export reads them
+                store.set_fingerprints((f"p{i}", int(v)) for i, v in enumerate(fingerprints))
+                store.apply_dedup(((f"p{i}", f"p{i}") for i in range(args.pairs)), [],
+                                  {"tau": 10, "bits": 64, "scope": "global"})
             began = time.perf_counter()
-            plan_export(store, taxonomy, ExportOptions(out=Path(folder) / "x", pairs="all"))
-            figures["Export preview"] = {"p50_s": time.perf_counter() - began, "p95_s": time.perf_counter() - began}
+            table = pair_table(store)
+            once = time.perf_counter() - began
+            figures["Export table"] = {"p50_s": once, "p95_s": once, "once_per_store_change": True}
+            options = [ExportOptions(out=Path(folder) / "x", pairs=pairs, seed=seed)
+                       for pairs in ("all", "curated") for seed in range(max(1, args.repeat // 2 + 1))]
+            times = []
+            for option in options:
+                began = time.perf_counter()
+                plan_export(store, taxonomy, option, table)
+                times.append(time.perf_counter() - began)
+            figures["Export preview"] = {"p50_s": float(np.median(times)), "p95_s": float(np.percentile(times, 95))}
         size = path.stat().st_size
     if args.json:
         print(json.dumps({"pairs": args.pairs, "store_mib": size / 2 ** 20, "pages": figures}, indent=2))
@@ -77,7 +92,8 @@ def main() -> None:
     print(f"store: {args.pairs:,} pairs, {size / 2 ** 20:.0f} MiB on disk; target p95 {TARGET_P95_S * 1000:.0f} ms")
     print(f"{'page':16} {'p50 ms':>9} {'p95 ms':>9} {'vs target':>10}")
     for page, f in figures.items():
-        print(f"{page:16} {f['p50_s'] * 1000:>9.1f} {f['p95_s'] * 1000:>9.1f} {TARGET_P95_S / f['p95_s']:>9.1f}x")
+        note = "  (once per store change)" if f.get("once_per_store_change") else ""
+        print(f"{page:16} {f['p50_s'] * 1000:>9.1f} {f['p95_s'] * 1000:>9.1f} {TARGET_P95_S / f['p95_s']:>9.1f}x{note}")
 
 
 if __name__ == "__main__":

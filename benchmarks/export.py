@@ -43,7 +43,7 @@ def main() -> None:
             values = np.random.default_rng(0).integers(-2 ** 63, 2 ** 63 - 1, size=args.pairs, dtype=np.int64)
             with store.transaction():  # fingerprints as a dedup run would leave them
                 store.set_fingerprints((f"p{i}", int(v)) for i, v in enumerate(values))
-                store.apply_dedup(((f"p{i}", f"p{i}") for i in range(args.pairs)), [], {"tau": 10, "bits": 64})
+                store.apply_dedup(((f"p{i}", f"p{i}") for i in range(args.pairs)), [], {"tau": 10, "bits": 64, "scope": "global"})
             began = time.perf_counter()
             report = export(store, taxonomy, ExportOptions(out=Path(folder) / "out", formats=("parquet",)))
             ours = time.perf_counter() - began

@@ -5,7 +5,7 @@ from pathlib import Path
 import pandas as pd
 import streamlit as st
 
-from pipeline.app_support import store, taxonomy
+from pipeline.app_support import export_pair_table, store, taxonomy
 from pipeline.export import FORMATS, ExportOptions, export, plan_export
 from review_store.bench import PAIR_SETS
 
@@ -32,11 +32,11 @@ try:
     options = ExportOptions(out=Path(out), formats=tuple(formats), seed=int(seed),
                             ratios=tuple(float(r) for r in ratios.split(",")), pairs=pair_set,
                             dimensions=tuple(dimensions), domains=tuple(domains), semantic_types=tuple(types))
-    frame, export_id, _ = plan_export(store(), tax, options)
+    frame, export_id, _ = plan_export(store(), tax, options, export_pair_table())
 except ValueError as exc:
     st.error(str(exc))
     st.stop()
-counts = frame.groupby(["primary_domain", "split"]).size().unstack(fill_value=0).reset_index()
+counts = frame.groupby(["primary_domain", "split"], observed=True).size().unstack(fill_value=0).reset_index()
 counts["primary_domain"] = counts["primary_domain"].map(lambda d: tax.domain(d).name if d != "none" else d)
 st.write(f"{len(frame)} pairs, export {export_id}")
 st.dataframe(pd.DataFrame(counts), hide_index=True, width="stretch")

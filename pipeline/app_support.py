@@ -6,6 +6,7 @@ import os
 
 import streamlit as st
 
+from pipeline.export import PairTable, pair_table
 from review_store import Store
 from taxonomy import Taxonomy, load_taxonomy
 
@@ -33,6 +34,17 @@ def read(query: str, **kwargs):
 @st.cache_data(show_spinner=False)
 def _cached_read(path: str, change_counter: int, query: str, kwargs: tuple):
     return getattr(_open_store(path), query)(**dict(kwargs))
+
+
+def export_pair_table() -> PairTable:
+    """Every pair's export columns, read once per store change; export previews then only filter and split."""
+    current = store()
+    return _pair_table(current.path, current.change_counter())
+
+
+@st.cache_resource(max_entries=1, show_spinner="Reading the pairs…")  # not copied per use, unlike cache_data
+def _pair_table(path: str, change_counter: int) -> PairTable:
+    return pair_table(_open_store(path))
 
 
 @st.cache_resource

@@ -68,63 +68,89 @@ class ExportOptions:
             raise ValueError(f"--domain: '{bad[0]}' is not a domain id of taxonomy {taxonomy.version}")
 
 
-def _records(store: Store, taxonomy: Taxonomy, options: ExportOptions) -> pd.DataFrame:
-    """One row per exported pair with everything a record carries, filtered."""
-    rows = store.export_pairs(options.pairs)
-    labels = store.assigned_labels_of({r["labeler"] for r in rows})
+@dataclass
+class PairTable:
+    """Every pair with what an export filters and splits on, no texts: small enough to keep in memory
+    while the store is unchanged (the app does), so previews cost only the filtering and the splits."""
+
+    pairs: pd.DataFrame  # id, prompt_id, labeler, statuses, in_<set>, cluster, simhash, primary_domain, ...
+    labels: pd.DataFrame  # assigned domains per (prompt, labeler), most probable first
+
+
+def pair_table(store: Store) -> PairTable:
+    pairs = store.export_pair_table()
+    labels = store.assigned_label_table()
+    primary = labels.drop_duplicates(["prompt_id", "labeler"])[["prompt_id", "labeler", "domain"]]
+    pairs = pairs.merge(primary.rename(columns={"domain": "primary_domain"}), how="left", on=["prompt_id", "labeler"])
+    pairs["primary_domain"] = pairs["primary_domain"].fillna("none").astype("category")  # codes: fast grouping
+    pairs["cluster"] = pairs["cluster"].astype("category")
     types = store.top_semantic_types()
+    pairs["semantic_type"] = [types.get(p, "unknown") for p in pairs["prompt_id"]]
     votes = store.pair_votes()
-    sources = store.prompt_source_names() if options.sources else {}
-    names = {d.id: d.name for d in taxonomy.domains}
-    records = []
-    for r in rows:
-        assigned = labels.get((r["prompt_id"], r["labeler"]), [])
-        vote = votes.get(r["id"], {"yes": 0, "no": 0})
-        answers = vote["yes"] + vote["no"]
-        agreement = max(vote.values()) / answers if answers else None
-        record = {
-            "id": r["id"], "prompt": r["prompt"], "aligned_response": r["aligned"], "misaligned_response": r["misaligned"],
-            **{f"{d}_domains": [{"id": domain, "name": names[domain], "probability": p}
-                                for dim, domain, p in assigned if dim == d] for d in DIMENSIONS},
-            "primary_domain": assigned[0][1] if assigned else "none",
-            "semantic_type": types.get(r["prompt_id"], "unknown"),
-            "aligned_generator": r["aligned_generator"], "misaligned_generator": r["misaligned_generator"],
-            "judge": r["judge"], "aligned_judge_score": r["aligned_judge_score"],
-            "misaligned_judge_score": r["misaligned_judge_score"], "labeler": r["labeler"],
-            "pipeline_status": r["status"], "human_status": r["human_status"], "human_valid_votes": vote["yes"],
-            "human_invalid_votes": vote["no"], "human_agreement": agreement,
-            "_cluster": r["cluster_id"] or r["prompt_id"], "_simhash": r["simhash"],
-            "_sources": sources.get(r["prompt_id"], []),
-        }
-        records.append(record)
-    frame = pd.DataFrame(records)
-    if frame.empty:
-        return frame
-    keep = np.ones(len(frame), dtype=bool)
+    pairs["human_valid_votes"] = pairs["id"].map(lambda i: votes.get(i, {}).get("yes", 0))
+    pairs["human_invalid_votes"] = pairs["id"].map(lambda i: votes.get(i, {}).get("no", 0))
+    answers = pairs["human_valid_votes"] + pairs["human_invalid_votes"]
+    majority = pairs[["human_valid_votes", "human_invalid_votes"]].max(axis=1)
+    pairs["human_agreement"] = (majority / answers).where(answers > 0)
+    return PairTable(pairs, labels)
+
+
+def _labelled(pairs: pd.DataFrame, labels: pd.DataFrame) -> np.ndarray:
+    """Rows of ``pairs`` whose (prompt, labeler) has any of ``labels``."""
+    keys = pd.MultiIndex.from_frame(pairs[["prompt_id", "labeler"]])
+    return keys.isin(pd.MultiIndex.from_frame(labels[["prompt_id", "labeler"]]))
+
+
+def _select(store: Store, table: PairTable, options: ExportOptions) -> pd.DataFrame:
+    """The pairs of the chosen set that pass every filter, in id order."""
+    pairs, labels = table.pairs, table.labels
+    keep = pairs[f"in_{options.pairs}"].to_numpy(dtype=bool, copy=True)
     if options.dimensions:
-        keep &= frame[[f"{d}_domains" for d in options.dimensions]].map(bool).any(axis=1).to_numpy()
+        keep &= _labelled(pairs, labels[labels["dimension"].isin(options.dimensions)])
     if options.domains:
-        wanted = set(options.domains)
-        keep &= frame[[f"{d}_domains" for d in DIMENSIONS]].apply(
-            lambda row: any(x["id"] in wanted for cell in row for x in cell), axis=1).to_numpy()
+        keep &= _labelled(pairs, labels[labels["domain"].isin(options.domains)])
     if options.semantic_types:
-        keep &= frame["semantic_type"].isin(options.semantic_types).to_numpy()
+        keep &= pairs["semantic_type"].isin(options.semantic_types).to_numpy()
     if options.min_agreement is not None:
-        keep &= frame["human_agreement"].fillna(-1).ge(options.min_agreement).to_numpy()
+        keep &= pairs["human_agreement"].fillna(-1).ge(options.min_agreement).to_numpy()
     if options.sources:
-        keep &= frame["_sources"].map(lambda s: bool(set(s) & set(options.sources))).to_numpy()
-    return frame[keep].reset_index(drop=True)
+        wanted = set(options.sources)
+        prompts = {p for p, names in store.prompt_source_names().items() if wanted & set(names)}
+        keep &= pairs["prompt_id"].isin(prompts).to_numpy()
+    return pairs[keep].reset_index(drop=True)
+
+
+def _records(store: Store, taxonomy: Taxonomy, table: PairTable, frame: pd.DataFrame) -> pd.DataFrame:
+    """The planned pairs as exported records: texts, domains per dimension with probabilities, provenance."""
+    texts = store.export_texts(frame["id"].tolist())
+    records = frame.merge(texts, how="left", on="id")
+    labels = table.labels.merge(frame[["prompt_id", "labeler"]].drop_duplicates(), on=["prompt_id", "labeler"])
+    names = {d.id: d.name for d in taxonomy.domains}
+    labels["item"] = [{"id": d, "name": names.get(d, d), "probability": p}
+                      for d, p in zip(labels["domain"], labels["probability"])]
+    for dimension in DIMENSIONS:
+        lists = labels[labels["dimension"] == dimension].groupby(["prompt_id", "labeler"], sort=False)["item"].agg(list)
+        column = f"{dimension}_domains"
+        records = records.merge(lists.rename(column).reset_index(), how="left", on=["prompt_id", "labeler"])
+        records[column] = [cell if isinstance(cell, list) else [] for cell in records[column]]
+    records = records.rename(columns={"status": "pipeline_status"})
+    records["primary_domain"] = records["primary_domain"].astype(str)
+    return records[["id", "prompt", "aligned_response", "misaligned_response",
+                    *(f"{d}_domains" for d in DIMENSIONS), "primary_domain", "semantic_type",
+                    "aligned_generator", "misaligned_generator", "judge", "aligned_judge_score",
+                    "misaligned_judge_score", "labeler", "pipeline_status", "human_status", "human_valid_votes",
+                    "human_invalid_votes", "human_agreement", "split"]]
 
 
 def leakage_groups(frame: pd.DataFrame, tau: int | None, bits: int = 64) -> np.ndarray:
     """A group label per row: rows in one dedup cluster or within SimHash ``tau`` share a group."""
     n = len(frame)
-    clusters = pd.factorize(frame["_cluster"])[0]
+    clusters = pd.factorize(frame["cluster"])[0]
     left, right = [np.arange(n)], [clusters + n]  # row -- its cluster node
     if tau is not None:
-        known = frame["_simhash"].notna().to_numpy()
+        known = frame["simhash"].notna().to_numpy()
         values = np.zeros(n, dtype=np.int64)
-        values[known] = frame.loc[known, "_simhash"].astype(np.int64).to_numpy()
+        values[known] = frame.loc[known, "simhash"].astype(np.int64).to_numpy()
         found = near_pairs(values.view(np.uint64), tau, bits=bits, valid=known)
         left.append(found.left.astype(np.int64))
         right.append(found.right.astype(np.int64))
@@ -139,7 +165,7 @@ def assign_splits(frame: pd.DataFrame, groups: np.ndarray, ratios: tuple[float, 
     consecutive runs of the target shares (a group goes where its middle falls), so each split is
     within one group of its share."""
     rng = np.random.default_rng(seed)
-    table = pd.DataFrame({"group": groups, "domain": frame["primary_domain"].to_numpy()})
+    table = pd.DataFrame({"group": groups, "domain": pd.factorize(frame["primary_domain"])[0]})
     per_group = table.groupby("group").agg(domain=("domain", "first"), size=("domain", "size"))
     per_group["order"] = rng.permutation(len(per_group))
     per_group = per_group.sort_values(["domain", "order"])
@@ -151,8 +177,7 @@ def assign_splits(frame: pd.DataFrame, groups: np.ndarray, ratios: tuple[float, 
     return per_group["split"].reindex(groups).to_numpy()
 
 
-def _write(frame: pd.DataFrame, out: Path, formats: tuple[str, ...]) -> list[str]:
-    public = frame[[c for c in frame.columns if not c.startswith("_")]]
+def _write(public: pd.DataFrame, out: Path, formats: tuple[str, ...]) -> list[str]:
     written = []
     if "jsonl" in formats:
         public.to_json(out / "pairs.jsonl", orient="records", lines=True, force_ascii=False)
@@ -176,24 +201,37 @@ def _write(frame: pd.DataFrame, out: Path, formats: tuple[str, ...]) -> list[str
     return written
 
 
-def plan_export(store: Store, taxonomy: Taxonomy, options: ExportOptions) -> tuple[pd.DataFrame, str, dict]:
-    """The records with their splits, the export id and its parameters; nothing is written."""
+def plan_export(store: Store, taxonomy: Taxonomy, options: ExportOptions,
+                table: PairTable | None = None) -> tuple[pd.DataFrame, str, dict]:
+    """The chosen pairs (light columns) with their splits, the export id and its parameters; nothing
+    is written. Pass a ``table`` kept from ``pair_table(store)`` to plan without reading the store."""
     options.check(taxonomy)
-    frame = _records(store, taxonomy, options)
+    frame = _select(store, table or pair_table(store), options)
     if frame.empty:
         raise ValueError(f"no pairs match (set '{options.pairs}' and the filters given); nothing written")
-    dedup = store.dedup_params()
-    groups = leakage_groups(frame, int(dedup["tau"]) if dedup else None, int(dedup["bits"]) if dedup else 64)
-    frame["split"] = [options.split_names[i] for i in assign_splits(frame, groups, options.ratios, options.seed)]
+    groups = leakage_groups(frame, *_leakage_search(store.dedup_params()))
+    frame["split"] = np.array(options.split_names, dtype=object)[assign_splits(frame, groups, options.ratios, options.seed)]
     frame.attrs["groups"] = int(groups.max() + 1)
     params = {**{k: v for k, v in asdict(options).items() if k != "out"}, "ratios": list(options.ratios)}
-    return frame, content_id("export", json.dumps(params, sort_keys=True, default=str), *frame["id"]), params
+    ids = "\x1f".join(frame["id"].to_numpy(dtype=object))  # as content_id(..., *ids) would join them, faster
+    return frame, content_id("export", json.dumps(params, sort_keys=True, default=str), ids), params
+
+
+def _leakage_search(dedup: dict | None) -> tuple[int | None, int]:
+    """τ and width to search near-duplicates with, or None where the dedup clusters already hold every
+    link: a global-scope dedup merged every pair within τ into one cluster; a domain-scope one did not."""
+    if not dedup or dedup.get("scope", "global") == "global":
+        return None, 64
+    return int(dedup["tau"]), int(dedup["bits"])
 
 
 def export(store: Store, taxonomy: Taxonomy, options: ExportOptions) -> StageReport:
     """Write the curated pairs with their splits and a dataset card to ``options.out``."""
     started, began = utc_now(), time.perf_counter()
-    frame, export_id, params = plan_export(store, taxonomy, options)
+    table = pair_table(store)
+    frame, export_id, params = plan_export(store, taxonomy, options, table)
+    groups = frame.attrs["groups"]
+    frame = _records(store, taxonomy, table, frame)
     counts = frame["split"].value_counts().to_dict()
     out = Path(options.out)
     out.mkdir(parents=True, exist_ok=True)
@@ -205,6 +243,6 @@ def export(store: Store, taxonomy: Taxonomy, options: ExportOptions) -> StageRep
     report = StageReport("export", items_in=len(frame), kept=len(frame), params=params)
     report.seconds = time.perf_counter() - began
     report.notes = {"export_id": export_id, **{f"split_{k}": v for k, v in sorted(counts.items())},
-                    "groups": frame.attrs["groups"], "files": ", ".join(written + ["README.md"])}
+                    "groups": groups, "files": ", ".join(written + ["README.md"])}
     store.record_stage_run(report, started_at=started)
     return report

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from collections.abc import Iterable
 
+import pandas as pd
 import sqlite_utils
 
 from review_store.bench import PAIR_SETS
@@ -13,28 +14,34 @@ from review_store.bench import PAIR_SETS
 class ExportQueries:
     db: sqlite_utils.Database
 
-    def export_pairs(self, pair_set: str) -> list[dict]:
-        """Pairs of ``pair_set`` with both responses: texts, provenance, judge scores, cluster and fingerprint."""
-        return list(self.db.query(
-            "SELECT p.id, p.prompt_id, p.status, p.human_status, p.judge, p.labeler, pr.text AS prompt, "
-            "pr.cluster_id, pr.simhash, a.text AS aligned, a.generator AS aligned_generator, m.text AS misaligned, "
-            "m.generator AS misaligned_generator, "
+    def export_pair_table(self) -> pd.DataFrame:
+        """Every pair, light: ids, labeler, statuses, membership of each pair set (``in_<set>``),
+        the prompt's dedup cluster and fingerprint. What an export plans its splits from."""
+        sets = ", ".join(f"({where}) AS in_{name}" for name, where in PAIR_SETS.items())
+        return pd.read_sql_query(
+            f"SELECT p.id, p.prompt_id, p.labeler, p.status, p.human_status, {sets}, "
+            "COALESCE(pr.cluster_id, p.prompt_id) AS cluster, pr.simhash "
+            "FROM pairs p JOIN prompts pr ON pr.id = p.prompt_id ORDER BY p.id", self.db.conn)
+
+    def assigned_label_table(self) -> pd.DataFrame:
+        """Assigned domains of every pair's labeler, most probable first per (prompt, labeler)."""
+        return pd.read_sql_query(
+            "SELECT prompt_id, labeler, dimension, domain, probability FROM labels WHERE assigned = 1 "
+            "AND domain NOT IN ('none', 'unknown') AND labeler IN (SELECT DISTINCT labeler FROM pairs) "
+            "ORDER BY prompt_id, labeler, probability DESC, dimension, domain", self.db.conn)
+
+    def export_texts(self, pair_ids: list[str]) -> pd.DataFrame:
+        """Per pair: the prompt, both responses, their generators and the pair judge's two scores."""
+        return pd.read_sql_query(
+            "SELECT p.id, pr.text AS prompt, a.text AS aligned_response, m.text AS misaligned_response, "
+            "a.generator AS aligned_generator, m.generator AS misaligned_generator, p.judge, "
             "(SELECT j.probability FROM judgments j WHERE j.candidate_id = a.id AND j.stage = 2 AND j.judge = p.judge) "
             "AS aligned_judge_score, "
             "(SELECT j.probability FROM judgments j WHERE j.candidate_id = m.id AND j.stage = 2 AND j.judge = p.judge) "
             "AS misaligned_judge_score "
             "FROM pairs p JOIN prompts pr ON pr.id = p.prompt_id JOIN candidates a ON a.id = p.aligned_id "
-            f"JOIN candidates m ON m.id = p.misaligned_id WHERE {PAIR_SETS[pair_set]} ORDER BY p.id"))
-
-    def assigned_labels_of(self, labelers: Iterable[str]) -> dict[tuple[str, str], list[tuple[str, str, float]]]:
-        """Per (prompt, labeler): (dimension, domain, probability) of its assigned domains."""
-        found: dict = {}
-        for prompt, labeler, dimension, domain, probability in self.db.execute(
-                "SELECT prompt_id, labeler, dimension, domain, probability FROM labels WHERE assigned = 1 "
-                "AND domain NOT IN ('none', 'unknown') AND labeler IN (SELECT value FROM json_each(?)) "
-                "ORDER BY prompt_id, probability DESC", [json.dumps(sorted(set(labelers)))]):
-            found.setdefault((prompt, labeler), []).append((dimension, domain, probability))
-        return found
+            "JOIN candidates m ON m.id = p.misaligned_id WHERE p.id IN (SELECT value FROM json_each(?))",
+            self.db.conn, params=[json.dumps(pair_ids)])
 
     def pair_votes(self) -> dict[str, dict[str, int]]:
         """Per pair: how many "valid pair" answers said yes and no (examples included)."""
