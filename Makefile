@@ -1,4 +1,4 @@
-# misalign: `make demo` opens the studio, `make test` runs every test. Both set up .venv first.
+# misalign: `make demo` runs the whole loop on CPU and opens the studio, `make test` runs every test. Both set up .venv first.
 PYTHON ?= python3.11
 VENV ?= .venv
 BIN := $(VENV)/bin
@@ -19,8 +19,7 @@ $(STAMP): pyproject.toml
 	touch $@
 
 demo: setup
-	$(BIN)/misalign init
-	$(BIN)/misalign app
+	$(BIN)/misalign demo --db demo.db
 
 app: setup
 	$(BIN)/misalign app
@@ -39,4 +38,4 @@ bench: setup
 	$(BIN)/python benchmarks/app.py
 
 clean:
-	rm -rf $(VENV) misalign.db misalign.db-wal misalign.db-shm
+	rm -rf $(VENV) misalign.db misalign.db-wal misalign.db-shm demo.db demo.db-wal demo.db-shm demo-export

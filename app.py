@@ -42,6 +42,9 @@ funnel = pd.DataFrame([
 ], columns=["stage", "count"])
 st.altair_chart(alt.Chart(funnel).mark_bar().encode(x="count:Q", y=alt.Y("stage:N", sort=None), tooltip=["stage", "count"]),
                 width="stretch")
+if status["review"]["example_answers"]:
+    st.caption(f"Human verdicts include {status['review']['example_answers']} example answers shipped with the demo "
+               "(by example annotators); answers you give on the Review page count alongside them.")
 if not status["pairs"]:
     st.caption("Next: misalign label, misalign dedup, then misalign pairs (or --import your own responses).")
 

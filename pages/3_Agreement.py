@@ -12,6 +12,10 @@ st.title("Agreement")
 if not read("annotations"):
     st.info("No answers yet: review on the Review page or pull from Argilla (misalign review pull).")
     st.stop()
+examples = sum(a["is_example"] or 0 for a in read("annotations"))
+if examples:
+    st.caption(f"{examples} of these answers are examples shipped with the demo (annotators marked as examples); "
+               "add your own on the Review page.")
 answer = st.radio("Question", ["pair_valid", "aligned_acceptable"], horizontal=True)
 result = agreement(store(), answer, samples=300)
 

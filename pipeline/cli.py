@@ -17,6 +17,7 @@ import typer
 from pipeline.cli_common import Context, user_errors
 from pipeline.config import build_engine
 from pipeline.dedup import DedupOptions, dedup
+from pipeline.demo import run_demo
 from pipeline.engines import ChoiceRequest, as_messages
 from pipeline.expand import ExpandOptions, expand
 from pipeline.export import ExportOptions, export
@@ -378,14 +379,37 @@ def app_command(
 ) -> None:
     """Open the Streamlit app on the store."""
     ctx.obj.open_store().close()
-    env = {**os.environ, "MISALIGN_DB": str(Path(ctx.obj.db).resolve())}
-    if ctx.obj.taxonomy_path:
-        env["MISALIGN_TAXONOMY"] = str(Path(ctx.obj.taxonomy_path).resolve())
+    _serve_app(Path(ctx.obj.db), ctx.obj.taxonomy_path, host, port)
+
+
+def _serve_app(db: Path, taxonomy_path: str | None, host: str, port: int) -> None:
+    env = {**os.environ, "MISALIGN_DB": str(db.resolve())}
+    if taxonomy_path:
+        env["MISALIGN_TAXONOMY"] = str(Path(taxonomy_path).resolve())
     command = [sys.executable, "-m", "streamlit", "run", str(APP_FILE), "--server.address", host,
                "--server.port", str(port), "--server.headless", "true", "--browser.gatherUsageStats", "false"]
     typer.echo(f"misalign app on http://{host}:{port} (store {env['MISALIGN_DB']}); Ctrl-C stops it")
     # become the server (no child left behind when this process is stopped)
     os.execve(sys.executable, command, env)
+
+
+@app.command("demo")
+@user_errors
+def demo_command(
+    ctx: typer.Context,
+    db: Annotated[Path, typer.Option(help="The demo's store (made or resumed).")] = Path("demo.db"),
+    no_app: Annotated[bool, typer.Option("--no-app", help="Stop after the last stage instead of opening the app.")] = False,
+    port: Annotated[int, typer.Option(help="Port for the app.")] = 8501,
+    host: Annotated[str, typer.Option(help="Address the app binds.")] = "127.0.0.1",
+) -> None:
+    """The whole loop on CPU with the embedded engines, on the demo data, then the app on its store."""
+    result = run_demo(db, echo=typer.echo, taxonomy=ctx.obj.taxonomy())
+    typer.echo(f"demo store {result.db}, export {result.export_dir}")
+    typer.echo("The embedded engines are for trying the studio. For research, point the stages at a real model in "
+               "misalign.toml: a local model directory (backend hf), a 'vllm serve' URL (backend openai), or "
+               "backend vllm with the [vllm] extra on a GPU machine; see the README.")
+    if not no_app:
+        _serve_app(db, ctx.obj.taxonomy_path, host, port)
 
 
 @app.command("taxonomy")

@@ -12,6 +12,18 @@ def _table(frame: pd.DataFrame) -> str:
     return frame.to_markdown(index=False) if not frame.empty else "(none)"
 
 
+def _caveats(store: Store, status: dict) -> str:
+    """Warnings a reader must see first: example answers among the human ones, a judge that was the labeller."""
+    lines = []
+    if status["review"]["example_answers"]:
+        lines.append(f"- {status['review']['example_answers']} of the human answers are examples shipped with the "
+                     "demo, by fictional example annotators: this is not a human-validated dataset.")
+    if any(run["params"].get("judge_may_be_labeller") for stage in ("pairs", "pairs_import")
+           for run in store.stage_runs(stage)):
+        lines.append("- The pair judge was the labeller's model (the embedded demo allows it; real runs refuse it).")
+    return "## Caveats\n\n" + "\n".join(lines) + "\n\n" if lines else ""
+
+
 def dataset_card(store: Store, taxonomy: Taxonomy, frame: pd.DataFrame, export_id: str, params: dict) -> str:
     status = store.overview()
     splits = frame["split"].value_counts().rename_axis("split").reset_index(name="pairs")
@@ -44,6 +56,7 @@ def dataset_card(store: Store, taxonomy: Taxonomy, frame: pd.DataFrame, export_i
         [{"role": "generator", "model": m} for m in sorted(set(frame["aligned_generator"]) | set(frame["misaligned_generator"]))]
         + [{"role": "judge", "model": m} for m in sorted(frame["judge"].dropna().unique())]
         + [{"role": "labeler", "model": m} for m in sorted(frame["labeler"].dropna().unique())])
+    caveats = _caveats(store, status)
     return f"""---
 license: other
 ---
@@ -53,7 +66,7 @@ license: other
 Prompt + aligned response + misaligned response pairs over the misalign taxonomy {taxonomy.version}
 ({len(taxonomy.domains_of("safety"))} safety, {len(taxonomy.domains_of("value"))} value and {len(taxonomy.domains_of("culture"))} cultural domains), made with misalign. Licence: {params['licence']}.
 
-## Splits
+{caveats}## Splits
 
 {_table(splits)}
 

@@ -65,6 +65,8 @@ class PairOptions:
     limit: int | None = None  # at most this many prompts in this run
     rationale_tokens: int = 64
     rules: RuleOptions = field(default_factory=RuleOptions)
+    # the embedded demo judges with the labeller's model (it has only one); recorded in the run's params
+    judge_may_be_labeller: bool = False
 
     def check(self) -> None:
         if self.k < 1:
@@ -155,7 +157,7 @@ class PairRun:
         labeller = store.labeler(self.labeler)
         others = [(f"generator '{s.name}'", engine.model) for s, engine in self.generators]
         others += [(f"imported generator '{name}'", name) for name in imported_generators]
-        if labeller:
+        if labeller and not options.judge_may_be_labeller:
             others.append((f"labeller '{self.labeler}'", labeller["model"]))
         for who, model in others:
             if same_model(self.judge.model, model):

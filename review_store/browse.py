@@ -9,8 +9,8 @@ import sqlite_utils
 from review_store.rows import KEPT
 
 _PAIR_COLUMNS = ("x.id, x.status, x.human_status, x.reason_codes, pr.text AS prompt, a.text AS aligned, "
-                 "m.text AS misaligned, (SELECT group_concat(n.annotator || ': ' || n.pair_valid, '; ') FROM annotations n "
-                 "JOIN review_items i ON i.id = n.item_id WHERE i.pair_id = x.id) AS human_verdicts")
+                 "m.text AS misaligned, (SELECT group_concat(n.annotator || CASE WHEN n.is_example = 1 THEN ' (example)' ELSE '' END "
+                 "|| ': ' || n.pair_valid, '; ') FROM annotations n JOIN review_items i ON i.id = n.item_id WHERE i.pair_id = x.id) AS human_verdicts")
 _PAIR_JOINS = ("JOIN prompts pr ON pr.id = x.prompt_id LEFT JOIN candidates a ON a.id = x.aligned_id "
                "LEFT JOIN candidates m ON m.id = x.misaligned_id")
 

@@ -7,7 +7,7 @@ from collections.abc import Iterable, Iterator
 
 import sqlite_utils
 
-from review_store.rows import prompt_pages
+from review_store.rows import KEPT, prompt_pages
 
 ORIGIN_RANK = {"seed": 0, "imported": 1, "expanded": 2}  # the canonical-prompt rule: seed first
 
@@ -41,6 +41,10 @@ class DedupQueries:
         return list(self.db.query(
             "SELECT id, seq, origin, simhash, is_canonical FROM prompts "
             "WHERE is_canonical IS NULL OR is_canonical = 1 ORDER BY seq"))
+
+    def kept_prompt_ids(self) -> set[str]:
+        """Prompts no dedup run removed."""
+        return {r[0] for r in self.db.execute(f"SELECT id FROM prompts p WHERE {KEPT}")}
 
     def prompt_domain_pairs(self) -> Iterator[tuple[str, str]]:
         """Every (prompt id, domain) assigned by any labeler, None and Unknown left out."""

@@ -15,13 +15,14 @@ class ExportQueries:
     db: sqlite_utils.Database
 
     def export_pair_table(self) -> pd.DataFrame:
-        """Every pair, light: ids, labeler, statuses, membership of each pair set (``in_<set>``),
+        """Every pair with both responses, light: ids, labeler, statuses, membership of each pair set (``in_<set>``),
         the prompt's dedup cluster and fingerprint. What an export plans its splits from."""
-        sets = ", ".join(f"({where}) AS in_{name}" for name, where in PAIR_SETS.items())
+        sets = ", ".join(f"COALESCE(({where}), 0) AS in_{name}" for name, where in PAIR_SETS.items())  # NULL is out
         return pd.read_sql_query(
             f"SELECT p.id, p.prompt_id, p.labeler, p.status, p.human_status, {sets}, "
             "COALESCE(pr.cluster_id, p.prompt_id) AS cluster, pr.simhash "
-            "FROM pairs p JOIN prompts pr ON pr.id = p.prompt_id ORDER BY p.id", self.db.conn)
+            "FROM pairs p JOIN prompts pr ON pr.id = p.prompt_id "
+            "WHERE p.aligned_id IS NOT NULL AND p.misaligned_id IS NOT NULL ORDER BY p.id", self.db.conn)
 
     def assigned_label_table(self) -> pd.DataFrame:
         """Assigned domains of every pair's labeler, most probable first per (prompt, labeler)."""

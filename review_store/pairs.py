@@ -62,7 +62,8 @@ class PairQueries:
             [json.dumps(list(candidate_ids))]))
 
     def save_pairs(self, rows: Iterable[dict]) -> int:
-        """Write pairs (one per prompt): a pair recomputed later keeps its id and created_at."""
+        """Write pairs (one per prompt): a pair recomputed later keeps its id and created_at, and is
+        rewritten (``updated_at``) only when its decision changed; returns how many rows changed."""
         before = self.db.conn.total_changes
         self.db.conn.executemany(
             "INSERT INTO pairs (id, prompt_id, aligned_id, misaligned_id, status, reason_codes, audit, labeler, judge, "
@@ -71,7 +72,10 @@ class PairQueries:
             "ON CONFLICT(id) DO UPDATE SET aligned_id = excluded.aligned_id, misaligned_id = excluded.misaligned_id, "
             "status = excluded.status, reason_codes = excluded.reason_codes, audit = excluded.audit, "
             "labeler = excluded.labeler, judge = excluded.judge, params = excluded.params, "
-            "updated_at = excluded.updated_at",
+            "updated_at = excluded.updated_at WHERE (pairs.aligned_id, pairs.misaligned_id, pairs.status, "
+            "pairs.reason_codes, pairs.audit, pairs.labeler, pairs.judge, pairs.params) IS NOT (excluded.aligned_id, "
+            "excluded.misaligned_id, excluded.status, excluded.reason_codes, excluded.audit, excluded.labeler, "
+            "excluded.judge, excluded.params)",
             [{**row, "reason_codes": json.dumps(row["reason_codes"])} for row in rows])
         return self.db.conn.total_changes - before
 

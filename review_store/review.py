@@ -127,6 +127,10 @@ class ReviewQueries:
             row["misaligned_dimensions"] = json.loads(row["misaligned_dimensions"] or "[]")
         return rows
 
+    def example_answer_count(self) -> int:
+        """Answers by example annotators (shipped with the demo), which count like anyone's."""
+        return self.db.execute("SELECT COUNT(*) FROM annotations WHERE is_example = 1").fetchone()[0]
+
     def set_human_statuses(self, statuses: dict[str, str | None]) -> None:
         """Set (or clear, with None) the human status of pairs."""
         self.db.conn.executemany("UPDATE pairs SET human_status = ? WHERE id = ?",

@@ -151,7 +151,8 @@ class Store(PromptQueries, LabelQueries, DedupQueries, EngineCacheQueries, Expan
             "labels": self.label_counts(),
             "dedup": self.dedup_counts(),
             "pairs": self.pair_counts(),
-            "review": {"progress": self.review_progress(), "human_statuses": self.human_status_counts()},
+            "review": {"progress": self.review_progress(), "human_statuses": self.human_status_counts(),
+                       "example_answers": self.example_answer_count()},
         }
 
     def status(self, audit_limit: int = 200) -> dict:

@@ -52,6 +52,16 @@ def taxonomy():
     return load_taxonomy()
 
 
+@pytest.fixture(scope="session")
+def demo_run(tmp_path_factory) -> tuple[Path, str]:
+    """``misalign demo --no-app`` once per session, as a user runs it: the store and what it printed."""
+    folder = tmp_path_factory.mktemp("demo")
+    done = subprocess.run([str(Path(sys.executable).with_name("misalign")), "demo", "--no-app", "--db", "demo.db"],
+                          cwd=folder, capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stderr[-2000:]
+    return folder / "demo.db", done.stdout
+
+
 @pytest.fixture
 def db_path(tmp_path) -> Path:
     return tmp_path / "misalign.db"

@@ -10,6 +10,7 @@ from pipeline.ingest import IngestOptions, ingest
 from pipeline.pairs import PairOptions
 from pipeline.pairs_import import import_candidates
 from pipeline.review import add_annotator, add_panel, build_queues
+from review_store import Store
 from tests.conftest import running_app
 from tests.review_fixtures import seed_pairs
 
@@ -85,3 +86,47 @@ def test_browse_a_domain_review_and_export_in_chromium(served, store, tmp_path):
     assert (answer["annotator"], answer["pair_valid"], answer["aligned_acceptable"]) == ("asha", "yes", "no")
     assert answer["misaligned_dimensions"] == ["culture"]
     assert (tmp_path / "exported" / "pairs.jsonl").is_file() and (tmp_path / "exported" / "README.md").is_file()
+
+
+def test_the_demo_store_in_chromium(demo_run, taxonomy, tmp_path):
+    """`make demo`'s store, as a user meets it: the overview, a domain's pairs, the example panels'
+    agreement, a review by an example annotator, and an export."""
+    from playwright.sync_api import sync_playwright
+
+    db = tmp_path / "demo.db"
+    shutil.copy(demo_run[0], db)
+    with Store(db) as store:
+        labeler = next(name for name in store.labelers_with_labels() if name.startswith("embed:"))
+        domain = next(d for d in taxonomy.domains if store.domain_summary(labeler, d.id)["pairs"])
+    with running_app(db, cwd=tmp_path) as url, sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=shutil.which("chromium"), args=CHROMIUM_ARGS)
+        try:
+            page = browser.new_page()
+            page.goto(url)
+            page.get_by_text("Funnel: from prompts to human-validated pairs").wait_for()
+            page.get_by_text("example answers shipped with the demo", exact=False).wait_for()
+
+            page.goto(f"{url}/Domains")
+            page.get_by_text("Labeler").first.wait_for()
+            choose(page, 0, labeler)
+            choose(page, 1, taxonomy.dimension_names[domain.dimension])
+            choose(page, 2, domain.name)
+            page.locator("div[data-testid=stExpander] summary").first.click()
+            page.get_by_text("human verdicts: ", exact=False).first.wait_for()
+
+            page.goto(f"{url}/Agreement")
+            page.get_by_text("Divergence between panels").wait_for()
+            page.get_by_text("example-western-europe").first.wait_for()
+
+            page.goto(f"{url}/Review")
+            page.get_by_text("I am").first.wait_for()
+            choose(page, 1, "example-amani")
+            page.get_by_text("(example annotator)", exact=False).wait_for()
+
+            page.goto(f"{url}/Export")
+            page.get_by_label("Folder").fill(str(tmp_path / "exported"))
+            page.get_by_role("button", name="Write").click()
+            page.get_by_text("Download pairs.jsonl").wait_for(timeout=30_000)
+        finally:
+            browser.close()
+    assert (tmp_path / "exported" / "README.md").is_file()

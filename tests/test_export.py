@@ -123,3 +123,12 @@ def test_bad_export_options_stop_with_one_line_and_change_nothing(curated, cli, 
     result = cli("export", "--out", tmp_path / "bad", *args)
     assert result.exit_code == 1 and error in result.stderr and len(result.stderr.strip().splitlines()) == 1
     assert snapshot(db_path) == before and not (tmp_path / "bad").exists()
+
+
+def test_curated_exports_leave_out_pipeline_rejected_pairs(curated, taxonomy, tmp_path):
+    rejected = curated.db.execute("SELECT id FROM pairs ORDER BY id LIMIT 1").fetchone()[0]
+    curated.db.execute("UPDATE pairs SET status = 'rejected' WHERE id = ?", [rejected])
+    export(curated, taxonomy, ExportOptions(out=tmp_path / "curated"))
+    export(curated, taxonomy, ExportOptions(out=tmp_path / "all", pairs="all"))
+    assert rejected not in {r["id"] for r in read_jsonl(tmp_path / "curated" / "pairs.jsonl")}
+    assert rejected in {r["id"] for r in read_jsonl(tmp_path / "all" / "pairs.jsonl")}
