@@ -42,12 +42,9 @@ def run_command(
     options = BenchOptions(engine=model, protocol=protocol, judge=judge, runs=runs, pairs=pairs, threshold=threshold,
                            split=export_split)
     tax, config = ctx.obj.taxonomy(), ctx.obj.config()
-    with ctx.obj.open_store(must_exist=True) as store:
-        try:
-            report = run_bench(store, config, options)
-            summarise(store, tax, report.notes["group_id"], bootstrap)
-        except ValueError as exc:
-            raise InputError(str(exc)) from None
+    with ctx.obj.acting() as store:
+        report = run_bench(store, config, options)
+        summarise(store, tax, report.notes["group_id"], bootstrap)
         overall = next(iter(report_tables(store, tax, report.notes["group_id"]).values()))
     typer.echo(report.summary())
     typer.echo(overall.to_string(index=False))
@@ -76,19 +73,16 @@ def report_command(
 ) -> None:
     """Print a benchmark's tables (overall, per dimension, type, domain, trade-offs, judge calibration)."""
     tax = ctx.obj.taxonomy()
-    with ctx.obj.open_store(must_exist=True) as store:
+    with ctx.obj.acting() as store:
         groups = store.bench_groups()
         if not groups:
             raise InputError("no benchmarks yet: misalign bench run --model ENGINE")
         chosen = next((g for g in groups if g["group_id"] == group), None) if group else groups[-1]
         if chosen is None:
             raise InputError(f"no benchmark '{group}' (misalign bench list shows them)")
-        try:
-            if not store.bench_summaries(chosen["group_id"], "overall"):  # a run cut off before its summary
-                summarise(store, tax, chosen["group_id"])
-            tables = report_tables(store, tax, chosen["group_id"])
-        except ValueError as exc:
-            raise InputError(str(exc)) from None
+        if not store.bench_summaries(chosen["group_id"], "overall"):  # a run cut off before its summary
+            summarise(store, tax, chosen["group_id"])
+        tables = report_tables(store, tax, chosen["group_id"])
     for name, table in tables.items():
         typer.echo(f"\n== {name.replace('_', ' ')} ==")
         typer.echo(table.to_string(index=False))

@@ -126,11 +126,8 @@ def label_command(
     """Label prompts into the taxonomy with an engine (resumable), and optionally measure agreement."""
     options = LabelOptions(engine=engine, mode=mode, delta=delta, shortlist=shortlist, labeler=labeler, semantic_types=types)
     tax, config = ctx.obj.taxonomy(), ctx.obj.config()
-    with ctx.obj.open_store(must_exist=True) as store:
-        try:
-            report = label(store, tax, config, options)
-        except ValueError as exc:
-            raise InputError(str(exc)) from None
+    with ctx.obj.acting() as store:
+        report = label(store, tax, config, options)
         typer.echo(report.summary(), err=as_json)
         if evaluate_against:
             if not store.labeler(evaluate_against) and not store.has_labels(evaluate_against):
@@ -175,11 +172,8 @@ def expand_command(
     unknown = [d for d in options.domains if d not in {x.id for x in tax.domains}]
     if unknown:
         raise InputError(f"--domain: '{unknown[0]}' is not a domain id of taxonomy {tax.version} (see 'misalign taxonomy')")
-    with ctx.obj.open_store(must_exist=True) as store:
-        try:
-            report = expand(store, tax, ctx.obj.config(), options)
-        except ValueError as exc:
-            raise InputError(str(exc)) from None
+    with ctx.obj.acting() as store:
+        report = expand(store, tax, ctx.obj.config(), options)
     typer.echo(report.summary())
     if report.notes["unfilled"]:
         short = ", ".join(f"{d} {n}" for d, n in sorted(report.notes["unfilled"].items(), key=lambda x: x[1]))
@@ -269,14 +263,11 @@ def pairs_command(
                           rules=RuleOptions(min_words=min_words, max_words=max_words, min_english=min_english,
                                             repetition=max_repetition, near_identical=near_identical))
     tax, config = ctx.obj.taxonomy(), ctx.obj.config()
-    with ctx.obj.open_store(must_exist=True) as store:
-        try:
-            if import_file:
-                report = import_candidates(store, tax, config, import_file, options, format)
-            else:
-                report = make_pairs(store, tax, config, options)
-        except ValueError as exc:
-            raise InputError(str(exc)) from None
+    with ctx.obj.acting() as store:
+        if import_file:
+            report = import_candidates(store, tax, config, import_file, options, format)
+        else:
+            report = make_pairs(store, tax, config, options)
         typer.echo(report.summary())
         _echo_pair_table(funnel_rows(store, report.params["labeler"], tax), all_domains)
 
@@ -308,11 +299,8 @@ def export_command(
                             domains=tuple(domain or ()), semantic_types=tuple(semantic_type or ()),
                             min_agreement=min_agreement, sources=tuple(source or ()), licence=licence)
     tax = ctx.obj.taxonomy()
-    with ctx.obj.open_store(must_exist=True) as store:
-        try:
-            report = export(store, tax, options)
-        except ValueError as exc:
-            raise InputError(str(exc)) from None
+    with ctx.obj.acting() as store:
+        report = export(store, tax, options)
     typer.echo(report.summary())
     typer.echo(f"wrote {out}")
 

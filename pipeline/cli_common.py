@@ -4,6 +4,8 @@ decorator that turns errors a user can act on into one line and exit status 1.""
 from __future__ import annotations
 
 import functools
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import typer
@@ -28,6 +30,16 @@ class Context:
         if must_exist and self.db != ":memory:" and not Path(self.db).exists():
             raise StoreError(f"{self.db}: no store here; run 'misalign init' or 'misalign ingest FILE' first")
         return Store(self.db)
+
+    @contextmanager
+    def acting(self) -> Iterator[Store]:
+        """The existing store, for a stage to act on; a ValueError it raises is the user's to fix
+        (a bad setting or input), so it becomes one line and exit status 1."""
+        with self.open_store(must_exist=True) as store:
+            try:
+                yield store
+            except ValueError as exc:
+                raise InputError(str(exc)) from None
 
     def taxonomy(self):
         return load_taxonomy(self.taxonomy_path)

@@ -23,11 +23,8 @@ review_app.add_typer(annotator_app, name="annotator")
 
 def _acting(ctx: typer.Context, action, *args, **kwargs):
     """Run an action on the store; a ValueError is the user's to fix."""
-    with ctx.obj.open_store(must_exist=True) as store:
-        try:
-            return action(store, *args, **kwargs)
-        except ValueError as exc:
-            raise InputError(str(exc)) from None
+    with ctx.obj.acting() as store:
+        return action(store, *args, **kwargs)
 
 
 @panel_app.command("add")
