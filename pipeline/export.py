@@ -78,6 +78,8 @@ class PairTable:
 
 
 def pair_table(store: Store) -> PairTable:
+    """Read the pair table: the pairs with both responses, their primary domain (most probable
+    assigned domain of their labeler, or none), semantic type and human votes."""
     pairs = store.export_pair_table()
     labels = store.assigned_label_table()
     primary = labels.drop_duplicates(["prompt_id", "labeler"])[["prompt_id", "labeler", "domain"]]
