@@ -22,7 +22,7 @@ import numpy as np
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
-from benchmarks.bench_read import LABELER, build  # noqa: E402
+from benchmarks.bench_read import LABELER, build, dedup_as_run  # noqa: E402
 from pipeline.bench_summary import summarise  # noqa: E402
 from pipeline.export import ExportOptions, pair_table, plan_export  # noqa: E402
 from review_store import Store  # noqa: E402
@@ -68,11 +68,7 @@ def main() -> None:
                     read()
                     times.append(time.perf_counter() - began)
                 figures[page] = {"p50_s": float(np.median(times)), "p95_s": float(np.percentile(times, 95))}
-            fingerprints = np.random.default_rng(0).integers(-2 ** 63, 2 ** 63 - 1, size=args.pairs, dtype=np.int64)
-            with store.transaction():  # a global-scope dedup's clusters, as the export reads them
-                store.set_fingerprints((f"p{i}", int(v)) for i, v in enumerate(fingerprints))
-                store.apply_dedup(((f"p{i}", f"p{i}") for i in range(args.pairs)), [],
-                                  {"tau": 10, "bits": 64, "scope": "global"})
+            dedup_as_run(store, args.pairs)
             began = time.perf_counter()
             table = pair_table(store)
             once = time.perf_counter() - began

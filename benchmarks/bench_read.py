@@ -32,6 +32,14 @@ BASELINE = ("SELECT l.domain, r.slot, AVG(r.flagged) AS flagged, COUNT(*) AS n F
             "WHERE b.group_id = ? {where} GROUP BY l.domain, r.slot")
 
 
+def dedup_as_run(store: Store, prompts: int, seed: int = 0) -> None:
+    """Random fingerprints and one cluster per prompt, as a global-scope dedup run leaves them."""
+    values = np.random.default_rng(seed).integers(-2 ** 63, 2 ** 63 - 1, size=prompts, dtype=np.int64)
+    with store.transaction():
+        store.set_fingerprints((f"p{i}", int(v)) for i, v in enumerate(values))
+        store.apply_dedup(((f"p{i}", f"p{i}") for i in range(prompts)), [], {"tau": 10, "bits": 64, "scope": "global"})
+
+
 def build(store: Store, taxonomy, pairs: int, runs: int, seed: int = 0) -> str:
     rng = np.random.default_rng(seed)
     safety, culture = taxonomy.domains_of("safety"), taxonomy.domains_of("culture")

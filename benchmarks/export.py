@@ -14,13 +14,12 @@ import tempfile
 import time
 from pathlib import Path
 
-import numpy as np
 import pandas as pd
 
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
-from benchmarks.bench_read import build  # noqa: E402
+from benchmarks.bench_read import build, dedup_as_run  # noqa: E402
 from pipeline.export import ExportOptions, export  # noqa: E402
 from review_store import Store  # noqa: E402
 from taxonomy import load_taxonomy  # noqa: E402
@@ -40,10 +39,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as folder:
         with Store(Path(folder) / "export.db") as store:
             build(store, taxonomy, args.pairs, runs=0)
-            values = np.random.default_rng(0).integers(-2 ** 63, 2 ** 63 - 1, size=args.pairs, dtype=np.int64)
-            with store.transaction():  # fingerprints as a dedup run would leave them
-                store.set_fingerprints((f"p{i}", int(v)) for i, v in enumerate(values))
-                store.apply_dedup(((f"p{i}", f"p{i}") for i in range(args.pairs)), [], {"tau": 10, "bits": 64, "scope": "global"})
+            dedup_as_run(store, args.pairs)
             began = time.perf_counter()
             report = export(store, taxonomy, ExportOptions(out=Path(folder) / "out", formats=("parquet",)))
             ours = time.perf_counter() - began
