@@ -6,7 +6,7 @@ with the CPU baselines → agreement → export. Every stage is the real one, so
 same store does nothing new. The embedded engines are for trying the studio, not for research:
 the demo's judge is the labeller's model, which real runs refuse (``judge_may_be_labeller``).
 
->>> report = run_demo(Path("demo.db"), echo=print)
+>>> result = run_demo(Path("demo.db"), echo=print)
 """
 
 from __future__ import annotations
@@ -43,8 +43,6 @@ EXAMPLES_WRITTEN_AT = "2026-11-22T00:00:00+00:00"  # the example answers' submis
 class DemoResult:
     db: Path
     export_dir: Path
-    labeler: str
-    bench_groups: list[str]
 
 
 def demo_records() -> list[dict]:
@@ -66,9 +64,13 @@ def _import_file(store: Store, records: list[dict], folder: Path) -> Path:
     return path
 
 
-def add_example_panels(store: Store) -> list[str]:
-    """The example panels and annotators shipped with the demo (annotators marked as examples)."""
-    shipped = json.loads((DATA / "panels.json").read_text(encoding="utf-8"))
+def example_panels() -> dict:
+    """The example panels and their annotators (with attributes) shipped with the demo."""
+    return json.loads((DATA / "panels.json").read_text(encoding="utf-8"))
+
+
+def add_example_panels(store: Store, shipped: dict) -> list[str]:
+    """The shipped example panels and annotators into the store (annotators marked as examples)."""
     for panel in shipped["panels"]:
         add_panel(store, panel["name"], panel["description"], panel["min_submissions"])
     for person in shipped["annotators"]:
@@ -77,12 +79,15 @@ def add_example_panels(store: Store) -> list[str]:
     return [panel["name"] for panel in shipped["panels"]]
 
 
-def add_example_annotations(store: Store, records: list[dict]) -> int:
+def add_example_annotations(store: Store, records: list[dict], shipped: dict) -> int:
     """The shipped example answers, each on its panel's item for the pair (an audit item marked as an
     example where the pair was in none of that panel's queues); returns how many were recorded."""
     prompts = {r["id"]: prompt_id(r["prompt"]) for r in records}
-    panel_of = {a["name"]: a["panel"] for a in json.loads((DATA / "panels.json").read_text(encoding="utf-8"))["annotators"]}
+    panel_of = {a["name"]: a["panel"] for a in shipped["annotators"]}
     pairs = {prompt: pair["id"] for prompt in set(prompts.values()) if (pair := store.pair_of(prompt))}
+    items: dict = {}  # (panel, pair) -> the first queued item
+    for item in store.review_items():
+        items.setdefault((item["panel"], item["pair_id"]), item["id"])
     done = 0
     with open(DATA / "annotations.jsonl", encoding="utf-8") as lines:
         answers = [json.loads(line) for line in lines]
@@ -91,11 +96,9 @@ def add_example_annotations(store: Store, records: list[dict]) -> int:
         if prompt not in pairs:
             continue  # dedup removed the prompt
         panel = panel_of[answer["annotator"]]
-        items = [i for i in store.review_items(panel=panel) if i["pair_id"] == pairs[prompt]]
-        if items:
-            item = items[0]["id"]
-        else:
-            item = item_id("audit", panel, prompt)
+        item = items.get((panel, pairs[prompt]))
+        if item is None:
+            item = items[(panel, pairs[prompt])] = item_id("audit", panel, prompt)
             with store.transaction():
                 store.add_review_items([{"id": item, "queue": "audit", "panel": panel, "prompt_id": prompt,
                                          "pair_id": pairs[prompt], "reason": EXAMPLE_REASON, "backend": None,
@@ -113,8 +116,7 @@ def run_demo(db: Path, echo: Callable[[str], None] = print, taxonomy: Taxonomy |
     taxonomy = taxonomy or load_taxonomy()
     config = load_config(None)
     export_dir = export_dir or Path(db).resolve().parent / "demo-export"
-    records = demo_records()
-    groups = []
+    records, shipped = demo_records(), example_panels()
     with Store(db) as store, tempfile.TemporaryDirectory() as folder:
         echo("1. ingest: " + ingest(store, DATA / "pairs.jsonl", taxonomy, IngestOptions(
             source=SOURCE, label_columns={d: d for d in taxonomy.dimension_names})).summary())
@@ -130,15 +132,14 @@ def run_demo(db: Path, echo: Callable[[str], None] = print, taxonomy: Taxonomy |
         pairs = import_candidates(store, taxonomy, config, _import_file(store, records, Path(folder)), options)
         echo("4. pairs (stage-1 rules, stage-2 embedded judge; the demo's judge is its labeller's model): "
              + pairs.summary())
-        panels = add_example_panels(store)
+        panels = add_example_panels(store, shipped)
         for panel in panels:
             echo(f"5. review queues, {panel}: " + build_queues(store, panel, QUEUES).summary())
-        echo(f"6. example annotations (marked as examples): {add_example_annotations(store, records)} answers "
+        echo(f"6. example annotations (marked as examples): {add_example_annotations(store, records, shipped)} answers "
              f"by {len(store.annotators())} example annotators in {len(panels)} panels")
         for engine in (ENGINE, KEYWORD_DETECTOR):
             report = run_bench(store, config, BenchOptions(engine=engine, pairs="all"))
             summarise(store, taxonomy, report.notes["group_id"], samples=200)
-            groups.append(report.notes["group_id"])
             echo(f"7. bench {engine}: " + report.summary())
         figures = agreement(store, samples=200)
         for panel, row in figures.get("panels", {}).items():
@@ -146,4 +147,4 @@ def run_demo(db: Path, echo: Callable[[str], None] = print, taxonomy: Taxonomy |
                                                          if isinstance(v, float)))
         curated = ExportOptions(out=export_dir, formats=("jsonl", "csv", "parquet"))
         echo("9. export (curated pairs): " + export(store, taxonomy, curated).summary())
-    return DemoResult(Path(db), export_dir, labeler, groups)
+    return DemoResult(Path(db), export_dir)
