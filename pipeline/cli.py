@@ -71,6 +71,8 @@ def ingest_command(
     text_col: Annotated[str, typer.Option(help="Column holding the prompt text.")] = "prompt",
     labels: Annotated[Optional[str], typer.Option(
         help="Import existing labels: DIMENSION=COLUMN,... e.g. safety=safety_name,value=values_name,culture=cultural_name")] = None,
+    semantic_type: Annotated[Optional[str], typer.Option(
+        help="Import each prompt's semantic type (object, attribute, relation) from this column.")] = None,
     source: Annotated[Optional[str], typer.Option(help="Source name recorded for these prompts (default: file name).")] = None,
     skip_bad: Annotated[bool, typer.Option(help="Skip and count bad rows instead of stopping at the first.")] = False,
     max_chars: Annotated[int, typer.Option(help="Longest prompt accepted, in characters.")] = 32_000,
@@ -78,7 +80,8 @@ def ingest_command(
     format: Annotated[Optional[str], typer.Option(help="csv, tsv, jsonl or parquet (default: from the suffix).")] = None,
 ) -> None:
     """Add prompts from FILE; exact duplicates collapse, sources are kept. Re-running adds nothing."""
-    options = IngestOptions(text_column=text_col, label_columns=parse_label_columns(labels), source=source,
+    options = IngestOptions(text_column=text_col, label_columns=parse_label_columns(labels),
+                            semantic_type_column=semantic_type, source=source,
                             skip_bad=skip_bad, max_chars=max_chars, encoding=encoding, format=format)
     tax = ctx.obj.taxonomy()
     with ctx.obj.open_store() as store:

@@ -119,7 +119,8 @@ def run_demo(db: Path, echo: Callable[[str], None] = print, taxonomy: Taxonomy |
     records, shipped = demo_records(), example_panels()
     with Store(db) as store, tempfile.TemporaryDirectory() as folder:
         echo("1. ingest: " + ingest(store, DATA / "pairs.jsonl", taxonomy, IngestOptions(
-            source=SOURCE, label_columns={d: d for d in taxonomy.dimension_names})).summary())
+            source=SOURCE, label_columns={d: d for d in taxonomy.dimension_names},
+            semantic_type_column="semantic_type")).summary())
         labelled = label(store, taxonomy, config, LabelOptions(engine=ENGINE))
         labeler = labelled.params["labeler"]
         echo("2. label: " + labelled.summary())

@@ -25,6 +25,7 @@ from taxonomy import DIMENSIONS, Taxonomy
 class IngestOptions:
     text_column: str = "prompt"
     label_columns: dict[str, str] = field(default_factory=dict)  # dimension -> column
+    semantic_type_column: str | None = None  # object, attribute or relation, imported with the labels
     source: str | None = None  # default: the file's name
     origin: str = "seed"
     skip_bad: bool = False
@@ -73,6 +74,15 @@ def _record_labels(path: Path, record: SourceRecord, options: IngestOptions, tax
     return labels
 
 
+def _record_semantic_type(path: Path, record: SourceRecord, column: str | None, taxonomy: Taxonomy) -> str | None:
+    value = text_field(path, record, column).strip().lower() if column else ""
+    known = [t.id for t in taxonomy.semantic_types]
+    if value and value not in known:
+        raise BadRow(f"{path}: {record.position}: field '{column}': unknown semantic type '{value}' "
+                     f"(one of {', '.join(known)})", "unknown_semantic_type")
+    return value or None
+
+
 def ingest(store: Store, path: str | Path, taxonomy: Taxonomy, options: IngestOptions | None = None) -> StageReport:
     """Ingest ``path`` into ``store``; the store is unchanged if it raises :class:`InputError`."""
     options = options or IngestOptions()
@@ -83,14 +93,15 @@ def ingest(store: Store, path: str | Path, taxonomy: Taxonomy, options: IngestOp
     report = StageReport("ingest", params={**asdict(options), "file": str(path)})
 
     prompts: dict[str, dict] = {}
-    sources, labels = [], {}
-    columns = [options.text_column, *options.label_columns.values()]
+    sources, labels, types = [], {}, {}
+    columns = [options.text_column, *options.label_columns.values(), *filter(None, [options.semantic_type_column])]
     records = read_records(path, list(dict.fromkeys(columns)), options.format, options.encoding)
     for record in tqdm(records, desc=f"ingest {path.name}", unit=" rows", disable=None):
         report.items_in += 1
         try:
             text = _prompt_text(path, record, options)
             record_labels = _record_labels(path, record, options, taxonomy)
+            semantic_type = _record_semantic_type(path, record, options.semantic_type_column, taxonomy)
         except BadRow as bad:
             if not options.skip_bad:
                 raise
@@ -105,6 +116,8 @@ def ingest(store: Store, path: str | Path, taxonomy: Taxonomy, options: IngestOp
                 "prompt_id": pid, "dimension": dimension, "domain": domain, "probability": 1.0,
                 "labeler": labeler, "taxonomy_version": taxonomy.version, "created_at": started,
             }
+        if semantic_type:
+            types[(pid, semantic_type)] = {"prompt_id": pid, "type": semantic_type, "probability": 1.0, "labeler": labeler}
 
     with store.transaction():
         report.notes = {
@@ -112,6 +125,7 @@ def ingest(store: Store, path: str | Path, taxonomy: Taxonomy, options: IngestOp
             "duplicate_rows": report.kept - len(prompts),
             "new_source_rows": store.add_prompt_sources(sources),
             "new_labels": store.add_labels(labels.values()),
+            "new_semantic_types": store.add_semantic_types(types.values()),
         }
         report.seconds = time.perf_counter() - began
         store.record_stage_run(report, started_at=started)

@@ -10,7 +10,7 @@ from streamlit.testing.v1 import AppTest
 
 from pipeline.demo import DATA, demo_records, run_demo
 from pipeline.review import QUESTIONS
-from review_store import Store
+from review_store import Store, prompt_id
 from tests.conftest import snapshot
 from tests.test_app import REPO
 
@@ -68,6 +68,8 @@ def test_misalign_demo_runs_every_stage_into_one_store(demo_run):
         human = store.human_status_counts()
         assert human.get("needs_adjudication") and human.get("human_accepted") and human.get("human_rejected")
         assert len(store.bench_groups()) == 2
+        types = store.top_semantic_types()  # the demo's own types, imported with its labels
+        assert all(types[prompt_id(r["prompt"])] == r["semantic_type"] for r in demo_records())
     export = db.parent / "demo-export"
     assert {"pairs.jsonl", "pairs.csv", "pairs.parquet", "README.md"} <= {p.name for p in export.iterdir()}
     card = (export / "README.md").read_text(encoding="utf-8")

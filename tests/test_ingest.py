@@ -140,3 +140,18 @@ def test_bad_label_spec_is_refused(tmp_path, cli):
     path.write_text(GOOD, encoding="utf-8")
     result = cli("ingest", path, "--labels", "ethics=safety_name")
     assert result.exit_code == 1 and "unknown dimension 'ethics'" in result.stderr
+
+
+def test_semantic_types_are_imported_with_the_labels_and_a_bad_one_is_refused(tmp_path, cli, db_path, store):
+    path = tmp_path / "t.csv"
+    path.write_text("prompt,safety_name,type\nMay I read her diary?,Privacy Violation,Relation\nHi there,None,\n",
+                    encoding="utf-8")
+    result = cli("ingest", path, "--labels", "safety=safety_name", "--semantic-type", "type")
+    assert result.exit_code == 0 and "new_semantic_types: 1" in result.stdout
+    assert list(store.top_semantic_types().values()) == ["relation"]
+    before = snapshot(db_path)
+    path.write_text("prompt,safety_name,type\nok,None,object\nhi,None,adjective\n", encoding="utf-8")
+    result = cli("ingest", path, "--labels", "safety=safety_name", "--semantic-type", "type")
+    assert result.exit_code == 1 and result.stderr.count("\n") == 1
+    assert "t.csv: line 3: field 'type': unknown semantic type 'adjective' (one of object, attribute, relation)" in result.stderr
+    assert snapshot(db_path) == before
