@@ -22,7 +22,7 @@ import numpy as np
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
-from benchmarks.bench_read import LABELER, build, dedup_as_run  # noqa: E402
+from benchmarks.bench_read import LABELER, build, dedup_as_run, timed  # noqa: E402
 from pipeline.bench_summary import summarise  # noqa: E402
 from pipeline.export import ExportOptions, pair_table, plan_export  # noqa: E402
 from review_store import Store  # noqa: E402
@@ -47,6 +47,10 @@ def page_reads(store: Store, domain: str, group: str) -> dict:
     }
 
 
+def percentiles(times: list[float]) -> dict:
+    return {"p50_s": float(np.median(times)), "p95_s": float(np.percentile(times, 95))}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--pairs", type=int, default=400_000)
@@ -62,12 +66,7 @@ def main() -> None:
             domain = taxonomy.domains_of("safety")[0].id
             figures = {}
             for page, read in page_reads(store, domain, group).items():
-                times = []
-                for _ in range(args.repeat):
-                    began = time.perf_counter()
-                    read()
-                    times.append(time.perf_counter() - began)
-                figures[page] = {"p50_s": float(np.median(times)), "p95_s": float(np.percentile(times, 95))}
+                figures[page] = percentiles(timed(read, args.repeat))
             dedup_as_run(store, args.pairs)
             began = time.perf_counter()
             table = pair_table(store)
@@ -80,7 +79,7 @@ def main() -> None:
                 began = time.perf_counter()
                 plan_export(store, taxonomy, option, table)
                 times.append(time.perf_counter() - began)
-            figures["Export preview"] = {"p50_s": float(np.median(times)), "p95_s": float(np.percentile(times, 95))}
+            figures["Export preview"] = percentiles(times)
         size = path.stat().st_size
     if args.json:
         print(json.dumps({"pairs": args.pairs, "store_mib": size / 2 ** 20, "pages": figures}, indent=2))
