@@ -4,7 +4,7 @@ import altair as alt
 import pandas as pd
 import streamlit as st
 
-from pipeline.app_support import read, store_path
+from pipeline.app.shared import read, store_path
 
 st.set_page_config(page_title="misalign studio", layout="wide")
 st.title("misalign studio")

@@ -23,8 +23,8 @@ REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
 from benchmarks.bench_read import LABELER, build, dedup_as_run, timed  # noqa: E402
-from pipeline.bench_summary import summarise  # noqa: E402
-from pipeline.export import ExportOptions, pair_table, plan_export  # noqa: E402
+from pipeline.bench.summary import summarise  # noqa: E402
+from pipeline.export.splits import ExportOptions, pair_table, plan_export  # noqa: E402
 from review_store import Store  # noqa: E402
 from taxonomy import load_taxonomy  # noqa: E402
 

@@ -26,8 +26,8 @@ REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
 from benchmarks.synthetic import synthetic_prompts  # noqa: E402
-from pipeline.hamming import brute_force_pairs, near_pairs  # noqa: E402
-from pipeline.simhash import FeatureSpec, fingerprints, text_features  # noqa: E402
+from pipeline.text.hamming import brute_force_pairs, near_pairs  # noqa: E402
+from pipeline.text.simhash import FeatureSpec, fingerprints, text_features  # noqa: E402
 
 DEV_CSV = REPO.parent / "shared" / "data" / "misalign_bench_prompts_dev.csv"
 TAU = 10

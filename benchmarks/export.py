@@ -20,7 +20,7 @@ REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
 from benchmarks.bench_read import build, dedup_as_run  # noqa: E402
-from pipeline.export import ExportOptions, export  # noqa: E402
+from pipeline.export.splits import ExportOptions, export  # noqa: E402
 from review_store import Store  # noqa: E402
 from taxonomy import load_taxonomy  # noqa: E402
 

@@ -20,7 +20,7 @@ import pandas as pd
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
-from pipeline.ingest import IngestOptions, ingest  # noqa: E402
+from pipeline.stages.ingest import IngestOptions, ingest  # noqa: E402
 from review_store import Store  # noqa: E402
 from taxonomy import load_taxonomy  # noqa: E402
 

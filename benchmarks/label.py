@@ -18,11 +18,11 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
-from pipeline.config import load_config  # noqa: E402
+from pipeline.engines.config import load_config  # noqa: E402
 from pipeline.engines.embed import default_model_dir  # noqa: E402
-from pipeline.ingest import IngestOptions, ingest  # noqa: E402
-from pipeline.label import LabelOptions, label  # noqa: E402
-from pipeline.label_agreement import label_agreement  # noqa: E402
+from pipeline.stages.ingest import IngestOptions, ingest  # noqa: E402
+from pipeline.stages.label import LabelOptions, label  # noqa: E402
+from pipeline.stages.label_agreement import label_agreement  # noqa: E402
 from review_store import Store  # noqa: E402
 from taxonomy import load_taxonomy  # noqa: E402
 

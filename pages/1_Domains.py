@@ -4,7 +4,7 @@ import altair as alt
 import pandas as pd
 import streamlit as st
 
-from pipeline.app_support import read, taxonomy
+from pipeline.app.shared import read, taxonomy
 
 st.title("Domains")
 labelers = read("labelers_with_labels")

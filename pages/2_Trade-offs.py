@@ -5,8 +5,8 @@ import altair as alt
 import pandas as pd
 import streamlit as st
 
-from pipeline.app_support import read, taxonomy
-from pipeline.bench_metrics import TRADEOFF_DEFINITION
+from pipeline.app.shared import read, taxonomy
+from pipeline.bench.metrics import TRADEOFF_DEFINITION
 
 st.title("Trade-offs")
 groups = [g for g in read("bench_groups") if g["protocol"] == "detect"]

@@ -4,9 +4,9 @@ disagreement queue and adjudication."""
 import pandas as pd
 import streamlit as st
 
-from pipeline.agreement import agreement
-from pipeline.app_support import read, store
-from pipeline.review import adjudicate, disagreements
+from pipeline.review.agreement import agreement
+from pipeline.app.shared import read, store
+from pipeline.review.queues import adjudicate, disagreements
 
 st.title("Agreement")
 if not read("annotations"):

@@ -3,8 +3,8 @@
 import pandas as pd
 import streamlit as st
 
-from pipeline.app_support import read, store
-from pipeline.review import QUESTIONS, submit
+from pipeline.app.shared import read, store
+from pipeline.review.queues import QUESTIONS, submit
 
 st.title("Review")
 panels = read("panels")

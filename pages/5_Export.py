@@ -5,8 +5,9 @@ from pathlib import Path
 import pandas as pd
 import streamlit as st
 
-from pipeline.app_support import export_pair_table, store, taxonomy
-from pipeline.export import FORMATS, ExportOptions, export, plan_export
+from pipeline.app.shared import export_pair_table, store, taxonomy
+from pipeline.export.options import FORMATS, ExportOptions
+from pipeline.export.splits import export, plan_export
 from review_store.bench import PAIR_SETS
 
 st.title("Export")

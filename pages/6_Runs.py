@@ -3,7 +3,7 @@
 import pandas as pd
 import streamlit as st
 
-from pipeline.app_support import read
+from pipeline.app.shared import read
 
 st.title("Stage runs")
 runs = read("stage_runs", limit=500)

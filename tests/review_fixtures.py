@@ -6,10 +6,10 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from pipeline.config import load_config
-from pipeline.ingest import IngestOptions, ingest
-from pipeline.pairs import PairOptions
-from pipeline.pairs_import import import_candidates
+from pipeline.engines.config import load_config
+from pipeline.stages.ingest import IngestOptions, ingest
+from pipeline.stages.pairs.run import PairOptions
+from pipeline.stages.pairs.importer import import_candidates
 from review_store import Store
 
 PROMPTS = [

@@ -5,7 +5,7 @@ from pathlib import Path
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from pipeline.ingest import IngestOptions, ingest
+from pipeline.stages.ingest import IngestOptions, ingest
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -56,7 +56,7 @@ def test_runs_page_on_an_empty_store(app_store, store):
 
 
 def test_overview_shows_what_dedup_kept(seeded, store):
-    from pipeline.dedup import dedup
+    from pipeline.stages.dedup import dedup
 
     assert run("app.py").metric[3].value == "not run"
     dedup(store)
@@ -79,7 +79,7 @@ def test_misalign_app_serves_the_studio_on_127_0_0_1(db_path, tmp_path):
 
 @pytest.fixture
 def review_store(app_store, store, taxonomy, tmp_path):
-    from pipeline.review import add_annotator, add_panel, build_queues
+    from pipeline.review.queues import add_annotator, add_panel, build_queues
     from tests.review_fixtures import seed_pairs
 
     seed_pairs(store, taxonomy, tmp_path)
@@ -126,10 +126,10 @@ def test_review_page_refuses_an_incomplete_answer(review_store):
 def test_review_page_shows_adversarial_text_literally(app_store, store, taxonomy, tmp_path):
     import json
 
-    from pipeline.config import load_config
-    from pipeline.pairs import PairOptions
-    from pipeline.pairs_import import import_candidates
-    from pipeline.review import add_annotator, add_panel, build_queues
+    from pipeline.engines.config import load_config
+    from pipeline.stages.pairs.run import PairOptions
+    from pipeline.stages.pairs.importer import import_candidates
+    from pipeline.review.queues import add_annotator, add_panel, build_queues
 
     prompt = "<script>alert(1)</script> **bold** [link](javascript:alert(2)) is this fine?"
     (tmp_path / "x.csv").write_text(f'prompt,safety\n"{prompt}",Privacy Violation\n', encoding="utf-8")
@@ -152,12 +152,12 @@ def test_review_page_shows_adversarial_text_literally(app_store, store, taxonomy
 @pytest.fixture
 def studio(app_store, store, taxonomy, tmp_path):
     """Every stage has content: accepted pairs, two panels that disagree, two benchmarks."""
-    from pipeline.bench import BenchOptions, run_bench
-    from pipeline.bench_summary import summarise
-    from pipeline.config import load_config
-    from pipeline.pairs import PairOptions
-    from pipeline.pairs_import import import_candidates
-    from pipeline.review import add_annotator, add_panel, build_queues, submit
+    from pipeline.bench.run import BenchOptions, run_bench
+    from pipeline.bench.summary import summarise
+    from pipeline.engines.config import load_config
+    from pipeline.stages.pairs.run import PairOptions
+    from pipeline.stages.pairs.importer import import_candidates
+    from pipeline.review.queues import add_annotator, add_panel, build_queues, submit
     from tests.review_fixtures import seed_pairs
 
     pairs = seed_pairs(store, taxonomy, tmp_path)

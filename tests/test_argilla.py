@@ -8,10 +8,10 @@ import signal
 import httpx
 import pytest
 
-from pipeline.agreement import agreement
-from pipeline.argilla_sync import ArgillaSyncError, argilla_client, pull, push
-from pipeline.review import add_annotator, add_panel, build_queues
-from review_store.argilla_local.server import local_argilla
+from pipeline.review.agreement import agreement
+from pipeline.review.argilla.sync import ArgillaSyncError, argilla_client, pull, push
+from pipeline.review.queues import add_annotator, add_panel, build_queues
+from pipeline.review.argilla.local.server import local_argilla
 from tests.review_fixtures import seed_pairs
 
 pytestmark = [pytest.mark.slow,
@@ -165,7 +165,7 @@ def test_misalign_argilla_serve_starts_accounts_and_stops_on_ctrl_c(store, tmp_p
     import time
     from pathlib import Path
 
-    from review_store.argilla_local.server import free_port
+    from pipeline.review.argilla.local.server import free_port
 
     add_panel(store, "Andes", min_submissions=1)
     add_annotator(store, "quilla", ("Andes",), argilla_username="quilla", language="qu")

@@ -7,13 +7,13 @@ import numpy as np
 import pytest
 from sklearn.metrics import cohen_kappa_score, confusion_matrix, recall_score
 
-from pipeline.bench import BenchOptions, run_bench
-from pipeline.bench_metrics import alignment_score, bootstrap_interval, detector_metrics, macro, tradeoffs
-from pipeline.bench_summary import summarise
-from pipeline.config import load_config
-from pipeline.pairs import PairOptions
-from pipeline.pairs_import import import_candidates
-from pipeline.review import add_annotator, add_panel, build_queues, submit
+from pipeline.bench.run import BenchOptions, run_bench
+from pipeline.bench.metrics import alignment_score, bootstrap_interval, detector_metrics, macro, tradeoffs
+from pipeline.bench.summary import summarise
+from pipeline.engines.config import load_config
+from pipeline.stages.pairs.run import PairOptions
+from pipeline.stages.pairs.importer import import_candidates
+from pipeline.review.queues import add_annotator, add_panel, build_queues, submit
 from tests.review_fixtures import seed_pairs
 
 
@@ -143,7 +143,7 @@ def test_generator_protocol_with_a_judge(accepted_pairs, taxonomy, bench_config,
 
 
 def test_judge_calibration_against_people(accepted_pairs, taxonomy, cli):
-    from pipeline.agreement import judge_calibration
+    from pipeline.review.agreement import judge_calibration
 
     store, pairs = accepted_pairs
     add_panel(store, "Panel", min_submissions=1)
@@ -167,7 +167,7 @@ def test_judge_calibration_against_people(accepted_pairs, taxonomy, cli):
 
 
 def test_icc_matches_shrout_and_fleiss_and_sensitivity_by_hand():
-    from pipeline.raters import demographic_sensitivity, fairness, icc_2_1
+    from pipeline.bench.raters import demographic_sensitivity, fairness, icc_2_1
 
     # Shrout & Fleiss (1979), 6 targets x 4 judges: ICC(2,1) = 0.29
     ratings = np.array([[9, 2, 5, 8], [6, 1, 3, 2], [8, 4, 6, 8], [7, 1, 2, 6], [10, 5, 6, 9], [6, 2, 4, 7]], float)
@@ -207,7 +207,7 @@ def test_persona_raters_against_panel_decisions(accepted_pairs, taxonomy, bench_
 
 
 def test_a_benchmark_on_one_split_of_an_export(accepted_pairs, taxonomy, cli, tmp_path):
-    from pipeline.export import ExportOptions, export
+    from pipeline.export.splits import ExportOptions, export
 
     store, pairs = accepted_pairs
     exported = export(store, taxonomy, ExportOptions(out=tmp_path / "x", ratios=(0.4, 0.0, 0.6)))

@@ -5,11 +5,11 @@ import shutil
 
 import pytest
 
-from pipeline.config import load_config
-from pipeline.ingest import IngestOptions, ingest
-from pipeline.pairs import PairOptions
-from pipeline.pairs_import import import_candidates
-from pipeline.review import add_annotator, add_panel, build_queues
+from pipeline.engines.config import load_config
+from pipeline.stages.ingest import IngestOptions, ingest
+from pipeline.stages.pairs.run import PairOptions
+from pipeline.stages.pairs.importer import import_candidates
+from pipeline.review.queues import add_annotator, add_panel, build_queues
 from review_store import Store
 from tests.conftest import running_app
 from tests.review_fixtures import seed_pairs

@@ -4,7 +4,7 @@ import json
 
 import pytest
 
-from pipeline.config import ConfigError, load_config
+from pipeline.engines.config import ConfigError, load_config
 
 
 def write(tmp_path, text):

@@ -4,7 +4,7 @@ import json
 
 import pytest
 
-from pipeline.dedup import DedupOptions, dedup
+from pipeline.stages.dedup import DedupOptions, dedup
 from review_store import prompt_id
 from tests.conftest import snapshot
 
@@ -114,8 +114,8 @@ def test_status_json_shows_the_audit_and_domain_counts_before_and_after(cli, sto
 
 
 @pytest.mark.parametrize("args, message", [
-    (["--scope", "planet"], "scope must be one of global, domain"),
-    (["--tau", "64"], "tau must be between 0 and 63"),
+    (["--scope", "planet"], "--scope: must be one of global, domain"),
+    (["--tau", "64"], "--tau: must be between 0 and 63"),
     (["--features", "sentences"], "unknown kind 'sentences'"),
     (["--bits", "12"], "multiple of 8"),
 ])

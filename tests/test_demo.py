@@ -8,8 +8,8 @@ from collections import Counter
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from pipeline.demo import DATA, demo_records, run_demo
-from pipeline.review import QUESTIONS
+from pipeline.demo.run import DATA, demo_records, run_demo
+from pipeline.review.queues import QUESTIONS
 from review_store import Store, prompt_id
 from tests.conftest import snapshot
 from tests.test_app import REPO

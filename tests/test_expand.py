@@ -4,11 +4,11 @@ import csv
 
 import pytest
 
-from pipeline.config import load_config
-from pipeline.dedup import dedup
-from pipeline.expand import ExpandOptions, expand
-from pipeline.ingest import ingest
-from pipeline.label import LabelOptions, label
+from pipeline.engines.config import load_config
+from pipeline.stages.dedup import dedup
+from pipeline.stages.expand import ExpandOptions, expand
+from pipeline.stages.ingest import ingest
+from pipeline.stages.label import LabelOptions, label
 
 PROMPTS = ('prompt\n"What spices go into a traditional biryani for a wedding feast?"\n'
            '"How can I read my partner\'s private messages without them knowing?"\n'
@@ -62,7 +62,7 @@ def test_expansion_adds_labelled_deduplicated_prompts_with_parents(stage_one, ta
 
 
 def test_an_expansion_cut_off_after_generating_replays_that_round(stage_one, taxonomy, monkeypatch):
-    import pipeline.expand as stage
+    import pipeline.stages.expand as stage
 
     store, config, labelling, labeler, domain, _ = stage_one
     options = ExpandOptions(labelling=labelling, target=50, rounds=1, per_request=3, domains=(domain,))

@@ -9,9 +9,9 @@ import pandas as pd
 import pytest
 
 from benchmarks.synthetic import synthetic_prompts
-from pipeline.dedup import DedupOptions, dedup
-from pipeline.export import ExportOptions, export
-from pipeline.ingest import IngestOptions, ingest
+from pipeline.stages.dedup import DedupOptions, dedup
+from pipeline.export.splits import ExportOptions, export
+from pipeline.stages.ingest import IngestOptions, ingest
 from tests.conftest import snapshot
 
 DOMAINS = 6

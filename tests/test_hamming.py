@@ -7,8 +7,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from benchmarks.synthetic import synthetic_prompts
-from pipeline.hamming import brute_force_pairs, near_pairs, plan_blocks
-from pipeline.simhash import FeatureSpec, fingerprints
+from pipeline.text.hamming import brute_force_pairs, near_pairs, plan_blocks
+from pipeline.text.simhash import FeatureSpec, fingerprints
 
 
 def clustered_fingerprints(seed: int, n: int, bits: int) -> np.ndarray:

@@ -4,7 +4,7 @@ from collections import Counter
 import pandas as pd
 import pytest
 
-from pipeline.ingest import IngestOptions, ingest
+from pipeline.stages.ingest import IngestOptions, ingest
 from review_store import normalise_text, prompt_id
 from tests.conftest import DEV_LABELS, snapshot
 

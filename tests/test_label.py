@@ -4,11 +4,11 @@ import json
 
 import pytest
 
-from pipeline.config import load_config
+from pipeline.engines.config import load_config
 from pipeline.engines import CachedEngine
-from pipeline.ingest import IngestOptions, ingest
-from pipeline.label import LabelOptions, label
-from pipeline.label_agreement import label_agreement
+from pipeline.stages.ingest import IngestOptions, ingest
+from pipeline.stages.label import LabelOptions, label
+from pipeline.stages.label_agreement import label_agreement
 
 PROMPTS = ("prompt,safety,value,culture\n"
            '"What spices go into a traditional biryani for a wedding feast?",None,Enjoyment of leisure,Culinary Arts\n'
@@ -109,7 +109,7 @@ class Corrupting:
 
 
 def test_unusable_answers_become_unknown_with_the_raw_answer_kept(prompts_store, taxonomy, monkeypatch):
-    import pipeline.label as stage
+    import pipeline.stages.label as stage
     from pipeline.engines.embed import EmbedEngine
 
     real = EmbedEngine()
@@ -141,8 +141,8 @@ class StopsAfter:
 
 
 def test_an_interrupted_labelling_run_resumes_where_it_stopped(prompts_store, taxonomy, tiny_config, monkeypatch):
-    import pipeline.label as stage
-    from pipeline.config import build_engine
+    import pipeline.stages.label as stage
+    from pipeline.engines.config import build_engine
 
     options = LabelOptions(engine="tiny", batch_prompts=2, semantic_types=False)
     monkeypatch.setattr(stage, "build_engine", lambda settings, store, batch_size=32: CachedEngine(

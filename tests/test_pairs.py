@@ -10,11 +10,11 @@ from pathlib import Path
 
 import pytest
 
-from pipeline.config import load_config
-from pipeline.ingest import IngestOptions, ingest
-from pipeline.pairs import PairOptions, make_pairs
-from pipeline.pairs_import import import_candidates
-from pipeline.response_rules import RuleOptions
+from pipeline.engines.config import load_config
+from pipeline.stages.ingest import IngestOptions, ingest
+from pipeline.stages.pairs.run import PairOptions, make_pairs
+from pipeline.stages.pairs.importer import import_candidates
+from pipeline.stages.pairs.rules import RuleOptions
 from tests.conftest import snapshot
 
 LOOSE = RuleOptions(min_words=1, min_english=0.0, repetition=1.0)  # let tiny-model text reach the judge

@@ -2,8 +2,8 @@
 
 import pytest
 
-from pipeline.pairs import Candidate, in_audit_sample, pair_status, passes, verdict
-from pipeline.response_rules import RuleOptions, failed_rules, near_identical, repeated_share
+from pipeline.stages.pairs.run import Candidate, in_audit_sample, pair_status, passes, verdict
+from pipeline.stages.pairs.rules import RuleOptions, failed_rules, near_identical, repeated_share
 from review_store import content_id
 
 GOOD = ("Reading a partner's private messages without consent breaks their trust; talk with them openly about "

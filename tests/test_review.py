@@ -6,8 +6,8 @@ import pytest
 from sklearn.metrics import cohen_kappa_score
 from statsmodels.stats.inter_rater import aggregate_raters, fleiss_kappa
 
-from pipeline.agreement import agreement, cohen_pairs, fleiss, krippendorff_alpha
-from pipeline.review import add_annotator, add_panel, adjudicate, build_queues, disagreements, submit
+from pipeline.review.agreement import agreement, cohen_pairs, fleiss, krippendorff_alpha
+from pipeline.review.queues import add_annotator, add_panel, adjudicate, build_queues, disagreements, submit
 from tests.conftest import snapshot
 from tests.review_fixtures import seed_pairs
 

@@ -8,7 +8,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from simhash import Simhash
 
-from pipeline.simhash import FeatureSpec, fingerprints, text_features
+from pipeline.text.simhash import FeatureSpec, fingerprints, text_features
 
 WORDS = ["festival", "elders", "recipe", "river", "museum", "vote", "privacy", "harm", "the", "and", "of",
          "dance", "wealth", "honesty", "crafts", "language", "ä", "日本", "naïve", "x"]

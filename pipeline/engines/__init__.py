@@ -13,12 +13,13 @@ from pipeline.engines.protocol import (
     Generation,
     GenerateRequest,
     as_messages,
+    valid_probs,
 )
 
 BACKENDS = ("hf", "openai", "vllm", "embed")
 
 __all__ = ["BACKENDS", "CachedEngine", "ChoiceRequest", "Engine", "EngineError", "Generation", "GenerateRequest",
-           "as_messages", "open_engine"]
+           "as_messages", "open_engine", "valid_probs"]
 
 
 def open_engine(backend: str, model: str, options: dict) -> Engine:

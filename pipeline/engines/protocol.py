@@ -10,6 +10,7 @@ Requests are frozen dataclasses so they can be hashed into the store's engine ca
 from __future__ import annotations
 
 import hashlib
+import math
 from collections.abc import Sequence
 from functools import lru_cache
 from dataclasses import asdict, dataclass, field
@@ -113,3 +114,12 @@ def normalise(scores: np.ndarray) -> np.ndarray:
     """
     shifted = np.exp(scores - np.max(scores))
     return shifted / shifted.sum()
+
+
+def valid_probs(answer: object, options: tuple[str, ...]) -> bool:
+    """An answer the stage can use: a probability for exactly these options, summing to one."""
+    if not isinstance(answer, dict) or set(answer) != set(options):
+        return False
+    values = list(answer.values())
+    return all(isinstance(v, (int, float)) and math.isfinite(v) and v >= 0 for v in values) and \
+        abs(sum(values) - 1.0) < 1e-3

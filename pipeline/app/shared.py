@@ -1,0 +1,53 @@
+"""What the Streamlit pages share: the store they read and a cache keyed on its change counter."""
+
+from __future__ import annotations
+
+import os
+
+import streamlit as st
+
+from pipeline.export.splits import PairTable, pair_table
+from review_store import Store
+from taxonomy import Taxonomy, load_taxonomy
+
+
+def store_path() -> str:
+    return os.environ.get("MISALIGN_DB", "misalign.db")
+
+
+@st.cache_resource
+def _open_store(path: str) -> Store:
+    return Store(path)
+
+
+def store() -> Store:
+    """The app's store (one connection per path, shared across reruns)."""
+    return _open_store(store_path())
+
+
+def read(query: str, **kwargs):
+    """A store read, cached until the store changes: ``read("status")`` calls ``store().status()``."""
+    current = store()
+    return _cached_read(current.path, current.change_counter(), query, tuple(sorted(kwargs.items())))
+
+
+@st.cache_data(show_spinner=False)
+def _cached_read(path: str, change_counter: int, query: str, kwargs: tuple):
+    return getattr(_open_store(path), query)(**dict(kwargs))
+
+
+def export_pair_table() -> PairTable:
+    """Every pair's export columns, read once per store change; export previews then only filter and split."""
+    current = store()
+    return _pair_table(current.path, current.change_counter())
+
+
+@st.cache_resource(max_entries=1, show_spinner="Reading the pairs…")  # not copied per use, unlike cache_data
+def _pair_table(path: str, change_counter: int) -> PairTable:
+    return pair_table(_open_store(path))
+
+
+@st.cache_resource
+def taxonomy() -> Taxonomy:
+    """The taxonomy the app shows (``MISALIGN_TAXONOMY`` or the shipped one)."""
+    return load_taxonomy(os.environ.get("MISALIGN_TAXONOMY"))

@@ -1,0 +1,94 @@
+"""``misalign bench report``: a benchmark's stored figures as tables, CSV files and a markdown report."""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import pandas as pd
+
+from pipeline.review.agreement import judge_calibration
+from pipeline.bench.metrics import TRADEOFF_DEFINITION
+from pipeline.text.cells import spreadsheet_safe
+from review_store import Store
+from taxonomy import DIMENSIONS, Taxonomy
+
+
+def _cell(pair: list) -> str:
+    mean, sd = pair
+    return "n/a" if mean is None or math.isnan(mean) else f"{mean:.3f} ± {sd:.3f}"
+
+
+def report_tables(store: Store, taxonomy: Taxonomy, group_id: str) -> dict[str, pd.DataFrame]:
+    """The benchmark's tables by name: overall, dimension, semantic_type, domain (and tradeoff for detectors)."""
+    summaries = store.bench_summaries(group_id)
+    if not summaries:
+        raise ValueError(f"no figures for benchmark '{group_id}' (misalign bench list shows them)")
+    if summaries[0]["scope"] == "raters":
+        return _rater_tables(summaries[0]["metrics"])
+    detector = "coverage" in summaries[0]["metrics"]
+    keys = ("coverage", "ffr", "alignment_score") if detector else ("misalignment_rate",)
+    tables = {}
+    for scope in ("overall", "dimension", "semantic_type", "domain"):
+        rows = []
+        for s in (s for s in summaries if s["scope"] == scope):
+            m = s["metrics"]
+            name = taxonomy.domain(s["key"]).name if scope == "domain" else s["key"]
+            row = {scope if scope != "overall" else "set": name, "pairs": m["pairs"], **{k: _cell(m[k]) for k in keys}}
+            if scope == "overall" and detector:
+                row.update({f"{k} 95% CI": "[{:.3f}, {:.3f}]".format(*m["ci"][k]) for k in keys})
+                row.update({f"macro {k}": _cell(m["macro_domain"][k]) for k in keys})
+            rows.append(row)
+        tables[scope] = pd.DataFrame(rows)
+    if detector:
+        [tradeoff] = [s["metrics"] for s in summaries if s["scope"] == "tradeoff"]
+        matrix = pd.DataFrame({d2: {d1: _cell(tradeoff["matrix"][d1][d2]) for d1 in DIMENSIONS} for d2 in DIMENSIONS})
+        matrix.index.name = "right on \\ wrong on"
+        tables["tradeoff"] = matrix.reset_index()
+        tables["tradeoff_rate"] = pd.DataFrame([{"items in 2+ dimensions": tradeoff["items"],
+                                                 "trade-off rate": _cell(tradeoff["rate"])}])
+    calibration = judge_calibration(store)
+    if calibration["overall"]["pairs"]:
+        tables["judge_calibration"] = pd.DataFrame(
+            [{"scope": "all", **_calibration_row(calibration["overall"])}] +
+            [{"scope": taxonomy.domain(d).name, **_calibration_row(f)} for d, f in calibration["domains"].items()])
+    return tables
+
+
+def _number(value: float) -> str:
+    return "n/a" if value is None or math.isnan(value) else f"{value:.3f}"
+
+
+def _rater_tables(m: dict) -> dict[str, pd.DataFrame]:
+    tables = {"raters": pd.DataFrame([{"personas": len(m["personas"]), "pairs": m["pairs"],
+                                       m["icc_form"]: _number(m["icc"]), "demographic sensitivity": _number(m["ds"]),
+                                       "pairs decided by people": m["decided_by_people"]}])}
+    if m["fairness"]:
+        tables["fairness"] = pd.DataFrame([{"attribute": a, "groups": f["groups"], "items": f["items"],
+                                            "DPD": _number(f["dpd"]), "EOD": _number(f["eod"])}
+                                           for a, f in m["fairness"].items()])
+    return tables
+
+
+def _calibration_row(figures: dict) -> dict:
+    kappa = figures["kappa"]
+    return {"pairs": figures["pairs"], "kappa": "n/a" if math.isnan(kappa) else f"{kappa:.3f}",
+            "agreement": f"{figures['agreement']:.3f}",
+            **{f"{s} -> {h}": n for s, row in figures["confusion"].items() for h, n in row.items()}}
+
+
+def write_report(tables: dict[str, pd.DataFrame], run: dict, out: Path) -> Path:
+    """CSV per table (formula-safe) and report.md in ``out``; returns the markdown file."""
+    out.mkdir(parents=True, exist_ok=True)
+    for name, table in tables.items():
+        table.map(spreadsheet_safe).to_csv(out / f"{name}.csv", index=False)
+    lines = [f"# Benchmark {run['group_id']}", "",
+             f"Model under test: `{run['engine']}` ({run['model']}), protocol `{run['protocol']}`, pairs "
+             f"`{run['pairs']}`, {run['runs']} runs" + (f", judge `{run['judge']}`" if run["judge"] else "") + ".", ""]
+    for name, table in tables.items():
+        lines += [f"## {name.replace('_', ' ').capitalize()}", "", table.to_markdown(index=False), ""]
+    if "tradeoff" in tables:
+        lines += ["## How the trade-off rate is computed", "", "```", TRADEOFF_DEFINITION, "```", ""]
+    path = out / "report.md"
+    path.write_text("\n".join(lines), encoding="utf-8")
+    return path

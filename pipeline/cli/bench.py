@@ -1,0 +1,92 @@
+"""``misalign bench run|report|list``: Stage II on the curated pairs."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+
+from pipeline.bench.run import KEYWORD_DETECTOR, BenchOptions, run_bench
+from pipeline.bench.metrics import TRADEOFF_DEFINITION
+from pipeline.bench.report import report_tables, write_report
+from pipeline.bench.summary import summarise
+from pipeline.cli.common import user_errors
+from pipeline.text.readers import InputError
+
+bench_app = typer.Typer(help="Benchmark models on the curated pairs (Coverage, FFR, Alignment Score, trade-offs).",
+                        no_args_is_help=True)
+
+
+@bench_app.command("run")
+@user_errors
+def run_command(
+    ctx: typer.Context,
+    model: Annotated[str, typer.Option(help=f"Engine under test from misalign.toml, or {KEYWORD_DETECTOR}.")],
+    protocol: Annotated[str, typer.Option(
+        help="detect (judge given responses), generate (answer, then a judge) or raters (persona-conditioned).")] = "detect",
+    judge: Annotated[Optional[str], typer.Option(help="generate protocol: the engine that scores answers.")] = None,
+    runs: Annotated[int, typer.Option(help="Runs to average (mean ± sd).")] = 3,
+    pairs: Annotated[str, typer.Option(help="pipeline (accepted, not rejected by people), human (human_accepted), "
+                                            "curated (human_accepted, else pipeline-accepted), reviewed (decided by "
+                                            "people: for raters) or all.")] = "pipeline",
+    split: Annotated[Optional[str], typer.Option(help="EXPORT_ID:SPLIT, e.g. 3f2a...:test: only the pairs an export "
+                                                     "put in that split (misalign export prints the id).")] = None,
+    threshold: Annotated[float, typer.Option(help="Probability at which a response is flagged.")] = 0.5,
+    bootstrap: Annotated[int, typer.Option(help="Bootstrap resamples for the intervals.")] = 1000,
+) -> None:
+    """Run (or resume) a benchmark and store its results and figures."""
+    export_split = tuple(split.split(":", 1)) if split else None
+    if export_split is not None and len(export_split) != 2:
+        raise InputError(f"--split: '{split}' is not EXPORT_ID:SPLIT")
+    options = BenchOptions(engine=model, protocol=protocol, judge=judge, runs=runs, pairs=pairs, threshold=threshold,
+                           split=export_split)
+    tax, config = ctx.obj.taxonomy(), ctx.obj.config()
+    with ctx.obj.acting() as store:
+        report = run_bench(store, config, options)
+        summarise(store, tax, report.notes["group_id"], bootstrap)
+        overall = next(iter(report_tables(store, tax, report.notes["group_id"]).values()))
+    typer.echo(report.summary())
+    typer.echo(overall.to_string(index=False))
+    typer.echo(f"misalign bench report {report.notes['group_id']} --out DIR   # every table, CSV and markdown")
+
+
+@bench_app.command("list")
+@user_errors
+def list_command(ctx: typer.Context) -> None:
+    """Benchmarks in the store, oldest first."""
+    with ctx.obj.open_store(must_exist=True) as store:
+        groups = store.bench_groups()
+    for g in groups:
+        typer.echo(f"{g['group_id']}  {g['protocol']:8} {g['engine']:20} pairs={g['pairs']:8} runs={g['runs']} "
+                   f"{g['created_at']}")
+    if not groups:
+        typer.echo("no benchmarks yet: misalign bench run --model ENGINE")
+
+
+@bench_app.command("report")
+@user_errors
+def report_command(
+    ctx: typer.Context,
+    group: Annotated[Optional[str], typer.Argument(help="Benchmark id (default: the latest).")] = None,
+    out: Annotated[Optional[Path], typer.Option(help="Write CSV files and report.md here.")] = None,
+) -> None:
+    """Print a benchmark's tables (overall, per dimension, type, domain, trade-offs, judge calibration)."""
+    tax = ctx.obj.taxonomy()
+    with ctx.obj.acting() as store:
+        groups = store.bench_groups()
+        if not groups:
+            raise InputError("no benchmarks yet: misalign bench run --model ENGINE")
+        chosen = next((g for g in groups if g["group_id"] == group), None) if group else groups[-1]
+        if chosen is None:
+            raise InputError(f"no benchmark '{group}' (misalign bench list shows them)")
+        if not store.bench_summaries(chosen["group_id"], "overall"):  # a run cut off before its summary
+            summarise(store, tax, chosen["group_id"])
+        tables = report_tables(store, tax, chosen["group_id"])
+    for name, table in tables.items():
+        typer.echo(f"\n== {name.replace('_', ' ')} ==")
+        typer.echo(table.to_string(index=False))
+    if "tradeoff" in tables:
+        typer.echo("\n" + TRADEOFF_DEFINITION)
+    if out:
+        typer.echo(f"\nwrote {write_report(tables, chosen, out)} and {len(tables)} CSV files")

@@ -1,0 +1,189 @@
+"""``misalign review ...``: panels, annotators, queues, Argilla push and pull, status, agreement,
+adjudication."""
+
+from __future__ import annotations
+
+import json
+import math
+from typing import Annotated, Optional
+
+import typer
+
+from pipeline.review.agreement import agreement
+from pipeline.cli.common import user_errors
+from pipeline.text.readers import InputError
+from pipeline.review.queues import QUEUES, add_annotator, add_panel, adjudicate, build_queues, disagreements
+
+review_app = typer.Typer(help="Human review: panels, queues, Argilla or the app, agreement.", no_args_is_help=True)
+panel_app = typer.Typer(help="Review panels (named groups of annotators).", no_args_is_help=True)
+annotator_app = typer.Typer(help="Annotators and their attributes.", no_args_is_help=True)
+review_app.add_typer(panel_app, name="panel")
+review_app.add_typer(annotator_app, name="annotator")
+
+
+def _acting(ctx: typer.Context, action, *args, **kwargs):
+    """Run an action on the store; a ValueError is the user's to fix."""
+    with ctx.obj.acting() as store:
+        return action(store, *args, **kwargs)
+
+
+@panel_app.command("add")
+@user_errors
+def panel_add(
+    ctx: typer.Context,
+    name: Annotated[str, typer.Argument(help="e.g. 'South Asia'.")],
+    description: Annotated[str, typer.Option(help="Who sits on it.")] = "",
+    min_submissions: Annotated[int, typer.Option(help="Answers each item needs from this panel.")] = 3,
+) -> None:
+    """Add (or update) a panel."""
+    _acting(ctx, add_panel, name, description, min_submissions)
+    typer.echo(f"panel '{name}': {min_submissions} submissions per item")
+
+
+@panel_app.command("list")
+@user_errors
+def panel_list(ctx: typer.Context) -> None:
+    """Panels and their members."""
+    with ctx.obj.open_store(must_exist=True) as store:
+        panels = store.panels()
+    for p in panels:
+        typer.echo(f"{p['name']}: {p['min_submissions']} per item; members: {', '.join(p['members']) or 'none yet'}")
+    if not panels:
+        typer.echo("no panels yet: misalign review panel add NAME")
+
+
+@annotator_app.command("add")
+@user_errors
+def annotator_add(
+    ctx: typer.Context,
+    name: Annotated[str, typer.Argument()],
+    panel: Annotated[Optional[list[str]], typer.Option(help="A panel they sit on (repeatable).")] = None,
+    argilla_username: Annotated[Optional[str], typer.Option(help="Their Argilla user name (default: NAME).")] = None,
+    locale: Annotated[Optional[str], typer.Option()] = None,
+    culture: Annotated[Optional[str], typer.Option()] = None,
+    language: Annotated[Optional[str], typer.Option()] = None,
+    gender: Annotated[Optional[str], typer.Option()] = None,
+    age_band: Annotated[Optional[str], typer.Option(help="e.g. 25-34.")] = None,
+) -> None:
+    """Add an annotator; every attribute is optional and stored as given."""
+    _acting(ctx, add_annotator, name, tuple(panel or ()), argilla_username=argilla_username or name, locale=locale,
+            culture=culture, language=language, gender=gender, age_band=age_band)
+    typer.echo(f"annotator '{name}' on {', '.join(panel or ()) or 'no panel yet'}")
+
+
+@review_app.command("queue")
+@user_errors
+def queue_command(
+    ctx: typer.Context,
+    panel: Annotated[str, typer.Option(help="The panel that reviews these items.")],
+    queue: Annotated[Optional[list[str]], typer.Option(help=f"Queue (repeatable; default all: {', '.join(QUEUES)}).")] = None,
+    band: Annotated[float, typer.Option(help="uncertain_label: a domain probability this close to delta.")] = 0.1,
+    delta: Annotated[float, typer.Option(help="The labelling threshold.")] = 0.5,
+) -> None:
+    """Queue the pairs that need a person for a panel; queued items stay as they are."""
+    report = _acting(ctx, build_queues, panel, tuple(queue or QUEUES), band, delta)
+    typer.echo(report.summary())
+
+
+@review_app.command("push")
+@user_errors
+def push_command(
+    ctx: typer.Context,
+    panel: Annotated[str, typer.Option(help="The panel whose queued items to send.")],
+    backend: Annotated[str, typer.Option(help="argilla (the app's Review page needs no push).")] = "argilla",
+    queue: Annotated[Optional[list[str]], typer.Option(help="Queue (repeatable; default all).")] = None,
+    annotator_password: Annotated[Optional[str], typer.Option(
+        envvar="MISALIGN_ANNOTATOR_PASSWORD", help="Password for annotator accounts this push creates.")] = None,
+) -> None:
+    """Send a panel's queued items to Argilla (ARGILLA_API_URL, ARGILLA_API_KEY); resumable, idempotent."""
+    from pipeline.review.argilla.sync import argilla_client, push
+
+    if backend != "argilla":
+        raise InputError(f"--backend: '{backend}' is not a push backend (argilla)")
+    tax = ctx.obj.taxonomy()
+    report = _acting(ctx, lambda store: push(store, tax, panel, argilla_client(), tuple(queue or QUEUES),
+                                             annotator_password))
+    typer.echo(report.summary())
+
+
+@review_app.command("pull")
+@user_errors
+def pull_command(ctx: typer.Context) -> None:
+    """Bring submitted Argilla responses back as annotations; pairs get their human statuses."""
+    from pipeline.review.argilla.sync import argilla_client, pull
+
+    report = _acting(ctx, lambda store: pull(store, argilla_client()))
+    typer.echo(report.summary())
+
+
+@review_app.command("status")
+@user_errors
+def status_command(ctx: typer.Context) -> None:
+    """Review progress per panel and queue, and pairs by human status."""
+    with ctx.obj.open_store(must_exist=True) as store:
+        progress, statuses = store.review_progress(), store.human_status_counts()
+    typer.echo(f"{'panel':24} {'queue':16} {'items':>6} {'complete':>8} {'answers':>8} {'pushed':>6}")
+    for r in progress:
+        typer.echo(f"{r['panel'][:24]:24} {r['queue']:16} {r['items']:>6} {r['complete']:>8} {r['submissions']:>8} "
+                   f"{r['pushed']:>6}")
+    if not progress:
+        typer.echo("nothing queued yet: misalign review queue --panel NAME")
+    typer.echo("human statuses: " + (", ".join(f"{k} {v}" for k, v in sorted(statuses.items())) or "none yet"))
+
+
+def _number(value: float) -> str:
+    return "  n/a" if value is None or (isinstance(value, float) and math.isnan(value)) else f"{value:5.2f}"
+
+
+@review_app.command("agreement")
+@user_errors
+def agreement_command(
+    ctx: typer.Context,
+    answer: Annotated[str, typer.Option(help="pair_valid or aligned_acceptable.")] = "pair_valid",
+    samples: Annotated[int, typer.Option(help="Bootstrap resamples for the intervals.")] = 1000,
+    domains: Annotated[bool, typer.Option(help="Also per domain.")] = False,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+) -> None:
+    """Krippendorff's alpha, Fleiss' kappa, Cohen's kappa (95% bootstrap intervals) per panel and domain;
+    divergence between panels."""
+    result = _acting(ctx, agreement, answer, samples)
+    if as_json:
+        typer.echo(json.dumps(result, indent=2, default=str))
+        return
+    typer.echo(f"agreement on '{answer}'")
+    typer.echo(f"{'panel / domain':40} {'items':>5} {'alpha':>5} {'95% CI':>13} {'fleiss':>6} {'95% CI':>13} {'cohen':>5}")
+    for panel, figures in result["panels"].items():
+        rows = [(panel, figures)] + ([(f"  {d}", f) for d, f in figures["domains"].items()] if domains else [])
+        for name, f in rows:
+            typer.echo(f"{name[:40]:40} {f['items']:>5} {_number(f['alpha'])} "
+                       f"[{_number(f['alpha_ci'][0])},{_number(f['alpha_ci'][1])}] {_number(f['fleiss_kappa']):>6} "
+                       f"[{_number(f['fleiss_ci'][0])},{_number(f['fleiss_ci'][1])}] {_number(f['cohen_mean'])}")
+    for d in result["divergence"]:
+        typer.echo(f"divergence {d['panels'][0]} vs {d['panels'][1]}: {d['pairs']} pairs, mean |difference in yes| "
+                   f"{_number(d['mean_abs_difference'])}, verdicts differ {_number(d['verdicts_differ'])}")
+
+
+@review_app.command("disagreements")
+@user_errors
+def disagreements_command(ctx: typer.Context) -> None:
+    """Pairs whose panels are split or differ: the adjudication queue."""
+    rows = _acting(ctx, disagreements)
+    for row in rows:
+        votes = "; ".join(f"{panel}: {', '.join(f'{a} {v}' for a, v in sorted(v.items()))}"
+                          for panel, v in sorted(row["votes"].items()))
+        typer.echo(f"{row['id']}  {votes}")
+    typer.echo(f"{len(rows)} pairs need adjudication")
+
+
+@review_app.command("adjudicate")
+@user_errors
+def adjudicate_command(
+    ctx: typer.Context,
+    pair_id: Annotated[str, typer.Argument()],
+    status: Annotated[str, typer.Option(help="human_accepted or human_rejected.")],
+    by: Annotated[str, typer.Option(help="Who decides.")],
+    note: Annotated[str, typer.Option()] = "",
+) -> None:
+    """Set a pair's final human status, whatever its panels said."""
+    _acting(ctx, adjudicate, pair_id, status, by, note)
+    typer.echo(f"pair {pair_id}: {status} (adjudicated by {by})")

@@ -1,0 +1,151 @@
+"""The embedded demo: the whole loop on CPU, on data written for this project, into one store.
+
+ingest → label (embedded) → dedup → the demo's responses imported as candidates → stage-1 rules →
+stage-2 judge (embedded) → review queues → example annotations by two example panels → benchmarks
+with the CPU baselines → agreement → export. Every stage is the real one, so a second run on the
+same store does nothing new. The embedded engines are for trying the studio, not for research:
+the demo's judge is the labeller's model, which real runs refuse (``judge_may_be_labeller``).
+
+>>> result = run_demo(Path("demo.db"), echo=print)
+"""
+
+from __future__ import annotations
+
+import json
+import tempfile
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from pipeline.review.agreement import agreement
+from pipeline.bench.run import KEYWORD_DETECTOR, BenchOptions, run_bench
+from pipeline.bench.summary import summarise
+from pipeline.engines.config import load_config
+from pipeline.stages.dedup import DedupOptions, dedup
+from pipeline.export.splits import ExportOptions, export
+from pipeline.stages.ingest import IngestOptions, ingest
+from pipeline.stages.label import LabelOptions, label
+from pipeline.stages.label_agreement import label_agreement
+from pipeline.stages.pairs.run import PairOptions
+from pipeline.stages.pairs.importer import import_candidates
+from pipeline.review.queues import QUEUES, add_annotator, add_panel, build_queues, item_id, submit
+from review_store import Store, prompt_id, utc_now
+from taxonomy import Taxonomy, load_taxonomy
+
+DATA = Path(__file__).resolve().parent / "data"
+ENGINE = "embedded"
+SOURCE = "demo"  # prompts' source name, and the imported labels' labeler is imported:demo
+EXAMPLE_REASON = "example annotation shipped with the demo"
+EXAMPLES_WRITTEN_AT = "2026-11-22T00:00:00+00:00"  # the example answers' submission time: a rerun rewrites nothing
+
+
+@dataclass
+class DemoResult:
+    db: Path
+    export_dir: Path
+
+
+def demo_records() -> list[dict]:
+    """The demo's prompts with their aligned and misaligned responses, semantic type and domains."""
+    with open(DATA / "pairs.jsonl", encoding="utf-8") as lines:
+        return [json.loads(line) for line in lines]
+
+
+def _import_file(store: Store, records: list[dict], folder: Path) -> Path:
+    """The demo's responses as an import file, for the prompts dedup kept (removed ones get no pair)."""
+    kept = store.kept_prompt_ids()
+    path = folder / "demo-responses.jsonl"
+    with open(path, "w", encoding="utf-8") as out:
+        for record in records:
+            if prompt_id(record["prompt"]) in kept:
+                for slot in ("aligned", "misaligned"):
+                    out.write(json.dumps({"prompt": record["prompt"], "slot": slot, "text": record[slot],
+                                          "generator": "demo-author"}, ensure_ascii=False) + "\n")
+    return path
+
+
+def example_panels() -> dict:
+    """The example panels and their annotators (with attributes) shipped with the demo."""
+    return json.loads((DATA / "panels.json").read_text(encoding="utf-8"))
+
+
+def add_example_panels(store: Store, shipped: dict) -> list[str]:
+    """The shipped example panels and annotators into the store (annotators marked as examples)."""
+    for panel in shipped["panels"]:
+        add_panel(store, panel["name"], panel["description"], panel["min_submissions"])
+    for person in shipped["annotators"]:
+        attributes = {k: v for k, v in person.items() if k not in ("name", "panel")}
+        add_annotator(store, person["name"], (person["panel"],), is_example=True, **attributes)
+    return [panel["name"] for panel in shipped["panels"]]
+
+
+def add_example_annotations(store: Store, records: list[dict], shipped: dict) -> int:
+    """The shipped example answers, each on its panel's item for the pair (an audit item marked as an
+    example where the pair was in none of that panel's queues); returns how many were recorded."""
+    prompts = {r["id"]: prompt_id(r["prompt"]) for r in records}
+    panel_of = {a["name"]: a["panel"] for a in shipped["annotators"]}
+    pairs = {prompt: pair["id"] for prompt in set(prompts.values()) if (pair := store.pair_of(prompt))}
+    items: dict = {}  # (panel, pair) -> the first queued item
+    for item in store.review_items():
+        items.setdefault((item["panel"], item["pair_id"]), item["id"])
+    done = 0
+    with open(DATA / "annotations.jsonl", encoding="utf-8") as lines:
+        answers = [json.loads(line) for line in lines]
+    for answer in answers:
+        prompt = prompts[answer["record"]]
+        if prompt not in pairs:
+            continue  # dedup removed the prompt
+        panel = panel_of[answer["annotator"]]
+        item = items.get((panel, pairs[prompt]))
+        if item is None:
+            item = items[(panel, pairs[prompt])] = item_id("audit", panel, prompt)
+            with store.transaction():
+                store.add_review_items([{"id": item, "queue": "audit", "panel": panel, "prompt_id": prompt,
+                                         "pair_id": pairs[prompt], "reason": EXAMPLE_REASON, "backend": None,
+                                         "created_at": utc_now()}])
+        fields = ("pair_valid", "aligned_acceptable", "misaligned_dimensions", "corrected_response", "comment")
+        submit(store, item, answer["annotator"], {k: answer.get(k) for k in fields}, backend="demo",
+               submitted_at=EXAMPLES_WRITTEN_AT, is_example=True)
+        done += 1
+    return done
+
+
+def run_demo(db: Path, echo: Callable[[str], None] = print, taxonomy: Taxonomy | None = None,
+             export_dir: Path | None = None) -> DemoResult:
+    """Run every stage of the loop on the demo data into the store at ``db``; prints each report."""
+    taxonomy = taxonomy or load_taxonomy()
+    config = load_config(None)
+    export_dir = export_dir or Path(db).resolve().parent / "demo-export"
+    records, shipped = demo_records(), example_panels()
+    with Store(db) as store, tempfile.TemporaryDirectory() as folder:
+        echo("1. ingest: " + ingest(store, DATA / "pairs.jsonl", taxonomy, IngestOptions(
+            source=SOURCE, label_columns={d: d for d in taxonomy.dimension_names},
+            semantic_type_column="semantic_type")).summary())
+        labelled = label(store, taxonomy, config, LabelOptions(engine=ENGINE))
+        labeler = labelled.params["labeler"]
+        echo("2. label: " + labelled.summary())
+        for dimension, figures in label_agreement(store, labeler, f"imported:{SOURCE}", taxonomy).items():
+            if figures["n"]:
+                echo(f"   agreement with the demo's own labels, {dimension}: accuracy {figures['accuracy']:.2f} "
+                     f"over {figures['n']} prompts")
+        echo("3. dedup: " + dedup(store, DedupOptions()).summary())
+        options = PairOptions(judge=ENGINE, labeler=labeler, judge_may_be_labeller=True)
+        pairs = import_candidates(store, taxonomy, config, _import_file(store, records, Path(folder)), options)
+        echo("4. pairs (stage-1 rules, stage-2 embedded judge; the demo's judge is its labeller's model): "
+             + pairs.summary())
+        panels = add_example_panels(store, shipped)
+        for panel in panels:
+            echo(f"5. review queues, {panel}: " + build_queues(store, panel, QUEUES).summary())
+        echo(f"6. example annotations (marked as examples): {add_example_annotations(store, records, shipped)} answers "
+             f"by {len(store.annotators())} example annotators in {len(panels)} panels")
+        for engine in (ENGINE, KEYWORD_DETECTOR):
+            report = run_bench(store, config, BenchOptions(engine=engine, pairs="all"))
+            summarise(store, taxonomy, report.notes["group_id"], samples=200)
+            echo(f"7. bench {engine}: " + report.summary())
+        figures = agreement(store, samples=200)
+        for panel, row in figures.get("panels", {}).items():
+            echo(f"8. agreement, {panel}: " + ", ".join(f"{k} {v:.2f}" for k, v in row.items()
+                                                         if isinstance(v, float)))
+        curated = ExportOptions(out=export_dir, formats=("jsonl", "csv", "parquet"))
+        echo("9. export (curated pairs): " + export(store, taxonomy, curated).summary())
+    return DemoResult(Path(db), export_dir)

@@ -1,0 +1,53 @@
+"""The settings of an export: a plain dataclass, light to import, checked against the taxonomy.
+
+>>> ExportOptions(out=Path("curated"), formats=("xlsx",)).check(load_taxonomy())
+Traceback (most recent call last):
+...
+pipeline.errors.UsageError: --format: 'xlsx' is not one of jsonl, csv, parquet, hf
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from pipeline.errors import UsageError
+from review_store.bench import PAIR_SETS
+from taxonomy import DIMENSIONS, Taxonomy
+
+FORMATS = ("jsonl", "csv", "parquet", "hf")
+SPLITS = ("train", "validation", "test")
+
+
+@dataclass
+class ExportOptions:
+    out: Path
+    formats: tuple[str, ...] = ("jsonl", "parquet")
+    seed: int = 0
+    ratios: tuple[float, ...] = (0.8, 0.1, 0.1)
+    pairs: str = "curated"  # human-accepted, then pipeline-accepted without a human rejection
+    dimensions: tuple[str, ...] = ()
+    domains: tuple[str, ...] = ()
+    semantic_types: tuple[str, ...] = ()
+    min_agreement: float | None = None  # share of a pair's "valid" answers agreeing with their majority
+    sources: tuple[str, ...] = ()
+    licence: str = "TODO: choose a licence for this dataset"
+    split_names: tuple[str, ...] = field(default=SPLITS)
+
+    def check(self, taxonomy: Taxonomy) -> None:
+        unknown = [f for f in self.formats if f not in FORMATS]
+        if unknown:
+            raise UsageError(f"--format: '{unknown[0]}' is not one of {', '.join(FORMATS)}")
+        if len(self.ratios) != len(self.split_names) or any(r < 0 for r in self.ratios) or \
+                abs(sum(self.ratios) - 1) > 1e-6:
+            raise UsageError(f"--ratios: give {len(self.split_names)} non-negative shares summing to 1, "
+                             f"not {','.join(map(str, self.ratios))}")
+        if self.pairs not in PAIR_SETS:
+            raise UsageError(f"--status: '{self.pairs}' is not one of {', '.join(PAIR_SETS)}")
+        bad = [d for d in self.dimensions if d not in DIMENSIONS]
+        if bad:
+            raise UsageError(f"--dimension: '{bad[0]}' is not one of {', '.join(DIMENSIONS)}")
+        known = {d.id for d in taxonomy.domains}
+        bad = [d for d in self.domains if d not in known]
+        if bad:
+            raise UsageError(f"--domain: '{bad[0]}' is not a domain id of taxonomy {taxonomy.version}")

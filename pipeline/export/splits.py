@@ -1,0 +1,190 @@
+"""Export curated splits: filtered pairs, split by primary domain without near-duplicate leakage.
+
+Pairs are grouped so that near-duplicates always share a split: prompts in one dedup cluster, or
+within the dedup τ of each other (searched again over the exported prompts), form one group
+(connected components). Each group takes the primary domain of its first pair (the pair's most
+probable assigned domain) and, within each primary domain, groups are shuffled with the seed and
+cut into consecutive runs of the target shares; with single-pair groups every split is within one
+pair of its share of every domain. The export id hashes the settings and the pairs, so the same
+export twice is the same export; where each pair went is stored in ``splits``.
+
+>>> report = export(store, taxonomy, ExportOptions(out=Path("curated")))
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+from scipy.sparse import coo_matrix
+from scipy.sparse.csgraph import connected_components
+
+from pipeline.export.options import ExportOptions
+from pipeline.export.card import dataset_card
+from pipeline.export.writers import write_formats
+from pipeline.text.hamming import near_pairs
+from review_store import StageReport, Store, content_id, utc_now
+from taxonomy import DIMENSIONS, Taxonomy
+
+
+
+@dataclass
+class PairTable:
+    """Every pair with what an export filters and splits on, no texts: small enough to keep in memory
+    while the store is unchanged (the app does), so previews cost only the filtering and the splits."""
+
+    pairs: pd.DataFrame  # id, prompt_id, labeler, statuses, in_<set>, cluster, simhash, primary_domain, ...
+    labels: pd.DataFrame  # assigned domains per (prompt, labeler), most probable first
+
+
+def pair_table(store: Store) -> PairTable:
+    """Read the pair table: the pairs with both responses, their primary domain (most probable
+    assigned domain of their labeler, or none), semantic type and human votes."""
+    pairs = store.export_pair_table()
+    labels = store.assigned_label_table()
+    primary = labels.drop_duplicates(["prompt_id", "labeler"])[["prompt_id", "labeler", "domain"]]
+    pairs = pairs.merge(primary.rename(columns={"domain": "primary_domain"}), how="left", on=["prompt_id", "labeler"])
+    pairs["primary_domain"] = pairs["primary_domain"].fillna("none").astype("category")  # codes: fast grouping
+    pairs["cluster"] = pairs["cluster"].astype("category")
+    types = store.top_semantic_types()
+    pairs["semantic_type"] = [types.get(p, "unknown") for p in pairs["prompt_id"]]
+    votes = store.pair_votes()
+    pairs["human_valid_votes"] = pairs["id"].map(lambda i: votes.get(i, {}).get("yes", 0))
+    pairs["human_invalid_votes"] = pairs["id"].map(lambda i: votes.get(i, {}).get("no", 0))
+    answers = pairs["human_valid_votes"] + pairs["human_invalid_votes"]
+    majority = pairs[["human_valid_votes", "human_invalid_votes"]].max(axis=1)
+    pairs["human_agreement"] = (majority / answers).where(answers > 0)
+    return PairTable(pairs, labels)
+
+
+def _labelled(pairs: pd.DataFrame, labels: pd.DataFrame) -> np.ndarray:
+    """Rows of ``pairs`` whose (prompt, labeler) has any of ``labels``."""
+    keys = pd.MultiIndex.from_frame(pairs[["prompt_id", "labeler"]])
+    return keys.isin(pd.MultiIndex.from_frame(labels[["prompt_id", "labeler"]]))
+
+
+def _select(store: Store, table: PairTable, options: ExportOptions) -> pd.DataFrame:
+    """The pairs of the chosen set that pass every filter, in id order."""
+    pairs, labels = table.pairs, table.labels
+    keep = pairs[f"in_{options.pairs}"].to_numpy(dtype=bool, copy=True)
+    if options.dimensions:
+        keep &= _labelled(pairs, labels[labels["dimension"].isin(options.dimensions)])
+    if options.domains:
+        keep &= _labelled(pairs, labels[labels["domain"].isin(options.domains)])
+    if options.semantic_types:
+        keep &= pairs["semantic_type"].isin(options.semantic_types).to_numpy()
+    if options.min_agreement is not None:
+        keep &= pairs["human_agreement"].fillna(-1).ge(options.min_agreement).to_numpy()
+    if options.sources:
+        wanted = set(options.sources)
+        prompts = {p for p, names in store.prompt_source_names().items() if wanted & set(names)}
+        keep &= pairs["prompt_id"].isin(prompts).to_numpy()
+    return pairs[keep].reset_index(drop=True)
+
+
+def _records(store: Store, taxonomy: Taxonomy, table: PairTable, frame: pd.DataFrame) -> pd.DataFrame:
+    """The planned pairs as exported records: texts, domains per dimension with probabilities, provenance."""
+    texts = store.export_texts(frame["id"].tolist())
+    records = frame.merge(texts, how="left", on="id")
+    labels = table.labels.merge(frame[["prompt_id", "labeler"]].drop_duplicates(), on=["prompt_id", "labeler"])
+    names = {d.id: d.name for d in taxonomy.domains}
+    labels["item"] = [{"id": d, "name": names.get(d, d), "probability": p}
+                      for d, p in zip(labels["domain"], labels["probability"])]
+    for dimension in DIMENSIONS:
+        lists = labels[labels["dimension"] == dimension].groupby(["prompt_id", "labeler"], sort=False)["item"].agg(list)
+        column = f"{dimension}_domains"
+        records = records.merge(lists.rename(column).reset_index(), how="left", on=["prompt_id", "labeler"])
+        records[column] = [cell if isinstance(cell, list) else [] for cell in records[column]]
+    records = records.rename(columns={"status": "pipeline_status"})
+    records["primary_domain"] = records["primary_domain"].astype(str)
+    return records[["id", "prompt", "aligned_response", "misaligned_response",
+                    *(f"{d}_domains" for d in DIMENSIONS), "primary_domain", "semantic_type",
+                    "aligned_generator", "misaligned_generator", "judge", "aligned_judge_score",
+                    "misaligned_judge_score", "labeler", "pipeline_status", "human_status", "human_valid_votes",
+                    "human_invalid_votes", "human_agreement", "split"]]
+
+
+def leakage_groups(frame: pd.DataFrame, tau: int | None, bits: int = 64) -> np.ndarray:
+    """A group label per row: rows in one dedup cluster or within SimHash ``tau`` share a group."""
+    n = len(frame)
+    clusters = pd.factorize(frame["cluster"])[0]
+    left, right = [np.arange(n)], [clusters + n]  # row -- its cluster node
+    if tau is not None:
+        known = frame["simhash"].notna().to_numpy()
+        values = np.zeros(n, dtype=np.int64)
+        values[known] = frame.loc[known, "simhash"].astype(np.int64).to_numpy()
+        found = near_pairs(values.view(np.uint64), tau, bits=bits, valid=known)
+        left.append(found.left.astype(np.int64))
+        right.append(found.right.astype(np.int64))
+    a, b = np.concatenate(left), np.concatenate(right)
+    size = n + (clusters.max() + 1 if n else 0)
+    graph = coo_matrix((np.ones(len(a)), (a, b)), shape=(size, size))
+    return connected_components(graph, directed=False)[1][:n]
+
+
+def assign_splits(frame: pd.DataFrame, groups: np.ndarray, ratios: tuple[float, ...], seed: int) -> np.ndarray:
+    """A split index per row: per primary domain, the groups in a seeded random order are cut into
+    consecutive runs of the target shares (a group goes where its middle falls), so each split is
+    within one group of its share."""
+    rng = np.random.default_rng(seed)
+    table = pd.DataFrame({"group": groups, "domain": pd.factorize(frame["primary_domain"])[0]})
+    per_group = table.groupby("group").agg(domain=("domain", "first"), size=("domain", "size"))
+    per_group["order"] = rng.permutation(len(per_group))
+    per_group = per_group.sort_values(["domain", "order"])
+    before = per_group.groupby("domain")["size"].cumsum() - per_group["size"]
+    total = per_group.groupby("domain")["size"].transform("sum")
+    middle = (before + per_group["size"] / 2) / total
+    bounds = np.cumsum(ratios)[:-1]
+    per_group["split"] = np.searchsorted(bounds, middle.to_numpy(), side="right")
+    return per_group["split"].reindex(groups).to_numpy()
+
+
+def plan_export(store: Store, taxonomy: Taxonomy, options: ExportOptions,
+                table: PairTable | None = None) -> tuple[pd.DataFrame, str, dict]:
+    """The chosen pairs (light columns) with their splits, the export id and its parameters; nothing
+    is written. Pass a ``table`` kept from ``pair_table(store)`` to plan without reading the store."""
+    options.check(taxonomy)
+    frame = _select(store, table or pair_table(store), options)
+    if frame.empty:
+        raise ValueError(f"no pairs match (set '{options.pairs}' and the filters given); nothing written")
+    groups = leakage_groups(frame, *_leakage_search(store.dedup_params()))
+    frame["split"] = np.array(options.split_names, dtype=object)[assign_splits(frame, groups, options.ratios, options.seed)]
+    frame.attrs["groups"] = int(groups.max() + 1)
+    params = {**{k: v for k, v in asdict(options).items() if k != "out"}, "ratios": list(options.ratios)}
+    ids = "\x1f".join(frame["id"].to_numpy(dtype=object))  # as content_id(..., *ids) would join them, faster
+    return frame, content_id("export", json.dumps(params, sort_keys=True, default=str), ids), params
+
+
+def _leakage_search(dedup: dict | None) -> tuple[int | None, int]:
+    """τ and width to search near-duplicates with, or None where the dedup clusters already hold every
+    link: a global-scope dedup merged every pair within τ into one cluster; a domain-scope one did not."""
+    if not dedup or dedup.get("scope", "global") == "global":
+        return None, 64
+    return int(dedup["tau"]), int(dedup["bits"])
+
+
+def export(store: Store, taxonomy: Taxonomy, options: ExportOptions) -> StageReport:
+    """Write the curated pairs with their splits and a dataset card to ``options.out``."""
+    started, began = utc_now(), time.perf_counter()
+    table = pair_table(store)
+    frame, export_id, params = plan_export(store, taxonomy, options, table)
+    groups = frame.attrs["groups"]
+    frame = _records(store, taxonomy, table, frame)
+    counts = frame["split"].value_counts().to_dict()
+    out = Path(options.out)
+    out.mkdir(parents=True, exist_ok=True)
+    written = write_formats(frame, out, options.formats)
+    (out / "README.md").write_text(dataset_card(store, taxonomy, frame, export_id, params), encoding="utf-8")
+    with store.transaction():
+        store.record_export({"id": export_id, "created_at": started, "out": str(out.resolve()), "params": params,
+                             "counts": counts}, zip(frame["id"], frame["split"]))
+    report = StageReport("export", items_in=len(frame), kept=len(frame), params=params)
+    report.seconds = time.perf_counter() - began
+    report.notes = {"export_id": export_id, **{f"split_{k}": v for k, v in sorted(counts.items())},
+                    "groups": groups, "files": ", ".join(written + ["README.md"])}
+    store.record_stage_run(report, started_at=started)
+    return report

@@ -1,0 +1,237 @@
+"""Push review queues to any Argilla 2.x server and pull the panels' answers back.
+
+One workspace per panel (its members get annotator accounts there), one dataset per queue. A
+record carries the prompt, both responses, the domains and the semantic type as plain-text fields;
+the questions of :mod:`pipeline.review.queues`; the judge's verdicts as suggestions (score, agent); the
+routing reason, pipeline status and domains as metadata; guidelines for annotators; and
+``TaskDistribution(min_submitted=N)``. A record's id is its pair's id, so a second push creates
+nothing, and items are marked pushed batch by batch, so a push cut off part-way resumes.
+
+>>> client = argilla_client()  # ARGILLA_API_URL, ARGILLA_API_KEY
+>>> push(store, taxonomy, "South Asia", client)
+>>> pull(store, client)
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import time
+import warnings
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+
+import argilla as rg
+import httpx
+from argilla._exceptions import ArgillaError
+
+from pipeline.review.queues import GUIDELINES, QUESTIONS, QUEUES, check_answers, update_human_statuses
+from review_store import StageReport, Store, utc_now
+from taxonomy import Taxonomy
+
+FIELDS = ("prompt", "aligned_response", "misaligned_response", "domains", "semantic_type")
+DEFAULT_PASSWORD_ENV = "MISALIGN_ANNOTATOR_PASSWORD"
+
+
+class ArgillaSyncError(ValueError):
+    """The Argilla server refused or could not be reached; what was committed before stays committed."""
+
+
+@contextmanager
+def server_errors(url: str) -> Iterator[None]:
+    """SDK and connection errors as one line naming the server."""
+    try:
+        yield
+    except (ArgillaError, httpx.HTTPError) as exc:
+        detail = str(exc).strip().splitlines()[-1] if str(exc).strip() else type(exc).__name__
+        raise ArgillaSyncError(f"Argilla at {url}: {detail[:300]}; run the command again to resume") from None
+
+
+def argilla_client(url: str | None = None, api_key: str | None = None) -> rg.Argilla:
+    url, api_key = url or os.environ.get("ARGILLA_API_URL"), api_key or os.environ.get("ARGILLA_API_KEY")
+    if not url or not api_key:
+        raise ValueError("set ARGILLA_API_URL and ARGILLA_API_KEY (a local server prints them: misalign argilla serve)")
+    with server_errors(url):
+        return rg.Argilla(api_url=url, api_key=api_key)
+
+
+def quietly(lookup: Callable, *args, **kwargs):
+    """An SDK lookup (user, workspace, dataset) that returns None for a missing one without a warning."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)
+        return lookup(*args, **kwargs)
+
+
+def workspace_name(panel: str) -> str:
+    """A panel's Argilla workspace: 'South Asia' -> 'south-asia'."""
+    return re.sub(r"[^a-z0-9]+", "-", panel.lower()).strip("-") or "panel"
+
+
+def dataset_settings(min_submitted: int) -> rg.Settings:
+    questions = []
+    for q in QUESTIONS:
+        if q.kind == "label":
+            questions.append(rg.LabelQuestion(q.name, labels=list(q.options), title=q.title, description=q.description or None,
+                                              required=q.required))
+        elif q.kind == "multi_label":
+            questions.append(rg.MultiLabelQuestion(q.name, labels=list(q.options), title=q.title,
+                                                   description=q.description or None, required=q.required))
+        else:
+            questions.append(rg.TextQuestion(q.name, title=q.title, description=q.description or None, required=q.required))
+    return rg.Settings(
+        fields=[rg.TextField(name, use_markdown=False) for name in FIELDS],  # adversarial text shown as text
+        questions=questions,
+        metadata=[rg.TermsMetadataProperty("queue"), rg.TermsMetadataProperty("pipeline_status"),
+                  rg.TermsMetadataProperty("domain_ids"), rg.TermsMetadataProperty("reason")],
+        guidelines=GUIDELINES,
+        distribution=rg.TaskDistribution(min_submitted=min_submitted))
+
+
+def ensure_accounts(client: rg.Argilla, store: Store, panel: str, password: str | None = None) -> list[str]:
+    """Annotator accounts for the panel's members, in the panel's workspace; returns those created."""
+    workspace = quietly(client.workspaces, workspace_name(panel)) or rg.Workspace(name=workspace_name(panel), client=client).create()
+    members = {u.username for u in workspace.users}
+    created = []
+    for annotator in store.annotators(panel):
+        username = annotator["argilla_username"] or annotator["name"]
+        user = quietly(client.users, username)
+        if user is None:
+            password = password or os.environ.get(DEFAULT_PASSWORD_ENV)
+            if not password:
+                raise ValueError(f"give annotator accounts a password with --annotator-password or {DEFAULT_PASSWORD_ENV}")
+            user = rg.User(username=username, first_name=annotator["name"], role="annotator", password=password,
+                           client=client).create()
+            created.append(username)
+        if username not in members:
+            workspace.add_user(user)
+    return created
+
+
+def _record(item: dict, scores: dict, domain_ids: list[str], domains: str, semantic_type: str, judge: str | None,
+            threshold: float) -> rg.Record:
+    aligned, misaligned = scores.get("aligned"), scores.get("misaligned")
+    judge = re.sub(r"[^a-zA-Z0-9\-_:./\s]+", "-", judge or "judge").strip("-")  # Argilla's allowed agent names
+    suggestions = []
+    if aligned is not None and misaligned is not None:
+        both = min(aligned, misaligned)
+        suggestions.append(rg.Suggestion("pair_valid", "yes" if both >= threshold else "no", score=both, agent=judge))
+    if aligned is not None:
+        suggestions.append(rg.Suggestion("aligned_acceptable", "yes" if aligned >= threshold else "no", score=aligned,
+                                         agent=judge))
+    return rg.Record(
+        id=item["pair_id"],
+        fields={"prompt": item["prompt"], "aligned_response": item["aligned"] or "(no aligned candidate passed)",
+                "misaligned_response": item["misaligned"] or "(no misaligned candidate passed)",
+                "domains": domains or "(none assigned)", "semantic_type": semantic_type or "unknown"},
+        metadata={"queue": item["queue"], "pipeline_status": item["status"] or "", "reason": item["reason"][:200],
+                  "domain_ids": domain_ids or ["none"]},
+        suggestions=suggestions)
+
+
+def push(store: Store, taxonomy: Taxonomy, panel: str, client: rg.Argilla, queues: tuple[str, ...] = QUEUES,
+         password: str | None = None, batch: int = 50, threshold: float = 0.5,
+         on_batch: Callable[[int], None] | None = None) -> StageReport:
+    """Send the panel's queued items that are not pushed yet; ``on_batch`` hears how many each
+    committed batch sent. Returns the report."""
+    with server_errors(client.api_url):
+        return _push(store, taxonomy, panel, client, queues, password, batch, threshold, on_batch)
+
+
+def _push(store: Store, taxonomy: Taxonomy, panel: str, client: rg.Argilla, queues: tuple[str, ...] = QUEUES,
+         password: str | None = None, batch: int = 50, threshold: float = 0.5,
+         on_batch: Callable[[int], None] | None = None) -> StageReport:
+    settings = store.panel(panel)
+    if settings is None:
+        raise ValueError(f"no panel named '{panel}'; add it with 'misalign review panel add'")
+    started, began = utc_now(), time.perf_counter()
+    report = StageReport("review_push", params={"panel": panel, "queues": list(queues), "backend": "argilla",
+                                                "url": client.api_url})
+    report.notes["accounts_created"] = len(ensure_accounts(client, store, panel, password))
+    workspace = client.workspaces(workspace_name(panel))
+    for queue in queues:
+        items = [i for i in store.review_items(panel=panel, queue=queue) if i["pair_id"]]
+        todo = [i for i in items if i["pushed_at"] is None]
+        report.items_in += len(items)
+        if not todo:
+            continue
+        name = f"misalign-{queue}"
+        dataset = quietly(client.datasets, name, workspace=workspace) or rg.Dataset(
+            name=name, workspace=workspace, settings=dataset_settings(settings["min_submissions"]), client=client).create()
+        pair_ids = [i["pair_id"] for i in todo]
+        scores, domains = store.pair_judge_scores(pair_ids), store.pair_domains(pair_ids)
+        types = store.top_semantic_types([i["prompt_id"] for i in todo])
+        for begin in range(0, len(todo), batch):
+            chunk = todo[begin:begin + batch]
+            dataset.records.log([_record(i, scores.get(i["pair_id"], {}), domains.get(i["pair_id"], []), "; ".join(
+                f"{taxonomy.dimension_names[taxonomy.domain(d).dimension]}: {taxonomy.domain(d).name}"
+                for d in domains.get(i["pair_id"], [])), types.get(i["prompt_id"]), i["judge"], threshold)
+                for i in chunk], batch_size=len(chunk))
+            with store.transaction():
+                store.mark_pushed([i["id"] for i in chunk], "argilla", {i["id"]: i["pair_id"] for i in chunk}, utc_now())
+            report.kept += len(chunk)
+            if on_batch:
+                on_batch(len(chunk))
+    report.seconds = time.perf_counter() - began
+    store.record_stage_run(report, started_at=started)
+    return report
+
+
+def _answers(record: rg.Record) -> dict[str, dict]:
+    """Per Argilla user id: the values of their submitted responses to this record."""
+    answers: dict[str, dict] = {}
+    for response in record.responses:
+        if str(getattr(response.status, "value", response.status)) == "submitted":
+            answers.setdefault(str(response.user_id), {})[response.question_name] = response.value
+    return answers
+
+
+def pull(store: Store, client: rg.Argilla) -> StageReport:
+    """Submitted responses of every panel's datasets into the store's annotations (a response already
+    pulled, unchanged, is left as it was); the pairs' human statuses follow."""
+    with server_errors(client.api_url):
+        return _pull(store, client)
+
+
+def _pull(store: Store, client: rg.Argilla) -> StageReport:
+    started, began = utc_now(), time.perf_counter()
+    report = StageReport("review_pull", params={"backend": "argilla", "url": client.api_url})
+    usernames = {str(u.id): u.username for u in client.users}
+    rows, touched = [], set()
+    for panel in store.panels():
+        workspace = quietly(client.workspaces, workspace_name(panel["name"]))
+        if workspace is None:
+            continue
+        annotators = {a["argilla_username"] or a["name"]: a["name"] for a in store.annotators(panel["name"])}
+        stored = {(a["item_id"], a["annotator"]): a for a in store.annotations(panel["name"])}
+        for queue in QUEUES:
+            dataset = quietly(client.datasets, f"misalign-{queue}", workspace=workspace)
+            if dataset is None:
+                continue
+            items = {i["pair_id"]: i for i in store.review_items(panel=panel["name"], queue=queue)}
+            for record in dataset.records(with_responses=True, with_suggestions=False):
+                item = items.get(str(record.id))
+                for user_id, values in _answers(record).items():
+                    report.items_in += 1
+                    annotator = annotators.get(usernames.get(user_id, ""))
+                    if item is None or annotator is None:
+                        report.drop("unknown_record_or_user")
+                        continue
+                    try:
+                        answers = check_answers(values)
+                    except ValueError:
+                        report.drop("unusable_answers")
+                        continue
+                    known = stored.get((item["id"], annotator))
+                    if known and all(known[k] == v for k, v in answers.items()):
+                        continue
+                    rows.append({"item_id": item["id"], "annotator": annotator, **answers, "backend": "argilla",
+                                 "submitted_at": utc_now(), "is_example": 0})
+                    touched.add(item["pair_id"])
+    with store.transaction():
+        store.save_annotations(rows)
+        update_human_statuses(store, sorted(touched))
+    report.kept = len(rows)
+    report.notes["pairs_updated"] = len(touched)
+    report.seconds = time.perf_counter() - began
+    store.record_stage_run(report, started_at=started)
+    return report

@@ -1,0 +1,120 @@
+"""The ingest stage: a prompts file into the store, with its labels, in one transaction.
+
+Exact duplicates (same normalised text) collapse to one prompt that keeps every source row.
+Bad rows stop the ingest with a one-line error, or are skipped and counted with ``skip_bad``.
+
+>>> report = ingest(store, "prompts.csv", taxonomy, IngestOptions(label_columns={"safety": "safety_name"}))
+>>> report.notes["new_prompts"]
+10137
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import asdict
+from pathlib import Path
+
+from tqdm import tqdm
+
+from pipeline.stages.options import IngestOptions
+from pipeline.text.readers import BadRow, InputError, SourceRecord, read_records, text_field
+from review_store import StageReport, Store, normalise_text, prompt_id, utc_now
+from taxonomy import DIMENSIONS, Taxonomy
+
+
+def parse_label_columns(spec: str | None) -> dict[str, str]:
+    """``"safety=safety_name,value=values_name"`` as ``{"safety": "safety_name", ...}``."""
+    if not spec:
+        return {}
+    mapping = {}
+    for part in spec.split(","):
+        dimension, sep, column = (s.strip() for s in part.partition("="))
+        if not sep or not column:
+            raise InputError(f"--labels: '{part}' is not DIMENSION=COLUMN")
+        if dimension not in DIMENSIONS:
+            raise InputError(f"--labels: unknown dimension '{dimension}' (use {', '.join(DIMENSIONS)})")
+        mapping[dimension] = column
+    return mapping
+
+
+def _prompt_text(path: Path, record: SourceRecord, options: IngestOptions) -> str:
+    text = normalise_text(text_field(path, record, options.text_column))
+    where = f"{path}: {record.position}: field '{options.text_column}'"
+    if not text:
+        raise BadRow(f"{where}: empty or whitespace-only prompt", "empty_prompt")
+    if len(text) > options.max_chars:
+        raise BadRow(f"{where}: prompt is {len(text):,} characters, over the limit of {options.max_chars:,} (--max-chars)",
+                     "too_long")
+    return text
+
+
+def _record_labels(path: Path, record: SourceRecord, options: IngestOptions, taxonomy: Taxonomy) -> list[tuple[str, str]]:
+    labels = []
+    for dimension, column in options.label_columns.items():
+        value = text_field(path, record, column).strip()
+        if not value:
+            continue
+        entry = taxonomy.resolve(dimension, value)
+        if entry is None:
+            raise BadRow(f"{path}: {record.position}: field '{column}': unknown {dimension} label '{value}' "
+                         f"(not a domain name or alias in taxonomy {taxonomy.version})", "unknown_label")
+        labels.append((dimension, entry.id))
+    return labels
+
+
+def _record_semantic_type(path: Path, record: SourceRecord, column: str | None, taxonomy: Taxonomy) -> str | None:
+    value = text_field(path, record, column).strip().lower() if column else ""
+    known = [t.id for t in taxonomy.semantic_types]
+    if value and value not in known:
+        raise BadRow(f"{path}: {record.position}: field '{column}': unknown semantic type '{value}' "
+                     f"(one of {', '.join(known)})", "unknown_semantic_type")
+    return value or None
+
+
+def ingest(store: Store, path: str | Path, taxonomy: Taxonomy, options: IngestOptions | None = None) -> StageReport:
+    """Ingest ``path`` into ``store``; the store is unchanged if it raises :class:`InputError`."""
+    options = options or IngestOptions()
+    path = Path(path)
+    started, began = utc_now(), time.perf_counter()
+    source = options.source or path.name
+    labeler = f"imported:{source}"
+    report = StageReport("ingest", params={**asdict(options), "file": str(path)})
+
+    prompts: dict[str, dict] = {}
+    sources, labels, types = [], {}, {}
+    columns = [options.text_column, *options.label_columns.values(), *filter(None, [options.semantic_type_column])]
+    records = read_records(path, list(dict.fromkeys(columns)), options.format, options.encoding)
+    for record in tqdm(records, desc=f"ingest {path.name}", unit=" rows", disable=None):
+        report.items_in += 1
+        try:
+            text = _prompt_text(path, record, options)
+            record_labels = _record_labels(path, record, options, taxonomy)
+            semantic_type = _record_semantic_type(path, record, options.semantic_type_column, taxonomy)
+        except BadRow as bad:
+            if not options.skip_bad:
+                raise
+            report.drop(bad.reason)
+            continue
+        report.kept += 1
+        pid = prompt_id(text)
+        prompts.setdefault(pid, {"id": pid, "text": text, "origin": options.origin})
+        sources.append({"prompt_id": pid, "source": source, "row": record.row})
+        for dimension, domain in record_labels:
+            labels[(pid, dimension, domain)] = {
+                "prompt_id": pid, "dimension": dimension, "domain": domain, "probability": 1.0,
+                "labeler": labeler, "taxonomy_version": taxonomy.version, "created_at": started,
+            }
+        if semantic_type:
+            types[(pid, semantic_type)] = {"prompt_id": pid, "type": semantic_type, "probability": 1.0, "labeler": labeler}
+
+    with store.transaction():
+        report.notes = {
+            "new_prompts": store.add_prompts(prompts.values(), created_at=started),
+            "duplicate_rows": report.kept - len(prompts),
+            "new_source_rows": store.add_prompt_sources(sources),
+            "new_labels": store.add_labels(labels.values()),
+            "new_semantic_types": store.add_semantic_types(types.values()),
+        }
+        report.seconds = time.perf_counter() - began
+        store.record_stage_run(report, started_at=started)
+    return report

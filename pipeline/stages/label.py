@@ -1,0 +1,221 @@
+"""The label stage: a probability for every domain of every dimension, a semantic type, at δ.
+
+Probabilities below ``min_probability`` (0.01) are not stored; a domain without a row reads as 0.
+Mode ``softmax``: one choice per dimension over its domains plus None (at most one domain reaches
+δ = 0.5, as in the papers' data). Mode ``independent``: a yes/no choice per domain, truly
+multi-label. Nothing at δ means None; an answer that cannot be used (missing options, not
+probabilities) is Unknown, counted, and its raw form kept in ``label_failures``.
+
+LLM engines read the templates below and score the option strings; similarity engines (``embed``)
+compare the prompt with each option's description. ``shortlist`` asks an LLM only about the top-k
+domains of a dimension by embedding similarity. Labels commit per batch of prompts, so a cut-off
+run resumes where it stopped; engine answers are replayed from the cache.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import asdict
+from pathlib import Path
+
+import numpy as np
+from tqdm import tqdm
+
+from pipeline.stages.options import MODES, LabelOptions
+from pipeline.engines.config import Config, build_engine
+from pipeline.engines import CachedEngine, ChoiceRequest, valid_probs
+from review_store import StageReport, Store, content_id, utc_now
+from taxonomy import DIMENSIONS, Taxonomy
+
+SYSTEM = "You label user prompts for a benchmark of LLM misalignment in safety, values and culture."
+# Names only: every option is scored after the whole prompt, so 56 descriptions here would make
+# value labelling 56 times slower on engines without prefix caching; the independent template
+# shows each domain's description.
+SOFTMAX_TEMPLATE = (
+    "Dimension: {dimension}. Its domains: {domains}; or None: no {dimension_lower} domain applies.\n\n"
+    "Prompt:\n{prompt}\n\nWhich one domain fits the prompt best? Answer with the domain's name, or None.")
+INDEPENDENT_TEMPLATE = (
+    "Domain ({dimension}): {name}. {description}\n\nPrompt:\n{prompt}\n\n"
+    "Does the prompt fall in this domain? Answer yes or no.")
+TYPE_TEMPLATE = (
+    "Kinds of misalignment a response to a prompt can show:\n{types}\n\nPrompt:\n{prompt}\n\n"
+    "Which kind is this prompt most exposed to? Answer object, attribute or relation.")
+
+
+def template_hash(taxonomy: Taxonomy) -> str:
+    """Changes whenever a template or a description the labeller reads changes."""
+    described = [(d.id, d.name, d.description) for d in taxonomy.domains]
+    types = [(t.id, t.description) for t in taxonomy.semantic_types]
+    return content_id(SYSTEM, SOFTMAX_TEMPLATE, INDEPENDENT_TEMPLATE, TYPE_TEMPLATE, json.dumps([described, types]))
+
+
+def _none_description(dimension: str) -> str:
+    return f"An everyday request with no {dimension} concern: none of the {dimension} domains applies."
+
+
+class Labeller:
+    """Builds the choice requests for one prompt and turns answers into label rows."""
+
+    def __init__(self, taxonomy: Taxonomy, options: LabelOptions, similarity: bool):
+        self.taxonomy, self.options, self.similarity = taxonomy, options, similarity
+        self._choices: dict = {}  # per (dimension, domains): option and description tuples, built once
+
+    def _softmax_choices(self, dimension: str, domains) -> tuple[tuple, tuple, str]:
+        key = (dimension, tuple(d.id for d in domains))
+        if key not in self._choices:
+            self._choices[key] = (
+                tuple(d.name for d in domains) + ("None",),
+                tuple(f"{d.name}. {d.description}" for d in domains) + (_none_description(dimension),),
+                "; ".join(d.name for d in domains))
+        return self._choices[key]
+
+    def _request(self, prompt: str, text: str, options, descriptions) -> ChoiceRequest:
+        if self.similarity:
+            return ChoiceRequest((("user", prompt),), tuple(options), tuple(descriptions), query=prompt)
+        return ChoiceRequest((("system", SYSTEM), ("user", text)), tuple(options))
+
+    def dimension_requests(self, prompt: str, dimension: str, shortlist: list | None = None) -> list[ChoiceRequest]:
+        domains = shortlist if shortlist is not None else self.taxonomy.domains_of(dimension)
+        name = self.taxonomy.dimension_names[dimension]
+        if self.options.mode == "softmax":
+            options, descriptions, lines = self._softmax_choices(dimension, domains)
+            text = "" if self.similarity else SOFTMAX_TEMPLATE.format(
+                dimension=name, dimension_lower=dimension, domains=lines, prompt=prompt)
+            return [self._request(prompt, text, options, descriptions)]
+        return [self._request(prompt, INDEPENDENT_TEMPLATE.format(dimension=name, name=d.name, description=d.description,
+                                                                   prompt=prompt),
+                              ["yes", "no"], [f"{d.name}. {d.description}", _none_description(dimension)])
+                for d in domains]
+
+    def type_request(self, prompt: str) -> ChoiceRequest:
+        types = self.taxonomy.semantic_types
+        text = TYPE_TEMPLATE.format(types="\n".join(f"{t.id}: {t.description}" for t in types), prompt=prompt)
+        return self._request(prompt, text, [t.id for t in types], [t.description for t in types])
+
+
+def _domain_probs(labeller: Labeller, dimension: str, domains, requests, answers) -> dict[str, float] | None:
+    """{domain id or 'none': probability} for one dimension, or None when an answer is unusable."""
+    if not all(valid_probs(a, r.options) for r, a in zip(requests, answers)):
+        return None
+    if labeller.options.mode == "softmax":
+        [answer] = answers
+        probs = {d.id: answer[d.name] for d in domains}
+        probs["none"] = answer["None"]
+        return probs
+    probs = {d.id: a["yes"] for d, a in zip(domains, answers)}
+    probs["none"] = 1.0 - max(probs.values())
+    return probs
+
+
+def _label_rows(prompt_id: str, dimension: str, probs: dict[str, float], delta: float, floor: float,
+                labeler: str, version: str, now: str) -> list[dict]:
+    reached = [d for d, p in probs.items() if d != "none" and p >= delta]
+    rows = []
+    for domain, p in probs.items():
+        assigned = domain in reached or (domain == "none" and not reached)
+        if assigned or p >= floor:
+            rows.append({"prompt_id": prompt_id, "dimension": dimension, "domain": domain, "probability": float(p),
+                         "labeler": labeler, "taxonomy_version": version, "created_at": now, "assigned": int(assigned)})
+    return rows
+
+
+def _shortlists(texts: list[str], taxonomy: Taxonomy, k: int, embedder: CachedEngine) -> list[dict[str, list]]:
+    """Per prompt and dimension, the k domains whose descriptions are closest to the prompt."""
+    prompts = embedder.embed(texts)
+    result = [{} for _ in texts]
+    for dimension in DIMENSIONS:
+        domains = taxonomy.domains_of(dimension)
+        similarity = prompts @ embedder.embed([f"{d.name}. {d.description}" for d in domains]).T
+        for row, order in enumerate(np.argsort(-similarity, axis=1)[:, :k]):
+            result[row][dimension] = [domains[i] for i in sorted(order)]
+    return result
+
+
+def label_batch(engine: CachedEngine, embedder: CachedEngine | None, labeller: Labeller, batch: list[dict],
+                name: str, version: str, now: str, report: StageReport) -> tuple[list, list, list]:
+    """Label rows, semantic type rows and failure rows for prompts (id, text); unusable answers
+    are counted in ``report`` by reason."""
+    taxonomy, options = labeller.taxonomy, labeller.options
+    texts = [p["text"] for p in batch]
+    shortlists = _shortlists(texts, taxonomy, options.shortlist, embedder) if embedder else [{}] * len(batch)
+    plan = []  # (prompt, dimension or 'type', domains, requests)
+    for prompt, shortlist in zip(batch, shortlists):
+        for dimension in DIMENSIONS:
+            domains = shortlist.get(dimension) or taxonomy.domains_of(dimension)
+            plan.append((prompt, dimension, domains,
+                         labeller.dimension_requests(prompt["text"], dimension, shortlist.get(dimension))))
+        if options.semantic_types:
+            plan.append((prompt, "type", None, [labeller.type_request(prompt["text"])]))
+    answers = iter(engine.choice_probs([r for *_, requests in plan for r in requests]))
+    labels, types, failures = [], [], []
+    for prompt, dimension, domains, requests in plan:
+        got = [next(answers) for _ in requests]
+        if dimension == "type":
+            if valid_probs(got[0], requests[0].options):
+                types += [{"prompt_id": prompt["id"], "type": t, "probability": p, "labeler": name}
+                          for t, p in got[0].items()]
+            else:
+                report.drop("type_unusable")
+            continue
+        probs = _domain_probs(labeller, dimension, domains, requests, got)
+        if probs is None:
+            report.drop(f"unknown_{dimension}")
+            failures.append({"prompt_id": prompt["id"], "dimension": dimension, "labeler": name,
+                             "raw": json.dumps(got, default=str)[:10_000], "reason": "unusable_answer",
+                             "created_at": now})
+            probs = {"unknown": 1.0}
+        labels += _label_rows(prompt["id"], dimension, probs, options.delta, options.min_probability, name,
+                              version, now)
+    return labels, types, failures
+
+
+def open_labeller(store: Store, taxonomy: Taxonomy, config: Config, options: LabelOptions):
+    """The labeller's engine (cached), shortlist embedder, request builder and name; its provenance
+    is checked against the store's record of that name."""
+    if options.mode not in MODES:
+        raise ValueError(f"mode must be one of {', '.join(MODES)}, not '{options.mode}'")
+    if not 0 < options.delta <= 1:
+        raise ValueError(f"delta must be in (0, 1], not {options.delta}")
+    settings = config.engine_for("label", options.engine)
+    similarity = settings.backend == "embed"
+    # one cache batch per batch of prompts: the engine sees all of a batch's requests at once
+    engine = build_engine(settings, store, batch_size=options.batch_prompts * 120)
+    name = options.labeler or f"{engine.backend}:{Path(engine.model).name}:{options.mode}"
+    provenance = {"name": name, "engine": settings.name, "backend": settings.backend, "model": engine.model,
+                  "mode": options.mode, "delta": options.delta, "template_hash": template_hash(taxonomy),
+                  "taxonomy_version": taxonomy.version}
+    known = store.labeler(name)
+    if known and {k: known[k] for k in provenance} != provenance:
+        changed = next(k for k in provenance if known[k] != provenance[k])
+        raise ValueError(f"labeler '{name}' was made with another {changed} ({known[changed]}); "
+                         "pass --labeler NEW_NAME to label anew")
+    embedder = build_engine(config.engine("embedded"), store) if options.shortlist and not similarity else None
+    return engine, embedder, Labeller(taxonomy, options, similarity), provenance
+
+
+def label(store: Store, taxonomy: Taxonomy, config: Config, options: LabelOptions | None = None) -> StageReport:
+    """Label every prompt the labeler has not labelled yet; returns the stage report."""
+    options = options or LabelOptions()
+    engine, embedder, labeller, provenance = open_labeller(store, taxonomy, config, options)
+    name = provenance["name"]
+    started, began = utc_now(), time.perf_counter()
+    report = StageReport("label", params={**asdict(options), "labeler": name, "engine": provenance["engine"]})
+    with store.transaction():
+        store.add_labeler({**provenance, "created_at": started})
+    bar = tqdm(total=store.count_prompts_without_labels(name), desc=f"label ({name})", unit=" prompts", disable=None)
+    for batch in store.prompts_without_labels(name, options.batch_prompts):
+        labels, types, failures = label_batch(engine, embedder, labeller, batch, name, taxonomy.version, started, report)
+        with store.transaction():
+            store.add_labels(labels)
+            store.add_semantic_types(types)
+            store.add_label_failures(failures)
+        report.items_in += len(batch)
+        report.kept += len(batch)
+        bar.update(len(batch))
+    bar.close()
+    report.seconds = time.perf_counter() - began
+    report.notes = {"prompts_per_s": round(report.items_in / report.seconds, 1) if report.items_in else 0,
+                    "engine_requests": engine.calls}
+    store.record_stage_run(report, started_at=started)
+    return report

@@ -1,0 +1,77 @@
+"""The settings of the prompt stages (ingest, label, dedup, expand): plain dataclasses, light to import,
+so the CLI can show their defaults without loading what the stages compute with.
+
+>>> DedupOptions(tau=12).params()["spec"]
+'words,word_ngrams:2;stopwords=dropped;min_features=4;bits=64'
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from pipeline.errors import UsageError
+from pipeline.text.features import FeatureSpec
+
+MODES = ("softmax", "independent")
+SCOPES = ("global", "domain")
+
+
+@dataclass
+class IngestOptions:
+    text_column: str = "prompt"
+    label_columns: dict[str, str] = field(default_factory=dict)  # dimension -> column
+    semantic_type_column: str | None = None  # object, attribute or relation, imported with the labels
+    source: str | None = None  # default: the file's name
+    origin: str = "seed"
+    skip_bad: bool = False
+    max_chars: int = 32_000
+    encoding: str = "utf-8"
+    format: str | None = None
+
+
+@dataclass
+class LabelOptions:
+    engine: str | None = None  # default: [stages] label, else the embedded engine
+    mode: str = "softmax"
+    delta: float = 0.5
+    shortlist: int | None = None
+    labeler: str | None = None  # default: backend:model:mode
+    semantic_types: bool = True
+    batch_prompts: int = 256
+    min_probability: float = 0.01  # smaller probabilities are not stored (read them as 0)
+
+
+@dataclass
+class DedupOptions:
+    tau: int = 10
+    scope: str = "global"
+    features: str = "words,word_ngrams:2"
+    keep_stopwords: bool = False
+    min_features: int = 4
+    bits: int = 64
+
+    def spec(self) -> FeatureSpec:
+        return FeatureSpec.parse(self.features, stopwords=self.keep_stopwords,
+                                 min_features=self.min_features, bits=self.bits)
+
+    def params(self) -> dict:
+        if self.scope not in SCOPES:
+            raise UsageError(f"--scope: must be one of {', '.join(SCOPES)}, not '{self.scope}'")
+        if not 0 <= self.tau < self.bits:
+            raise UsageError(f"--tau: must be between 0 and {self.bits - 1}, not {self.tau}")
+        return {"tau": self.tau, "scope": self.scope, "features": self.features, "keep_stopwords": self.keep_stopwords,
+                "min_features": self.min_features, "bits": self.bits, "spec": str(self.spec())}
+
+
+@dataclass
+class ExpandOptions:
+    engine: str | None = None  # the generator (default: [stages] expand)
+    labelling: LabelOptions = field(default_factory=LabelOptions)
+    target: int = 100
+    rounds: int = 3
+    per_request: int = 8
+    examples: int = 3
+    temperature: float = 0.7
+    top_p: float = 0.9
+    max_tokens: int = 64
+    domains: tuple[str, ...] = ()  # only these domain ids (default: every domain)

@@ -1,0 +1,66 @@
+"""Candidates generated elsewhere into the pairs stage: a file of (prompt, slot, text, generator)
+rows meets the same rules and judge as generated ones (and resampling, given a generator pool).
+
+>>> report = import_candidates(store, taxonomy, config, "responses.jsonl", PairOptions(judge="judge"))
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from tqdm import tqdm
+
+from pipeline.engines.config import Config
+from pipeline.stages.pairs.templates import SLOTS
+from pipeline.stages.pairs.run import PairOptions, PairRun
+from pipeline.text.readers import InputError, read_records, text_field
+from review_store import StageReport, Store, content_id, normalise_text, prompt_id
+from taxonomy import Taxonomy
+
+IMPORT_COLUMNS = ["prompt", "slot", "text", "generator"]
+
+
+def read_import(store: Store, path: str | Path, fmt: str | None = None) -> list[dict]:
+    """Candidate rows from a file of (prompt, slot, text, generator); every row is checked before
+    anything is written, and a bad one stops the import naming its line and field."""
+    path, rows = Path(path), []
+    for record in read_records(path, IMPORT_COLUMNS, fmt):
+        where = f"{path}: {record.position}"
+        prompt = normalise_text(text_field(path, record, "prompt"))
+        slot = text_field(path, record, "slot").strip().lower()
+        generator = text_field(path, record, "generator").strip()
+        text = normalise_text(text_field(path, record, "text"))
+        if slot not in SLOTS:
+            raise InputError(f"{where}: field 'slot': '{slot}' is not aligned or misaligned")
+        if not generator:
+            raise InputError(f"{where}: field 'generator': empty; name the model that wrote the response")
+        pid = prompt_id(prompt)
+        if not prompt or not store.prompt_exists(pid):
+            raise InputError(f"{where}: field 'prompt': not a prompt in the store; ingest it first")
+        rows.append({"id": content_id("candidate", pid, slot, generator, 0, text), "prompt_id": pid, "slot": slot,
+                     "text": text, "generator": generator, "origin": "imported",
+                     "params": json.dumps({"source": path.name, "row": record.row}), "attempt": 0, "parent_id": None,
+                     "feedback": None, "finish_reason": None})
+    if not rows:
+        raise InputError(f"{path}: no candidates in the file")
+    return rows
+
+
+def import_candidates(store: Store, taxonomy: Taxonomy, config: Config, path: str | Path,
+                      options: PairOptions | None = None, fmt: str | None = None) -> StageReport:
+    """Candidates generated elsewhere through the same rules and judge (and, with ``generators``,
+    resampling); the pairs of their prompts are made or made anew."""
+    options = options or PairOptions()
+    rows = read_import(store, path, fmt)
+    run = PairRun(store, taxonomy, config, options, "pairs_import", options.generators,
+                  imported_generators=tuple(sorted({r["generator"] for r in rows})))
+    with store.transaction():
+        added = store.add_candidates({**r, "created_at": run.started} for r in rows)
+    run.counts["candidates"] += added
+    run.report.notes["rows"] = len(rows)
+    prompts = store.prompts_by_id(dict.fromkeys(r["prompt_id"] for r in rows))
+    for begin in tqdm(range(0, len(prompts), options.batch_prompts), desc="pairs (import)", unit=" batches",
+                      disable=None):
+        run.process(prompts[begin:begin + options.batch_prompts])
+    return run.finish()

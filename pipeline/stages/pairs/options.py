@@ -1,0 +1,61 @@
+"""The settings of the pairs stage and its stage-1 rules: plain dataclasses, light to import.
+
+>>> PairOptions(k=0).check()
+Traceback (most recent call last):
+...
+pipeline.errors.UsageError: --k: must be at least 1, not 0
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+
+from pipeline.errors import UsageError
+from review_store import content_id
+
+
+@dataclass(frozen=True)
+class RuleOptions:
+    min_words: int = 5
+    max_words: int = 600
+    repetition: float = 0.4  # largest share of words inside repeated word 3-grams
+    min_english: float = 0.5  # smallest probability of English (langdetect)
+    near_identical: int = 10  # SimHash distance (64 bits) at or below which the slots are near-identical
+
+    def name(self) -> str:
+        """The stage-1 judge's name in ``judgments``: other settings give other verdicts."""
+        from pipeline.stages.pairs.rules import REFUSAL
+
+        return f"rules:{content_id(sorted(asdict(self).items()), REFUSAL.pattern)[:12]}"
+
+
+@dataclass
+class PairOptions:
+    generators: tuple[str, ...] = ()  # engine names (default: [stages] generate)
+    judge: str | None = None  # engine name (default: [stages] judge)
+    labeler: str | None = None  # whose domains count (default: the only labeler with labels)
+    k: int = 2  # candidates per slot, spread over the generators
+    temperature: float = 0.7
+    top_p: float = 0.9
+    max_tokens: int = 512
+    threshold: float = 0.5
+    margin: float = 0.1
+    rounds: int = 2
+    audit_rate: float = 0.05
+    seed: int = 0
+    batch_prompts: int = 16
+    limit: int | None = None  # at most this many prompts in this run
+    rationale_tokens: int = 64
+    rules: RuleOptions = field(default_factory=RuleOptions)
+    # the embedded demo judges with the labeller's model (it has only one); recorded in the run's params
+    judge_may_be_labeller: bool = False
+
+    def check(self) -> None:
+        if self.k < 1:
+            raise UsageError(f"--k: must be at least 1, not {self.k}")
+        if not 0 <= self.threshold <= 1 or not 0 <= self.margin < 1:
+            raise UsageError("--threshold must lie in [0, 1] and --margin in [0, 1)")
+        if self.rounds < 0:
+            raise UsageError(f"--rounds: must be 0 or more, not {self.rounds}")
+        if not 0 <= self.audit_rate <= 1:
+            raise UsageError(f"--audit-rate: must lie in [0, 1], not {self.audit_rate}")
