@@ -4,6 +4,7 @@ import pandas as pd
 import streamlit as st
 
 from pipeline.app.shared import read, store
+from pipeline.errors import UsageError
 from pipeline.review.queues import QUESTIONS, submit
 
 st.title("Review")
@@ -58,7 +59,7 @@ with st.form(f"answer-{item['id']}"):
     if st.form_submit_button("Submit"):
         try:
             status = submit(store(), item["id"], annotator, answers, backend="app")
-        except ValueError as exc:
+        except UsageError as exc:
             st.error(str(exc))
         else:
             st.success(f"Saved. Pair status from people: {status or 'waiting for more answers'}")

@@ -6,6 +6,7 @@ import pandas as pd
 import streamlit as st
 
 from pipeline.app.shared import export_pair_table, store, taxonomy
+from pipeline.errors import UsageError
 from pipeline.export.options import FORMATS, ExportOptions
 from pipeline.export.splits import export, plan_export
 from review_store.bench import PAIR_SETS
@@ -34,7 +35,7 @@ try:
                             ratios=tuple(float(r) for r in ratios.split(",")), pairs=pair_set,
                             dimensions=tuple(dimensions), domains=tuple(domains), semantic_types=tuple(types))
     frame, export_id, _ = plan_export(store(), tax, options, export_pair_table())
-except ValueError as exc:
+except UsageError as exc:
     st.error(str(exc))
     st.stop()
 counts = frame.groupby(["primary_domain", "split"], observed=True).size().unstack(fill_value=0).reset_index()

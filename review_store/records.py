@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass, field
+
+from review_store.clock import utc_now
 
 
 @dataclass
 class StageReport:
     """What one run of a stage did: items in, kept, dropped by reason, time taken.
 
-    ``notes`` holds stage-specific figures (e.g. new prompts, labels added) for the Runs page.
+    ``notes`` holds stage-specific figures (e.g. new prompts, labels added) for the Runs page. The
+    report times its run from when it is made; ``run_id`` is set once the store has recorded it.
     """
 
     stage: str
@@ -19,6 +23,13 @@ class StageReport:
     seconds: float = 0.0
     params: dict[str, object] = field(default_factory=dict)
     notes: dict[str, object] = field(default_factory=dict)
+    started_at: str = field(default_factory=utc_now)
+    run_id: int | None = None
+    began: float = field(default_factory=time.perf_counter, repr=False, compare=False)
+
+    def elapsed(self) -> float:
+        """Seconds since the run began."""
+        return time.perf_counter() - self.began
 
     def drop(self, reason: str, count: int = 1) -> None:
         self.dropped[reason] = self.dropped.get(reason, 0) + count

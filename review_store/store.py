@@ -18,7 +18,6 @@ import sqlite_utils
 
 from review_store.bench import BenchQueries
 from review_store.browse import BrowseQueries
-from review_store.clock import utc_now
 from review_store.dedup import DedupQueries
 from review_store.engine_cache import EngineCacheQueries
 from review_store.expansion import ExpansionQueries
@@ -103,15 +102,33 @@ class Store(PromptQueries, LabelQueries, DedupQueries, EngineCacheQueries, Expan
 
     # -- stage runs ---------------------------------------------------------------------------
 
-    def record_stage_run(self, report: StageReport, started_at: str | None = None) -> int:
-        """Store one stage run's report; returns its id."""
+    @contextmanager
+    def stage_run(self, stage: str, params: dict | None = None) -> Iterator[StageReport]:
+        """Run a stage: yields its report (timed from here) and records it when the block ends.
+
+        A stage whose last writes must commit with its run (dedup's removals name the run) calls
+        ``record_stage_run`` in that transaction itself; a run that raises is not recorded.
+
+        >>> with Store(":memory:") as store, store.stage_run("ingest", {"file": "x.csv"}) as report:
+        ...     report.items_in = report.kept = 3
+        >>> report.run_id, store.stage_runs("ingest")[0]["kept"]
+        (1, 3)
+        """
+        report = StageReport(stage, params=dict(params or {}))
+        yield report
+        if report.run_id is None:
+            self.record_stage_run(report)
+
+    def record_stage_run(self, report: StageReport) -> int:
+        """Store one stage run's report, timed to now; returns its id (also set as ``report.run_id``)."""
+        report.seconds = report.elapsed()
         with self.transaction():
-            return (
+            report.run_id = (
                 self.db["stage_runs"]
                 .insert(
                     {
                         "stage": report.stage,
-                        "started_at": started_at or utc_now(),
+                        "started_at": report.started_at,
                         "seconds": round(report.seconds, 3),
                         "items_in": report.items_in,
                         "kept": report.kept,
@@ -122,6 +139,7 @@ class Store(PromptQueries, LabelQueries, DedupQueries, EngineCacheQueries, Expan
                 )
                 .last_pk
             )
+        return report.run_id
 
     def stage_runs(self, stage: str | None = None, limit: int = 100) -> list[dict]:
         """The latest stage runs, newest first, with their JSON fields decoded."""

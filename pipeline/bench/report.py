@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from pipeline.errors import UsageError
 from pipeline.review.agreement import judge_calibration
 from pipeline.bench.metrics import TRADEOFF_DEFINITION
 from pipeline.text.cells import spreadsheet_safe
@@ -23,7 +24,7 @@ def report_tables(store: Store, taxonomy: Taxonomy, group_id: str) -> dict[str, 
     """The benchmark's tables by name: overall, dimension, semantic_type, domain (and tradeoff for detectors)."""
     summaries = store.bench_summaries(group_id)
     if not summaries:
-        raise ValueError(f"no figures for benchmark '{group_id}' (misalign bench list shows them)")
+        raise UsageError(f"no figures for benchmark '{group_id}' (misalign bench list shows them)")
     if summaries[0]["scope"] == "raters":
         return _rater_tables(summaries[0]["metrics"])
     detector = "coverage" in summaries[0]["metrics"]

@@ -14,6 +14,7 @@ from collections import defaultdict
 
 import numpy as np
 
+from pipeline.errors import UsageError
 from pipeline.bench.metrics import bootstrap_interval, detector_metrics, macro, mean_sd, rate, tradeoffs
 from pipeline.bench.raters import demographic_sensitivity, fairness, icc_2_1
 from review_store import Store
@@ -36,7 +37,7 @@ def summarise(store: Store, taxonomy: Taxonomy, group_id: str, samples: int = 10
     """Compute and store a benchmark's summaries; returns how many were written."""
     [run] = store.bench_runs(group_id)[:1] or [None]
     if run is None:
-        raise ValueError(f"no benchmark '{group_id}' (misalign bench report lists them)")
+        raise UsageError(f"no benchmark '{group_id}' (misalign bench report lists them)")
     results = store.bench_results(group_id)
     runs = sorted({r["run_index"] for r in results})
     by_run: dict[int, dict[str, dict[str, dict]]] = defaultdict(lambda: defaultdict(dict))

@@ -7,19 +7,14 @@ from typing import Annotated, Optional
 
 import typer
 
-from pipeline.bench.run import KEYWORD_DETECTOR, BenchOptions, run_bench
-from pipeline.bench.metrics import TRADEOFF_DEFINITION
-from pipeline.bench.report import report_tables, write_report
-from pipeline.bench.summary import summarise
-from pipeline.cli.common import user_errors
-from pipeline.text.readers import InputError
+from pipeline.bench.options import KEYWORD_DETECTOR, BenchOptions
+from pipeline.errors import UsageError
 
 bench_app = typer.Typer(help="Benchmark models on the curated pairs (Coverage, FFR, Alignment Score, trade-offs).",
                         no_args_is_help=True)
 
 
 @bench_app.command("run")
-@user_errors
 def run_command(
     ctx: typer.Context,
     model: Annotated[str, typer.Option(help=f"Engine under test from misalign.toml, or {KEYWORD_DETECTOR}.")],
@@ -36,13 +31,17 @@ def run_command(
     bootstrap: Annotated[int, typer.Option(help="Bootstrap resamples for the intervals.")] = 1000,
 ) -> None:
     """Run (or resume) a benchmark and store its results and figures."""
+    from pipeline.bench.report import report_tables
+    from pipeline.bench.run import run_bench
+    from pipeline.bench.summary import summarise
+
     export_split = tuple(split.split(":", 1)) if split else None
     if export_split is not None and len(export_split) != 2:
-        raise InputError(f"--split: '{split}' is not EXPORT_ID:SPLIT")
+        raise UsageError(f"--split: '{split}' is not EXPORT_ID:SPLIT")
     options = BenchOptions(engine=model, protocol=protocol, judge=judge, runs=runs, pairs=pairs, threshold=threshold,
                            split=export_split)
     tax, config = ctx.obj.taxonomy(), ctx.obj.config()
-    with ctx.obj.acting() as store:
+    with ctx.obj.open_store(must_exist=True) as store:
         report = run_bench(store, config, options)
         summarise(store, tax, report.notes["group_id"], bootstrap)
         overall = next(iter(report_tables(store, tax, report.notes["group_id"]).values()))
@@ -52,7 +51,6 @@ def run_command(
 
 
 @bench_app.command("list")
-@user_errors
 def list_command(ctx: typer.Context) -> None:
     """Benchmarks in the store, oldest first."""
     with ctx.obj.open_store(must_exist=True) as store:
@@ -65,21 +63,24 @@ def list_command(ctx: typer.Context) -> None:
 
 
 @bench_app.command("report")
-@user_errors
 def report_command(
     ctx: typer.Context,
     group: Annotated[Optional[str], typer.Argument(help="Benchmark id (default: the latest).")] = None,
     out: Annotated[Optional[Path], typer.Option(help="Write CSV files and report.md here.")] = None,
 ) -> None:
     """Print a benchmark's tables (overall, per dimension, type, domain, trade-offs, judge calibration)."""
+    from pipeline.bench.metrics import TRADEOFF_DEFINITION
+    from pipeline.bench.report import report_tables, write_report
+    from pipeline.bench.summary import summarise
+
     tax = ctx.obj.taxonomy()
-    with ctx.obj.acting() as store:
+    with ctx.obj.open_store(must_exist=True) as store:
         groups = store.bench_groups()
         if not groups:
-            raise InputError("no benchmarks yet: misalign bench run --model ENGINE")
+            raise UsageError("no benchmarks yet: misalign bench run --model ENGINE")
         chosen = next((g for g in groups if g["group_id"] == group), None) if group else groups[-1]
         if chosen is None:
-            raise InputError(f"no benchmark '{group}' (misalign bench list shows them)")
+            raise UsageError(f"no benchmark '{group}' (misalign bench list shows them)")
         if not store.bench_summaries(chosen["group_id"], "overall"):  # a run cut off before its summary
             summarise(store, tax, chosen["group_id"])
         tables = report_tables(store, tax, chosen["group_id"])

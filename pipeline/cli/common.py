@@ -1,29 +1,41 @@
-"""What every command module of the CLI shares: the context (store, taxonomy, config) and the
-decorator that turns errors a user can act on into one line and exit status 1."""
+"""What every command module of the CLI shares: the context (store, taxonomy, config) and the command
+group that reads the store options wherever they stand and turns the user's mistakes into one line.
+
+A ``UsageError`` (bad option, file, setting, missing input), a ``ServiceError`` (a server that did not
+answer), a ``StoreError`` or a ``TaxonomyError`` is printed as one line on stderr with exit status 1;
+click's own usage errors (``--tau abc``) as one line with status 2; anything else is a bug and keeps
+its traceback, with a note asking for a report. Heavy modules load only in the commands that use them.
+"""
 
 from __future__ import annotations
 
-import functools
-from collections.abc import Iterator
-from contextlib import contextmanager
+import sys
 from pathlib import Path
 
 import typer
+from typer._click import exceptions as click_errors  # typer >= 0.22 carries its own click
+from typer.core import TyperGroup
 
-from pipeline.engines.config import ConfigError, load_config
-from pipeline.engines import EngineError
-from pipeline.text.readers import InputError
+from pipeline.errors import ServiceError, UsageError, one_line
 from review_store import Store, StoreError
 from taxonomy import TaxonomyError, load_taxonomy
 
+GLOBAL_OPTIONS = ("--db", "--taxonomy", "--config")
+ONE_LINE_ERRORS = (UsageError, ServiceError, StoreError, TaxonomyError)
+BUG_NOTE = ("misalign: this is a bug, not something you did wrong; please report it with the traceback above "
+            "and the command you ran")
+
 
 class Context:
-    def __init__(self, db: str, taxonomy: str | None, config: str | None):
+    def __init__(self, db: str, taxonomy: str | None, config: str | None, db_given: bool = True):
         self.db = db
+        self.db_given = db_given  # --db or MISALIGN_DB was set (the demo otherwise uses demo.db)
         self.taxonomy_path = taxonomy
         self.config_path = config
 
     def config(self):
+        from pipeline.engines.config import load_config
+
         return load_config(self.config_path)
 
     def open_store(self, must_exist: bool = False) -> Store:
@@ -31,29 +43,78 @@ class Context:
             raise StoreError(f"{self.db}: no store here; run 'misalign init' or 'misalign ingest FILE' first")
         return Store(self.db)
 
-    @contextmanager
-    def acting(self) -> Iterator[Store]:
-        """The existing store, for a stage to act on; a ValueError it raises is the user's to fix
-        (a bad setting or input), so it becomes one line and exit status 1."""
-        with self.open_store(must_exist=True) as store:
-            try:
-                yield store
-            except ValueError as exc:
-                raise InputError(str(exc)) from None
-
     def taxonomy(self):
         return load_taxonomy(self.taxonomy_path)
 
 
-def user_errors(command):
-    """Turn the errors a user can act on into one line on stderr and exit status 1."""
+def hoist_global_options(args: list[str]) -> list[str]:
+    """The store options moved before the command, so ``misalign status --db X`` reads as
+    ``misalign --db X status``.
 
-    @functools.wraps(command)
-    def wrapper(*args, **kwargs):
+    >>> hoist_global_options(["status", "--db", "x.db", "--json"])
+    ['--db', 'x.db', 'status', '--json']
+    >>> hoist_global_options(["review", "status", "--config=m.toml", "--", "--db"])
+    ['--config=m.toml', 'review', 'status', '--', '--db']
+    """
+    front, rest, i = [], [], 0
+    while i < len(args):
+        arg = args[i]
+        if arg == "--":
+            rest += args[i:]
+            break
+        if arg.split("=", 1)[0] in GLOBAL_OPTIONS:
+            taken = 1 if "=" in arg else 2
+            front += args[i:i + taken]
+            i += taken
+            continue
+        rest.append(arg)
+        i += 1
+    return front + rest
+
+
+def _usage_line(exc: click_errors.UsageError) -> str:
+    where = exc.ctx.command_path if exc.ctx else "misalign"
+    return f"error: {where}: {one_line(exc.format_message())} (see '{where} --help')"
+
+
+class MisalignGroup(TyperGroup):
+    """The root command group: global options anywhere, one line for the user's mistakes, tracebacks for bugs."""
+
+    def parse_args(self, ctx, args: list[str]) -> list[str]:
+        return super().parse_args(ctx, hoist_global_options(args))
+
+    def invoke(self, ctx):
         try:
-            return command(*args, **kwargs)
-        except (InputError, TaxonomyError, StoreError, ConfigError, EngineError) as exc:
-            typer.echo(f"error: {exc}", err=True)
+            return super().invoke(ctx)
+        except ONE_LINE_ERRORS as exc:
+            typer.echo(f"error: {one_line(exc)}", err=True)
             raise typer.Exit(1) from None
+        except click_errors.NoArgsIsHelpError:
+            raise
+        except click_errors.UsageError as exc:
+            typer.echo(_usage_line(exc), err=True)
+            raise typer.Exit(2) from None
+        except (typer.Exit, typer.Abort, click_errors.ClickException):
+            raise
+        except Exception as exc:
+            exc.add_note(BUG_NOTE)
+            raise
 
-    return wrapper
+    def main(self, args=None, prog_name=None, complete_var=None, standalone_mode=True, **extra):
+        if not standalone_mode:
+            return super().main(args, prog_name, complete_var, standalone_mode=False, **extra)
+        try:
+            code = super().main(args, prog_name, complete_var, standalone_mode=False, **extra)
+        except click_errors.NoArgsIsHelpError as exc:
+            exc.show()
+            sys.exit(exc.exit_code)
+        except click_errors.UsageError as exc:  # a bad global option, before any command ran
+            typer.echo(_usage_line(exc), err=True)
+            sys.exit(exc.exit_code)
+        except click_errors.ClickException as exc:
+            typer.echo(f"error: {one_line(exc.format_message())}", err=True)
+            sys.exit(exc.exit_code)
+        except typer.Abort:
+            typer.echo("aborted", err=True)
+            sys.exit(1)
+        sys.exit(code if isinstance(code, int) else 0)

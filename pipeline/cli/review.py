@@ -9,9 +9,7 @@ from typing import Annotated, Optional
 
 import typer
 
-from pipeline.review.agreement import agreement
-from pipeline.cli.common import user_errors
-from pipeline.text.readers import InputError
+from pipeline.errors import UsageError
 from pipeline.review.queues import QUEUES, add_annotator, add_panel, adjudicate, build_queues, disagreements
 
 review_app = typer.Typer(help="Human review: panels, queues, Argilla or the app, agreement.", no_args_is_help=True)
@@ -22,13 +20,12 @@ review_app.add_typer(annotator_app, name="annotator")
 
 
 def _acting(ctx: typer.Context, action, *args, **kwargs):
-    """Run an action on the store; a ValueError is the user's to fix."""
-    with ctx.obj.acting() as store:
+    """Run an action on the existing store."""
+    with ctx.obj.open_store(must_exist=True) as store:
         return action(store, *args, **kwargs)
 
 
 @panel_app.command("add")
-@user_errors
 def panel_add(
     ctx: typer.Context,
     name: Annotated[str, typer.Argument(help="e.g. 'South Asia'.")],
@@ -41,7 +38,6 @@ def panel_add(
 
 
 @panel_app.command("list")
-@user_errors
 def panel_list(ctx: typer.Context) -> None:
     """Panels and their members."""
     with ctx.obj.open_store(must_exist=True) as store:
@@ -53,7 +49,6 @@ def panel_list(ctx: typer.Context) -> None:
 
 
 @annotator_app.command("add")
-@user_errors
 def annotator_add(
     ctx: typer.Context,
     name: Annotated[str, typer.Argument()],
@@ -72,7 +67,6 @@ def annotator_add(
 
 
 @review_app.command("queue")
-@user_errors
 def queue_command(
     ctx: typer.Context,
     panel: Annotated[str, typer.Option(help="The panel that reviews these items.")],
@@ -86,7 +80,6 @@ def queue_command(
 
 
 @review_app.command("push")
-@user_errors
 def push_command(
     ctx: typer.Context,
     panel: Annotated[str, typer.Option(help="The panel whose queued items to send.")],
@@ -99,7 +92,7 @@ def push_command(
     from pipeline.review.argilla.sync import argilla_client, push
 
     if backend != "argilla":
-        raise InputError(f"--backend: '{backend}' is not a push backend (argilla)")
+        raise UsageError(f"--backend: '{backend}' is not a push backend (argilla)")
     tax = ctx.obj.taxonomy()
     report = _acting(ctx, lambda store: push(store, tax, panel, argilla_client(), tuple(queue or QUEUES),
                                              annotator_password))
@@ -107,7 +100,6 @@ def push_command(
 
 
 @review_app.command("pull")
-@user_errors
 def pull_command(ctx: typer.Context) -> None:
     """Bring submitted Argilla responses back as annotations; pairs get their human statuses."""
     from pipeline.review.argilla.sync import argilla_client, pull
@@ -117,7 +109,6 @@ def pull_command(ctx: typer.Context) -> None:
 
 
 @review_app.command("status")
-@user_errors
 def status_command(ctx: typer.Context) -> None:
     """Review progress per panel and queue, and pairs by human status."""
     with ctx.obj.open_store(must_exist=True) as store:
@@ -136,7 +127,6 @@ def _number(value: float) -> str:
 
 
 @review_app.command("agreement")
-@user_errors
 def agreement_command(
     ctx: typer.Context,
     answer: Annotated[str, typer.Option(help="pair_valid or aligned_acceptable.")] = "pair_valid",
@@ -146,6 +136,8 @@ def agreement_command(
 ) -> None:
     """Krippendorff's alpha, Fleiss' kappa, Cohen's kappa (95% bootstrap intervals) per panel and domain;
     divergence between panels."""
+    from pipeline.review.agreement import agreement
+
     result = _acting(ctx, agreement, answer, samples)
     if as_json:
         typer.echo(json.dumps(result, indent=2, default=str))
@@ -164,7 +156,6 @@ def agreement_command(
 
 
 @review_app.command("disagreements")
-@user_errors
 def disagreements_command(ctx: typer.Context) -> None:
     """Pairs whose panels are split or differ: the adjudication queue."""
     rows = _acting(ctx, disagreements)
@@ -176,7 +167,6 @@ def disagreements_command(ctx: typer.Context) -> None:
 
 
 @review_app.command("adjudicate")
-@user_errors
 def adjudicate_command(
     ctx: typer.Context,
     pair_id: Annotated[str, typer.Argument()],

@@ -29,6 +29,7 @@ import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from pipeline.errors import UsageError
 from pipeline.engines import BACKENDS, CachedEngine, GenerateRequest, open_engine
 from pipeline.engines.protocol import as_messages
 from review_store import Store
@@ -45,7 +46,7 @@ EMBEDDED = {"backend": "embed", "model": "default"}
 STAGES = ("label", "expand", "generate", "judge", "bench")
 
 
-class ConfigError(ValueError):
+class ConfigError(UsageError):
     """A configuration that cannot be used; the message names the file and key."""
 
 

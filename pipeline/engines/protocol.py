@@ -18,10 +18,12 @@ from typing import Protocol, runtime_checkable
 
 import numpy as np
 
+from pipeline.errors import ServiceError
+
 Messages = tuple[tuple[str, str], ...]  # ((role, content), ...)
 
 
-class EngineError(RuntimeError):
+class EngineError(ServiceError):
     """A model call that cannot be made or answered; the message says which engine and why."""
 
 

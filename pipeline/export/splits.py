@@ -14,7 +14,6 @@ export twice is the same export; where each pair went is stored in ``splits``.
 from __future__ import annotations
 
 import json
-import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -23,11 +22,12 @@ import pandas as pd
 from scipy.sparse import coo_matrix
 from scipy.sparse.csgraph import connected_components
 
+from pipeline.errors import UsageError
 from pipeline.export.options import ExportOptions
 from pipeline.export.card import dataset_card
 from pipeline.export.writers import write_formats
 from pipeline.text.hamming import near_pairs
-from review_store import StageReport, Store, content_id, utc_now
+from review_store import StageReport, Store, content_id
 from taxonomy import DIMENSIONS, Taxonomy
 
 
@@ -150,7 +150,7 @@ def plan_export(store: Store, taxonomy: Taxonomy, options: ExportOptions,
     options.check(taxonomy)
     frame = _select(store, table or pair_table(store), options)
     if frame.empty:
-        raise ValueError(f"no pairs match (set '{options.pairs}' and the filters given); nothing written")
+        raise UsageError(f"no pairs match (set '{options.pairs}' and the filters given); nothing written")
     groups = leakage_groups(frame, *_leakage_search(store.dedup_params()))
     frame["split"] = np.array(options.split_names, dtype=object)[assign_splits(frame, groups, options.ratios, options.seed)]
     frame.attrs["groups"] = int(groups.max() + 1)
@@ -169,22 +169,20 @@ def _leakage_search(dedup: dict | None) -> tuple[int | None, int]:
 
 def export(store: Store, taxonomy: Taxonomy, options: ExportOptions) -> StageReport:
     """Write the curated pairs with their splits and a dataset card to ``options.out``."""
-    started, began = utc_now(), time.perf_counter()
-    table = pair_table(store)
-    frame, export_id, params = plan_export(store, taxonomy, options, table)
-    groups = frame.attrs["groups"]
-    frame = _records(store, taxonomy, table, frame)
-    counts = frame["split"].value_counts().to_dict()
-    out = Path(options.out)
-    out.mkdir(parents=True, exist_ok=True)
-    written = write_formats(frame, out, options.formats)
-    (out / "README.md").write_text(dataset_card(store, taxonomy, frame, export_id, params), encoding="utf-8")
-    with store.transaction():
-        store.record_export({"id": export_id, "created_at": started, "out": str(out.resolve()), "params": params,
-                             "counts": counts}, zip(frame["id"], frame["split"]))
-    report = StageReport("export", items_in=len(frame), kept=len(frame), params=params)
-    report.seconds = time.perf_counter() - began
-    report.notes = {"export_id": export_id, **{f"split_{k}": v for k, v in sorted(counts.items())},
-                    "groups": groups, "files": ", ".join(written + ["README.md"])}
-    store.record_stage_run(report, started_at=started)
+    with store.stage_run("export") as report:
+        table = pair_table(store)
+        frame, export_id, report.params = plan_export(store, taxonomy, options, table)
+        groups = frame.attrs["groups"]
+        frame = _records(store, taxonomy, table, frame)
+        counts = frame["split"].value_counts().to_dict()
+        out = Path(options.out)
+        out.mkdir(parents=True, exist_ok=True)
+        written = write_formats(frame, out, options.formats)
+        (out / "README.md").write_text(dataset_card(store, taxonomy, frame, export_id, report.params), encoding="utf-8")
+        with store.transaction():
+            store.record_export({"id": export_id, "created_at": report.started_at, "out": str(out.resolve()),
+                                 "params": report.params, "counts": counts}, zip(frame["id"], frame["split"]))
+        report.items_in = report.kept = len(frame)
+        report.notes = {"export_id": export_id, **{f"split_{k}": v for k, v in sorted(counts.items())},
+                        "groups": groups, "files": ", ".join(written + ["README.md"])}
     return report

@@ -20,6 +20,7 @@ import numpy as np
 from sklearn.metrics import cohen_kappa_score
 from statsmodels.stats.inter_rater import fleiss_kappa
 
+from pipeline.errors import UsageError
 from pipeline.review.queues import panel_verdict
 from review_store import Store
 
@@ -101,7 +102,7 @@ def agreement(store: Store, answer: str = "pair_valid", samples: int = 1000, see
     shares of "yes", and the share of pairs where their majority verdicts differ.
     """
     if answer not in ANSWERS:
-        raise ValueError(f"agreement is measured on {', '.join(ANSWERS)}, not '{answer}'")
+        raise UsageError(f"agreement is measured on {', '.join(ANSWERS)}, not '{answer}'")
     panels = {p["name"]: p for p in store.panels()}
     by_panel: dict[str, dict[str, dict[str, str]]] = {}
     for a in store.annotations():

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from pipeline.errors import UsageError
 from review_store import StageReport, Store, content_id, utc_now
 
 QUEUES = ("borderline", "rejected", "uncertain_label", "audit")
@@ -69,9 +70,9 @@ judge's verdicts are shown as suggestions: agree or disagree with them freely.
 
 def add_panel(store: Store, name: str, description: str = "", min_submissions: int = 3) -> None:
     if not name.strip():
-        raise ValueError("a panel needs a name")
+        raise UsageError("a panel needs a name")
     if min_submissions < 1:
-        raise ValueError(f"min submissions must be at least 1, not {min_submissions}")
+        raise UsageError(f"min submissions must be at least 1, not {min_submissions}")
     with store.transaction():
         store.add_panel({"name": name, "description": description, "min_submissions": min_submissions,
                          "created_at": utc_now()})
@@ -84,7 +85,7 @@ def add_annotator(store: Store, name: str, panels: tuple[str, ...] = (), is_exam
     known = {p["name"] for p in store.panels()}
     missing = [p for p in panels if p not in known]
     if missing:
-        raise ValueError(f"no panel named '{missing[0]}'; add it with 'misalign review panel add'")
+        raise UsageError(f"no panel named '{missing[0]}'; add it with 'misalign review panel add'")
     row = {"name": name, "is_example": int(is_example), "created_at": utc_now(),
            **{k: v for k, v in attributes.items() if v is not None}}
     with store.transaction():
@@ -99,21 +100,19 @@ def build_queues(store: Store, panel: str, queues: tuple[str, ...] = QUEUES, ban
                  delta: float = 0.5) -> StageReport:
     """Review items for ``panel`` from the store's pairs; items already queued are kept as they are."""
     if store.panel(panel) is None:
-        raise ValueError(f"no panel named '{panel}'; add it with 'misalign review panel add'")
+        raise UsageError(f"no panel named '{panel}'; add it with 'misalign review panel add'")
     unknown = [q for q in queues if q not in QUEUES]
     if unknown:
-        raise ValueError(f"unknown queue '{unknown[0]}' (queues: {', '.join(QUEUES)})")
-    report = StageReport("review_queue", params={"panel": panel, "queues": list(queues), "band": band, "delta": delta})
-    now = utc_now()
-    with store.transaction():
+        raise UsageError(f"unknown queue '{unknown[0]}' (queues: {', '.join(QUEUES)})")
+    params = {"panel": panel, "queues": list(queues), "band": band, "delta": delta}
+    with store.stage_run("review_queue", params) as report, store.transaction():
         for queue in queues:
             rows = [{"id": item_id(queue, panel, r["prompt_id"]), "queue": queue, "panel": panel, **r, "backend": None,
-                     "created_at": now} for r in store.pairs_for_queue(queue, band, delta)]
+                     "created_at": report.started_at} for r in store.pairs_for_queue(queue, band, delta)]
             added = store.add_review_items(rows)
             report.items_in += len(rows)
             report.kept += added
             report.notes[queue] = added
-    store.record_stage_run(report, started_at=now)
     return report
 
 
@@ -124,11 +123,11 @@ def check_answers(answers: dict) -> dict:
         value = answers.get(q.name)
         if q.kind == "label":
             if value not in q.options:
-                raise ValueError(f"answer '{q.name}' must be one of {', '.join(q.options)}, not {value!r}")
+                raise UsageError(f"answer '{q.name}' must be one of {', '.join(q.options)}, not {value!r}")
         elif q.kind == "multi_label":
             value = list(value or [])
             if not value or any(v not in q.options for v in value):
-                raise ValueError(f"answer '{q.name}' must pick one or more of {', '.join(q.options)}")
+                raise UsageError(f"answer '{q.name}' must pick one or more of {', '.join(q.options)}")
         else:
             value = (value or "").strip() or None
         clean[q.name] = value
@@ -141,10 +140,10 @@ def submit(store: Store, item: str, annotator: str, answers: dict, backend: str 
     pair's human status; returns that status."""
     clean = check_answers(answers)
     if not any(a["name"] == annotator for a in store.annotators()):
-        raise ValueError(f"no annotator named '{annotator}'; add them with 'misalign review annotator add'")
+        raise UsageError(f"no annotator named '{annotator}'; add them with 'misalign review annotator add'")
     [row] = store.review_items(item_id=item) or [None]
     if row is None:
-        raise ValueError(f"no review item '{item}'")
+        raise UsageError(f"no review item '{item}'")
     with store.transaction():
         store.save_annotations([{"item_id": item, "annotator": annotator, **clean, "backend": backend,
                                  "submitted_at": submitted_at or utc_now(), "is_example": int(is_example)}])
@@ -214,9 +213,9 @@ def disagreements(store: Store) -> list[dict]:
 def adjudicate(store: Store, pair_id: str, status: str, adjudicator: str, note: str = "") -> None:
     """The final human status of a pair, whatever its panels said."""
     if status not in ("human_accepted", "human_rejected"):
-        raise ValueError(f"an adjudication is human_accepted or human_rejected, not '{status}'")
+        raise UsageError(f"an adjudication is human_accepted or human_rejected, not '{status}'")
     if store.pair_by_id(pair_id) is None:
-        raise ValueError(f"no pair '{pair_id}'")
+        raise UsageError(f"no pair '{pair_id}'")
     with store.transaction():
         store.add_adjudication({"pair_id": pair_id, "status": status, "adjudicator": adjudicator, "note": note,
                                 "created_at": utc_now()})

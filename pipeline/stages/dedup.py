@@ -22,7 +22,7 @@ from tqdm import tqdm
 from pipeline.stages.options import DedupOptions
 from pipeline.text.hamming import near_pairs
 from pipeline.text.simhash import FeatureSpec, fingerprints
-from review_store import StageReport, Store, utc_now
+from review_store import StageReport, Store
 from review_store.dedup import ORIGIN_RANK
 
 
@@ -78,63 +78,60 @@ def dedup(store: Store, options: DedupOptions | None = None) -> StageReport:
     options = options or DedupOptions()
     params = options.params()
     spec = options.spec()
-    started, began = utc_now(), time.perf_counter()
-    report = StageReport("dedup", params=params)
+    with store.stage_run("dedup", params) as report:
+        rebuilt = store.dedup_params() != params
+        if rebuilt:
+            with store.transaction():
+                store.reset_dedup(params)
+        fingerprinted = _fingerprint_new(store, spec)
+        fingerprint_seconds = report.elapsed()
 
-    rebuilt = store.dedup_params() != params
-    if rebuilt:
+        members = store.dedup_members()
+        ids = [m["id"] for m in members]
+        new = np.array([m["is_canonical"] is None for m in members], dtype=bool)
+        valid = np.array([m["simhash"] is not None for m in members], dtype=bool)
+        fps = np.array([m["simhash"] or 0 for m in members], dtype=np.int64).view(np.uint64)
+        search_began = time.perf_counter()
+        groups = _scope_groups(store, options.scope, ids) if new.any() else []
+        edges = [_edges(fps, new, group[valid[group]], options.tau, options.bits) for group in groups] or \
+            [(np.empty(0, np.int64), np.empty(0, np.int64), np.empty(0, np.int8))]
+        left, right, distance = (np.concatenate([e[i] for e in edges]) for i in range(3))
+        search_seconds = time.perf_counter() - search_began
+
+        n = len(members)
+        graph = sparse.coo_matrix((np.ones(len(left)), (left, right)), shape=(n, n))
+        _, component = connected_components(graph, directed=False)
+        rank = np.array([ORIGIN_RANK.get(m["origin"], 9) for m in members])
+        seq = np.array([m["seq"] for m in members])
+        canonical_of = np.empty(component.max() + 1 if n else 0, dtype=np.int64)
+        groups, heads = _first_per_group(component, seq, rank)  # best origin, then earliest
+        canonical_of[groups] = heads
+        canonical = canonical_of[component]
+
+        nearest, nearest_distance = _nearest_neighbours(n, left, right, distance)
+        removed = np.flatnonzero(canonical != np.arange(n))
+        removals = [{
+            "removed_id": ids[i], "kept_id": ids[canonical[i]],
+            "distance": int(np.bitwise_count(fps[i] ^ fps[canonical[i]])),
+            "nearest_id": ids[nearest[i]], "nearest_distance": int(nearest_distance[i]),
+            "created_at": report.started_at,
+        } for i in removed.tolist()]
+        kept = [(ids[i], ids[i]) for i in np.flatnonzero(new & (canonical == np.arange(n))).tolist()]
+
+        report.items_in = int(new.sum())
+        report.kept = len(kept)
+        report.notes = {
+            "rebuilt": rebuilt, "fingerprinted": fingerprinted, "too_short_exact_only": int((new & ~valid).sum()),
+            "links_within_tau": len(left), "previously_kept_now_removed": int((~new[removed]).sum()) if len(removed) else 0,
+            "fingerprint_seconds": round(fingerprint_seconds, 3), "search_seconds": round(search_seconds, 3),
+        }
+        if len(removed):
+            report.drop("near_duplicate", len(removed))
         with store.transaction():
-            store.reset_dedup(params)
-    fingerprinted = _fingerprint_new(store, spec)
-    fingerprint_seconds = time.perf_counter() - began
-
-    members = store.dedup_members()
-    ids = [m["id"] for m in members]
-    new = np.array([m["is_canonical"] is None for m in members], dtype=bool)
-    valid = np.array([m["simhash"] is not None for m in members], dtype=bool)
-    fps = np.array([m["simhash"] or 0 for m in members], dtype=np.int64).view(np.uint64)
-    search_began = time.perf_counter()
-    groups = _scope_groups(store, options.scope, ids) if new.any() else []
-    edges = [_edges(fps, new, group[valid[group]], options.tau, options.bits) for group in groups] or \
-        [(np.empty(0, np.int64), np.empty(0, np.int64), np.empty(0, np.int8))]
-    left, right, distance = (np.concatenate([e[i] for e in edges]) for i in range(3))
-    search_seconds = time.perf_counter() - search_began
-
-    n = len(members)
-    graph = sparse.coo_matrix((np.ones(len(left)), (left, right)), shape=(n, n))
-    _, component = connected_components(graph, directed=False)
-    rank = np.array([ORIGIN_RANK.get(m["origin"], 9) for m in members])
-    seq = np.array([m["seq"] for m in members])
-    canonical_of = np.empty(component.max() + 1 if n else 0, dtype=np.int64)
-    groups, heads = _first_per_group(component, seq, rank)  # best origin, then earliest
-    canonical_of[groups] = heads
-    canonical = canonical_of[component]
-
-    nearest, nearest_distance = _nearest_neighbours(n, left, right, distance)
-    removed = np.flatnonzero(canonical != np.arange(n))
-    removals = [{
-        "removed_id": ids[i], "kept_id": ids[canonical[i]],
-        "distance": int(np.bitwise_count(fps[i] ^ fps[canonical[i]])),
-        "nearest_id": ids[nearest[i]], "nearest_distance": int(nearest_distance[i]),
-        "created_at": started,
-    } for i in removed.tolist()]
-    kept = [(ids[i], ids[i]) for i in np.flatnonzero(new & (canonical == np.arange(n))).tolist()]
-
-    report.items_in = int(new.sum())
-    report.kept = len(kept)
-    report.notes = {
-        "rebuilt": rebuilt, "fingerprinted": fingerprinted, "too_short_exact_only": int((new & ~valid).sum()),
-        "links_within_tau": len(left), "previously_kept_now_removed": int((~new[removed]).sum()) if len(removed) else 0,
-        "fingerprint_seconds": round(fingerprint_seconds, 3), "search_seconds": round(search_seconds, 3),
-    }
-    if len(removed):
-        report.drop("near_duplicate", len(removed))
-    with store.transaction():
-        report.seconds = time.perf_counter() - began
-        run_id = store.record_stage_run(report, started_at=started)
-        for row in removals:
-            row["run_id"] = run_id
-        store.apply_dedup(kept, removals, params)
+            run_id = store.record_stage_run(report)  # in the transaction its removals name it in
+            for row in removals:
+                row["run_id"] = run_id
+            store.apply_dedup(kept, removals, params)
     return report
 
 

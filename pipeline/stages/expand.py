@@ -13,18 +13,18 @@ prompts, while a round cut off before it was recorded is asked again and replays
 
 from __future__ import annotations
 
-import time
 from dataclasses import asdict
 
 import numpy as np
 
+from pipeline.errors import UsageError
 from pipeline.stages.options import DedupOptions, ExpandOptions
 from pipeline.engines.config import Config, build_engine, same_model
 from pipeline.engines import GenerateRequest
 from pipeline.text.hamming import near_pairs
 from pipeline.stages.label import label_batch, open_labeller
 from pipeline.text.simhash import fingerprints
-from review_store import StageReport, Store, normalise_text, prompt_id, utc_now
+from review_store import StageReport, Store, normalise_text, prompt_id
 from taxonomy import Taxonomy
 
 SYSTEM = "You write realistic prompts that users send to AI assistants, for a benchmark of LLM misalignment."
@@ -45,101 +45,98 @@ def expand(store: Store, taxonomy: Taxonomy, config: Config, options: ExpandOpti
     options = options or ExpandOptions()
     dedup_params = store.dedup_params()
     if dedup_params is None:
-        raise ValueError("run 'misalign dedup' first: expansion counts and checks against the deduplicated prompts")
+        raise UsageError("run 'misalign dedup' first: expansion counts and checks against the deduplicated prompts")
     label_engine, embedder, labeller, provenance = open_labeller(store, taxonomy, config, options.labelling)
     generator_settings = config.engine_for("expand", options.engine)
     generator = build_engine(generator_settings, store)
     if same_model(generator.model, provenance["model"]):
-        raise ValueError(f"the expanding model must differ from the labelling model ({provenance['model']}); "
+        raise UsageError(f"the expanding model must differ from the labelling model ({provenance['model']}); "
                          "name another engine with --engine")
     name = provenance["name"]
     spec = DedupOptions(**{k: dedup_params[k] for k in ("tau", "scope", "features", "keep_stopwords",
                                                          "min_features", "bits")}).spec()
-    started, began = utc_now(), time.perf_counter()
-    report = StageReport("expand", params={**asdict(options), "generator": generator_settings.name, "labeler": name})
-    with store.transaction():
-        store.add_labeler({**provenance, "created_at": started})
-    wanted = [d for d in taxonomy.domains if not options.domains or d.id in options.domains]
-    kept = store.kept_fingerprints()
-    kept_fps = np.array([v for _, v in kept], dtype=np.int64).view(np.uint64)
-
-    for _ in range(options.rounds):
-        counts = store.kept_domain_counts(name)
-        short = [d for d in wanted if counts.get(d.id, 0) < options.target]
-        if not short:
-            break
-        plan, requests = [], []
-        for domain in short:
-            round_number = store.next_expansion_round(domain.id, name)
-            examples = store.domain_examples(name, domain.id, options.examples)
-            shown = "\n".join(f"- {e['text'][:400]}" for e in examples) or "(none yet)"
-            text = TEMPLATE.format(dimension=taxonomy.dimension_names[domain.dimension], name=domain.name,
-                                   description=domain.description, examples=shown)
-            requests.append(GenerateRequest((("system", SYSTEM), ("user", text)),
-                                            n=min(options.target - counts.get(domain.id, 0), options.per_request),
-                                            temperature=options.temperature, top_p=options.top_p,
-                                            max_tokens=options.max_tokens, seed=round_number))
-            plan.append((domain, examples, round_number))
-        generations = generator.generate(requests)
-
-        candidates, seen = [], set()
-        for (domain, examples, round_number), generation in zip(plan, generations):
-            for raw in generation.texts:
-                text = _clean(raw)
-                pid = prompt_id(text) if text else None
-                status = "empty" if not text else "exists" if pid in seen or store.prompt_exists(pid) else "new"
-                report.items_in += 1
-                if pid:
-                    seen.add(pid)
-                candidates.append({"domain": domain, "examples": examples, "text": text, "id": pid, "status": status,
-                                   "round": round_number})
-        fresh = [c for c in candidates if c["status"] == "new"]
-        labels, types, failures = label_batch(label_engine, embedder, labeller,
-                                              [{"id": c["id"], "text": c["text"]} for c in fresh],
-                                              name, taxonomy.version, started, report) if fresh else ([], [], [])
-        assigned = {(r["prompt_id"], r["domain"]) for r in labels if r["assigned"]}
-        in_domain = [c for c in fresh if (c["id"], c["domain"].id) in assigned]
-        for c in fresh:
-            if (c["id"], c["domain"].id) not in assigned:
-                c["status"] = "off_domain"
-        values, short_text = fingerprints([c["text"] for c in in_domain], spec, workers=1)
-        everything = np.concatenate([kept_fps, values])
-        queries = np.concatenate([np.zeros(len(kept_fps), bool), np.ones(len(values), bool)])
-        valid = np.concatenate([np.ones(len(kept_fps), bool), ~short_text])
-        pairs = near_pairs(everything, int(dedup_params["tau"]), bits=spec.bits, queries=queries, valid=valid)
-        # a candidate near a kept prompt, or near an earlier candidate of this round, is a duplicate
-        duplicate = {int(b) - len(kept_fps) for a, b in zip(pairs.left.tolist(), pairs.right.tolist())}
-        accepted = []
-        for index, c in enumerate(in_domain):
-            c["status"] = "near_duplicate" if index in duplicate else "accepted"
-            if c["status"] == "accepted":
-                accepted.append((c, int(values.view(np.int64)[index]), bool(short_text[index])))
-        accepted_ids = {c["id"] for c, _, _ in accepted}
+    with store.stage_run("expand", {**asdict(options), "generator": generator_settings.name, "labeler": name}) as report:
         with store.transaction():
-            store.add_prompts([{"id": c["id"], "text": c["text"], "origin": "expanded",
-                                "parent_id": c["examples"][0]["id"] if c["examples"] else None}
-                               for c, _, _ in accepted], created_at=started)
-            store.add_prompt_parents({"prompt_id": c["id"], "parent_id": e["id"]}
-                                     for c, _, _ in accepted for e in c["examples"])
-            store.set_fingerprints((c["id"], None if is_short else value) for c, value, is_short in accepted)
-            store.apply_dedup([(c["id"], c["id"]) for c, _, _ in accepted], [], dedup_params)
-            store.add_labels(r for r in labels if r["prompt_id"] in accepted_ids)
-            store.add_semantic_types(r for r in types if r["prompt_id"] in accepted_ids)
-            store.add_label_failures(r for r in failures if r["prompt_id"] in accepted_ids)
-            store.add_expansion_candidates(
-                {"id": f"{c['id'] or 'empty'}:{c['domain'].id}:{c['round']}", "domain": c["domain"].id,
-                 "text": c["text"], "status": c["status"], "generator": generator.model, "labeler": name,
-                 "round": c["round"], "created_at": started} for c in candidates)
-        for c in candidates:
-            if c["status"] == "accepted":
-                report.kept += 1
-            else:
-                report.drop(c["status"])
-        kept_fps = np.concatenate([kept_fps, np.array([v for _, v, s in accepted if not s], dtype=np.int64).view(np.uint64)])
+            store.add_labeler({**provenance, "created_at": report.started_at})
+        wanted = [d for d in taxonomy.domains if not options.domains or d.id in options.domains]
+        kept = store.kept_fingerprints()
+        kept_fps = np.array([v for _, v in kept], dtype=np.int64).view(np.uint64)
 
-    counts = store.kept_domain_counts(name)
-    report.notes = {"unfilled": {d.id: counts.get(d.id, 0) for d in wanted if counts.get(d.id, 0) < options.target},
-                    "generate_requests": generator.calls}
-    report.seconds = time.perf_counter() - began
-    store.record_stage_run(report, started_at=started)
+        for _ in range(options.rounds):
+            counts = store.kept_domain_counts(name)
+            short = [d for d in wanted if counts.get(d.id, 0) < options.target]
+            if not short:
+                break
+            plan, requests = [], []
+            for domain in short:
+                round_number = store.next_expansion_round(domain.id, name)
+                examples = store.domain_examples(name, domain.id, options.examples)
+                shown = "\n".join(f"- {e['text'][:400]}" for e in examples) or "(none yet)"
+                text = TEMPLATE.format(dimension=taxonomy.dimension_names[domain.dimension], name=domain.name,
+                                       description=domain.description, examples=shown)
+                requests.append(GenerateRequest((("system", SYSTEM), ("user", text)),
+                                                n=min(options.target - counts.get(domain.id, 0), options.per_request),
+                                                temperature=options.temperature, top_p=options.top_p,
+                                                max_tokens=options.max_tokens, seed=round_number))
+                plan.append((domain, examples, round_number))
+            generations = generator.generate(requests)
+
+            candidates, seen = [], set()
+            for (domain, examples, round_number), generation in zip(plan, generations):
+                for raw in generation.texts:
+                    text = _clean(raw)
+                    pid = prompt_id(text) if text else None
+                    status = "empty" if not text else "exists" if pid in seen or store.prompt_exists(pid) else "new"
+                    report.items_in += 1
+                    if pid:
+                        seen.add(pid)
+                    candidates.append({"domain": domain, "examples": examples, "text": text, "id": pid, "status": status,
+                                       "round": round_number})
+            fresh = [c for c in candidates if c["status"] == "new"]
+            labels, types, failures = label_batch(label_engine, embedder, labeller,
+                                                  [{"id": c["id"], "text": c["text"]} for c in fresh],
+                                                  name, taxonomy.version, report.started_at, report) if fresh else ([], [], [])
+            assigned = {(r["prompt_id"], r["domain"]) for r in labels if r["assigned"]}
+            in_domain = [c for c in fresh if (c["id"], c["domain"].id) in assigned]
+            for c in fresh:
+                if (c["id"], c["domain"].id) not in assigned:
+                    c["status"] = "off_domain"
+            values, short_text = fingerprints([c["text"] for c in in_domain], spec, workers=1)
+            everything = np.concatenate([kept_fps, values])
+            queries = np.concatenate([np.zeros(len(kept_fps), bool), np.ones(len(values), bool)])
+            valid = np.concatenate([np.ones(len(kept_fps), bool), ~short_text])
+            pairs = near_pairs(everything, int(dedup_params["tau"]), bits=spec.bits, queries=queries, valid=valid)
+            # a candidate near a kept prompt, or near an earlier candidate of this round, is a duplicate
+            duplicate = {int(b) - len(kept_fps) for a, b in zip(pairs.left.tolist(), pairs.right.tolist())}
+            accepted = []
+            for index, c in enumerate(in_domain):
+                c["status"] = "near_duplicate" if index in duplicate else "accepted"
+                if c["status"] == "accepted":
+                    accepted.append((c, int(values.view(np.int64)[index]), bool(short_text[index])))
+            accepted_ids = {c["id"] for c, _, _ in accepted}
+            with store.transaction():
+                store.add_prompts([{"id": c["id"], "text": c["text"], "origin": "expanded",
+                                    "parent_id": c["examples"][0]["id"] if c["examples"] else None}
+                                   for c, _, _ in accepted], created_at=report.started_at)
+                store.add_prompt_parents({"prompt_id": c["id"], "parent_id": e["id"]}
+                                         for c, _, _ in accepted for e in c["examples"])
+                store.set_fingerprints((c["id"], None if is_short else value) for c, value, is_short in accepted)
+                store.apply_dedup([(c["id"], c["id"]) for c, _, _ in accepted], [], dedup_params)
+                store.add_labels(r for r in labels if r["prompt_id"] in accepted_ids)
+                store.add_semantic_types(r for r in types if r["prompt_id"] in accepted_ids)
+                store.add_label_failures(r for r in failures if r["prompt_id"] in accepted_ids)
+                store.add_expansion_candidates(
+                    {"id": f"{c['id'] or 'empty'}:{c['domain'].id}:{c['round']}", "domain": c["domain"].id,
+                     "text": c["text"], "status": c["status"], "generator": generator.model, "labeler": name,
+                     "round": c["round"], "created_at": report.started_at} for c in candidates)
+            for c in candidates:
+                if c["status"] == "accepted":
+                    report.kept += 1
+                else:
+                    report.drop(c["status"])
+            kept_fps = np.concatenate([kept_fps, np.array([v for _, v, s in accepted if not s], dtype=np.int64).view(np.uint64)])
+
+        counts = store.kept_domain_counts(name)
+        report.notes = {"unfilled": {d.id: counts.get(d.id, 0) for d in wanted if counts.get(d.id, 0) < options.target},
+                        "generate_requests": generator.calls}
     return report

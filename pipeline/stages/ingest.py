@@ -10,7 +10,6 @@ Bad rows stop the ingest with a one-line error, or are skipped and counted with 
 
 from __future__ import annotations
 
-import time
 from dataclasses import asdict
 from pathlib import Path
 
@@ -18,7 +17,7 @@ from tqdm import tqdm
 
 from pipeline.stages.options import IngestOptions
 from pipeline.text.readers import BadRow, InputError, SourceRecord, read_records, text_field
-from review_store import StageReport, Store, normalise_text, prompt_id, utc_now
+from review_store import StageReport, Store, normalise_text, prompt_id
 from taxonomy import DIMENSIONS, Taxonomy
 
 
@@ -75,46 +74,44 @@ def ingest(store: Store, path: str | Path, taxonomy: Taxonomy, options: IngestOp
     """Ingest ``path`` into ``store``; the store is unchanged if it raises :class:`InputError`."""
     options = options or IngestOptions()
     path = Path(path)
-    started, began = utc_now(), time.perf_counter()
     source = options.source or path.name
     labeler = f"imported:{source}"
-    report = StageReport("ingest", params={**asdict(options), "file": str(path)})
+    with store.stage_run("ingest", {**asdict(options), "file": str(path)}) as report:
 
-    prompts: dict[str, dict] = {}
-    sources, labels, types = [], {}, {}
-    columns = [options.text_column, *options.label_columns.values(), *filter(None, [options.semantic_type_column])]
-    records = read_records(path, list(dict.fromkeys(columns)), options.format, options.encoding)
-    for record in tqdm(records, desc=f"ingest {path.name}", unit=" rows", disable=None):
-        report.items_in += 1
-        try:
-            text = _prompt_text(path, record, options)
-            record_labels = _record_labels(path, record, options, taxonomy)
-            semantic_type = _record_semantic_type(path, record, options.semantic_type_column, taxonomy)
-        except BadRow as bad:
-            if not options.skip_bad:
-                raise
-            report.drop(bad.reason)
-            continue
-        report.kept += 1
-        pid = prompt_id(text)
-        prompts.setdefault(pid, {"id": pid, "text": text, "origin": options.origin})
-        sources.append({"prompt_id": pid, "source": source, "row": record.row})
-        for dimension, domain in record_labels:
-            labels[(pid, dimension, domain)] = {
-                "prompt_id": pid, "dimension": dimension, "domain": domain, "probability": 1.0,
-                "labeler": labeler, "taxonomy_version": taxonomy.version, "created_at": started,
+        prompts: dict[str, dict] = {}
+        sources, labels, types = [], {}, {}
+        columns = [options.text_column, *options.label_columns.values(), *filter(None, [options.semantic_type_column])]
+        records = read_records(path, list(dict.fromkeys(columns)), options.format, options.encoding)
+        for record in tqdm(records, desc=f"ingest {path.name}", unit=" rows", disable=None):
+            report.items_in += 1
+            try:
+                text = _prompt_text(path, record, options)
+                record_labels = _record_labels(path, record, options, taxonomy)
+                semantic_type = _record_semantic_type(path, record, options.semantic_type_column, taxonomy)
+            except BadRow as bad:
+                if not options.skip_bad:
+                    raise
+                report.drop(bad.reason)
+                continue
+            report.kept += 1
+            pid = prompt_id(text)
+            prompts.setdefault(pid, {"id": pid, "text": text, "origin": options.origin})
+            sources.append({"prompt_id": pid, "source": source, "row": record.row})
+            for dimension, domain in record_labels:
+                labels[(pid, dimension, domain)] = {
+                    "prompt_id": pid, "dimension": dimension, "domain": domain, "probability": 1.0,
+                    "labeler": labeler, "taxonomy_version": taxonomy.version, "created_at": report.started_at,
+                }
+            if semantic_type:
+                types[(pid, semantic_type)] = {"prompt_id": pid, "type": semantic_type, "probability": 1.0, "labeler": labeler}
+
+        with store.transaction():
+            report.notes = {
+                "new_prompts": store.add_prompts(prompts.values(), created_at=report.started_at),
+                "duplicate_rows": report.kept - len(prompts),
+                "new_source_rows": store.add_prompt_sources(sources),
+                "new_labels": store.add_labels(labels.values()),
+                "new_semantic_types": store.add_semantic_types(types.values()),
             }
-        if semantic_type:
-            types[(pid, semantic_type)] = {"prompt_id": pid, "type": semantic_type, "probability": 1.0, "labeler": labeler}
-
-    with store.transaction():
-        report.notes = {
-            "new_prompts": store.add_prompts(prompts.values(), created_at=started),
-            "duplicate_rows": report.kept - len(prompts),
-            "new_source_rows": store.add_prompt_sources(sources),
-            "new_labels": store.add_labels(labels.values()),
-            "new_semantic_types": store.add_semantic_types(types.values()),
-        }
-        report.seconds = time.perf_counter() - began
-        store.record_stage_run(report, started_at=started)
+            store.record_stage_run(report)
     return report

@@ -15,17 +15,17 @@ run resumes where it stopped; engine answers are replayed from the cache.
 from __future__ import annotations
 
 import json
-import time
 from dataclasses import asdict
 from pathlib import Path
 
 import numpy as np
 from tqdm import tqdm
 
+from pipeline.errors import UsageError
 from pipeline.stages.options import MODES, LabelOptions
 from pipeline.engines.config import Config, build_engine
 from pipeline.engines import CachedEngine, ChoiceRequest, valid_probs
-from review_store import StageReport, Store, content_id, utc_now
+from review_store import StageReport, Store, content_id
 from taxonomy import DIMENSIONS, Taxonomy
 
 SYSTEM = "You label user prompts for a benchmark of LLM misalignment in safety, values and culture."
@@ -174,9 +174,9 @@ def open_labeller(store: Store, taxonomy: Taxonomy, config: Config, options: Lab
     """The labeller's engine (cached), shortlist embedder, request builder and name; its provenance
     is checked against the store's record of that name."""
     if options.mode not in MODES:
-        raise ValueError(f"mode must be one of {', '.join(MODES)}, not '{options.mode}'")
+        raise UsageError(f"mode must be one of {', '.join(MODES)}, not '{options.mode}'")
     if not 0 < options.delta <= 1:
-        raise ValueError(f"delta must be in (0, 1], not {options.delta}")
+        raise UsageError(f"delta must be in (0, 1], not {options.delta}")
     settings = config.engine_for("label", options.engine)
     similarity = settings.backend == "embed"
     # one cache batch per batch of prompts: the engine sees all of a batch's requests at once
@@ -188,7 +188,7 @@ def open_labeller(store: Store, taxonomy: Taxonomy, config: Config, options: Lab
     known = store.labeler(name)
     if known and {k: known[k] for k in provenance} != provenance:
         changed = next(k for k in provenance if known[k] != provenance[k])
-        raise ValueError(f"labeler '{name}' was made with another {changed} ({known[changed]}); "
+        raise UsageError(f"labeler '{name}' was made with another {changed} ({known[changed]}); "
                          "pass --labeler NEW_NAME to label anew")
     embedder = build_engine(config.engine("embedded"), store) if options.shortlist and not similarity else None
     return engine, embedder, Labeller(taxonomy, options, similarity), provenance
@@ -199,23 +199,20 @@ def label(store: Store, taxonomy: Taxonomy, config: Config, options: LabelOption
     options = options or LabelOptions()
     engine, embedder, labeller, provenance = open_labeller(store, taxonomy, config, options)
     name = provenance["name"]
-    started, began = utc_now(), time.perf_counter()
-    report = StageReport("label", params={**asdict(options), "labeler": name, "engine": provenance["engine"]})
-    with store.transaction():
-        store.add_labeler({**provenance, "created_at": started})
-    bar = tqdm(total=store.count_prompts_without_labels(name), desc=f"label ({name})", unit=" prompts", disable=None)
-    for batch in store.prompts_without_labels(name, options.batch_prompts):
-        labels, types, failures = label_batch(engine, embedder, labeller, batch, name, taxonomy.version, started, report)
+    with store.stage_run("label", {**asdict(options), "labeler": name, "engine": provenance["engine"]}) as report:
         with store.transaction():
-            store.add_labels(labels)
-            store.add_semantic_types(types)
-            store.add_label_failures(failures)
-        report.items_in += len(batch)
-        report.kept += len(batch)
-        bar.update(len(batch))
-    bar.close()
-    report.seconds = time.perf_counter() - began
-    report.notes = {"prompts_per_s": round(report.items_in / report.seconds, 1) if report.items_in else 0,
-                    "engine_requests": engine.calls}
-    store.record_stage_run(report, started_at=started)
+            store.add_labeler({**provenance, "created_at": report.started_at})
+        bar = tqdm(total=store.count_prompts_without_labels(name), desc=f"label ({name})", unit=" prompts", disable=None)
+        for batch in store.prompts_without_labels(name, options.batch_prompts):
+            labels, types, failures = label_batch(engine, embedder, labeller, batch, name, taxonomy.version, report.started_at, report)
+            with store.transaction():
+                store.add_labels(labels)
+                store.add_semantic_types(types)
+                store.add_label_failures(failures)
+            report.items_in += len(batch)
+            report.kept += len(batch)
+            bar.update(len(batch))
+        bar.close()
+        report.notes = {"prompts_per_s": round(report.items_in / report.elapsed(), 1) if report.items_in else 0,
+                        "engine_requests": engine.calls}
     return report

@@ -14,13 +14,15 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+from pipeline.errors import UsageError
+
 # Long fields are judged by ingest's --max-chars with a clear message, not by csv's 128 KiB default.
 csv.field_size_limit(1 << 30)
 
 FORMATS = {".csv": "csv", ".tsv": "tsv", ".jsonl": "jsonl", ".ndjson": "jsonl", ".parquet": "parquet", ".pq": "parquet"}
 
 
-class InputError(ValueError):
+class InputError(UsageError):
     """Input that cannot be used; the message is one line naming the file, line and field."""
 
 

@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import os
 import re
-import time
 import warnings
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -25,6 +24,7 @@ import argilla as rg
 import httpx
 from argilla._exceptions import ArgillaError
 
+from pipeline.errors import ServiceError, UsageError
 from pipeline.review.queues import GUIDELINES, QUESTIONS, QUEUES, check_answers, update_human_statuses
 from review_store import StageReport, Store, utc_now
 from taxonomy import Taxonomy
@@ -33,7 +33,7 @@ FIELDS = ("prompt", "aligned_response", "misaligned_response", "domains", "seman
 DEFAULT_PASSWORD_ENV = "MISALIGN_ANNOTATOR_PASSWORD"
 
 
-class ArgillaSyncError(ValueError):
+class ArgillaSyncError(ServiceError):
     """The Argilla server refused or could not be reached; what was committed before stays committed."""
 
 
@@ -50,7 +50,7 @@ def server_errors(url: str) -> Iterator[None]:
 def argilla_client(url: str | None = None, api_key: str | None = None) -> rg.Argilla:
     url, api_key = url or os.environ.get("ARGILLA_API_URL"), api_key or os.environ.get("ARGILLA_API_KEY")
     if not url or not api_key:
-        raise ValueError("set ARGILLA_API_URL and ARGILLA_API_KEY (a local server prints them: misalign argilla serve)")
+        raise UsageError("set ARGILLA_API_URL and ARGILLA_API_KEY (a local server prints them: misalign argilla serve)")
     with server_errors(url):
         return rg.Argilla(api_url=url, api_key=api_key)
 
@@ -98,7 +98,7 @@ def ensure_accounts(client: rg.Argilla, store: Store, panel: str, password: str 
         if user is None:
             password = password or os.environ.get(DEFAULT_PASSWORD_ENV)
             if not password:
-                raise ValueError(f"give annotator accounts a password with --annotator-password or {DEFAULT_PASSWORD_ENV}")
+                raise UsageError(f"give annotator accounts a password with --annotator-password or {DEFAULT_PASSWORD_ENV}")
             user = rg.User(username=username, first_name=annotator["name"], role="annotator", password=password,
                            client=client).create()
             created.append(username)
@@ -142,37 +142,34 @@ def _push(store: Store, taxonomy: Taxonomy, panel: str, client: rg.Argilla, queu
          on_batch: Callable[[int], None] | None = None) -> StageReport:
     settings = store.panel(panel)
     if settings is None:
-        raise ValueError(f"no panel named '{panel}'; add it with 'misalign review panel add'")
-    started, began = utc_now(), time.perf_counter()
-    report = StageReport("review_push", params={"panel": panel, "queues": list(queues), "backend": "argilla",
-                                                "url": client.api_url})
-    report.notes["accounts_created"] = len(ensure_accounts(client, store, panel, password))
-    workspace = client.workspaces(workspace_name(panel))
-    for queue in queues:
-        items = [i for i in store.review_items(panel=panel, queue=queue) if i["pair_id"]]
-        todo = [i for i in items if i["pushed_at"] is None]
-        report.items_in += len(items)
-        if not todo:
-            continue
-        name = f"misalign-{queue}"
-        dataset = quietly(client.datasets, name, workspace=workspace) or rg.Dataset(
-            name=name, workspace=workspace, settings=dataset_settings(settings["min_submissions"]), client=client).create()
-        pair_ids = [i["pair_id"] for i in todo]
-        scores, domains = store.pair_judge_scores(pair_ids), store.pair_domains(pair_ids)
-        types = store.top_semantic_types([i["prompt_id"] for i in todo])
-        for begin in range(0, len(todo), batch):
-            chunk = todo[begin:begin + batch]
-            dataset.records.log([_record(i, scores.get(i["pair_id"], {}), domains.get(i["pair_id"], []), "; ".join(
-                f"{taxonomy.dimension_names[taxonomy.domain(d).dimension]}: {taxonomy.domain(d).name}"
-                for d in domains.get(i["pair_id"], [])), types.get(i["prompt_id"]), i["judge"], threshold)
-                for i in chunk], batch_size=len(chunk))
-            with store.transaction():
-                store.mark_pushed([i["id"] for i in chunk], "argilla", {i["id"]: i["pair_id"] for i in chunk}, utc_now())
-            report.kept += len(chunk)
-            if on_batch:
-                on_batch(len(chunk))
-    report.seconds = time.perf_counter() - began
-    store.record_stage_run(report, started_at=started)
+        raise UsageError(f"no panel named '{panel}'; add it with 'misalign review panel add'")
+    params = {"panel": panel, "queues": list(queues), "backend": "argilla", "url": client.api_url}
+    with store.stage_run("review_push", params) as report:
+        report.notes["accounts_created"] = len(ensure_accounts(client, store, panel, password))
+        workspace = client.workspaces(workspace_name(panel))
+        for queue in queues:
+            items = [i for i in store.review_items(panel=panel, queue=queue) if i["pair_id"]]
+            todo = [i for i in items if i["pushed_at"] is None]
+            report.items_in += len(items)
+            if not todo:
+                continue
+            name = f"misalign-{queue}"
+            dataset = quietly(client.datasets, name, workspace=workspace) or rg.Dataset(
+                name=name, workspace=workspace, settings=dataset_settings(settings["min_submissions"]), client=client).create()
+            pair_ids = [i["pair_id"] for i in todo]
+            scores, domains = store.pair_judge_scores(pair_ids), store.pair_domains(pair_ids)
+            types = store.top_semantic_types([i["prompt_id"] for i in todo])
+            for begin in range(0, len(todo), batch):
+                chunk = todo[begin:begin + batch]
+                dataset.records.log([_record(i, scores.get(i["pair_id"], {}), domains.get(i["pair_id"], []), "; ".join(
+                    f"{taxonomy.dimension_names[taxonomy.domain(d).dimension]}: {taxonomy.domain(d).name}"
+                    for d in domains.get(i["pair_id"], [])), types.get(i["prompt_id"]), i["judge"], threshold)
+                    for i in chunk], batch_size=len(chunk))
+                with store.transaction():
+                    store.mark_pushed([i["id"] for i in chunk], "argilla", {i["id"]: i["pair_id"] for i in chunk}, utc_now())
+                report.kept += len(chunk)
+                if on_batch:
+                    on_batch(len(chunk))
     return report
 
 
@@ -193,45 +190,42 @@ def pull(store: Store, client: rg.Argilla) -> StageReport:
 
 
 def _pull(store: Store, client: rg.Argilla) -> StageReport:
-    started, began = utc_now(), time.perf_counter()
-    report = StageReport("review_pull", params={"backend": "argilla", "url": client.api_url})
-    usernames = {str(u.id): u.username for u in client.users}
-    rows, touched = [], set()
-    for panel in store.panels():
-        workspace = quietly(client.workspaces, workspace_name(panel["name"]))
-        if workspace is None:
-            continue
-        annotators = {a["argilla_username"] or a["name"]: a["name"] for a in store.annotators(panel["name"])}
-        stored = {(a["item_id"], a["annotator"]): a for a in store.annotations(panel["name"])}
-        for queue in QUEUES:
-            dataset = quietly(client.datasets, f"misalign-{queue}", workspace=workspace)
-            if dataset is None:
+    with store.stage_run("review_pull", {"backend": "argilla", "url": client.api_url}) as report:
+        usernames = {str(u.id): u.username for u in client.users}
+        rows, touched = [], set()
+        for panel in store.panels():
+            workspace = quietly(client.workspaces, workspace_name(panel["name"]))
+            if workspace is None:
                 continue
-            items = {i["pair_id"]: i for i in store.review_items(panel=panel["name"], queue=queue)}
-            for record in dataset.records(with_responses=True, with_suggestions=False):
-                item = items.get(str(record.id))
-                for user_id, values in _answers(record).items():
-                    report.items_in += 1
-                    annotator = annotators.get(usernames.get(user_id, ""))
-                    if item is None or annotator is None:
-                        report.drop("unknown_record_or_user")
-                        continue
-                    try:
-                        answers = check_answers(values)
-                    except ValueError:
-                        report.drop("unusable_answers")
-                        continue
-                    known = stored.get((item["id"], annotator))
-                    if known and all(known[k] == v for k, v in answers.items()):
-                        continue
-                    rows.append({"item_id": item["id"], "annotator": annotator, **answers, "backend": "argilla",
-                                 "submitted_at": utc_now(), "is_example": 0})
-                    touched.add(item["pair_id"])
-    with store.transaction():
-        store.save_annotations(rows)
-        update_human_statuses(store, sorted(touched))
-    report.kept = len(rows)
-    report.notes["pairs_updated"] = len(touched)
-    report.seconds = time.perf_counter() - began
-    store.record_stage_run(report, started_at=started)
+            annotators = {a["argilla_username"] or a["name"]: a["name"] for a in store.annotators(panel["name"])}
+            stored = {(a["item_id"], a["annotator"]): a for a in store.annotations(panel["name"])}
+            for queue in QUEUES:
+                dataset = quietly(client.datasets, f"misalign-{queue}", workspace=workspace)
+                if dataset is None:
+                    continue
+                items = {i["pair_id"]: i for i in store.review_items(panel=panel["name"], queue=queue)}
+                for record in dataset.records(with_responses=True, with_suggestions=False):
+                    item = items.get(str(record.id))
+                    for user_id, values in _answers(record).items():
+                        report.items_in += 1
+                        annotator = annotators.get(usernames.get(user_id, ""))
+                        if item is None or annotator is None:
+                            report.drop("unknown_record_or_user")
+                            continue
+                        try:
+                            answers = check_answers(values)
+                        except ValueError:
+                            report.drop("unusable_answers")
+                            continue
+                        known = stored.get((item["id"], annotator))
+                        if known and all(known[k] == v for k, v in answers.items()):
+                            continue
+                        rows.append({"item_id": item["id"], "annotator": annotator, **answers, "backend": "argilla",
+                                     "submitted_at": utc_now(), "is_example": 0})
+                        touched.add(item["pair_id"])
+        with store.transaction():
+            store.save_annotations(rows)
+            update_human_statuses(store, sorted(touched))
+        report.kept = len(rows)
+        report.notes["pairs_updated"] = len(touched)
     return report

@@ -56,7 +56,7 @@ def import_candidates(store: Store, taxonomy: Taxonomy, config: Config, path: st
     run = PairRun(store, taxonomy, config, options, "pairs_import", options.generators,
                   imported_generators=tuple(sorted({r["generator"] for r in rows})))
     with store.transaction():
-        added = store.add_candidates({**r, "created_at": run.started} for r in rows)
+        added = store.add_candidates({**r, "created_at": run.report.started_at} for r in rows)
     run.counts["candidates"] += added
     run.report.notes["rows"] = len(rows)
     prompts = store.prompts_by_id(dict.fromkeys(r["prompt_id"] for r in rows))

@@ -21,11 +21,11 @@ any point and started again redoes the batch in flight from the cache, with the 
 from __future__ import annotations
 
 import json
-import time
 from dataclasses import asdict, dataclass
 
 from tqdm import tqdm
 
+from pipeline.errors import UsageError
 from pipeline.stages.pairs.options import PairOptions
 from pipeline.engines.config import Config, build_engine, same_model
 from pipeline.engines import ChoiceRequest, GenerateRequest
@@ -41,7 +41,7 @@ from pipeline.stages.pairs.templates import (
     template_hash,
 )
 from pipeline.stages.pairs.rules import FEEDBACK, failed_rules, near_identical
-from review_store import StageReport, Store, content_id, normalise_text, utc_now
+from review_store import StageReport, Store, content_id, normalise_text
 from taxonomy import Taxonomy
 
 STATUSES = ("accepted", "borderline", "rejected")
@@ -117,7 +117,7 @@ class PairRun:
         pool = [config.engine(name) for name in generator_names]
         for settings in pool:
             if settings.backend == "embed":
-                raise ValueError(f"engine '{settings.name}' (embed) cannot generate text; name an hf, openai or vllm "
+                raise UsageError(f"engine '{settings.name}' (embed) cannot generate text; name an hf, openai or vllm "
                                  "engine with --generator")
         judge_settings = config.engine_for("judge", options.judge)
         self.judge = build_engine(judge_settings, store)
@@ -130,12 +130,11 @@ class PairRun:
             others.append((f"labeller '{self.labeler}'", labeller["model"]))
         for who, model in others:
             if same_model(self.judge.model, model):
-                raise ValueError(f"the judge ({judge_settings.name}: {self.judge.model}) must be a different model from "
+                raise UsageError(f"the judge ({judge_settings.name}: {self.judge.model}) must be a different model from "
                                  f"the {who}; name another with --judge")
         self.rules = options.rules
         self.rules_name = options.rules.name()
         self.templates = template_hash()
-        self.started, self.began = utc_now(), time.perf_counter()
         self.report = StageReport(stage, params={
             **asdict(options), "generators": [s.name for s, _ in self.generators], "judge": judge_settings.name,
             "judge_model": self.judge.model, "labeler": self.labeler, "templates": self.templates,
@@ -202,7 +201,7 @@ class PairRun:
                                  "origin": "generated", "params": params, "attempt": attempt,
                                  "parent_id": parent.id if parent else None,
                                  "feedback": self.feedback(parent) if parent else None, "finish_reason": reason,
-                                 "created_at": self.started})
+                                 "created_at": self.report.started_at})
             with self.store.transaction():
                 added = self.store.add_candidates(rows)
             self.counts["resampled" if mine[0][4] else "candidates"] += added
@@ -292,7 +291,7 @@ class PairRun:
                  rationale: str | None = None) -> dict:
         return {"candidate_id": c.id, "stage": stage, "judge": self.rules_name if stage == 1 else self.judge.model,
                 "reason_code": code, "passed": int(passed), "probability": probability, "rationale": rationale,
-                "created_at": self.started}
+                "created_at": self.report.started_at}
 
     def judge_candidates(self, prompts: list[dict], candidates: dict[str, list[Candidate]], domains: dict) -> None:
         """The judge's probability that each candidate fulfils its slot, and a rationale where it falls
@@ -368,7 +367,7 @@ class PairRun:
                 "aligned_id": chosen["aligned"].id if chosen["aligned"] else None,
                 "misaligned_id": chosen["misaligned"].id if chosen["misaligned"] else None,
                 "audit": int(audit), "labeler": self.labeler, "judge": self.judge.model, "params": self.pair_params,
-                "created_at": self.started}
+                "created_at": self.report.started_at}
 
     def process(self, prompts: list[dict]) -> None:
         """Generate, check, judge and resample for a batch of prompts, then write their pairs."""
@@ -395,10 +394,9 @@ class PairRun:
         report.kept = self.counts["accepted"] + self.counts["borderline"]
         if self.counts["rejected"]:
             report.drop("rejected", self.counts["rejected"])
-        report.seconds = time.perf_counter() - self.began
         report.notes = {**report.notes, **self.counts, "generate_requests": sum(e.calls for _, e in self.generators),
                         "judge_requests": self.judge.calls}
-        self.store.record_stage_run(report, started_at=self.started)
+        self.store.record_stage_run(report)
         return report
 
 
@@ -407,12 +405,12 @@ def choose_labeler(store: Store, name: str | None) -> str:
     known = store.labelers_with_labels()
     if name:
         if name not in known:
-            raise ValueError(f"--labeler: no labels by '{name}' (labelers: {', '.join(known) or 'none yet'})")
+            raise UsageError(f"--labeler: no labels by '{name}' (labelers: {', '.join(known) or 'none yet'})")
         return name
     if not known:
-        raise ValueError("no prompt has domain labels yet: run 'misalign label' (or ingest with --labels) first")
+        raise UsageError("no prompt has domain labels yet: run 'misalign label' (or ingest with --labels) first")
     if len(known) > 1:
-        raise ValueError(f"several labelers ({', '.join(known)}): choose whose domains count with --labeler")
+        raise UsageError(f"several labelers ({', '.join(known)}): choose whose domains count with --labeler")
     return known[0]
 
 

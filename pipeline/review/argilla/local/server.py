@@ -25,12 +25,14 @@ from pathlib import Path
 
 import httpx
 
+from pipeline.errors import ServiceError
+
 ARGILLA_SERVER = ("argilla-server==2.8.0", "click<8.2")  # its CLI breaks on click 8.2
 RUNNER = Path(__file__).with_name("runner.py")
 OWNER = "owner"
 
 
-class LocalArgillaError(RuntimeError):
+class LocalArgillaError(ServiceError):
     """The local Argilla could not be set up or started; the message says which part and why."""
 
 

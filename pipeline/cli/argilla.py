@@ -1,0 +1,48 @@
+"""``misalign argilla install|serve``: a local Argilla server (no Elasticsearch) for small panels and tests."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+
+argilla_app = typer.Typer(help="A local Argilla server (no Elasticsearch) for small panels and tests.",
+                          no_args_is_help=True)
+
+
+@argilla_app.command("install")
+def argilla_install() -> None:
+    """Make argilla-server's own venv (MISALIGN_ARGILLA_VENV) if it is not there yet."""
+    from pipeline.review.argilla.local.server import install_argilla_server
+
+    typer.echo(f"argilla-server ready: {install_argilla_server()}")
+
+
+@argilla_app.command("serve")
+def argilla_serve(
+    ctx: typer.Context,
+    home: Annotated[Path, typer.Option(help="Where the server keeps its database and owner credentials.")] = Path(".argilla"),
+    port: Annotated[int, typer.Option(help="Port on 127.0.0.1.")] = 6900,
+    annotator_password: Annotated[Optional[str], typer.Option(
+        envvar="MISALIGN_ANNOTATOR_PASSWORD", help="Password for the panels' annotator accounts.")] = None,
+) -> None:
+    """Start Redis, argilla-server and its worker on 127.0.0.1 with misalign's SQL search engine; create the
+    owner and the panels' annotator accounts; print the URL. Ctrl-C stops everything."""
+    import time
+
+    from pipeline.review.argilla.sync import argilla_client, ensure_accounts
+    from pipeline.review.argilla.local.server import local_argilla
+
+    try:
+        with local_argilla(home, port) as server, ctx.obj.open_store() as store:
+            client = argilla_client(server.url, server.api_key)
+            for panel in store.panels():
+                created = ensure_accounts(client, store, panel["name"], annotator_password)
+                typer.echo(f"panel {panel['name']}: workspace ready, {len(created)} annotator accounts created")
+            typer.echo(f"Argilla on {server.url} (owner '{server.owner}', password in {server.home / 'owner.json'})")
+            typer.echo(f"export ARGILLA_API_URL={server.url} ARGILLA_API_KEY={server.api_key}")
+            while True:
+                time.sleep(3600)
+    except KeyboardInterrupt:
+        typer.echo("stopped")

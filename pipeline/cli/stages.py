@@ -1,0 +1,270 @@
+"""``misalign ingest|dedup|label|expand|funnel|pairs|export``: the stages of the flow, in order."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+
+from pipeline.export.options import ExportOptions
+from pipeline.stages.options import DedupOptions, ExpandOptions, LabelOptions
+from pipeline.stages.pairs.options import PairOptions, RuleOptions
+from pipeline.errors import UsageError
+
+commands = typer.Typer()
+
+
+@commands.command("ingest")
+def ingest_command(
+    ctx: typer.Context,
+    file: Annotated[Path, typer.Argument(help="CSV, TSV, JSONL or Parquet file of prompts.")],
+    text_col: Annotated[str, typer.Option(help="Column holding the prompt text.")] = "prompt",
+    labels: Annotated[Optional[str], typer.Option(
+        help="Import existing labels: DIMENSION=COLUMN,... e.g. safety=safety_name,value=values_name,culture=cultural_name")] = None,
+    semantic_type: Annotated[Optional[str], typer.Option(
+        help="Import each prompt's semantic type (object, attribute, relation) from this column.")] = None,
+    source: Annotated[Optional[str], typer.Option(help="Source name recorded for these prompts (default: file name).")] = None,
+    skip_bad: Annotated[bool, typer.Option(help="Skip and count bad rows instead of stopping at the first.")] = False,
+    max_chars: Annotated[int, typer.Option(help="Longest prompt accepted, in characters.")] = 32_000,
+    encoding: Annotated[str, typer.Option(help="Text encoding of CSV/JSONL files.")] = "utf-8",
+    format: Annotated[Optional[str], typer.Option(help="csv, tsv, jsonl or parquet (default: from the suffix).")] = None,
+) -> None:
+    """Add prompts from FILE; exact duplicates collapse, sources are kept. Re-running adds nothing."""
+    from pipeline.stages.ingest import IngestOptions, ingest, parse_label_columns
+
+    options = IngestOptions(text_column=text_col, label_columns=parse_label_columns(labels),
+                            semantic_type_column=semantic_type, source=source,
+                            skip_bad=skip_bad, max_chars=max_chars, encoding=encoding, format=format)
+    tax = ctx.obj.taxonomy()
+    with ctx.obj.open_store() as store:
+        report = ingest(store, file, tax, options)
+    typer.echo(report.summary())
+
+
+@commands.command("dedup")
+def dedup_command(
+    ctx: typer.Context,
+    tau: Annotated[int, typer.Option(help="Largest Hamming distance that counts as a near-duplicate.")] = DedupOptions.tau,
+    scope: Annotated[str, typer.Option(help="global, or domain: only prompts sharing a labelled domain merge.")] = DedupOptions.scope,
+    features: Annotated[str, typer.Option(
+        help="Fingerprint features: words, word_ngrams:N, char_ngrams:N, each optionally *WEIGHT, comma-separated.")] = DedupOptions.features,
+    keep_stopwords: Annotated[bool, typer.Option(help="Keep English stop words in word features.")] = False,
+    min_features: Annotated[int, typer.Option(help="Texts with fewer distinct features match exactly only.")] = DedupOptions.min_features,
+    bits: Annotated[int, typer.Option(help="Fingerprint width: a multiple of 8 up to 64.")] = DedupOptions.bits,
+) -> None:
+    """Remove near-duplicate prompts (SimHash); incremental, with an audit of every removal."""
+    from pipeline.stages.dedup import dedup
+
+    options = DedupOptions(tau=tau, scope=scope, features=features, keep_stopwords=keep_stopwords,
+                           min_features=min_features, bits=bits)
+    options.params()  # a bad setting stops here, before the store is opened
+    with ctx.obj.open_store(must_exist=True) as store:
+        report = dedup(store, options)
+    typer.echo(report.summary())
+
+
+@commands.command("label")
+def label_command(
+    ctx: typer.Context,
+    engine: Annotated[Optional[str], typer.Option(help="Engine from misalign.toml (default: [stages] label, else embedded).")] = None,
+    mode: Annotated[str, typer.Option(help="softmax (one domain per dimension, or None) or independent (yes/no per domain).")] = LabelOptions.mode,
+    delta: Annotated[float, typer.Option(help="Probability a domain needs to be assigned.")] = LabelOptions.delta,
+    shortlist: Annotated[Optional[int], typer.Option(help="Ask an LLM only about the top-K domains per dimension by embedding similarity.")] = None,
+    labeler: Annotated[Optional[str], typer.Option(help="Name for these labels (default: backend:model:mode).")] = None,
+    types: Annotated[bool, typer.Option(help="Also give each prompt a semantic type (object, attribute, relation).")] = True,
+    evaluate_against: Annotated[Optional[str], typer.Option(help="Compare with another labeler's labels, e.g. imported:misalign_bench_prompts_dev.csv")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the agreement report as JSON.")] = False,
+) -> None:
+    """Label prompts into the taxonomy with an engine (resumable), and optionally measure agreement."""
+    from pipeline.stages.label import label
+    from pipeline.stages.label_agreement import label_agreement
+
+    options = LabelOptions(engine=engine, mode=mode, delta=delta, shortlist=shortlist, labeler=labeler, semantic_types=types)
+    tax, config = ctx.obj.taxonomy(), ctx.obj.config()
+    with ctx.obj.open_store(must_exist=True) as store:
+        report = label(store, tax, config, options)
+        typer.echo(report.summary(), err=as_json)
+        if evaluate_against:
+            if not store.labeler(evaluate_against) and not store.has_labels(evaluate_against):
+                raise UsageError(f"--evaluate-against: no labels by '{evaluate_against}' in {store.path}")
+            name = report.params["labeler"]
+            agreement = label_agreement(store, name, evaluate_against, tax)
+            if as_json:
+                typer.echo(json.dumps(agreement, indent=2))
+                return
+            typer.echo(f"agreement of {name} with {evaluate_against}:")
+            for dimension, figures in agreement.items():
+                if not figures["n"]:
+                    typer.echo(f"  {dimension}: no prompts labelled by both")
+                    continue
+                confused = "; ".join(f"{c['reference']} -> {c['predicted']} {c['count']}" for c in figures["confusions"][:3])
+                typer.echo(f"  {dimension}: n {figures['n']}, accuracy {figures['accuracy']:.3f}, macro-F1 {figures['macro_f1']:.3f}, "
+                           f"None {figures['predicted_none']:.2f} (reference {figures['reference_none']:.2f}); most confused: {confused}")
+
+
+@commands.command("expand")
+def expand_command(
+    ctx: typer.Context,
+    engine: Annotated[Optional[str], typer.Option(help="Generator engine (default: [stages] expand); must differ from the labeller.")] = None,
+    label_engine: Annotated[Optional[str], typer.Option(help="Engine that labels the new prompts (default: [stages] label, else embedded).")] = None,
+    labeler: Annotated[Optional[str], typer.Option(help="Labeler whose assignments count (default: backend:model:mode of --label-engine).")] = None,
+    mode: Annotated[str, typer.Option(help="Labelling mode: softmax or independent.")] = LabelOptions.mode,
+    delta: Annotated[float, typer.Option(help="Probability a domain needs to be assigned.")] = LabelOptions.delta,
+    target: Annotated[int, typer.Option(help="Kept prompts each domain should reach.")] = ExpandOptions.target,
+    rounds: Annotated[int, typer.Option(help="Generation rounds before giving up on a domain.")] = ExpandOptions.rounds,
+    per_request: Annotated[int, typer.Option(help="Prompts asked of the generator per domain and round.")] = ExpandOptions.per_request,
+    temperature: Annotated[float, typer.Option()] = ExpandOptions.temperature,
+    top_p: Annotated[float, typer.Option()] = ExpandOptions.top_p,
+    max_tokens: Annotated[int, typer.Option()] = ExpandOptions.max_tokens,
+    domain: Annotated[Optional[list[str]], typer.Option(help="Only this domain id (repeatable).")] = None,
+) -> None:
+    """Raise low-resource domains to a target count with generated, labelled, deduplicated prompts."""
+    from pipeline.stages.expand import expand
+
+    options = ExpandOptions(engine=engine, labelling=LabelOptions(engine=label_engine, labeler=labeler, mode=mode, delta=delta),
+                            target=target, rounds=rounds, per_request=per_request, temperature=temperature, top_p=top_p,
+                            max_tokens=max_tokens, domains=tuple(domain or ()))
+    tax = ctx.obj.taxonomy()
+    unknown = [d for d in options.domains if d not in {x.id for x in tax.domains}]
+    if unknown:
+        raise UsageError(f"--domain: '{unknown[0]}' is not a domain id of taxonomy {tax.version} (see 'misalign taxonomy')")
+    with ctx.obj.open_store(must_exist=True) as store:
+        report = expand(store, tax, ctx.obj.config(), options)
+    typer.echo(report.summary())
+    if report.notes["unfilled"]:
+        short = ", ".join(f"{d} {n}" for d, n in sorted(report.notes["unfilled"].items(), key=lambda x: x[1]))
+        typer.echo(f"{len(report.notes['unfilled'])} domains still below {target}: {short}")
+
+
+@commands.command("funnel")
+def funnel_command(
+    ctx: typer.Context,
+    labeler: Annotated[str, typer.Option(help="Whose domain assignments to count (see 'misalign status').")],
+    csv_out: Annotated[Optional[Path], typer.Option("--csv", help="Also write the table to this CSV file.")] = None,
+    all_domains: Annotated[bool, typer.Option(help="List domains with nothing in them too.")] = False,
+) -> None:
+    """Per domain: classified -> expanded -> removed as duplicates -> kept (MisAlignTrade's table)."""
+    from pipeline.stages.funnel import COLUMNS, funnel_rows, write_funnel_csv
+
+    tax = ctx.obj.taxonomy()
+    with ctx.obj.open_store(must_exist=True) as store:
+        if not store.has_labels(labeler):
+            raise UsageError(f"--labeler: no labels by '{labeler}' in {store.path}")
+        rows = funnel_rows(store, labeler, tax)
+    if csv_out:
+        write_funnel_csv(rows, csv_out)
+    shown = [r for r in rows if all_domains or r["classified"] or r["kept"] or r["candidates_generated"]]
+    typer.echo(f"{'domain':48} {'classified':>10} {'expanded':>8} {'removed':>8} {'kept':>6} {'generated':>9}")
+    for r in shown:
+        typer.echo(f"{r['dimension'][:1]}:{r['domain'][:46]:46} {r['classified']:>10} {r['expanded']:>8} "
+                   f"{r['removed_duplicates']:>8} {r['kept']:>6} {r['candidates_generated']:>9}")
+    totals = {c: sum(r[c] for r in rows) for c in COLUMNS[3:]}
+    typer.echo(f"{'total (a prompt counts once per domain)':48} {totals['classified']:>10} {totals['expanded']:>8} "
+               f"{totals['removed_duplicates']:>8} {totals['kept']:>6} {totals['candidates_generated']:>9}")
+    if any(r["generated_aligned"] or r["generated_misaligned"] for r in rows):
+        _echo_pair_table(rows, all_domains)
+    if csv_out:
+        typer.echo(f"wrote {csv_out}")
+
+
+def _echo_pair_table(rows: list[dict], all_domains: bool) -> None:
+    """The pairs stage per domain: candidates (aligned/misaligned) generated, filtered by stage 1
+    and stage 2, recovered by resampling; pairs by status."""
+    from pipeline.stages.funnel import PAIR_COLUMNS
+
+    typer.echo(f"\n{'domain (aligned/misaligned)':40} {'generated':>11} {'stage 1':>9} {'stage 2':>9} {'recovered':>9} "
+               f"{'accepted':>8} {'border':>6} {'reject':>6} {'audit':>5}")
+    shown = [r for r in rows if all_domains or r["generated_aligned"] or r["generated_misaligned"]]
+    totals = {c: sum(r[c] for r in rows) for c in PAIR_COLUMNS}
+    for r in [*shown, {"dimension": "", "domain": "total (a pair counts once per domain)", **totals}]:
+        both = {c: f"{r[c + '_aligned']}/{r[c + '_misaligned']}" for c in ("generated", "stage1", "stage2", "recovered")}
+        name = f"{r['dimension'][:1]}:{r['domain'][:38]}" if r["dimension"] else r["domain"]
+        typer.echo(f"{name:40} {both['generated']:>11} {both['stage1']:>9} {both['stage2']:>9} {both['recovered']:>9} "
+                   f"{r['accepted']:>8} {r['borderline']:>6} {r['rejected']:>6} {r['audit']:>5}")
+
+
+@commands.command("pairs")
+def pairs_command(
+    ctx: typer.Context,
+    generator: Annotated[Optional[list[str]], typer.Option(
+        help="Generator engine from misalign.toml (repeatable: a pool; default: [stages] generate).")] = None,
+    judge: Annotated[Optional[str], typer.Option(
+        help="Judge engine (default: [stages] judge); must differ from every generator and the labeller.")] = None,
+    labeler: Annotated[Optional[str], typer.Option(help="Whose domain labels count (default: the only labeler).")] = None,
+    k: Annotated[int, typer.Option("--k", help="Candidates per slot, spread over the generators.")] = PairOptions.k,
+    temperature: Annotated[float, typer.Option()] = PairOptions.temperature,
+    top_p: Annotated[float, typer.Option()] = PairOptions.top_p,
+    max_tokens: Annotated[int, typer.Option()] = PairOptions.max_tokens,
+    threshold: Annotated[float, typer.Option(help="Judge probability a candidate needs to pass.")] = PairOptions.threshold,
+    margin: Annotated[float, typer.Option(help="Within this of the threshold (either side) a verdict is borderline.")] = PairOptions.margin,
+    rounds: Annotated[int, typer.Option(help="Feedback-guided resampling rounds for a slot with no passing candidate.")] = PairOptions.rounds,
+    audit_rate: Annotated[float, typer.Option(help="Share of accepted pairs sampled for human audit.")] = PairOptions.audit_rate,
+    seed: Annotated[int, typer.Option(help="Sampling seed and audit-sample seed.")] = PairOptions.seed,
+    batch: Annotated[int, typer.Option(help="Prompts per committed batch.")] = PairOptions.batch_prompts,
+    limit: Annotated[Optional[int], typer.Option(help="Pair at most this many prompts in this run.")] = None,
+    import_file: Annotated[Optional[Path], typer.Option(
+        "--import", help="Candidates made elsewhere: a CSV/JSONL/Parquet file with prompt, slot, text, generator.")] = None,
+    format: Annotated[Optional[str], typer.Option(help="Format of --import (default: from the suffix).")] = None,
+    min_words: Annotated[int, typer.Option(help="Stage 1: fewer words is too_short.")] = RuleOptions.min_words,
+    max_words: Annotated[int, typer.Option(help="Stage 1: more words is too_long.")] = RuleOptions.max_words,
+    min_english: Annotated[float, typer.Option(help="Stage 1: a smaller probability of English is not_english.")] = RuleOptions.min_english,
+    max_repetition: Annotated[float, typer.Option(
+        help="Stage 1: a larger share of words in repeated 3-grams is repetition.")] = RuleOptions.repetition,
+    near_identical: Annotated[int, typer.Option(
+        help="Stage 1: SimHash distance at or below which the two slots are near_identical.")] = RuleOptions.near_identical,
+    all_domains: Annotated[bool, typer.Option(help="List domains with nothing in them too.")] = False,
+) -> None:
+    """Aligned/misaligned pairs by two-stage rejection sampling (rules, judge) with feedback-guided resampling."""
+    from pipeline.stages.funnel import funnel_rows
+    from pipeline.stages.pairs.importer import import_candidates
+    from pipeline.stages.pairs.run import make_pairs
+
+    options = PairOptions(generators=tuple(generator or ()), judge=judge, labeler=labeler, k=k, temperature=temperature,
+                          top_p=top_p, max_tokens=max_tokens, threshold=threshold, margin=margin, rounds=rounds,
+                          audit_rate=audit_rate, seed=seed, batch_prompts=batch, limit=limit,
+                          rules=RuleOptions(min_words=min_words, max_words=max_words, min_english=min_english,
+                                            repetition=max_repetition, near_identical=near_identical))
+    tax, config = ctx.obj.taxonomy(), ctx.obj.config()
+    with ctx.obj.open_store(must_exist=True) as store:
+        if import_file:
+            report = import_candidates(store, tax, config, import_file, options, format)
+        else:
+            report = make_pairs(store, tax, config, options)
+        typer.echo(report.summary())
+        _echo_pair_table(funnel_rows(store, report.params["labeler"], tax), all_domains)
+
+
+@commands.command("export")
+def export_command(
+    ctx: typer.Context,
+    out: Annotated[Path, typer.Option(help="Folder to write the splits and the dataset card to.")],
+    format: Annotated[str, typer.Option(help="Comma-separated: jsonl, csv, parquet, hf.")] = "jsonl,parquet",
+    seed: Annotated[int, typer.Option(help="Seed of the split assignment.")] = 0,
+    ratios: Annotated[str, typer.Option(help="train,validation,test shares.")] = "0.8,0.1,0.1",
+    status_set: Annotated[str, typer.Option("--status", help="curated (human-accepted, then pipeline-accepted without "
+                                                             "a human rejection), human, pipeline or all.")] = "curated",
+    dimension: Annotated[Optional[list[str]], typer.Option(help="Only pairs labelled in this dimension (repeatable).")] = None,
+    domain: Annotated[Optional[list[str]], typer.Option(help="Only pairs with this domain id (repeatable).")] = None,
+    semantic_type: Annotated[Optional[list[str]], typer.Option(help="object, attribute or relation (repeatable).")] = None,
+    min_agreement: Annotated[Optional[float], typer.Option(help="Only pairs whose reviewers agree at least this much.")] = None,
+    source: Annotated[Optional[list[str]], typer.Option(help="Only prompts from this ingested source (repeatable).")] = None,
+    licence: Annotated[str, typer.Option(help="Licence line for the dataset card.")] = ExportOptions.licence,
+) -> None:
+    """Export curated pairs in stratified, leakage-free splits with a dataset card."""
+    from pipeline.export.splits import export
+
+    try:
+        parsed = tuple(float(r) for r in ratios.split(","))
+    except ValueError:
+        raise UsageError(f"--ratios: '{ratios}' is not comma-separated numbers") from None
+    options = ExportOptions(out=out, formats=tuple(f.strip() for f in format.split(",") if f.strip()), seed=seed,
+                            ratios=parsed, pairs=status_set, dimensions=tuple(dimension or ()),
+                            domains=tuple(domain or ()), semantic_types=tuple(semantic_type or ()),
+                            min_agreement=min_agreement, sources=tuple(source or ()), licence=licence)
+    tax = ctx.obj.taxonomy()
+    with ctx.obj.open_store(must_exist=True) as store:
+        report = export(store, tax, options)
+    typer.echo(report.summary())
+    typer.echo(f"wrote {out}")
