@@ -50,9 +50,9 @@ class BenchQueries:
              "dimension_probabilities": json.dumps(r.get("dimension_probabilities") or {})} for r in rows))
 
     def bench_results(self, group_id: str) -> list[dict]:
-        """Every result of a benchmark's runs, with the run's index."""
+        """Every result of a benchmark's runs, with the run's index; ``usable`` is 0 for an unusable answer."""
         rows = list(self.db.query(
-            "SELECT b.run_index, r.pair_id, r.slot, r.flagged, r.probability, r.dimensions FROM bench_results r "
+            "SELECT b.run_index, r.pair_id, r.slot, r.flagged, r.probability, r.dimensions, r.usable FROM bench_results r "
             "JOIN bench_runs b ON b.id = r.run_id WHERE b.group_id = ? ORDER BY b.run_index, r.pair_id, r.slot",
             [group_id]))
         for row in rows:

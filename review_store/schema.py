@@ -227,6 +227,11 @@ def _v11_overview_indexes(db: sqlite_utils.Database) -> None:
     db["pairs"].create_index(["status", "audit"])
 
 
+def _v12_unusable_bench_answers(db: sqlite_utils.Database) -> None:
+    # an answer that is not a probability is kept (raw) and left out of the figures, never read as "no"
+    db["bench_results"].add_column("usable", int, not_null_default=1)
+
+
 MIGRATIONS: list[Callable[[sqlite_utils.Database], None]] = [
     _v1_prompts_labels_runs,
     _v2_dedup,
@@ -239,5 +244,6 @@ MIGRATIONS: list[Callable[[sqlite_utils.Database], None]] = [
     _v9_splits,
     _v10_domain_index,
     _v11_overview_indexes,
+    _v12_unusable_bench_answers,
 ]
 SCHEMA_VERSION = len(MIGRATIONS)

@@ -56,10 +56,12 @@ def taxonomy():
 def demo_run(tmp_path_factory) -> tuple[Path, str]:
     """``misalign demo --no-app`` once per session, as a user runs it: the store and what it printed."""
     folder = tmp_path_factory.mktemp("demo")
-    done = subprocess.run([str(Path(sys.executable).with_name("misalign")), "demo", "--no-app", "--db", "demo.db"],
+    # the global store option before the command (it was once ignored there, writing ./demo.db)
+    done = subprocess.run([str(Path(sys.executable).with_name("misalign")), "--db", "studio.db", "demo", "--no-app"],
                           cwd=folder, capture_output=True, text=True, timeout=600)
     assert done.returncode == 0, done.stderr[-2000:]
-    return folder / "demo.db", done.stdout
+    assert not (folder / "demo.db").exists()
+    return folder / "studio.db", done.stdout
 
 
 @pytest.fixture
@@ -123,3 +125,28 @@ def snapshot(db: Path) -> dict[str, list[tuple]]:
         return {t: sorted(conn.execute(f'SELECT * FROM "{t}"').fetchall(), key=repr) for t in tables}
     finally:
         conn.close()
+
+
+class Corrupting:
+    """The real embed engine whose answers to some requests come back unusable, as from a broken server."""
+
+    def __init__(self, engine, breakages):
+        self.engine, self.breakages = engine, iter(breakages)
+        self.backend, self.model = engine.backend, engine.model + "[corrupted]"
+
+    def choice_probs(self, requests):
+        answers = self.engine.choice_probs(requests)
+        for i, answer in enumerate(answers):
+            broken = next(self.breakages, None)
+            if broken == "missing":
+                answers[i] = dict(list(answer.items())[:-1])
+            elif broken == "nan":
+                answers[i] = {k: float("nan") for k in answer}
+            elif broken == "empty":
+                answers[i] = {}
+            elif broken == "unknown label":
+                answers[i] = {**{k: 0.0 for k in answer}, "Jaywalking": 1.0}
+        return answers
+
+    def embed(self, texts):
+        return self.engine.embed(texts)

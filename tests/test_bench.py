@@ -220,3 +220,57 @@ def test_a_benchmark_on_one_split_of_an_export(accepted_pairs, taxonomy, cli, tm
     assert {r[0] for r in store.db.execute("SELECT DISTINCT pair_id FROM bench_results")} == test_pairs
     bad = cli("bench", "run", "--model", "keyword-refusal", "--split", f"{export_id}:dev")
     assert bad.exit_code == 1 and "split dev of export" in bad.stderr
+
+
+def _corrupted_engine(breakages):
+    """The embedded engine whose answers come back unusable where ``breakages`` says, as from a broken server."""
+    from pipeline.engines import CachedEngine
+    from pipeline.engines.embed import EmbedEngine
+    from tests.conftest import Corrupting
+
+    real = EmbedEngine()
+    return lambda settings, store, batch_size=32: CachedEngine(Corrupting(real, breakages), store)
+
+
+def test_an_unusable_detector_answer_is_left_out_and_counted_never_read_as_no(accepted_pairs, taxonomy, monkeypatch):
+    import pipeline.bench.run as bench
+
+    store, pairs = accepted_pairs
+    # per pair: aligned then misaligned, each asked overall + one question per dimension (4 requests)
+    breakages = ["ok"] * (8 * len(pairs))
+    breakages[0], breakages[8 + 4 + 2] = "nan", "empty"  # pair 1's aligned overall; pair 2's misaligned value
+    monkeypatch.setattr(bench, "build_engine", _corrupted_engine(breakages))
+    report = run_bench(store, load_config(), BenchOptions(engine="embedded", runs=1))
+    assert report.dropped == {"unusable_answer": 2}
+    unusable = list(store.db.query("SELECT pair_id, slot, flagged, probability, raw FROM bench_results WHERE usable = 0"))
+    ordered = sorted(pairs)
+    assert {(r["pair_id"], r["slot"]) for r in unusable} == {(ordered[0], "aligned"), (ordered[1], "misaligned")}
+    assert all(r["probability"] is None and r["flagged"] == 0 for r in unusable)
+    assert "NaN" in next(r["raw"] for r in unusable if r["slot"] == "aligned")
+    group = report.notes["group_id"]
+    summarise(store, taxonomy, group, samples=50)
+    overall = store.bench_summaries(group, "overall")[0]["metrics"]
+    assert overall["pairs"] == len(pairs) - 2 and overall["unusable_pairs"] == 2
+    kept = [r for r in store.bench_results(group) if r["pair_id"] not in ordered[:2]]
+    truth = [1 if r["slot"] == "misaligned" else 0 for r in kept]
+    tn, fp, fn, tp = confusion_matrix(truth, [r["flagged"] for r in kept], labels=[0, 1]).ravel()
+    assert overall["coverage"][0] == pytest.approx(tp / (tp + fn)) and overall["ffr"][0] == pytest.approx(fp / (fp + tn))
+    from pipeline.bench.report import report_tables
+
+    assert report_tables(store, taxonomy, group)["overall"]["left out: unusable answers"].tolist() == [2]
+
+
+def test_an_unusable_judge_answer_rejects_the_candidate_and_is_counted_never_read_as_no(store, taxonomy, tmp_path,
+                                                                                       monkeypatch):
+    import pipeline.stages.pairs.run as pairs_stage
+
+    # the judge is asked about each prompt's aligned then misaligned candidate; the first answer breaks
+    monkeypatch.setattr(pairs_stage, "build_engine", _corrupted_engine(["nan"]))
+    seed_pairs(store, taxonomy, tmp_path)
+    [unusable] = store.db.query("SELECT candidate_id, passed, probability, rationale FROM judgments "
+                                "WHERE reason_code = 'judge_unusable'")
+    assert unusable["passed"] == 0 and unusable["probability"] is None and "nan" in unusable["rationale"].lower()
+    [pair] = store.db.query("SELECT status, reason_codes FROM pairs WHERE aligned_id IS NULL OR misaligned_id IS NULL")
+    assert pair["status"] == "rejected" and "aligned:judge_unusable" in pair["reason_codes"]
+    [run] = store.stage_runs("pairs_import")
+    assert run["notes"]["stage2_unusable"] == 1

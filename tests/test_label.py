@@ -9,6 +9,7 @@ from pipeline.engines import CachedEngine
 from pipeline.stages.ingest import IngestOptions, ingest
 from pipeline.stages.label import LabelOptions, label
 from pipeline.stages.label_agreement import label_agreement
+from tests.conftest import Corrupting
 
 PROMPTS = ("prompt,safety,value,culture\n"
            '"What spices go into a traditional biryani for a wedding feast?",None,Enjoyment of leisure,Culinary Arts\n'
@@ -81,31 +82,6 @@ def test_a_shortlist_asks_the_llm_about_k_domains_only(prompts_store, taxonomy, 
         "WHERE labeler = 'tiny-top3' GROUP BY prompt_id, dimension)"))
     assert row["most"] <= 4  # 3 shortlisted domains + None
     assert report.items_in == 4
-
-
-class Corrupting:
-    """The real embed engine whose answers to some requests come back unusable, as from a broken server."""
-
-    def __init__(self, engine, breakages):
-        self.engine, self.breakages = engine, iter(breakages)
-        self.backend, self.model = engine.backend, engine.model + "[corrupted]"
-
-    def choice_probs(self, requests):
-        answers = self.engine.choice_probs(requests)
-        for i, answer in enumerate(answers):
-            broken = next(self.breakages, None)
-            if broken == "missing":
-                answers[i] = dict(list(answer.items())[:-1])
-            elif broken == "nan":
-                answers[i] = {k: float("nan") for k in answer}
-            elif broken == "empty":
-                answers[i] = {}
-            elif broken == "unknown label":
-                answers[i] = {**{k: 0.0 for k in answer}, "Jaywalking": 1.0}
-        return answers
-
-    def embed(self, texts):
-        return self.engine.embed(texts)
 
 
 def test_unusable_answers_become_unknown_with_the_raw_answer_kept(prompts_store, taxonomy, monkeypatch):

@@ -39,6 +39,8 @@ def report_tables(store: Store, taxonomy: Taxonomy, group_id: str) -> dict[str, 
             if scope == "overall" and detector:
                 row.update({f"{k} 95% CI": "[{:.3f}, {:.3f}]".format(*m["ci"][k]) for k in keys})
                 row.update({f"macro {k}": _cell(m["macro_domain"][k]) for k in keys})
+            if scope == "overall":
+                row["left out: unusable answers"] = m.get("unusable_pairs", 0)
             rows.append(row)
         tables[scope] = pd.DataFrame(rows)
     if detector:
@@ -63,7 +65,8 @@ def _number(value: float) -> str:
 def _rater_tables(m: dict) -> dict[str, pd.DataFrame]:
     tables = {"raters": pd.DataFrame([{"personas": len(m["personas"]), "pairs": m["pairs"],
                                        m["icc_form"]: _number(m["icc"]), "demographic sensitivity": _number(m["ds"]),
-                                       "pairs decided by people": m["decided_by_people"]}])}
+                                       "pairs decided by people": m["decided_by_people"],
+                                       "left out: unusable answers": m.get("unusable_pairs", 0)}])}
     if m["fairness"]:
         tables["fairness"] = pd.DataFrame([{"attribute": a, "groups": f["groups"], "items": f["items"],
                                             "DPD": _number(f["dpd"]), "EOD": _number(f["eod"])}

@@ -39,6 +39,10 @@ def summarise(store: Store, taxonomy: Taxonomy, group_id: str, samples: int = 10
     if run is None:
         raise UsageError(f"no benchmark '{group_id}' (misalign bench report lists them)")
     results = store.bench_results(group_id)
+    # a pair with an unusable answer in any run is left out of every figure (and counted), so each run
+    # counts the same pairs and no unusable answer is read as "not flagged"
+    unusable = {r["pair_id"] for r in results if not r["usable"]}
+    results = [r for r in results if r["pair_id"] not in unusable]
     runs = sorted({r["run_index"] for r in results})
     by_run: dict[int, dict[str, dict[str, dict]]] = defaultdict(lambda: defaultdict(dict))
     for r in results:
@@ -50,6 +54,9 @@ def summarise(store: Store, taxonomy: Taxonomy, group_id: str, samples: int = 10
     else:
         rows = (_generator_rows if run["protocol"] == "generate" else _detector_rows)(
             by_run, runs, pair_ids, domains, dims, types, samples)
+    for scope, _, figures in rows:
+        if scope in ("overall", "raters"):
+            figures["unusable_pairs"] = len(unusable)
     with store.transaction():
         store.save_bench_summaries(group_id, rows)
     return len(rows)

@@ -25,7 +25,7 @@ from dataclasses import asdict, dataclass
 
 from tqdm import tqdm
 
-from pipeline.errors import UsageError
+from pipeline.errors import UsageError, one_line
 from pipeline.stages.pairs.options import PairOptions
 from pipeline.engines.config import Config, build_engine, same_model
 from pipeline.engines import ChoiceRequest, GenerateRequest
@@ -45,18 +45,21 @@ from review_store import StageReport, Store, content_id, normalise_text
 from taxonomy import Taxonomy
 
 STATUSES = ("accepted", "borderline", "rejected")
+UNUSABLE = "judge_unusable"  # the judge's answer was not a probability for yes/no: kept raw, never a "no"
 NO_DOMAIN = ("(no domain assigned)", "General", "judge against general expectations of safety, values and culture")
 
 
 @dataclass
 class Candidate:
     """A stored candidate with its verdicts: ``failed`` stage-1 codes (None: not checked yet),
-    ``probability`` and ``rationale`` from the judge (None: not judged)."""
+    ``probability`` and ``rationale`` from the judge (None: not judged), ``unusable`` when the judge's
+    answer could not be read as a probability (never scored as a "no": the candidate cannot pass)."""
 
     row: dict
     failed: list[str] | None = None
     probability: float | None = None
     rationale: str | None = None
+    unusable: bool = False
 
     @property
     def id(self) -> str:
@@ -143,7 +146,8 @@ class PairRun:
             "threshold", "margin", "rounds", "k", "audit_rate", "seed", "templates", "rules", "judge", "generators")},
             sort_keys=True)
         # candidates: first attempts and imports; resampled: later attempts
-        self.counts = dict.fromkeys(("candidates", "resampled", "stage1_failed", "stage2_failed", *STATUSES, "audit"), 0)
+        self.counts = dict.fromkeys(("candidates", "resampled", "stage1_failed", "stage2_failed", "stage2_unusable",
+                                     *STATUSES, "audit"), 0)
 
     # -- prompts and their domains ------------------------------------------------------------
 
@@ -169,6 +173,7 @@ class PairRun:
                 c.failed = (c.failed or []) + ([] if j["passed"] else [j["reason_code"]])
             elif j["stage"] == 2 and j["judge"] == self.judge.model:
                 c.probability, c.rationale = j["probability"], j["rationale"]
+                c.unusable = j["reason_code"] == UNUSABLE
         by_prompt: dict[str, list[Candidate]] = {pid: [] for pid in prompt_ids}
         for c in candidates.values():
             by_prompt[c.row["prompt_id"]].append(c)
@@ -251,8 +256,9 @@ class PairRun:
                 latest = max(c.row["attempt"] for c in mine)
                 if latest >= self.options.rounds:
                     continue
+                # a new attempt cannot mend a judge's unusable answer
                 plan += [(prompt, slot, self.generator_for(prompt["id"], c), 1, c)
-                         for c in mine if c.row["attempt"] == latest]
+                         for c in mine if c.row["attempt"] == latest and not c.unusable]
         return plan
 
     # -- stage 1 and stage 2 ------------------------------------------------------------------
@@ -297,7 +303,7 @@ class PairRun:
         """The judge's probability that each candidate fulfils its slot, and a rationale where it falls
         short of a clear pass."""
         todo = [(prompt, c) for prompt in prompts for c in candidates[prompt["id"]]
-                if c.failed == [] and c.probability is None]
+                if c.failed == [] and c.probability is None and not c.unusable]
         if not todo:
             return
         if self.similarity_judge:
@@ -307,13 +313,19 @@ class PairRun:
         else:
             requests = [ChoiceRequest(judge_messages(p["text"], domains[p["id"]][0], c.slot, c.row["text"]), ("yes", "no"))
                         for p, c in todo]
+        rows = []
         for (_, c), answer in zip(todo, self.judge.choice_probs(requests)):
-            c.probability = float(answer["yes"]) if valid_probs(answer, ("yes", "no")) else 0.0
+            if valid_probs(answer, ("yes", "no")):
+                c.probability = float(answer["yes"])
+                continue
+            c.unusable, c.rationale = True, one_line(f"unusable answer: {answer!r}")[:500]
+            rows.append(self.judgment(c, 2, UNUSABLE, False, None, c.rationale))
+            self.counts["stage2_unusable"] += 1
+        todo = [(p, c) for p, c in todo if not c.unusable]
         t, m = self.options.threshold, self.options.margin
         unclear = [(p, c) for p, c in todo if c.probability < t + m]
         for (_, c), rationale in zip(unclear, self.rationales(unclear, domains)):
             c.rationale = rationale
-        rows = []
         for _, c in todo:
             code = {"pass": "pass", "borderline": "borderline", "fail": "below_threshold"}[verdict(c, t, m)]
             rows.append(self.judgment(c, 2, code, c.probability >= t, c.probability, c.rationale))
@@ -343,6 +355,8 @@ class PairRun:
             v = verdict(c, t, m)
             if v == "borderline" or (v == "fail" and c.failed == []):
                 codes.add(f"{c.slot}:judge_{v}")
+            if c.unusable:
+                codes.add(f"{c.slot}:{UNUSABLE}")
         for slot in SLOTS:
             judged = [c for c in mine if c.slot == slot and c.failed == [] and c.probability is not None]
             if not judged:
