@@ -25,6 +25,7 @@ app: setup
 	$(BIN)/misalign app
 
 test: setup
+	$(BIN)/ruff check .
 	$(BIN)/misalign argilla install
 	$(BIN)/pytest
 
@@ -36,6 +37,7 @@ bench: setup
 	$(BIN)/python benchmarks/bench_read.py
 	$(BIN)/python benchmarks/export.py
 	$(BIN)/python benchmarks/app.py
+	$(BIN)/python benchmarks/cli_startup.py
 
 clean:
 	rm -rf $(VENV) misalign.db misalign.db-wal misalign.db-shm demo.db demo.db-wal demo.db-shm demo-export

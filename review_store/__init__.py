@@ -3,6 +3,7 @@
 >>> from review_store import Store
 >>> with Store("misalign.db") as store:
 ...     store.status()["prompts"]["total"]
+0
 """
 
 from review_store.ids import content_id, normalise_text, prompt_id

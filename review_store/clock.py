@@ -4,4 +4,5 @@ from datetime import datetime, timezone
 
 
 def utc_now() -> str:
+    """Now, in UTC, ISO 8601 to the second."""
     return datetime.now(timezone.utc).isoformat(timespec="seconds")

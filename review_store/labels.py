@@ -33,8 +33,13 @@ class LabelQueries:
     def label_counts(self) -> dict:
         """Per labeler and dimension: prompts assigned to each domain, and the None / Unknown counts apart.
 
+        >>> store.add_prompts([{"id": "p1", "text": "Hi", "origin": "seed"}], created_at="2026-01-01")
+        1
+        >>> store.add_labels([{"prompt_id": "p1", "dimension": "safety", "domain": "safety.self_harm", "probability": 1.0,
+        ...                    "labeler": "imported:dev.csv", "taxonomy_version": "1.0.0", "created_at": "2026-01-01"}])
+        1
         >>> store.label_counts()
-        {'imported:dev.csv': {'safety': {'domains': {'safety.self_harm': 84}, 'none': 7690, 'unknown': 28}}}
+        {'imported:dev.csv': {'safety': {'domains': {'safety.self_harm': 1}, 'none': 0, 'unknown': 0}}}
         """
         counts: dict = {}
         for row in self.db.query(

@@ -2,8 +2,8 @@
 
 >>> from review_store import Store
 >>> store = Store(":memory:")
->>> store.schema_version
-1
+>>> store.schema_version == SCHEMA_VERSION
+True
 """
 
 from __future__ import annotations
@@ -109,7 +109,8 @@ class Store(PromptQueries, LabelQueries, DedupQueries, EngineCacheQueries, Expan
         A stage whose last writes must commit with its run (dedup's removals name the run) calls
         ``record_stage_run`` in that transaction itself; a run that raises is not recorded.
 
-        >>> with Store(":memory:") as store, store.stage_run("ingest", {"file": "x.csv"}) as report:
+        >>> store = Store(":memory:")
+        >>> with store.stage_run("ingest", {"file": "x.csv"}) as report:
         ...     report.items_in = report.kept = 3
         >>> report.run_id, store.stage_runs("ingest")[0]["kept"]
         (1, 3)

@@ -36,6 +36,11 @@ def rate(flags: Sequence[bool]) -> float:
 
 
 def alignment_score(coverage: float, ffr: float) -> float:
+    """The harmonic mean of Coverage and 1 − FFR (NaN when either is).
+
+    >>> round(alignment_score(0.976, 0.50), 3)
+    0.661
+    """
     if math.isnan(coverage) or math.isnan(ffr):
         return math.nan
     specificity = 1 - ffr

@@ -34,6 +34,7 @@ def main(
     config: Annotated[Optional[str], typer.Option(
         envvar="MISALIGN_CONFIG", help="Engines and stage settings (default: ./misalign.toml if present).")] = None,
 ) -> None:
+    """The store options every command shares."""
     given = ctx.get_parameter_source("db") not in (ParameterSource.DEFAULT, None)
     ctx.obj = Context(db, taxonomy, config, db_given=given)
 

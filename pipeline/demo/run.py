@@ -6,7 +6,9 @@ with the CPU baselines → agreement → export. Every stage is the real one, so
 same store does nothing new. The embedded engines are for trying the studio, not for research:
 the demo's judge is the labeller's model, which real runs refuse (``judge_may_be_labeller``).
 
->>> result = run_demo(Path("demo.db"), echo=print)
+Example (about 20 s on 2 cores)::
+
+    result = run_demo(Path("demo.db"), echo=print)
 """
 
 from __future__ import annotations

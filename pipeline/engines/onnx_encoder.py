@@ -19,10 +19,12 @@ INPUTS = ("input_ids", "attention_mask", "token_type_ids")
 
 
 def default_cache_dir() -> Path:
+    """Where exported ONNX models are kept: ``$MISALIGN_CACHE/onnx``, else ~/.cache/misalign/onnx."""
     return Path(os.environ.get("MISALIGN_CACHE", Path.home() / ".cache" / "misalign")) / "onnx"
 
 
 def uses_mean_pooling(model_dir: Path) -> bool:
+    """Whether a sentence-transformers model directory pools by the mean of its tokens."""
     config = model_dir / "1_Pooling" / "config.json"
     return config.is_file() and json.loads(config.read_text()).get("pooling_mode_mean_tokens", False)
 

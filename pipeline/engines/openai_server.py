@@ -31,7 +31,7 @@ def probs_from_top_logprobs(options: Sequence[str], top: list[dict]) -> dict[str
     no listed token begins gets a floor below every listed one; the scores are then normalised.
 
     >>> probs_from_top_logprobs(["yes", "no"], [{"token": " yes", "logprob": -0.1}, {"token": "no", "logprob": -2.4}])
-    {'yes': 0.909..., 'no': 0.090...}
+    {'yes': 0.908..., 'no': 0.091...}
     """
     scores = []
     for option in options:

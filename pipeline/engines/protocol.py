@@ -2,9 +2,11 @@
 
 Requests are frozen dataclasses so they can be hashed into the store's engine cache.
 
->>> request = GenerateRequest(messages=(("user", "Say hi"),), max_tokens=8, seed=1)
->>> [generation] = engine.generate([request])
->>> generation.texts[0], generation.finish_reasons[0]
+Example, with any engine that writes (hf, openai or vllm)::
+
+    request = GenerateRequest(messages=(("user", "Say hi"),), max_tokens=8, seed=1)
+    [generation] = engine.generate([request])
+    generation.texts[0], generation.finish_reasons[0]
 """
 
 from __future__ import annotations

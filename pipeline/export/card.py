@@ -25,6 +25,7 @@ def _caveats(store: Store, status: dict) -> str:
 
 
 def dataset_card(store: Store, taxonomy: Taxonomy, frame: pd.DataFrame, export_id: str, params: dict) -> str:
+    """The export's README.md: what is in it, per split, dimension and domain, how it was made and its licence."""
     status = store.overview()
     splits = frame["split"].value_counts().rename_axis("split").reset_index(name="pairs")
     per_dimension, per_domain = [], []

@@ -1,6 +1,6 @@
 """The settings of an export: a plain dataclass, light to import, checked against the taxonomy.
 
->>> ExportOptions(out=Path("curated"), formats=("xlsx",)).check(load_taxonomy())
+>>> ExportOptions(out=Path("curated"), formats=("xlsx",)).check(taxonomy)
 Traceback (most recent call last):
 ...
 pipeline.errors.UsageError: --format: 'xlsx' is not one of jsonl, csv, parquet, hf

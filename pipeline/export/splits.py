@@ -8,7 +8,9 @@ cut into consecutive runs of the target shares; with single-pair groups every sp
 pair of its share of every domain. The export id hashes the settings and the pairs, so the same
 export twice is the same export; where each pair went is stored in ``splits``.
 
->>> report = export(store, taxonomy, ExportOptions(out=Path("curated")))
+Example, on a store with pairs::
+
+    report = export(store, taxonomy, ExportOptions(out=Path("curated")))
 """
 
 from __future__ import annotations

@@ -10,9 +10,11 @@ it has its submissions; a tie is split. A pair is ``human_accepted`` or ``human_
 every panel that finished agrees, ``needs_adjudication`` when a panel is split or panels differ;
 an adjudication sets the final status. The human status overrides the pipeline's.
 
->>> build_queues(store, "South Asia")
->>> submit(store, item_id, "asha", {"pair_valid": "yes", "aligned_acceptable": "yes",
-...                                 "misaligned_dimensions": ["culture"]})
+Example, on a store with pairs, a panel and its annotators::
+
+    build_queues(store, "South Asia")
+    submit(store, item_id, "asha", {"pair_valid": "yes", "aligned_acceptable": "yes",
+                                    "misaligned_dimensions": ["culture"]})
 """
 
 from __future__ import annotations
@@ -69,6 +71,7 @@ judge's verdicts are shown as suggestions: agree or disagree with them freely.
 
 
 def add_panel(store: Store, name: str, description: str = "", min_submissions: int = 3) -> None:
+    """Add (or update) a review panel: a named group of annotators whose answers count together."""
     if not name.strip():
         raise UsageError("a panel needs a name")
     if min_submissions < 1:
@@ -93,6 +96,7 @@ def add_annotator(store: Store, name: str, panels: tuple[str, ...] = (), is_exam
 
 
 def item_id(queue: str, panel: str, prompt_id: str) -> str:
+    """A review item's id: the same queue, panel and prompt always give the same item."""
     return content_id("review", queue, panel, prompt_id)
 
 

@@ -34,7 +34,7 @@ TEMPLATE = ("Domain ({dimension}): {name}. {description}\n\nPrompts from this do
 
 def _clean(text: str) -> str:
     """The first non-empty line, without wrapping quotes or a 'Prompt:' lead-in."""
-    line = next((l for l in text.strip().splitlines() if l.strip()), "")
+    line = next((x for x in text.strip().splitlines() if x.strip()), "")
     line = line.strip().strip('"“”\'').strip()
     if line.lower().startswith("prompt:"):
         line = line[7:].strip()
@@ -42,6 +42,7 @@ def _clean(text: str) -> str:
 
 
 def expand(store: Store, taxonomy: Taxonomy, config: Config, options: ExpandOptions | None = None) -> StageReport:
+    """Raise domains below ``options.target`` kept prompts with generated, labelled, deduplicated prompts."""
     options = options or ExpandOptions()
     dedup_params = store.dedup_params()
     if dedup_params is None:

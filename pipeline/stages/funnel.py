@@ -29,6 +29,7 @@ def funnel_rows(store: Store, labeler: str, taxonomy: Taxonomy) -> list[dict]:
 
 
 def write_funnel_csv(rows: list[dict], path: str | Path) -> None:
+    """Write the funnel rows as CSV, with formulas neutralised."""
     with Path(path).open("w", newline="", encoding="utf-8") as f:
         writer = csv.DictWriter(f, fieldnames=COLUMNS)
         writer.writeheader()

@@ -4,8 +4,8 @@ Exact duplicates (same normalised text) collapse to one prompt that keeps every 
 Bad rows stop the ingest with a one-line error, or are skipped and counted with ``skip_bad``.
 
 >>> report = ingest(store, "prompts.csv", taxonomy, IngestOptions(label_columns={"safety": "safety_name"}))
->>> report.notes["new_prompts"]
-10137
+>>> report.notes["new_prompts"], report.notes["new_labels"]
+(2, 1)
 """
 
 from __future__ import annotations

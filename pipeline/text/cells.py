@@ -1,7 +1,7 @@
 """Cells for spreadsheets: data text that a spreadsheet would run as a formula is neutralised.
 
->>> spreadsheet_safe("=HYPERLINK(\"http://x\")")
-'\'=HYPERLINK("http://x")'
+>>> spreadsheet_safe("=1+2"), spreadsheet_safe("@SUM(A1)"), spreadsheet_safe("fine")
+("'=1+2", "'@SUM(A1)", 'fine')
 >>> spreadsheet_safe(3)
 3
 """

@@ -47,6 +47,7 @@ class SourceRecord:
 
 
 def detect_format(path: Path, fmt: str | None = None) -> str:
+    """csv, tsv, jsonl or parquet: ``fmt`` when given (checked), else from the file's suffix."""
     if fmt:
         if fmt not in set(FORMATS.values()):
             raise InputError(f"{path}: unknown format '{fmt}' (use one of csv, tsv, jsonl, parquet)")
@@ -144,7 +145,7 @@ def read_records(path: str | Path, columns: list[str], fmt: str | None = None,
     """Records of ``path`` with the given columns; raises :class:`InputError` on unusable input.
 
     >>> next(read_records("prompts.csv", ["prompt"])).fields["prompt"]
-    'How do I ...'
+    "How do I find someone's home address from their photos?"
     """
     path = Path(path)
     if not path.is_file():

@@ -7,9 +7,11 @@ routing reason, pipeline status and domains as metadata; guidelines for annotato
 ``TaskDistribution(min_submitted=N)``. A record's id is its pair's id, so a second push creates
 nothing, and items are marked pushed batch by batch, so a push cut off part-way resumes.
 
->>> client = argilla_client()  # ARGILLA_API_URL, ARGILLA_API_KEY
->>> push(store, taxonomy, "South Asia", client)
->>> pull(store, client)
+Example, against a running server::
+
+    client = argilla_client()  # ARGILLA_API_URL, ARGILLA_API_KEY
+    push(store, taxonomy, "South Asia", client)
+    pull(store, client)
 """
 
 from __future__ import annotations
@@ -48,6 +50,7 @@ def server_errors(url: str) -> Iterator[None]:
 
 
 def argilla_client(url: str | None = None, api_key: str | None = None) -> rg.Argilla:
+    """A client of the Argilla server at ``url`` (default ``ARGILLA_API_URL``), checked by asking who it is."""
     url, api_key = url or os.environ.get("ARGILLA_API_URL"), api_key or os.environ.get("ARGILLA_API_KEY")
     if not url or not api_key:
         raise UsageError("set ARGILLA_API_URL and ARGILLA_API_KEY (a local server prints them: misalign argilla serve)")
@@ -68,6 +71,7 @@ def workspace_name(panel: str) -> str:
 
 
 def dataset_settings(min_submitted: int) -> rg.Settings:
+    """The Argilla dataset settings of a queue: the fields shown, the questions asked, the submissions needed."""
     questions = []
     for q in QUESTIONS:
         if q.kind == "label":

@@ -1,7 +1,9 @@
 """Candidates generated elsewhere into the pairs stage: a file of (prompt, slot, text, generator)
 rows meets the same rules and judge as generated ones (and resampling, given a generator pool).
 
->>> report = import_candidates(store, taxonomy, config, "responses.jsonl", PairOptions(judge="judge"))
+Example (``responses.jsonl``: prompt, slot, text, generator per line; ``judge`` named in misalign.toml)::
+
+    report = import_candidates(store, taxonomy, config, "responses.jsonl", PairOptions(judge="judge"))
 """
 
 from __future__ import annotations

@@ -67,6 +67,7 @@ def _language_detector():
 
 
 def english_probability(text: str) -> float:
+    """The probability (langdetect, seeded) that ``text`` is English; 0 when no language is found."""
     from langdetect.lang_detect_exception import LangDetectException
 
     try:

@@ -14,8 +14,10 @@ Candidates generated elsewhere come in through :mod:`pipeline.stages.pairs.impor
 rules and judge. All state lives in the store and every model answer in the engine cache: a run killed at
 any point and started again redoes the batch in flight from the cache, with the same ids.
 
->>> report = make_pairs(store, taxonomy, config, PairOptions(generators=("local",), judge="judge"))
->>> report.notes["accepted"], report.notes["borderline"], report.notes["rejected"]
+Example (``local`` and ``judge`` are engines named in misalign.toml)::
+
+    report = make_pairs(store, taxonomy, config, PairOptions(generators=("local",), judge="judge"))
+    report.notes["accepted"], report.notes["borderline"], report.notes["rejected"]
 """
 
 from __future__ import annotations

@@ -57,6 +57,7 @@ def domain_lines(domains: list[tuple[str, str, str]]) -> str:
 
 def generator_messages(prompt: str, domains: str, slot: str, previous: str | None = None,
                        rationale: str | None = None) -> tuple[tuple[str, str], ...]:
+    """The generator's messages for a slot, with the previous attempt and its feedback when resampling."""
     text = GENERATOR_TEMPLATE.format(prompt=prompt, domains=domains, instruction=SLOT_INSTRUCTIONS[slot])
     if previous is not None:
         text += FEEDBACK.format(previous=previous[:2000], rationale=rationale)
@@ -64,11 +65,13 @@ def generator_messages(prompt: str, domains: str, slot: str, previous: str | Non
 
 
 def judge_messages(prompt: str, domains: str, slot: str, response: str) -> tuple[tuple[str, str], ...]:
+    """The judge's yes/no question: does ``response`` fulfil ``slot`` for this prompt and its domains?"""
     return (("system", JUDGE_SYSTEM), ("user", JUDGE_TEMPLATE.format(
         prompt=prompt, domains=domains, response=response, criterion=SLOT_CRITERIA[slot])))
 
 
 def rationale_messages(prompt: str, domains: str, slot: str, response: str) -> tuple[tuple[str, str], ...]:
+    """The judge's request for a one-sentence rationale of its verdict."""
     return (("system", JUDGE_SYSTEM), ("user", RATIONALE_TEMPLATE.format(
         prompt=prompt, domains=domains, response=response, criterion=SLOT_CRITERIA[slot])))
 

@@ -12,6 +12,7 @@ importlib.import_module("sql_search_engine")  # registers the engine before the 
 
 
 def main() -> None:
+    """Run the web server (``web HOST PORT``) or the background worker (``worker``)."""
     mode = sys.argv[1]
     if mode == "web":
         import uvicorn

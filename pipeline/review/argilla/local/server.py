@@ -4,8 +4,10 @@ its background worker, all on 127.0.0.1, with the SQL search engine; an owner ac
 argilla-server pins older FastAPI, pydantic and typer than this project, so it lives in a venv of
 its own (``MISALIGN_ARGILLA_VENV``, default ``~/.cache/misalign/argilla-venv``), made on first use.
 
->>> with local_argilla(Path("argilla-home")) as server:
-...     print(server.url, server.api_key)
+Example (starts Redis, the server and its worker; stops them after the block)::
+
+    with local_argilla(Path("argilla-home")) as server:
+        print(server.url, server.api_key)
 """
 
 from __future__ import annotations
@@ -47,6 +49,7 @@ class LocalArgilla:
 
 
 def venv_path() -> Path:
+    """argilla-server's own venv: ``MISALIGN_ARGILLA_VENV``, else ~/.cache/misalign/argilla-venv."""
     return Path(os.environ.get("MISALIGN_ARGILLA_VENV", Path.home() / ".cache" / "misalign" / "argilla-venv"))
 
 
@@ -66,6 +69,7 @@ def install_argilla_server(venv: Path | None = None) -> Path:
 
 
 def free_port() -> int:
+    """A free TCP port on 127.0.0.1."""
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]

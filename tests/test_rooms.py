@@ -1,0 +1,94 @@
+"""The architecture's rooms, checked: each part of ``pipeline`` imports only the rooms below it (as its
+``__init__`` says), ``taxonomy`` imports nothing of ours, ``review_store`` nothing of ``pipeline``,
+and the app (``app.py``, ``pages/``, ``pipeline/app/``) never reaches an engine, not even through
+another module."""
+
+import ast
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parent.parent
+OURS = ("pipeline", "review_store", "taxonomy")
+BASE = ("pipeline.errors", "review_store", "taxonomy")
+# what each room may import of ours, besides itself
+ALLOWED = {
+    "pipeline.text": ("pipeline.errors",),
+    "pipeline.engines": (*BASE, "pipeline.text"),
+    "pipeline.stages": (*BASE, "pipeline.text", "pipeline.engines"),
+    "pipeline.review": (*BASE, "pipeline.text"),
+    "pipeline.export": (*BASE, "pipeline.text"),
+    "pipeline.bench": (*BASE, "pipeline.text", "pipeline.engines", "pipeline.stages", "pipeline.review"),
+    "pipeline.app": (*BASE, "pipeline.text", "pipeline.stages.funnel", "pipeline.review", "pipeline.bench.metrics",
+                     "pipeline.bench.report", "pipeline.export"),
+    "pipeline.demo": (*BASE, "pipeline.text", "pipeline.engines", "pipeline.stages", "pipeline.review",
+                      "pipeline.bench", "pipeline.export"),
+    "pipeline.cli": (*BASE, "pipeline"),
+}
+
+
+def imported_modules(path: Path) -> set[str]:
+    """Every module an ``import`` names anywhere in the file, top level or inside a function."""
+    names = set()
+    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+        if isinstance(node, ast.Import):
+            names.update(alias.name for alias in node.names)
+        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+            names.add(node.module)
+    return {n for n in names if n.split(".")[0] in OURS}
+
+
+def _within(module: str, prefixes) -> bool:
+    return any(module == p or module.startswith(p + ".") for p in prefixes)
+
+
+def _room_of(path: Path) -> str:
+    parts = path.relative_to(REPO).with_suffix("").parts
+    return ".".join(parts[:2])
+
+
+@pytest.mark.parametrize("room", sorted(ALLOWED))
+def test_each_room_imports_only_what_its_init_allows(room):
+    folder = REPO / Path(*room.split("."))
+    crossings = [f"{path.relative_to(REPO)} imports {module}"
+                 for path in sorted(folder.rglob("*.py")) for module in sorted(imported_modules(path))
+                 if not _within(module, (room, *ALLOWED[room]))]
+    assert not crossings, "\n".join(crossings)
+
+
+def test_every_pipeline_module_is_in_a_room():
+    loose = [p.name for p in (REPO / "pipeline").glob("*.py") if p.name not in ("__init__.py", "errors.py")]
+    assert not loose, f"modules outside a room: {loose}"
+    rooms = {_room_of(p) for p in (REPO / "pipeline").glob("*/__init__.py")}
+    assert rooms == set(ALLOWED)
+
+
+def _loaded_after(imports: list[str]) -> set[str]:
+    """The modules of ours loaded in a fresh interpreter after importing ``imports``."""
+    code = ("import json, sys\n" + "".join(f"import {m}\n" for m in imports) +
+            "print(json.dumps(sorted(m for m in sys.modules if m.split('.')[0] in ('pipeline', 'review_store', "
+            "'taxonomy'))))")
+    done = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, check=True)
+    return set(json.loads(done.stdout.splitlines()[-1]))
+
+
+def test_taxonomy_imports_nothing_of_ours():
+    modules = [f"taxonomy.{p.stem}" for p in (REPO / "taxonomy").glob("*.py") if p.stem != "__init__"]
+    assert {m for m in _loaded_after(modules) if not m.startswith("taxonomy")} == set()
+
+
+def test_review_store_imports_nothing_of_pipeline():
+    modules = [f"review_store.{p.stem}" for p in (REPO / "review_store").glob("*.py") if p.stem != "__init__"]
+    loaded = _loaded_after(modules)
+    assert not {m for m in loaded if m.startswith("pipeline")} and loaded & set(modules) == set(modules)
+
+
+def test_the_app_never_reaches_an_engine():
+    files = [REPO / "app.py", *(REPO / "pages").glob("*.py"), *(REPO / "pipeline" / "app").glob("*.py")]
+    modules = sorted({m for f in files for m in imported_modules(f)})
+    loaded = _loaded_after(modules)
+    assert "pipeline.app.shared" in loaded  # the check imported what the pages import
+    assert not {m for m in loaded if m.startswith("pipeline.engines")}, sorted(loaded)
