@@ -5,10 +5,11 @@ import pandas as pd
 import streamlit as st
 
 from pipeline.app.shared import read, store_path
+from pipeline.text.cells import markdown_literal as literal
 
 st.set_page_config(page_title="misalign studio", layout="wide")
 st.title("misalign studio")
-st.caption(f"Store: {store_path()}")
+st.caption(f"Store: {literal(store_path())}")
 
 status = read("overview")
 prompts = status["prompts"]

@@ -5,6 +5,7 @@ import pandas as pd
 import streamlit as st
 
 from pipeline.app.shared import read, taxonomy
+from pipeline.text.cells import markdown_literal as literal
 
 st.title("Domains")
 labelers = read("labelers_with_labels")
@@ -18,10 +19,10 @@ dimension = columns[1].selectbox("Dimension", list(tax.dimension_names), format_
 search = columns[2].text_input("Search domains")
 domains = [d for d in tax.domains_of(dimension) if search.lower() in (d.name + " " + d.description).lower()]
 if not domains:
-    st.warning(f"No {dimension} domain matches '{search}'.")
+    st.warning(f"No {dimension} domain matches '{literal(search)}'.")
     st.stop()
 domain = st.selectbox("Domain", domains, format_func=lambda d: d.name)
-st.caption(domain.description)
+st.caption(literal(domain.description))
 
 summary = read("domain_summary", labeler=labeler, domain=domain.id)
 metrics = st.columns(4)
@@ -67,7 +68,7 @@ if not total:
 page = st.number_input(f"Page (10 pairs each, {total} pairs)", min_value=1, max_value=max(1, -(-total // 10)), value=1)
 for pair in read("domain_pairs", labeler=labeler, domain=domain.id, offset=(page - 1) * 10, limit=10):
     with st.expander(f"{pair['status']}{' / ' + pair['human_status'] if pair['human_status'] else ''}: "
-                     f"{pair['prompt'][:80]}"):
+                     f"{literal(pair['prompt'][:80])}"):
         # adversarial texts: plain text only
         for label, key in (("Prompt", "prompt"), ("Aligned response", "aligned"), ("Misaligned response", "misaligned")):
             st.markdown(f"**{label}**")

@@ -6,6 +6,7 @@ import pandas as pd
 import streamlit as st
 
 from pipeline.app.shared import read, taxonomy
+from pipeline.text.cells import markdown_literal as literal
 from pipeline.bench.metrics import TRADEOFF_DEFINITION
 
 st.title("Trade-offs")
@@ -31,7 +32,7 @@ if tradeoff:
     cell = st.selectbox("Pairs behind a cell", pairs, format_func=lambda c: f"right on {c['key'].split('>')[0]}, "
                         f"wrong on {c['key'].split('>')[1]} ({c['metrics']['total']} pairs)")
     for pair in read("pairs_by_ids", pair_ids=cell["metrics"]["pairs"], limit=20):
-        with st.expander(pair["prompt"][:80]):
+        with st.expander(literal(pair["prompt"][:80])):
             for label, key in (("Prompt", "prompt"), ("Aligned response", "aligned"), ("Misaligned response", "misaligned")):
                 st.markdown(f"**{label}**")
                 st.text(pair[key] or "")

@@ -6,6 +6,7 @@ import streamlit as st
 
 from pipeline.review.agreement import agreement
 from pipeline.app.shared import read, store
+from pipeline.text.cells import markdown_literal as literal
 from pipeline.review.queues import adjudicate, disagreements
 
 st.title("Agreement")
@@ -28,7 +29,7 @@ def rows(figures: dict, name: str) -> dict:
 
 
 for panel, figures in result["panels"].items():
-    st.subheader(panel)
+    st.subheader(literal(panel))
     st.dataframe(pd.DataFrame([rows(figures, "all")] + [rows(f, d) for d, f in figures["domains"].items()]),
                  hide_index=True, width="stretch")
 if result["divergence"]:
@@ -58,5 +59,5 @@ with st.form("adjudicate"):
             st.error("Say who decides.")
         else:
             adjudicate(store(), pair["id"], status, who.strip(), note)
-            st.success(f"{pair['id']}: {status}")
+            st.success(f"{pair['id']}: {literal(status)}")
             st.rerun()

@@ -4,6 +4,7 @@ import pandas as pd
 import streamlit as st
 
 from pipeline.app.shared import read, store
+from pipeline.text.cells import markdown_literal as literal
 from pipeline.errors import UsageError
 from pipeline.review.queues import QUESTIONS, submit
 
@@ -23,7 +24,7 @@ if progress:
     st.dataframe(pd.DataFrame(progress)[["queue", "items", "complete", "submissions", "pushed", "min_submissions"]],
                  hide_index=True, width="stretch")
 if not members:
-    st.info(f"Panel {panel} has no annotators yet: misalign review annotator add NAME --panel \"{panel}\"")
+    st.info(f"Panel {literal(panel)} has no annotators yet: add one with misalign review annotator add NAME --panel PANEL")
     st.stop()
 
 names = [m["name"] for m in members]
@@ -33,15 +34,15 @@ if annotator is None:
 person = members[names.index(annotator)]
 attributes = ", ".join(f"{k.replace('_', ' ')} {person[k]}" for k in ("locale", "culture", "language", "gender",
                                                                        "age_band") if person.get(k))
-st.caption(f"{annotator}: {attributes or 'no attributes given'}" + (" (example annotator)" if person["is_example"] else ""))
+st.caption(literal(f"{annotator}: {attributes or 'no attributes given'}") + (" (example annotator)" if person["is_example"] else ""))
 
 pending = read("pending_items", annotator=annotator, panel=panel, limit=1)
 if not pending:
     st.success("Nothing left for you in this panel's queues.")
     st.stop()
 item = pending[0]
-st.subheader(f"Queue: {item['queue']}")
-st.caption(item["reason"])
+st.subheader(f"Queue: {literal(item['queue'])}")
+st.caption(literal(item["reason"]))
 # texts are adversarial by design: shown as plain text, never as markdown or HTML
 for label, key in (("Prompt", "prompt"), ("Aligned response", "aligned"), ("Misaligned response", "misaligned")):
     st.markdown(f"**{label}**")
@@ -60,7 +61,7 @@ with st.form(f"answer-{item['id']}"):
         try:
             status = submit(store(), item["id"], annotator, answers, backend="app")
         except UsageError as exc:
-            st.error(str(exc))
+            st.error(literal(exc))
         else:
             st.success(f"Saved. Pair status from people: {status or 'waiting for more answers'}")
             st.rerun()

@@ -7,6 +7,7 @@ import streamlit as st
 
 from pipeline.app.shared import export_pair_table, store, taxonomy
 from pipeline.errors import UsageError
+from pipeline.text.cells import markdown_literal as literal
 from pipeline.export.options import FORMATS, ExportOptions
 from pipeline.export.splits import export, plan_export
 from review_store.bench import PAIR_SETS
@@ -36,7 +37,7 @@ try:
                             dimensions=tuple(dimensions), domains=tuple(domains), semantic_types=tuple(types))
     frame, export_id, _ = plan_export(store(), tax, options, export_pair_table())
 except UsageError as exc:
-    st.error(str(exc))
+    st.error(literal(exc))
     st.stop()
 counts = frame.groupby(["primary_domain", "split"], observed=True).size().unstack(fill_value=0).reset_index()
 counts["primary_domain"] = counts["primary_domain"].map(lambda d: tax.domain(d).name if d != "none" else d)
@@ -44,6 +45,6 @@ st.write(f"{len(frame)} pairs, export {export_id}")
 st.dataframe(pd.DataFrame(counts), hide_index=True, width="stretch")
 if wants_write:
     report = export(store(), tax, options)
-    st.success(report.summary())
+    st.success(literal(report.summary()))
     for path in sorted(p for p in Path(out).iterdir() if p.is_file()):
         st.download_button(f"Download {path.name}", path.read_bytes(), file_name=path.name, key=str(path))

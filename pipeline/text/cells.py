@@ -1,4 +1,4 @@
-"""Cells for spreadsheets: data text that a spreadsheet would run as a formula is neutralised.
+"""Data text made safe where it lands: cells a spreadsheet would run as formulas, Markdown a page would render.
 
 >>> spreadsheet_safe("=1+2"), spreadsheet_safe("@SUM(A1)"), spreadsheet_safe("fine")
 ("'=1+2", "'@SUM(A1)", 'fine')
@@ -8,7 +8,27 @@
 
 from __future__ import annotations
 
+import re
+
 
 def spreadsheet_safe(value: object) -> object:
-    """Text a spreadsheet would run as a formula (= + - @ first) is prefixed with a quote."""
-    return f"'{value}" if isinstance(value, str) and value[:1] in ("=", "+", "-", "@") else value
+    """Text a spreadsheet would run as a formula (= + - @, tab or carriage return first) is prefixed with a quote."""
+    return f"'{value}" if isinstance(value, str) and value[:1] in ("=", "+", "-", "@", "\t", "\r") else value
+
+
+def markdown_literal(value: object) -> str:
+    r"""Text for a place that renders Markdown (a title, caption, label, message), shown exactly as written.
+
+    A code span: inside one, Markdown gives nothing meaning (links, bare URLs, images, emphasis,
+    ``:colour[...]`` directives, ``$...$`` maths); its fence is one backtick longer than any run of
+    backticks in the text. Line breaks show as spaces, as a one-line place shows them anyway.
+
+    >>> markdown_literal("[login](https://x.example) $x$")
+    '`[login](https://x.example) $x$`'
+    >>> markdown_literal("a `b` c"), markdown_literal("`edge")
+    ('``a `b` c``', '`` `edge ``')
+    """
+    text = str(value)
+    fence = "`" * (max((len(run) for run in re.findall(r"`+", text)), default=0) + 1)
+    pad = " " if text[:1] == "`" or text[-1:] == "`" else ""
+    return f"{fence}{pad}{text}{pad}{fence}"

@@ -29,16 +29,16 @@ def read_import(store: Store, path: str | Path, fmt: str | None = None) -> list[
     path, rows = Path(path), []
     for record in read_records(path, IMPORT_COLUMNS, fmt):
         where = f"{path}: {record.position}"
-        prompt = normalise_text(text_field(path, record, "prompt"))
+        prompt = text_field(path, record, "prompt")
         slot = text_field(path, record, "slot").strip().lower()
         generator = text_field(path, record, "generator").strip()
-        text = normalise_text(text_field(path, record, "text"))
+        text = text_field(path, record, "text")  # a response is data: stored exactly as written
         if slot not in SLOTS:
             raise InputError(f"{where}: field 'slot': '{slot}' is not aligned or misaligned")
         if not generator:
             raise InputError(f"{where}: field 'generator': empty; name the model that wrote the response")
         pid = prompt_id(prompt)
-        if not prompt or not store.prompt_exists(pid):
+        if not normalise_text(prompt) or not store.prompt_exists(pid):
             raise InputError(f"{where}: field 'prompt': not a prompt in the store; ingest it first")
         rows.append({"id": content_id("candidate", pid, slot, generator, 0, text), "prompt_id": pid, "slot": slot,
                      "text": text, "generator": generator, "origin": "imported",

@@ -201,8 +201,7 @@ class PairRun:
                 params = json.dumps({"engine": settings.name, "backend": settings.backend, "seed": self.options.seed,
                                      "temperature": self.options.temperature, "top_p": self.options.top_p,
                                      "max_tokens": self.options.max_tokens, "templates": self.templates}, sort_keys=True)
-                for text, reason in zip(generation.texts, generation.finish_reasons):
-                    text = normalise_text(text)
+                for text, reason in zip(generation.texts, generation.finish_reasons):  # stored exactly as written
                     rows.append({"id": content_id("candidate", prompt["id"], slot, engine.model, attempt, text),
                                  "prompt_id": prompt["id"], "slot": slot, "text": text, "generator": engine.model,
                                  "origin": "generated", "params": params, "attempt": attempt,
