@@ -1,5 +1,10 @@
 """The SQLite review store: one file, WAL, busy timeout, foreign keys, forward migrations.
 
+Every write transaction starts with ``BEGIN IMMEDIATE``, so a second process that wants to write
+waits (up to the busy timeout, ``MISALIGN_BUSY_TIMEOUT`` seconds, default 10) for the first to
+commit, instead of failing half-way when its read snapshot turns stale; if the store stays busy it
+gets one ``StoreError`` ("store is busy ...") with nothing of its transaction written.
+
 >>> from review_store import Store
 >>> store = Store(":memory:")
 >>> store.schema_version == SCHEMA_VERSION
@@ -9,6 +14,7 @@ True
 from __future__ import annotations
 
 import json
+import os
 import sqlite3
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -29,7 +35,8 @@ from review_store.prompts import PromptQueries
 from review_store.records import StageReport
 from review_store.schema import MIGRATIONS, SCHEMA_VERSION
 
-BUSY_TIMEOUT_MS = 10_000
+BUSY_TIMEOUT_SECONDS = 10.0
+BUSY = "store is busy: another misalign process is writing to {path}; try again"
 
 
 class StoreError(Exception):
@@ -46,18 +53,27 @@ class Store(PromptQueries, LabelQueries, DedupQueries, EngineCacheQueries, Expan
 
     def __init__(self, path: str | Path):
         self.path = str(path)
-        if self.path != ":memory:" and not Path(self.path).parent.is_dir():
-            raise StoreError(f"{self.path}: folder {Path(self.path).parent} does not exist")
+        if self.path != ":memory:":
+            _check_writable(Path(self.path))
+        timeout = float(os.environ.get("MISALIGN_BUSY_TIMEOUT", BUSY_TIMEOUT_SECONDS))
         try:
-            conn = sqlite3.connect(self.path, timeout=BUSY_TIMEOUT_MS / 1000, check_same_thread=False)
+            conn = sqlite3.connect(self.path, timeout=timeout, check_same_thread=False)
             self.db = sqlite_utils.Database(conn)
+            self.db.execute(f"PRAGMA busy_timeout = {int(timeout * 1000)}")
             self.db.execute("PRAGMA journal_mode = WAL")
+        except sqlite3.OperationalError as exc:
+            raise self._busy_or(exc) from None
         except sqlite3.DatabaseError as exc:
             raise StoreError(f"{self.path}: not a misalign store ({exc})") from None
-        self.db.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
         self.db.execute("PRAGMA foreign_keys = ON")
         self.db.execute("PRAGMA synchronous = NORMAL")
         self._migrate()
+
+    def _busy_or(self, exc: sqlite3.OperationalError) -> Exception:
+        """A locked store as one line for the user; any other SQLite error as it is (a bug)."""
+        if "locked" in str(exc) or "busy" in str(exc):
+            return StoreError(BUSY.format(path=self.path))
+        return exc
 
     def close(self) -> None:
         self.db.close()
@@ -85,15 +101,31 @@ class Store(PromptQueries, LabelQueries, DedupQueries, EngineCacheQueries, Expan
 
     @contextmanager
     def transaction(self) -> Iterator["Store"]:
-        """All writes inside commit together or not at all. Nested blocks are savepoints."""
-        outermost = not self.db.conn.in_transaction
-        with self.db.atomic():
+        """All writes inside commit together or not at all. Nested blocks are savepoints.
+
+        The outermost block takes the write lock first (``BEGIN IMMEDIATE``, waiting up to the busy
+        timeout): a store another process keeps busy raises ``StoreError`` before anything is written.
+        """
+        if self.db.conn.in_transaction:
+            with self.db.atomic():
+                yield self
+            return
+        try:
+            self.db.execute("BEGIN IMMEDIATE")
+        except sqlite3.OperationalError as exc:
+            raise self._busy_or(exc) from None
+        try:
             yield self
-            if outermost and self.db["meta"].exists():
+            if self.db["meta"].exists():
                 self.db.execute(
                     "INSERT INTO meta (key, value) VALUES ('changes', '1') "
                     "ON CONFLICT(key) DO UPDATE SET value = CAST(value AS INTEGER) + 1"
                 )
+        except BaseException:
+            if self.db.conn.in_transaction:
+                self.db.execute("ROLLBACK")
+            raise
+        self.db.execute("COMMIT")
 
     def change_counter(self) -> int:
         """A number that grows with every committed write: a cache key for readers."""
@@ -188,3 +220,16 @@ class Store(PromptQueries, LabelQueries, DedupQueries, EngineCacheQueries, Expan
             "stage_runs": {row["stage"]: row["n"] for row in self.db.query(
                 "SELECT stage, COUNT(*) AS n FROM stage_runs GROUP BY stage ORDER BY stage")},
         }
+
+
+def _check_writable(path: Path) -> None:
+    """A store is written to (and its WAL files made beside it): a read-only file or folder, or a
+    missing folder, is one line before any work."""
+    folder = path.parent
+    if not folder.is_dir():
+        raise StoreError(f"{path}: folder {folder} does not exist")
+    if path.exists() and not os.access(path, os.W_OK):
+        raise StoreError(f"{path}: the store is read-only (no write permission on the file); "
+                         "copy it somewhere writable or change its permissions")
+    if not os.access(folder, os.W_OK | os.X_OK):
+        raise StoreError(f"{path}: the folder {folder} is read-only; a store needs to write its journal beside it")

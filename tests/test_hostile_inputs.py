@@ -3,6 +3,11 @@ new user or an attacker tried. Each checks what they would see (the message, the
 that the store is left as it was, or that the text came through exactly."""
 
 import json
+import os
+import sqlite3
+import subprocess
+import sys
+from pathlib import Path
 
 import pandas as pd
 
@@ -65,3 +70,80 @@ def test_fifty_awkward_responses_come_out_of_the_export_byte_exact(cli, tmp_path
     for record in csv.to_dict("records"):
         assert (record["aligned_response"], record["misaligned_response"]) == originals[record["prompt"]]
     assert sum(r["misaligned_response"].startswith("'\t") for r in csv.to_dict("records")) == 50
+
+
+# -- a store shared by processes -------------------------------------------------------------
+
+MISALIGN = Path(sys.executable).with_name("misalign")
+
+
+def _misalign(*args, env=None, cwd=None, wait=True):
+    command = [str(MISALIGN), *map(str, args)]
+    if not wait:
+        return subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env, cwd=cwd)
+    return subprocess.run(command, capture_output=True, text=True, env=env, cwd=cwd, timeout=300)
+
+
+def _holding_the_write_lock(db: Path, seconds: float) -> subprocess.Popen:
+    """Another process in a write transaction for ``seconds``; returns once it holds the lock."""
+    holder = subprocess.Popen([sys.executable, "-c", (
+        "import sqlite3, sys, time\n"
+        f"c = sqlite3.connect({str(db)!r}, isolation_level=None)\n"
+        "c.execute('BEGIN IMMEDIATE'); print('held', flush=True)\n"
+        f"time.sleep({seconds}); c.execute('COMMIT')\n")], stdout=subprocess.PIPE, text=True)
+    assert holder.stdout.readline().strip() == "held"
+    return holder
+
+
+def _fingerprint(db: Path) -> dict:
+    """Row counts of every table and the integrity check: what 'the store is unchanged' means."""
+    with sqlite3.connect(db) as conn:
+        tables = [r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")]
+        counts = {t: conn.execute(f'SELECT COUNT(*) FROM "{t}"').fetchone()[0] for t in tables}
+        counts["integrity"] = conn.execute("PRAGMA integrity_check").fetchone()[0]
+    return counts
+
+
+def _prompt_file(path: Path, n: int, start: int = 0) -> Path:
+    path.write_text("prompt\n" + "".join(f"Prompt number {i}: how should a visitor greet elders at a festival?\n"
+                                         for i in range(start, start + n)), encoding="utf-8")
+    return path
+
+
+def test_a_writer_waits_for_another_process_to_commit(tmp_path):
+    db = tmp_path / "shared.db"
+    assert _misalign("init", "--db", db).returncode == 0
+    holder = _holding_the_write_lock(db, 4)  # longer than the ~3 s after which ingest used to fail
+    done = _misalign("ingest", _prompt_file(tmp_path / "p.csv", 5), "--db", db)
+    holder.wait()
+    assert done.returncode == 0, done.stderr
+    assert _fingerprint(db)["prompts"] == 5
+
+
+def test_a_store_that_stays_busy_is_one_line_and_nothing_written(tmp_path):
+    db = tmp_path / "shared.db"
+    assert _misalign("ingest", _prompt_file(tmp_path / "a.csv", 3), "--db", db).returncode == 0
+    before = _fingerprint(db)
+    holder = _holding_the_write_lock(db, 6)
+    busy = _misalign("ingest", _prompt_file(tmp_path / "b.csv", 4, start=10), "--db", db,
+                     env={**os.environ, "MISALIGN_BUSY_TIMEOUT": "1"})
+    holder.wait()
+    assert busy.returncode == 1
+    assert busy.stderr == f"error: store is busy: another misalign process is writing to {db}; try again\n"
+    assert _fingerprint(db) == before
+
+
+def test_two_labellers_on_one_store_both_finish_with_nothing_doubled(tmp_path):
+    db = tmp_path / "shared.db"
+    assert _misalign("ingest", _prompt_file(tmp_path / "p.csv", 400), "--db", db).returncode == 0
+    first, second = (_misalign("label", "--db", db, "--no-types", wait=False) for _ in range(2))
+    results = [(p.wait(timeout=300), *p.communicate()) for p in (first, second)]
+    for code, _, stderr in results:
+        assert code == 0 and "Traceback" not in stderr, stderr
+    with sqlite3.connect(db) as conn:
+        per_prompt = conn.execute("SELECT COUNT(DISTINCT prompt_id), COUNT(*) FROM labels").fetchone()
+        doubled = conn.execute("SELECT COUNT(*) FROM (SELECT 1 FROM labels GROUP BY prompt_id, dimension, domain, "
+                               "labeler HAVING COUNT(*) > 1)").fetchone()[0]
+        runs = conn.execute("SELECT COUNT(*) FROM stage_runs WHERE stage = 'label'").fetchone()[0]
+    assert per_prompt[0] == 400 and doubled == 0 and runs == 2
+    assert _fingerprint(db)["integrity"] == "ok"
