@@ -10,6 +10,7 @@ import sys
 from pathlib import Path
 
 import pandas as pd
+import pytest
 
 from pipeline.text.cells import spreadsheet_safe
 
@@ -147,3 +148,53 @@ def test_two_labellers_on_one_store_both_finish_with_nothing_doubled(tmp_path):
         runs = conn.execute("SELECT COUNT(*) FROM stage_runs WHERE stage = 'label'").fetchone()[0]
     assert per_prompt[0] == 400 and doubled == 0 and runs == 2
     assert _fingerprint(db)["integrity"] == "ok"
+
+
+# -- broken input files ----------------------------------------------------------------------
+
+@pytest.fixture
+def ingested(cli, db_path, tmp_path):
+    """A store with three prompts already in it, and its fingerprint."""
+    assert cli("ingest", _prompt_file(tmp_path / "first.csv", 3)).exit_code == 0
+    return _fingerprint(db_path)
+
+
+@pytest.mark.parametrize("content, message", [
+    ("prompt,culture,prompt\nfirst text,Festivals,second text\n",
+     "line 1: column 'prompt' appears twice (fields 1 and 3); rename one"),
+    ('prompt,culture\n"an unterminated quote, Festivals\nnext prompt,Museums\nlast prompt,\n',
+     "line 2: a quoted field opened here is never closed"),
+])
+def test_a_broken_csv_is_refused_naming_the_line(cli, db_path, tmp_path, ingested, content, message):
+    path = tmp_path / "broken.csv"
+    path.write_text(content, encoding="utf-8")
+    result = cli("ingest", path, "--labels", "culture=culture")
+    assert result.exit_code == 1 and result.stderr.startswith(f"error: {path}: {message}")
+    assert result.stderr.count("\n") == 1
+    assert _fingerprint(db_path) == ingested
+
+
+def test_skip_bad_skips_and_counts_structurally_bad_rows(cli, db_path, tmp_path):
+    csv_file = tmp_path / "rows.csv"
+    csv_file.write_text("prompt,culture\ngood one about festivals,Festivals\ntoo,many,fields\n"
+                        "another good one about museums,Museums\n", encoding="utf-8")
+    jsonl = tmp_path / "rows.jsonl"
+    jsonl.write_text('{"prompt": "a good json prompt about greetings"}\n{"prompt": "broken\n["a", "list"]\n'
+                     '{"text": "no prompt key"}\n{"prompt": "a second good json prompt"}\n', encoding="utf-8")
+    stopped = cli("ingest", jsonl)
+    assert stopped.exit_code == 1 and f"{jsonl}: line 2: not valid JSON" in stopped.stderr
+    first = cli("ingest", csv_file, "--skip-bad", "--labels", "culture=culture")
+    assert first.exit_code == 0 and "2 kept, 1 dropped (wrong_field_count: 1)" in first.stdout
+    second = cli("ingest", jsonl, "--skip-bad")
+    assert second.exit_code == 0
+    assert "5 in, 2 kept, 3 dropped (invalid_json: 1, missing_field: 1, not_an_object: 1)" in second.stdout
+    assert _fingerprint(db_path)["prompts"] == 4
+
+
+def test_a_utf16_file_gets_a_hint_and_no_nul_bytes(cli, tmp_path):
+    path = tmp_path / "excel.csv"
+    path.write_bytes("prompt\nHow do I greet elders at a festival?\n".encode("utf-16"))
+    refused = cli("ingest", path)
+    assert refused.exit_code == 1 and "\x00" not in refused.stderr
+    assert refused.stderr == f"error: {path}: the file starts with a UTF-16 byte-order mark, not UTF-8; pass --encoding utf-16\n"
+    assert cli("ingest", path, "--encoding", "utf-16").exit_code == 0

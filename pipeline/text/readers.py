@@ -39,11 +39,14 @@ _UNDECODABLE = re.compile("[\udc80-\udcff]")
 
 @dataclass(frozen=True)
 class SourceRecord:
-    """One record of an input file: its position ('line 12' or 'row 12') and its fields."""
+    """One record of an input file: its position ('line 12' or 'row 12') and its fields, or the
+    ``problem`` that makes it unusable (wrong field count, invalid JSON, ...): raised when a field is
+    read, so a stage stops on it or, skipping bad rows, skips and counts it like any bad row."""
 
     position: str
     row: int
     fields: dict[str, object]
+    problem: BadRow | None = None
 
 
 def detect_format(path: Path, fmt: str | None = None) -> str:
@@ -65,6 +68,11 @@ def _decoded(path: Path, encoding: str) -> str:
         raise InputError(f"{path}: cannot read ({exc.strerror})") from None
     if encoding.replace("-", "").replace("_", "").lower() == "utf8":
         encoding = "utf-8-sig"  # a BOM is not part of the first column's name
+        for bom, name in ((b"\xff\xfe\x00\x00", "utf-32"), (b"\x00\x00\xfe\xff", "utf-32"),
+                          (b"\xff\xfe", "utf-16"), (b"\xfe\xff", "utf-16")):
+            if raw.startswith(bom):
+                raise InputError(f"{path}: the file starts with a {name.upper()} byte-order mark, not UTF-8; "
+                                 f"pass --encoding {name}")
     try:
         return raw.decode(encoding, errors="surrogateescape")
     except LookupError:
@@ -72,7 +80,8 @@ def _decoded(path: Path, encoding: str) -> str:
 
 
 def _csv_records(path: Path, columns: list[str], encoding: str, delimiter: str) -> Iterator[SourceRecord]:
-    reader = csv.reader(io.StringIO(_decoded(path, encoding), newline=""), delimiter=delimiter)
+    # strict: a quote never closed is an error, not the rest of the file read as one field
+    reader = csv.reader(io.StringIO(_decoded(path, encoding), newline=""), delimiter=delimiter, strict=True)
     try:
         header = next(reader)
     except StopIteration:
@@ -80,6 +89,12 @@ def _csv_records(path: Path, columns: list[str], encoding: str, delimiter: str) 
     except csv.Error as exc:
         raise InputError(f"{path}: line 1: not valid CSV ({exc})") from None
     _check_columns(path, header, columns)
+    seen: dict[str, int] = {}
+    for number, name in enumerate(header, start=1):
+        if name and name in seen:
+            raise InputError(f"{path}: line 1: column '{name}' appears twice (fields {seen[name]} and {number}); "
+                             "rename one")
+        seen[name] = number
     index = {name: i for i, name in enumerate(header)}
     last_line, row_number = reader.line_num, 0
     while True:
@@ -89,13 +104,19 @@ def _csv_records(path: Path, columns: list[str], encoding: str, delimiter: str) 
         except StopIteration:
             return
         except csv.Error as exc:
+            if "unexpected end of data" in str(exc):
+                raise InputError(f"{path}: line {start}: a quoted field opened here is never closed (the rest of the "
+                                 "file would be read as one field)") from None
             raise InputError(f"{path}: line {start}: not valid CSV ({exc})") from None
         last_line = reader.line_num
         if not values:
             continue
         row_number += 1
         if len(values) > len(header):
-            raise InputError(f"{path}: line {start}: {len(values)} fields, but the header has {len(header)}")
+            problem = BadRow(f"{path}: line {start}: {len(values)} fields, but the header has {len(header)}",
+                             "wrong_field_count")
+            yield SourceRecord(f"line {start}", row_number, {}, problem)
+            continue
         yield SourceRecord(f"line {start}", row_number,
                            {c: values[index[c]] if index[c] < len(values) else "" for c in columns})
 
@@ -105,16 +126,20 @@ def _jsonl_records(path: Path, columns: list[str], encoding: str) -> Iterator[So
     for number, line in enumerate(_decoded(path, encoding).splitlines(), start=1):
         if not line.strip():
             continue
+        row_number += 1
         try:
             obj = json.loads(line)
         except json.JSONDecodeError as exc:
-            raise InputError(f"{path}: line {number}: not valid JSON ({exc.msg})") from None
-        if not isinstance(obj, dict):
-            raise InputError(f"{path}: line {number}: expected a JSON object, got {type(obj).__name__}")
-        for column in columns:
-            if column not in obj:
-                raise InputError(f"{path}: line {number}: field '{column}' is missing")
-        row_number += 1
+            problem = BadRow(f"{path}: line {number}: not valid JSON ({exc.msg})", "invalid_json")
+        else:
+            missing = [c for c in columns if c not in obj] if isinstance(obj, dict) else []
+            problem = (BadRow(f"{path}: line {number}: expected a JSON object, got {type(obj).__name__}", "not_an_object")
+                       if not isinstance(obj, dict) else
+                       BadRow(f"{path}: line {number}: field '{missing[0]}' is missing", "missing_field")
+                       if missing else None)
+        if problem:
+            yield SourceRecord(f"line {number}", row_number, {}, problem)
+            continue
         yield SourceRecord(f"line {number}", row_number, {c: obj[c] for c in columns})
 
 
@@ -160,6 +185,8 @@ def read_records(path: str | Path, columns: list[str], fmt: str | None = None,
 
 def text_field(path: Path, record: SourceRecord, column: str) -> str:
     """The record's text in ``column`` ('' for null), or :class:`BadRow` naming file, line and field."""
+    if record.problem:
+        raise record.problem
     value = record.fields[column]
     where = f"{path}: {record.position}: field '{column}'"
     if value is None:
