@@ -67,6 +67,10 @@ class ExportQueries:
         self.db.conn.executemany("INSERT INTO splits (export_id, pair_id, split) VALUES (?, ?, ?)",
                                  ((export["id"], pair, split) for pair, split in splits))
 
+    def export_at(self, out: str) -> bool:
+        """Whether this store has exported to the folder ``out`` (an absolute path)."""
+        return self.db.execute("SELECT 1 FROM exports WHERE out = ? LIMIT 1", [out]).fetchone() is not None
+
     def exports(self) -> list[dict]:
         return [{**r, "params": json.loads(r["params"]), "counts": json.loads(r["counts"])}
                 for r in self.db.query("SELECT * FROM exports ORDER BY created_at, id")]

@@ -198,3 +198,97 @@ def test_a_utf16_file_gets_a_hint_and_no_nul_bytes(cli, tmp_path):
     assert refused.exit_code == 1 and "\x00" not in refused.stderr
     assert refused.stderr == f"error: {path}: the file starts with a UTF-16 byte-order mark, not UTF-8; pass --encoding utf-16\n"
     assert cli("ingest", path, "--encoding", "utf-16").exit_code == 0
+
+
+# -- where results are written ---------------------------------------------------------------
+
+@pytest.fixture
+def pair_store(db_path, taxonomy):
+    """A store of 300 accepted pairs, deduplicated, as an export needs it."""
+    from benchmarks.bench_read import build, dedup_as_run
+    from review_store import Store
+
+    with Store(db_path) as store:
+        build(store, taxonomy, 300, runs=0)
+        dedup_as_run(store, 300)
+    return db_path
+
+
+@pytest.mark.parametrize("target, message", [
+    ("a-file", "is a file, not a folder"),
+    ("/dev/null", "is a file, not a folder"),
+    ("a-file/under", "which is a file"),
+    ("/", "is the filesystem root"),
+    ("~", "is your home folder"),
+    ("someone-elses", "is not empty and holds no earlier output of this kind"),
+    (".", "holds"),
+])
+def test_an_export_target_that_would_destroy_something_is_refused(cli, pair_store, tmp_path, monkeypatch,
+                                                                  target, message):
+    monkeypatch.chdir(pair_store.parent)
+    (tmp_path / "a-file").write_text("keep me", encoding="utf-8")
+    (tmp_path / "someone-elses").mkdir()
+    (tmp_path / "someone-elses" / "thesis.tex").write_text("keep me too", encoding="utf-8")
+    before = _fingerprint(pair_store)
+    out = str(Path(target).expanduser()) if target == "~" else target
+    result = cli("export", "--out", out, "--status", "all")
+    assert result.exit_code == 1 and message in result.stderr and result.stderr.count("\n") == 1, result.stderr
+    assert _fingerprint(pair_store) == before
+    assert (tmp_path / "a-file").read_text(encoding="utf-8") == "keep me"
+    assert (tmp_path / "someone-elses" / "thesis.tex").is_file()
+
+
+def test_exporting_again_replaces_the_folder_whole(cli, pair_store, tmp_path):
+    out = tmp_path / "curated"
+    assert cli("export", "--out", out, "--status", "all", "--format", "jsonl,csv,parquet").exit_code == 0
+    assert cli("export", "--out", out, "--status", "all", "--format", "jsonl").exit_code == 0
+    assert sorted(p.name for p in out.iterdir()) == ["README.md", "pairs.jsonl"]  # no stale CSV or Parquet
+    foreign = tmp_path / "other"
+    foreign.mkdir()
+    (foreign / "notes.txt").write_text("mine", encoding="utf-8")
+    assert cli("export", "--out", foreign, "--status", "all", "--overwrite").exit_code == 0
+    assert not (foreign / "notes.txt").exists() and (foreign / "README.md").is_file()
+
+
+def test_funnel_csv_and_report_targets_are_checked_too(cli, pair_store, tmp_path):
+    refused = cli("funnel", "--labeler", "imported:synthetic", "--csv", tmp_path)
+    assert refused.exit_code == 1 and "--csv" in refused.stderr and "is a folder" in refused.stderr
+    device = cli("funnel", "--labeler", "imported:synthetic", "--csv", "/dev/null")
+    assert device.exit_code == 1 and "not a regular file" in device.stderr
+    assert Path("/dev/null").is_char_device()
+
+
+def test_an_export_killed_at_any_moment_leaves_the_folder_as_it_was_or_complete(tmp_path, taxonomy):
+    import random
+    import signal
+    import time
+
+    from benchmarks.bench_read import build, dedup_as_run
+    from review_store import Store
+
+    db, out = tmp_path / "big.db", tmp_path / "curated"
+    with Store(db) as store:
+        build(store, taxonomy, 40_000, runs=0)
+        dedup_as_run(store, 40_000)
+    assert _misalign("export", "--db", db, "--out", out, "--status", "all", "--seed", "0").returncode == 0
+    previous = (out / "README.md").read_text(encoding="utf-8")
+    rng = random.Random(7)
+    for attempt in range(4):
+        running = _misalign("export", "--db", db, "--out", out, "--status", "all", "--seed", str(attempt + 1),
+                            "--format", "jsonl,parquet,csv", wait=False)
+        time.sleep(rng.uniform(0.5, 4.0))
+        running.send_signal(signal.SIGKILL)
+        running.wait()
+        card = (out / "README.md").read_text(encoding="utf-8")
+        files = sorted(p.name for p in out.iterdir())
+        if card == previous:
+            assert files == ["README.md", "pairs.jsonl", "pairs.parquet"]
+        else:  # the new export, complete
+            assert files == ["README.md", "pairs.csv", "pairs.jsonl", "pairs.parquet"]
+            assert len(pd.read_parquet(out / "pairs.parquet")) == 40_000
+            with (out / "pairs.jsonl").open(encoding="utf-8") as f:
+                assert sum(1 for line in f if json.loads(line)) == 40_000
+            previous = card
+    again = _misalign("export", "--db", db, "--out", out, "--status", "all")
+    assert again.returncode == 0, again.stderr
+    assert not list(tmp_path.glob(".curated.partial-*"))  # what the killed runs left is cleaned up

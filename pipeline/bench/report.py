@@ -11,8 +11,11 @@ from pipeline.errors import UsageError
 from pipeline.review.agreement import judge_calibration
 from pipeline.bench.metrics import TRADEOFF_DEFINITION
 from pipeline.text.cells import spreadsheet_safe
+from pipeline.text.outputs import atomic_folder
 from review_store import Store
 from taxonomy import DIMENSIONS, Taxonomy
+
+REPORT = "report.md"
 
 
 def _cell(pair: list) -> str:
@@ -81,9 +84,20 @@ def _calibration_row(figures: dict) -> dict:
             **{f"{s} -> {h}": n for s, row in figures["confusion"].items() for h, n in row.items()}}
 
 
-def write_report(tables: dict[str, pd.DataFrame], run: dict, out: Path) -> Path:
-    """CSV per table (formula-safe) and report.md in ``out``; returns the markdown file."""
-    out.mkdir(parents=True, exist_ok=True)
+def holds_a_report(folder: Path) -> bool:
+    """Whether ``folder`` holds an earlier benchmark report (which a new one replaces whole)."""
+    return (folder / REPORT).is_file()
+
+
+def write_report(tables: dict[str, pd.DataFrame], run: dict, out: Path, overwrite: bool = False) -> Path:
+    """CSV per table (formula-safe) and report.md in ``out``, written whole and atomically (an earlier
+    report there is replaced; another non-empty folder only with ``overwrite``); returns the markdown file."""
+    with atomic_folder(out, owned=holds_a_report, overwrite=overwrite) as folder:
+        _write_report(tables, run, folder)
+    return out / REPORT
+
+
+def _write_report(tables: dict[str, pd.DataFrame], run: dict, out: Path) -> None:
     for name, table in tables.items():
         table.map(spreadsheet_safe).to_csv(out / f"{name}.csv", index=False)
     lines = [f"# Benchmark {run['group_id']}", "",
@@ -93,6 +107,4 @@ def write_report(tables: dict[str, pd.DataFrame], run: dict, out: Path) -> Path:
         lines += [f"## {name.replace('_', ' ').capitalize()}", "", table.to_markdown(index=False), ""]
     if "tradeoff" in tables:
         lines += ["## How the trade-off rate is computed", "", "```", TRADEOFF_DEFINITION, "```", ""]
-    path = out / "report.md"
-    path.write_text("\n".join(lines), encoding="utf-8")
-    return path
+    (out / REPORT).write_text("\n".join(lines), encoding="utf-8")

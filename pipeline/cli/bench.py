@@ -67,11 +67,16 @@ def report_command(
     ctx: typer.Context,
     group: Annotated[Optional[str], typer.Argument(help="Benchmark id (default: the latest).")] = None,
     out: Annotated[Optional[Path], typer.Option(help="Write CSV files and report.md here.")] = None,
+    overwrite: Annotated[bool, typer.Option(help="Replace --out whole even if it holds no earlier report.")] = False,
 ) -> None:
     """Print a benchmark's tables (overall, per dimension, type, domain, trade-offs, judge calibration)."""
     from pipeline.bench.metrics import TRADEOFF_DEFINITION
-    from pipeline.bench.report import report_tables, write_report
+    from pipeline.bench.report import holds_a_report, report_tables, write_report
     from pipeline.bench.summary import summarise
+    from pipeline.text.outputs import check_folder
+
+    if out:
+        check_folder(out, holds_a_report, overwrite)
 
     tax = ctx.obj.taxonomy()
     with ctx.obj.open_store(must_exist=True) as store:
@@ -90,4 +95,4 @@ def report_command(
     if "tradeoff" in tables:
         typer.echo("\n" + TRADEOFF_DEFINITION)
     if out:
-        typer.echo(f"\nwrote {write_report(tables, chosen, out)} and {len(tables)} CSV files")
+        typer.echo(f"\nwrote {write_report(tables, chosen, out, overwrite)} and {len(tables)} CSV files")

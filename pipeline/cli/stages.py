@@ -147,7 +147,10 @@ def funnel_command(
 ) -> None:
     """Per domain: classified -> expanded -> removed as duplicates -> kept (MisAlignTrade's table)."""
     from pipeline.stages.funnel import COLUMNS, funnel_rows, write_funnel_csv
+    from pipeline.text.outputs import check_file
 
+    if csv_out:
+        check_file(csv_out, "--csv")
     tax = ctx.obj.taxonomy()
     with ctx.obj.open_store(must_exist=True) as store:
         if not store.has_labels(labeler):
@@ -251,6 +254,7 @@ def export_command(
     min_agreement: Annotated[Optional[float], typer.Option(help="Only pairs whose reviewers agree at least this much.")] = None,
     source: Annotated[Optional[list[str]], typer.Option(help="Only prompts from this ingested source (repeatable).")] = None,
     licence: Annotated[str, typer.Option(help="Licence line for the dataset card.")] = ExportOptions.licence,
+    overwrite: Annotated[bool, typer.Option(help="Replace --out whole even if it holds no earlier export of this store.")] = False,
 ) -> None:
     """Export curated pairs in stratified, leakage-free splits with a dataset card."""
     from pipeline.export.splits import export
@@ -262,7 +266,8 @@ def export_command(
     options = ExportOptions(out=out, formats=tuple(f.strip() for f in format.split(",") if f.strip()), seed=seed,
                             ratios=parsed, pairs=status_set, dimensions=tuple(dimension or ()),
                             domains=tuple(domain or ()), semantic_types=tuple(semantic_type or ()),
-                            min_agreement=min_agreement, sources=tuple(source or ()), licence=licence)
+                            min_agreement=min_agreement, sources=tuple(source or ()), licence=licence,
+                            overwrite=overwrite)
     tax = ctx.obj.taxonomy()
     with ctx.obj.open_store(must_exist=True) as store:
         report = export(store, tax, options)

@@ -8,6 +8,7 @@ pipeline.errors.UsageError: --format: 'xlsx' is not one of jsonl, csv, parquet, 
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -33,12 +34,13 @@ class ExportOptions:
     sources: tuple[str, ...] = ()
     licence: str = "TODO: choose a licence for this dataset"
     split_names: tuple[str, ...] = field(default=SPLITS)
+    overwrite: bool = False  # replace a non-empty folder that holds no earlier export of this store
 
     def check(self, taxonomy: Taxonomy) -> None:
         unknown = [f for f in self.formats if f not in FORMATS]
         if unknown:
             raise UsageError(f"--format: '{unknown[0]}' is not one of {', '.join(FORMATS)}")
-        if len(self.ratios) != len(self.split_names) or any(r < 0 for r in self.ratios) or \
+        if len(self.ratios) != len(self.split_names) or not all(math.isfinite(r) and r >= 0 for r in self.ratios) or \
                 abs(sum(self.ratios) - 1) > 1e-6:
             raise UsageError(f"--ratios: give {len(self.split_names)} non-negative shares summing to 1, "
                              f"not {','.join(map(str, self.ratios))}")

@@ -28,6 +28,7 @@ from pipeline.errors import UsageError
 from pipeline.export.options import ExportOptions
 from pipeline.export.card import dataset_card
 from pipeline.export.writers import write_formats
+from pipeline.text.outputs import atomic_folder, check_folder
 from pipeline.text.hamming import near_pairs
 from review_store import StageReport, Store, content_id
 from taxonomy import DIMENSIONS, Taxonomy
@@ -156,7 +157,7 @@ def plan_export(store: Store, taxonomy: Taxonomy, options: ExportOptions,
     groups = leakage_groups(frame, *_leakage_search(store.dedup_params()))
     frame["split"] = np.array(options.split_names, dtype=object)[assign_splits(frame, groups, options.ratios, options.seed)]
     frame.attrs["groups"] = int(groups.max() + 1)
-    params = {**{k: v for k, v in asdict(options).items() if k != "out"}, "ratios": list(options.ratios)}
+    params = {**{k: v for k, v in asdict(options).items() if k not in ("out", "overwrite")}, "ratios": list(options.ratios)}
     ids = "\x1f".join(frame["id"].to_numpy(dtype=object))  # as content_id(..., *ids) would join them, faster
     return frame, content_id("export", json.dumps(params, sort_keys=True, default=str), ids), params
 
@@ -170,17 +171,22 @@ def _leakage_search(dedup: dict | None) -> tuple[int | None, int]:
 
 
 def export(store: Store, taxonomy: Taxonomy, options: ExportOptions) -> StageReport:
-    """Write the curated pairs with their splits and a dataset card to ``options.out``."""
+    """Write the curated pairs with their splits and a dataset card to ``options.out``: checked before
+    any work, written beside it and renamed into place, replacing an earlier export there whole."""
+    out = Path(options.out)
+    target = {"owned": lambda folder: store.export_at(str(folder.resolve())), "overwrite": options.overwrite,
+              "keep": () if store.path == ":memory:" else (Path(store.path),)}
+    check_folder(out, **target)
     with store.stage_run("export") as report:
         table = pair_table(store)
         frame, export_id, report.params = plan_export(store, taxonomy, options, table)
         groups = frame.attrs["groups"]
         frame = _records(store, taxonomy, table, frame)
         counts = frame["split"].value_counts().to_dict()
-        out = Path(options.out)
-        out.mkdir(parents=True, exist_ok=True)
-        written = write_formats(frame, out, options.formats)
-        (out / "README.md").write_text(dataset_card(store, taxonomy, frame, export_id, report.params), encoding="utf-8")
+        with atomic_folder(out, **target) as folder:
+            written = write_formats(frame, folder, options.formats)
+            card = dataset_card(store, taxonomy, frame, export_id, report.params)
+            (folder / "README.md").write_text(card, encoding="utf-8")
         with store.transaction():
             store.record_export({"id": export_id, "created_at": report.started_at, "out": str(out.resolve()),
                                  "params": report.params, "counts": counts}, zip(frame["id"], frame["split"]))

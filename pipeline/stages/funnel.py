@@ -9,6 +9,7 @@ import csv
 from pathlib import Path
 
 from pipeline.text.cells import spreadsheet_safe
+from pipeline.text.outputs import atomic_file
 from review_store import Store
 from taxonomy import Taxonomy
 
@@ -29,8 +30,8 @@ def funnel_rows(store: Store, labeler: str, taxonomy: Taxonomy) -> list[dict]:
 
 
 def write_funnel_csv(rows: list[dict], path: str | Path) -> None:
-    """Write the funnel rows as CSV, with formulas neutralised."""
-    with Path(path).open("w", newline="", encoding="utf-8") as f:
+    """Write the funnel rows as CSV, with formulas neutralised; atomically (a killed run leaves the old file)."""
+    with atomic_file(Path(path), "--csv") as partial, partial.open("w", newline="", encoding="utf-8") as f:
         writer = csv.DictWriter(f, fieldnames=COLUMNS)
         writer.writeheader()
         writer.writerows({k: spreadsheet_safe(v) for k, v in row.items()} for row in rows)
