@@ -26,3 +26,23 @@ def one_line(message: object) -> str:
     "bad header '\\x1b]0;pwned\\x07'\\nnext"
     """
     return "".join(c if c.isprintable() or c == " " else c.encode("unicode_escape").decode("ascii") for c in str(message))
+
+
+def check_range(option: str, value: float | None, low: float | None = None, high: float | None = None,
+                above: bool = False) -> None:
+    """A UsageError naming ``option`` unless ``value`` is a finite number in [low, high] ((low, high] when
+    ``above``); None (not given) passes.
+
+    >>> check_range("--top-p", 1.5, 0, 1, above=True)
+    Traceback (most recent call last):
+    ...
+    pipeline.errors.UsageError: --top-p: must be above 0 and at most 1, not 1.5
+    """
+    if value is None:
+        return
+    too_low = low is not None and (value <= low if above else value < low)
+    too_high = high is not None and value > high
+    if value != value or value in (float("inf"), float("-inf")) or too_low or too_high:
+        bounds = [f"{'above' if above else 'at least'} {low:g}" if low is not None else "",
+                  f"at most {high:g}" if high is not None else ""]
+        raise UsageError(f"{option}: must be {' and '.join(b for b in bounds if b)}, not {value}")

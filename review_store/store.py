@@ -229,7 +229,7 @@ def _check_writable(path: Path) -> None:
     if not folder.is_dir():
         raise StoreError(f"{path}: folder {folder} does not exist")
     if path.exists() and not os.access(path, os.W_OK):
-        raise StoreError(f"{path}: the store is read-only (no write permission on the file); "
+        raise StoreError(f"{path}: the store is read-only (its file cannot be written); "
                          "copy it somewhere writable or change its permissions")
     if not os.access(folder, os.W_OK | os.X_OK):
         raise StoreError(f"{path}: the folder {folder} is read-only; a store needs to write its journal beside it")

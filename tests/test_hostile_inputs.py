@@ -292,3 +292,74 @@ def test_an_export_killed_at_any_moment_leaves_the_folder_as_it_was_or_complete(
     again = _misalign("export", "--db", db, "--out", out, "--status", "all")
     assert again.returncode == 0, again.stderr
     assert not list(tmp_path.glob(".curated.partial-*"))  # what the killed runs left is cleaned up
+
+
+# -- options and settings --------------------------------------------------------------------
+
+@pytest.mark.parametrize("args, message", [
+    (["export", "--out", "x", "--ratios", "nan,1,1"], "--ratios: give 3 non-negative shares summing to 1"),
+    (["dedup", "--min-features", "-3"], "--min-features: must be at least 0, not -3"),
+    (["label", "--shortlist", "-2"], "--shortlist: must be at least 1, not -2"),
+    (["label", "--delta", "1.5"], "--delta: must be above 0 and at most 1, not 1.5"),
+    (["pairs", "--top-p", "0"], "--top-p: must be above 0 and at most 1, not 0.0"),
+    (["pairs", "--max-words", "3", "--min-words", "5"], "--max-words (3) is below --min-words (5)"),
+    (["bench", "run", "--model", "keyword-refusal", "--threshold", "2"], "--threshold: must be at least 0 and at most 1"),
+])
+def test_out_of_range_options_are_one_line_and_change_nothing(cli, db_path, ingested, args, message):
+    result = cli(*args)
+    assert result.exit_code == 1 and message in result.stderr and result.stderr.count("\n") == 1, result.stderr
+    assert _fingerprint(db_path) == ingested
+
+
+@pytest.mark.parametrize("toml, message", [
+    (b"engines = 5\n", "engines must be a table ([engines]), not 5"),
+    (b'stages = "x"\n', "stages must be a table ([stages]), not 'x'"),
+    (b'[engines.s]\nbackend = "openai"\nmodel = "m"\nurls = ["http://127.0.0.1:1/v1"]\nconcurrency = "many"\n',
+     "engines.s.concurrency: input should be a valid integer, not 'many'"),
+    (b'[engines.l]\nbackend = "hf"\nmodel = "m"\n[engines.l.sampling]\ntemperature = "hot"\n',
+     "engines.l.sampling.temperature: input should be a valid number, not 'hot'"),
+    (b'[engines.l]\nbackend = "hf"\nmodel = "m"\n[engines.l.sampling]\ntop_p = 1.5\n',
+     "engines.l.sampling.top_p: input should be less than or equal to 1, not 1.5"),
+    (b'[stages]\nlabel = "embedded"\n# caf\xe9\n', "not UTF-8 text (byte 0xe9"),
+    (b"[engine.x]\n", "'engine' is not a section of misalign.toml (engines, stages)"),
+])
+def test_a_bad_config_file_is_one_line_naming_file_and_key(cli, tmp_path, toml, message):
+    path = tmp_path / "misalign.toml"
+    path.write_bytes(toml)
+    result = cli("--config", path, "config", "show")
+    assert result.exit_code == 1 and result.stderr.startswith(f"error: {path}: {message}"), result.stderr
+    assert result.stderr.count("\n") == 1
+
+
+# -- read-only stores ------------------------------------------------------------------------
+
+@pytest.fixture
+def read_only(tmp_path):
+    """A folder mounted read-only (root ignores file permissions, not a read-only mount)."""
+    import shutil
+
+    if shutil.which("mount") is None:
+        pytest.skip("needs mount(8)")
+    source, view = tmp_path / "source", tmp_path / "view"
+    source.mkdir()
+    view.mkdir()
+    yield source, view
+    subprocess.run(["umount", str(view)], capture_output=True)
+
+
+def _mount_read_only(source: Path, view: Path) -> None:
+    bound = subprocess.run(["mount", "--bind", str(source), str(view)], capture_output=True)
+    if bound.returncode or subprocess.run(["mount", "-o", "remount,bind,ro", str(view)], capture_output=True).returncode:
+        pytest.skip("cannot make a read-only bind mount here")
+
+
+@pytest.mark.parametrize("command", [["ingest", "PROMPTS"], ["label"], ["dedup"], ["export", "--out", "OUT"]])
+def test_a_read_only_store_is_one_line_before_any_work(read_only, tmp_path, command):
+    source, view = read_only
+    assert _misalign("ingest", _prompt_file(tmp_path / "p.csv", 5), "--db", source / "ro.db").returncode == 0
+    _mount_read_only(source, view)
+    args = [str(tmp_path / "p.csv") if a == "PROMPTS" else str(tmp_path / "out") if a == "OUT" else a for a in command]
+    result = _misalign(*args, "--db", view / "ro.db")
+    assert result.returncode == 1 and result.stderr.count("\n") == 1, result.stderr
+    assert "read-only" in result.stderr and "not a misalign store" not in result.stderr
+    assert not (tmp_path / "out").exists()

@@ -149,7 +149,7 @@ def test_label_cli_with_agreement_and_guards(prompts_store, cli, taxonomy):
     assert set(agreement) == {"safety", "value", "culture"} and agreement["safety"]["n"] == 4
     assert "label: 4 in, 4 kept" in result.stderr
     bad = cli("label", "--mode", "multiple")
-    assert bad.exit_code == 1 and "mode must be one of softmax, independent" in bad.stderr
+    assert bad.exit_code == 1 and "--mode: must be one of softmax, independent" in bad.stderr
     changed = cli("label", "--delta", "0.7")
     assert changed.exit_code == 1 and "was made with another delta" in changed.stderr
     missing = cli("label", "--evaluate-against", "imported:nothing.csv")

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from pipeline.errors import UsageError
+from pipeline.errors import UsageError, check_range
 from review_store.bench import PAIR_SETS
 
 PROTOCOLS = ("detect", "generate", "raters")
@@ -37,6 +37,10 @@ class BenchOptions:
             raise UsageError(f"--pairs: must be one of {', '.join(PAIR_SETS)}, not '{self.pairs}'")
         if self.runs < 1:
             raise UsageError(f"--runs: must be at least 1, not {self.runs}")
+        check_range("--threshold", self.threshold, 0, 1)
+        check_range("--temperature", self.temperature, 0)
+        check_range("--max-tokens", self.max_tokens, 1)
+        check_range("batch size", self.batch, 1)
         if self.protocol == "generate" and (not self.judge or self.engine == KEYWORD_DETECTOR):
             raise UsageError("the generate protocol needs a model that writes (--model) and a --judge")
         if self.protocol == "raters" and self.engine == KEYWORD_DETECTOR:

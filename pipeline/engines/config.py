@@ -28,6 +28,9 @@ import copy
 import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from pipeline.errors import UsageError
 from pipeline.engines import BACKENDS, CachedEngine, GenerateRequest, open_engine
@@ -35,13 +38,57 @@ from pipeline.engines.protocol import as_messages
 from review_store import Store
 
 DEFAULT_PATH = Path("misalign.toml")
-BACKEND_OPTIONS = {
-    "hf": {"device", "dtype", "batch_size"},
-    "openai": {"urls", "api_key_env", "concurrency", "timeout", "retries", "backoff"},
-    "vllm": {"gpu_memory_utilization", "max_model_len", "dtype"},
-    "embed": {"device", "temperature", "batch_size", "max_seq_length", "runtime", "quantized"},
-}
 SAMPLING_DEFAULTS = {"n": 1, "temperature": 0.7, "top_p": 0.9, "max_tokens": 512, "seed": None}
+_STRICT = ConfigDict(extra="forbid", strict=True)  # "many" is not a number, 5 is not a table
+
+
+# types and ranges only; a setting not given keeps the backend's own default
+class _Sampling(BaseModel):
+    model_config = _STRICT
+    n: int | None = Field(None, ge=1)
+    temperature: float | None = Field(None, ge=0)
+    top_p: float | None = Field(None, gt=0, le=1)
+    max_tokens: int | None = Field(None, ge=1)
+    seed: int | None = None
+    stop: list[str] | None = None
+
+
+class _HF(BaseModel):
+    model_config = _STRICT
+    device: str | None = None
+    dtype: str | None = None
+    batch_size: int | None = Field(None, ge=1)
+
+
+class _OpenAI(BaseModel):
+    model_config = _STRICT
+    urls: list[Annotated[str, Field(pattern=r"^https?://")]] = Field(min_length=1)
+    api_key_env: str | None = None
+    concurrency: int | None = Field(None, ge=1)
+    timeout: float | None = Field(None, gt=0)
+    retries: int | None = Field(None, ge=0)
+    backoff: float | None = Field(None, ge=0)
+
+
+class _VLLM(BaseModel):
+    model_config = _STRICT
+    gpu_memory_utilization: float | None = Field(None, gt=0, le=1)
+    max_model_len: int | None = Field(None, ge=1)
+    dtype: str | None = None
+
+
+class _Embed(BaseModel):
+    model_config = _STRICT
+    device: str | None = None
+    temperature: float | None = Field(None, gt=0)
+    batch_size: int | None = Field(None, ge=1)
+    max_seq_length: int | None = Field(None, ge=1)
+    runtime: Literal["onnx", "torch"] | None = None
+    quantized: bool | None = None
+
+
+BACKEND_MODELS: dict[str, type[BaseModel]] = {"hf": _HF, "openai": _OpenAI, "vllm": _VLLM, "embed": _Embed}
+BACKEND_OPTIONS = {backend: set(model.model_fields) for backend, model in BACKEND_MODELS.items()}
 EMBEDDED = {"backend": "embed", "model": "default"}
 STAGES = ("label", "expand", "generate", "judge", "bench")
 
@@ -97,6 +144,8 @@ def _engine(where: str, name: str, raw: object) -> EngineConfig:
     if not isinstance(model, str) or not model:
         raise ConfigError(f"{where}: engines.{name}.model is missing (a local directory, or the served model's name)")
     sampling = raw.pop("sampling", {})
+    if not isinstance(sampling, dict):
+        raise ConfigError(f"{where}: engines.{name}.sampling must be a table")
     unknown = set(sampling) - set(SAMPLING_DEFAULTS) - {"stop"}
     if unknown:
         raise ConfigError(f"{where}: engines.{name}.sampling.{sorted(unknown)[0]} is not a sampling setting "
@@ -107,7 +156,21 @@ def _engine(where: str, name: str, raw: object) -> EngineConfig:
                           f"({', '.join(sorted(BACKEND_OPTIONS[backend]))})")
     if backend == "openai" and (not isinstance(raw.get("urls"), list) or not raw["urls"]):
         raise ConfigError(f"{where}: engines.{name}.urls must list at least one base URL")
+    _validate(where, f"engines.{name}.sampling", _Sampling, sampling)
+    _validate(where, f"engines.{name}", BACKEND_MODELS[backend], raw)
     return EngineConfig(name, backend, model, raw, {**SAMPLING_DEFAULTS, **sampling})
+
+
+def _validate(where: str, key: str, model: type[BaseModel], values: dict) -> None:
+    """Types and ranges of a table's settings, the first mistake as one line naming the file and key."""
+    try:
+        model.model_validate(values)
+    except ValidationError as exc:
+        error = exc.errors()[0]
+        field = ".".join(str(part) for part in error["loc"])
+        got = f", not {error['input']!r}" if field else ""
+        raise ConfigError(f"{where}: {key}.{field}: {error['msg'].lower()}{got}" if field else
+                          f"{where}: {key}: {error['msg'].lower()}") from None
 
 
 def load_config(path: str | Path | None = None) -> Config:
@@ -120,16 +183,24 @@ def load_config(path: str | Path | None = None) -> Config:
             raise ConfigError(f"{file}: config file not found")
         try:
             data = tomllib.loads(file.read_text(encoding="utf-8"))
+        except UnicodeDecodeError as exc:
+            raise ConfigError(f"{file}: not UTF-8 text (byte 0x{exc.object[exc.start]:02x} at offset {exc.start})") from None
         except tomllib.TOMLDecodeError as exc:
             raise ConfigError(f"{file}: not valid TOML ({exc})") from None
         where = str(file)
+    unknown = set(data) - {"engines", "stages"}
+    if unknown:
+        raise ConfigError(f"{where}: '{sorted(unknown)[0]}' is not a section of misalign.toml (engines, stages)")
+    for section in ("engines", "stages"):
+        if not isinstance(data.get(section, {}), dict):
+            raise ConfigError(f"{where}: {section} must be a table ([{section}]), not {data[section]!r}")
     raw_engines = {"embedded": EMBEDDED, **data.get("engines", {})}
     engines = {name: _engine(where or "defaults", name, raw) for name, raw in raw_engines.items()}
     stages = data.get("stages", {})
     for stage, name in stages.items():
         if stage not in STAGES:
             raise ConfigError(f"{where}: stages.{stage} is not a stage ({', '.join(STAGES)})")
-        if name not in engines:
+        if not isinstance(name, str) or name not in engines:
             raise ConfigError(f"{where}: stages.{stage} names engine '{name}', which is not defined under [engines]")
     return Config(where, engines, dict(stages))
 

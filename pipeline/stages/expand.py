@@ -44,6 +44,7 @@ def _clean(text: str) -> str:
 def expand(store: Store, taxonomy: Taxonomy, config: Config, options: ExpandOptions | None = None) -> StageReport:
     """Raise domains below ``options.target`` kept prompts with generated, labelled, deduplicated prompts."""
     options = options or ExpandOptions()
+    options.check()
     dedup_params = store.dedup_params()
     if dedup_params is None:
         raise UsageError("run 'misalign dedup' first: expansion counts and checks against the deduplicated prompts")

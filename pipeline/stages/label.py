@@ -22,7 +22,7 @@ import numpy as np
 from tqdm import tqdm
 
 from pipeline.errors import UsageError
-from pipeline.stages.options import MODES, LabelOptions
+from pipeline.stages.options import LabelOptions
 from pipeline.engines.config import Config, build_engine
 from pipeline.engines import CachedEngine, ChoiceRequest, valid_probs
 from review_store import StageReport, Store, content_id
@@ -173,10 +173,7 @@ def label_batch(engine: CachedEngine, embedder: CachedEngine | None, labeller: L
 def open_labeller(store: Store, taxonomy: Taxonomy, config: Config, options: LabelOptions):
     """The labeller's engine (cached), shortlist embedder, request builder and name; its provenance
     is checked against the store's record of that name."""
-    if options.mode not in MODES:
-        raise UsageError(f"mode must be one of {', '.join(MODES)}, not '{options.mode}'")
-    if not 0 < options.delta <= 1:
-        raise UsageError(f"delta must be in (0, 1], not {options.delta}")
+    options.check()
     settings = config.engine_for("label", options.engine)
     similarity = settings.backend == "embed"
     # one cache batch per batch of prompts: the engine sees all of a batch's requests at once

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from pipeline.errors import UsageError
+from pipeline.errors import UsageError, check_range
 from pipeline.text.features import FeatureSpec
 
 MODES = ("softmax", "independent")
@@ -40,6 +40,13 @@ class LabelOptions:
     batch_prompts: int = 256
     min_probability: float = 0.01  # smaller probabilities are not stored (read them as 0)
 
+    def check(self) -> None:
+        if self.mode not in MODES:
+            raise UsageError(f"--mode: must be one of {', '.join(MODES)}, not '{self.mode}'")
+        check_range("--delta", self.delta, 0, 1, above=True)
+        check_range("--shortlist", self.shortlist, 1)
+        check_range("batch size", self.batch_prompts, 1)
+
 
 @dataclass
 class DedupOptions:
@@ -59,6 +66,7 @@ class DedupOptions:
             raise UsageError(f"--scope: must be one of {', '.join(SCOPES)}, not '{self.scope}'")
         if not 0 <= self.tau < self.bits:
             raise UsageError(f"--tau: must be between 0 and {self.bits - 1}, not {self.tau}")
+        check_range("--min-features", self.min_features, 0)
         return {"tau": self.tau, "scope": self.scope, "features": self.features, "keep_stopwords": self.keep_stopwords,
                 "min_features": self.min_features, "bits": self.bits, "spec": str(self.spec())}
 
@@ -75,3 +83,11 @@ class ExpandOptions:
     top_p: float = 0.9
     max_tokens: int = 64
     domains: tuple[str, ...] = ()  # only these domain ids (default: every domain)
+
+    def check(self) -> None:
+        self.labelling.check()
+        for option, value, low in (("--target", self.target, 0), ("--rounds", self.rounds, 0),
+                                   ("--per-request", self.per_request, 1), ("--max-tokens", self.max_tokens, 1),
+                                   ("--temperature", self.temperature, 0), ("examples", self.examples, 0)):
+            check_range(option, value, low)
+        check_range("--top-p", self.top_p, 0, 1, above=True)

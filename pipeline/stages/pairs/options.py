@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
 
-from pipeline.errors import UsageError
+from pipeline.errors import UsageError, check_range
 from review_store import content_id
 
 
@@ -59,3 +59,14 @@ class PairOptions:
             raise UsageError(f"--rounds: must be 0 or more, not {self.rounds}")
         if not 0 <= self.audit_rate <= 1:
             raise UsageError(f"--audit-rate: must lie in [0, 1], not {self.audit_rate}")
+        for option, value, low in (("--temperature", self.temperature, 0), ("--max-tokens", self.max_tokens, 1),
+                                   ("--batch", self.batch_prompts, 1), ("--limit", self.limit, 1),
+                                   ("--min-words", self.rules.min_words, 0), ("--max-words", self.rules.max_words, 1),
+                                   ("--near-identical", self.rules.near_identical, 0)):
+            check_range(option, value, low)
+        check_range("--top-p", self.top_p, 0, 1, above=True)
+        check_range("--min-english", self.rules.min_english, 0, 1)
+        check_range("--max-repetition", self.rules.repetition, 0, 1)
+        check_range("--near-identical", self.rules.near_identical, 0, 63)
+        if self.rules.max_words < self.rules.min_words:
+            raise UsageError(f"--max-words ({self.rules.max_words}) is below --min-words ({self.rules.min_words})")
