@@ -240,3 +240,34 @@ def test_overview_charts_the_funnel_to_human_validated_pairs(studio):
     assert "Funnel" in at.subheader[0].value
     charts = at.get("arrow_vega_lite_chart") or at.get("vega_lite_chart")
     assert len(charts) == 1
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("stop", ["SIGINT", "SIGTERM"])
+def test_the_app_server_stops_on_a_signal_even_started_in_the_background(db_path, stop):
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    import httpx
+
+    from benchmarks.serve import free_port
+
+    port = free_port()
+    server = subprocess.Popen([str(Path(sys.executable).with_name("misalign")), "--db", str(db_path), "app", "--port",
+                               str(port)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                              preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_IGN))
+    try:
+        deadline = time.time() + 60
+        while time.time() < deadline:
+            try:
+                if httpx.get(f"http://127.0.0.1:{port}/_stcore/health", timeout=1).text == "ok":
+                    break
+            except httpx.TransportError:
+                time.sleep(0.3)
+        server.send_signal(getattr(signal, stop))
+        assert server.wait(timeout=20) == 0
+    finally:
+        if server.poll() is None:
+            server.kill()

@@ -4,6 +4,7 @@ with misalign's SQL search engine: push, answers through the REST API the UI use
 import os
 import shutil
 import signal
+import socket
 
 import httpx
 import pytest
@@ -159,7 +160,10 @@ def test_an_annotator_answers_in_the_argilla_ui_and_pull_brings_it_back(store, t
     assert answer["pair_id"] in pairs and prompt in shown
 
 
-def test_misalign_argilla_serve_starts_accounts_and_stops_on_ctrl_c(store, tmp_path, db_path):
+@pytest.mark.parametrize("stop", [signal.SIGINT, signal.SIGTERM])
+def test_misalign_argilla_serve_starts_accounts_and_stops_every_child_on_a_signal(store, tmp_path, db_path, stop):
+    """Started in the background (a shell hands it SIGINT ignored), it still stops on SIGINT, and on
+    SIGTERM: Redis, the web server and the worker with it."""
     import subprocess
     import sys
     import time
@@ -169,22 +173,31 @@ def test_misalign_argilla_serve_starts_accounts_and_stops_on_ctrl_c(store, tmp_p
 
     add_panel(store, "Andes", min_submissions=1)
     add_annotator(store, "quilla", ("Andes",), argilla_username="quilla", language="qu")
-    port = free_port()
+    port, redis_port = free_port(), free_port()
     server = subprocess.Popen([str(Path(sys.executable).with_name("misalign")), "--db", str(db_path), "argilla", "serve",
-                               "--home", str(tmp_path / "argilla"), "--port", str(port)],
+                               "--home", str(tmp_path / "argilla"), "--port", str(port), "--redis-port", str(redis_port)],
                               stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-                              env={**os.environ, "MISALIGN_ANNOTATOR_PASSWORD": PASSWORD})
+                              env={**os.environ, "MISALIGN_ANNOTATOR_PASSWORD": PASSWORD},
+                              preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_IGN))
     try:
         lines, deadline = [], time.time() + 180
         while time.time() < deadline and not any(line.startswith("export ARGILLA_API_URL") for line in lines):
             lines.append(server.stdout.readline())
         assert "panel Andes: workspace ready, 1 annotator accounts created\n" in lines, lines
         assert Annotator(f"http://127.0.0.1:{port}", "quilla").headers  # the annotator can sign in
+        children = [int(pid) for pid in subprocess.run(["pgrep", "-P", str(server.pid)], capture_output=True,
+                                                       text=True).stdout.split()]
+        assert len(children) == 3  # redis-server, the web server, the worker
     finally:
-        server.send_signal(signal.SIGINT)
+        server.send_signal(stop)
         assert server.wait(timeout=60) == 0
     with pytest.raises(httpx.TransportError):
         httpx.get(f"http://127.0.0.1:{port}/api/v1/status", timeout=2)
+    with pytest.raises(OSError):
+        socket.create_connection(("127.0.0.1", redis_port), timeout=2)
+    alive = [pid for pid in children if Path(f"/proc/{pid}").exists()
+             and "zombie" not in Path(f"/proc/{pid}/status").read_text().lower()]
+    assert alive == [], f"children left running: {alive}"
 
 
 def test_review_push_pull_and_status_from_the_cli(store, taxonomy, tmp_path, argilla, cli, monkeypatch):

@@ -24,24 +24,34 @@ def argilla_serve(
     ctx: typer.Context,
     home: Annotated[Path, typer.Option(help="Where the server keeps its database and owner credentials.")] = Path(".argilla"),
     port: Annotated[int, typer.Option(help="Port on 127.0.0.1.")] = 6900,
+    redis_port: Annotated[Optional[int], typer.Option(help="Port for its Redis on 127.0.0.1 (default: a free one).")] = None,
     annotator_password: Annotated[Optional[str], typer.Option(
         envvar="MISALIGN_ANNOTATOR_PASSWORD", help="Password for the panels' annotator accounts.")] = None,
 ) -> None:
     """Start Redis, argilla-server and its worker on 127.0.0.1 with misalign's SQL search engine; create the
-    owner and the panels' annotator accounts; print the URL. Ctrl-C stops everything."""
+    owner and the panels' annotator accounts; print the URL. Ctrl-C, SIGINT or SIGTERM stops everything."""
+    import signal
+    import sys
     import time
 
     from pipeline.review.argilla.sync import argilla_client, ensure_accounts
     from pipeline.review.argilla.local.server import local_argilla
 
+    def stop(signum, frame):
+        raise KeyboardInterrupt  # leaves the block below, which stops Redis, the server and its worker
+
+    # started in the background a shell hands us SIGINT ignored; we honour it, and SIGTERM, anyway
+    for number in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(number, stop)
     try:
-        with local_argilla(home, port) as server, ctx.obj.open_store() as store:
+        with local_argilla(home, port, redis_port=redis_port) as server, ctx.obj.open_store() as store:
             client = argilla_client(server.url, server.api_key)
             for panel in store.panels():
                 created = ensure_accounts(client, store, panel["name"], annotator_password)
                 typer.echo(f"panel {panel['name']}: workspace ready, {len(created)} annotator accounts created")
             typer.echo(f"Argilla on {server.url} (owner '{server.owner}', password in {server.home / 'owner.json'})")
             typer.echo(f"export ARGILLA_API_URL={server.url} ARGILLA_API_KEY={server.api_key}")
+            sys.stdout.flush()  # the URL is what a script waits for, even when our output is a pipe
             while True:
                 time.sleep(3600)
     except KeyboardInterrupt:

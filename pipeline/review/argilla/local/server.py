@@ -116,15 +116,16 @@ def _stop(processes: list[subprocess.Popen]) -> None:
 
 
 @contextmanager
-def local_argilla(home: Path, port: int | None = None, log=None) -> Iterator[LocalArgilla]:
-    """Redis, migrated database, owner account, web app and worker; all stopped on exit."""
+def local_argilla(home: Path, port: int | None = None, log=None, redis_port: int | None = None) -> Iterator[LocalArgilla]:
+    """Redis, migrated database, owner account, web app and worker; all stopped on exit (free ports
+    where ``port`` or ``redis_port`` is not given)."""
     redis = shutil.which("redis-server")
     if redis is None:
         raise LocalArgillaError("redis-server not found: install Debian's package (apt-get install redis-server)")
     home = Path(home).resolve()
     home.mkdir(parents=True, exist_ok=True)
     python = install_argilla_server()
-    port, redis_port = port or free_port(), free_port()
+    port, redis_port = port or free_port(), redis_port or free_port()
     env = {**os.environ, "ARGILLA_HOME_PATH": str(home), "ARGILLA_DATABASE_URL": f"sqlite+aiosqlite:///{home / 'argilla.db'}",
            "ARGILLA_REDIS_URL": f"redis://127.0.0.1:{redis_port}/0", "ARGILLA_SEARCH_ENGINE": "misalign-sql",
            "HF_HUB_DISABLE_TELEMETRY": "1", "HF_HUB_OFFLINE": "1"}
