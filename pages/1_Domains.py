@@ -19,7 +19,7 @@ dimension = columns[1].selectbox("Dimension", list(tax.dimension_names), format_
 search = columns[2].text_input("Search domains")
 domains = [d for d in tax.domains_of(dimension) if search.lower() in (d.name + " " + d.description).lower()]
 if not domains:
-    st.warning(f"No {dimension} domain matches '{literal(search)}'.")
+    st.warning(f"No {dimension} domain matches {literal(search)}.")
     st.stop()
 domain = st.selectbox("Domain", domains, format_func=lambda d: d.name)
 st.caption(literal(domain.description))

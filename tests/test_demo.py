@@ -126,7 +126,8 @@ def test_tradeoffs_page_shows_a_matrix_for_the_demo(demo_app):
 def test_agreement_page_shows_both_example_panels_and_their_disagreements(demo_app):
     at = run("pages/3_Agreement.py")
     assert not at.exception
-    assert {s.value for s in at.subheader} >= {"example-east-africa", "example-western-europe",
+    # panel names are data: shown literally (a code span)
+    assert {s.value for s in at.subheader} >= {"`example-east-africa`", "`example-western-europe`",
                                                "Divergence between panels", "Disagreement queue"}
     assert any("examples shipped with the demo" in c.value for c in at.caption)
     assert at.selectbox[0].options  # pairs waiting for adjudication
