@@ -53,7 +53,7 @@ def main() -> None:
         if args.limit:
             import pandas as pd
             source = Path(tmp) / DEV_CSV.name
-            pd.read_csv(DEV_CSV).head(args.limit).to_csv(source, index=False)
+            pd.read_csv(DEV_CSV, dtype=str, keep_default_na=False).head(args.limit).to_csv(source, index=False)
         with Store(Path(tmp) / "bench.db") as store:
             ingest(store, source, taxonomy, IngestOptions(label_columns=LABELS))
             report = label(store, taxonomy, load_config(), LabelOptions(engine="embedded"))

@@ -73,6 +73,32 @@ class LabelQueries:
         """Names of every labeler that has assigned a label."""
         return [r[0] for r in self.db.execute("SELECT DISTINCT labeler FROM labels WHERE assigned = 1 ORDER BY labeler")]
 
+    def training_labels(self, labelers: list[str]) -> list[dict]:
+        """Assigned labels (not Unknown) of ``labelers``, with each prompt's text and dedup cluster:
+        what a learned labeller is fitted on. A prompt labelled by several labelers appears once per labeler."""
+        return list(self.db.query(
+            "SELECT l.prompt_id, p.text, COALESCE(p.cluster_id, p.id) AS cluster, l.labeler, l.dimension, l.domain "
+            "FROM labels l JOIN prompts p ON p.id = l.prompt_id "
+            "WHERE l.assigned = 1 AND l.domain != 'unknown' AND l.labeler IN (SELECT value FROM json_each(?)) "
+            "ORDER BY p.seq, l.dimension, l.domain", [json.dumps(labelers)]))
+
+    def training_types(self, labelers: list[str]) -> list[dict]:
+        """Each prompt's most probable semantic type by any of ``labelers`` (prompt_id, labeler, type)."""
+        return list(self.db.query(
+            "SELECT prompt_id, labeler, type FROM (SELECT prompt_id, labeler, type, ROW_NUMBER() OVER "
+            "(PARTITION BY prompt_id, labeler ORDER BY probability DESC, type) AS n FROM semantic_types "
+            "WHERE labeler IN (SELECT value FROM json_each(?))) WHERE n = 1", [json.dumps(labelers)]))
+
+    def save_label_model(self, row: dict) -> None:
+        """A fitted labeller (id, labeler, params, provenance, model bytes, created_at); a repeat is kept as it was."""
+        self.db["label_models"].insert({**row, "params": json.dumps(row["params"], sort_keys=True),
+                                        "provenance": json.dumps(row["provenance"], sort_keys=True)}, ignore=True)
+
+    def label_model(self, model_id: str) -> dict | None:
+        rows = list(self.db.query("SELECT * FROM label_models WHERE id = ?", [model_id]))
+        return {**rows[0], "params": json.loads(rows[0]["params"]),
+                "provenance": json.loads(rows[0]["provenance"])} if rows else None
+
     def labeler(self, name: str) -> dict | None:
         """The provenance of a labeler (engine, backend, model, mode, delta, template hash, taxonomy version)."""
         rows = list(self.db.query("SELECT * FROM labelers WHERE name = ?", [name]))

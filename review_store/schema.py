@@ -232,6 +232,13 @@ def _v12_unusable_bench_answers(db: sqlite_utils.Database) -> None:
     db["bench_results"].add_column("usable", int, not_null_default=1)
 
 
+def _v13_label_models(db: sqlite_utils.Database) -> None:
+    # a learned labeller's fitted model (arrays, no pickle) with its provenance, reused while its inputs hold
+    db["label_models"].create(
+        {"id": str, "labeler": str, "params": str, "provenance": str, "model": bytes, "created_at": str},
+        pk="id", not_null={"labeler", "params", "provenance", "model"})
+
+
 MIGRATIONS: list[Callable[[sqlite_utils.Database], None]] = [
     _v1_prompts_labels_runs,
     _v2_dedup,
@@ -245,5 +252,6 @@ MIGRATIONS: list[Callable[[sqlite_utils.Database], None]] = [
     _v10_domain_index,
     _v11_overview_indexes,
     _v12_unusable_bench_answers,
+    _v13_label_models,
 ]
 SCHEMA_VERSION = len(MIGRATIONS)

@@ -68,12 +68,20 @@ def dedup_command(
 @commands.command("label")
 def label_command(
     ctx: typer.Context,
-    engine: Annotated[Optional[str], typer.Option(help="Engine from misalign.toml (default: [stages] label, else embedded).")] = None,
+    engine: Annotated[Optional[str], typer.Option(help="Engine from misalign.toml (default: [stages] label, else embedded), "
+                                                       "or 'trained': learn from labelled prompts (--train-on).")] = None,
     mode: Annotated[str, typer.Option(help="softmax (one domain per dimension, or None) or independent (yes/no per domain).")] = LabelOptions.mode,
     delta: Annotated[float, typer.Option(help="Probability a domain needs to be assigned.")] = LabelOptions.delta,
     shortlist: Annotated[Optional[int], typer.Option(help="Ask an LLM only about the top-K domains per dimension by embedding similarity.")] = None,
-    labeler: Annotated[Optional[str], typer.Option(help="Name for these labels (default: backend:model:mode).")] = None,
+    labeler: Annotated[Optional[str], typer.Option(help="Name for these labels (default: backend:model:mode, or trained:MODEL).")] = None,
     types: Annotated[bool, typer.Option(help="Also give each prompt a semantic type (object, attribute, relation).")] = True,
+    train_on: Annotated[Optional[str], typer.Option(help="--engine trained: labelers to learn from, comma-separated, "
+                                                         "preferred first, e.g. human:South Asia,imported:dev.csv")] = None,
+    features: Annotated[str, typer.Option(help="--engine trained: embeddings (MiniLM), tfidf or both.")] = LabelOptions.features,
+    regularisation: Annotated[float, typer.Option(help="--engine trained: the regression's C.")] = LabelOptions.regularisation,
+    cross_validate: Annotated[Optional[int], typer.Option(help="--engine trained: print K-fold figures, folds grouped "
+                                                               "by dedup cluster, before labelling.")] = None,
+    seed: Annotated[int, typer.Option(help="--engine trained: seed of the calibration split.")] = LabelOptions.seed,
     evaluate_against: Annotated[Optional[str], typer.Option(help="Compare with another labeler's labels, e.g. imported:misalign_bench_prompts_dev.csv")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print the agreement report as JSON.")] = False,
 ) -> None:
@@ -81,14 +89,19 @@ def label_command(
     from pipeline.stages.label import label
     from pipeline.stages.label_agreement import label_agreement
 
-    options = LabelOptions(engine=engine, mode=mode, delta=delta, shortlist=shortlist, labeler=labeler, semantic_types=types)
+    options = LabelOptions(engine=engine, mode=mode, delta=delta, shortlist=shortlist, labeler=labeler, semantic_types=types,
+                           train_on=tuple(n.strip() for n in (train_on or "").split(",") if n.strip()), features=features,
+                           regularisation=regularisation, cross_validate=cross_validate, seed=seed)
     tax, config = ctx.obj.taxonomy(), ctx.obj.config()
     with ctx.obj.open_store(must_exist=True) as store:
+        if evaluate_against and not store.has_labels(evaluate_against):  # before any labelling
+            known = ", ".join(store.labelers_with_labels()) or "none yet"
+            raise UsageError(f"--evaluate-against: no labels by '{evaluate_against}' in {store.path} (labelers: {known})")
         report = label(store, tax, config, options)
         typer.echo(report.summary(), err=as_json)
+        if "cross_validation" in report.notes:
+            _echo_cross_validation(report.notes["cross_validation"], options.cross_validate, as_json)
         if evaluate_against:
-            if not store.labeler(evaluate_against) and not store.has_labels(evaluate_against):
-                raise UsageError(f"--evaluate-against: no labels by '{evaluate_against}' in {store.path}")
             name = report.params["labeler"]
             agreement = label_agreement(store, name, evaluate_against, tax)
             if as_json:
@@ -102,6 +115,19 @@ def label_command(
                 confused = "; ".join(f"{c['reference']} -> {c['predicted']} {c['count']}" for c in figures["confusions"][:3])
                 typer.echo(f"  {dimension}: n {figures['n']}, accuracy {figures['accuracy']:.3f}, macro-F1 {figures['macro_f1']:.3f}, "
                            f"None {figures['predicted_none']:.2f} (reference {figures['reference_none']:.2f}); most confused: {confused}")
+
+
+def _echo_cross_validation(figures: dict, k: int, as_json: bool) -> None:
+    """The learned labeller's K-fold figures per dimension (never on its training prompts)."""
+    if as_json:
+        typer.echo(json.dumps({"cross_validation": figures}, indent=2), err=True)
+        return
+    typer.echo(f"{k}-fold cross-validation, folds grouped by dedup cluster (figures on held-out prompts only):")
+    typer.echo(f"  {'dimension':14} {'n':>6} {'accuracy':>8} {'macro-F1':>8} {'top-1 real':>10} {'None P':>6} "
+               f"{'None R':>6} {'ECE':>6}")
+    for dimension, f in figures.items():
+        typer.echo(f"  {dimension:14} {f['n']:>6} {f['accuracy']:8.3f} {f['macro_f1']:8.3f} {f['top1_real']:10.3f} "
+                   f"{f['none_precision']:6.3f} {f['none_recall']:6.3f} {f['ece']:6.3f}")
 
 
 @commands.command("expand")

@@ -22,7 +22,7 @@ import numpy as np
 from tqdm import tqdm
 
 from pipeline.errors import UsageError
-from pipeline.stages.options import LabelOptions
+from pipeline.stages.options import TRAINED, LabelOptions
 from pipeline.engines.config import Config, build_engine
 from pipeline.engines import CachedEngine, ChoiceRequest, valid_probs
 from review_store import StageReport, Store, content_id
@@ -108,8 +108,9 @@ def _domain_probs(labeller: Labeller, dimension: str, domains, requests, answers
     return probs
 
 
-def _label_rows(prompt_id: str, dimension: str, probs: dict[str, float], delta: float, floor: float,
+def label_rows(prompt_id: str, dimension: str, probs: dict[str, float], delta: float, floor: float,
                 labeler: str, version: str, now: str) -> list[dict]:
+    """A dimension's label rows: every domain at or above ``floor``, those at δ assigned (None when none is)."""
     reached = [d for d, p in probs.items() if d != "none" and p >= delta]
     rows = []
     for domain, p in probs.items():
@@ -165,7 +166,7 @@ def label_batch(engine: CachedEngine, embedder: CachedEngine | None, labeller: L
                              "raw": json.dumps(got, default=str)[:10_000], "reason": "unusable_answer",
                              "created_at": now})
             probs = {"unknown": 1.0}
-        labels += _label_rows(prompt["id"], dimension, probs, options.delta, options.min_probability, name,
+        labels += label_rows(prompt["id"], dimension, probs, options.delta, options.min_probability, name,
                               version, now)
     return labels, types, failures
 
@@ -194,6 +195,10 @@ def open_labeller(store: Store, taxonomy: Taxonomy, config: Config, options: Lab
 def label(store: Store, taxonomy: Taxonomy, config: Config, options: LabelOptions | None = None) -> StageReport:
     """Label every prompt the labeler has not labelled yet; returns the stage report."""
     options = options or LabelOptions()
+    if options.engine == TRAINED:
+        from pipeline.stages.label_trained import label_trained
+
+        return label_trained(store, taxonomy, options)
     engine, embedder, labeller, provenance = open_labeller(store, taxonomy, config, options)
     name = provenance["name"]
     with store.stage_run("label", {**asdict(options), "labeler": name, "engine": provenance["engine"]}) as report:

@@ -13,6 +13,8 @@ from pipeline.errors import UsageError, check_range
 from pipeline.text.features import FeatureSpec
 
 MODES = ("softmax", "independent")
+TRAINED = "trained"  # the label engine that learns from labelled prompts (pipeline.stages.label_trained)
+FEATURE_KINDS = ("embeddings", "tfidf", "both")
 SCOPES = ("global", "domain")
 
 
@@ -39,8 +41,25 @@ class LabelOptions:
     semantic_types: bool = True
     batch_prompts: int = 256
     min_probability: float = 0.01  # smaller probabilities are not stored (read them as 0)
+    # the learned labeller (engine "trained"): fitted on these labelers' labels, in order of preference
+    train_on: tuple[str, ...] = ()
+    features: str = "embeddings"  # embeddings, tfidf or both
+    regularisation: float = 1.0  # the regression's C
+    cross_validate: int | None = None  # K: print K-fold figures grouped by dedup cluster before labelling
+    seed: int = 0
 
     def check(self) -> None:
+        if self.engine == TRAINED:
+            if not self.train_on:
+                raise UsageError("--train-on: name the labelers to learn from, e.g. imported:prompts.csv")
+            if self.features not in FEATURE_KINDS:
+                raise UsageError(f"--features: must be one of {', '.join(FEATURE_KINDS)}, not '{self.features}'")
+            if self.mode != "softmax":
+                raise UsageError("--mode: the trained labeller chooses one domain per dimension (softmax)")
+            check_range("--cross-validate", self.cross_validate, 2)
+            check_range("--regularisation", self.regularisation, 0, above=True)
+        elif self.train_on or self.cross_validate:
+            raise UsageError("--train-on and --cross-validate are for --engine trained")
         if self.mode not in MODES:
             raise UsageError(f"--mode: must be one of {', '.join(MODES)}, not '{self.mode}'")
         check_range("--delta", self.delta, 0, 1, above=True)

@@ -1,0 +1,133 @@
+"""The label stage with the learned labeller (``--engine trained``): fit on the store's labelled
+prompts (``--train-on``), or reuse the model fitted on the same labels, then label every prompt the
+labeler has not labelled yet, as the other labellers do (one row per domain with its probability,
+assigned at δ). Embeddings come from the shipped MiniLM, computed per batch and not cached row by row.
+
+The labeler's name (default ``trained:<model id>``) changes whenever the training labels, features
+or settings do, so a refit after new human labels labels anew beside the old labels.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict
+
+from tqdm import tqdm
+
+from pipeline.errors import UsageError
+from pipeline.stages.label import label_rows
+from pipeline.stages.label_model import LabelModel, cross_validated, fit_label_model
+from pipeline.stages.options import LabelOptions
+from review_store import StageReport, Store, content_id
+from taxonomy import DIMENSIONS, Taxonomy
+
+TYPE = "semantic_type"
+
+
+def training_set(store: Store, taxonomy: Taxonomy, options: LabelOptions) -> dict:
+    """Texts, dedup clusters and, per dimension (and semantic type), each prompt's label by the first
+    of ``options.train_on`` that labelled it (None where none did)."""
+    rows = store.training_labels(list(options.train_on))
+    found = {r["labeler"] for r in rows}
+    missing = [name for name in options.train_on if name not in found]
+    if missing:
+        known = ", ".join(store.labelers_with_labels()) or "none yet"
+        raise UsageError(f"--train-on: no labels by '{missing[0]}' in {store.path} (labelers: {known})")
+    rank = {name: i for i, name in enumerate(options.train_on)}
+    prompts: dict[str, tuple[str, str]] = {}
+    chosen: dict[tuple[str, str], tuple[int, str]] = {}
+    for r in rows:
+        prompts.setdefault(r["prompt_id"], (r["text"], r["cluster"]))
+        key, candidate = (r["prompt_id"], r["dimension"]), (rank[r["labeler"]], r["domain"])
+        chosen[key] = min(chosen.get(key, candidate), candidate)  # the preferred labeler; then the first domain
+    ids = list(prompts)
+    labels = {d: [chosen[(p, d)][1] if (p, d) in chosen else None for p in ids] for d in DIMENSIONS}
+    if options.semantic_types:
+        types = {}
+        for r in store.training_types(list(options.train_on)):
+            candidate = (rank[r["labeler"]], r["type"])
+            types[r["prompt_id"]] = min(types.get(r["prompt_id"], candidate), candidate)
+        if types:
+            labels[TYPE] = [types[p][1] if p in types else None for p in ids]
+    labels = {d: values for d, values in labels.items() if any(v is not None for v in values)}
+    return {"ids": ids, "texts": [prompts[p][0] for p in ids], "groups": [prompts[p][1] for p in ids],
+            "labels": labels}
+
+
+def _embedder():
+    from pipeline.engines.embed import EmbedEngine
+
+    return EmbedEngine(batch_size=64)
+
+
+def _settings(options: LabelOptions, taxonomy: Taxonomy) -> dict:
+    return {"features": options.features, "regularisation": options.regularisation, "seed": options.seed,
+            "train_on": list(options.train_on), "taxonomy_version": taxonomy.version, "method": "logistic+temperature"}
+
+
+def label_trained(store: Store, taxonomy: Taxonomy, options: LabelOptions) -> StageReport:
+    """Fit (or reuse) the learned labeller and label the prompts it has not labelled yet."""
+    options.check()
+    data = training_set(store, taxonomy, options)
+    settings = _settings(options, taxonomy)
+    model_id = content_id("label-model", json.dumps(settings, sort_keys=True),
+                          json.dumps([data["ids"], data["labels"]], sort_keys=True))
+    name = options.labeler or f"trained:{model_id[:10]}"
+    embedder = _embedder() if options.features != "tfidf" else None
+    with store.stage_run("label", {**asdict(options), "labeler": name, "engine": "trained", "model": model_id}) as report:
+        features = embedder.embed(data["texts"]) if embedder else None
+        if options.cross_validate:
+            report.notes["cross_validation"] = cross_validated(
+                data["texts"], data["labels"], data["groups"], features, options.cross_validate, options.features,
+                options.regularisation, options.seed)
+        stored = store.label_model(model_id)
+        if stored:
+            model = LabelModel.from_bytes(stored["model"])
+            report.notes["refitted"] = 0
+        else:
+            model = fit_label_model(data["texts"], data["labels"], data["groups"], features, options.features,
+                                    options.regularisation, options.seed)
+            counts = {d: {c: values.count(c) for c in sorted(set(values) - {None})} for d, values in data["labels"].items()}
+            provenance = {**settings, "training_prompts": len(data["ids"]), "counts": counts,
+                          "cross_validation": report.notes.get("cross_validation")}
+            with store.transaction():
+                store.save_label_model({"id": model_id, "labeler": name, "params": settings, "provenance": provenance,
+                                        "model": model.to_bytes(), "created_at": report.started_at})
+            report.notes["refitted"] = 1
+        with store.transaction():
+            store.add_labeler({"name": name, "engine": "trained", "backend": "sklearn", "model": model_id,
+                               "mode": "softmax", "delta": options.delta, "template_hash": options.features,
+                               "taxonomy_version": taxonomy.version, "created_at": report.started_at})
+        began = report.elapsed()
+        _label_all(store, taxonomy, options, model, embedder, name, report)
+        seconds = report.elapsed() - began
+        report.notes.update({"model": model_id, "training_prompts": len(data["ids"]),
+                             "labelling_prompts_per_s": round(report.items_in / seconds, 1) if report.items_in else 0})
+    return report
+
+
+def _label_all(store: Store, taxonomy: Taxonomy, options: LabelOptions, model: LabelModel, embedder, name: str,
+               report: StageReport) -> None:
+    bar = tqdm(total=store.count_prompts_without_labels(name), desc=f"label ({name})", unit=" prompts", disable=None)
+    for batch in store.prompts_without_labels(name, options.batch_prompts):
+        texts = [p["text"] for p in batch]
+        features = model.featurize(texts, embedder.embed(texts) if embedder else None)
+        labels, types = [], []
+        for dimension, dimension_model in model.dimensions.items():
+            probabilities = dimension_model.probabilities(features)
+            for prompt, row in zip(batch, probabilities):
+                probs = dict(zip(dimension_model.classes, row.tolist()))
+                if dimension == TYPE:
+                    types += [{"prompt_id": prompt["id"], "type": t, "probability": p, "labeler": name}
+                              for t, p in probs.items()]
+                else:
+                    labels += label_rows(prompt["id"], dimension, probs, options.delta, options.min_probability,
+                                         name, taxonomy.version, report.started_at)
+        with store.transaction():
+            store.add_labels(labels)
+            store.add_semantic_types(types)
+        report.items_in += len(batch)
+        report.kept += len(batch)
+        bar.update(len(batch))
+    bar.close()
+

@@ -1,0 +1,155 @@
+"""The learned labeller: calibration on data whose probabilities are known, folds that never split a
+dedup cluster, metrics against scikit-learn and hand counts, and the whole loop on the released
+prompts: fit, reuse, refit when people correct labels."""
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+from scipy.special import softmax
+from sklearn.metrics import accuracy_score, f1_score
+
+from pipeline.stages.label_model import (
+    LabelModel,
+    cross_validated,
+    expected_calibration_error,
+    fit_label_model,
+    grouped_folds,
+    label_metrics,
+)
+
+DEV_CSV = Path(__file__).resolve().parents[2] / "shared" / "data" / "misalign_bench_prompts_dev.csv"
+
+
+def _known_probabilities(n: int, seed: int):
+    """Features and labels drawn from softmax(W x): the true class probabilities are known."""
+    weights = np.random.default_rng(0).normal(0, 1.5, size=(4, 6))  # one true model for every sample
+    rng = np.random.default_rng(seed)
+    x = rng.normal(size=(n, 6)).astype(np.float32)
+    truth = softmax(x @ weights.T, axis=1)
+    y = np.array([rng.choice(4, p=p) for p in truth])
+    return x, np.array(["none", "a", "b", "c"], dtype=object)[y], truth
+
+
+def test_probabilities_are_calibrated_on_data_with_known_probabilities():
+    x, labels, _ = _known_probabilities(6000, seed=1)
+    test_x, test_labels, truth = _known_probabilities(3000, seed=2)
+    model = fit_label_model([""] * len(x), {"safety": labels.tolist()}, groups=list(range(len(x))), features=x)
+    safety = model.dimensions["safety"]
+    predicted = safety.probabilities(test_x)[:, [safety.classes.index(c) for c in ("none", "a", "b", "c")]]
+    assert np.abs(predicted - truth).mean() < 0.03  # close to the probabilities the labels were drawn from
+    order = [safety.classes.index(c) for c in ("none", "a", "b", "c")]
+    y = np.array([order.index(safety.classes.index(v)) for v in test_labels])
+    assert expected_calibration_error(predicted, y) < 0.03
+    # an over-confident model (logits doubled) is far worse calibrated: the measure can fail
+    assert expected_calibration_error(softmax(2 * np.log(predicted), axis=1), y) > 0.05
+
+
+def test_the_stored_model_gives_the_same_probabilities():
+    x, labels, _ = _known_probabilities(500, seed=3)
+    model = fit_label_model([""] * len(x), {"safety": labels.tolist()}, groups=list(range(len(x))), features=x)
+    again = LabelModel.from_bytes(model.to_bytes())
+    assert np.array_equal(again.dimensions["safety"].probabilities(x), model.dimensions["safety"].probabilities(x))
+
+
+def test_folds_never_split_a_dedup_cluster():
+    rng = np.random.default_rng(0)
+    groups = rng.integers(0, 40, size=300).astype(str)
+    folds = grouped_folds(groups, 5)
+    seen = set()
+    for train, test in folds:
+        assert not set(groups[train]) & set(groups[test])
+        assert not seen & set(test.tolist())
+        seen |= set(test.tolist())
+    assert seen == set(range(300))
+
+
+def test_metrics_agree_with_scikit_learn_and_a_hand_count():
+    classes = ["none", "x", "y"]
+    reference = ["none", "x", "y", "y", "none", "x"]
+    probabilities = np.array([[0.8, 0.1, 0.1], [0.2, 0.7, 0.1], [0.6, 0.1, 0.3], [0.1, 0.2, 0.7],
+                              [0.3, 0.6, 0.1], [0.5, 0.4, 0.1]])
+    figures = label_metrics(reference, probabilities, classes)
+    truth, predicted = [0, 1, 2, 2, 0, 1], probabilities.argmax(axis=1)
+    assert figures["accuracy"] == pytest.approx(accuracy_score(truth, predicted))
+    assert figures["macro_f1"] == pytest.approx(f1_score(truth, predicted, average="macro"))
+    # among real domains (rows 2-4 and 6), with None set aside: x, y, y, x all right
+    assert figures["top1_real"] == 1.0 and figures["real_n"] == 4
+    # None predicted for rows 1, 3, 6; right for row 1 only: precision 1/3; recall 1/2 (row 5 missed)
+    assert figures["none_precision"] == pytest.approx(1 / 3) and figures["none_recall"] == pytest.approx(1 / 2)
+
+
+@pytest.fixture
+def released(cli, tmp_path):
+    """The first 400 released prompts with the papers' labels, deduplicated."""
+    if not DEV_CSV.is_file():
+        pytest.skip("needs ../shared/data beside the checkout")
+    path = tmp_path / "dev.csv"
+    pd.read_csv(DEV_CSV, dtype=str, keep_default_na=False).head(400).to_csv(path, index=False)
+    labels = "safety=safety_name,value=values_name,culture=cultural_name"
+    assert cli("ingest", path, "--labels", labels).exit_code == 0
+    assert cli("dedup").exit_code == 0
+    return "imported:dev.csv"
+
+
+def test_trained_labeller_cross_validates_fits_once_and_labels_every_prompt(cli, store, released):
+    first = cli("label", "--engine", "trained", "--train-on", released, "--cross-validate", "3", "--no-types")
+    assert first.exit_code == 0, first.stderr
+    assert "3-fold cross-validation, folds grouped by dedup cluster" in first.stdout
+    assert "refitted: 1" in first.stdout
+    [name] = [n for n in store.labelers_with_labels() if n.startswith("trained:")]
+    [run] = store.stage_runs("label")
+    cv = run["notes"]["cross_validation"]
+    assert set(cv) == {"safety", "value", "culture"} and all(0 <= f["ece"] <= 1 for f in cv.values())
+    labelled = store.db.execute("SELECT COUNT(DISTINCT prompt_id) FROM labels WHERE labeler = ?", [name]).fetchone()[0]
+    assert labelled == store.status()["prompts"]["total"]
+    again = cli("label", "--engine", "trained", "--train-on", released, "--no-types")
+    assert "refitted: 0" in again.stdout and "0 in" in again.stdout  # same labels: the stored model, nothing new
+
+
+def test_a_corrected_label_changes_the_next_fit(cli, store, taxonomy, released):
+    from pipeline.stages.label_trained import training_set
+    from pipeline.stages.options import LabelOptions
+
+    assert cli("label", "--engine", "trained", "--train-on", released, "--no-types").exit_code == 0
+    prompts = [r["id"] for r in store.db.query("SELECT id FROM prompts ORDER BY seq LIMIT 30")]
+    with store.transaction():  # a panel says these prompts are about privacy
+        store.add_labels({"prompt_id": p, "dimension": "safety", "domain": "safety.privacy_violation", "probability": 1.0,
+                          "labeler": "human:South Asia", "taxonomy_version": taxonomy.version, "created_at": "t"}
+                         for p in prompts)
+    both = ("human:South Asia", released)
+    data = training_set(store, taxonomy, LabelOptions(engine="trained", train_on=both, semantic_types=False))
+    safety = dict(zip(data["ids"], data["labels"]["safety"]))
+    assert all(safety[p] == "safety.privacy_violation" for p in prompts)  # people's labels come first
+    refit = cli("label", "--engine", "trained", "--train-on", ",".join(both), "--no-types")
+    assert refit.exit_code == 0 and "refitted: 1" in refit.stdout
+    assert len([n for n in store.labelers_with_labels() if n.startswith("trained:")]) == 2
+
+
+def test_unknown_training_or_reference_labelers_fail_before_any_work(cli, store, released):
+    missing = cli("label", "--engine", "trained", "--train-on", "human:nobody")
+    assert missing.exit_code == 1 and "--train-on: no labels by 'human:nobody'" in missing.stderr
+    assert released in missing.stderr  # the labelers that do exist
+    wrong = cli("label", "--evaluate-against", "imported:nothing.csv")
+    assert wrong.exit_code == 1 and "(labelers: imported:dev.csv)" in wrong.stderr
+    assert store.stage_runs("label") == []
+
+
+def test_cross_validation_never_reports_on_training_prompts(released, store, taxonomy):
+    """A model that memorises (one cluster per prompt repeated) scores well on its training data but
+    not in grouped cross-validation: the figures are the held-out ones."""
+    from pipeline.engines.embed import EmbedEngine
+    from pipeline.stages.label_trained import training_set
+    from pipeline.stages.options import LabelOptions
+
+    data = training_set(store, taxonomy, LabelOptions(engine="trained", train_on=(released,), semantic_types=False))
+    features = EmbedEngine().embed(data["texts"])
+    held_out = cross_validated(data["texts"], {"value": data["labels"]["value"]}, data["groups"], features, k=3,
+                               c=100.0)["value"]
+    fitted = fit_label_model(data["texts"], {"value": data["labels"]["value"]}, data["groups"], features, c=100.0)
+    known = [i for i, v in enumerate(data["labels"]["value"]) if v is not None]
+    on_training = label_metrics([data["labels"]["value"][i] for i in known],
+                                fitted.dimensions["value"].probabilities(features[known]),
+                                fitted.dimensions["value"].classes)
+    assert on_training["accuracy"] > held_out["accuracy"] + 0.2
