@@ -121,6 +121,11 @@ class LabelQueries:
             "SELECT prompt_id, dimension, domain, probability FROM labels WHERE labeler = ? AND assigned = 1",
             [labeler])
 
+    def label_probabilities(self, labeler: str, dimension: str) -> Iterator[tuple[str, str, float]]:
+        """(prompt id, domain, probability) of every stored label of ``labeler`` in ``dimension``, assigned or not."""
+        yield from self.db.execute("SELECT prompt_id, domain, probability FROM labels WHERE labeler = ? AND dimension = ?",
+                                   [labeler, dimension])
+
     def top_semantic_types(self, prompt_ids: list[str] | None = None) -> dict[str, str]:
         """Per prompt (default: every prompt): its most probable semantic type over every labeler."""
         where, params = ("WHERE prompt_id IN (SELECT value FROM json_each(?))", [json.dumps(prompt_ids)]) \

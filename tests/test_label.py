@@ -139,7 +139,8 @@ def test_agreement_against_imported_labels_is_computed_per_dimension(prompts_sto
     report = label_agreement(prompts_store, name, REFERENCE, taxonomy)
     assert report["culture"]["n"] == 4 and 0 <= report["culture"]["accuracy"] <= 1
     assert label_agreement(prompts_store, REFERENCE, REFERENCE, taxonomy)["value"] == {
-        "n": 4, "accuracy": 1.0, "macro_f1": 1.0, "reference_none": 0.0, "predicted_none": 0.0, "confusions": []}
+        "n": 4, "accuracy": 1.0, "macro_f1": 1.0, "top1_real": 1.0, "ece": 0.0, "reference_none": 0.0,
+        "predicted_none": 0.0, "confusions": []}  # imported labels: probability 1 and right, so ECE 0
 
 
 def test_label_cli_with_agreement_and_guards(prompts_store, cli, taxonomy):

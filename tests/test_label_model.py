@@ -153,3 +153,15 @@ def test_cross_validation_never_reports_on_training_prompts(released, store, tax
                                 fitted.dimensions["value"].probabilities(features[known]),
                                 fitted.dimensions["value"].classes)
     assert on_training["accuracy"] > held_out["accuracy"] + 0.2
+
+
+def test_evaluate_against_reports_top1_among_real_domains_and_ece(cli, store, released):
+    import json
+
+    result = cli("label", "--no-types", "--evaluate-against", released, "--json")
+    assert result.exit_code == 0, result.stderr
+    figures = json.loads(result.stdout)
+    for dimension in ("safety", "value", "culture"):
+        assert 0 <= figures[dimension]["top1_real"] <= 1 and 0 <= figures[dimension]["ece"] <= 1
+    shown = cli("label", "--no-types", "--evaluate-against", released)
+    assert "top-1 among real domains" in shown.stdout and "ECE" in shown.stdout

@@ -114,6 +114,7 @@ def label_command(
                     continue
                 confused = "; ".join(f"{c['reference']} -> {c['predicted']} {c['count']}" for c in figures["confusions"][:3])
                 typer.echo(f"  {dimension}: n {figures['n']}, accuracy {figures['accuracy']:.3f}, macro-F1 {figures['macro_f1']:.3f}, "
+                           f"top-1 among real domains {figures['top1_real']:.3f}, ECE {figures['ece']:.3f}, "
                            f"None {figures['predicted_none']:.2f} (reference {figures['reference_none']:.2f}); most confused: {confused}")
 
 

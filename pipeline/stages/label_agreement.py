@@ -3,15 +3,19 @@
 Per dimension, over prompts both have labelled and the reference does not mark Unknown: accuracy,
 macro-F1 over the reference's classes (None included), and the most frequent confusions. When the
 reference gives a prompt several domains (duplicated rows), a prediction matching any counts as
-right. A multi-label prediction (mode independent) is reduced to its most probable domain.
+right. A multi-label prediction (mode independent) is reduced to its most probable domain. From
+the labeler's stored probabilities (a domain without a row reads as 0): top-1 among real domains
+(on prompts whose reference has one, None set aside) and the expected calibration error.
 """
 
 from __future__ import annotations
 
 from collections import Counter
 
+import numpy as np
 from sklearn.metrics import accuracy_score, f1_score
 
+from pipeline.stages.label_model import label_metrics
 from review_store import Store
 from taxonomy import DIMENSIONS, Taxonomy
 
@@ -29,7 +33,7 @@ def label_agreement(store: Store, labeler: str, reference: str, taxonomy: Taxono
     name = {d.id: d.name for d in taxonomy.domains} | {"none": "None", "unknown": "Unknown"}
     report = {}
     for dimension in DIMENSIONS:
-        truth, predicted = [], []
+        truth, predicted, prompts = [], [], []
         for (prompt_id, dim), reference_labels in theirs.items():
             if dim != dimension or (prompt_id, dim) not in ours:
                 continue
@@ -39,14 +43,25 @@ def label_agreement(store: Store, labeler: str, reference: str, taxonomy: Taxono
             guess = max(ours[(prompt_id, dim)])[1]
             truth.append(guess if guess in allowed else sorted(allowed - {"unknown"})[0])
             predicted.append(guess)
+            prompts.append(prompt_id)
         if not truth:
             report[dimension] = {"n": 0}
             continue
         confusions = Counter((t, p) for t, p in zip(truth, predicted) if t != p).most_common(5)
+        classes = [d.id for d in taxonomy.domains_of(dimension)] + ["none"]
+        column = {c: i for i, c in enumerate(classes)}
+        row = {p: i for i, p in enumerate(prompts)}
+        probabilities = np.zeros((len(prompts), len(classes)))
+        for prompt_id, domain, probability in store.label_probabilities(labeler, dimension):
+            if prompt_id in row and domain in column:
+                probabilities[row[prompt_id], column[domain]] = probability
+        calibrated = label_metrics(truth, probabilities, classes)
         report[dimension] = {
             "n": len(truth),
             "accuracy": round(accuracy_score(truth, predicted), 4),
             "macro_f1": round(f1_score(truth, predicted, labels=sorted(set(truth)), average="macro", zero_division=0), 4),
+            "top1_real": round(calibrated["top1_real"], 4),
+            "ece": round(calibrated["ece"], 4),
             "reference_none": round(truth.count("none") / len(truth), 4),
             "predicted_none": round(predicted.count("none") / len(truth), 4),
             "confusions": [{"reference": name.get(t, t), "predicted": name.get(p, p), "count": c}
