@@ -43,7 +43,7 @@ class LabelOptions:
     min_probability: float = 0.01  # smaller probabilities are not stored (read them as 0)
     # the learned labeller (engine "trained"): fitted on these labelers' labels, in order of preference
     train_on: tuple[str, ...] = ()
-    features: str = "embeddings"  # embeddings, tfidf or both
+    features: str = "both"  # embeddings, tfidf or both (both: best measured, benchmarks/label_quality.py)
     regularisation: float = 1.0  # the regression's C
     cross_validate: int | None = None  # K: print K-fold figures grouped by dedup cluster before labelling
     seed: int = 0
