@@ -34,6 +34,7 @@ bench: setup
 	$(BIN)/python benchmarks/dedup.py
 	$(BIN)/python benchmarks/engines.py
 	$(BIN)/python benchmarks/label.py
+	$(BIN)/python benchmarks/label_quality.py
 	$(BIN)/python benchmarks/bench_read.py
 	$(BIN)/python benchmarks/export.py
 	$(BIN)/python benchmarks/app.py

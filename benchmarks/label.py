@@ -30,6 +30,17 @@ DEV_CSV = REPO.parent / "shared" / "data" / "misalign_bench_prompts_dev.csv"
 LABELS = {"safety": "safety_name", "value": "values_name", "culture": "cultural_name"}
 
 
+def released_prompts(folder: Path, limit: int | None) -> Path:
+    """The released prompts file, or a copy of its first ``limit`` rows (labels kept as text: "None" stays "None")."""
+    if not limit:
+        return DEV_CSV
+    import pandas as pd
+
+    source = folder / DEV_CSV.name
+    pd.read_csv(DEV_CSV, dtype=str, keep_default_na=False).head(limit).to_csv(source, index=False)
+    return source
+
+
 def baseline_prompts_per_s(texts: list[str]) -> float:
     from sentence_transformers import SentenceTransformer
 
@@ -49,11 +60,7 @@ def main() -> None:
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     taxonomy = load_taxonomy()
     with tempfile.TemporaryDirectory() as tmp:
-        source = DEV_CSV
-        if args.limit:
-            import pandas as pd
-            source = Path(tmp) / DEV_CSV.name
-            pd.read_csv(DEV_CSV, dtype=str, keep_default_na=False).head(args.limit).to_csv(source, index=False)
+        source = released_prompts(Path(tmp), args.limit)
         with Store(Path(tmp) / "bench.db") as store:
             ingest(store, source, taxonomy, IngestOptions(label_columns=LABELS))
             report = label(store, taxonomy, load_config(), LabelOptions(engine="embedded"))

@@ -27,6 +27,7 @@ import pandas as pd
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
+from benchmarks.label import DEV_CSV, LABELS, released_prompts  # noqa: E402
 from pipeline.engines.config import load_config  # noqa: E402
 from pipeline.engines.embed import EmbedEngine  # noqa: E402
 from pipeline.stages.dedup import dedup  # noqa: E402
@@ -38,8 +39,6 @@ from pipeline.stages.options import DedupOptions, IngestOptions, LabelOptions  #
 from review_store import Store  # noqa: E402
 from taxonomy import DIMENSIONS, load_taxonomy  # noqa: E402
 
-DEV_CSV = REPO.parent / "shared" / "data" / "misalign_bench_prompts_dev.csv"
-LABELS = {"safety": "safety_name", "value": "values_name", "culture": "cultural_name"}
 GOALS = {"safety": 0.65, "value": 0.45, "culture": 0.50}
 
 
@@ -107,10 +106,7 @@ def main() -> None:
     taxonomy = load_taxonomy()
     rows, speed = [], {}
     with tempfile.TemporaryDirectory() as tmp:
-        source = DEV_CSV
-        if args.limit:
-            source = Path(tmp) / DEV_CSV.name
-            pd.read_csv(DEV_CSV, dtype=str, keep_default_na=False).head(args.limit).to_csv(source, index=False)
+        source = released_prompts(Path(tmp), args.limit)
         with Store(Path(tmp) / "quality.db") as store:
             ingest(store, source, taxonomy, IngestOptions(label_columns=LABELS))
             dedup(store, DedupOptions())

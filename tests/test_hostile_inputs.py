@@ -363,3 +363,13 @@ def test_a_read_only_store_is_one_line_before_any_work(read_only, tmp_path, comm
     assert result.returncode == 1 and result.stderr.count("\n") == 1, result.stderr
     assert "read-only" in result.stderr and "not a misalign store" not in result.stderr
     assert not (tmp_path / "out").exists()
+
+
+def test_label_shows_progress_lines_when_its_output_is_not_a_terminal(tmp_path):
+    db = tmp_path / "p.db"
+    assert _misalign("ingest", _prompt_file(tmp_path / "p.csv", 300), "--db", db).returncode == 0
+    done = _misalign("label", "--db", db, "--no-types")
+    assert done.returncode == 0
+    lines = [line for line in done.stderr.splitlines() if line.startswith("label (")]
+    assert lines and lines[-1].startswith("label (embed:") and "300/300 prompts" in lines[-1] and "/s" in lines[-1]
+    assert "\r" not in done.stderr  # no bar redrawn into a log file

@@ -15,14 +15,15 @@ run resumes where it stopped; engine answers are replayed from the cache.
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from dataclasses import asdict
 from pathlib import Path
 
 import numpy as np
-from tqdm import tqdm
 
 from pipeline.errors import UsageError
 from pipeline.stages.options import TRAINED, LabelOptions
+from pipeline.stages.progress import progress
 from pipeline.engines.config import Config, build_engine
 from pipeline.engines import CachedEngine, ChoiceRequest, valid_probs
 from review_store import StageReport, Store, content_id
@@ -171,6 +172,23 @@ def label_batch(engine: CachedEngine, embedder: CachedEngine | None, labeller: L
     return labels, types, failures
 
 
+def label_pending(store: Store, name: str, batch_size: int, report: StageReport,
+                  rows_for: Callable[[list[dict]], tuple[list, list, list]]) -> None:
+    """Label, batch by batch, every prompt ``name`` has not labelled yet: ``rows_for(batch)`` gives its
+    (labels, semantic types, failures), committed with the batch, so a cut-off run resumes where it
+    stopped; progress shown as it goes."""
+    with progress(store.count_prompts_without_labels(name), f"label ({name})", "prompts") as bar:
+        for batch in store.prompts_without_labels(name, batch_size):
+            labels, types, failures = rows_for(batch)
+            with store.transaction():
+                store.add_labels(labels)
+                store.add_semantic_types(types)
+                store.add_label_failures(failures)
+            report.items_in += len(batch)
+            report.kept += len(batch)
+            bar.update(len(batch))
+
+
 def open_labeller(store: Store, taxonomy: Taxonomy, config: Config, options: LabelOptions):
     """The labeller's engine (cached), shortlist embedder, request builder and name; its provenance
     is checked against the store's record of that name."""
@@ -204,17 +222,8 @@ def label(store: Store, taxonomy: Taxonomy, config: Config, options: LabelOption
     with store.stage_run("label", {**asdict(options), "labeler": name, "engine": provenance["engine"]}) as report:
         with store.transaction():
             store.add_labeler({**provenance, "created_at": report.started_at})
-        bar = tqdm(total=store.count_prompts_without_labels(name), desc=f"label ({name})", unit=" prompts", disable=None)
-        for batch in store.prompts_without_labels(name, options.batch_prompts):
-            labels, types, failures = label_batch(engine, embedder, labeller, batch, name, taxonomy.version, report.started_at, report)
-            with store.transaction():
-                store.add_labels(labels)
-                store.add_semantic_types(types)
-                store.add_label_failures(failures)
-            report.items_in += len(batch)
-            report.kept += len(batch)
-            bar.update(len(batch))
-        bar.close()
+        label_pending(store, name, options.batch_prompts, report, lambda batch: label_batch(
+            engine, embedder, labeller, batch, name, taxonomy.version, report.started_at, report))
         report.notes = {"prompts_per_s": round(report.items_in / report.elapsed(), 1) if report.items_in else 0,
                         "engine_requests": engine.calls}
     return report

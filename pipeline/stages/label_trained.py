@@ -12,10 +12,8 @@ from __future__ import annotations
 import json
 from dataclasses import asdict
 
-from tqdm import tqdm
-
 from pipeline.errors import UsageError
-from pipeline.stages.label import label_rows
+from pipeline.stages.label import label_pending, label_rows
 from pipeline.stages.label_model import LabelModel, cross_validated, fit_label_model
 from pipeline.stages.options import LabelOptions
 from review_store import StageReport, Store, content_id
@@ -108,14 +106,12 @@ def label_trained(store: Store, taxonomy: Taxonomy, options: LabelOptions) -> St
 
 def _label_all(store: Store, taxonomy: Taxonomy, options: LabelOptions, model: LabelModel, embedder, name: str,
                report: StageReport) -> None:
-    bar = tqdm(total=store.count_prompts_without_labels(name), desc=f"label ({name})", unit=" prompts", disable=None)
-    for batch in store.prompts_without_labels(name, options.batch_prompts):
+    def rows_for(batch: list[dict]) -> tuple[list, list, list]:
         texts = [p["text"] for p in batch]
         features = model.featurize(texts, embedder.embed(texts) if embedder else None)
         labels, types = [], []
         for dimension, dimension_model in model.dimensions.items():
-            probabilities = dimension_model.probabilities(features)
-            for prompt, row in zip(batch, probabilities):
+            for prompt, row in zip(batch, dimension_model.probabilities(features)):
                 probs = dict(zip(dimension_model.classes, row.tolist()))
                 if dimension == TYPE:
                     types += [{"prompt_id": prompt["id"], "type": t, "probability": p, "labeler": name}
@@ -123,11 +119,6 @@ def _label_all(store: Store, taxonomy: Taxonomy, options: LabelOptions, model: L
                 else:
                     labels += label_rows(prompt["id"], dimension, probs, options.delta, options.min_probability,
                                          name, taxonomy.version, report.started_at)
-        with store.transaction():
-            store.add_labels(labels)
-            store.add_semantic_types(types)
-        report.items_in += len(batch)
-        report.kept += len(batch)
-        bar.update(len(batch))
-    bar.close()
+        return labels, types, []
 
+    label_pending(store, name, options.batch_prompts, report, rows_for)

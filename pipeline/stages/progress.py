@@ -1,0 +1,47 @@
+"""Progress a person can see: a tqdm bar on a terminal; on a pipe or a log file, where a bar is
+unreadable, one line on stderr at the first batch, about every ``every`` seconds after, and at the end
+(done/total, rate, time left).
+
+>>> import io
+>>> out = io.StringIO()
+>>> with progress(4, "label (x)", "prompts", every=0.0, stream=out) as bar:
+...     bar.update(2)
+>>> out.getvalue().startswith("label (x): 2/4 prompts")
+True
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+
+class _Lines:
+    def __init__(self, total: int, desc: str, unit: str, every: float, stream):
+        self.total, self.desc, self.unit, self.every, self.stream = total, desc, unit, every, stream
+        self.done, self.began, self.last = 0, time.monotonic(), time.monotonic()
+
+    def update(self, n: int) -> None:
+        self.done += n
+        now = time.monotonic()
+        if self.done == n or self.done >= self.total or now - self.last >= self.every:  # first, last, every ~10 s
+            self.last = now
+            rate = self.done / max(now - self.began, 1e-9)
+            left = (self.total - self.done) / rate if rate else float("inf")
+            print(f"{self.desc}: {self.done}/{self.total} {self.unit}, {rate:.1f} {self.unit}/s, "
+                  f"about {left:.0f} s left", file=self.stream, flush=True)
+
+
+@contextmanager
+def progress(total: int, desc: str, unit: str, every: float = 10.0, stream=None) -> Iterator:
+    """An object with ``update(n)``: tqdm where ``stream`` (default stderr) is a terminal, lines elsewhere."""
+    stream = stream or sys.stderr
+    if stream.isatty():
+        from tqdm import tqdm
+
+        with tqdm(total=total, desc=desc, unit=f" {unit}", file=stream) as bar:
+            yield bar
+    else:
+        yield _Lines(total, desc, unit, every, stream)
