@@ -160,6 +160,21 @@ def test_an_annotator_answers_in_the_argilla_ui_and_pull_brings_it_back(store, t
     assert answer["pair_id"] in pairs and prompt in shown
 
 
+def _children(pid: int) -> list[int]:
+    """The processes whose parent is ``pid`` (read from /proc: no procps needed)."""
+    from pathlib import Path
+
+    found = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:  # the process ended meanwhile
+            continue
+        if int(fields[1]) == pid:
+            found.append(int(stat.parent.name))
+    return found
+
+
 @pytest.mark.parametrize("stop", [signal.SIGINT, signal.SIGTERM])
 def test_misalign_argilla_serve_starts_accounts_and_stops_every_child_on_a_signal(store, tmp_path, db_path, stop):
     """Started in the background (a shell hands it SIGINT ignored), it still stops on SIGINT, and on
@@ -185,8 +200,7 @@ def test_misalign_argilla_serve_starts_accounts_and_stops_every_child_on_a_signa
             lines.append(server.stdout.readline())
         assert "panel Andes: workspace ready, 1 annotator accounts created\n" in lines, lines
         assert Annotator(f"http://127.0.0.1:{port}", "quilla").headers  # the annotator can sign in
-        children = [int(pid) for pid in subprocess.run(["pgrep", "-P", str(server.pid)], capture_output=True,
-                                                       text=True).stdout.split()]
+        children = _children(server.pid)
         assert len(children) == 3  # redis-server, the web server, the worker
     finally:
         server.send_signal(stop)
