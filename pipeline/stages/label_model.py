@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import io
 import json
+import warnings
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -112,7 +113,9 @@ def _regression(features, labels: np.ndarray, classes: list[str], c: float, seed
     if len(present) == 1:  # one class seen: it is certain
         intercept[classes.index(present[0])] = 0.0
         return DimensionModel(classes, coef, intercept)
-    fitted = LogisticRegression(C=c, max_iter=500, tol=1e-3, random_state=seed).fit(features, labels)
+    with warnings.catch_warnings():  # many domains, few prompts each: not a regression problem, as it warns
+        warnings.filterwarnings("ignore", message="The number of unique classes is greater than 50%")
+        fitted = LogisticRegression(C=c, max_iter=500, tol=1e-3, random_state=seed).fit(features, labels)
     rows = [classes.index(c) for c in fitted.classes_]
     if len(rows) == 2:  # scikit-learn keeps one weight vector for two classes: logits (0, z)
         coef[rows[1]], intercept[rows[1]], intercept[rows[0]] = fitted.coef_[0], fitted.intercept_[0], 0.0
