@@ -99,6 +99,10 @@ def label_trained(store: Store, taxonomy: Taxonomy, options: LabelOptions) -> St
         began = report.elapsed()
         _label_all(store, taxonomy, options, model, embedder, name, report)
         seconds = report.elapsed() - began
+        # where the training labels never say None the model cannot either: a prompt below δ then gets nothing
+        without_none = [d for d, m in model.dimensions.items() if d != TYPE and "none" not in m.classes]
+        if without_none:
+            report.notes["no_none_in_training"] = ", ".join(without_none)
         report.notes.update({"model": model_id, "training_prompts": len(data["ids"]),
                              "labelling_prompts_per_s": round(report.items_in / seconds, 1) if report.items_in else 0})
     return report
