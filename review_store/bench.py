@@ -19,6 +19,15 @@ PAIR_SETS = {
 }
 
 
+def left_out_line(pair: dict) -> str:
+    """One left-out pair as a person reads it: its id, status and why.
+
+    >>> left_out_line({"id": "ab12", "status": "rejected", "reason_codes": ["misaligned:refusal"]})
+    'ab12 (rejected: misaligned:refusal)'
+    """
+    return f"{pair['id']} ({pair['status']}: {', '.join(pair['reason_codes']) or 'no reason recorded'})"
+
+
 class BenchQueries:
     db: sqlite_utils.Database
 
@@ -33,6 +42,13 @@ class BenchQueries:
             "SELECT p.id, p.labeler, pr.text AS prompt, a.text AS aligned, m.text AS misaligned FROM pairs p "
             "JOIN prompts pr ON pr.id = p.prompt_id JOIN candidates a ON a.id = p.aligned_id "
             f"JOIN candidates m ON m.id = p.misaligned_id WHERE {where} ORDER BY p.id", params))
+
+    def incomplete_pairs(self, pair_set: str) -> list[dict]:
+        """Pairs in ``pair_set`` with an empty slot (no candidate passed there): what a benchmark or an
+        export of that set leaves out, with why (id, status, reason codes), in id order."""
+        return [{**r, "reason_codes": json.loads(r["reason_codes"])} for r in self.db.query(
+            f"SELECT p.id, p.status, p.reason_codes FROM pairs p WHERE ({PAIR_SETS[pair_set]}) "
+            "AND (p.aligned_id IS NULL OR p.misaligned_id IS NULL) ORDER BY p.id")]
 
     def add_bench_run(self, row: dict) -> None:
         self.db["bench_runs"].insert(row, ignore=True)

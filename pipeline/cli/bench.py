@@ -8,6 +8,7 @@ from typing import Annotated, Optional
 import typer
 
 from pipeline.bench.options import KEYWORD_DETECTOR, BenchOptions
+from pipeline.cli.common import echo_left_out
 from pipeline.errors import UsageError
 
 bench_app = typer.Typer(help="Benchmark models on the curated pairs (Coverage, FFR, Alignment Score, trade-offs).",
@@ -46,6 +47,7 @@ def run_command(
         summarise(store, tax, report.notes["group_id"], bootstrap)
         overall = next(iter(report_tables(store, tax, report.notes["group_id"]).values()))
     typer.echo(report.summary())
+    echo_left_out(report)
     typer.echo(overall.to_string(index=False))
     typer.echo(f"misalign bench report {report.notes['group_id']} --out DIR   # every table, CSV and markdown")
 

@@ -118,3 +118,12 @@ class MisalignGroup(TyperGroup):
             typer.echo("aborted", err=True)
             sys.exit(1)
         sys.exit(code if isinstance(code, int) else 0)
+
+
+def echo_left_out(report) -> None:
+    """Each pair a command left out because a slot is empty, with why: never silent."""
+    lines = report.notes.get("left_out") or []
+    if lines:
+        typer.echo(f"left out {len(lines)} pairs with an empty slot:")
+        for line in lines:
+            typer.echo(f"  {one_line(line)}")

@@ -11,6 +11,7 @@ import typer
 from pipeline.export.options import ExportOptions
 from pipeline.stages.options import DedupOptions, ExpandOptions, LabelOptions
 from pipeline.stages.pairs.options import PairOptions, RuleOptions
+from pipeline.cli.common import echo_left_out
 from pipeline.errors import UsageError
 
 commands = typer.Typer()
@@ -299,4 +300,5 @@ def export_command(
     with ctx.obj.open_store(must_exist=True) as store:
         report = export(store, tax, options)
     typer.echo(report.summary())
+    echo_left_out(report)
     typer.echo(f"wrote {out}")

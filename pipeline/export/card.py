@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pandas as pd
 
+from pipeline.text.cells import markdown_literal
 from review_store import Store
 from taxonomy import DIMENSIONS, Taxonomy
 
@@ -24,7 +25,16 @@ def _caveats(store: Store, status: dict) -> str:
     return "## Caveats\n\n" + "\n".join(lines) + "\n\n" if lines else ""
 
 
-def dataset_card(store: Store, taxonomy: Taxonomy, frame: pd.DataFrame, export_id: str, params: dict) -> str:
+def _left_out(lines: list[str], pair_set: str) -> str:
+    if not lines:
+        return ""
+    listed = "\n".join(f"- {markdown_literal(line)}" for line in lines)
+    return (f"## Left out\n\n{len(lines)} pairs of the `{pair_set}` set have an empty slot (no candidate passed "
+            f"there) and are not in this export:\n\n{listed}\n\n")
+
+
+def dataset_card(store: Store, taxonomy: Taxonomy, frame: pd.DataFrame, export_id: str, params: dict,
+                 left_out: list[str] = ()) -> str:
     """The export's README.md: what is in it, per split, dimension and domain, how it was made and its licence."""
     status = store.overview()
     splits = frame["split"].value_counts().rename_axis("split").reset_index(name="pairs")
@@ -78,7 +88,7 @@ Pairs: `{params['pairs']}`; filters: dimensions {list(params['dimensions']) or '
 {list(params['domains']) or 'any'}, semantic types {list(params['semantic_types']) or 'any'}, minimum
 panel agreement {params['min_agreement']}, sources {list(params['sources']) or 'any'}.
 
-## Pairs per dimension and split
+{_left_out(left_out, params['pairs'])}## Pairs per dimension and split
 
 {_table(pd.DataFrame(per_dimension))}
 

@@ -31,6 +31,7 @@ from pipeline.export.writers import write_formats
 from pipeline.text.outputs import atomic_folder, check_folder
 from pipeline.text.hamming import near_pairs
 from review_store import StageReport, Store, content_id
+from review_store.bench import left_out_line
 from taxonomy import DIMENSIONS, Taxonomy
 
 
@@ -181,11 +182,12 @@ def export(store: Store, taxonomy: Taxonomy, options: ExportOptions) -> StageRep
         table = pair_table(store)
         frame, export_id, report.params = plan_export(store, taxonomy, options, table)
         groups = frame.attrs["groups"]
+        left_out = [left_out_line(p) for p in store.incomplete_pairs(options.pairs)]  # said in the card too
         frame = _records(store, taxonomy, table, frame)
         counts = frame["split"].value_counts().to_dict()
         with atomic_folder(out, **target) as folder:
             written = write_formats(frame, folder, options.formats)
-            card = dataset_card(store, taxonomy, frame, export_id, report.params)
+            card = dataset_card(store, taxonomy, frame, export_id, report.params, left_out)
             (folder / "README.md").write_text(card, encoding="utf-8")
         with store.transaction():
             store.record_export({"id": export_id, "created_at": report.started_at, "out": str(out.resolve()),
@@ -193,4 +195,7 @@ def export(store: Store, taxonomy: Taxonomy, options: ExportOptions) -> StageRep
         report.items_in = report.kept = len(frame)
         report.notes = {"export_id": export_id, **{f"split_{k}": v for k, v in sorted(counts.items())},
                         "groups": groups, "files": ", ".join(written + ["README.md"])}
+        if left_out:
+            report.drop("empty_slot", len(left_out))
+            report.notes["left_out"] = left_out
     return report
