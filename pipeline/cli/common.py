@@ -13,7 +13,7 @@ import sys
 from pathlib import Path
 
 import typer
-from typer._click import exceptions as click_errors  # typer >= 0.22 carries its own click
+from typer._click import exceptions as click_errors  # typer 0.29 carries its own click (pinned in pyproject)
 from typer.core import TyperGroup
 
 from pipeline.errors import ServiceError, UsageError, one_line

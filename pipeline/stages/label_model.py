@@ -27,7 +27,6 @@ from scipy import sparse
 from scipy.optimize import minimize_scalar
 from scipy.special import log_softmax, softmax
 
-FEATURES = ("embeddings", "tfidf", "both")
 TFIDF = {"ngram_range": (1, 2), "min_df": 2, "sublinear_tf": True, "max_features": 50_000}
 
 

@@ -73,12 +73,14 @@ def label_trained(store: Store, taxonomy: Taxonomy, options: LabelOptions) -> St
     name = options.labeler or f"trained:{model_id[:10]}"
     embedder = _embedder() if options.features != "tfidf" else None
     with store.stage_run("label", {**asdict(options), "labeler": name, "engine": "trained", "model": model_id}) as report:
-        features = embedder.embed(data["texts"]) if embedder else None
+        stored = store.label_model(model_id)
+        # the training prompts' embeddings only when something is fitted: not to reuse a stored model
+        fitting = options.cross_validate or not stored
+        features = embedder.embed(data["texts"]) if embedder and fitting else None
         if options.cross_validate:
             report.notes["cross_validation"] = cross_validated(
                 data["texts"], data["labels"], data["groups"], features, options.cross_validate, options.features,
                 options.regularisation, options.seed)
-        stored = store.label_model(model_id)
         if stored:
             model = LabelModel.from_bytes(stored["model"])
             report.notes["refitted"] = 0
