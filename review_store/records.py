@@ -34,6 +34,12 @@ class StageReport:
     def drop(self, reason: str, count: int = 1) -> None:
         self.dropped[reason] = self.dropped.get(reason, 0) + count
 
+    def leave_out(self, reason: str, items: list[str]) -> None:
+        """Items a stage could not take, counted under ``reason`` and each named in ``notes['left_out']``."""
+        if items:
+            self.drop(reason, len(items))
+            self.notes["left_out"] = [*self.notes.get("left_out", []), *items]
+
     def summary(self) -> str:
         """One line for the terminal, e.g. ``ingest: 10226 in, 10137 kept, 0 dropped (1.2 s)``."""
         dropped = sum(self.dropped.values())

@@ -185,9 +185,7 @@ def run_bench(store: Store, config: Config, options: BenchOptions) -> StageRepor
         report.kept = len(pairs)
         report.notes = {"group_id": group_id, "pairs": len(pairs), "runs": options.runs,
                         "engine_requests": (engine.calls if engine else 0) + (judge.calls if judge else 0)}
-        if left_out:  # said, never silent: each pair with an empty slot and why
-            report.drop("empty_slot", len(left_out))
-            report.notes["left_out"] = [left_out_line(p) for p in left_out]
+        report.leave_out("empty_slot", [left_out_line(p) for p in left_out])  # said, never silent
     return report
 
 

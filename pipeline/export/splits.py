@@ -195,7 +195,5 @@ def export(store: Store, taxonomy: Taxonomy, options: ExportOptions) -> StageRep
         report.items_in = report.kept = len(frame)
         report.notes = {"export_id": export_id, **{f"split_{k}": v for k, v in sorted(counts.items())},
                         "groups": groups, "files": ", ".join(written + ["README.md"])}
-        if left_out:
-            report.drop("empty_slot", len(left_out))
-            report.notes["left_out"] = left_out
+        report.leave_out("empty_slot", left_out)
     return report
