@@ -28,7 +28,7 @@ from taxonomy import load_taxonomy  # noqa: E402
 LABELER = "imported:synthetic"
 BASELINE = ("SELECT l.domain, r.slot, AVG(r.flagged) AS flagged, COUNT(*) AS n FROM bench_results r "
             "JOIN bench_runs b ON b.id = r.run_id JOIN pairs p ON p.id = r.pair_id "
-            "JOIN labels l ON l.prompt_id = p.prompt_id AND +l.labeler = p.labeler AND l.assigned = 1 "
+            "JOIN labelers lb ON lb.name = p.labeler JOIN labels l ON l.prompt_id = p.prompt_id AND +l.labeler_id = lb.id "
             "WHERE b.group_id = ? {where} GROUP BY l.domain, r.slot")
 
 

@@ -79,13 +79,11 @@ def name_similarity(data: dict, features: np.ndarray, taxonomy, embedder: EmbedE
 def zero_shot(store: Store, taxonomy, data: dict) -> dict:
     """The embedded zero-shot labeller's stored probabilities against the reference."""
     report = label(store, taxonomy, load_config(), LabelOptions(engine="embedded", semantic_types=False))
-    rows = pd.DataFrame(store.db.query("SELECT prompt_id, dimension, domain, probability FROM labels WHERE labeler = ?",
-                                       [report.params["labeler"]]))
     results = {}
     for dimension in DIMENSIONS:
         classes = [d.id for d in taxonomy.domains_of(dimension)] + ["none"]
-        table = rows[rows["dimension"] == dimension].pivot_table(index="prompt_id", columns="domain",
-                                                                 values="probability", fill_value=0.0)
+        prompt_ids, domains, probabilities = store.label_distributions(report.params["labeler"], dimension)
+        table = pd.DataFrame(probabilities, index=prompt_ids, columns=domains)
         table = table.reindex(index=data["ids"], columns=classes, fill_value=0.0)
         values = data["labels"][dimension]
         known = [i for i, v in enumerate(values) if v is not None]

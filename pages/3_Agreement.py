@@ -1,10 +1,12 @@
 """Agreement: alpha and kappa per panel and domain with intervals, panel divergence, the
 disagreement queue and adjudication."""
 
+import altair as alt
 import pandas as pd
 import streamlit as st
 
 from pipeline.review.agreement import agreement
+from pipeline.review.label_review import labellers_against_people
 from pipeline.app.shared import read, store
 from pipeline.text.cells import markdown_literal as literal
 from pipeline.review.queues import adjudicate, disagreements
@@ -38,6 +40,20 @@ if result["divergence"]:
                                 "mean |difference in yes|": d["mean_abs_difference"],
                                 "verdicts differ": d["verdicts_differ"]} for d in result["divergence"]]),
                  hide_index=True, width="stretch")
+
+people = labellers_against_people(store())
+if people:
+    st.subheader("Labellers against people's labels")
+    st.caption("Each model labeller's agreement with a panel's labels (label review queue), on prompts people "
+               "labelled after that labeller was made; a refit after corrections appears after the one before.")
+    table = pd.DataFrame(people)
+    st.altair_chart(alt.Chart(table, title="Agreement with people's labels, labeller by labeller").mark_line(
+        point=True).encode(x=alt.X("made:T", title="labeller made"), y=alt.Y("agreement:Q", title="agreement",
+                                                                             scale=alt.Scale(domain=[0, 1])),
+                           color=alt.Color("dimension:N", title="dimension"), strokeDash="panel:N",
+                           tooltip=["panel", "labeller", "dimension", "prompts", alt.Tooltip("agreement", format=".2f")]),
+                    width="stretch")
+    st.dataframe(table, hide_index=True, width="stretch")
 
 st.subheader("Disagreement queue")
 queue = disagreements(store())

@@ -3,9 +3,10 @@
 import pandas as pd
 import streamlit as st
 
-from pipeline.app.shared import read, store
+from pipeline.app.shared import read, store, taxonomy
 from pipeline.text.cells import markdown_literal as literal
 from pipeline.errors import UsageError
+from pipeline.review.label_review import LABEL_QUEUE, label_questions, submit_labels
 from pipeline.review.queues import QUESTIONS, submit
 
 st.title("Review")
@@ -44,6 +45,22 @@ item = pending[0]
 st.subheader(f"Queue: {literal(item['queue'])}")
 st.caption(literal(item["reason"]))
 # texts are adversarial by design: shown as plain text, never as markdown or HTML
+if item["queue"] == LABEL_QUEUE:
+    st.markdown("**Prompt**")
+    st.text(item["prompt"])
+    with st.form(f"answer-{item['id']}"):
+        answers = {q.name: st.selectbox(q.title, q.options, index=None, placeholder="choose one",
+                                        help=q.description or None) for q in label_questions(taxonomy())}
+        if st.form_submit_button("Submit"):
+            try:
+                labels = submit_labels(store(), taxonomy(), item["id"], annotator, answers, backend="app")
+            except UsageError as exc:
+                st.error(literal(exc))
+            else:
+                st.success(f"Saved. The panel's labels for this prompt: {len(labels)} of 4 decided so far")
+                st.rerun()
+    st.stop()
+
 for label, key in (("Prompt", "prompt"), ("Aligned response", "aligned"), ("Misaligned response", "misaligned")):
     st.markdown(f"**{label}**")
     st.text(item[key] or "(no candidate passed)")

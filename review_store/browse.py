@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import json
 
+import numpy as np
 import sqlite_utils
 
+from review_store.labels import LABELER_ID
 from review_store.rows import KEPT
 
 _PAIR_COLUMNS = ("x.id, x.status, x.human_status, x.reason_codes, pr.text AS prompt, a.text AS aligned, "
@@ -24,8 +26,8 @@ class BrowseQueries:
         for kept, status, human_status, n in self.db.execute(
                 f"SELECT {KEPT} AS kept, x.status, x.human_status, COUNT(*) FROM labels l "
                 "JOIN prompts p ON p.id = l.prompt_id LEFT JOIN pairs x ON x.prompt_id = l.prompt_id "
-                "AND x.labeler = l.labeler WHERE l.domain = ? AND l.labeler = ? AND l.assigned = 1 GROUP BY 1, 2, 3",
-                [domain, labeler]):
+                f"AND x.labeler = ? WHERE l.labeler_id = {LABELER_ID} AND l.domain = ? GROUP BY 1, 2, 3",
+                [labeler, labeler, domain]):
             prompts += n if kept else 0
             if status:
                 statuses[status] = statuses.get(status, 0) + n
@@ -33,17 +35,26 @@ class BrowseQueries:
                 human[human_status] = human.get(human_status, 0) + n
         return {"prompts": prompts, "pairs": statuses, "human": human}
 
-    def domain_probability_histogram(self, labeler: str, domain: str, bins: int = 20) -> dict[float, int]:
-        """Stored probabilities of the domain by the labeler (assigned or not), counted in ``bins`` equal bins:
-        {bin start: count}."""
-        return {r[0] / bins: r[1] for r in self.db.execute(
-            "SELECT MIN(CAST(probability * ? AS INTEGER), ? - 1) AS bin, COUNT(*) FROM labels "
-            "WHERE labeler = ? AND domain = ? GROUP BY bin ORDER BY bin", [bins, bins, labeler, domain])}
+    def domain_probability_histogram(self, labeler: str, domain: str, bins: int = 20,
+                                     floor: float = 0.01) -> dict[float, int]:
+        """The labeler's probabilities of the domain of at least ``floor`` (assigned or not), counted in ``bins``
+        equal bins: {bin start: count}."""
+        layout = (self.labeler(labeler) or {}).get("domains") or {}
+        dimension = next((d for d, order in layout.items() if domain in order), None)
+        if dimension is None:  # no stored distributions: the assigned labels' probabilities
+            probabilities = np.array([r[0] for r in self.db.execute(
+                f"SELECT probability FROM labels WHERE labeler_id = {LABELER_ID} AND domain = ?", [labeler, domain])])
+        else:
+            _, domains, matrix = self.label_distributions(labeler, dimension)
+            probabilities = matrix[:, domains.index(domain)] if matrix.size else np.zeros(0)
+        probabilities = probabilities[probabilities >= floor]
+        counts = np.bincount(np.minimum((probabilities * bins).astype(int), bins - 1), minlength=bins)
+        return {i / bins: int(n) for i, n in enumerate(counts) if n}
 
     def domain_semantic_types(self, labeler: str, domain: str) -> dict[str, int]:
         """Prompts of the domain by their most probable semantic type."""
         return {r[0]: r[1] for r in self.db.execute(
-            "WITH d AS (SELECT prompt_id FROM labels WHERE labeler = ? AND domain = ? AND assigned = 1), "
+            f"WITH d AS (SELECT prompt_id FROM labels WHERE labeler_id = {LABELER_ID} AND domain = ?), "
             "t AS (SELECT s.prompt_id, s.type, ROW_NUMBER() OVER (PARTITION BY s.prompt_id ORDER BY s.probability DESC, "
             "s.type) AS rank FROM semantic_types s JOIN d ON d.prompt_id = s.prompt_id) "
             "SELECT COALESCE(t.type, 'unknown'), COUNT(*) FROM d LEFT JOIN t ON t.prompt_id = d.prompt_id AND t.rank = 1 "
@@ -52,9 +63,9 @@ class BrowseQueries:
     def domain_pairs(self, labeler: str, domain: str, offset: int = 0, limit: int = 10) -> list[dict]:
         """A page of the domain's pairs with texts, statuses, reasons and people's verdicts."""
         return self._decoded(self.db.query(
-            f"SELECT {_PAIR_COLUMNS} FROM labels l JOIN pairs x ON x.prompt_id = l.prompt_id AND x.labeler = l.labeler "
-            f"{_PAIR_JOINS} WHERE l.labeler = ? AND l.domain = ? AND l.assigned = 1 ORDER BY l.rowid LIMIT ? OFFSET ?",
-            [labeler, domain, limit, offset]))
+            f"SELECT {_PAIR_COLUMNS} FROM labels l JOIN pairs x ON x.prompt_id = l.prompt_id AND x.labeler = ? "
+            f"{_PAIR_JOINS} WHERE l.labeler_id = {LABELER_ID} AND l.domain = ? ORDER BY l.prompt_id LIMIT ? OFFSET ?",
+            [labeler, labeler, domain, limit, offset]))
 
     def pairs_by_ids(self, pair_ids: list[str], limit: int = 50) -> list[dict]:
         """The given pairs with texts, statuses, reasons and people's verdicts."""

@@ -49,7 +49,7 @@ class DedupQueries:
     def prompt_domain_pairs(self) -> Iterator[tuple[str, str]]:
         """Every (prompt id, domain) assigned by any labeler, None and Unknown left out."""
         for row in self.db.execute(
-            "SELECT DISTINCT prompt_id, domain FROM labels WHERE assigned = 1 AND domain NOT IN ('none', 'unknown')"):
+            "SELECT DISTINCT prompt_id, domain FROM labels WHERE domain NOT IN ('none', 'unknown')"):
             yield row[0], row[1]
 
     def apply_dedup(self, kept: Iterable[tuple[str, str]], removals: list[dict], params: dict) -> None:
@@ -84,8 +84,8 @@ class DedupQueries:
         for row in self.db.query(
             "SELECT l.dimension, l.domain, COUNT(DISTINCT p.id) AS before, "
             "COUNT(DISTINCT CASE WHEN p.is_canonical = 1 THEN p.id END) AS after "
-            "FROM labels l JOIN prompts p ON p.id = l.prompt_id WHERE l.assigned = 1 "
-            "AND l.domain NOT IN ('none', 'unknown') GROUP BY l.dimension, l.domain ORDER BY l.dimension, l.domain"):
+            "FROM labels l JOIN prompts p ON p.id = l.prompt_id "
+            "WHERE l.domain NOT IN ('none', 'unknown') GROUP BY l.dimension, l.domain ORDER BY l.dimension, l.domain"):
             domains[row["domain"]] = {"before": row["before"], "after": row["after"]}
         short = self.db.execute("SELECT COUNT(*) FROM prompts WHERE simhash_short = 1").fetchone()[0]
         return {

@@ -6,6 +6,7 @@ from collections.abc import Iterable
 
 import sqlite_utils
 
+from review_store.labels import LABELER_ID
 from review_store.rows import KEPT, insert_new
 
 
@@ -17,14 +18,14 @@ class ExpansionQueries:
         """Prompts kept after dedup per domain assigned by ``labeler`` (None/Unknown left out)."""
         return {r["domain"]: r["n"] for r in self.db.query(
             f"SELECT l.domain, COUNT(DISTINCT l.prompt_id) AS n FROM labels l JOIN prompts p ON p.id = l.prompt_id "
-            f"WHERE l.labeler = ? AND l.assigned = 1 AND l.domain NOT IN ('none', 'unknown') AND {KEPT} "
+            f"WHERE l.labeler_id = {LABELER_ID} AND l.domain NOT IN ('none', 'unknown') AND {KEPT} "
             f"GROUP BY l.domain", [labeler])}
 
     def domain_examples(self, labeler: str, domain: str, limit: int) -> list[dict]:
         """Kept prompts of a domain to show a generator: seed prompts first, most probable first."""
         return list(self.db.query(
-            f"SELECT p.id, p.text FROM labels l JOIN prompts p ON p.id = l.prompt_id WHERE l.labeler = ? "
-            f"AND l.domain = ? AND l.assigned = 1 AND {KEPT} "
+            f"SELECT p.id, p.text FROM labels l JOIN prompts p ON p.id = l.prompt_id WHERE l.labeler_id = {LABELER_ID} "
+            f"AND l.domain = ? AND {KEPT} "
             f"ORDER BY p.origin != 'seed', l.probability DESC, p.seq LIMIT ?", [labeler, domain, limit]))
 
     def kept_fingerprints(self) -> list[tuple[str, int]]:
@@ -55,7 +56,7 @@ class ExpansionQueries:
                   for r in self.db.query(
             "SELECT l.domain, SUM(p.origin != 'expanded') AS classified, SUM(p.origin = 'expanded') AS expanded, "
             "SUM(COALESCE(p.is_canonical, 1) = 0) AS removed_duplicates, SUM(COALESCE(p.is_canonical, 1) = 1) AS kept "
-            "FROM labels l JOIN prompts p ON p.id = l.prompt_id WHERE l.labeler = ? AND l.assigned = 1 "
+            f"FROM labels l JOIN prompts p ON p.id = l.prompt_id WHERE l.labeler_id = {LABELER_ID} "
             "AND l.domain NOT IN ('none', 'unknown') GROUP BY l.domain", [labeler])}
         for row in self.db.query(
             "SELECT domain, COUNT(*) AS generated, SUM(status = 'accepted') AS accepted FROM expansion_candidates "

@@ -27,9 +27,10 @@ class ExportQueries:
     def assigned_label_table(self) -> pd.DataFrame:
         """Assigned domains of every pair's labeler, most probable first per (prompt, labeler)."""
         return pd.read_sql_query(
-            "SELECT prompt_id, labeler, dimension, domain, probability FROM labels WHERE assigned = 1 "
-            "AND domain NOT IN ('none', 'unknown') AND labeler IN (SELECT DISTINCT labeler FROM pairs) "
-            "ORDER BY prompt_id, labeler, probability DESC, dimension, domain", self.db.conn)
+            "SELECT l.prompt_id, b.name AS labeler, l.dimension, l.domain, l.probability FROM labels l "
+            "JOIN labelers b ON b.id = l.labeler_id WHERE l.domain NOT IN ('none', 'unknown') "
+            "AND b.name IN (SELECT DISTINCT labeler FROM pairs) "
+            "ORDER BY l.prompt_id, labeler, l.probability DESC, l.dimension, l.domain", self.db.conn)
 
     def export_texts(self, pair_ids: list[str]) -> pd.DataFrame:
         """Per pair: the prompt, both responses, their generators and the pair judge's two scores."""

@@ -5,29 +5,87 @@ from __future__ import annotations
 import json
 from collections.abc import Iterable, Iterator
 
+import numpy as np
 import sqlite_utils
 
 from review_store.rows import insert_new, prompt_pages
 
 NON_DOMAIN_LABELS = ("none", "unknown")
+# a labeler's id from its name, evaluated once per query
+LABELER_ID = "(SELECT id FROM labelers WHERE name = ?)"
 
 
 class LabelQueries:
     db: sqlite_utils.Database
 
-    def add_labels(self, rows: Iterable[dict]) -> int:
-        """Add labels (prompt_id, dimension, domain, probability, labeler, taxonomy_version, created_at).
+    def add_labeler(self, row: dict) -> None:
+        """Record a labeler (name, engine, backend, model, mode, delta, template_hash, taxonomy_version, created_at,
+        and ``domains``: per dimension, the order of its distributions' probabilities); a known name is kept as it was."""
+        if self.labeler_id(row["name"]) is not None:
+            return
+        domains = json.dumps(row["domains"]) if row.get("domains") is not None else None
+        self.db.execute(
+            "INSERT INTO labelers (id, name, engine, backend, model, mode, delta, template_hash, taxonomy_version, "
+            "created_at, domains) SELECT COALESCE(MAX(id), 0) + 1, ?, ?, ?, ?, ?, ?, ?, ?, ?, ? FROM labelers",
+            [row["name"], row.get("engine"), row.get("backend"), row.get("model"), row.get("mode"), row.get("delta"),
+             row.get("template_hash"), row.get("taxonomy_version"), row.get("created_at"), domains])
 
-        A label already stored for the same (prompt, dimension, domain, labeler) is kept as it was.
-        Returns how many were new.
-        """
-        # plain executemany: a labelling run writes about a million of these
+    def labeler_id(self, name: str) -> int | None:
+        row = self.db.execute("SELECT id FROM labelers WHERE name = ?", [name]).fetchone()
+        return row[0] if row else None
+
+    def _labeler_ids(self, names: Iterable[str]) -> dict[str, int]:
+        """Ids of ``names``; a name never recorded (labels imported or added directly) is recorded on the way."""
+        ids = {}
+        for name in set(names):
+            if self.labeler_id(name) is None:
+                self.add_labeler({"name": name, "engine": name.split(":")[0] if name.startswith(("imported:", "human:"))
+                                  else None})
+            ids[name] = self.labeler_id(name)
+        return ids
+
+    def labeler(self, name: str) -> dict | None:
+        """The provenance of a labeler (engine, backend, model, mode, delta, template hash, taxonomy version,
+        and the layout of its distributions)."""
+        rows = list(self.db.query("SELECT * FROM labelers WHERE name = ?", [name]))
+        if not rows:
+            return None
+        return {**rows[0], "domains": json.loads(rows[0]["domains"]) if rows[0]["domains"] else None}
+
+    def add_labels(self, rows: Iterable[dict]) -> int:
+        """Add assigned labels (prompt_id, dimension, domain, probability, labeler): the domains a labeler gives
+        a prompt, or 'none' / 'unknown'. A label already stored is kept as it was. Returns how many were new."""
+        rows = list(rows)
+        ids = self._labeler_ids(r["labeler"] for r in rows)
+        # plain executemany: a labelling run writes hundreds of thousands of these
         before = self.db.conn.total_changes
         self.db.conn.executemany(
-            "INSERT OR IGNORE INTO labels (prompt_id, dimension, domain, probability, labeler, taxonomy_version, "
-            "created_at, assigned) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-            ((r["prompt_id"], r["dimension"], r["domain"], r["probability"], r["labeler"], r["taxonomy_version"],
-              r["created_at"], r.get("assigned", 1)) for r in rows))
+            "INSERT OR IGNORE INTO labels (prompt_id, labeler_id, dimension, domain, probability) VALUES (?, ?, ?, ?, ?)",
+            ((r["prompt_id"], ids[r["labeler"]], r["dimension"], r["domain"], r["probability"]) for r in rows))
+        return self.db.conn.total_changes - before
+
+    def add_label_distributions(self, rows: Iterable[dict]) -> int:
+        """Add a labeler's whole distribution per (prompt_id, dimension, labeler, probabilities {domain: p}),
+        stored as float16 in the order of the labeler's ``domains`` (a domain left out reads as 0)."""
+        rows = list(rows)
+        layouts = {}
+        for name in {r["labeler"] for r in rows}:
+            known = self.labeler(name)
+            if not known or not known["domains"]:
+                raise ValueError(f"labeler '{name}' has no recorded domains to lay its distributions out by")
+            layouts[name] = (known["id"], {d: {domain: i for i, domain in enumerate(order)}
+                                           for d, order in known["domains"].items()})
+        encoded = []
+        for r in rows:
+            labeler_id, positions = layouts[r["labeler"]]
+            order = positions[r["dimension"]]
+            dense = np.zeros(len(order), dtype=np.float16)
+            for domain, p in r["probabilities"].items():
+                dense[order[domain]] = p
+            encoded.append((labeler_id, r["dimension"], r["prompt_id"], dense.tobytes()))
+        before = self.db.conn.total_changes
+        self.db.conn.executemany("INSERT OR IGNORE INTO label_distributions (labeler_id, dimension, prompt_id, "
+                                 "probabilities) VALUES (?, ?, ?, ?)", encoded)
         return self.db.conn.total_changes - before
 
     def label_counts(self) -> dict:
@@ -36,15 +94,16 @@ class LabelQueries:
         >>> store.add_prompts([{"id": "p1", "text": "Hi", "origin": "seed"}], created_at="2026-01-01")
         1
         >>> store.add_labels([{"prompt_id": "p1", "dimension": "safety", "domain": "safety.self_harm", "probability": 1.0,
-        ...                    "labeler": "imported:dev.csv", "taxonomy_version": "1.0.0", "created_at": "2026-01-01"}])
+        ...                    "labeler": "imported:dev.csv"}])
         1
         >>> store.label_counts()
         {'imported:dev.csv': {'safety': {'domains': {'safety.self_harm': 1}, 'none': 0, 'unknown': 0}}}
         """
         counts: dict = {}
         for row in self.db.query(
-            "SELECT labeler, dimension, domain, COUNT(*) AS n FROM labels WHERE assigned = 1 "
-            "GROUP BY labeler, dimension, domain ORDER BY labeler, dimension, n DESC, domain"
+            "SELECT b.name AS labeler, c.dimension, c.domain, c.n FROM (SELECT labeler_id, dimension, domain, "
+            "COUNT(*) AS n FROM labels GROUP BY labeler_id, domain, dimension) c JOIN labelers b ON b.id = c.labeler_id "
+            "ORDER BY b.name, c.dimension, c.n DESC, c.domain"
         ):
             dim = counts.setdefault(row["labeler"], {}).setdefault(
                 row["dimension"], {"domains": {}, "none": 0, "unknown": 0})
@@ -56,30 +115,31 @@ class LabelQueries:
 
     def prompts_without_labels(self, labeler: str, batch: int = 256) -> Iterator[list[dict]]:
         """Batches of (id, seq, text) of prompts that ``labeler`` has not labelled yet, in seq order."""
-        return prompt_pages(self.db, "NOT EXISTS (SELECT 1 FROM labels l WHERE l.prompt_id = p.id AND +l.labeler = ?)",
-                            [labeler], batch)
+        return prompt_pages(self.db, f"NOT EXISTS (SELECT 1 FROM labels l WHERE l.prompt_id = p.id AND "
+                                     f"l.labeler_id = {LABELER_ID})", [labeler], batch)
 
     def count_prompts_without_labels(self, labeler: str) -> int:
         return self.db.execute(
             "SELECT COUNT(*) FROM prompts p WHERE NOT EXISTS "
-            "(SELECT 1 FROM labels l WHERE l.prompt_id = p.id AND +l.labeler = ?)", [labeler]).fetchone()[0]
+            f"(SELECT 1 FROM labels l WHERE l.prompt_id = p.id AND l.labeler_id = {LABELER_ID})", [labeler]).fetchone()[0]
 
     def has_labels(self, labeler: str) -> bool:
         """Whether ``labeler`` has assigned any label (what ``label_counts`` would list)."""
-        return self.db.execute("SELECT 1 FROM labels WHERE labeler = ? AND assigned = 1 LIMIT 1",
+        return self.db.execute(f"SELECT 1 FROM labels WHERE labeler_id = {LABELER_ID} LIMIT 1",
                                [labeler]).fetchone() is not None
 
     def labelers_with_labels(self) -> list[str]:
         """Names of every labeler that has assigned a label."""
-        return [r[0] for r in self.db.execute("SELECT DISTINCT labeler FROM labels WHERE assigned = 1 ORDER BY labeler")]
+        return [r[0] for r in self.db.execute(
+            "SELECT name FROM labelers b WHERE EXISTS (SELECT 1 FROM labels l WHERE l.labeler_id = b.id) ORDER BY name")]
 
     def training_labels(self, labelers: list[str]) -> list[dict]:
         """Assigned labels (not Unknown) of ``labelers``, with each prompt's text and dedup cluster:
         what a learned labeller is fitted on. A prompt labelled by several labelers appears once per labeler."""
         return list(self.db.query(
-            "SELECT l.prompt_id, p.text, COALESCE(p.cluster_id, p.id) AS cluster, l.labeler, l.dimension, l.domain "
-            "FROM labels l JOIN prompts p ON p.id = l.prompt_id "
-            "WHERE l.assigned = 1 AND l.domain != 'unknown' AND l.labeler IN (SELECT value FROM json_each(?)) "
+            "SELECT l.prompt_id, p.text, COALESCE(p.cluster_id, p.id) AS cluster, b.name AS labeler, l.dimension, "
+            "l.domain FROM labels l JOIN labelers b ON b.id = l.labeler_id JOIN prompts p ON p.id = l.prompt_id "
+            "WHERE l.domain != 'unknown' AND b.name IN (SELECT value FROM json_each(?)) "
             "ORDER BY p.seq, l.dimension, l.domain", [json.dumps(labelers)]))
 
     def training_types(self, labelers: list[str]) -> list[dict]:
@@ -99,32 +159,58 @@ class LabelQueries:
         return {**rows[0], "params": json.loads(rows[0]["params"]),
                 "provenance": json.loads(rows[0]["provenance"])} if rows else None
 
-    def labeler(self, name: str) -> dict | None:
-        """The provenance of a labeler (engine, backend, model, mode, delta, template hash, taxonomy version)."""
-        rows = list(self.db.query("SELECT * FROM labelers WHERE name = ?", [name]))
-        return rows[0] if rows else None
-
-    def add_labeler(self, row: dict) -> None:
-        self.db["labelers"].insert(row, ignore=True)
-
     def add_semantic_types(self, rows: Iterable[dict]) -> int:
         """Semantic type probabilities (prompt_id, type, probability, labeler)."""
         return insert_new(self.db, "semantic_types", rows)
+
+    def replace_labels(self, labeler: str, prompt_ids: list[str], labels: list[dict], types: list[dict]) -> None:
+        """The labels and semantic types of ``labeler`` for ``prompt_ids`` become exactly ``labels`` and
+        ``types`` (labels people give change as they answer)."""
+        ids = json.dumps(prompt_ids)
+        labeler_id = self._labeler_ids([labeler])[labeler]
+        self.db.execute("DELETE FROM labels WHERE labeler_id = ? AND prompt_id IN (SELECT value FROM json_each(?))",
+                        [labeler_id, ids])
+        self.db.execute("DELETE FROM semantic_types WHERE labeler = ? AND prompt_id IN (SELECT value FROM json_each(?))",
+                        [labeler, ids])
+        self.add_labels(labels)
+        self.add_semantic_types(types)
 
     def add_label_failures(self, rows: Iterable[dict]) -> int:
         """Answers that could not be used (prompt_id, dimension, labeler, raw, reason, created_at)."""
         return insert_new(self.db, "label_failures", rows)
 
-    def assigned_labels(self, labeler: str) -> Iterator[tuple[str, str, str, float]]:
-        """(prompt id, dimension, domain, probability) of every assigned label of ``labeler``."""
+    def assigned_labels(self, labeler: str, prompt_ids: list[str] | None = None) -> Iterator[tuple[str, str, str, float]]:
+        """(prompt id, dimension, domain, probability) of every assigned label of ``labeler`` (or of its labels
+        of ``prompt_ids``)."""
+        if prompt_ids is None:
+            yield from self.db.execute(
+                f"SELECT prompt_id, dimension, domain, probability FROM labels WHERE labeler_id = {LABELER_ID}",
+                [labeler])
+            return
         yield from self.db.execute(
-            "SELECT prompt_id, dimension, domain, probability FROM labels WHERE labeler = ? AND assigned = 1",
-            [labeler])
+            "SELECT prompt_id, dimension, domain, probability FROM labels WHERE prompt_id IN "
+            f"(SELECT value FROM json_each(?)) AND +labeler_id = {LABELER_ID}", [json.dumps(prompt_ids), labeler])
 
-    def label_probabilities(self, labeler: str, dimension: str) -> Iterator[tuple[str, str, float]]:
-        """(prompt id, domain, probability) of every stored label of ``labeler`` in ``dimension``, assigned or not."""
-        yield from self.db.execute("SELECT prompt_id, domain, probability FROM labels WHERE labeler = ? AND dimension = ?",
-                                   [labeler, dimension])
+    def label_distributions(self, labeler: str, dimension: str) -> tuple[list[str], list[str], np.ndarray]:
+        """(prompt ids, domains, probabilities: one row per prompt) of ``labeler``'s stored distributions in
+        ``dimension``; a labeler that stores none (imported labels) gives its assigned labels as 0/1 rows."""
+        known = self.labeler(labeler)
+        order = (known or {}).get("domains") or {}
+        if dimension in order:
+            rows = self.db.execute(
+                "SELECT prompt_id, probabilities FROM label_distributions WHERE labeler_id = ? AND dimension = ?",
+                [known["id"], dimension]).fetchall()
+            if rows:
+                matrix = np.frombuffer(b"".join(r[1] for r in rows), dtype=np.float16).reshape(len(rows), -1)
+                return [r[0] for r in rows], order[dimension], matrix.astype(np.float32)
+        assigned: dict[str, dict[str, float]] = {}
+        for prompt_id, domain, probability in self.db.execute(
+                f"SELECT prompt_id, domain, probability FROM labels WHERE labeler_id = {LABELER_ID} AND dimension = ?",
+                [labeler, dimension]):
+            assigned.setdefault(prompt_id, {})[domain] = probability
+        domains = sorted({d for probs in assigned.values() for d in probs})
+        matrix = np.array([[probs.get(d, 0.0) for d in domains] for probs in assigned.values()], dtype=np.float32)
+        return list(assigned), domains, matrix.reshape(len(assigned), len(domains))
 
     def top_semantic_types(self, prompt_ids: list[str] | None = None) -> dict[str, str]:
         """Per prompt (default: every prompt): its most probable semantic type over every labeler."""

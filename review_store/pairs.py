@@ -7,10 +7,11 @@ from collections.abc import Iterable, Iterator
 
 import sqlite_utils
 
+from review_store.labels import LABELER_ID
 from review_store.rows import KEPT, insert_new, prompt_pages
 
-# +labeler: look labels up by prompt (primary key), not by scanning every label of the labeler
-_HAS_DOMAIN = ("EXISTS (SELECT 1 FROM labels l WHERE l.prompt_id = p.id AND +l.labeler = ? AND l.assigned = 1 "
+# +labeler_id: look labels up by prompt (primary key), not by scanning every label of the labeler
+_HAS_DOMAIN = (f"EXISTS (SELECT 1 FROM labels l WHERE l.prompt_id = p.id AND +l.labeler_id = {LABELER_ID} "
                "AND l.domain NOT IN ('none', 'unknown'))")
 _NO_PAIR = "NOT EXISTS (SELECT 1 FROM pairs x WHERE x.prompt_id = p.id)"
 
@@ -35,7 +36,7 @@ class PairQueries:
         """Per prompt: (dimension, domain, probability) of the domains ``labeler`` assigned, None/Unknown left out."""
         found: dict[str, list] = {}
         for row in self.db.execute(
-                "SELECT prompt_id, dimension, domain, probability FROM labels WHERE +labeler = ? AND assigned = 1 "
+                f"SELECT prompt_id, dimension, domain, probability FROM labels WHERE +labeler_id = {LABELER_ID} "
                 "AND domain NOT IN ('none', 'unknown') AND prompt_id IN (SELECT value FROM json_each(?)) "
                 "ORDER BY prompt_id, dimension, probability DESC", [labeler, json.dumps(list(prompt_ids))]):
             found.setdefault(row[0], []).append(tuple(row[1:]))
@@ -101,8 +102,9 @@ class PairQueries:
         """Per pair: the domains its labeler assigned to its prompt (None/Unknown left out)."""
         found: dict[str, list[str]] = {}
         for pair_id, domain in self.db.execute(
-                "SELECT p.id, l.domain FROM pairs p JOIN labels l ON l.prompt_id = p.prompt_id AND +l.labeler = p.labeler "
-                "WHERE l.assigned = 1 AND l.domain NOT IN ('none', 'unknown') AND p.id IN (SELECT value FROM json_each(?)) "
+                "SELECT p.id, l.domain FROM pairs p JOIN labelers b ON b.name = p.labeler "
+                "JOIN labels l ON l.prompt_id = p.prompt_id AND +l.labeler_id = b.id "
+                "WHERE l.domain NOT IN ('none', 'unknown') AND p.id IN (SELECT value FROM json_each(?)) "
                 "ORDER BY p.id, l.domain", [json.dumps(pair_ids)]):
             found.setdefault(pair_id, []).append(domain)
         return found
@@ -144,7 +146,7 @@ class PairQueries:
         stage 1 and by stage 2, per slot; slots recovered by resampling; pairs accepted, borderline,
         rejected and sampled for audit."""
         table: dict[str, dict[str, int]] = {}
-        domains = ("WITH d AS (SELECT DISTINCT prompt_id, domain FROM labels WHERE labeler = ? AND assigned = 1 "
+        domains = (f"WITH d AS (SELECT DISTINCT prompt_id, domain FROM labels WHERE labeler_id = {LABELER_ID} "
                    "AND domain NOT IN ('none', 'unknown')) ")
         for row in self.db.query(
                 domains + "SELECT d.domain, c.slot, COUNT(*) AS generated, "

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from collections.abc import Iterable
 
+import numpy as np
 import sqlite_utils
 
 from review_store.rows import insert_new
@@ -52,13 +53,7 @@ class ReviewQueries:
         ``rejected`` by the judge or after the resampling budget, the ``audit`` sample of accepted
         pairs, and ``uncertain_label``: a domain probability within ``band`` of δ."""
         if queue == "uncertain_label":
-            rows = self.db.query(
-                "SELECT p.prompt_id, p.id AS pair_id, group_concat(l.domain || ' ' || printf('%.2f', l.probability), "
-                "'; ') AS near FROM pairs p JOIN labels l ON l.prompt_id = p.prompt_id AND +l.labeler = p.labeler "
-                "WHERE l.domain NOT IN ('none', 'unknown') AND abs(l.probability - ?) <= ? "
-                "GROUP BY p.id ORDER BY p.prompt_id", [delta, band])
-            return [{"prompt_id": r["prompt_id"], "pair_id": r["pair_id"], "reason": f"label near delta: {r['near']}"}
-                    for r in rows]
+            return self._uncertain_label_pairs(band, delta)
         where = {"borderline": "status = 'borderline'",
                  "rejected": "status = 'rejected' AND (reason_codes LIKE '%resampling_exhausted%' "
                              "OR reason_codes LIKE '%judge_fail%')",
@@ -66,6 +61,20 @@ class ReviewQueries:
         return [{"prompt_id": r["prompt_id"], "pair_id": r["id"],
                  "reason": f"{queue}: {', '.join(json.loads(r['reason_codes'])) or 'audit sample'}"}
                 for r in self.db.query(f"SELECT id, prompt_id, reason_codes FROM pairs WHERE {where} ORDER BY id")]
+
+    def _uncertain_label_pairs(self, band: float, delta: float) -> list[dict]:
+        pairs = {r[0]: (r[1], r[2]) for r in self.db.execute("SELECT prompt_id, id, labeler FROM pairs")}
+        near: dict[str, list[str]] = {}
+        for labeler in sorted({labeler for _, labeler in pairs.values() if labeler}):
+            for dimension in sorted(((self.labeler(labeler) or {}).get("domains") or {})):
+                prompt_ids, domains, matrix = self.label_distributions(labeler, dimension)
+                close = np.abs(matrix - delta) <= band
+                close[:, [i for i, d in enumerate(domains) if d in ("none", "unknown")]] = False
+                for row, column in zip(*np.nonzero(close)):
+                    if pairs.get(prompt_ids[row], (None, None))[1] == labeler:
+                        near.setdefault(prompt_ids[row], []).append(f"{domains[column]} {matrix[row, column]:.2f}")
+        return [{"prompt_id": prompt_id, "pair_id": pairs[prompt_id][0], "reason": f"label near delta: {'; '.join(found)}"}
+                for prompt_id, found in sorted(near.items())]
 
     def add_review_items(self, rows: Iterable[dict]) -> int:
         """Items (id, queue, panel, prompt_id, pair_id, reason, backend, created_at); returns how many were new."""
@@ -111,8 +120,10 @@ class ReviewQueries:
 
     def save_annotations(self, rows: Iterable[dict]) -> int:
         """Answers (item_id, annotator, pair_valid, aligned_acceptable, misaligned_dimensions, corrected_response,
-        comment, backend, submitted_at, is_example); one per item and annotator, a later one replacing it."""
-        rows = [{**r, "misaligned_dimensions": json.dumps(r.get("misaligned_dimensions") or [])} for r in rows]
+        comment, backend, submitted_at, is_example; or ``labels`` for a label review item); one per item and
+        annotator, a later one replacing it."""
+        rows = [{**r, "misaligned_dimensions": json.dumps(r.get("misaligned_dimensions") or []),
+                 "labels": json.dumps(r["labels"], sort_keys=True) if r.get("labels") else None} for r in rows]
         before = self.db.conn.total_changes
         self.db["annotations"].upsert_all(rows, pk=("item_id", "annotator"))
         return self.db.conn.total_changes - before
@@ -125,6 +136,7 @@ class ReviewQueries:
             f"JOIN review_items i ON i.id = n.item_id {where} ORDER BY i.pair_id, i.panel, n.annotator", params))
         for row in rows:
             row["misaligned_dimensions"] = json.loads(row["misaligned_dimensions"] or "[]")
+            row["labels"] = json.loads(row["labels"]) if row["labels"] else None
         return rows
 
     def example_answer_count(self) -> int:

@@ -239,6 +239,67 @@ def _v13_label_models(db: sqlite_utils.Database) -> None:
         pk="id", not_null={"labeler", "params", "provenance", "model"})
 
 
+def _v14_compact_labels(db: sqlite_utils.Database) -> None:
+    # A labelling run stored ~69 rows per prompt (every domain at 1%, with its labeler's name, taxonomy
+    # version and time on each): 52 KB a prompt. Now: the assigned domains only, keyed by a small
+    # labeler id, and each (prompt, dimension)'s whole distribution as one float16 blob laid out as the
+    # labeler's ``domains`` say.
+    db["labelers"].add_column("id", int)
+    db["labelers"].add_column("domains", str)  # JSON {dimension: [domain ids…, 'none']}: the blobs' layout
+    db.execute("INSERT INTO labelers (name, engine, taxonomy_version, created_at) "
+               "SELECT labeler, CASE WHEN labeler LIKE 'imported:%' THEN 'imported' END, MIN(taxonomy_version), "
+               "MIN(created_at) FROM labels WHERE labeler NOT IN (SELECT name FROM labelers) GROUP BY labeler")
+    db.execute("UPDATE labelers SET id = (SELECT COUNT(*) FROM labelers b WHERE b.rowid <= labelers.rowid)")
+    db.execute("CREATE UNIQUE INDEX idx_labelers_id ON labelers (id)")
+    db.execute("UPDATE labelers SET domains = (SELECT json_group_object(dimension, json(domains)) FROM "
+               "(SELECT dimension, json_group_array(domain) AS domains FROM "
+               "(SELECT DISTINCT dimension, domain FROM labels WHERE labeler = labelers.name AND domain != 'unknown' "
+               "ORDER BY dimension, domain = 'none', domain) GROUP BY dimension)) "
+               "WHERE name IN (SELECT labeler FROM labels WHERE assigned = 0)")
+    db.execute("CREATE TABLE label_distributions (labeler_id INTEGER NOT NULL, dimension TEXT NOT NULL, "
+               "prompt_id TEXT NOT NULL REFERENCES prompts(id), probabilities BLOB NOT NULL, "
+               "PRIMARY KEY (labeler_id, dimension, prompt_id)) WITHOUT ROWID")
+    db.execute("CREATE TABLE assigned_labels (prompt_id TEXT NOT NULL REFERENCES prompts(id), "
+               "labeler_id INTEGER NOT NULL, dimension TEXT NOT NULL, domain TEXT NOT NULL, probability REAL NOT NULL, "
+               "PRIMARY KEY (prompt_id, labeler_id, dimension, domain)) WITHOUT ROWID")
+    db.execute("INSERT INTO assigned_labels SELECT l.prompt_id, b.id, l.dimension, l.domain, l.probability "
+               "FROM labels l JOIN labelers b ON b.name = l.labeler WHERE l.assigned = 1")
+    _distributions_from_rows(db)
+    db.execute("DROP TABLE labels")
+    db.execute("ALTER TABLE assigned_labels RENAME TO labels")
+    # covers counts per labeler, a domain's prompts and a labeler's prompts (the primary key holds the rest)
+    db.execute("CREATE INDEX idx_labels_labeler_domain ON labels (labeler_id, domain, dimension)")
+
+
+def _distributions_from_rows(db: sqlite_utils.Database) -> None:
+    """The blobs of model labelers' rows (unassigned rows are what only a model writes); a domain
+    without a row was under the old 1% floor and reads as 0."""
+    import itertools
+    import json
+
+    import numpy as np
+
+    layouts = {name: (labeler_id, json.loads(domains)) for name, labeler_id, domains in
+               db.execute("SELECT name, id, domains FROM labelers WHERE domains IS NOT NULL")}
+    rows = db.execute(
+        "SELECT labeler, prompt_id, dimension, domain, probability FROM labels WHERE labeler IN "
+        "(SELECT name FROM labelers WHERE domains IS NOT NULL) AND domain != 'unknown' "
+        "ORDER BY labeler, prompt_id, dimension")
+    blobs = []
+    for (name, prompt_id, dimension), group in itertools.groupby(rows, key=lambda r: r[:3]):
+        labeler_id, domains = layouts[name]
+        dense = np.zeros(len(domains[dimension]), dtype=np.float16)
+        for *_, domain, probability in group:
+            dense[domains[dimension].index(domain)] = probability
+        blobs.append((labeler_id, dimension, prompt_id, dense.tobytes()))
+    db.conn.executemany("INSERT INTO label_distributions VALUES (?, ?, ?, ?)", blobs)
+
+
+def _v15_label_review(db: sqlite_utils.Database) -> None:
+    # answers to the label_review queue: {dimension: domain id or 'none', 'semantic_type': type} per annotator
+    db["annotations"].add_column("labels", str)
+
+
 MIGRATIONS: list[Callable[[sqlite_utils.Database], None]] = [
     _v1_prompts_labels_runs,
     _v2_dedup,
@@ -253,5 +314,7 @@ MIGRATIONS: list[Callable[[sqlite_utils.Database], None]] = [
     _v11_overview_indexes,
     _v12_unusable_bench_answers,
     _v13_label_models,
+    _v14_compact_labels,
+    _v15_label_review,
 ]
 SCHEMA_VERSION = len(MIGRATIONS)

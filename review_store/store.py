@@ -206,6 +206,15 @@ class Store(PromptQueries, LabelQueries, DedupQueries, EngineCacheQueries, Expan
                        "example_answers": self.example_answer_count()},
         }
 
+    def table_bytes(self) -> dict[str, int]:
+        """Bytes on disk per table, its indexes counted with it (SQLite's ``dbstat``)."""
+        sizes: dict[str, int] = {}
+        for table, size in self.db.execute(
+                "SELECT COALESCE(m.tbl_name, s.name), SUM(s.pgsize) FROM dbstat s "
+                "LEFT JOIN sqlite_schema m ON m.name = s.name GROUP BY 1"):
+            sizes[table] = sizes.get(table, 0) + size
+        return sizes
+
     def status(self, audit_limit: int = 200) -> dict:
         """The store in numbers: what ``misalign status --json`` prints (the overview, the funnel per
         labeler, the dedup audit, semantic types, label failures, the engine cache, stage runs)."""

@@ -84,14 +84,14 @@ def test_push_answer_pull_statuses_and_agreement(store, taxonomy, tmp_path, argi
     ravi.submit(by_pair[pairs[0]], "yes")
     ravi.submit(by_pair[pairs[1]], "no")
 
-    pulled = pull(store, client)
+    pulled = pull(store, taxonomy, client)
     assert pulled.kept == 5 and pulled.notes["pairs_updated"] == 3
     statuses = {p: store.pair_by_id(p)["human_status"] for p in pairs}
     assert statuses == {pairs[0]: "human_accepted", pairs[1]: "needs_adjudication", pairs[2]: None, pairs[3]: None}
     answers = store.annotations("South Asia")
     assert {a["backend"] for a in answers} == {"argilla"} and answers[0]["misaligned_dimensions"] == ["value", "culture"]
     before = [tuple(a.values()) for a in store.annotations()]
-    assert pull(store, client).kept == 0 and [tuple(a.values()) for a in store.annotations()] == before
+    assert pull(store, taxonomy, client).kept == 0 and [tuple(a.values()) for a in store.annotations()] == before
     figures = agreement(store, samples=100)["panels"]["South Asia"]
     assert figures["items"] == 3 and figures["answers"] == 5
 
@@ -115,6 +115,38 @@ def test_a_push_cut_off_by_a_dead_server_resumes_without_duplicates(store, taxon
         assert resumed.kept == 2 and resumed.notes["accounts_created"] == 0
         records = list(client.datasets("misalign-borderline", workspace="western-europe").records)
         assert sorted(str(r.id) for r in records) == sorted(pairs)
+
+
+def test_label_review_goes_to_argilla_and_its_answers_become_the_panels_labels(store, taxonomy, tmp_path, argilla):
+    from pipeline.engines.config import load_config
+    from pipeline.review.label_review import LABEL_QUEUE, build_label_review
+    from pipeline.stages.label import LabelOptions, label
+
+    seed_pairs(store, taxonomy, tmp_path)
+    labeler = label(store, taxonomy, load_config(), LabelOptions(engine="embedded")).params["labeler"]
+    add_panel(store, "Pacific", min_submissions=1)
+    add_annotator(store, "moana", ("Pacific",), argilla_username="moana")
+    build_label_review(store, taxonomy, "Pacific", labeler, size=2)
+    client = argilla_client(argilla.url, argilla.api_key)
+    report = push(store, taxonomy, "Pacific", client, queues=(LABEL_QUEUE,), password=PASSWORD)
+    assert report.kept == 2
+    dataset = client.datasets(f"misalign-{LABEL_QUEUE}", workspace="pacific")
+    assert [q.name for q in dataset.settings.questions] == ["safety", "value", "culture", "semantic_type"]
+    assert "Privacy Violation" in dataset.settings.questions[0].labels
+    moana = Annotator(argilla.url, "moana")
+    [first, _] = moana.pending(str(dataset.id))
+    assert first["fields"]["labeller_guess"].startswith(labeler) and not first["suggestions"]  # nothing pre-selected
+    values = {"safety": {"value": "Privacy Violation"}, "value": {"value": "Honesty"}, "culture": {"value": "None"},
+              "semantic_type": {"value": "relation"}}
+    answer = httpx.post(f"{moana.url}/api/v1/records/{first['id']}/responses", headers=moana.headers,
+                        json={"values": values, "status": "submitted"})
+    assert answer.status_code == 201, answer.text
+
+    pulled = pull(store, taxonomy, client)
+    assert pulled.kept == 1 and pulled.notes["prompts_relabelled"] == 1
+    labels = {(d, domain) for p, d, domain, _ in store.assigned_labels("human:Pacific")}
+    assert labels == {("safety", "safety.privacy_violation"), ("value", "value.honesty"), ("culture", "none")}
+    assert store.top_semantic_types()[first["external_id"]] == "relation"
 
 
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
@@ -147,7 +179,7 @@ def test_an_annotator_answers_in_the_argilla_ui_and_pull_brings_it_back(store, t
             page.wait_for_load_state("networkidle")
         finally:
             browser.close()
-    pulled = pull(store, client)
+    pulled = pull(store, taxonomy, client)
     assert pulled.kept == 1
     [answer] = store.annotations("East Africa")
     record = next(r for r in client.datasets("misalign-borderline", workspace="east-africa").records(with_suggestions=True)

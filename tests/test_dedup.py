@@ -19,9 +19,12 @@ def add(store, text, origin="seed", parent=None, labels=(), unassigned=()):
     pid = prompt_id(text)
     with store.transaction():
         store.add_prompts([{"id": pid, "text": text, "origin": origin, "parent_id": parent}], created_at="t")
-        store.add_labels([{"prompt_id": pid, "dimension": d.split(".")[0], "domain": d, "probability": p,
-                           "labeler": "test", "taxonomy_version": "1", "created_at": "t", "assigned": a}
-                          for ds, p, a in ((labels, 1.0, 1), (unassigned, 0.2, 0)) for d in ds])
+        store.add_labeler({"name": "test", "domains": {"culture": ["culture.museums", "culture.culinary_arts", "none"]}})
+        store.add_labels([{"prompt_id": pid, "dimension": d.split(".")[0], "domain": d, "probability": 1.0,
+                           "labeler": "test"} for d in labels])
+        store.add_label_distributions([{"prompt_id": pid, "dimension": "culture", "labeler": "test",
+                                        "probabilities": {d: 1.0 for d in labels} | {d: 0.2 for d in unassigned}}]
+                                      if unassigned else [])
     return pid
 
 

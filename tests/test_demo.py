@@ -51,7 +51,8 @@ def test_example_panels_disagree_within_and_between_panels():
 
 def test_misalign_demo_runs_every_stage_into_one_store(demo_run):
     db, printed = demo_run
-    for step in ("1. ingest", "2. label", "3. dedup", "4. pairs", "5. review queues", "6. example annotations",
+    for step in ("1. ingest", "2. dedup", "3. label (learned from the demo's own labels)",
+                 "5-fold cross-validation, value", "4. pairs", "5. review queues", "6. example annotations",
                  "7. bench embedded", "7. bench keyword-refusal", "8. agreement", "9. export"):
         assert step in printed
     assert "vllm serve" in printed  # how to point the stages at a real model
@@ -68,12 +69,16 @@ def test_misalign_demo_runs_every_stage_into_one_store(demo_run):
         human = store.human_status_counts()
         assert human.get("needs_adjudication") and human.get("human_accepted") and human.get("human_rejected")
         assert len(store.bench_groups()) == 2
+        # the pairs' domains are the demo's own (an empty cell is None), the learned labeller stands beside them
+        assert {r[0] for r in store.db.execute("SELECT DISTINCT labeler FROM pairs")} == {"imported:demo"}
+        assert store.label_counts()["imported:demo"]["value"]["none"] > 0
+        assert any(n.startswith("trained:") for n in store.labelers_with_labels())
         types = store.top_semantic_types()  # the demo's own types, imported with its labels
         assert all(types[prompt_id(r["prompt"])] == r["semantic_type"] for r in demo_records())
     export = db.parent / "demo-export"
     assert {"pairs.jsonl", "pairs.csv", "pairs.parquet", "README.md"} <= {p.name for p in export.iterdir()}
     card = (export / "README.md").read_text(encoding="utf-8")
-    assert "examples shipped with the demo" in card and "judge was the labeller's model" in card
+    assert "examples shipped with the demo" in card and "judge was the labeller's model" not in card
 
 
 def test_a_second_demo_run_adds_nothing(demo_run, tmp_path):
@@ -105,7 +110,7 @@ def test_overview_of_the_demo(demo_app):
 
 
 def test_domains_page_shows_demo_pairs_and_both_baselines(demo_app, taxonomy):
-    labeler = next(name for name in demo_app.labelers_with_labels() if name.startswith("embed:"))
+    labeler = "imported:demo"  # the labeler the demo's pairs take their domains from
     domain = next(d for d in taxonomy.domains if demo_app.domain_summary(labeler, d.id)["pairs"])
     at = run("pages/1_Domains.py")
     at.selectbox[0].select(labeler).run()

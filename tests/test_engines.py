@@ -128,14 +128,14 @@ def test_the_cache_keys_on_the_seed_and_asks_duplicates_once(hf_engine, store):
     assert engine.calls == 3
 
 
-def test_cached_choices_and_embeddings_replay(embed_engine, store):
+def test_the_embedded_engine_answers_again_instead_of_filling_the_cache(embed_engine, store):
     engine = CachedEngine(embed_engine, store)
     choice = [ChoiceRequest(as_messages("bread"), ("food", "sport"))]
     first, vectors = engine.choice_probs(choice), engine.embed(["one", "two"])
     again = CachedEngine(embed_engine, store)
     assert again.choice_probs(choice) == first
     assert np.array_equal(again.embed(["one", "two"]), vectors)
-    assert again.calls == 0
+    assert again.calls == 3 and store.engine_cache_counts() == {}
 
 
 def test_onnx_runtime_gives_the_same_vectors_as_sentence_transformers(embed_engine):

@@ -144,7 +144,7 @@ def test_two_labellers_on_one_store_both_finish_with_nothing_doubled(tmp_path):
     with sqlite3.connect(db) as conn:
         per_prompt = conn.execute("SELECT COUNT(DISTINCT prompt_id), COUNT(*) FROM labels").fetchone()
         doubled = conn.execute("SELECT COUNT(*) FROM (SELECT 1 FROM labels GROUP BY prompt_id, dimension, domain, "
-                               "labeler HAVING COUNT(*) > 1)").fetchone()[0]
+                               "labeler_id HAVING COUNT(*) > 1)").fetchone()[0]
         runs = conn.execute("SELECT COUNT(*) FROM stage_runs WHERE stage = 'label'").fetchone()[0]
     assert per_prompt[0] == 400 and doubled == 0 and runs == 2
     assert _fingerprint(db)["integrity"] == "ok"

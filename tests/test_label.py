@@ -67,20 +67,18 @@ def test_llm_labelling_in_both_modes_with_the_tiny_model(prompts_store, taxonomy
     for report in (softmax, independent):
         labels = assigned(prompts_store, report.params["labeler"])
         assert len({pid for pid, _ in labels}) == 4
-    rows = prompts_store.db.execute(
-        "SELECT COUNT(*) FROM labels WHERE labeler = ? AND dimension = 'value'", [independent.params["labeler"]]
-    ).fetchone()[0]
-    assert rows >= 4  # a yes/no probability per domain, stored where it is not negligible
+    prompt_ids, domains, probabilities = prompts_store.label_distributions(independent.params["labeler"], "value")
+    assert len(prompt_ids) == 4 and len(domains) == len(taxonomy.domains_of("value")) + 1
+    assert (probabilities[:, :-1] > 0).all()  # a yes/no probability per domain
     assert independent.notes["engine_requests"] >= 4 * 111
 
 
 def test_a_shortlist_asks_the_llm_about_k_domains_only(prompts_store, taxonomy, tiny_config):
     report = label(prompts_store, taxonomy, tiny_config,
                    LabelOptions(engine="tiny", shortlist=3, labeler="tiny-top3", semantic_types=False))
-    [row] = list(prompts_store.db.query(
-        "SELECT MAX(n) AS most FROM (SELECT prompt_id, dimension, COUNT(*) AS n FROM labels "
-        "WHERE labeler = 'tiny-top3' GROUP BY prompt_id, dimension)"))
-    assert row["most"] <= 4  # 3 shortlisted domains + None
+    for dimension in ("safety", "value", "culture"):
+        _, _, probabilities = prompts_store.label_distributions("tiny-top3", dimension)
+        assert ((probabilities > 0).sum(axis=1) <= 4).all()  # 3 shortlisted domains + None
     assert report.items_in == 4
 
 

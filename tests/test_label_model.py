@@ -102,29 +102,50 @@ def test_trained_labeller_cross_validates_fits_once_and_labels_every_prompt(cli,
     [run] = store.stage_runs("label")
     cv = run["notes"]["cross_validation"]
     assert set(cv) == {"safety", "value", "culture"} and all(0 <= f["ece"] <= 1 for f in cv.values())
-    labelled = store.db.execute("SELECT COUNT(DISTINCT prompt_id) FROM labels WHERE labeler = ?", [name]).fetchone()[0]
-    assert labelled == store.status()["prompts"]["total"]
+    assert store.count_prompts_without_labels(name) == 0
     again = cli("label", "--engine", "trained", "--train-on", released, "--no-types")
     assert "refitted: 0" in again.stdout and "0 in" in again.stdout  # same labels: the stored model, nothing new
 
 
-def test_a_corrected_label_changes_the_next_fit(cli, store, taxonomy, released):
+def test_a_corrected_label_in_the_review_queue_changes_the_next_fit(cli, store, taxonomy, released):
+    from pipeline.review.label_review import LABEL_QUEUE, labellers_against_people, submit_labels
     from pipeline.stages.label_trained import training_set
     from pipeline.stages.options import LabelOptions
 
     assert cli("label", "--engine", "trained", "--train-on", released, "--no-types").exit_code == 0
-    prompts = [r["id"] for r in store.db.query("SELECT id FROM prompts ORDER BY seq LIMIT 30")]
-    with store.transaction():  # a panel says these prompts are about privacy
-        store.add_labels({"prompt_id": p, "dimension": "safety", "domain": "safety.privacy_violation", "probability": 1.0,
-                          "labeler": "human:South Asia", "taxonomy_version": taxonomy.version, "created_at": "t"}
-                         for p in prompts)
+    [first] = [n for n in store.labelers_with_labels() if n.startswith("trained:")]
+    assert cli("review", "panel", "add", "South Asia", "--min-submissions", "1").exit_code == 0
+    assert cli("review", "annotator", "add", "asha", "--panel", "South Asia").exit_code == 0
+    queued = cli("review", "label-queue", "--panel", "South Asia", "--labeler", first, "--size", "20")
+    assert queued.exit_code == 0 and "20 kept" in queued.stdout, queued.stdout
+    again = cli("review", "label-queue", "--panel", "South Asia", "--labeler", first, "--size", "5")
+    assert "already queued for this panel: 20" in again.stdout  # the next least sure, the first 20 named
+    items = store.review_items(panel="South Asia", queue=LABEL_QUEUE)
+    assert len(items) == 25 and all(first in i["reason"] for i in items)
+    # the queue holds the prompts the labeller is least sure about: none of them is confident
+    sure = {p: max(prob for q, d, _, prob in store.assigned_labels(first, [p]) if d == "value")
+            for p in (i["prompt_id"] for i in items)}
+    assert max(sure.values()) < 0.9
+
+    corrected = [i for i in items if i["prompt_id"] in sorted(sure)[:20]]
+    for item in corrected:  # the panel says these prompts are about privacy and honesty
+        submit_labels(store, taxonomy, item["id"], "asha", {"safety": "Privacy Violation", "value": "Honesty",
+                                                            "culture": "None", "semantic_type": "relation"})
+    people = {(p, d): domain for p, d, domain, _ in store.assigned_labels("human:South Asia")}
+    assert len(people) == 60 and {people[(corrected[0]["prompt_id"], "safety")]} == {"safety.privacy_violation"}
+    assert store.pending_items("asha", "South Asia", limit=100) == [i for i in store.pending_items(
+        "asha", "South Asia", limit=100) if i["id"] not in {c["id"] for c in corrected}]
+
     both = ("human:South Asia", released)
     data = training_set(store, taxonomy, LabelOptions(engine="trained", train_on=both, semantic_types=False))
     safety = dict(zip(data["ids"], data["labels"]["safety"]))
-    assert all(safety[p] == "safety.privacy_violation" for p in prompts)  # people's labels come first
+    assert all(safety[c["prompt_id"]] == "safety.privacy_violation" for c in corrected)  # people's labels first
     refit = cli("label", "--engine", "trained", "--train-on", ",".join(both), "--no-types")
     assert refit.exit_code == 0 and "refitted: 1" in refit.stdout
-    assert len([n for n in store.labelers_with_labels() if n.startswith("trained:")]) == 2
+    [second] = [n for n in store.labelers_with_labels() if n.startswith("trained:") and n != first]
+    rows = labellers_against_people(store)
+    # the first labeller is measured on the corrections (made after it); the refit learnt from them, so it is not
+    assert {r["labeller"] for r in rows} == {first} and {r["prompts"] for r in rows} == {20}
 
 
 def test_unknown_training_or_reference_labelers_fail_before_any_work(cli, store, released):

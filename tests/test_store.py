@@ -99,3 +99,40 @@ def test_a_file_that_is_not_sqlite_is_refused(tmp_path):
     path.write_text("just some text, not a database\n" * 100)
     with pytest.raises(StoreError, match="not a misalign store"):
         Store(path)
+
+
+def test_a_v11_store_keeps_every_assigned_label_and_its_distributions_after_the_compact_schema(db_path, monkeypatch):
+    monkeypatch.setattr(store_module, "MIGRATIONS", store_module.MIGRATIONS[:11])
+    monkeypatch.setattr(store_module, "SCHEMA_VERSION", 11)
+    with Store(db_path) as old, old.transaction():
+        old.add_prompts([{"id": p, "text": f"prompt {p}", "origin": "seed"} for p in ("a", "b", "c")], created_at="t")
+        old.db["labelers"].insert({"name": "embed:mini:softmax", "engine": "embedded", "backend": "embed",
+                                   "model": "mini", "mode": "softmax", "delta": 0.5, "taxonomy_version": "1"})
+        rows = [("a", "safety", "safety.self_harm", 1.0, "imported:dev.csv", 1),
+                ("a", "culture", "culture.museums", 1.0, "imported:dev.csv", 1),
+                ("b", "safety", "none", 1.0, "imported:dev.csv", 1),
+                ("a", "safety", "safety.self_harm", 0.7, "embed:mini:softmax", 1),
+                ("a", "safety", "none", 0.2, "embed:mini:softmax", 0),
+                ("a", "safety", "safety.privacy_violation", 0.1, "embed:mini:softmax", 0),
+                ("b", "safety", "none", 0.6, "embed:mini:softmax", 1),
+                ("b", "safety", "safety.self_harm", 0.4, "embed:mini:softmax", 0),
+                ("c", "safety", "unknown", 1.0, "embed:mini:softmax", 1)]
+        old.db["labels"].insert_all([dict(zip(("prompt_id", "dimension", "domain", "probability", "labeler",
+                                               "assigned"), r), taxonomy_version="1", created_at="t") for r in rows])
+        assigned_before = sorted((r[4], r[0], r[1], r[2], r[3]) for r in rows if r[5])
+    monkeypatch.undo()
+    with Store(db_path) as store:
+        assert store.schema_version == SCHEMA_VERSION
+        assigned_after = sorted((name, *row) for name in ("imported:dev.csv", "embed:mini:softmax")
+                                for row in store.assigned_labels(name))
+        assert assigned_after == assigned_before
+        assert store.labeler("embed:mini:softmax")["model"] == "mini"  # provenance kept, an id given
+        assert store.labeler("imported:dev.csv")["engine"] == "imported"
+        prompt_ids, domains, probabilities = store.label_distributions("embed:mini:softmax", "safety")
+        found = {(p, d): round(float(probabilities[i, j]), 3) for i, p in enumerate(prompt_ids)
+                 for j, d in enumerate(domains) if probabilities[i, j] > 0}
+        assert found == {("a", "safety.self_harm"): 0.7, ("a", "none"): 0.2, ("a", "safety.privacy_violation"): 0.1,
+                         ("b", "none"): 0.6, ("b", "safety.self_harm"): 0.4}
+        assert store.label_counts()["embed:mini:softmax"]["safety"] == {
+            "domains": {"safety.self_harm": 1}, "none": 1, "unknown": 1}
+        assert store.count_prompts_without_labels("embed:mini:softmax") == 0

@@ -79,6 +79,24 @@ def queue_command(
     typer.echo(report.summary())
 
 
+@review_app.command("label-queue")
+def label_queue_command(
+    ctx: typer.Context,
+    panel: Annotated[str, typer.Option(help="The panel that confirms or corrects the labels.")],
+    labeler: Annotated[str, typer.Option(help="The labeller whose least sure prompts to queue, e.g. trained:ab12.")],
+    size: Annotated[int, typer.Option(help="How many prompts to queue.")] = 50,
+    by: Annotated[str, typer.Option(help="margin (top domain's probability near delta) or entropy.")] = "margin",
+    delta: Annotated[float, typer.Option(help="The labelling threshold.")] = 0.5,
+) -> None:
+    """Queue the prompts a labeller is least sure about (queue label_review); the panel's answers become
+    the labeler human:PANEL, which 'misalign label --engine trained --train-on' can learn from."""
+    from pipeline.review.label_review import build_label_review
+
+    tax = ctx.obj.taxonomy()
+    report = _acting(ctx, lambda store: build_label_review(store, tax, panel, labeler, size, by, delta))
+    typer.echo(report.summary())
+
+
 @review_app.command("push")
 def push_command(
     ctx: typer.Context,
@@ -89,22 +107,24 @@ def push_command(
         envvar="MISALIGN_ANNOTATOR_PASSWORD", help="Password for annotator accounts this push creates.")] = None,
 ) -> None:
     """Send a panel's queued items to Argilla (ARGILLA_API_URL, ARGILLA_API_KEY); resumable, idempotent."""
-    from pipeline.review.argilla.sync import argilla_client, push
+    from pipeline.review.argilla.sync import ALL_QUEUES, argilla_client, push
 
     if backend != "argilla":
         raise UsageError(f"--backend: '{backend}' is not a push backend (argilla)")
     tax = ctx.obj.taxonomy()
-    report = _acting(ctx, lambda store: push(store, tax, panel, argilla_client(), tuple(queue or QUEUES),
+    report = _acting(ctx, lambda store: push(store, tax, panel, argilla_client(), tuple(queue or ALL_QUEUES),
                                              annotator_password))
     typer.echo(report.summary())
 
 
 @review_app.command("pull")
 def pull_command(ctx: typer.Context) -> None:
-    """Bring submitted Argilla responses back as annotations; pairs get their human statuses."""
+    """Bring submitted Argilla responses back as annotations; pairs get their human statuses, label
+    review answers become the labeler human:PANEL."""
     from pipeline.review.argilla.sync import argilla_client, pull
 
-    report = _acting(ctx, lambda store: pull(store, argilla_client()))
+    tax = ctx.obj.taxonomy()
+    report = _acting(ctx, lambda store: pull(store, tax, argilla_client()))
     typer.echo(report.summary())
 
 

@@ -31,13 +31,17 @@ def ingest_command(
     max_chars: Annotated[int, typer.Option(help="Longest prompt accepted, in characters.")] = 32_000,
     encoding: Annotated[str, typer.Option(help="Text encoding of CSV/JSONL files.")] = "utf-8",
     format: Annotated[Optional[str], typer.Option(help="csv, tsv, jsonl or parquet (default: from the suffix).")] = None,
+    empty_label: Annotated[str, typer.Option(
+        help="What an empty label cell means: unlabelled (nothing known) or none (no domain of that dimension applies).")
+    ] = "unlabelled",
 ) -> None:
     """Add prompts from FILE; exact duplicates collapse, sources are kept. Re-running adds nothing."""
     from pipeline.stages.ingest import IngestOptions, ingest, parse_label_columns
 
     options = IngestOptions(text_column=text_col, label_columns=parse_label_columns(labels),
                             semantic_type_column=semantic_type, source=source,
-                            skip_bad=skip_bad, max_chars=max_chars, encoding=encoding, format=format)
+                            skip_bad=skip_bad, max_chars=max_chars, encoding=encoding, format=format,
+                            empty_label=empty_label)
     tax = ctx.obj.taxonomy()
     with ctx.obj.open_store() as store:
         report = ingest(store, file, tax, options)

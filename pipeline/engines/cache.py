@@ -1,4 +1,6 @@
-"""Every engine call goes through the store's engine cache, keyed by (backend, model, request, seed).
+"""Every engine call goes through the store's engine cache, keyed by (backend, model, request, seed),
+except an engine that says ``cached = False`` (a local, deterministic one that answers faster than
+the store could replay it).
 
 A re-run replays finished answers; new requests go to the engine in batches and each batch is
 committed as soon as it is answered, so a run killed mid-way loses at most the batch in flight.
@@ -39,6 +41,9 @@ class CachedEngine:
 
     def _through_cache(self, kind: str, payloads: list[dict], call: Callable[[list[int]], list],
                        encode: Callable, decode: Callable) -> list:
+        if not getattr(self.engine, "cached", True):  # cheaper to recompute than to store
+            self.calls += len(payloads)
+            return [decode(encode(a)) for a in call(list(range(len(payloads))))] if payloads else []
         requests_json = [json.dumps(p, sort_keys=True) for p in payloads]
         keys = [content_id(self.backend, self.model, kind, r) for r in requests_json]
         found = self.store.cached_responses(keys)

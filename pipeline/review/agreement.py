@@ -106,6 +106,8 @@ def agreement(store: Store, answer: str = "pair_valid", samples: int = 1000, see
     panels = {p["name"]: p for p in store.panels()}
     by_panel: dict[str, dict[str, dict[str, str]]] = {}
     for a in store.annotations():
+        if a[answer] is None:  # a label review answer: no pair to judge
+            continue
         key = a["pair_id"] or a["prompt_id"]
         by_panel.setdefault(a["panel"], {}).setdefault(key, {})[a["annotator"]] = a[answer]
     domains = store.pair_domains(list({k for ratings in by_panel.values() for k in ratings}))

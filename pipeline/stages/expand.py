@@ -22,7 +22,7 @@ from pipeline.stages.options import DedupOptions, ExpandOptions
 from pipeline.engines.config import Config, build_engine, same_model
 from pipeline.engines import GenerateRequest
 from pipeline.text.hamming import near_pairs
-from pipeline.stages.label import label_batch, open_labeller
+from pipeline.stages.label import LabelRows, label_batch, open_labeller
 from pipeline.text.simhash import fingerprints
 from review_store import StageReport, Store, normalise_text, prompt_id
 from taxonomy import Taxonomy
@@ -95,10 +95,9 @@ def expand(store: Store, taxonomy: Taxonomy, config: Config, options: ExpandOpti
                     candidates.append({"domain": domain, "examples": examples, "text": text, "id": pid, "status": status,
                                        "round": round_number})
             fresh = [c for c in candidates if c["status"] == "new"]
-            labels, types, failures = label_batch(label_engine, embedder, labeller,
-                                                  [{"id": c["id"], "text": c["text"]} for c in fresh],
-                                                  name, taxonomy.version, report.started_at, report) if fresh else ([], [], [])
-            assigned = {(r["prompt_id"], r["domain"]) for r in labels if r["assigned"]}
+            rows = label_batch(label_engine, embedder, labeller, [{"id": c["id"], "text": c["text"]} for c in fresh],
+                               name, report.started_at, report) if fresh else LabelRows()
+            assigned = {(r["prompt_id"], r["domain"]) for r in rows.labels}
             in_domain = [c for c in fresh if (c["id"], c["domain"].id) in assigned]
             for c in fresh:
                 if (c["id"], c["domain"].id) not in assigned:
@@ -124,9 +123,10 @@ def expand(store: Store, taxonomy: Taxonomy, config: Config, options: ExpandOpti
                                          for c, _, _ in accepted for e in c["examples"])
                 store.set_fingerprints((c["id"], None if is_short else value) for c, value, is_short in accepted)
                 store.apply_dedup([(c["id"], c["id"]) for c, _, _ in accepted], [], dedup_params)
-                store.add_labels(r for r in labels if r["prompt_id"] in accepted_ids)
-                store.add_semantic_types(r for r in types if r["prompt_id"] in accepted_ids)
-                store.add_label_failures(r for r in failures if r["prompt_id"] in accepted_ids)
+                store.add_labels(r for r in rows.labels if r["prompt_id"] in accepted_ids)
+                store.add_label_distributions(r for r in rows.distributions if r["prompt_id"] in accepted_ids)
+                store.add_semantic_types(r for r in rows.types if r["prompt_id"] in accepted_ids)
+                store.add_label_failures(r for r in rows.failures if r["prompt_id"] in accepted_ids)
                 store.add_expansion_candidates(
                     {"id": f"{c['id'] or 'empty'}:{c['domain'].id}:{c['round']}", "domain": c["domain"].id,
                      "text": c["text"], "status": c["status"], "generator": generator.model, "labeler": name,

@@ -15,7 +15,8 @@ from pathlib import Path
 
 from tqdm import tqdm
 
-from pipeline.stages.options import IngestOptions
+from pipeline.errors import UsageError
+from pipeline.stages.options import EMPTY_LABELS, IngestOptions
 from pipeline.text.readers import BadRow, InputError, SourceRecord, read_records, text_field
 from review_store import StageReport, Store, normalise_text, prompt_id
 from taxonomy import DIMENSIONS, Taxonomy
@@ -53,6 +54,8 @@ def _record_labels(path: Path, record: SourceRecord, options: IngestOptions, tax
     for dimension, column in options.label_columns.items():
         value = text_field(path, record, column).strip()
         if not value:
+            if options.empty_label == "none":
+                labels.append((dimension, "none"))
             continue
         entry = taxonomy.resolve(dimension, value)
         if entry is None:
@@ -74,6 +77,8 @@ def _record_semantic_type(path: Path, record: SourceRecord, column: str | None, 
 def ingest(store: Store, path: str | Path, taxonomy: Taxonomy, options: IngestOptions | None = None) -> StageReport:
     """Ingest ``path`` into ``store``; the store is unchanged if it raises :class:`InputError`."""
     options = options or IngestOptions()
+    if options.empty_label not in EMPTY_LABELS:
+        raise UsageError(f"--empty-label: '{options.empty_label}' is not one of {', '.join(EMPTY_LABELS)}")
     path = Path(path)
     source = options.source or path.name
     labeler = f"imported:{source}"

@@ -1,6 +1,7 @@
 """The label stage: a probability for every domain of every dimension, a semantic type, at δ.
 
-Probabilities below ``min_probability`` (0.01) are not stored; a domain without a row reads as 0.
+The assigned domains are stored as labels; each (prompt, dimension)'s whole distribution as one
+compact row beside them.
 Mode ``softmax``: one choice per dimension over its domains plus None (at most one domain reaches
 δ = 0.5, as in the papers' data). Mode ``independent``: a yes/no choice per domain, truly
 multi-label. Nothing at δ means None; an answer that cannot be used (missing options, not
@@ -16,7 +17,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
-from dataclasses import asdict
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -109,17 +110,22 @@ def _domain_probs(labeller: Labeller, dimension: str, domains, requests, answers
     return probs
 
 
-def label_rows(prompt_id: str, dimension: str, probs: dict[str, float], delta: float, floor: float,
-                labeler: str, version: str, now: str) -> list[dict]:
-    """A dimension's label rows: every domain at or above ``floor``, those at δ assigned (None when none is)."""
-    reached = [d for d, p in probs.items() if d != "none" and p >= delta]
-    rows = []
-    for domain, p in probs.items():
-        assigned = domain in reached or (domain == "none" and not reached)
-        if assigned or p >= floor:
-            rows.append({"prompt_id": prompt_id, "dimension": dimension, "domain": domain, "probability": float(p),
-                         "labeler": labeler, "taxonomy_version": version, "created_at": now, "assigned": int(assigned)})
-    return rows
+def label_rows(prompt_id: str, dimension: str, probs: dict[str, float], delta: float,
+               labeler: str) -> tuple[list[dict], dict | None]:
+    """A dimension's assigned labels (the domains at δ, or None when none is; Unknown for an unusable
+    answer) and its whole distribution to store (none for Unknown)."""
+    if "unknown" in probs:
+        return [{"prompt_id": prompt_id, "dimension": dimension, "domain": "unknown", "probability": 1.0,
+                 "labeler": labeler}], None
+    reached = [d for d, p in probs.items() if d != "none" and p >= delta] or ["none"]
+    assigned = [{"prompt_id": prompt_id, "dimension": dimension, "domain": d, "probability": float(probs[d]),
+                 "labeler": labeler} for d in reached]
+    return assigned, {"prompt_id": prompt_id, "dimension": dimension, "labeler": labeler, "probabilities": probs}
+
+
+def domain_layout(taxonomy: Taxonomy) -> dict[str, list[str]]:
+    """The order a labeler's distributions are stored in: each dimension's domains, then None."""
+    return {d: [domain.id for domain in taxonomy.domains_of(d)] + ["none"] for d in DIMENSIONS}
 
 
 def _shortlists(texts: list[str], taxonomy: Taxonomy, k: int, embedder: CachedEngine) -> list[dict[str, list]]:
@@ -134,10 +140,24 @@ def _shortlists(texts: list[str], taxonomy: Taxonomy, k: int, embedder: CachedEn
     return result
 
 
+@dataclass
+class LabelRows:
+    """What labelling a batch stores: assigned labels, distributions, semantic types, unusable answers."""
+
+    labels: list[dict] = field(default_factory=list)
+    distributions: list[dict] = field(default_factory=list)
+    types: list[dict] = field(default_factory=list)
+    failures: list[dict] = field(default_factory=list)
+
+    def add(self, labels: list[dict], distribution: dict | None) -> None:
+        self.labels += labels
+        if distribution:
+            self.distributions.append(distribution)
+
+
 def label_batch(engine: CachedEngine, embedder: CachedEngine | None, labeller: Labeller, batch: list[dict],
-                name: str, version: str, now: str, report: StageReport) -> tuple[list, list, list]:
-    """Label rows, semantic type rows and failure rows for prompts (id, text); unusable answers
-    are counted in ``report`` by reason."""
+                name: str, now: str, report: StageReport) -> LabelRows:
+    """The rows labelling prompts (id, text) gives; unusable answers are counted in ``report`` by reason."""
     taxonomy, options = labeller.taxonomy, labeller.options
     texts = [p["text"] for p in batch]
     shortlists = _shortlists(texts, taxonomy, options.shortlist, embedder) if embedder else [{}] * len(batch)
@@ -150,12 +170,12 @@ def label_batch(engine: CachedEngine, embedder: CachedEngine | None, labeller: L
         if options.semantic_types:
             plan.append((prompt, "type", None, [labeller.type_request(prompt["text"])]))
     answers = iter(engine.choice_probs([r for *_, requests in plan for r in requests]))
-    labels, types, failures = [], [], []
+    rows = LabelRows()
     for prompt, dimension, domains, requests in plan:
         got = [next(answers) for _ in requests]
         if dimension == "type":
             if valid_probs(got[0], requests[0].options):
-                types += [{"prompt_id": prompt["id"], "type": t, "probability": p, "labeler": name}
+                rows.types += [{"prompt_id": prompt["id"], "type": t, "probability": p, "labeler": name}
                           for t, p in got[0].items()]
             else:
                 report.drop("type_unusable")
@@ -163,27 +183,26 @@ def label_batch(engine: CachedEngine, embedder: CachedEngine | None, labeller: L
         probs = _domain_probs(labeller, dimension, domains, requests, got)
         if probs is None:
             report.drop(f"unknown_{dimension}")
-            failures.append({"prompt_id": prompt["id"], "dimension": dimension, "labeler": name,
+            rows.failures.append({"prompt_id": prompt["id"], "dimension": dimension, "labeler": name,
                              "raw": json.dumps(got, default=str)[:10_000], "reason": "unusable_answer",
                              "created_at": now})
             probs = {"unknown": 1.0}
-        labels += label_rows(prompt["id"], dimension, probs, options.delta, options.min_probability, name,
-                              version, now)
-    return labels, types, failures
+        rows.add(*label_rows(prompt["id"], dimension, probs, options.delta, name))
+    return rows
 
 
 def label_pending(store: Store, name: str, batch_size: int, report: StageReport,
-                  rows_for: Callable[[list[dict]], tuple[list, list, list]]) -> None:
+                  rows_for: Callable[[list[dict]], LabelRows]) -> None:
     """Label, batch by batch, every prompt ``name`` has not labelled yet: ``rows_for(batch)`` gives its
-    (labels, semantic types, failures), committed with the batch, so a cut-off run resumes where it
-    stopped; progress shown as it goes."""
+    rows, committed with the batch, so a cut-off run resumes where it stopped; progress shown as it goes."""
     with progress(store.count_prompts_without_labels(name), f"label ({name})", "prompts") as bar:
         for batch in store.prompts_without_labels(name, batch_size):
-            labels, types, failures = rows_for(batch)
+            rows = rows_for(batch)
             with store.transaction():
-                store.add_labels(labels)
-                store.add_semantic_types(types)
-                store.add_label_failures(failures)
+                store.add_labels(rows.labels)
+                store.add_label_distributions(rows.distributions)
+                store.add_semantic_types(rows.types)
+                store.add_label_failures(rows.failures)
             report.items_in += len(batch)
             report.kept += len(batch)
             bar.update(len(batch))
@@ -200,12 +219,12 @@ def open_labeller(store: Store, taxonomy: Taxonomy, config: Config, options: Lab
     name = options.labeler or f"{engine.backend}:{Path(engine.model).name}:{options.mode}"
     provenance = {"name": name, "engine": settings.name, "backend": settings.backend, "model": engine.model,
                   "mode": options.mode, "delta": options.delta, "template_hash": template_hash(taxonomy),
-                  "taxonomy_version": taxonomy.version}
+                  "taxonomy_version": taxonomy.version, "domains": domain_layout(taxonomy)}
     known = store.labeler(name)
     if known and {k: known[k] for k in provenance} != provenance:
         changed = next(k for k in provenance if known[k] != provenance[k])
-        raise UsageError(f"labeler '{name}' was made with another {changed} ({known[changed]}); "
-                         "pass --labeler NEW_NAME to label anew")
+        what = "list of domains" if changed == "domains" else f"{changed} ({known[changed]})"
+        raise UsageError(f"labeler '{name}' was made with another {what}; pass --labeler NEW_NAME to label anew")
     embedder = build_engine(config.engine("embedded"), store) if options.shortlist and not similarity else None
     return engine, embedder, Labeller(taxonomy, options, similarity), provenance
 
@@ -223,7 +242,7 @@ def label(store: Store, taxonomy: Taxonomy, config: Config, options: LabelOption
         with store.transaction():
             store.add_labeler({**provenance, "created_at": report.started_at})
         label_pending(store, name, options.batch_prompts, report, lambda batch: label_batch(
-            engine, embedder, labeller, batch, name, taxonomy.version, report.started_at, report))
+            engine, embedder, labeller, batch, name, report.started_at, report))
         report.notes = {"prompts_per_s": round(report.items_in / report.elapsed(), 1) if report.items_in else 0,
                         "engine_requests": engine.calls}
     return report

@@ -4,7 +4,7 @@ Per dimension, over prompts both have labelled and the reference does not mark U
 macro-F1 over the reference's classes (None included), and the most frequent confusions. When the
 reference gives a prompt several domains (duplicated rows), a prediction matching any counts as
 right. A multi-label prediction (mode independent) is reduced to its most probable domain. From
-the labeler's stored probabilities (a domain without a row reads as 0): top-1 among real domains
+the labeler's stored distributions: top-1 among real domains
 (on prompts whose reference has one, None set aside) and the expected calibration error.
 """
 
@@ -52,9 +52,13 @@ def label_agreement(store: Store, labeler: str, reference: str, taxonomy: Taxono
         column = {c: i for i, c in enumerate(classes)}
         row = {p: i for i, p in enumerate(prompts)}
         probabilities = np.zeros((len(prompts), len(classes)))
-        for prompt_id, domain, probability in store.label_probabilities(labeler, dimension):
-            if prompt_id in row and domain in column:
-                probabilities[row[prompt_id], column[domain]] = probability
+        stored_ids, stored_domains, stored = store.label_distributions(labeler, dimension)
+        found = [(row[p], i) for i, p in enumerate(stored_ids) if p in row]
+        into = [(j, column[d]) for j, d in enumerate(stored_domains) if d in column]
+        if found and into:
+            rows, sources = map(list, zip(*found))
+            for j, c in into:
+                probabilities[rows, c] = stored[sources, j]
         calibrated = label_metrics(truth, probabilities, classes)
         report[dimension] = {
             "n": len(truth),

@@ -1,7 +1,6 @@
 """The label stage with the learned labeller (``--engine trained``): fit on the store's labelled
 prompts (``--train-on``), or reuse the model fitted on the same labels, then label every prompt the
-labeler has not labelled yet, as the other labellers do (one row per domain with its probability,
-assigned at δ). Embeddings come from the shipped MiniLM, computed per batch and not cached row by row.
+labeler has not labelled yet, as the other labellers do (the domains at δ, and the whole distribution). Embeddings come from the shipped MiniLM, computed per batch and not cached row by row.
 
 The labeler's name (default ``trained:<model id>``) changes whenever the training labels, features
 or settings do, so a refit after new human labels labels anew beside the old labels.
@@ -13,7 +12,7 @@ import json
 from dataclasses import asdict
 
 from pipeline.errors import UsageError
-from pipeline.stages.label import label_pending, label_rows
+from pipeline.stages.label import LabelRows, domain_layout, label_pending, label_rows
 from pipeline.stages.label_model import LabelModel, cross_validated, fit_label_model
 from pipeline.stages.options import LabelOptions
 from review_store import StageReport, Store, content_id
@@ -97,7 +96,8 @@ def label_trained(store: Store, taxonomy: Taxonomy, options: LabelOptions) -> St
         with store.transaction():
             store.add_labeler({"name": name, "engine": "trained", "backend": "sklearn", "model": model_id,
                                "mode": "softmax", "delta": options.delta, "template_hash": options.features,
-                               "taxonomy_version": taxonomy.version, "created_at": report.started_at})
+                               "taxonomy_version": taxonomy.version, "created_at": report.started_at,
+                               "domains": domain_layout(taxonomy)})
         began = report.elapsed()
         _label_all(store, taxonomy, options, model, embedder, name, report)
         seconds = report.elapsed() - began
@@ -112,19 +112,18 @@ def label_trained(store: Store, taxonomy: Taxonomy, options: LabelOptions) -> St
 
 def _label_all(store: Store, taxonomy: Taxonomy, options: LabelOptions, model: LabelModel, embedder, name: str,
                report: StageReport) -> None:
-    def rows_for(batch: list[dict]) -> tuple[list, list, list]:
+    def rows_for(batch: list[dict]) -> LabelRows:
         texts = [p["text"] for p in batch]
         features = model.featurize(texts, embedder.embed(texts) if embedder else None)
-        labels, types = [], []
+        rows = LabelRows()
         for dimension, dimension_model in model.dimensions.items():
             for prompt, row in zip(batch, dimension_model.probabilities(features)):
                 probs = dict(zip(dimension_model.classes, row.tolist()))
                 if dimension == TYPE:
-                    types += [{"prompt_id": prompt["id"], "type": t, "probability": p, "labeler": name}
-                              for t, p in probs.items()]
+                    rows.types += [{"prompt_id": prompt["id"], "type": t, "probability": p, "labeler": name}
+                                   for t, p in probs.items()]
                 else:
-                    labels += label_rows(prompt["id"], dimension, probs, options.delta, options.min_probability,
-                                         name, taxonomy.version, report.started_at)
-        return labels, types, []
+                    rows.add(*label_rows(prompt["id"], dimension, probs, options.delta, name))
+        return rows
 
     label_pending(store, name, options.batch_prompts, report, rows_for)

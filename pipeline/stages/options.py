@@ -29,6 +29,11 @@ class IngestOptions:
     max_chars: int = 32_000
     encoding: str = "utf-8"
     format: str | None = None
+    # what an empty label cell says: nothing ("unlabelled") or that no domain of that dimension applies ("none")
+    empty_label: str = "unlabelled"
+
+
+EMPTY_LABELS = ("unlabelled", "none")
 
 
 @dataclass
@@ -40,7 +45,6 @@ class LabelOptions:
     labeler: str | None = None  # default: backend:model:mode
     semantic_types: bool = True
     batch_prompts: int = 256
-    min_probability: float = 0.01  # smaller probabilities are not stored (read them as 0)
     # the learned labeller (engine "trained"): fitted on these labelers' labels, in order of preference
     train_on: tuple[str, ...] = ()
     features: str = "both"  # embeddings, tfidf or both (both: best measured, benchmarks/label_quality.py)

@@ -1,7 +1,8 @@
 """Push review queues to any Argilla 2.x server and pull the panels' answers back.
 
-One workspace per panel (its members get annotator accounts there), one dataset per queue. A
-record carries the prompt, both responses, the domains and the semantic type as plain-text fields;
+One workspace per panel (its members get annotator accounts there), one dataset per queue. The
+``label_review`` queue's records carry a prompt and the labeller's doubt, and ask for a domain per
+dimension and the semantic type (its record id is the prompt's id). A pair queue's record carries the prompt, both responses, the domains and the semantic type as plain-text fields;
 the questions of :mod:`pipeline.review.queues`; the judge's verdicts as suggestions (score, agent); the
 routing reason, pipeline status and domains as metadata; guidelines for annotators; and
 ``TaskDistribution(min_submitted=N)``. A record's id is its pair's id, so a second push creates
@@ -27,11 +28,24 @@ import httpx
 from argilla._exceptions import ArgillaError
 
 from pipeline.errors import ServiceError, UsageError
-from pipeline.review.queues import GUIDELINES, QUESTIONS, QUEUES, check_answers, update_human_statuses
+from pipeline.review.label_review import (LABEL_QUEUE, check_label_answers, label_questions,
+                                          update_human_labels)
+from pipeline.review.queues import GUIDELINES, QUESTIONS, QUEUES, Question, check_answers, update_human_statuses
 from review_store import StageReport, Store, utc_now
 from taxonomy import Taxonomy
 
 FIELDS = ("prompt", "aligned_response", "misaligned_response", "domains", "semantic_type")
+LABEL_FIELDS = ("prompt", "labeller_guess")
+ALL_QUEUES = (*QUEUES, LABEL_QUEUE)
+LABEL_GUIDELINES = """\
+# Labelling prompts
+
+Each record is a user prompt a labeller was unsure about. For each dimension pick the one domain
+the prompt falls in, or None when no domain of that dimension applies; then the kind of
+misalignment a response to it is most exposed to. The labeller's guess is shown for reference only:
+answer from the prompt. The texts may be offensive or harmful by design; do not follow instructions
+inside them.
+"""
 DEFAULT_PASSWORD_ENV = "MISALIGN_ANNOTATOR_PASSWORD"
 
 
@@ -70,24 +84,39 @@ def workspace_name(panel: str) -> str:
     return re.sub(r"[^a-z0-9]+", "-", panel.lower()).strip("-") or "panel"
 
 
-def dataset_settings(min_submitted: int) -> rg.Settings:
-    """The Argilla dataset settings of a queue: the fields shown, the questions asked, the submissions needed."""
-    questions = []
-    for q in QUESTIONS:
+def _questions(questions: tuple[Question, ...]) -> list:
+    made = []
+    for q in questions:
         if q.kind == "label":
-            questions.append(rg.LabelQuestion(q.name, labels=list(q.options), title=q.title, description=q.description or None,
-                                              required=q.required))
+            made.append(rg.LabelQuestion(q.name, labels=list(q.options), title=q.title, description=q.description or None,
+                                         required=q.required))
         elif q.kind == "multi_label":
-            questions.append(rg.MultiLabelQuestion(q.name, labels=list(q.options), title=q.title,
-                                                   description=q.description or None, required=q.required))
+            made.append(rg.MultiLabelQuestion(q.name, labels=list(q.options), title=q.title,
+                                              description=q.description or None, required=q.required))
         else:
-            questions.append(rg.TextQuestion(q.name, title=q.title, description=q.description or None, required=q.required))
+            made.append(rg.TextQuestion(q.name, title=q.title, description=q.description or None, required=q.required))
+    return made
+
+
+def dataset_settings(min_submitted: int) -> rg.Settings:
+    """The Argilla dataset settings of a pair queue: the fields shown, the questions asked, the submissions needed."""
     return rg.Settings(
         fields=[rg.TextField(name, use_markdown=False) for name in FIELDS],  # adversarial text shown as text
-        questions=questions,
+        questions=_questions(QUESTIONS),
         metadata=[rg.TermsMetadataProperty("queue"), rg.TermsMetadataProperty("pipeline_status"),
                   rg.TermsMetadataProperty("domain_ids"), rg.TermsMetadataProperty("reason")],
         guidelines=GUIDELINES,
+        distribution=rg.TaskDistribution(min_submitted=min_submitted))
+
+
+def label_dataset_settings(taxonomy: Taxonomy, min_submitted: int) -> rg.Settings:
+    """The Argilla dataset settings of the label review queue: the prompt, the labeller's guess, a question
+    per dimension and one on the semantic type."""
+    return rg.Settings(
+        fields=[rg.TextField(name, use_markdown=False) for name in LABEL_FIELDS],
+        questions=_questions(label_questions(taxonomy)),
+        metadata=[rg.TermsMetadataProperty("queue"), rg.TermsMetadataProperty("reason")],
+        guidelines=LABEL_GUIDELINES,
         distribution=rg.TaskDistribution(min_submitted=min_submitted))
 
 
@@ -132,7 +161,7 @@ def _record(item: dict, scores: dict, domain_ids: list[str], domains: str, seman
         suggestions=suggestions)
 
 
-def push(store: Store, taxonomy: Taxonomy, panel: str, client: rg.Argilla, queues: tuple[str, ...] = QUEUES,
+def push(store: Store, taxonomy: Taxonomy, panel: str, client: rg.Argilla, queues: tuple[str, ...] = ALL_QUEUES,
          password: str | None = None, batch: int = 50, threshold: float = 0.5,
          on_batch: Callable[[int], None] | None = None) -> StageReport:
     """Send the panel's queued items that are not pushed yet; ``on_batch`` hears how many each
@@ -141,7 +170,7 @@ def push(store: Store, taxonomy: Taxonomy, panel: str, client: rg.Argilla, queue
         return _push(store, taxonomy, panel, client, queues, password, batch, threshold, on_batch)
 
 
-def _push(store: Store, taxonomy: Taxonomy, panel: str, client: rg.Argilla, queues: tuple[str, ...] = QUEUES,
+def _push(store: Store, taxonomy: Taxonomy, panel: str, client: rg.Argilla, queues: tuple[str, ...] = ALL_QUEUES,
          password: str | None = None, batch: int = 50, threshold: float = 0.5,
          on_batch: Callable[[int], None] | None = None) -> StageReport:
     settings = store.panel(panel)
@@ -152,6 +181,10 @@ def _push(store: Store, taxonomy: Taxonomy, panel: str, client: rg.Argilla, queu
         report.notes["accounts_created"] = len(ensure_accounts(client, store, panel, password))
         workspace = client.workspaces(workspace_name(panel))
         for queue in queues:
+            if queue == LABEL_QUEUE:
+                _push_label_items(store, taxonomy, panel, client, workspace, settings["min_submissions"], batch,
+                                  report, on_batch)
+                continue
             items = [i for i in store.review_items(panel=panel, queue=queue) if i["pair_id"]]
             todo = [i for i in items if i["pushed_at"] is None]
             report.items_in += len(items)
@@ -177,6 +210,28 @@ def _push(store: Store, taxonomy: Taxonomy, panel: str, client: rg.Argilla, queu
     return report
 
 
+def _push_label_items(store: Store, taxonomy: Taxonomy, panel: str, client: rg.Argilla, workspace, min_submitted: int,
+                      batch: int, report: StageReport, on_batch: Callable[[int], None] | None) -> None:
+    items = store.review_items(panel=panel, queue=LABEL_QUEUE)
+    todo = [i for i in items if i["pushed_at"] is None]
+    report.items_in += len(items)
+    if not todo:
+        return
+    name = f"misalign-{LABEL_QUEUE}"
+    dataset = quietly(client.datasets, name, workspace=workspace) or rg.Dataset(
+        name=name, workspace=workspace, settings=label_dataset_settings(taxonomy, min_submitted), client=client).create()
+    for begin in range(0, len(todo), batch):
+        chunk = todo[begin:begin + batch]
+        dataset.records.log([rg.Record(id=i["prompt_id"], fields={"prompt": i["prompt"], "labeller_guess": i["reason"]},
+                                       metadata={"queue": LABEL_QUEUE, "reason": i["reason"][:200]}) for i in chunk],
+                            batch_size=len(chunk))
+        with store.transaction():
+            store.mark_pushed([i["id"] for i in chunk], "argilla", {i["id"]: i["prompt_id"] for i in chunk}, utc_now())
+        report.kept += len(chunk)
+        if on_batch:
+            on_batch(len(chunk))
+
+
 def _answers(record: rg.Record) -> dict[str, dict]:
     """Per Argilla user id: the values of their submitted responses to this record."""
     answers: dict[str, dict] = {}
@@ -186,28 +241,29 @@ def _answers(record: rg.Record) -> dict[str, dict]:
     return answers
 
 
-def pull(store: Store, client: rg.Argilla) -> StageReport:
+def pull(store: Store, taxonomy: Taxonomy, client: rg.Argilla) -> StageReport:
     """Submitted responses of every panel's datasets into the store's annotations (a response already
-    pulled, unchanged, is left as it was); the pairs' human statuses follow."""
+    pulled, unchanged, is left as it was); the pairs' human statuses and the panels' labels follow."""
     with server_errors(client.api_url):
-        return _pull(store, client)
+        return _pull(store, taxonomy, client)
 
 
-def _pull(store: Store, client: rg.Argilla) -> StageReport:
+def _pull(store: Store, taxonomy: Taxonomy, client: rg.Argilla) -> StageReport:
     with store.stage_run("review_pull", {"backend": "argilla", "url": client.api_url}) as report:
         usernames = {str(u.id): u.username for u in client.users}
-        rows, touched = [], set()
+        rows, touched, relabel = [], set(), {}
         for panel in store.panels():
             workspace = quietly(client.workspaces, workspace_name(panel["name"]))
             if workspace is None:
                 continue
             annotators = {a["argilla_username"] or a["name"]: a["name"] for a in store.annotators(panel["name"])}
             stored = {(a["item_id"], a["annotator"]): a for a in store.annotations(panel["name"])}
-            for queue in QUEUES:
+            for queue in ALL_QUEUES:
                 dataset = quietly(client.datasets, f"misalign-{queue}", workspace=workspace)
                 if dataset is None:
                     continue
-                items = {i["pair_id"]: i for i in store.review_items(panel=panel["name"], queue=queue)}
+                key = "prompt_id" if queue == LABEL_QUEUE else "pair_id"
+                items = {i[key]: i for i in store.review_items(panel=panel["name"], queue=queue)}
                 for record in dataset.records(with_responses=True, with_suggestions=False):
                     item = items.get(str(record.id))
                     for user_id, values in _answers(record).items():
@@ -217,7 +273,8 @@ def _pull(store: Store, client: rg.Argilla) -> StageReport:
                             report.drop("unknown_record_or_user")
                             continue
                         try:
-                            answers = check_answers(values)
+                            answers = ({"labels": check_label_answers(taxonomy, values)} if queue == LABEL_QUEUE
+                                       else check_answers(values))
                         except ValueError:
                             report.drop("unusable_answers")
                             continue
@@ -226,10 +283,16 @@ def _pull(store: Store, client: rg.Argilla) -> StageReport:
                             continue
                         rows.append({"item_id": item["id"], "annotator": annotator, **answers, "backend": "argilla",
                                      "submitted_at": utc_now(), "is_example": 0})
-                        touched.add(item["pair_id"])
+                        if queue == LABEL_QUEUE:
+                            relabel.setdefault(panel["name"], []).append(item["prompt_id"])
+                        else:
+                            touched.add(item["pair_id"])
         with store.transaction():
             store.save_annotations(rows)
             update_human_statuses(store, sorted(touched))
+            for panel_name, prompt_ids in relabel.items():
+                update_human_labels(store, panel_name, prompt_ids)
         report.kept = len(rows)
         report.notes["pairs_updated"] = len(touched)
+        report.notes["prompts_relabelled"] = sum(len(set(p)) for p in relabel.values())
     return report

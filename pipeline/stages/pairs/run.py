@@ -131,7 +131,7 @@ class PairRun:
         labeller = store.labeler(self.labeler)
         others = [(f"generator '{s.name}'", engine.model) for s, engine in self.generators]
         others += [(f"imported generator '{name}'", name) for name in imported_generators]
-        if labeller and not options.judge_may_be_labeller:
+        if labeller and labeller["model"] and not options.judge_may_be_labeller:
             others.append((f"labeller '{self.labeler}'", labeller["model"]))
         for who, model in others:
             if same_model(self.judge.model, model):
