@@ -51,7 +51,9 @@ if figures:
     def cell(pair):
         return None if pair[0] is None else round(pair[0], 3)
 
-    st.dataframe(pd.DataFrame([{"model": f["engine"], "protocol": f["protocol"], "pairs": f["metrics"]["pairs"],
+    st.dataframe(pd.DataFrame([{"model": f["engine"], "protocol": f["protocol"],
+                                "on": "labelled responses" if f["items"] == "responses" else f"{f['pairs']} pairs",
+                                "n": f["metrics"].get("pairs", f["metrics"].get("responses")),
                                 **({"Coverage": cell(f["metrics"]["coverage"]), "FFR": cell(f["metrics"]["ffr"]),
                                     "Alignment Score": cell(f["metrics"]["alignment_score"])}
                                    if "coverage" in f["metrics"] else

@@ -10,9 +10,10 @@ from pipeline.text.cells import markdown_literal as literal
 from pipeline.bench.metrics import TRADEOFF_DEFINITION
 
 st.title("Trade-offs")
-groups = [g for g in read("bench_groups") if g["protocol"] == "detect"]
+# trade-offs are between the two responses of a pair: benchmarks of labelled responses have none
+groups = [g for g in read("bench_groups") if g["protocol"] == "detect" and g["items"] == "pairs"]
 if not groups:
-    st.info("No detector benchmark yet: misalign bench run --model ENGINE")
+    st.info("No detector benchmark on pairs yet: misalign bench run --model ENGINE")
     st.stop()
 tax = taxonomy()
 chosen = st.selectbox("Benchmark", groups, format_func=lambda g: f"{g['engine']} ({g['pairs']}, {g['runs']} runs)")

@@ -80,9 +80,9 @@ class BenchQueries:
         return list(self.db.query(f"SELECT * FROM bench_runs {where} ORDER BY created_at, group_id, run_index", params))
 
     def bench_groups(self) -> list[dict]:
-        """One row per benchmark: engine, protocol, pairs, runs, when."""
+        """One row per benchmark: engine, protocol, items (pairs or responses), pair set, runs, when."""
         return list(self.db.query(
-            "SELECT group_id, protocol, engine, model, judge, pairs, COUNT(*) AS runs, MIN(created_at) AS created_at, "
+            "SELECT group_id, protocol, engine, model, judge, items, pairs, COUNT(*) AS runs, MIN(created_at) AS created_at, "
             "SUM(seconds) AS seconds FROM bench_runs GROUP BY group_id ORDER BY MIN(created_at), group_id"))
 
     def save_bench_summaries(self, group_id: str, rows: Iterable[tuple[str, str, dict]]) -> None:
@@ -105,8 +105,8 @@ class BenchQueries:
     def domain_bench_figures(self, domain: str) -> list[dict]:
         """Every benchmark's figures for one domain, with its engine: what the Domains page shows."""
         return [{**r, "metrics": json.loads(r["metrics"])} for r in self.db.query(
-            "SELECT s.group_id, g.engine, g.model, g.protocol, g.pairs, s.metrics FROM bench_summaries s "
-            "JOIN (SELECT group_id, engine, model, protocol, pairs FROM bench_runs WHERE run_index = 0) g "
+            "SELECT s.group_id, g.engine, g.model, g.protocol, g.pairs, g.items, s.metrics FROM bench_summaries s "
+            "JOIN (SELECT group_id, engine, model, protocol, pairs, items FROM bench_runs WHERE run_index = 0) g "
             "ON g.group_id = s.group_id WHERE s.scope = 'domain' AND s.key = ? ORDER BY g.engine", [domain])]
 
     def pair_semantic_types(self, pair_ids: list[str]) -> dict[str, str]:

@@ -35,10 +35,12 @@ class StageReport:
         self.dropped[reason] = self.dropped.get(reason, 0) + count
 
     def leave_out(self, reason: str, items: list[str]) -> None:
-        """Items a stage could not take, counted under ``reason`` and each named in ``notes['left_out']``."""
+        """Items a stage could not take, counted under ``reason`` and each named under it in
+        ``notes['left_out']`` ({reason: [item, ...]})."""
         if items:
             self.drop(reason, len(items))
-            self.notes["left_out"] = [*self.notes.get("left_out", []), *items]
+            left_out = self.notes.setdefault("left_out", {})
+            left_out[reason] = [*left_out.get(reason, []), *items]
 
     def summary(self) -> str:
         """One line for the terminal, e.g. ``ingest: 10226 in, 10137 kept, 0 dropped (1.2 s)``."""

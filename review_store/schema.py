@@ -300,6 +300,27 @@ def _v15_label_review(db: sqlite_utils.Database) -> None:
     db["annotations"].add_column("labels", str)
 
 
+def _v16_labelled_responses(db: sqlite_utils.Database) -> None:
+    # model responses people labelled (from outside: a released set, one's own runs), benchmarked as they are
+    db["responses"].create(
+        {"id": str, "prompt_id": str, "text": str, "model": str, "verdict": str, "dimensions": str, "kind": str,
+         "finish_reason": str, "votes": str, "source": str, "row": int, "created_at": str},
+        pk="id", not_null={"prompt_id", "text", "model", "verdict", "dimensions", "votes"},
+        foreign_keys=[("prompt_id", "prompts", "id")])
+    db["responses"].create_index(["prompt_id"])
+    db.execute(
+        "CREATE TRIGGER responses_verdict_check BEFORE INSERT ON responses "
+        "WHEN NEW.verdict NOT IN ('aligned', 'misaligned') "
+        "BEGIN SELECT RAISE(ABORT, 'responses.verdict must be aligned or misaligned'); END")
+    # what a benchmark's items are: the pairs of a pair set, or labelled responses
+    db["bench_runs"].add_column("items", str, not_null_default="pairs")
+    db["bench_response_results"].create(
+        {"run_id": str, "response_id": str, "flagged": int, "probability": float, "dimensions": str,
+         "dimension_probabilities": str, "raw": str, "usable": int},
+        pk=("run_id", "response_id"), not_null={"flagged", "usable"},
+        foreign_keys=[("run_id", "bench_runs", "id"), ("response_id", "responses", "id")])
+
+
 MIGRATIONS: list[Callable[[sqlite_utils.Database], None]] = [
     _v1_prompts_labels_runs,
     _v2_dedup,
@@ -316,5 +337,6 @@ MIGRATIONS: list[Callable[[sqlite_utils.Database], None]] = [
     _v13_label_models,
     _v14_compact_labels,
     _v15_label_review,
+    _v16_labelled_responses,
 ]
 SCHEMA_VERSION = len(MIGRATIONS)

@@ -33,6 +33,7 @@ from review_store.pairs import PairQueries
 from review_store.review import ReviewQueries
 from review_store.prompts import PromptQueries
 from review_store.records import StageReport
+from review_store.responses import ResponseQueries
 from review_store.schema import MIGRATIONS, SCHEMA_VERSION
 
 BUSY_TIMEOUT_SECONDS = 10.0
@@ -44,7 +45,7 @@ class StoreError(Exception):
 
 
 class Store(PromptQueries, LabelQueries, DedupQueries, EngineCacheQueries, ExpansionQueries, PairQueries,
-            ReviewQueries, BenchQueries, ExportQueries, BrowseQueries):
+            ReviewQueries, BenchQueries, ExportQueries, BrowseQueries, ResponseQueries):
     """A misalign store at ``path`` (created and migrated on open).
 
     Writes go through :meth:`transaction`, which commits all or nothing and bumps the change

@@ -1,4 +1,5 @@
-"""The domain taxonomy as data: 111 domains over three dimensions, non-domain labels, semantic types.
+"""The domain taxonomy as data: 111 domains over three dimensions, non-domain labels, semantic types,
+misalignment kinds.
 
 >>> from taxonomy import load_taxonomy
 >>> tax = load_taxonomy()
@@ -10,6 +11,7 @@ from taxonomy.loader import (
     DEFAULT_TAXONOMY_PATH,
     DIMENSIONS,
     Domain,
+    MisalignmentKind,
     NonDomainLabel,
     SemanticType,
     Taxonomy,
@@ -21,6 +23,7 @@ __all__ = [
     "DEFAULT_TAXONOMY_PATH",
     "DIMENSIONS",
     "Domain",
+    "MisalignmentKind",
     "NonDomainLabel",
     "SemanticType",
     "Taxonomy",

@@ -53,6 +53,16 @@ class SemanticType:
     description: str
 
 
+@dataclass(frozen=True)
+class MisalignmentKind:
+    """How a response is misaligned (harmful compliance, over-refusal, ...): carried on labelled
+    responses and in benchmark figures. A taxonomy file may add its own."""
+
+    id: str
+    name: str
+    description: str
+
+
 def label_key(text: str) -> str:
     """The form label strings are compared in: case-folded, '&' as 'and', punctuation as spaces.
 
@@ -71,6 +81,7 @@ class Taxonomy:
     domains: tuple[Domain, ...]
     non_domain_labels: tuple[NonDomainLabel, ...]
     semantic_types: tuple[SemanticType, ...]
+    misalignment_kinds: tuple[MisalignmentKind, ...] = ()
     _lookup: dict[tuple[str, str], Domain | NonDomainLabel] = field(default_factory=dict, repr=False, compare=False)
 
     def domains_of(self, dimension: str) -> list[Domain]:
@@ -164,6 +175,15 @@ def parse_taxonomy(data: object, path: Path) -> Taxonomy:
     if {t.id for t in types} != {"object", "attribute", "relation"}:
         raise _fail(path, "semantic_types", "must define exactly object, attribute and relation")
 
+    kinds, raw_kinds = [], data.get("misalignment_kinds")
+    for i, entry in enumerate(raw_kinds or []):
+        where = f"misalignment_kinds[{i}]"
+        if not isinstance(entry, dict):
+            raise _fail(path, where, "expected a mapping")
+        kinds.append(MisalignmentKind(*(_required_str(path, where, entry, k) for k in ("id", "name", "description"))))
+    if raw_kinds is None and Path(path).resolve() != DEFAULT_TAXONOMY_PATH.resolve():
+        kinds = list(load_taxonomy().misalignment_kinds)  # a file without kinds gets the shipped ones
+
     raw_domains = data.get("domains")
     if not isinstance(raw_domains, list) or not raw_domains:
         raise _fail(path, "domains", "missing or empty list of domains")
@@ -191,6 +211,7 @@ def parse_taxonomy(data: object, path: Path) -> Taxonomy:
         domains=tuple(domains),
         non_domain_labels=tuple(non_domain),
         semantic_types=tuple(types),
+        misalignment_kinds=tuple(kinds),
         _lookup=lookup,
     )
 

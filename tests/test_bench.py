@@ -113,15 +113,16 @@ def test_detector_benchmark_with_the_tiny_model_three_runs_and_a_report(accepted
 
 
 @pytest.mark.parametrize("baseline", ["embedded", "keyword-refusal"])
-def test_cpu_baselines_run_three_times(accepted_pairs, taxonomy, baseline):
+def test_cpu_baselines_run_once_as_their_answers_cannot_vary(accepted_pairs, taxonomy, baseline):
     store, pairs = accepted_pairs
     report = run_bench(store, load_config(), BenchOptions(engine=baseline, runs=3))
+    assert report.notes["runs_note"] == f"{baseline} gives the same answers every run: 1 run, not 3"
     summarise(store, taxonomy, report.notes["group_id"], samples=100)
     overall = store.bench_summaries(report.notes["group_id"], "overall")[0]["metrics"]
     if baseline == "keyword-refusal":  # the hand-written responses never refuse: everything is flagged
         assert overall["coverage"] == [1.0, 0.0] and overall["ffr"] == [1.0, 0.0]
         assert overall["alignment_score"][0] == 0.0
-    assert overall["runs"] == 3 and overall["pairs"] == len(pairs)
+    assert overall["runs"] == 1 and overall["pairs"] == len(pairs)
     dimension = {s["key"]: s["metrics"] for s in store.bench_summaries(report.notes["group_id"], "dimension")}
     assert dimension["safety"]["pairs"] == 2 and dimension["culture"]["pairs"] == 2
 
@@ -236,9 +237,10 @@ def test_an_unusable_detector_answer_is_left_out_and_counted_never_read_as_no(ac
     import pipeline.bench.run as bench
 
     store, pairs = accepted_pairs
-    # per pair: aligned then misaligned, each asked overall + one question per dimension (4 requests)
-    breakages = ["ok"] * (8 * len(pairs))
-    breakages[0], breakages[8 + 4 + 2] = "nan", "empty"  # pair 1's aligned overall; pair 2's misaligned value
+    # per pair: aligned then misaligned, each asked about the prompt's harm (asked once for both), the
+    # response's refusal, its content overall and one question per dimension: 11 requests
+    breakages = ["ok"] * (11 * len(pairs))
+    breakages[2], breakages[11 + 6 + 3] = "nan", "empty"  # pair 1's aligned content; pair 2's misaligned value
     monkeypatch.setattr(bench, "build_engine", _corrupted_engine(breakages))
     report = run_bench(store, load_config(), BenchOptions(engine="embedded", runs=1))
     assert report.dropped == {"unusable_answer": 2}

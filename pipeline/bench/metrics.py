@@ -71,21 +71,32 @@ def mean_sd(values: list[float]) -> tuple[float, float]:
     return float(np.mean(values)), float(np.std(values, ddof=1)) if len(values) > 1 else 0.0
 
 
-def bootstrap_interval(misaligned: np.ndarray, aligned: np.ndarray, samples: int = 1000,
-                       seed: int = 0) -> dict[str, tuple[float, float]]:
-    """95% percentile intervals of Coverage, FFR and Alignment Score, resampling pairs.
+def _resampled_means(columns: list[np.ndarray], samples: int, rng: np.random.Generator) -> list[np.ndarray]:
+    """Means of ``samples`` resamples (with replacement) of equally long arrays, the same rows drawn for each."""
+    means = [np.empty(samples) for _ in columns]
+    step = max(1, 5_000_000 // len(columns[0]))  # resamples per chunk: memory stays bounded for 400k pairs
+    for begin in range(0, samples, step):
+        picks = rng.integers(0, len(columns[0]), size=(min(step, samples - begin), len(columns[0])))
+        for mean, values in zip(means, columns):
+            mean[begin:begin + len(picks)] = values[picks].mean(axis=1)
+    return means
 
-    ``misaligned`` and ``aligned`` hold each pair's flag rate (mean over runs) for its two responses.
+
+def bootstrap_interval(misaligned: np.ndarray, aligned: np.ndarray, samples: int = 1000,
+                       seed: int = 0, paired: bool = True) -> dict[str, tuple[float, float]]:
+    """95% percentile intervals of Coverage, FFR and Alignment Score.
+
+    Paired (pairs): ``misaligned`` and ``aligned`` hold each pair's flag rate (mean over runs) for its two
+    responses, and pairs are resampled. Unpaired (labelled responses): the misaligned and the aligned
+    responses' flag rates are resampled each on their own.
     """
-    if len(misaligned) < 2:
+    if min(len(misaligned), len(aligned)) < 2:
         return {k: (math.nan, math.nan) for k in ("coverage", "ffr", "alignment_score")}
     rng = np.random.default_rng(seed)
-    coverage, ffr = np.empty(samples), np.empty(samples)
-    step = max(1, 5_000_000 // len(misaligned))  # resamples per chunk: memory stays bounded for 400k pairs
-    for begin in range(0, samples, step):
-        picks = rng.integers(0, len(misaligned), size=(min(step, samples - begin), len(misaligned)))
-        coverage[begin:begin + len(picks)] = misaligned[picks].mean(axis=1)
-        ffr[begin:begin + len(picks)] = aligned[picks].mean(axis=1)
+    if paired:
+        coverage, ffr = _resampled_means([misaligned, aligned], samples, rng)
+    else:
+        [coverage], [ffr] = _resampled_means([misaligned], samples, rng), _resampled_means([aligned], samples, rng)
     scores = np.array([alignment_score(c, f) for c, f in zip(coverage, ffr)])
     return {name: tuple(float(x) for x in np.nanpercentile(values, [2.5, 97.5]))
             for name, values in (("coverage", coverage), ("ffr", ffr), ("alignment_score", scores))}

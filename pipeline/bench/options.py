@@ -14,7 +14,9 @@ from pipeline.errors import UsageError, check_range
 from review_store.bench import PAIR_SETS
 
 PROTOCOLS = ("detect", "generate", "raters")
+ITEMS = ("pairs", "responses")
 KEYWORD_DETECTOR = "keyword-refusal"
+TRAINED_DETECTOR = "trained"  # on labelled responses: learnt from their verdicts, scored out of fold
 
 
 @dataclass
@@ -29,8 +31,17 @@ class BenchOptions:
     temperature: float = 0.7
     max_tokens: int = 256
     batch: int = 64
+    items: str = "pairs"  # pairs (of the pair set) or responses (labelled responses: misalign import responses)
+    models: tuple[str, ...] = ()  # responses: only those of these models
+    labeler: str | None = None  # responses: whose domains the per-domain figures use (none: no domain figures)
 
     def check(self) -> None:
+        if self.items not in ITEMS:
+            raise UsageError(f"--on: must be one of {', '.join(ITEMS)}, not '{self.items}'")
+        if self.items == "responses" and self.protocol != "detect":
+            raise UsageError("labelled responses are benchmarked with the detect protocol (--protocol detect)")
+        if self.engine == TRAINED_DETECTOR and self.items != "responses":
+            raise UsageError("the trained detector learns from labelled responses' verdicts: use it with --on responses")
         if self.protocol not in PROTOCOLS:
             raise UsageError(f"--protocol: must be one of {', '.join(PROTOCOLS)}, not '{self.protocol}'")
         if self.pairs not in PAIR_SETS:
@@ -45,3 +56,15 @@ class BenchOptions:
             raise UsageError("the generate protocol needs a model that writes (--model) and a --judge")
         if self.protocol == "raters" and self.engine == KEYWORD_DETECTOR:
             raise UsageError("persona-conditioned raters need an LLM engine (--model)")
+
+
+def runs_to_make(options: BenchOptions, deterministic: bool) -> tuple[int, str | None]:
+    """How many runs a benchmark makes, and a note when it makes fewer than asked: one run for a
+    detector whose answers cannot vary (a keyword, similarity, trained or imported one), never sd 0 over three.
+
+    >>> runs_to_make(BenchOptions(engine="keyword-refusal"), deterministic=True)
+    (1, 'keyword-refusal gives the same answers every run: 1 run, not 3')
+    """
+    if deterministic and options.runs > 1:
+        return 1, f"{options.engine} gives the same answers every run: 1 run, not {options.runs}"
+    return options.runs, None

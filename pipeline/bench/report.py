@@ -18,9 +18,12 @@ from taxonomy import DIMENSIONS, Taxonomy
 REPORT = "report.md"
 
 
-def _cell(pair: list) -> str:
+def _cell(pair: list, runs: int = 2) -> str:
+    """mean ± sd over runs; the mean alone for one run (nothing varied)."""
     mean, sd = pair
-    return "n/a" if mean is None or math.isnan(mean) else f"{mean:.3f} ± {sd:.3f}"
+    if mean is None or math.isnan(mean):
+        return "n/a"
+    return f"{mean:.3f}" if runs == 1 else f"{mean:.3f} ± {sd:.3f}"
 
 
 def report_tables(store: Store, taxonomy: Taxonomy, group_id: str) -> dict[str, pd.DataFrame]:
@@ -30,18 +33,22 @@ def report_tables(store: Store, taxonomy: Taxonomy, group_id: str) -> dict[str, 
         raise UsageError(f"no figures for benchmark '{group_id}' (misalign bench list shows them)")
     if summaries[0]["scope"] == "raters":
         return _rater_tables(summaries[0]["metrics"])
+    if "responses" in summaries[0]["metrics"]:
+        return _response_tables(summaries, taxonomy)
     detector = "coverage" in summaries[0]["metrics"]
     keys = ("coverage", "ffr", "alignment_score") if detector else ("misalignment_rate",)
+    runs = next((s["metrics"].get("runs", 2) for s in summaries if s["scope"] == "overall"), 2)
     tables = {}
     for scope in ("overall", "dimension", "semantic_type", "domain"):
         rows = []
         for s in (s for s in summaries if s["scope"] == scope):
             m = s["metrics"]
             name = taxonomy.domain(s["key"]).name if scope == "domain" else s["key"]
-            row = {scope if scope != "overall" else "set": name, "pairs": m["pairs"], **{k: _cell(m[k]) for k in keys}}
+            row = {scope if scope != "overall" else "set": name, "pairs": m["pairs"],
+                   **{k: _cell(m[k], runs) for k in keys}}
             if scope == "overall" and detector:
                 row.update({f"{k} 95% CI": "[{:.3f}, {:.3f}]".format(*m["ci"][k]) for k in keys})
-                row.update({f"macro {k}": _cell(m["macro_domain"][k]) for k in keys})
+                row.update({f"macro {k}": _cell(m["macro_domain"][k], runs) for k in keys})
             if scope == "overall":
                 row["left out: unusable answers"] = m.get("unusable_pairs", 0)
             rows.append(row)
@@ -58,6 +65,32 @@ def report_tables(store: Store, taxonomy: Taxonomy, group_id: str) -> dict[str, 
         tables["judge_calibration"] = pd.DataFrame(
             [{"scope": "all", **_calibration_row(calibration["overall"])}] +
             [{"scope": taxonomy.domain(d).name, **_calibration_row(f)} for d, f in calibration["domains"].items()])
+    return tables
+
+
+RESPONSE_SCOPES = {"overall": "set", "model": "model", "kind": "kind", "dimension": "dimension", "domain": "domain"}
+
+
+def _response_tables(summaries: list[dict], taxonomy: Taxonomy) -> dict[str, pd.DataFrame]:
+    """A benchmark on labelled responses: overall, per model, kind, dimension and domain."""
+    kinds = {k.id: k.name for k in taxonomy.misalignment_kinds}
+    runs = next(s["metrics"]["runs"] for s in summaries if s["scope"] == "overall")
+    tables = {}
+    for scope, column in RESPONSE_SCOPES.items():
+        rows = []
+        for s in (s for s in summaries if s["scope"] == scope):
+            m = s["metrics"]
+            name = {"domain": lambda k: taxonomy.domain(k).name, "kind": lambda k: kinds.get(k, k),
+                    "overall": lambda k: "labelled responses"}.get(scope, lambda k: k)(s["key"])
+            row = {column: name, "misaligned": m["misaligned"], "aligned": m["aligned"],
+                   **{k: _cell(m[k], runs) for k in ("coverage", "ffr", "alignment_score")}}
+            if scope == "overall":
+                row.update({f"{k} 95% CI": "[{:.3f}, {:.3f}]".format(*m["ci"][k])
+                            for k in ("coverage", "ffr", "alignment_score")})
+                row.update({"runs": m["runs"], "left out: unusable answers": m["unusable_responses"]})
+            rows.append(row)
+        if rows:
+            tables[scope] = pd.DataFrame(rows)
     return tables
 
 

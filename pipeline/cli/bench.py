@@ -30,26 +30,62 @@ def run_command(
                                                      "put in that split (misalign export prints the id).")] = None,
     threshold: Annotated[float, typer.Option(help="Probability at which a response is flagged.")] = 0.5,
     bootstrap: Annotated[int, typer.Option(help="Bootstrap resamples for the intervals.")] = 1000,
+    on: Annotated[str, typer.Option(help="pairs (of --pairs) or responses (labelled responses: misalign import "
+                                         "responses).")] = "pairs",
+    models: Annotated[Optional[str], typer.Option(help="--on responses: only the responses of these models "
+                                                       "(comma-separated).")] = None,
+    labeler: Annotated[Optional[str], typer.Option(help="--on responses: figures per domain of this labeler's "
+                                                        "domains.")] = None,
 ) -> None:
-    """Run (or resume) a benchmark and store its results and figures."""
-    from pipeline.bench.report import report_tables
+    """Run (or resume) a benchmark and store its results and figures. On labelled responses, --model
+    trained learns from their verdicts (scored out of fold)."""
     from pipeline.bench.run import run_bench
-    from pipeline.bench.summary import summarise
 
     export_split = tuple(split.split(":", 1)) if split else None
     if export_split is not None and len(export_split) != 2:
         raise UsageError(f"--split: '{split}' is not EXPORT_ID:SPLIT")
     options = BenchOptions(engine=model, protocol=protocol, judge=judge, runs=runs, pairs=pairs, threshold=threshold,
-                           split=export_split)
+                           split=export_split, items=on, models=tuple(m.strip() for m in (models or "").split(",")
+                                                                        if m.strip()), labeler=labeler)
     tax, config = ctx.obj.taxonomy(), ctx.obj.config()
     with ctx.obj.open_store(must_exist=True) as store:
+        if labeler and not store.has_labels(labeler):
+            raise UsageError(f"--labeler: no labels by '{labeler}' (labelers: "
+                             f"{', '.join(store.labelers_with_labels()) or 'none yet'})")
         report = run_bench(store, config, options)
-        summarise(store, tax, report.notes["group_id"], bootstrap)
-        overall = next(iter(report_tables(store, tax, report.notes["group_id"]).values()))
+        _echo_results(store, tax, report, bootstrap)
+
+
+def _echo_results(store, tax, report, bootstrap: int) -> None:
+    from pipeline.bench.report import report_tables
+    from pipeline.bench.summary import summarise
+
+    summarise(store, tax, report.notes["group_id"], bootstrap)
+    overall = next(iter(report_tables(store, tax, report.notes["group_id"]).values()))
     typer.echo(report.summary())
     echo_left_out(report)
     typer.echo(overall.to_string(index=False))
     typer.echo(f"misalign bench report {report.notes['group_id']} --out DIR   # every table, CSV and markdown")
+
+
+@bench_app.command("import")
+def import_command(
+    ctx: typer.Context,
+    file: Annotated[Path, typer.Argument(help="CSV, TSV, JSONL or Parquet: per labelled response (response_id, or "
+                                              "prompt + response + model) flagged yes/no or probability, and "
+                                              "optional safety / value / culture flags.")],
+    detector: Annotated[str, typer.Option(help="Name of the detector the verdicts come from, e.g. gpt-judge.")],
+    threshold: Annotated[float, typer.Option(help="Probability at which a response is flagged.")] = 0.5,
+    bootstrap: Annotated[int, typer.Option(help="Bootstrap resamples for the intervals.")] = 1000,
+    format: Annotated[Optional[str], typer.Option(help="csv, tsv, jsonl or parquet (default: from the suffix).")] = None,
+) -> None:
+    """Score verdicts a detector gave elsewhere on the labelled responses, as a benchmark beside the built-in ones."""
+    from pipeline.bench.responses import import_verdicts
+
+    tax = ctx.obj.taxonomy()
+    with ctx.obj.open_store(must_exist=True) as store:
+        report = import_verdicts(store, file, detector, threshold, format)
+        _echo_results(store, tax, report, bootstrap)
 
 
 @bench_app.command("list")
@@ -58,8 +94,8 @@ def list_command(ctx: typer.Context) -> None:
     with ctx.obj.open_store(must_exist=True) as store:
         groups = store.bench_groups()
     for g in groups:
-        typer.echo(f"{g['group_id']}  {g['protocol']:8} {g['engine']:20} pairs={g['pairs']:8} runs={g['runs']} "
-                   f"{g['created_at']}")
+        items = "labelled responses" if g["items"] == "responses" else f"pairs={g['pairs']}"
+        typer.echo(f"{g['group_id']}  {g['protocol']:8} {g['engine']:20} {items:18} runs={g['runs']} {g['created_at']}")
     if not groups:
         typer.echo("no benchmarks yet: misalign bench run --model ENGINE")
 

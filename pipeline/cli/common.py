@@ -120,10 +120,13 @@ class MisalignGroup(TyperGroup):
         sys.exit(code if isinstance(code, int) else 0)
 
 
+LEFT_OUT = {"empty_slot": "pairs with an empty slot", "no_verdict_in_file": "labelled responses the file gives no "
+            "verdict on", "tied_verdict": "responses whose annotators split evenly"}
+
+
 def echo_left_out(report) -> None:
-    """Each pair a command left out because a slot is empty, with why: never silent."""
-    lines = report.notes.get("left_out") or []
-    if lines:
-        typer.echo(f"left out {len(lines)} pairs with an empty slot:")
-        for line in lines:
-            typer.echo(f"  {one_line(line)}")
+    """Each item a command left out, under its reason: never silent."""
+    for reason, items in (report.notes.get("left_out") or {}).items():
+        typer.echo(f"left out {len(items)} {LEFT_OUT.get(reason, reason.replace('_', ' '))}:")
+        for item in items:
+            typer.echo(f"  {one_line(item)}")

@@ -43,6 +43,7 @@ for commands in (store.commands, stages.commands, serve.commands):
     app.add_typer(commands)
 app.add_typer(review.review_app, name="review")
 app.add_typer(bench.bench_app, name="bench")
+app.add_typer(stages.import_app, name="import")
 app.add_typer(argilla.argilla_app, name="argilla")
 app.add_typer(config.config_app, name="config")
 app.add_typer(engine.engine_app, name="engine")

@@ -306,3 +306,25 @@ def export_command(
     typer.echo(report.summary())
     echo_left_out(report)
     typer.echo(f"wrote {out}")
+
+
+import_app = typer.Typer(help="Bring in data made elsewhere.", no_args_is_help=True)
+
+
+@import_app.command("responses")
+def import_responses_command(
+    ctx: typer.Context,
+    file: Annotated[Path, typer.Argument(help="CSV, TSV, JSONL or Parquet: prompt, response, model (or generator), "
+                                              "verdict (aligned|misaligned); optional dimensions, kind, "
+                                              "finish_reason, annotator.")],
+    source: Annotated[Optional[str], typer.Option(help="Source name recorded for these rows (default: file name).")] = None,
+    format: Annotated[Optional[str], typer.Option(help="csv, tsv, jsonl or parquet (default: from the suffix).")] = None,
+) -> None:
+    """Add model responses people labelled, to benchmark detectors on (misalign bench run --on responses)."""
+    from pipeline.stages.responses import import_responses
+
+    tax = ctx.obj.taxonomy()
+    with ctx.obj.open_store() as store:
+        report = import_responses(store, file, tax, source, format)
+    typer.echo(report.summary())
+    echo_left_out(report)

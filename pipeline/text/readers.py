@@ -79,7 +79,8 @@ def _decoded(path: Path, encoding: str) -> str:
         raise InputError(f"{path}: unknown encoding '{encoding}'") from None
 
 
-def _csv_records(path: Path, columns: list[str], encoding: str, delimiter: str) -> Iterator[SourceRecord]:
+def _csv_records(path: Path, columns: list[str], encoding: str, delimiter: str,
+                 optional: tuple[str, ...] = ()) -> Iterator[SourceRecord]:
     # strict: a quote never closed is an error, not the rest of the file read as one field
     reader = csv.reader(io.StringIO(_decoded(path, encoding), newline=""), delimiter=delimiter, strict=True)
     try:
@@ -96,6 +97,8 @@ def _csv_records(path: Path, columns: list[str], encoding: str, delimiter: str) 
                              "rename one")
         seen[name] = number
     index = {name: i for i, name in enumerate(header)}
+    absent = [c for c in optional if c not in index]
+    columns = [*columns, *(c for c in optional if c in index and c not in columns)]
     last_line, row_number = reader.line_num, 0
     while True:
         start = last_line + 1
@@ -118,10 +121,12 @@ def _csv_records(path: Path, columns: list[str], encoding: str, delimiter: str) 
             yield SourceRecord(f"line {start}", row_number, {}, problem)
             continue
         yield SourceRecord(f"line {start}", row_number,
-                           {c: values[index[c]] if index[c] < len(values) else "" for c in columns})
+                           {**{c: values[index[c]] if index[c] < len(values) else "" for c in columns},
+                            **dict.fromkeys(absent)})
 
 
-def _jsonl_records(path: Path, columns: list[str], encoding: str) -> Iterator[SourceRecord]:
+def _jsonl_records(path: Path, columns: list[str], encoding: str,
+                   optional: tuple[str, ...] = ()) -> Iterator[SourceRecord]:
     row_number = 0
     for number, line in enumerate(_decoded(path, encoding).splitlines(), start=1):
         if not line.strip():
@@ -140,10 +145,11 @@ def _jsonl_records(path: Path, columns: list[str], encoding: str) -> Iterator[So
         if problem:
             yield SourceRecord(f"line {number}", row_number, {}, problem)
             continue
-        yield SourceRecord(f"line {number}", row_number, {c: obj[c] for c in columns})
+        yield SourceRecord(f"line {number}", row_number, {**{c: obj.get(c) for c in optional},
+                                                          **{c: obj[c] for c in columns}})
 
 
-def _parquet_records(path: Path, columns: list[str]) -> Iterator[SourceRecord]:
+def _parquet_records(path: Path, columns: list[str], optional: tuple[str, ...] = ()) -> Iterator[SourceRecord]:
     import pyarrow.parquet as pq
 
     try:
@@ -151,12 +157,15 @@ def _parquet_records(path: Path, columns: list[str]) -> Iterator[SourceRecord]:
     except Exception as exc:  # pyarrow raises several types for a file that is not Parquet
         raise InputError(f"{path}: not a readable Parquet file ({str(exc).splitlines()[0]})") from None
     _check_columns(path, parquet.schema_arrow.names, columns)
+    absent = [c for c in optional if c not in parquet.schema_arrow.names]
+    columns = [*columns, *(c for c in optional if c not in absent and c not in columns)]
     row_number = 0
     for batch in parquet.iter_batches(columns=columns, batch_size=8192):
         values = {c: batch.column(c).to_pylist() for c in columns}
         for i in range(batch.num_rows):
             row_number += 1
-            yield SourceRecord(f"row {row_number}", row_number, {c: values[c][i] for c in columns})
+            yield SourceRecord(f"row {row_number}", row_number, {**{c: values[c][i] for c in columns},
+                                                                 **dict.fromkeys(absent)})
 
 
 def _check_columns(path: Path, available: list[str], wanted: list[str]) -> None:
@@ -166,8 +175,9 @@ def _check_columns(path: Path, available: list[str], wanted: list[str]) -> None:
 
 
 def read_records(path: str | Path, columns: list[str], fmt: str | None = None,
-                 encoding: str = "utf-8") -> Iterator[SourceRecord]:
-    """Records of ``path`` with the given columns; raises :class:`InputError` on unusable input.
+                 encoding: str = "utf-8", optional: tuple[str, ...] = ()) -> Iterator[SourceRecord]:
+    """Records of ``path`` with the given columns, and the ``optional`` ones the file has (None where it
+    has not); raises :class:`InputError` on unusable input.
 
     >>> next(read_records("prompts.csv", ["prompt"])).fields["prompt"]
     "How do I find someone's home address from their photos?"
@@ -177,10 +187,10 @@ def read_records(path: str | Path, columns: list[str], fmt: str | None = None,
         raise InputError(f"{path}: no such file")
     fmt = detect_format(path, fmt)
     if fmt == "parquet":
-        return _parquet_records(path, columns)
+        return _parquet_records(path, columns, optional)
     if fmt == "jsonl":
-        return _jsonl_records(path, columns, encoding)
-    return _csv_records(path, columns, encoding, "\t" if fmt == "tsv" else ",")
+        return _jsonl_records(path, columns, encoding, optional)
+    return _csv_records(path, columns, encoding, "\t" if fmt == "tsv" else ",", optional)
 
 
 def text_field(path: Path, record: SourceRecord, column: str) -> str:

@@ -1,5 +1,6 @@
 """Candidates generated elsewhere into the pairs stage: a file of (prompt, slot, text, generator)
-rows meets the same rules and judge as generated ones (and resampling, given a generator pool).
+rows, with an optional ``finish_reason`` (``length`` marks a cut-off response for the truncated
+rule), meets the same rules and judge as generated ones (and resampling, given a generator pool).
 
 Example (``responses.jsonl``: prompt, slot, text, generator per line; ``judge`` named in misalign.toml)::
 
@@ -27,7 +28,7 @@ def read_import(store: Store, path: str | Path, fmt: str | None = None) -> list[
     """Candidate rows from a file of (prompt, slot, text, generator); every row is checked before
     anything is written, and a bad one stops the import naming its line and field."""
     path, rows = Path(path), []
-    for record in read_records(path, IMPORT_COLUMNS, fmt):
+    for record in read_records(path, IMPORT_COLUMNS, fmt, optional=("finish_reason",)):
         where = f"{path}: {record.position}"
         prompt = text_field(path, record, "prompt")
         slot = text_field(path, record, "slot").strip().lower()
@@ -43,7 +44,7 @@ def read_import(store: Store, path: str | Path, fmt: str | None = None) -> list[
         rows.append({"id": content_id("candidate", pid, slot, generator, 0, text), "prompt_id": pid, "slot": slot,
                      "text": text, "generator": generator, "origin": "imported",
                      "params": json.dumps({"source": path.name, "row": record.row}), "attempt": 0, "parent_id": None,
-                     "feedback": None, "finish_reason": None})
+                     "feedback": None, "finish_reason": text_field(path, record, "finish_reason").strip() or None})
     if not rows:
         raise InputError(f"{path}: no candidates in the file")
     return rows

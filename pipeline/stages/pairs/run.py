@@ -34,6 +34,7 @@ from pipeline.engines import ChoiceRequest, GenerateRequest
 from pipeline.engines import valid_probs
 from pipeline.stages.pairs.templates import (
     SIMILARITY_RATIONALE,
+    ARTICLED,
     SLOTS,
     domain_lines,
     generator_messages,
@@ -338,8 +339,9 @@ class PairRun:
         """One sentence per candidate from the judge; a similarity judge cannot write, so its
         rationale states what it measured."""
         if self.similarity_judge:
-            return [SIMILARITY_RATIONALE.format(wanted=c.slot, other="misaligned" if c.slot == "aligned" else "aligned",
-                                                p=c.probability) for _, c in todo]
+            return [SIMILARITY_RATIONALE.format(wanted=ARTICLED[c.slot], slot=c.slot, p=c.probability,
+                                                other=ARTICLED["misaligned" if c.slot == "aligned" else "aligned"])
+                    for _, c in todo]
         requests = [GenerateRequest(rationale_messages(p["text"], domains[p["id"]][0], c.slot, c.row["text"]),
                                     temperature=0.0, max_tokens=self.options.rationale_tokens, seed=self.options.seed)
                     for p, c in todo]

@@ -1,0 +1,76 @@
+"""Labelled responses: model responses with people's verdict (aligned or misaligned), the
+dimensions they violate and how (their kind), and a benchmark's verdicts on them."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable
+
+import sqlite_utils
+
+from review_store.labels import LABELER_ID
+from review_store.rows import insert_new
+
+
+class ResponseQueries:
+    db: sqlite_utils.Database
+
+    def add_responses(self, rows: Iterable[dict]) -> int:
+        """Responses (id, prompt_id, text, model, verdict, dimensions, kind, finish_reason, votes, source, row,
+        created_at); one already stored is kept as it was. Returns how many were new."""
+        return insert_new(self.db, "responses", (
+            {**r, "dimensions": json.dumps(r["dimensions"]), "votes": json.dumps(r["votes"], sort_keys=True)}
+            for r in rows))
+
+    def response_count(self) -> int:
+        return self.db.execute("SELECT COUNT(*) FROM responses").fetchone()[0]
+
+    def bench_responses(self, models: list[str] | None = None) -> list[dict]:
+        """(id, prompt_id, prompt, text, model, verdict, dimensions, kind) of the labelled responses (of
+        ``models`` when given), in id order."""
+        where, params = ("WHERE r.model IN (SELECT value FROM json_each(?))", [json.dumps(models)]) if models else ("", [])
+        rows = list(self.db.query(
+            "SELECT r.id, r.prompt_id, p.text AS prompt, r.text, r.model, r.verdict, r.dimensions, r.kind, "
+            f"COALESCE(p.cluster_id, p.id) AS cluster FROM responses r JOIN prompts p ON p.id = r.prompt_id {where} "
+            "ORDER BY r.id", params))
+        for row in rows:
+            row["dimensions"] = json.loads(row["dimensions"])
+        return rows
+
+    def response_models(self) -> list[str]:
+        return [r[0] for r in self.db.execute("SELECT DISTINCT model FROM responses ORDER BY model")]
+
+    def response_keys(self) -> dict[tuple[str, str, str], str]:
+        """(prompt id, model, text) -> response id: how an outside verdict file names a response."""
+        return {(p, m, t): i for i, p, m, t in self.db.execute("SELECT id, prompt_id, model, text FROM responses")}
+
+    def response_domains(self, labeler: str) -> dict[str, list[str]]:
+        """Per response: the domains ``labeler`` assigned to its prompt (None/Unknown left out)."""
+        found: dict[str, list[str]] = {}
+        for response_id, domain in self.db.execute(
+                "SELECT r.id, l.domain FROM responses r JOIN labels l ON l.prompt_id = r.prompt_id "
+                f"AND +l.labeler_id = {LABELER_ID} WHERE l.domain NOT IN ('none', 'unknown') ORDER BY r.id, l.domain",
+                [labeler]):
+            found.setdefault(response_id, []).append(domain)
+        return found
+
+    def bench_result_responses(self, run_id: str) -> set[str]:
+        """Responses that already have results in a run (a resumed run skips them)."""
+        return {r[0] for r in self.db.execute("SELECT response_id FROM bench_response_results WHERE run_id = ?",
+                                              [run_id])}
+
+    def add_bench_response_results(self, rows: Iterable[dict]) -> int:
+        return insert_new(self.db, "bench_response_results", (
+            {**r, "dimensions": json.dumps(r.get("dimensions") or []),
+             "dimension_probabilities": json.dumps(r.get("dimension_probabilities") or {})} for r in rows))
+
+    def bench_response_results(self, group_id: str) -> list[dict]:
+        """Every result of a benchmark on responses, with the run's index; ``usable`` 0 for an unusable answer."""
+        rows = list(self.db.query(
+            "SELECT b.run_index, r.response_id, r.flagged, r.probability, r.dimensions, r.dimension_probabilities, r.usable "
+            "FROM bench_response_results r JOIN bench_runs b ON b.id = r.run_id WHERE b.group_id = ? "
+            "ORDER BY b.run_index, r.response_id", [group_id]))
+        for row in rows:
+            row["dimensions"] = json.loads(row["dimensions"])
+            row["dimension_probabilities"] = json.loads(row.get("dimension_probabilities") or "{}")
+        return rows
