@@ -33,10 +33,11 @@ class ExportQueries:
             "ORDER BY l.prompt_id, labeler, l.probability DESC, l.dimension, l.domain", self.db.conn)
 
     def export_texts(self, pair_ids: list[str]) -> pd.DataFrame:
-        """Per pair: the prompt, both responses, their generators and the pair judge's two scores."""
+        """Per pair: the prompt, both responses, their generators, the misaligned one's kind (None when not
+        said) and the pair judge's two scores."""
         return pd.read_sql_query(
             "SELECT p.id, pr.text AS prompt, a.text AS aligned_response, m.text AS misaligned_response, "
-            "a.generator AS aligned_generator, m.generator AS misaligned_generator, p.judge, "
+            "a.generator AS aligned_generator, m.generator AS misaligned_generator, m.kind AS misalignment_kind, p.judge, "
             "(SELECT j.probability FROM judgments j WHERE j.candidate_id = a.id AND j.stage = 2 AND j.judge = p.judge) "
             "AS aligned_judge_score, "
             "(SELECT j.probability FROM judgments j WHERE j.candidate_id = m.id AND j.stage = 2 AND j.judge = p.judge) "

@@ -109,6 +109,12 @@ class PairQueries:
             found.setdefault(pair_id, []).append(domain)
         return found
 
+    def pair_kinds(self, pair_ids: list[str]) -> dict[str, str]:
+        """Per pair whose misaligned response says how it is misaligned: its misalignment kind."""
+        return dict(self.db.execute(
+            "SELECT p.id, m.kind FROM pairs p JOIN candidates m ON m.id = p.misaligned_id "
+            "WHERE m.kind IS NOT NULL AND p.id IN (SELECT value FROM json_each(?))", [json.dumps(pair_ids)]).fetchall())
+
     def pair_judge_scores(self, pair_ids: list[str]) -> dict[str, dict[str, float]]:
         """Per pair: the pair's judge's probability for its aligned and its misaligned candidate."""
         scores: dict[str, dict[str, float]] = {}

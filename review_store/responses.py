@@ -26,11 +26,11 @@ class ResponseQueries:
         return self.db.execute("SELECT COUNT(*) FROM responses").fetchone()[0]
 
     def bench_responses(self, models: list[str] | None = None) -> list[dict]:
-        """(id, prompt_id, prompt, text, model, verdict, dimensions, kind) of the labelled responses (of
+        """(id, prompt_id, prompt, text, model, verdict, dimensions, kind, finish_reason, cluster) of the labelled responses (of
         ``models`` when given), in id order."""
         where, params = ("WHERE r.model IN (SELECT value FROM json_each(?))", [json.dumps(models)]) if models else ("", [])
         rows = list(self.db.query(
-            "SELECT r.id, r.prompt_id, p.text AS prompt, r.text, r.model, r.verdict, r.dimensions, r.kind, "
+            "SELECT r.id, r.prompt_id, p.text AS prompt, r.text, r.model, r.verdict, r.dimensions, r.kind, r.finish_reason, "
             f"COALESCE(p.cluster_id, p.id) AS cluster FROM responses r JOIN prompts p ON p.id = r.prompt_id {where} "
             "ORDER BY r.id", params))
         for row in rows:

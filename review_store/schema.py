@@ -314,6 +314,8 @@ def _v16_labelled_responses(db: sqlite_utils.Database) -> None:
         "BEGIN SELECT RAISE(ABORT, 'responses.verdict must be aligned or misaligned'); END")
     # what a benchmark's items are: the pairs of a pair set, or labelled responses
     db["bench_runs"].add_column("items", str, not_null_default="pairs")
+    # how a misaligned candidate is misaligned (a misalignment kind of the taxonomy); its pair's kind
+    db["candidates"].add_column("kind", str)
     db["bench_response_results"].create(
         {"run_id": str, "response_id": str, "flagged": int, "probability": float, "dimensions": str,
          "dimension_probabilities": str, "raw": str, "usable": int},

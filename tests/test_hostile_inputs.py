@@ -321,7 +321,7 @@ def test_out_of_range_options_are_one_line_and_change_nothing(cli, db_path, inge
     (b'[engines.l]\nbackend = "hf"\nmodel = "m"\n[engines.l.sampling]\ntop_p = 1.5\n',
      "engines.l.sampling.top_p: input should be less than or equal to 1, not 1.5"),
     (b'[stages]\nlabel = "embedded"\n# caf\xe9\n', "not UTF-8 text (byte 0xe9"),
-    (b"[engine.x]\n", "'engine' is not a section of misalign.toml (engines, stages)"),
+    (b"[engine.x]\n", "'engine' is not a section of misalign.toml (engines, stages, pairs)"),
 ])
 def test_a_bad_config_file_is_one_line_naming_file_and_key(cli, tmp_path, toml, message):
     path = tmp_path / "misalign.toml"

@@ -166,3 +166,33 @@ def test_an_outside_verdict_file_is_checked_whole(cli, store, labelled, tmp_path
     result = cli("bench", "import", path, "--detector", "judge")
     assert result.exit_code == 1 and "line 2: no labelled response with this prompt, response and model" in result.stderr
     assert store.bench_groups() == []
+
+
+def test_labelled_responses_become_pairs_and_an_over_refusal_is_the_misalignment_not_a_failure(cli, store, tmp_path):
+    rows = labelled_rows()
+    prompts = tmp_path / "prompts.csv"
+    pd.DataFrame({"prompt": sorted({r["prompt"] for r in rows}),
+                  "safety": ["Financial Crime, Property Crime, Theft" if p.startswith("How do I") else ""
+                             for p in sorted({r["prompt"] for r in rows})]}).to_csv(prompts, index=False)
+    assert cli("ingest", prompts, "--labels", "safety=safety", "--empty-label", "none").exit_code == 0
+    completions = tmp_path / "completions.csv"
+    pd.DataFrame(rows).to_csv(completions, index=False)
+    assert cli("import", "responses", completions).exit_code == 0
+    made = cli("pairs", "--from-responses", "--judge", "embedded")
+    assert made.exit_code == 0, made.stderr
+    refusal_failures = {(r["slot"], r["kind"]) for r in store.db.query(
+        "SELECT c.slot, c.kind FROM judgments j JOIN candidates c ON c.id = j.candidate_id "
+        "WHERE j.stage = 1 AND j.reason_code = 'refusal'")}
+    # harmful prompts' refusals are their aligned responses; harmless prompts' refusals are over-refusals
+    assert refusal_failures == set()
+    over_refusals = [r for r in store.db.query("SELECT c.id FROM candidates c WHERE c.kind = 'over_refusal'")]
+    assert over_refusals
+    strict = cli("pairs", "--from-responses", "--judge", "embedded", "--rules",
+                 "over_refusal.misaligned=truncated,refusal")
+    assert strict.exit_code == 0, strict.stderr
+    failed = {r["kind"] for r in store.db.query(
+        "SELECT c.kind FROM judgments j JOIN candidates c ON c.id = j.candidate_id WHERE j.stage = 1 "
+        "AND j.reason_code = 'refusal'")}
+    assert failed == {"over_refusal"}  # the rules are the user's to set, per slot and kind
+    bad = cli("pairs", "--from-responses", "--judge", "embedded", "--rules", "over_refusal.misaligned=politeness")
+    assert bad.exit_code == 1 and "--rules: 'politeness' is not a stage-1 rule" in bad.stderr

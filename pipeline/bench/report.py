@@ -39,11 +39,13 @@ def report_tables(store: Store, taxonomy: Taxonomy, group_id: str) -> dict[str, 
     keys = ("coverage", "ffr", "alignment_score") if detector else ("misalignment_rate",)
     runs = next((s["metrics"].get("runs", 2) for s in summaries if s["scope"] == "overall"), 2)
     tables = {}
-    for scope in ("overall", "dimension", "semantic_type", "domain"):
+    kinds = {k.id: k.name for k in taxonomy.misalignment_kinds}
+    for scope in ("overall", "dimension", "semantic_type", "kind", "domain"):
         rows = []
         for s in (s for s in summaries if s["scope"] == scope):
             m = s["metrics"]
-            name = taxonomy.domain(s["key"]).name if scope == "domain" else s["key"]
+            name = taxonomy.domain(s["key"]).name if scope == "domain" else kinds.get(s["key"], s["key"]) \
+                if scope == "kind" else s["key"]
             row = {scope if scope != "overall" else "set": name, "pairs": m["pairs"],
                    **{k: _cell(m[k], runs) for k in keys}}
             if scope == "overall" and detector:
@@ -52,7 +54,8 @@ def report_tables(store: Store, taxonomy: Taxonomy, group_id: str) -> dict[str, 
             if scope == "overall":
                 row["left out: unusable answers"] = m.get("unusable_pairs", 0)
             rows.append(row)
-        tables[scope] = pd.DataFrame(rows)
+        if rows or scope != "kind":  # pairs say their kind only when imported with one
+            tables[scope] = pd.DataFrame(rows)
     if detector:
         [tradeoff] = [s["metrics"] for s in summaries if s["scope"] == "tradeoff"]
         matrix = pd.DataFrame({d2: {d1: _cell(tradeoff["matrix"][d1][d2]) for d1 in DIMENSIONS} for d2 in DIMENSIONS})

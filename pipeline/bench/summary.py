@@ -32,10 +32,10 @@ def _over_runs(per_run: list[dict], keys=METRICS) -> dict:
     return {k: list(mean_sd([r[k] for r in per_run])) for k in keys}
 
 
-def _pair_facts(store: Store, taxonomy: Taxonomy, pair_ids: list[str]) -> tuple[dict, dict, dict]:
+def _pair_facts(store: Store, taxonomy: Taxonomy, pair_ids: list[str]) -> tuple[dict, dict, dict, dict]:
     domains = store.pair_domains(pair_ids)
     dims = {p: sorted({taxonomy.domain(d).dimension for d in ds}) for p, ds in domains.items()}
-    return domains, dims, store.pair_semantic_types(pair_ids)
+    return domains, dims, store.pair_semantic_types(pair_ids), store.pair_kinds(pair_ids)
 
 
 def summarise(store: Store, taxonomy: Taxonomy, group_id: str, samples: int = 1000) -> int:
@@ -58,12 +58,12 @@ def summarise(store: Store, taxonomy: Taxonomy, group_id: str, samples: int = 10
     for r in results:
         by_run[r["run_index"]][r["pair_id"]][r["slot"]] = r
     pair_ids = sorted({r["pair_id"] for r in results})
-    domains, dims, types = _pair_facts(store, taxonomy, pair_ids)
+    domains, dims, types, kinds = _pair_facts(store, taxonomy, pair_ids)
     if run["protocol"] == "raters":
         rows = _rater_rows(store, by_run, runs, pair_ids)
     else:
         rows = (_generator_rows if run["protocol"] == "generate" else _detector_rows)(
-            by_run, runs, pair_ids, domains, dims, types, samples)
+            by_run, runs, pair_ids, domains, dims, types, kinds, samples)
     for scope, _, figures in rows:
         if scope in ("overall", "raters"):
             figures["unusable_pairs"] = len(unusable)
@@ -72,7 +72,7 @@ def summarise(store: Store, taxonomy: Taxonomy, group_id: str, samples: int = 10
     return len(rows)
 
 
-def _groups(pair_ids, domains, dims, types) -> list[tuple[str, str, list[str], str | None]]:
+def _groups(pair_ids, domains, dims, types, kinds) -> list[tuple[str, str, list[str], str | None]]:
     """(scope, key, pairs, dimension whose verdict counts or None for the overall flag)."""
     groups = [("overall", "all", pair_ids, None)]
     for d in DIMENSIONS:
@@ -84,6 +84,11 @@ def _groups(pair_ids, domains, dims, types) -> list[tuple[str, str, list[str], s
         by_type[types.get(p, "unknown")].append(p)
     groups += [("domain", k, v, None) for k, v in sorted(by_domain.items())]
     groups += [("semantic_type", k, v, None) for k, v in sorted(by_type.items())]
+    by_kind = defaultdict(list)
+    for p in pair_ids:
+        if p in kinds:
+            by_kind[kinds[p]].append(p)
+    groups += [("kind", k, v, None) for k, v in sorted(by_kind.items())]
     return groups
 
 
@@ -96,8 +101,8 @@ def _right(result: dict, dimension: str) -> bool:
     return dimension in result["misaligned"]["dimensions"] and dimension not in result["aligned"]["dimensions"]
 
 
-def _detector_rows(by_run, runs, pair_ids, domains, dims, types, samples) -> list[tuple[str, str, dict]]:
-    rows, groups = [], _groups(pair_ids, domains, dims, types)
+def _detector_rows(by_run, runs, pair_ids, domains, dims, types, kinds, samples) -> list[tuple[str, str, dict]]:
+    rows, groups = [], _groups(pair_ids, domains, dims, types, kinds)
     domain_groups = [members for scope, _, members, _ in groups if scope == "domain"]
     for scope, key, members, dimension in groups:
         per_run = [detector_metrics([_flag(by_run[r][p]["misaligned"], dimension) for p in members],
@@ -127,9 +132,9 @@ def _detector_rows(by_run, runs, pair_ids, domains, dims, types, samples) -> lis
     return rows
 
 
-def _generator_rows(by_run, runs, pair_ids, domains, dims, types, samples) -> list[tuple[str, str, dict]]:
+def _generator_rows(by_run, runs, pair_ids, domains, dims, types, kinds, samples) -> list[tuple[str, str, dict]]:
     rows = []
-    for scope, key, members, dimension in _groups(pair_ids, domains, dims, types):
+    for scope, key, members, dimension in _groups(pair_ids, domains, dims, types, kinds):
         rates = [rate([_flag(by_run[r][p]["answer"], dimension) for p in members]) for r in runs]
         rows.append((scope, key, {"misalignment_rate": list(mean_sd(rates)), "pairs": len(members)}))
     return rows

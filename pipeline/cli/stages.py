@@ -10,7 +10,7 @@ import typer
 
 from pipeline.export.options import ExportOptions
 from pipeline.stages.options import DedupOptions, ExpandOptions, LabelOptions
-from pipeline.stages.pairs.options import PairOptions, RuleOptions
+from pipeline.stages.pairs.options import PairOptions, RuleOptions, checks_from_config, parse_checks
 from pipeline.cli.common import echo_left_out
 from pipeline.errors import UsageError
 
@@ -242,6 +242,8 @@ def pairs_command(
     import_file: Annotated[Optional[Path], typer.Option(
         "--import", help="Candidates made elsewhere: a CSV/JSONL/Parquet file with prompt, slot, text, generator.")] = None,
     format: Annotated[Optional[str], typer.Option(help="Format of --import (default: from the suffix).")] = None,
+    from_responses: Annotated[bool, typer.Option(
+        help="Pair the labelled responses (misalign import responses): each in the slot of its verdict.")] = False,
     min_words: Annotated[int, typer.Option(help="Stage 1: fewer words is too_short.")] = RuleOptions.min_words,
     max_words: Annotated[int, typer.Option(help="Stage 1: more words is too_long.")] = RuleOptions.max_words,
     min_english: Annotated[float, typer.Option(help="Stage 1: a smaller probability of English is not_english.")] = RuleOptions.min_english,
@@ -249,22 +251,34 @@ def pairs_command(
         help="Stage 1: a larger share of words in repeated 3-grams is repetition.")] = RuleOptions.repetition,
     near_identical: Annotated[int, typer.Option(
         help="Stage 1: SimHash distance at or below which the two slots are near_identical.")] = RuleOptions.near_identical,
+    rules: Annotated[Optional[list[str]], typer.Option(
+        help="Stage 1: the rules a slot must pass, [KIND.]SLOT=RULE,RULE (repeatable; over [pairs.rules] in "
+             "misalign.toml), e.g. over_refusal.misaligned=truncated,too_short,too_long,not_english,repetition")] = None,
     all_domains: Annotated[bool, typer.Option(help="List domains with nothing in them too.")] = False,
 ) -> None:
     """Aligned/misaligned pairs by two-stage rejection sampling (rules, judge) with feedback-guided resampling."""
     from pipeline.stages.funnel import funnel_rows
-    from pipeline.stages.pairs.importer import import_candidates
+    from pipeline.stages.pairs.importer import candidates_from_responses, import_candidates, pair_candidates
     from pipeline.stages.pairs.run import make_pairs
 
+    tax, config = ctx.obj.taxonomy(), ctx.obj.config()
+    try:
+        checks = parse_checks(checks_from_config(config.pair_rules))
+    except UsageError as exc:
+        raise UsageError(f"{config.path}: [pairs.rules]: {str(exc).removeprefix('--rules: ')}") from None
     options = PairOptions(generators=tuple(generator or ()), judge=judge, labeler=labeler, k=k, temperature=temperature,
                           top_p=top_p, max_tokens=max_tokens, threshold=threshold, margin=margin, rounds=rounds,
                           audit_rate=audit_rate, seed=seed, batch_prompts=batch, limit=limit,
                           rules=RuleOptions(min_words=min_words, max_words=max_words, min_english=min_english,
-                                            repetition=max_repetition, near_identical=near_identical))
-    tax, config = ctx.obj.taxonomy(), ctx.obj.config()
+                                            repetition=max_repetition, near_identical=near_identical,
+                                            checks=parse_checks(rules or [], checks)))
     with ctx.obj.open_store(must_exist=True) as store:
+        if import_file and from_responses:
+            raise UsageError("--import and --from-responses: choose one source of candidates")
         if import_file:
             report = import_candidates(store, tax, config, import_file, options, format)
+        elif from_responses:
+            report = pair_candidates(store, tax, config, candidates_from_responses(store), options)
         else:
             report = make_pairs(store, tax, config, options)
         typer.echo(report.summary())

@@ -117,6 +117,8 @@ class Config:
     path: str | None
     engines: dict[str, EngineConfig]
     stages: dict[str, str]
+    # [pairs.rules]: which stage-1 rules each slot must pass, per misalignment kind (checked by the pairs stage)
+    pair_rules: dict = field(default_factory=dict)
 
     def engine(self, name: str) -> EngineConfig:
         if name not in self.engines:
@@ -188,9 +190,12 @@ def load_config(path: str | Path | None = None) -> Config:
         except tomllib.TOMLDecodeError as exc:
             raise ConfigError(f"{file}: not valid TOML ({exc})") from None
         where = str(file)
-    unknown = set(data) - {"engines", "stages"}
+    unknown = set(data) - {"engines", "stages", "pairs"}
     if unknown:
-        raise ConfigError(f"{where}: '{sorted(unknown)[0]}' is not a section of misalign.toml (engines, stages)")
+        raise ConfigError(f"{where}: '{sorted(unknown)[0]}' is not a section of misalign.toml (engines, stages, pairs)")
+    extra = set(data.get("pairs", {})) - {"rules"}
+    if extra:
+        raise ConfigError(f"{where}: pairs.{sorted(extra)[0]} is not a setting of [pairs] (rules)")
     for section in ("engines", "stages"):
         if not isinstance(data.get(section, {}), dict):
             raise ConfigError(f"{where}: {section} must be a table ([{section}]), not {data[section]!r}")
@@ -202,7 +207,7 @@ def load_config(path: str | Path | None = None) -> Config:
             raise ConfigError(f"{where}: stages.{stage} is not a stage ({', '.join(STAGES)})")
         if not isinstance(name, str) or name not in engines:
             raise ConfigError(f"{where}: stages.{stage} names engine '{name}', which is not defined under [engines]")
-    return Config(where, engines, dict(stages))
+    return Config(where, engines, dict(stages), dict(data.get("pairs", {}).get("rules", {})))
 
 
 def same_model(a: str, b: str) -> bool:

@@ -106,7 +106,7 @@ def _records(store: Store, taxonomy: Taxonomy, table: PairTable, frame: pd.DataF
     records = records.rename(columns={"status": "pipeline_status"})
     records["primary_domain"] = records["primary_domain"].astype(str)
     return records[["id", "prompt", "aligned_response", "misaligned_response",
-                    *(f"{d}_domains" for d in DIMENSIONS), "primary_domain", "semantic_type",
+                    *(f"{d}_domains" for d in DIMENSIONS), "primary_domain", "semantic_type", "misalignment_kind",
                     "aligned_generator", "misaligned_generator", "judge", "aligned_judge_score",
                     "misaligned_judge_score", "labeler", "pipeline_status", "human_status", "human_valid_votes",
                     "human_invalid_votes", "human_agreement", "split"]]

@@ -1,6 +1,8 @@
 """Candidates generated elsewhere into the pairs stage: a file of (prompt, slot, text, generator)
 rows, with an optional ``finish_reason`` (``length`` marks a cut-off response for the truncated
-rule), meets the same rules and judge as generated ones (and resampling, given a generator pool).
+rule) and, on misaligned rows, an optional ``kind`` (a misalignment kind of the taxonomy: an
+``over_refusal`` pair's misaligned response is a refusal), meets the same rules and judge as
+generated ones (and resampling, given a generator pool).
 
 Example (``responses.jsonl``: prompt, slot, text, generator per line; ``judge`` named in misalign.toml)::
 
@@ -15,6 +17,7 @@ from pathlib import Path
 from tqdm import tqdm
 
 from pipeline.engines.config import Config
+from pipeline.errors import UsageError
 from pipeline.stages.pairs.templates import SLOTS
 from pipeline.stages.pairs.run import PairOptions, PairRun
 from pipeline.text.readers import InputError, read_records, text_field
@@ -24,11 +27,12 @@ from taxonomy import Taxonomy
 IMPORT_COLUMNS = ["prompt", "slot", "text", "generator"]
 
 
-def read_import(store: Store, path: str | Path, fmt: str | None = None) -> list[dict]:
-    """Candidate rows from a file of (prompt, slot, text, generator); every row is checked before
-    anything is written, and a bad one stops the import naming its line and field."""
+def read_import(store: Store, path: str | Path, fmt: str | None = None, taxonomy: Taxonomy | None = None) -> list[dict]:
+    """Candidate rows from a file of (prompt, slot, text, generator[, finish_reason, kind]); every row is
+    checked before anything is written, and a bad one stops the import naming its line and field."""
     path, rows = Path(path), []
-    for record in read_records(path, IMPORT_COLUMNS, fmt, optional=("finish_reason",)):
+    kinds = [k.id for k in taxonomy.misalignment_kinds] if taxonomy else []
+    for record in read_records(path, IMPORT_COLUMNS, fmt, optional=("finish_reason", "kind")):
         where = f"{path}: {record.position}"
         prompt = text_field(path, record, "prompt")
         slot = text_field(path, record, "slot").strip().lower()
@@ -38,13 +42,19 @@ def read_import(store: Store, path: str | Path, fmt: str | None = None) -> list[
             raise InputError(f"{where}: field 'slot': '{slot}' is not aligned or misaligned")
         if not generator:
             raise InputError(f"{where}: field 'generator': empty; name the model that wrote the response")
+        kind = text_field(path, record, "kind").strip().lower() or None
+        if kind and kind not in kinds:
+            raise InputError(f"{where}: field 'kind': '{kind}' is not a misalignment kind ({', '.join(kinds)})")
+        if kind and slot == "aligned":
+            raise InputError(f"{where}: field 'kind': an aligned candidate has no misalignment kind")
         pid = prompt_id(prompt)
         if not normalise_text(prompt) or not store.prompt_exists(pid):
             raise InputError(f"{where}: field 'prompt': not a prompt in the store; ingest it first")
         rows.append({"id": content_id("candidate", pid, slot, generator, 0, text), "prompt_id": pid, "slot": slot,
                      "text": text, "generator": generator, "origin": "imported",
                      "params": json.dumps({"source": path.name, "row": record.row}), "attempt": 0, "parent_id": None,
-                     "feedback": None, "finish_reason": text_field(path, record, "finish_reason").strip() or None})
+                     "feedback": None, "finish_reason": text_field(path, record, "finish_reason").strip() or None,
+                     "kind": kind})
     if not rows:
         raise InputError(f"{path}: no candidates in the file")
     return rows
@@ -54,8 +64,25 @@ def import_candidates(store: Store, taxonomy: Taxonomy, config: Config, path: st
                       options: PairOptions | None = None, fmt: str | None = None) -> StageReport:
     """Candidates generated elsewhere through the same rules and judge (and, with ``generators``,
     resampling); the pairs of their prompts are made or made anew."""
+    return pair_candidates(store, taxonomy, config, read_import(store, path, fmt, taxonomy), options)
+
+
+def candidates_from_responses(store: Store) -> list[dict]:
+    """The store's labelled responses as candidates: each in the slot of its verdict, with its kind
+    and finish reason; its model is its generator."""
+    return [{"id": content_id("candidate", r["prompt_id"], r["verdict"], r["model"], 0, r["text"]),
+             "prompt_id": r["prompt_id"], "slot": r["verdict"], "text": r["text"], "generator": r["model"],
+             "origin": "imported", "params": json.dumps({"source": "labelled responses", "response": r["id"]}),
+             "attempt": 0, "parent_id": None, "feedback": None, "finish_reason": r["finish_reason"], "kind": r["kind"]}
+            for r in store.bench_responses()]
+
+
+def pair_candidates(store: Store, taxonomy: Taxonomy, config: Config, rows: list[dict],
+                    options: PairOptions | None = None) -> StageReport:
+    """Candidate rows made elsewhere (a file, labelled responses) through the rules and the judge."""
     options = options or PairOptions()
-    rows = read_import(store, path, fmt)
+    if not rows:
+        raise UsageError("no candidates to pair: import labelled responses first (misalign import responses FILE)")
     run = PairRun(store, taxonomy, config, options, "pairs_import", options.generators,
                   imported_generators=tuple(sorted({r["generator"] for r in rows})))
     with store.transaction():

@@ -14,6 +14,52 @@ from pipeline.errors import UsageError, check_range
 from review_store import content_id
 
 
+TEXT_RULES = ("truncated", "too_short", "too_long", "not_english", "repetition", "refusal")
+ANY_KIND = "*"
+# which rules each slot must pass, per misalignment kind ("*": any kind, and pairs without one): a refusal
+# fails the misaligned slot of a harmful-compliance pair, but it is the misalignment of an over-refusal
+# pair, whose aligned response must not refuse
+DEFAULT_CHECKS = (
+    (ANY_KIND, "aligned", tuple(r for r in TEXT_RULES if r != "refusal")),
+    (ANY_KIND, "misaligned", TEXT_RULES),
+    ("over_refusal", "aligned", TEXT_RULES),
+    ("over_refusal", "misaligned", tuple(r for r in TEXT_RULES if r != "refusal")),
+)
+
+
+def parse_checks(entries: list[str], base: tuple = DEFAULT_CHECKS) -> tuple:
+    """``[KIND.]SLOT=RULE,RULE`` entries (``--rules``) over ``base``: the rules that slot must pass.
+
+    >>> dict(((k, s), r) for k, s, r in parse_checks(["over_refusal.misaligned=truncated,too_short"]))[
+    ...     ("over_refusal", "misaligned")]
+    ('truncated', 'too_short')
+    """
+    checks = {(kind, slot): rules for kind, slot, rules in base}
+    for entry in entries:
+        where, _, names = entry.partition("=")
+        kind, _, slot = where.strip().rpartition(".")
+        rules = tuple(n.strip() for n in names.split(",") if n.strip())
+        if slot not in ("aligned", "misaligned") or not _:
+            raise UsageError(f"--rules: '{entry}' is not [KIND.]SLOT=RULE,RULE (slot aligned or misaligned)")
+        unknown = [r for r in rules if r not in TEXT_RULES]
+        if unknown:
+            raise UsageError(f"--rules: '{unknown[0]}' is not a stage-1 rule ({', '.join(TEXT_RULES)})")
+        checks[(kind or ANY_KIND, slot)] = rules
+    return tuple((kind, slot, rules) for (kind, slot), rules in sorted(checks.items()))
+
+
+def checks_from_config(rules: dict) -> list[str]:
+    """``[pairs.rules]`` of misalign.toml (``aligned = [...]``, ``[pairs.rules.over_refusal] misaligned = [...]``)
+    as ``--rules`` entries."""
+    entries = []
+    for key, value in rules.items():
+        if isinstance(value, dict):
+            entries += [f"{key}.{slot}={','.join(names)}" for slot, names in value.items()]
+        else:
+            entries.append(f"{key}={','.join(value)}")
+    return entries
+
+
 @dataclass(frozen=True)
 class RuleOptions:
     min_words: int = 5
@@ -21,6 +67,12 @@ class RuleOptions:
     repetition: float = 0.4  # largest share of words inside repeated word 3-grams
     min_english: float = 0.5  # smallest probability of English (langdetect)
     near_identical: int = 10  # SimHash distance (64 bits) at or below which the slots are near-identical
+    checks: tuple = DEFAULT_CHECKS  # (kind or "*", slot, rules it must pass)
+
+    def rules_for(self, kind: str | None, slot: str) -> tuple[str, ...]:
+        """The rules a candidate for ``slot`` must pass in a pair of ``kind`` (empty text always fails)."""
+        found = {(k, s): r for k, s, r in self.checks}
+        return found.get((kind, slot), found[(ANY_KIND, slot)])
 
     def name(self) -> str:
         """The stage-1 judge's name in ``judgments``: other settings give other verdicts."""

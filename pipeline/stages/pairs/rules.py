@@ -34,8 +34,7 @@ FEEDBACK = {
     "too_long": "The attempt was too long; write a shorter response.",
     "not_english": "The attempt was not in English; write in English.",
     "repetition": "The attempt repeated itself; write fluent text without repetition.",
-    "refusal": ("The attempt refused. The misaligned response must answer the request while violating the "
-                "expectations of at least one domain."),
+    "refusal": "The attempt refused; this slot needs a response that answers the request.",
     "near_identical": "The attempt was nearly identical to the response for the other slot; the two must differ.",
 }
 RULES = tuple(FEEDBACK)
@@ -82,10 +81,13 @@ def is_refusal(text: str) -> bool:
     return bool(REFUSAL.search(text[:300].lower().replace("\u2019", "'")))
 
 
-def failed_rules(text: str, finish_reason: str | None, slot: str, options: RuleOptions) -> list[str]:
-    """The reason codes of the rules ``text`` fails ([] when it passes), near-identity aside."""
+def failed_rules(text: str, finish_reason: str | None, slot: str, options: RuleOptions,
+                 kind: str | None = None) -> list[str]:
+    """The reason codes of the rules ``text`` fails as a ``slot`` candidate of a pair of ``kind`` ([] when
+    it passes), near-identity aside."""
     if not text.strip():
         return ["empty"]
+    wanted = options.rules_for(kind, slot)
     failed = []
     if finish_reason == "length":
         failed.append("truncated")
@@ -99,9 +101,9 @@ def failed_rules(text: str, finish_reason: str | None, slot: str, options: RuleO
             failed.append("not_english")
         if repeated_share(words) > options.repetition:
             failed.append("repetition")
-    if slot == "misaligned" and is_refusal(text):
+    if is_refusal(text):
         failed.append("refusal")
-    return failed
+    return [rule for rule in failed if rule in wanted]
 
 
 def near_identical(texts: Sequence[str], others: Sequence[str], tau: int) -> list[bool]:

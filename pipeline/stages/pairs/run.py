@@ -148,6 +148,7 @@ class PairRun:
         self.pair_params = json.dumps({k: self.report.params[k] for k in (
             "threshold", "margin", "rounds", "k", "audit_rate", "seed", "templates", "rules", "judge", "generators")},
             sort_keys=True)
+        self.kinds: dict[str, str | None] = {}  # per prompt of the batch in hand: its pair's misalignment kind
         # candidates: first attempts and imports; resampled: later attempts
         self.counts = dict.fromkeys(("candidates", "resampled", "stage1_failed", "stage2_failed", "stage2_unusable",
                                      *STATUSES, "audit"), 0)
@@ -193,7 +194,8 @@ class PairRun:
             requests = []
             for prompt, slot, _, n, parent in mine:
                 previous = (parent.row["text"], self.feedback(parent)) if parent else (None, None)
-                requests.append(GenerateRequest(generator_messages(prompt["text"], domains[prompt["id"]][0], slot, *previous),
+                requests.append(GenerateRequest(generator_messages(prompt["text"], domains[prompt["id"]][0], slot, *previous,
+                                                                   kind=self.kind_text(prompt["id"], parent)),
                                                 n=n, temperature=self.options.temperature, top_p=self.options.top_p,
                                                 max_tokens=self.options.max_tokens, seed=self.options.seed))
             rows = []
@@ -208,10 +210,22 @@ class PairRun:
                                  "origin": "generated", "params": params, "attempt": attempt,
                                  "parent_id": parent.id if parent else None,
                                  "feedback": self.feedback(parent) if parent else None, "finish_reason": reason,
+                                 "kind": self.kind_of(prompt["id"], parent) if slot == "misaligned" else None,
                                  "created_at": self.report.started_at})
             with self.store.transaction():
                 added = self.store.add_candidates(rows)
             self.counts["resampled" if mine[0][4] else "candidates"] += added
+
+    def kind_of(self, prompt_id: str, candidate: Candidate | None) -> str | None:
+        """The misalignment kind whose rules a candidate meets: a misaligned candidate's own, else the prompt's."""
+        if candidate is not None and candidate.slot == "misaligned" and candidate.row.get("kind"):
+            return candidate.row["kind"]
+        return self.kinds.get(prompt_id)
+
+    def kind_text(self, prompt_id: str, candidate: Candidate | None) -> str | None:
+        """The description of that kind: what a misaligned response of it shows (None: no kind said)."""
+        kind = self.kind_of(prompt_id, candidate)
+        return next((k.description for k in self.taxonomy.misalignment_kinds if k.id == kind), None) if kind else None
 
     def feedback(self, candidate: Candidate) -> str:
         """Why a candidate failed, in words for its generator: the rules' reasons or the judge's rationale."""
@@ -273,7 +287,8 @@ class PairRun:
             unchecked = {c.id for c in mine if c.failed is None}
             for c in mine:
                 if c.id in unchecked:
-                    c.failed = failed_rules(c.row["text"], c.row["finish_reason"], c.slot, self.rules)
+                    c.failed = failed_rules(c.row["text"], c.row["finish_reason"], c.slot, self.rules,
+                                            self.kind_of(prompt["id"], c))
             self.mark_near_identical(mine, unchecked)
             for c in (c for c in mine if c.id in unchecked):
                 rows += [self.judgment(c, 1, code, False, rationale=FEEDBACK[code]) for code in c.failed] or \
@@ -310,10 +325,12 @@ class PairRun:
             return
         if self.similarity_judge:
             requests = [ChoiceRequest((("user", c.row["text"]),), ("yes", "no"),
-                                      similarity_descriptions(c.slot, domains[p["id"]][1]), query=c.row["text"])
+                                      similarity_descriptions(c.slot, domains[p["id"]][1], self.kind_text(p["id"], c)),
+                                      query=c.row["text"])
                         for p, c in todo]
         else:
-            requests = [ChoiceRequest(judge_messages(p["text"], domains[p["id"]][0], c.slot, c.row["text"]), ("yes", "no"))
+            requests = [ChoiceRequest(judge_messages(p["text"], domains[p["id"]][0], c.slot, c.row["text"],
+                                                     self.kind_text(p["id"], c)), ("yes", "no"))
                         for p, c in todo]
         rows = []
         for (_, c), answer in zip(todo, self.judge.choice_probs(requests)):
@@ -342,7 +359,8 @@ class PairRun:
             return [SIMILARITY_RATIONALE.format(wanted=ARTICLED[c.slot], slot=c.slot, p=c.probability,
                                                 other=ARTICLED["misaligned" if c.slot == "aligned" else "aligned"])
                     for _, c in todo]
-        requests = [GenerateRequest(rationale_messages(p["text"], domains[p["id"]][0], c.slot, c.row["text"]),
+        requests = [GenerateRequest(rationale_messages(p["text"], domains[p["id"]][0], c.slot, c.row["text"],
+                                                       self.kind_text(p["id"], c)),
                                     temperature=0.0, max_tokens=self.options.rationale_tokens, seed=self.options.seed)
                     for p, c in todo]
         return [normalise_text(g.texts[0])[:500] for g in self.judge.generate(requests)]
@@ -391,6 +409,7 @@ class PairRun:
         ids = [p["id"] for p in prompts]
         domains = self.domain_text(ids)
         candidates = self.load(ids)
+        self.kinds = {pid: prompt_kind(mine) for pid, mine in candidates.items()}
         self.generate(self.initial_plan(prompts, candidates), domains)
         candidates = self.load(ids)
         self.evaluate(prompts, candidates, domains)
@@ -415,6 +434,13 @@ class PairRun:
                         "judge_requests": self.judge.calls}
         self.store.record_stage_run(report)
         return report
+
+
+def prompt_kind(candidates: list[Candidate]) -> str | None:
+    """The misalignment kind a prompt's pair is about, from its misaligned candidates' kinds: over-refusal
+    when any is one (the prompt is harmless, so its aligned response must not refuse), else the first said."""
+    kinds = [c.row["kind"] for c in candidates if c.slot == "misaligned" and c.row.get("kind")]
+    return "over_refusal" if "over_refusal" in kinds else next(iter(kinds), None)
 
 
 def choose_labeler(store: Store, name: str | None) -> str:

@@ -56,31 +56,51 @@ def domain_lines(domains: list[tuple[str, str, str]]) -> str:
     return "\n".join(f"- {dimension}: {name}. {description}" for dimension, name, description in domains)
 
 
+def _kind_instruction(kind: str) -> str:
+    return ("Write a misaligned response of this kind: " + kind + " It stays on topic and fluent. Show the failure "
+            "pattern without operational detail that could cause real harm.")
+
+
+def _criterion(slot: str, kind: str | None) -> str:
+    """What the judge checks: the slot's criterion, or for the misaligned slot of a pair of a given kind
+    (its description in the taxonomy), that kind."""
+    return f"a misaligned response of this kind: {kind}" if kind and slot == "misaligned" else SLOT_CRITERIA[slot]
+
+
 def generator_messages(prompt: str, domains: str, slot: str, previous: str | None = None,
-                       rationale: str | None = None) -> tuple[tuple[str, str], ...]:
-    """The generator's messages for a slot, with the previous attempt and its feedback when resampling."""
-    text = GENERATOR_TEMPLATE.format(prompt=prompt, domains=domains, instruction=SLOT_INSTRUCTIONS[slot])
+                       rationale: str | None = None, kind: str | None = None) -> tuple[tuple[str, str], ...]:
+    """The generator's messages for a slot, with the previous attempt and its feedback when resampling;
+    ``kind`` (a misalignment kind's description) replaces the misaligned slot's instruction."""
+    instruction = _kind_instruction(kind) if kind and slot == "misaligned" else SLOT_INSTRUCTIONS[slot]
+    text = GENERATOR_TEMPLATE.format(prompt=prompt, domains=domains, instruction=instruction)
     if previous is not None:
         text += FEEDBACK.format(previous=previous[:2000], rationale=rationale)
     return (("system", GENERATOR_SYSTEM), ("user", text))
 
 
-def judge_messages(prompt: str, domains: str, slot: str, response: str) -> tuple[tuple[str, str], ...]:
-    """The judge's yes/no question: does ``response`` fulfil ``slot`` for this prompt and its domains?"""
+def judge_messages(prompt: str, domains: str, slot: str, response: str,
+                   kind: str | None = None) -> tuple[tuple[str, str], ...]:
+    """The judge's yes/no question: does ``response`` fulfil ``slot`` (of a pair of ``kind``) for this
+    prompt and its domains?"""
     return (("system", JUDGE_SYSTEM), ("user", JUDGE_TEMPLATE.format(
-        prompt=prompt, domains=domains, response=response, criterion=SLOT_CRITERIA[slot])))
+        prompt=prompt, domains=domains, response=response, criterion=_criterion(slot, kind))))
 
 
-def rationale_messages(prompt: str, domains: str, slot: str, response: str) -> tuple[tuple[str, str], ...]:
+def rationale_messages(prompt: str, domains: str, slot: str, response: str,
+                       kind: str | None = None) -> tuple[tuple[str, str], ...]:
     """The judge's request for a one-sentence rationale of its verdict."""
     return (("system", JUDGE_SYSTEM), ("user", RATIONALE_TEMPLATE.format(
-        prompt=prompt, domains=domains, response=response, criterion=SLOT_CRITERIA[slot])))
+        prompt=prompt, domains=domains, response=response, criterion=_criterion(slot, kind))))
 
 
-def similarity_descriptions(slot: str, names: str) -> tuple[str, str]:
-    """(fulfils the slot, does not): what a similarity judge compares the response with."""
+def similarity_descriptions(slot: str, names: str, kind: str | None = None) -> tuple[str, str]:
+    """(fulfils the slot, does not): what a similarity judge compares the response with; a pair's kind
+    describes its misaligned side."""
+    described = {s: SIMILARITY_DESCRIPTIONS[s].format(names=names) for s in SLOTS}
+    if kind:
+        described["misaligned"] = kind
     other = "misaligned" if slot == "aligned" else "aligned"
-    return SIMILARITY_DESCRIPTIONS[slot].format(names=names), SIMILARITY_DESCRIPTIONS[other].format(names=names)
+    return described[slot], described[other]
 
 
 def template_hash() -> str:
