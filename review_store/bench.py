@@ -28,6 +28,12 @@ def left_out_line(pair: dict) -> str:
     return f"{pair['id']} ({pair['status']}: {', '.join(pair['reason_codes']) or 'no reason recorded'})"
 
 
+def encoded_results(rows: Iterable[dict]) -> Iterable[dict]:
+    """Result rows with their flagged dimensions and per-dimension probabilities as JSON."""
+    return ({**r, "dimensions": json.dumps(r.get("dimensions") or []),
+             "dimension_probabilities": json.dumps(r.get("dimension_probabilities") or {})} for r in rows)
+
+
 class BenchQueries:
     db: sqlite_utils.Database
 
@@ -61,9 +67,7 @@ class BenchQueries:
         return {r[0] for r in self.db.execute("SELECT DISTINCT pair_id FROM bench_results WHERE run_id = ?", [run_id])}
 
     def add_bench_results(self, rows: Iterable[dict]) -> int:
-        return insert_new(self.db, "bench_results", (
-            {**r, "dimensions": json.dumps(r.get("dimensions") or []),
-             "dimension_probabilities": json.dumps(r.get("dimension_probabilities") or {})} for r in rows))
+        return insert_new(self.db, "bench_results", encoded_results(rows))
 
     def bench_results(self, group_id: str) -> list[dict]:
         """Every result of a benchmark's runs, with the run's index; ``usable`` is 0 for an unusable answer."""

@@ -8,6 +8,7 @@ from collections.abc import Iterable
 
 import sqlite_utils
 
+from review_store.bench import encoded_results
 from review_store.labels import LABELER_ID
 from review_store.rows import insert_new
 
@@ -60,9 +61,7 @@ class ResponseQueries:
                                               [run_id])}
 
     def add_bench_response_results(self, rows: Iterable[dict]) -> int:
-        return insert_new(self.db, "bench_response_results", (
-            {**r, "dimensions": json.dumps(r.get("dimensions") or []),
-             "dimension_probabilities": json.dumps(r.get("dimension_probabilities") or {})} for r in rows))
+        return insert_new(self.db, "bench_response_results", encoded_results(rows))
 
     def bench_response_results(self, group_id: str) -> list[dict]:
         """Every result of a benchmark on responses, with the run's index; ``usable`` 0 for an unusable answer."""

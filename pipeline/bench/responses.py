@@ -17,14 +17,12 @@ Example::
 
 from __future__ import annotations
 
-import time
 from dataclasses import asdict
 from pathlib import Path
 
 import numpy as np
-from tqdm import tqdm
-
 from pipeline.bench.options import KEYWORD_DETECTOR, TRAINED_DETECTOR, BenchOptions, runs_to_make
+from pipeline.bench.run import judge_in_batches
 from pipeline.errors import UsageError
 from pipeline.text.readers import InputError, read_records, text_field
 from review_store import StageReport, Store, content_id, prompt_id
@@ -62,19 +60,10 @@ def run_response_bench(store: Store, options: BenchOptions, model: str, backend:
                                      "pairs": "responses", "items": "responses", "params": report.params,
                                      "created_at": report.started_at})
             done = store.bench_result_responses(run_id)
-            todo = [r for r in responses if r["id"] not in done]
-            began = time.perf_counter()
-            for begin in tqdm(range(0, len(todo), options.batch), desc=f"bench run {run_index + 1}/{runs}",
-                              unit=" batches", disable=None):
-                rows = result_rows(todo[begin:begin + options.batch], run_id, run_index)
-                with store.transaction():
-                    store.add_bench_response_results(rows)
-                report.items_in += len(rows)
-                unusable = sum(not r["usable"] for r in rows)
-                if unusable:
-                    report.drop("unusable_answer", unusable)
-            with store.transaction():
-                store.finish_bench_run(run_id, time.perf_counter() - began)
+            judge_in_batches(store, run_id, [r for r in responses if r["id"] not in done], options.batch,
+                             f"bench run {run_index + 1}/{runs}",
+                             lambda batch, run_id=run_id, run_index=run_index: result_rows(batch, run_id, run_index),
+                             store.add_bench_response_results, report)
         report.kept = len(responses)
         report.notes = {"group_id": group_id, "responses": len(responses), "runs": runs}
         if runs_note:

@@ -28,6 +28,7 @@ from __future__ import annotations
 import json
 import math
 import time
+from collections.abc import Callable
 from dataclasses import asdict
 
 from tqdm import tqdm
@@ -134,12 +135,7 @@ def run_bench(store: Store, config: Config, options: BenchOptions) -> StageRepor
     options.check()
     if options.items == "responses":
         return _bench_responses(store, config, options)
-    if options.engine == KEYWORD_DETECTOR:
-        engine, backend, model = None, "keyword", KEYWORD_DETECTOR
-    else:
-        settings = config.engine(options.engine)
-        engine, backend = build_engine(settings, store, batch_size=options.batch * 4), settings.backend
-        model = engine.model
+    engine, backend, model = engine_under_test(store, config, options)
     judge = None
     if options.protocol == "generate":
         judge = build_engine(config.engine(options.judge), store, batch_size=options.batch * 3)
@@ -179,27 +175,18 @@ def run_bench(store: Store, config: Config, options: BenchOptions) -> StageRepor
                                      "model": model, "judge": judge.model if judge else None, "pairs": options.pairs,
                                      "params": report.params, "created_at": report.started_at})
             done = store.bench_result_pairs(run_id)
-            todo = [p for p in pairs if p["id"] not in done]
-            run_began = time.perf_counter()
-            for begin in tqdm(range(0, len(todo), options.batch), desc=f"bench run {run_index + 1}/{runs}",
-                              unit=" batches", disable=None):
-                batch = todo[begin:begin + options.batch]
+
+            def rows_of(batch: list[dict]) -> list[dict]:
                 if options.protocol == "detect":
-                    rows = _detect(detector, batch, run_id, run_index, options.threshold)
-                elif options.protocol == "raters":
-                    rows = [_result(run_id, p["id"], f"{a}={v}", probability, {}, options.threshold)
+                    return _detect(detector, batch, run_id, run_index, options.threshold)
+                if options.protocol == "raters":
+                    return [_result(run_id, p["id"], f"{a}={v}", probability, {}, options.threshold)
                             for (a, v), probabilities in rate(engine, batch, people).items()
                             for p, probability in zip(batch, probabilities)]
-                else:
-                    rows = _generate(engine, judge, batch, run_id, run_index, options)
-                with store.transaction():
-                    store.add_bench_results(rows)
-                report.items_in += len(batch)
-                unusable = sum(not r["usable"] for r in rows)
-                if unusable:
-                    report.drop("unusable_answer", unusable)
-            with store.transaction():
-                store.finish_bench_run(run_id, time.perf_counter() - run_began)
+                return _generate(engine, judge, batch, run_id, run_index, options)
+
+            judge_in_batches(store, run_id, [p for p in pairs if p["id"] not in done], options.batch,
+                             f"bench run {run_index + 1}/{runs}", rows_of, store.add_bench_results, report)
         report.kept = len(pairs)
         report.notes = {"group_id": group_id, "pairs": len(pairs), "runs": runs,
                         "engine_requests": (engine.calls if engine else 0) + (judge.calls if judge else 0)}
@@ -211,6 +198,34 @@ def run_bench(store: Store, config: Config, options: BenchOptions) -> StageRepor
                 "the pairs' misaligned responses passed the stage-1 refusal rule, the check this baseline flags "
                 "with: its Coverage is 1 by construction; benchmark labelled responses (--on responses) to measure it")
     return report
+
+
+def engine_under_test(store: Store, config: Config, options: BenchOptions) -> tuple[CachedEngine | None, str, str]:
+    """(engine, backend, model id) of the model under test; no engine for the keyword baseline."""
+    if options.engine == KEYWORD_DETECTOR:
+        return None, "keyword", KEYWORD_DETECTOR
+    settings = config.engine(options.engine)
+    # one cache batch per batch of items: every question about them at once
+    engine = build_engine(settings, store, batch_size=options.batch * 6)
+    return engine, settings.backend, engine.model
+
+
+def judge_in_batches(store: Store, run_id: str, todo: list[dict], batch: int, description: str,
+                     rows_of: Callable[[list[dict]], list[dict]], save: Callable[[list[dict]], int],
+                     report: StageReport) -> None:
+    """One run over the items still to judge: each batch's result rows committed as they come (a run
+    cut off resumes), unusable answers counted, the run's time recorded."""
+    began = time.perf_counter()
+    for begin in tqdm(range(0, len(todo), batch), desc=description, unit=" batches", disable=None):
+        rows = rows_of(todo[begin:begin + batch])
+        with store.transaction():
+            save(rows)
+        report.items_in += len(todo[begin:begin + batch])
+        unusable = sum(not r["usable"] for r in rows)
+        if unusable:
+            report.drop("unusable_answer", unusable)
+    with store.transaction():
+        store.finish_bench_run(run_id, time.perf_counter() - began)
 
 
 def _bench_responses(store: Store, config: Config, options: BenchOptions) -> StageReport:
@@ -227,12 +242,7 @@ def _bench_responses(store: Store, config: Config, options: BenchOptions) -> Sta
         def rows(batch, run_id, run_index):
             return [response_row(run_id, r["id"], *verdicts[r["id"]], options.threshold) for r in batch]
     else:
-        if options.engine == KEYWORD_DETECTOR:
-            engine, backend, model = None, "keyword", KEYWORD_DETECTOR
-        else:
-            settings = config.engine(options.engine)
-            engine, backend = build_engine(settings, store, batch_size=options.batch * 6), settings.backend
-            model = engine.model
+        engine, backend, model = engine_under_test(store, config, options)
         detector, parts = Detector(engine, backend == "embed"), ("detect", PHRASINGS, CRITERIA, DESCRIPTIONS)
 
         def rows(batch, run_id, run_index):

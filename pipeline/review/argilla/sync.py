@@ -181,55 +181,48 @@ def _push(store: Store, taxonomy: Taxonomy, panel: str, client: rg.Argilla, queu
         report.notes["accounts_created"] = len(ensure_accounts(client, store, panel, password))
         workspace = client.workspaces(workspace_name(panel))
         for queue in queues:
-            if queue == LABEL_QUEUE:
-                _push_label_items(store, taxonomy, panel, client, workspace, settings["min_submissions"], batch,
-                                  report, on_batch)
-                continue
-            items = [i for i in store.review_items(panel=panel, queue=queue) if i["pair_id"]]
-            todo = [i for i in items if i["pushed_at"] is None]
+            items = store.review_items(panel=panel, queue=queue)
             report.items_in += len(items)
+            todo = [i for i in items if i["pushed_at"] is None]
             if not todo:
                 continue
             name = f"misalign-{queue}"
+            if queue == LABEL_QUEUE:
+                queue_settings = label_dataset_settings(taxonomy, settings["min_submissions"])
+                records, key = _label_records, "prompt_id"
+            else:
+                queue_settings = dataset_settings(settings["min_submissions"])
+                records, key = _pair_records(store, taxonomy, todo, threshold), "pair_id"
             dataset = quietly(client.datasets, name, workspace=workspace) or rg.Dataset(
-                name=name, workspace=workspace, settings=dataset_settings(settings["min_submissions"]), client=client).create()
-            pair_ids = [i["pair_id"] for i in todo]
-            scores, domains = store.pair_judge_scores(pair_ids), store.pair_domains(pair_ids)
-            types = store.top_semantic_types([i["prompt_id"] for i in todo])
+                name=name, workspace=workspace, settings=queue_settings, client=client).create()
             for begin in range(0, len(todo), batch):
                 chunk = todo[begin:begin + batch]
-                dataset.records.log([_record(i, scores.get(i["pair_id"], {}), domains.get(i["pair_id"], []), "; ".join(
-                    f"{taxonomy.dimension_names[taxonomy.domain(d).dimension]}: {taxonomy.domain(d).name}"
-                    for d in domains.get(i["pair_id"], [])), types.get(i["prompt_id"]), i["judge"], threshold)
-                    for i in chunk], batch_size=len(chunk))
+                dataset.records.log(records(chunk), batch_size=len(chunk))
                 with store.transaction():
-                    store.mark_pushed([i["id"] for i in chunk], "argilla", {i["id"]: i["pair_id"] for i in chunk}, utc_now())
+                    store.mark_pushed([i["id"] for i in chunk], "argilla", {i["id"]: i[key] for i in chunk}, utc_now())
                 report.kept += len(chunk)
                 if on_batch:
                     on_batch(len(chunk))
     return report
 
 
-def _push_label_items(store: Store, taxonomy: Taxonomy, panel: str, client: rg.Argilla, workspace, min_submitted: int,
-                      batch: int, report: StageReport, on_batch: Callable[[int], None] | None) -> None:
-    items = store.review_items(panel=panel, queue=LABEL_QUEUE)
-    todo = [i for i in items if i["pushed_at"] is None]
-    report.items_in += len(items)
-    if not todo:
-        return
-    name = f"misalign-{LABEL_QUEUE}"
-    dataset = quietly(client.datasets, name, workspace=workspace) or rg.Dataset(
-        name=name, workspace=workspace, settings=label_dataset_settings(taxonomy, min_submitted), client=client).create()
-    for begin in range(0, len(todo), batch):
-        chunk = todo[begin:begin + batch]
-        dataset.records.log([rg.Record(id=i["prompt_id"], fields={"prompt": i["prompt"], "labeller_guess": i["reason"]},
-                                       metadata={"queue": LABEL_QUEUE, "reason": i["reason"][:200]}) for i in chunk],
-                            batch_size=len(chunk))
-        with store.transaction():
-            store.mark_pushed([i["id"] for i in chunk], "argilla", {i["id"]: i["prompt_id"] for i in chunk}, utc_now())
-        report.kept += len(chunk)
-        if on_batch:
-            on_batch(len(chunk))
+def _pair_records(store: Store, taxonomy: Taxonomy, todo: list[dict], threshold: float) -> Callable[[list], list]:
+    """How a pair queue's items become records: with their domains in words, semantic type and the judge's scores."""
+    pair_ids = [i["pair_id"] for i in todo]
+    scores, domains = store.pair_judge_scores(pair_ids), store.pair_domains(pair_ids)
+    types = store.top_semantic_types([i["prompt_id"] for i in todo])
+
+    def records(chunk: list[dict]) -> list[rg.Record]:
+        return [_record(i, scores.get(i["pair_id"], {}), domains.get(i["pair_id"], []), "; ".join(
+            f"{taxonomy.dimension_names[taxonomy.domain(d).dimension]}: {taxonomy.domain(d).name}"
+            for d in domains.get(i["pair_id"], [])), types.get(i["prompt_id"]), i["judge"], threshold) for i in chunk]
+    return records
+
+
+def _label_records(chunk: list[dict]) -> list[rg.Record]:
+    """Label review items as records: the prompt and the labeller's doubt, nothing pre-selected."""
+    return [rg.Record(id=i["prompt_id"], fields={"prompt": i["prompt"], "labeller_guess": i["reason"]},
+                      metadata={"queue": LABEL_QUEUE, "reason": i["reason"][:200]}) for i in chunk]
 
 
 def _answers(record: rg.Record) -> dict[str, dict]:
