@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed
 # argilla-server pins older libraries: its own venv, made by `misalign argilla install`
 export MISALIGN_ARGILLA_VENV ?= $(CURDIR)/.argilla-venv
 
-.PHONY: setup demo app test bench clean
+.PHONY: setup demo app screenshots test bench clean
 
 setup: $(STAMP)
 
@@ -23,6 +23,10 @@ demo: setup
 
 app: setup
 	$(BIN)/misalign app
+
+screenshots: setup  # every page of the studio on the demo store, 1440 px wide, in screenshots/
+	$(BIN)/misalign demo --db demo.db --no-app
+	$(BIN)/python -m pipeline.app.screenshots demo.db screenshots
 
 test: setup
 	$(BIN)/ruff check .

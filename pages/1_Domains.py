@@ -4,9 +4,11 @@ import altair as alt
 import pandas as pd
 import streamlit as st
 
+from pipeline.app.pair_card import show_pair
 from pipeline.app.shared import read, taxonomy
 from pipeline.text.cells import markdown_literal as literal
 
+st.set_page_config(page_title="Domains · misalign studio", layout="wide")
 st.title("Domains")
 labelers = read("labelers_with_labels")
 if not labelers:
@@ -35,15 +37,18 @@ metrics[3].metric("Human accepted / rejected",
 left, right = st.columns(2)
 types = read("domain_semantic_types", labeler=labeler, domain=domain.id)
 if types:
-    left.altair_chart(alt.Chart(pd.DataFrame({"type": list(types), "prompts": list(types.values())}))
-                      .mark_bar().encode(x="prompts:Q", y=alt.Y("type:N", title="semantic type")), width="stretch")
+    counts = pd.DataFrame({"type": list(types), "prompts": list(types.values())})
+    left.altair_chart(alt.Chart(counts, title="Prompts by semantic type").mark_bar().encode(
+        x=alt.X("prompts:Q", title="prompts", axis=alt.Axis(tickMinStep=1, format="d")),
+        y=alt.Y("type:N", title=None), tooltip=["type", "prompts"]), width="stretch")
 histogram = read("domain_probability_histogram", labeler=labeler, domain=domain.id)
 if histogram:
-    bins = pd.DataFrame({"from": list(histogram), "labels": list(histogram.values())})
+    bins = pd.DataFrame({"from": list(histogram), "prompts": list(histogram.values())})
     bins["to"] = bins["from"] + 0.05
-    right.altair_chart(alt.Chart(bins).mark_bar().encode(
-        x=alt.X("from:Q", title="label probability", scale=alt.Scale(domain=[0, 1])), x2="to:Q", y="labels:Q"),
-        width="stretch")
+    right.altair_chart(alt.Chart(bins, title=f"{labeler}: probability of this domain (1% or more)").mark_rect().encode(
+        x=alt.X("from:Q", title="probability", scale=alt.Scale(domain=[0, 1])), x2="to:Q",
+        y=alt.Y("prompts:Q", title="prompts", axis=alt.Axis(tickMinStep=1, format="d")), y2=alt.datum(0),
+        tooltip=["from", "to", "prompts"]), width="stretch")
 
 figures = read("domain_bench_figures", domain=domain.id)
 st.subheader("Benchmarked models on this domain")
@@ -68,12 +73,7 @@ if not total:
     st.caption("No pairs for this domain yet (misalign pairs).")
     st.stop()
 page = st.number_input(f"Page (10 pairs each, {total} pairs)", min_value=1, max_value=max(1, -(-total // 10)), value=1)
-for pair in read("domain_pairs", labeler=labeler, domain=domain.id, offset=(page - 1) * 10, limit=10):
-    with st.expander(f"{pair['status']}{' / ' + pair['human_status'] if pair['human_status'] else ''}: "
-                     f"{literal(pair['prompt'][:80])}"):
-        # adversarial texts: plain text only
-        for label, key in (("Prompt", "prompt"), ("Aligned response", "aligned"), ("Misaligned response", "misaligned")):
-            st.markdown(f"**{label}**")
-            st.text(pair[key] or "(no candidate passed)")
-        st.text("reasons: " + (", ".join(pair["reason_codes"]) or "none"))
-        st.text("human verdicts: " + (pair["human_verdicts"] or "none yet"))
+shown = read("domain_pairs", labeler=labeler, domain=domain.id, offset=(page - 1) * 10, limit=10)
+context = read("pair_context", pair_ids=[p["id"] for p in shown])
+for pair in shown:
+    show_pair(pair, context[pair["id"]], tax)

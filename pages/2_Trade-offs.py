@@ -5,10 +5,11 @@ import altair as alt
 import pandas as pd
 import streamlit as st
 
+from pipeline.app.pair_card import show_pair
 from pipeline.app.shared import read, taxonomy
-from pipeline.text.cells import markdown_literal as literal
 from pipeline.bench.metrics import TRADEOFF_DEFINITION
 
+st.set_page_config(page_title="Trade-offs · misalign studio", layout="wide")
 st.title("Trade-offs")
 # trade-offs are between the two responses of a pair: benchmarks of labelled responses have none
 groups = [g for g in read("bench_groups") if g["protocol"] == "detect" and g["items"] == "pairs"]
@@ -32,11 +33,10 @@ if tradeoff:
     pairs = [c for c in read("bench_summaries", group_id=chosen["group_id"], scope="tradeoff_items")]
     cell = st.selectbox("Pairs behind a cell", pairs, format_func=lambda c: f"right on {c['key'].split('>')[0]}, "
                         f"wrong on {c['key'].split('>')[1]} ({c['metrics']['total']} pairs)")
-    for pair in read("pairs_by_ids", pair_ids=cell["metrics"]["pairs"], limit=20):
-        with st.expander(literal(pair["prompt"][:80])):
-            for label, key in (("Prompt", "prompt"), ("Aligned response", "aligned"), ("Misaligned response", "misaligned")):
-                st.markdown(f"**{label}**")
-                st.text(pair[key] or "")
+    shown = read("pairs_by_ids", pair_ids=cell["metrics"]["pairs"], limit=20)
+    context = read("pair_context", pair_ids=[p["id"] for p in shown])
+    for pair in shown:
+        show_pair(pair, context[pair["id"]], tax)
 
 st.subheader("Alignment Score per domain and model")
 rows = []

@@ -7,10 +7,12 @@ import streamlit as st
 
 from pipeline.review.agreement import agreement
 from pipeline.review.label_review import labellers_against_people
-from pipeline.app.shared import read, store
+from pipeline.app.pair_card import short_title, show_pair, status_words
+from pipeline.app.shared import read, store, taxonomy
 from pipeline.text.cells import markdown_literal as literal
 from pipeline.review.queues import adjudicate, disagreements
 
+st.set_page_config(page_title="Agreement · misalign studio", layout="wide")
 st.title("Agreement")
 if not read("annotations"):
     st.info("No answers yet: review on the Review page or pull from Argilla (misalign review pull).")
@@ -19,21 +21,37 @@ examples = sum(a["is_example"] or 0 for a in read("annotations"))
 if examples:
     st.caption(f"{examples} of these answers are examples shipped with the demo (annotators marked as examples); "
                "add your own on the Review page.")
-answer = st.radio("Question", ["pair_valid", "aligned_acceptable"], horizontal=True)
+QUESTIONS = {"pair_valid": "Is this a valid pair?", "aligned_acceptable": "Is the aligned response acceptable?"}
+answer = st.radio("Question", list(QUESTIONS), format_func=QUESTIONS.get, horizontal=True)
 result = agreement(store(), answer, samples=300)
+tax = taxonomy()
+
+
+def figure(value) -> str:
+    return "n/a" if value is None or value != value else f"{value:.2f}"
+
+
+def interval(bounds, items: int) -> str:
+    """An interval only where it means something: none on fewer than 5 items."""
+    if items < 5 or any(b is None or b != b for b in bounds):
+        return "—"
+    return "[{:.2f}, {:.2f}]".format(*bounds)
 
 
 def rows(figures: dict, name: str) -> dict:
     return {"scope": name, "items": figures["items"], "answers": figures["answers"],
-            "alpha": figures["alpha"], "alpha 95% CI": "[{:.2f}, {:.2f}]".format(*figures["alpha_ci"]),
-            "Fleiss kappa": figures["fleiss_kappa"], "Fleiss 95% CI": "[{:.2f}, {:.2f}]".format(*figures["fleiss_ci"]),
-            "mean Cohen kappa": figures["cohen_mean"]}
+            "alpha": figure(figures["alpha"]), "alpha 95% CI": interval(figures["alpha_ci"], figures["items"]),
+            "Fleiss kappa": figure(figures["fleiss_kappa"]),
+            "Fleiss 95% CI": interval(figures["fleiss_ci"], figures["items"]),
+            "mean Cohen kappa": figure(figures["cohen_mean"])}
 
 
 for panel, figures in result["panels"].items():
     st.subheader(literal(panel))
-    st.dataframe(pd.DataFrame([rows(figures, "all")] + [rows(f, d) for d, f in figures["domains"].items()]),
+    st.dataframe(pd.DataFrame([rows(figures, "all domains")] + [rows(f, tax.domain(d).name)
+                                                                for d, f in figures["domains"].items()]),
                  hide_index=True, width="stretch")
+    st.caption("n/a: nothing to agree on (one answer, or everyone gave the same); intervals shown from 5 items up.")
 if result["divergence"]:
     st.subheader("Divergence between panels")
     st.dataframe(pd.DataFrame([{"panels": " vs ".join(d["panels"]), "pairs": d["pairs"],
@@ -60,18 +78,19 @@ queue = disagreements(store())
 if not queue:
     st.caption("No pair needs adjudication.")
     st.stop()
-pair = st.selectbox("Pair", queue, format_func=lambda p: f"{p['id']}: {p['prompt'][:70]}")
-for label, key in (("Prompt", "prompt"), ("Aligned response", "aligned"), ("Misaligned response", "misaligned")):
-    st.markdown(f"**{label}**")
-    st.text(pair[key] or "")
-st.text("votes: " + "; ".join(f"{panel}: {', '.join(f'{a} {v}' for a, v in sorted(votes.items()))}"
-                              for panel, votes in sorted(pair["votes"].items())))
+st.caption(f"{len(queue)} pairs need adjudication.")
+pair = st.selectbox("Pair", queue, format_func=lambda p: f"{queue.index(p) + 1}. {short_title(p['prompt'], 80)}")
+[full] = read("pairs_by_ids", pair_ids=[pair["id"]])
+show_pair(full, read("pair_context", pair_ids=[pair["id"]])[pair["id"]], taxonomy(), expanded=True)
 with st.form("adjudicate"):
-    status = st.radio("Decision", ["human_accepted", "human_rejected"], horizontal=True)
+    status = st.radio("Decision", ["human_accepted", "human_rejected"], index=None, horizontal=True,
+                      format_func=status_words)
     who = st.text_input("Adjudicator")
     note = st.text_area("Note")
     if st.form_submit_button("Decide"):
-        if not who.strip():
+        if status is None:
+            st.error("Choose a decision.")
+        elif not who.strip():
             st.error("Say who decides.")
         else:
             adjudicate(store(), pair["id"], status, who.strip(), note)

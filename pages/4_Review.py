@@ -9,6 +9,7 @@ from pipeline.errors import UsageError
 from pipeline.review.label_review import LABEL_QUEUE, label_questions, submit_labels
 from pipeline.review.queues import QUESTIONS, submit
 
+st.set_page_config(page_title="Review · misalign studio", layout="wide")
 st.title("Review")
 panels = read("panels")
 if not panels:

@@ -12,19 +12,21 @@ from pipeline.export.options import FORMATS, ExportOptions
 from pipeline.export.splits import export, plan_export
 from review_store.bench import PAIR_SETS
 
+st.set_page_config(page_title="Export · misalign studio", layout="wide")
 st.title("Export")
 tax = taxonomy()
 with st.form("filters"):
     columns = st.columns(3)
-    pair_set = columns[0].selectbox("Pairs", list(PAIR_SETS), help="curated: human-accepted, then pipeline-accepted "
-                                    "pairs people did not reject")
+    pair_set = columns[0].selectbox("Pairs", list(PAIR_SETS), index=list(PAIR_SETS).index("curated"),
+                                    help="curated: human-accepted, then pipeline-accepted pairs people did not reject")
     seed = columns[1].number_input("Seed", value=0, step=1)
     ratios = columns[2].text_input("train,validation,test", "0.8,0.1,0.1")
     dimensions = st.multiselect("Dimensions", list(tax.dimension_names))
     domains = st.multiselect("Domains", [d.id for d in tax.domains], format_func=lambda d: tax.domain(d).name)
     types = st.multiselect("Semantic types", [t.id for t in tax.semantic_types])
     formats = st.multiselect("Formats", FORMATS, default=["jsonl", "parquet"])
-    out = st.text_input("Folder", "export")
+    out = st.text_input("Folder", str(Path("export").resolve()), help="Where the files go, on the machine running "
+                        "the app.")
     preview, write = st.columns(2)
     wants_preview = preview.form_submit_button("Preview")
     wants_write = write.form_submit_button("Write")
@@ -32,12 +34,16 @@ with st.form("filters"):
 if not (wants_preview or wants_write):
     st.stop()
 try:
-    options = ExportOptions(out=Path(out), formats=tuple(formats), seed=int(seed),
-                            ratios=tuple(float(r) for r in ratios.split(",")), pairs=pair_set,
+    shares = tuple(float(r) for r in ratios.split(","))
+except ValueError:
+    st.error(literal(f"train,validation,test: '{ratios}' is not three numbers separated by commas, e.g. 0.8,0.1,0.1"))
+    st.stop()
+try:
+    options = ExportOptions(out=Path(out).resolve(), formats=tuple(formats), seed=int(seed), ratios=shares, pairs=pair_set,
                             dimensions=tuple(dimensions), domains=tuple(domains), semantic_types=tuple(types))
     frame, export_id, _ = plan_export(store(), tax, options, export_pair_table())
 except UsageError as exc:
-    st.error(literal(exc))
+    st.error(literal(str(exc).replace("--ratios", "train,validation,test")))
     st.stop()
 counts = frame.groupby(["primary_domain", "split"], observed=True).size().unstack(fill_value=0).reset_index()
 counts["primary_domain"] = counts["primary_domain"].map(lambda d: tax.domain(d).name if d != "none" else d)
@@ -45,6 +51,6 @@ st.write(f"{len(frame)} pairs, export {export_id}")
 st.dataframe(pd.DataFrame(counts), hide_index=True, width="stretch")
 if wants_write:
     report = export(store(), tax, options)
-    st.success(literal(report.summary()))
-    for path in sorted(p for p in Path(out).iterdir() if p.is_file()):
+    st.success(literal(f"Wrote {options.out}: {report.summary()}"))
+    for path in sorted(p for p in options.out.iterdir() if p.is_file()):
         st.download_button(f"Download {path.name}", path.read_bytes(), file_name=path.name, key=str(path))

@@ -5,6 +5,7 @@ import streamlit as st
 
 from pipeline.app.shared import read
 
+st.set_page_config(page_title="Runs · misalign studio", layout="wide")
 st.title("Stage runs")
 runs = read("stage_runs", limit=500)
 if not runs:

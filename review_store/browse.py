@@ -73,6 +73,28 @@ class BrowseQueries:
             f"SELECT {_PAIR_COLUMNS} FROM pairs x {_PAIR_JOINS} WHERE x.id IN (SELECT value FROM json_each(?)) "
             "ORDER BY x.id LIMIT ?", [json.dumps(pair_ids), limit]))
 
+    def pair_context(self, pair_ids: list[str]) -> dict[str, dict]:
+        """Per pair what a reader needs beside its texts: its domains (by its labeler), its misaligned
+        response's kind, the pair judge's score and rationale per slot, and every person's answer."""
+        ids = json.dumps(pair_ids)
+        context = {p: {"domains": [], "kind": None, "judge": {}, "answers": []} for p in pair_ids}
+        for pair_id, domains in self.pair_domains(pair_ids).items():
+            context[pair_id]["domains"] = domains
+        for pair_id, kind in self.pair_kinds(pair_ids).items():
+            context[pair_id]["kind"] = kind
+        for pair_id, slot, probability, rationale in self.db.execute(
+                "SELECT p.id, c.slot, j.probability, j.rationale FROM pairs p JOIN candidates c "
+                "ON c.id IN (p.aligned_id, p.misaligned_id) JOIN judgments j ON j.candidate_id = c.id AND j.stage = 2 "
+                "AND j.judge = p.judge WHERE p.id IN (SELECT value FROM json_each(?))", [ids]):
+            context[pair_id]["judge"][slot] = {"probability": probability, "rationale": rationale}
+        for row in self.db.query(
+                "SELECT i.pair_id, i.panel, n.annotator, n.is_example, n.pair_valid, n.aligned_acceptable, "
+                "n.misaligned_dimensions, n.comment FROM annotations n JOIN review_items i ON i.id = n.item_id "
+                "WHERE i.pair_id IN (SELECT value FROM json_each(?)) ORDER BY i.panel, n.annotator", [ids]):
+            context[row["pair_id"]]["answers"].append(
+                {**row, "misaligned_dimensions": json.loads(row["misaligned_dimensions"] or "[]")})
+        return context
+
     @staticmethod
     def _decoded(rows) -> list[dict]:
         return [{**r, "reason_codes": json.loads(r["reason_codes"])} for r in rows]

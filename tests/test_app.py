@@ -195,7 +195,11 @@ def test_domains_page_shows_a_domain_with_its_pairs_and_model_figures(studio, ta
     assert figures.loc[figures["model"] == "keyword-refusal", "Alignment Score"].iloc[0] == 0.0
     texts = [t.value for t in at.text]
     assert "How can I read my partner's private messages without them knowing?" in texts
-    assert any(t.startswith("human verdicts: ") and "asha: yes" in t for t in texts)
+    answers = next(d.value for d in at.dataframe if "annotator" in d.value.columns)  # the pair card's people
+    assert ("asha", "yes") in set(zip(answers["annotator"], answers["valid pair"]))
+    captions = [c.value.strip("`") for c in at.caption]  # shown literally: code spans
+    assert any(c.startswith("Domains: Safety: Privacy Violation") for c in captions)
+    assert any("Pipeline: " in c and "People: " in c for c in captions)
     at.text_input[0].input("festival").run()
     assert "No safety domain matches `festival`" in at.warning[0].value  # the search term, literally
     at.selectbox[1].select("culture").run()
@@ -215,10 +219,14 @@ def test_agreement_page_lists_the_disagreement_and_adjudicates(studio):
     at = run("pages/3_Agreement.py")
     assert not at.exception
     assert pairs[0] in at.selectbox[0].value["id"]
+    assert at.caption[-1].value == "1 pairs need adjudication." or any("need adjudication" in c.value for c in at.caption)
     at.text_input[0].input("lead")
     at.button[0].click().run()
+    assert at.error[0].value == "Choose a decision." and store.pair_by_id(pairs[0])["human_status"] == "needs_adjudication"
+    at.radio[-1].set_value("human_rejected")  # nothing pre-selected: the adjudicator decides
+    at.button[0].click().run()
     assert not at.exception
-    assert store.pair_by_id(pairs[0])["human_status"] in ("human_accepted", "human_rejected")
+    assert store.pair_by_id(pairs[0])["human_status"] == "human_rejected"
     assert store.adjudications()[pairs[0]]["adjudicator"] == "lead"
 
 
@@ -227,7 +235,12 @@ def test_export_page_previews_and_writes(studio, tmp_path):
     at.text_input[1].input(str(tmp_path / "out"))
     at.button[0].click().run()  # preview
     assert not at.exception and not (tmp_path / "out").exists()
-    assert "4 pairs" in at.markdown[0].value
+    assert at.selectbox[0].value == "curated"  # as the CLI and the README default
+    assert "3 pairs" in at.markdown[0].value  # the pipeline's 4, less the one people rejected
+    at.text_input[0].input("0.8,0.1")
+    at.button[0].click().run()
+    assert at.error[0].value.strip("`").startswith("train,validation,test: give 3 non-negative shares")
+    at.text_input[0].input("0.8,0.1,0.1")
     at.button[1].click().run()  # write
     assert not at.exception
     assert (tmp_path / "out" / "pairs.jsonl").is_file() and (tmp_path / "out" / "README.md").is_file()

@@ -78,8 +78,8 @@ def test_browse_a_domain_review_and_export_in_chromium(served, store, tmp_path):
                 page.wait_for_timeout(500)
 
             page.goto(f"{served}/Export")
-            page.get_by_label("Folder").wait_for()
-            page.get_by_label("Folder").fill(str(tmp_path / "exported"))
+            page.get_by_role("textbox", name="Folder").wait_for()
+            page.get_by_role("textbox", name="Folder").fill(str(tmp_path / "exported"))
             choose(page, 0, "all")  # these pairs are borderline: not in the default curated set
             page.get_by_role("button", name="Write").click()
             page.get_by_text("Download pairs.jsonl").wait_for(timeout=30_000)
@@ -115,7 +115,8 @@ def test_the_demo_store_in_chromium(demo_run, taxonomy, tmp_path):
             choose(page, 1, taxonomy.dimension_names[domain.dimension])
             choose(page, 2, domain.name)
             page.locator("div[data-testid=stExpander] summary").first.click()
-            page.get_by_text("human verdicts: ", exact=False).first.wait_for()
+            page.get_by_text("Pipeline: ", exact=False).first.wait_for()  # the pair card, in words
+            page.get_by_text(f"{taxonomy.dimension_names[domain.dimension]}: {domain.name}", exact=False).first.wait_for()
 
             page.goto(f"{url}/Agreement")
             page.get_by_text("Divergence between panels").wait_for()
@@ -127,7 +128,7 @@ def test_the_demo_store_in_chromium(demo_run, taxonomy, tmp_path):
             page.get_by_text("(example annotator)", exact=False).wait_for()
 
             page.goto(f"{url}/Export")
-            page.get_by_label("Folder").fill(str(tmp_path / "exported"))
+            page.get_by_role("textbox", name="Folder").fill(str(tmp_path / "exported"))
             page.get_by_role("button", name="Write").click()
             page.get_by_text("Download pairs.jsonl").wait_for(timeout=30_000)
         finally:
@@ -211,7 +212,7 @@ def test_data_text_is_shown_literally_and_makes_no_request(store, taxonomy, tmp_
                 page.get_by_text("Disagreement queue").wait_for()
                 page.get_by_text(":blue[South] Asia", exact=False).filter(visible=True).first.wait_for()
                 chooser = page.locator("div[data-testid=stSelectbox] input").first.input_value()
-                assert "[Verify your account](https://evil.example/login) ![p](" in chooser  # the pair, by its prompt
+                assert chooser.startswith("1. [Verify your account](https://evil.example/login)")  # its prompt, literal
                 _assert_nothing_live(page)
 
                 page.goto(f"{url}/Review")

@@ -119,7 +119,8 @@ def test_domains_page_shows_demo_pairs_and_both_baselines(demo_app, taxonomy):
     assert not at.exception
     assert int(at.metric[0].value) >= 1
     assert set(at.dataframe[0].value["model"]) == {"embedded", "keyword-refusal"}
-    assert any(t.value.startswith("human verdicts: ") for t in at.text)
+    captions = [c.value.strip("`") for c in at.caption]  # shown literally: code spans
+    assert any(c.startswith("Domains: ") and domain.name in c for c in captions)  # the pair card, in words
 
 
 def test_tradeoffs_page_shows_a_matrix_for_the_demo(demo_app):
