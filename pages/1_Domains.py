@@ -15,15 +15,24 @@ if not labelers:
     st.info("No labels yet: misalign label (or misalign ingest FILE --labels ...).")
     st.stop()
 tax = taxonomy()
+# ?labeler=…&domain=… opens a view (a link can be shared); the URL follows every choice
+linked = st.query_params
+linked_domain = next((d for d in tax.domains if d.id == linked.get("domain")), None)
+paired = [name for name in labelers if name in read("pair_labelers")]  # default: whose domains the pairs use
+chosen = linked.get("labeler") if linked.get("labeler") in labelers else (paired or labelers)[0]
+dimensions = list(tax.dimension_names)
 columns = st.columns(3)
-labeler = columns[0].selectbox("Labeler", labelers)
-dimension = columns[1].selectbox("Dimension", list(tax.dimension_names), format_func=tax.dimension_names.get)
+labeler = columns[0].selectbox("Labeler", labelers, index=labelers.index(chosen))
+dimension = columns[1].selectbox("Dimension", dimensions, format_func=tax.dimension_names.get,
+                                 index=dimensions.index(linked_domain.dimension) if linked_domain else 0)
 search = columns[2].text_input("Search domains")
 domains = [d for d in tax.domains_of(dimension) if search.lower() in (d.name + " " + d.description).lower()]
 if not domains:
     st.warning(f"No {dimension} domain matches {literal(search)}.")
     st.stop()
-domain = st.selectbox("Domain", domains, format_func=lambda d: d.name)
+domain = st.selectbox("Domain", domains, format_func=lambda d: d.name,
+                      index=domains.index(linked_domain) if linked_domain in domains else 0)
+st.query_params.update(labeler=labeler, domain=domain.id)
 st.caption(literal(domain.description))
 
 summary = read("domain_summary", labeler=labeler, domain=domain.id)

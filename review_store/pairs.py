@@ -109,6 +109,10 @@ class PairQueries:
             found.setdefault(pair_id, []).append(domain)
         return found
 
+    def pair_labelers(self) -> list[str]:
+        """The labelers whose domains the store's pairs use."""
+        return [r[0] for r in self.db.execute("SELECT DISTINCT labeler FROM pairs WHERE labeler IS NOT NULL ORDER BY 1")]
+
     def pair_kinds(self, pair_ids: list[str]) -> dict[str, str]:
         """Per pair whose misaligned response says how it is misaligned: its misalignment kind."""
         return dict(self.db.execute(

@@ -207,6 +207,16 @@ def test_domains_page_shows_a_domain_with_its_pairs_and_model_figures(studio, ta
     assert at.metric[0].value == "1"
 
 
+def test_a_domain_view_lives_in_its_url(studio, taxonomy):
+    at = AppTest.from_file(str(REPO / "pages/1_Domains.py"), default_timeout=60)
+    at.query_params["domain"] = "culture.festivals"
+    at.run()
+    assert not at.exception
+    assert at.selectbox[1].value == "culture" and at.selectbox[2].value == taxonomy.domain("culture.festivals")
+    at.selectbox[2].select(taxonomy.domain("culture.museums")).run()
+    assert at.query_params["domain"] == ["culture.museums"] or at.query_params["domain"] == "culture.museums"
+
+
 def test_tradeoffs_page_shows_the_matrix_and_the_domain_heatmap(studio):
     at = run("pages/2_Trade-offs.py")
     assert not at.exception

@@ -117,6 +117,13 @@ def test_the_demo_store_in_chromium(demo_run, taxonomy, tmp_path):
             page.locator("div[data-testid=stExpander] summary").first.click()
             page.get_by_text("Pipeline: ", exact=False).first.wait_for()  # the pair card, in words
             page.get_by_text(f"{taxonomy.dimension_names[domain.dimension]}: {domain.name}", exact=False).first.wait_for()
+            page.wait_for_function(f"() => location.search.includes('domain={domain.id}')")  # the view, linked
+            linked = page.url
+            page.goto(url)
+            page.goto(linked)  # a shared link reopens the same domain
+            page.get_by_text("Labeler").first.wait_for()
+            page.wait_for_function("() => !document.querySelector('[data-testid=stStatusWidget]')")
+            assert page.locator("div[data-testid=stSelectbox] input").nth(2).input_value() == domain.name
 
             page.goto(f"{url}/Agreement")
             page.get_by_text("Divergence between panels").wait_for()
