@@ -6,16 +6,15 @@ import os
 import sqlite3
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-import httpx
 
 import pytest
 from typer.testing import CliRunner
 
+from pipeline.app.serving import app_server
 from pipeline.cli.main import app
 from review_store import Store
 from taxonomy import load_taxonomy
@@ -95,26 +94,11 @@ def cli(db_path) -> Cli:
 @contextmanager
 def running_app(db: Path, cwd: Path | None = None) -> Iterator[str]:
     """``misalign --db DB app`` on a free port of 127.0.0.1, healthy; yields its URL, stops it after."""
-    from benchmarks.serve import free_port
-
-    port = free_port()
-    server = subprocess.Popen([str(Path(sys.executable).with_name("misalign")), "--db", str(db), "app", "--port",
-                               str(port)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, cwd=cwd)
-    url = f"http://127.0.0.1:{port}"
     try:
-        deadline = time.time() + 60
-        while True:
-            try:
-                if httpx.get(f"{url}/_stcore/health", timeout=1).text == "ok":
-                    break
-            except httpx.TransportError:
-                if time.time() > deadline:
-                    pytest.fail("the app did not become healthy in 60 s")
-                time.sleep(0.3)
-        yield url
-    finally:
-        server.terminate()
-        server.wait(timeout=20)
+        with app_server(db, cwd) as url:
+            yield url
+    except RuntimeError as exc:  # it never became healthy
+        pytest.fail(str(exc))
 
 
 def snapshot(db: Path) -> dict[str, list[tuple]]:

@@ -275,7 +275,7 @@ def test_the_app_server_stops_on_a_signal_even_started_in_the_background(db_path
 
     import httpx
 
-    from benchmarks.serve import free_port
+    from pipeline.app.serving import free_port
 
     port = free_port()
     server = subprocess.Popen([str(Path(sys.executable).with_name("misalign")), "--db", str(db_path), "app", "--port",

@@ -240,3 +240,18 @@ def _assert_nothing_live(page) -> None:
     assert page.locator("img[src*='pixel.png']").count() == 0
     assert page.locator(".katex").count() == 0
     assert page.locator("[data-testid=stMarkdownContainer] span[style*='color']").count() == 0
+
+
+@pytest.mark.skipif(shutil.which("chromium") is None, reason="needs Debian's chromium")
+def test_make_screenshots_writes_every_page_whole(demo_run, tmp_path):
+    from PIL import Image
+
+    from pipeline.app.screenshots import PAGES, screenshots
+
+    db = tmp_path / "demo.db"
+    shutil.copy(demo_run[0], db)
+    written = screenshots(db, tmp_path / "shots")
+    assert [p.stem for p in written] == list(PAGES)
+    sizes = {p.stem: Image.open(p).size for p in written}
+    assert all(width == 1440 and height >= 900 for width, height in sizes.values())
+    assert sizes["agreement"][1] > 900  # a long page is taken whole, not cut at the window

@@ -3,7 +3,8 @@
 import numpy as np
 import pytest
 
-from benchmarks.serve import free_port, transformers_serve
+from benchmarks.serve import transformers_serve
+from pipeline.app.serving import free_port
 from pipeline.engines import ChoiceRequest, EngineError, GenerateRequest, as_messages
 from pipeline.engines.openai_server import OpenAIEngine, probs_from_top_logprobs
 

@@ -9,23 +9,13 @@ from __future__ import annotations
 
 import argparse
 import shutil
-import socket
-import subprocess
-import sys
-import time
 from pathlib import Path
 
-import httpx
+from pipeline.app.serving import app_server
 
 PAGES = {"overview": "", "domains": "Domains", "trade-offs": "Trade-offs", "agreement": "Agreement",
          "review": "Review", "export": "Export", "runs": "Runs"}
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--no-first-run"]
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def screenshots(db: Path, out: Path, width: int = 1440, height: int = 900) -> list[Path]:
@@ -33,40 +23,24 @@ def screenshots(db: Path, out: Path, width: int = 1440, height: int = 900) -> li
     from playwright.sync_api import sync_playwright
 
     out.mkdir(parents=True, exist_ok=True)
-    port = _free_port()
-    server = subprocess.Popen([str(Path(sys.executable).with_name("misalign")), "--db", str(db), "app", "--port",
-                               str(port)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    url, written = f"http://127.0.0.1:{port}", []
-    try:
-        deadline = time.time() + 60
-        while True:
-            try:
-                if httpx.get(f"{url}/_stcore/health", timeout=1).text == "ok":
-                    break
-            except httpx.TransportError:
-                if time.time() > deadline:
-                    raise SystemExit("the app did not become healthy in 60 s") from None
-                time.sleep(0.3)
-        with sync_playwright() as playwright:
-            browser = playwright.chromium.launch(executable_path=shutil.which("chromium"), args=CHROMIUM_ARGS)
-            page = browser.new_page(viewport={"width": width, "height": height})
-            for name, path in PAGES.items():
-                page.goto(f"{url}/{path}")
-                page.locator("[data-testid=stApp]").wait_for()
-                page.wait_for_function("() => !document.querySelector('[data-testid=stStatusWidget]')",
-                                       timeout=60_000)
-                page.wait_for_timeout(3000)  # charts and tables draw after the script ends
-                # the app scrolls inside its main block: grow the window to the page's length
-                length = page.evaluate("() => document.querySelector('[data-testid=stMain]')?.scrollHeight || 0")
-                page.set_viewport_size({"width": width, "height": max(height, int(length))})
-                page.wait_for_timeout(1000)
-                written.append(out / f"{name}.png")
-                page.screenshot(path=str(written[-1]), full_page=True)
-                page.set_viewport_size({"width": width, "height": height})
-            browser.close()
-    finally:
-        server.terminate()
-        server.wait(timeout=20)
+    written = []
+    with app_server(db) as url, sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=shutil.which("chromium"), args=CHROMIUM_ARGS)
+        page = browser.new_page(viewport={"width": width, "height": height})
+        for name, path in PAGES.items():
+            page.goto(f"{url}/{path}")
+            page.locator("[data-testid=stApp]").wait_for()
+            page.wait_for_function("() => !document.querySelector('[data-testid=stStatusWidget]')",
+                                   timeout=60_000)
+            page.wait_for_timeout(3000)  # charts and tables draw after the script ends
+            # the app scrolls inside its main block: grow the window to the page's length
+            length = page.evaluate("() => document.querySelector('[data-testid=stMain]')?.scrollHeight || 0")
+            page.set_viewport_size({"width": width, "height": max(height, int(length))})
+            page.wait_for_timeout(1000)
+            written.append(out / f"{name}.png")
+            page.screenshot(path=str(written[-1]), full_page=True)
+            page.set_viewport_size({"width": width, "height": height})
+        browser.close()
     return written
 
 
