@@ -39,6 +39,8 @@ def served(store, taxonomy, tmp_path, db_path):
 
 
 def choose(page, box: int, option: str) -> None:
+    # a box clicked while the page's script still runs is drawn anew, its list closed: wait for the run to end
+    page.wait_for_function("() => !document.querySelector('[data-testid=stStatusWidget]')", timeout=60_000)
     page.locator("div[data-testid=stSelectbox]").nth(box).click()
     page.get_by_role("option", name=option, exact=True).click()
     page.wait_for_timeout(800)
