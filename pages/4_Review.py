@@ -3,6 +3,7 @@
 import pandas as pd
 import streamlit as st
 
+from pipeline.app.pair_card import status_words
 from pipeline.app.shared import read, store, taxonomy
 from pipeline.text.cells import markdown_literal as literal
 from pipeline.errors import UsageError
@@ -38,11 +39,16 @@ attributes = ", ".join(f"{k.replace('_', ' ')} {person[k]}" for k in ("locale", 
                                                                        "age_band") if person.get(k))
 st.caption(literal(f"{annotator}: {attributes or 'no attributes given'}") + (" (example annotator)" if person["is_example"] else ""))
 
-pending = read("pending_items", annotator=annotator, panel=panel, limit=1)
+if "saved" in st.session_state:  # the last answer's confirmation stays until the next one
+    st.success(st.session_state.pop("saved"))
+pending = read("pending_items", annotator=annotator, panel=panel, limit=100_000)
+answered = sum(a["annotator"] == annotator for a in read("annotations", panel=panel))
 if not pending:
-    st.success("Nothing left for you in this panel's queues.")
+    st.success(f"Nothing left for you in this panel's queues ({answered} answered).")
     st.stop()
 item = pending[0]
+st.progress(answered / (answered + len(pending)),
+            text=f"Item {answered + 1} of {answered + len(pending)} for you in this panel ({len(pending)} to go)")
 st.subheader(f"Queue: {literal(item['queue'])}")
 st.caption(literal(item["reason"]))
 # texts are adversarial by design: shown as plain text, never as markdown or HTML
@@ -58,7 +64,7 @@ if item["queue"] == LABEL_QUEUE:
             except UsageError as exc:
                 st.error(literal(exc))
             else:
-                st.success(f"Saved. The panel's labels for this prompt: {len(labels)} of 4 decided so far")
+                st.session_state["saved"] = f"Saved. The panel's labels for that prompt: {len(labels)} of 4 decided so far."
                 st.rerun()
     st.stop()
 
@@ -81,5 +87,5 @@ with st.form(f"answer-{item['id']}"):
         except UsageError as exc:
             st.error(literal(exc))
         else:
-            st.success(f"Saved. Pair status from people: {status or 'waiting for more answers'}")
+            st.session_state["saved"] = f"Saved. The pair, from people: {status_words(status) if status else 'waiting for more answers'}."
             st.rerun()

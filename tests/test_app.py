@@ -100,6 +100,8 @@ def test_review_page_records_an_answer_and_moves_on(review_store):
     assert not at.exception
     first_prompt = at.text[0].value
     assert "culture IN" in at.caption[-1].value or any("culture IN" in c.value for c in at.caption)
+    total = int(at.get("progress")[0].proto.text.split(" of ")[1].split()[0])
+    assert at.get("progress")[0].proto.text.startswith(f"Item 1 of {total} for you")
     at.radio[0].set_value("no")
     at.radio[1].set_value("yes")
     at.multiselect[0].set_value(["culture"])
@@ -112,6 +114,8 @@ def test_review_page_records_an_answer_and_moves_on(review_store):
     assert answer["comment"] == "depends on the family"
     assert review_store.pair_by_id(answer["pair_id"])["human_status"] == "human_rejected"
     assert at.text[0].value != first_prompt  # the next item
+    assert at.success[0].value.startswith("Saved. The pair, from people: rejected by people")  # the confirmation stays
+    assert at.get("progress")[0].proto.text.startswith(f"Item 2 of {total} for you")
 
 
 def test_review_page_refuses_an_incomplete_answer(review_store):
