@@ -8,6 +8,7 @@ import streamlit as st
 from pipeline.app.pair_card import show_pair
 from pipeline.app.shared import read, taxonomy
 from pipeline.bench.metrics import TRADEOFF_DEFINITION
+from pipeline.bench.report import mean_sd_text
 
 st.set_page_config(page_title="Trade-offs · misalign studio", layout="wide")
 st.title("Trade-offs")
@@ -22,16 +23,9 @@ chosen = st.selectbox("Benchmark", groups, format_func=lambda g: f"{g['engine']}
                       f"{g['runs']} run{'s' if g['runs'] > 1 else ''}")
 
 
-def mean_and_sd(pair: list, runs: int) -> str:
-    mean, sd = pair
-    if mean is None or mean != mean:
-        return "n/a"
-    return f"{mean:.3f}" if runs == 1 else f"{mean:.3f} ± {sd:.3f}"
-
-
 [tradeoff] = [s["metrics"] for s in read("bench_summaries", group_id=chosen["group_id"], scope="tradeoff")] or [None]
 if tradeoff:
-    st.metric("Trade-off rate", mean_and_sd(tradeoff["rate"], chosen["runs"]),
+    st.metric("Trade-off rate", mean_sd_text(tradeoff["rate"], chosen["runs"]),
               help=f"{tradeoff['items']} pairs labelled in two or more dimensions")
     behind = {c["key"]: c["metrics"]["total"] for c in read("bench_summaries", group_id=chosen["group_id"],
                                                            scope="tradeoff_items")}

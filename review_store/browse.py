@@ -82,11 +82,8 @@ class BrowseQueries:
             context[pair_id]["domains"] = domains
         for pair_id, kind in self.pair_kinds(pair_ids).items():
             context[pair_id]["kind"] = kind
-        for pair_id, slot, probability, rationale in self.db.execute(
-                "SELECT p.id, c.slot, j.probability, j.rationale FROM pairs p JOIN candidates c "
-                "ON c.id IN (p.aligned_id, p.misaligned_id) JOIN judgments j ON j.candidate_id = c.id AND j.stage = 2 "
-                "AND j.judge = p.judge WHERE p.id IN (SELECT value FROM json_each(?))", [ids]):
-            context[pair_id]["judge"][slot] = {"probability": probability, "rationale": rationale}
+        for pair_id, judged in self.pair_judge_verdicts(pair_ids).items():
+            context[pair_id]["judge"] = judged
         for row in self.db.query(
                 "SELECT i.pair_id, i.panel, n.annotator, n.is_example, n.pair_valid, n.aligned_acceptable, "
                 "n.misaligned_dimensions, n.comment FROM annotations n JOIN review_items i ON i.id = n.item_id "

@@ -119,15 +119,20 @@ class PairQueries:
             "SELECT p.id, m.kind FROM pairs p JOIN candidates m ON m.id = p.misaligned_id "
             "WHERE m.kind IS NOT NULL AND p.id IN (SELECT value FROM json_each(?))", [json.dumps(pair_ids)]).fetchall())
 
+    def pair_judge_verdicts(self, pair_ids: list[str]) -> dict[str, dict[str, dict]]:
+        """Per pair and slot: the pair's judge's probability and rationale for that candidate."""
+        verdicts: dict[str, dict[str, dict]] = {}
+        for pair_id, slot, probability, rationale in self.db.execute(
+                "SELECT p.id, c.slot, j.probability, j.rationale FROM pairs p JOIN candidates c "
+                "ON c.id IN (p.aligned_id, p.misaligned_id) JOIN judgments j ON j.candidate_id = c.id AND j.stage = 2 "
+                "AND j.judge = p.judge WHERE p.id IN (SELECT value FROM json_each(?))", [json.dumps(pair_ids)]):
+            verdicts.setdefault(pair_id, {})[slot] = {"probability": probability, "rationale": rationale}
+        return verdicts
+
     def pair_judge_scores(self, pair_ids: list[str]) -> dict[str, dict[str, float]]:
         """Per pair: the pair's judge's probability for its aligned and its misaligned candidate."""
-        scores: dict[str, dict[str, float]] = {}
-        for pair_id, slot, probability in self.db.execute(
-                "SELECT p.id, c.slot, j.probability FROM pairs p JOIN candidates c ON c.id IN (p.aligned_id, p.misaligned_id) "
-                "JOIN judgments j ON j.candidate_id = c.id AND j.stage = 2 AND j.judge = p.judge "
-                "WHERE p.id IN (SELECT value FROM json_each(?))", [json.dumps(pair_ids)]):
-            scores.setdefault(pair_id, {})[slot] = probability
-        return scores
+        return {pair_id: {slot: v["probability"] for slot, v in slots.items()}
+                for pair_id, slots in self.pair_judge_verdicts(pair_ids).items()}
 
     def human_decided_pairs(self) -> list[dict]:
         """(id, status, human_status) of pairs people accepted or rejected."""

@@ -38,9 +38,6 @@ class ResponseQueries:
             row["dimensions"] = json.loads(row["dimensions"])
         return rows
 
-    def response_models(self) -> list[str]:
-        return [r[0] for r in self.db.execute("SELECT DISTINCT model FROM responses ORDER BY model")]
-
     def response_keys(self) -> dict[tuple[str, str, str], str]:
         """(prompt id, model, text) -> response id: how an outside verdict file names a response."""
         return {(p, m, t): i for i, p, m, t in self.db.execute("SELECT id, prompt_id, model, text FROM responses")}

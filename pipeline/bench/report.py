@@ -18,12 +18,21 @@ from taxonomy import DIMENSIONS, Taxonomy
 REPORT = "report.md"
 
 
-def _cell(pair: list, runs: int = 2) -> str:
+def mean_sd_text(pair: list, runs: int = 2) -> str:
     """mean ± sd over runs; the mean alone for one run (nothing varied)."""
     mean, sd = pair
     if mean is None or math.isnan(mean):
         return "n/a"
     return f"{mean:.3f}" if runs == 1 else f"{mean:.3f} ± {sd:.3f}"
+
+
+def _key_name(scope: str, key: str, taxonomy: Taxonomy) -> str:
+    """A summary's key as a reader names it: a domain or kind by its name, the rest as they are."""
+    if scope == "domain":
+        return taxonomy.domain(key).name
+    if scope == "kind":
+        return next((k.name for k in taxonomy.misalignment_kinds if k.id == key), key)
+    return key
 
 
 def report_tables(store: Store, taxonomy: Taxonomy, group_id: str) -> dict[str, pd.DataFrame]:
@@ -39,18 +48,15 @@ def report_tables(store: Store, taxonomy: Taxonomy, group_id: str) -> dict[str, 
     keys = ("coverage", "ffr", "alignment_score") if detector else ("misalignment_rate",)
     runs = next((s["metrics"].get("runs", 2) for s in summaries if s["scope"] == "overall"), 2)
     tables = {}
-    kinds = {k.id: k.name for k in taxonomy.misalignment_kinds}
     for scope in ("overall", "dimension", "semantic_type", "kind", "domain"):
         rows = []
         for s in (s for s in summaries if s["scope"] == scope):
             m = s["metrics"]
-            name = taxonomy.domain(s["key"]).name if scope == "domain" else kinds.get(s["key"], s["key"]) \
-                if scope == "kind" else s["key"]
-            row = {scope if scope != "overall" else "set": name, "pairs": m["pairs"],
-                   **{k: _cell(m[k], runs) for k in keys}}
+            row = {scope if scope != "overall" else "set": _key_name(scope, s["key"], taxonomy), "pairs": m["pairs"],
+                   **{k: mean_sd_text(m[k], runs) for k in keys}}
             if scope == "overall" and detector:
                 row.update({f"{k} 95% CI": "[{:.3f}, {:.3f}]".format(*m["ci"][k]) for k in keys})
-                row.update({f"macro {k}": _cell(m["macro_domain"][k], runs) for k in keys})
+                row.update({f"macro {k}": mean_sd_text(m["macro_domain"][k], runs) for k in keys})
             if scope == "overall":
                 row["left out: unusable answers"] = m.get("unusable_pairs", 0)
             rows.append(row)
@@ -58,11 +64,11 @@ def report_tables(store: Store, taxonomy: Taxonomy, group_id: str) -> dict[str, 
             tables[scope] = pd.DataFrame(rows)
     if detector:
         [tradeoff] = [s["metrics"] for s in summaries if s["scope"] == "tradeoff"]
-        matrix = pd.DataFrame({d2: {d1: _cell(tradeoff["matrix"][d1][d2]) for d1 in DIMENSIONS} for d2 in DIMENSIONS})
+        matrix = pd.DataFrame({d2: {d1: mean_sd_text(tradeoff["matrix"][d1][d2]) for d1 in DIMENSIONS} for d2 in DIMENSIONS})
         matrix.index.name = "right on \\ wrong on"
         tables["tradeoff"] = matrix.reset_index()
         tables["tradeoff_rate"] = pd.DataFrame([{"items in 2+ dimensions": tradeoff["items"],
-                                                 "trade-off rate": _cell(tradeoff["rate"])}])
+                                                 "trade-off rate": mean_sd_text(tradeoff["rate"])}])
     calibration = judge_calibration(store)
     if calibration["overall"]["pairs"]:
         tables["judge_calibration"] = pd.DataFrame(
@@ -76,17 +82,15 @@ RESPONSE_SCOPES = {"overall": "set", "model": "model", "kind": "kind", "dimensio
 
 def _response_tables(summaries: list[dict], taxonomy: Taxonomy) -> dict[str, pd.DataFrame]:
     """A benchmark on labelled responses: overall, per model, kind, dimension and domain."""
-    kinds = {k.id: k.name for k in taxonomy.misalignment_kinds}
     runs = next(s["metrics"]["runs"] for s in summaries if s["scope"] == "overall")
     tables = {}
     for scope, column in RESPONSE_SCOPES.items():
         rows = []
         for s in (s for s in summaries if s["scope"] == scope):
             m = s["metrics"]
-            name = {"domain": lambda k: taxonomy.domain(k).name, "kind": lambda k: kinds.get(k, k),
-                    "overall": lambda k: "labelled responses"}.get(scope, lambda k: k)(s["key"])
+            name = "labelled responses" if scope == "overall" else _key_name(scope, s["key"], taxonomy)
             row = {column: name, "misaligned": m["misaligned"], "aligned": m["aligned"],
-                   **{k: _cell(m[k], runs) for k in ("coverage", "ffr", "alignment_score")}}
+                   **{k: mean_sd_text(m[k], runs) for k in ("coverage", "ffr", "alignment_score")}}
             if scope == "overall":
                 row.update({f"{k} 95% CI": "[{:.3f}, {:.3f}]".format(*m["ci"][k])
                             for k in ("coverage", "ffr", "alignment_score")})

@@ -22,7 +22,7 @@ from pathlib import Path
 
 import numpy as np
 from pipeline.bench.options import KEYWORD_DETECTOR, TRAINED_DETECTOR, BenchOptions, runs_to_make
-from pipeline.bench.run import judge_in_batches
+from pipeline.bench.run import judge_in_batches, result_row
 from pipeline.errors import UsageError
 from pipeline.text.readers import InputError, read_records, text_field
 from review_store import StageReport, Store, content_id, prompt_id
@@ -71,17 +71,6 @@ def run_response_bench(store: Store, options: BenchOptions, model: str, backend:
         for reason, items in (left_out or {}).items():
             report.leave_out(reason, items)
     return report
-
-
-def response_row(run_id: str, response_id: str, probability: float | None, dims: dict, threshold: float,
-                 raw: str | None = None) -> dict:
-    """A result row; a None probability is an unusable answer: kept with ``usable = 0``, flagging nothing."""
-    if probability is None or np.isnan(probability):
-        return {"run_id": run_id, "response_id": response_id, "flagged": 0, "probability": None, "dimensions": [],
-                "dimension_probabilities": {}, "raw": raw, "usable": 0}
-    return {"run_id": run_id, "response_id": response_id, "flagged": int(probability >= threshold),
-            "probability": float(probability), "dimensions": [d for d, p in dims.items() if p >= threshold],
-            "dimension_probabilities": dims, "raw": raw, "usable": 1}
 
 
 def trained_verdicts(responses: list[dict], embed, seed: int = 0) -> list[tuple[float, dict]]:
@@ -191,7 +180,8 @@ def import_verdicts(store: Store, path: str | Path, detector: str, threshold: fl
     digest = content_id(*(f"{k}:{p}:{sorted(d.items())}" for k, (p, d) in sorted(verdicts.items())))
 
     def rows(batch: list[dict], run_id: str, run_index: int) -> list[dict]:
-        return [response_row(run_id, r["id"], *verdicts[r["id"]], threshold) for r in batch if r["id"] in verdicts]
+        return [result_row({"run_id": run_id, "response_id": r["id"]}, *verdicts[r["id"]], threshold)
+                for r in batch if r["id"] in verdicts]
 
     missing = [r["id"] for r in store.bench_responses() if r["id"] not in verdicts]
     return run_response_bench(store, options, detector, "imported", ("imported", digest), rows,

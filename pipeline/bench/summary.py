@@ -45,9 +45,14 @@ def summarise(store: Store, taxonomy: Taxonomy, group_id: str, samples: int = 10
         raise UsageError(f"no benchmark '{group_id}' (misalign bench report lists them)")
     if run["items"] == "responses":
         rows = _response_rows(store, group_id, json.loads(run["params"] or "{}").get("labeler"), samples)
-        with store.transaction():
-            store.save_bench_summaries(group_id, rows)
-        return len(rows)
+    else:
+        rows = _pair_rows(store, taxonomy, run, group_id, samples)
+    with store.transaction():
+        store.save_bench_summaries(group_id, rows)
+    return len(rows)
+
+
+def _pair_rows(store: Store, taxonomy: Taxonomy, run: dict, group_id: str, samples: int) -> list[tuple[str, str, dict]]:
     results = store.bench_results(group_id)
     # a pair with an unusable answer in any run is left out of every figure (and counted), so each run
     # counts the same pairs and no unusable answer is read as "not flagged"
@@ -67,9 +72,7 @@ def summarise(store: Store, taxonomy: Taxonomy, group_id: str, samples: int = 10
     for scope, _, figures in rows:
         if scope in ("overall", "raters"):
             figures["unusable_pairs"] = len(unusable)
-    with store.transaction():
-        store.save_bench_summaries(group_id, rows)
-    return len(rows)
+    return rows
 
 
 def _groups(pair_ids, domains, dims, types, kinds) -> list[tuple[str, str, list[str], str | None]]:
