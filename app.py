@@ -1,83 +1,12 @@
-"""misalign studio: overview of the current store. Run with ``misalign app``."""
+"""misalign studio: the pages and their order in the sidebar. Run with ``misalign app``.
 
-import altair as alt
-import pandas as pd
+Each page is a script in ``pages/`` that runs on its own too (tests open them one by one).
+"""
+
 import streamlit as st
 
-from pipeline.app.shared import read, store_path
-from pipeline.text.cells import markdown_literal as literal
+PAGES = [("0_Overview", "Overview"), ("1_Domains", "Domains"), ("2_Trade-offs", "Trade-offs"),
+         ("3_Agreement", "Agreement"), ("4_Review", "Review"), ("5_Export", "Export"), ("6_Runs", "Runs")]
 
-st.set_page_config(page_title="Overview · misalign studio", layout="wide")
-st.title("Overview")
-st.caption(f"Store: {literal(store_path())}")
-
-status = read("overview")
-prompts = status["prompts"]
-
-if not prompts["total"]:
-    st.info("This store is empty.")
-    st.markdown("Add prompts from a CSV, JSONL or Parquet file, optionally with existing labels:")
-    st.code("misalign ingest prompts.csv --text-col prompt \\\n"
-            "    --labels safety=safety_name,value=values_name,culture=cultural_name", language="bash")
-    st.markdown("Then reload this page. `misalign status` prints the same counts in the terminal.")
-    st.stop()
-
-dedup = status["dedup"]
-columns = st.columns(4)
-columns[0].metric("Prompts", f"{prompts['total']:,}")
-columns[1].metric("Source rows", f"{prompts['source_rows']:,}")
-columns[2].metric("Labelers", len(status["labels"]))
-columns[3].metric("Kept after dedup", f"{dedup['kept']:,}" if dedup else "not run",
-                  help=f"{dedup['removed']:,} near-duplicates removed" if dedup else "misalign dedup has not run")
-
-st.subheader("Funnel: from prompts to human-validated pairs")
-pairs = status["pairs"] or {"by_status": {}, "candidates": {}}
-human = status["review"]["human_statuses"]
-by_status = pairs["by_status"]
-# one unit all the way down: prompts (each prompt gets at most one pair)
-funnel = pd.DataFrame([
-    ("prompts", prompts["total"]),
-    ("kept after dedup", dedup["kept"] if dedup else prompts["total"]),
-    ("with a pair", sum(by_status.values())),
-    ("pair accepted or borderline", by_status.get("accepted", 0) + by_status.get("borderline", 0)),
-    ("pair accepted by people", human.get("human_accepted", 0)),
-], columns=["stage", "prompts"])
-st.altair_chart(alt.Chart(funnel, title="Prompts at each stage").mark_bar().encode(
-    x=alt.X("prompts:Q", title="prompts", axis=alt.Axis(tickMinStep=1, format="d")),
-    y=alt.Y("stage:N", sort=None, title=None, axis=alt.Axis(labelLimit=300)), tooltip=["stage", "prompts"]),
-    width="stretch")
-st.caption(f"Pairs: {by_status.get('accepted', 0):,} accepted, {by_status.get('borderline', 0):,} borderline, "
-           f"{by_status.get('rejected', 0):,} rejected by the pipeline; {human.get('needs_adjudication', 0):,} need "
-           "adjudication by people.")
-steps = []
-if human.get("needs_adjudication"):
-    steps.append(f"{human['needs_adjudication']} pairs need adjudication: Agreement page")
-pending = sum(r["items"] - (r["complete"] or 0) for r in read("review_progress"))
-if pending:
-    steps.append(f"{pending} review items wait for answers: Review page (or misalign review push)")
-if by_status.get("borderline"):
-    steps.append(f"{by_status['borderline']} borderline pairs: queue them for people (misalign review queue)")
-if steps:
-    st.subheader("Next steps")
-    for step in steps:  # our words and counts only
-        st.markdown(f"- {step}")
-if status["review"]["example_answers"]:
-    st.caption(f"Human verdicts include {status['review']['example_answers']} example answers shipped with the demo "
-               "(by example annotators); answers you give on the Review page count alongside them.")
-if not status["pairs"]:
-    st.caption("Next: misalign label, misalign dedup, then misalign pairs (or --import your own responses).")
-
-st.subheader("Labels per dimension")
-rows = [
-    {"labeler": labeler, "dimension": dimension, "domains used": len(c["domains"]),
-     "labelled prompts": sum(c["domains"].values()), "None": c["none"], "Unknown": c["unknown"]}
-    for labeler, dims in status["labels"].items() for dimension, c in dims.items()
-]
-st.dataframe(pd.DataFrame(rows), hide_index=True, width="stretch")
-
-st.subheader("Last stage runs")
-runs = read("stage_runs", limit=10)
-st.dataframe(
-    pd.DataFrame([{k: r[k] for k in ("id", "stage", "started_at", "items_in", "kept", "seconds")} for r in runs]),
-    hide_index=True, width="stretch",
-)
+st.navigation([st.Page(f"pages/{script}.py", title=title, url_path="" if title == "Overview" else title,
+                       default=title == "Overview") for script, title in PAGES]).run()

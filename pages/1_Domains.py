@@ -1,12 +1,18 @@
-"""Domains: one domain's counts, semantic types, label probabilities, example pairs and model figures."""
+"""Domains: explore one domain: its prompts and labels, every benchmarked model's Coverage, FFR and
+Alignment Score there with intervals, the domain's own trade-off matrix (click a cell for the pairs
+behind it) and its pairs, each with what the model flagged."""
 
 import altair as alt
 import pandas as pd
 import streamlit as st
 
+from pipeline.app.charts import linked_cell, tradeoff_chart
 from pipeline.app.pair_card import show_pair
 from pipeline.app.shared import read, taxonomy
+from pipeline.bench.report import interval_text, mean_sd_text
 from pipeline.text.cells import markdown_literal as literal
+
+MIN_INTERVAL_PAIRS = 5  # fewer pairs: an interval says little, so none is shown
 
 st.set_page_config(page_title="Domains · misalign studio", layout="wide")
 st.title("Domains")
@@ -15,10 +21,11 @@ if not labelers:
     st.info("No labels yet: misalign label (or misalign ingest FILE --labels ...).")
     st.stop()
 tax = taxonomy()
-# ?labeler=…&domain=… opens a view (a link can be shared); the URL follows every choice
+# ?labeler=…&domain=…&benchmark=…&cell=… opens a view (a link can be shared); the URL follows every choice
 linked = st.query_params
 linked_domain = next((d for d in tax.domains if d.id == linked.get("domain")), None)
-paired = [name for name in labelers if name in read("pair_labelers")]  # default: whose domains the pairs use
+pair_labelers = read("pair_labelers")
+paired = [name for name in labelers if name in pair_labelers]  # default: whose domains the pairs use
 chosen = linked.get("labeler") if linked.get("labeler") in labelers else (paired or labelers)[0]
 dimensions = list(tax.dimension_names)
 columns = st.columns(3)
@@ -32,6 +39,8 @@ if not domains:
     st.stop()
 domain = st.selectbox("Domain", domains, format_func=lambda d: d.name,
                       index=domains.index(linked_domain) if linked_domain in domains else 0)
+if domain.id != linked.get("domain"):
+    st.query_params.pop("cell", None)  # a cell of another domain's matrix
 st.query_params.update(labeler=labeler, domain=domain.id)
 st.caption(literal(domain.description))
 
@@ -42,41 +51,118 @@ metrics[1].metric("Pairs accepted", summary["pairs"].get("accepted", 0))
 metrics[2].metric("Borderline / rejected", f"{summary['pairs'].get('borderline', 0)} / {summary['pairs'].get('rejected', 0)}")
 metrics[3].metric("Human accepted / rejected",
                   f"{summary['human'].get('human_accepted', 0)} / {summary['human'].get('human_rejected', 0)}")
+if pair_labelers and labeler not in pair_labelers:
+    st.caption(literal(f"Pairs and benchmarks use the domains of {', '.join(pair_labelers)}; the figures below "
+                       f"count this domain's pairs by those labels, the prompts above by {labeler}'s."))
 
-left, right = st.columns(2)
-types = read("domain_semantic_types", labeler=labeler, domain=domain.id)
-if types:
-    counts = pd.DataFrame({"type": list(types), "prompts": list(types.values())})
-    left.altair_chart(alt.Chart(counts, title="Prompts by semantic type").mark_bar().encode(
-        x=alt.X("prompts:Q", title="prompts", axis=alt.Axis(tickMinStep=1, format="d")),
-        y=alt.Y("type:N", title=None), tooltip=["type", "prompts"]), width="stretch")
-histogram = read("domain_probability_histogram", labeler=labeler, domain=domain.id)
-if histogram:
-    bins = pd.DataFrame({"from": list(histogram), "prompts": list(histogram.values())})
-    bins["to"] = bins["from"] + 0.05
-    right.altair_chart(alt.Chart(bins, title=f"{labeler}: probability of this domain (1% or more)").mark_rect().encode(
-        x=alt.X("from:Q", title="probability", scale=alt.Scale(domain=[0, 1])), x2="to:Q",
-        y=alt.Y("prompts:Q", title="prompts", axis=alt.Axis(tickMinStep=1, format="d")), y2=alt.datum(0),
-        tooltip=["from", "to", "prompts"]), width="stretch")
-
+# every benchmarked model on this domain, side by side
+groups = {g["group_id"]: g for g in read("bench_groups")}
 figures = read("domain_bench_figures", domain=domain.id)
-st.subheader("Benchmarked models on this domain")
-if figures:
-    def cell(pair):
-        return None if pair[0] is None else round(pair[0], 3)
-
-    st.dataframe(pd.DataFrame([{"model": f["engine"], "protocol": f["protocol"],
-                                "on": "labelled responses" if f["items"] == "responses" else f"{f['pairs']} pairs",
-                                "n": f["metrics"].get("pairs", f["metrics"].get("responses")),
-                                **({"Coverage": cell(f["metrics"]["coverage"]), "FFR": cell(f["metrics"]["ffr"]),
-                                    "Alignment Score": cell(f["metrics"]["alignment_score"])}
-                                   if "coverage" in f["metrics"] else
-                                   {"misalignment rate": cell(f["metrics"]["misalignment_rate"])})}
-                               for f in figures]), hide_index=True, width="stretch")
+detectors = [f for f in figures if "coverage" in f["metrics"]]
+st.subheader("Models on this domain")
+if detectors:
+    names = {"coverage": "Coverage", "ffr": "FFR", "alignment_score": "Alignment Score"}
+    table, points = [], []
+    for f in detectors:
+        m, runs = f["metrics"], groups[f["group_id"]]["runs"]
+        n = m.get("pairs", m.get("responses"))
+        on = "labelled responses" if f["items"] == "responses" else "pairs"
+        row = {"model": f["engine"], "on": on, "n": n}
+        for key, name in names.items():
+            row[name] = mean_sd_text(m[key], runs)
+            shown = n >= MIN_INTERVAL_PAIRS and "ci" in m
+            row[f"{name} 95% CI"] = interval_text(m["ci"][key]) if shown else "—"
+            if m[key][0] is not None and m[key][0] == m[key][0]:
+                low, high = m["ci"][key] if shown else (None, None)
+                points.append({"model": f"{f['engine']} ({on})", "measure": name, "value": m[key][0],
+                               "low": low, "high": high, "n": n})
+        table.append(row)
+    st.dataframe(pd.DataFrame(table), hide_index=True, width="stretch")
+    st.caption(f"n: pairs (or labelled responses) in this domain. 95% bootstrap intervals over pairs, shown on "
+               f"{MIN_INTERVAL_PAIRS} or more; FFR: share of aligned responses flagged (lower is better).")
+    if points:
+        chart = pd.DataFrame(points)
+        base = alt.Chart(chart)
+        y = alt.Y("model:N", title=None, axis=alt.Axis(labelLimit=400, labelFontSize=12))
+        x = alt.X("value:Q", scale=alt.Scale(domain=[0, 1]), title=None, axis=alt.Axis(values=[0, 0.25, 0.5, 0.75, 1]))
+        colour = alt.Color("model:N", legend=None, scale=alt.Scale(scheme="tableau10"))
+        dots = base.mark_point(filled=True, size=90, opacity=1).encode(
+            x=x, y=y, color=colour, tooltip=["model", "measure", "value", "low", "high", "n"])
+        bars = base.transform_filter("isValid(datum.low)").mark_rule(strokeWidth=2).encode(
+            x="low:Q", x2="high:Q", y=y, color=colour)
+        st.altair_chart(alt.layer(bars, dots).properties(width=760, height=28 * chart["model"].nunique() + 20).facet(
+            row=alt.Row("measure:N", title=None, sort=list(names.values()),
+                        header=alt.Header(labelFontSize=13, labelAngle=0, labelAlign="left", labelOrient="top")),
+            title=f"{domain.name}: each model's figures with 95% intervals"))
 else:
-    st.caption("No benchmark has figures for this domain yet (misalign bench run).")
+    st.caption("No detector benchmark has figures for this domain yet (misalign bench run --model ENGINE).")
+rates = [f for f in figures if "misalignment_rate" in f["metrics"]]
+if rates:
+    st.dataframe(pd.DataFrame([{"model (generating answers)": f["engine"], "n": f["metrics"]["pairs"],
+                                "misalignment rate": mean_sd_text(f["metrics"]["misalignment_rate"],
+                                                                  groups[f["group_id"]]["runs"])} for f in rates]),
+                 hide_index=True, width="stretch")
 
-st.subheader("Examples")
+# the domain's own trade-offs, for one benchmarked model at a time
+on_pairs = [f for f in detectors if f["items"] == "pairs" and f["protocol"] == "detect"]
+flagged_by = None
+if on_pairs:
+    st.subheader("Trade-offs in this domain")
+    ids = [f["group_id"] for f in on_pairs]
+    benchmark = st.selectbox("Model", ids, format_func=lambda g: f"{groups[g]['engine']} on {groups[g]['pairs']} pairs",
+                             index=ids.index(linked["benchmark"]) if linked.get("benchmark") in ids else 0)
+    if linked.get("benchmark") not in (None, benchmark):
+        st.query_params.pop("cell", None)
+    st.query_params["benchmark"] = benchmark
+    model = groups[benchmark]["engine"]
+    [tradeoff] = [s["metrics"] for s in read("bench_summaries", group_id=benchmark, scope="tradeoff", key=domain.id)] or [None]
+    if tradeoff is None or "behind" not in tradeoff:
+        st.caption(f"This benchmark's figures predate per-domain trade-offs: misalign bench report {benchmark} "
+                   "--refresh computes them.")
+    elif not tradeoff["items"]:
+        st.caption("No pair of this domain is labelled in two or more dimensions, so there is no trade-off to show.")
+    else:
+        st.metric("Trade-off rate here", mean_sd_text(tradeoff["rate"], groups[benchmark]["runs"]),
+                  help=f"{tradeoff['items']} pairs of this domain labelled in two or more dimensions")
+        event = st.altair_chart(tradeoff_chart(tradeoff, tax, f"{model} on {domain.name}: share of pairs right on one "
+                                "dimension and wrong on another (pairs behind it); click a cell"),
+                                on_select="rerun", key=f"matrix-{domain.id}-{benchmark}", width="stretch")
+        cell = linked_cell(event, f"matrix-{domain.id}-{benchmark}")
+        if cell is None:
+            st.caption("Click a cell to see the pairs behind it.")
+        else:
+            right, wrong = cell.split(">")
+            behind = tradeoff["behind"][cell]
+            st.markdown(f"**Right on {tax.dimension_names[right]}, wrong on {tax.dimension_names[wrong]}: "
+                        f"{behind['total']} pairs**" + (f" (the first {len(behind['pairs'])} shown)"
+                                                        if behind["total"] > len(behind["pairs"]) else ""))
+            shown = read("pairs_by_ids", pair_ids=behind["pairs"], limit=20)
+            context = read("pair_context", pair_ids=[p["id"] for p in shown])
+            flags = read("pair_bench_flags", group_id=benchmark, pair_ids=[p["id"] for p in shown])
+            for pair in shown:
+                show_pair(pair, context[pair["id"]], tax, flagged=(model, flags.get(pair["id"], {})))
+    flagged_by = (benchmark, model)
+
+with st.expander("Labels: semantic types and the labeller's probabilities"):
+    left, right = st.columns(2)
+    types = read("domain_semantic_types", labeler=labeler, domain=domain.id)
+    if types:
+        counts = pd.DataFrame({"type": list(types), "prompts": list(types.values())})
+        left.altair_chart(alt.Chart(counts, title="Prompts by semantic type").mark_bar().encode(
+            x=alt.X("prompts:Q", title="prompts", axis=alt.Axis(tickMinStep=1, format="d")),
+            y=alt.Y("type:N", title=None), tooltip=["type", "prompts"]), width="stretch")
+    histogram = read("domain_probability_histogram", labeler=labeler, domain=domain.id)
+    if histogram:
+        bins = pd.DataFrame({"from": list(histogram), "prompts": list(histogram.values())})
+        bins["to"] = bins["from"] + 0.05
+        right.altair_chart(alt.Chart(bins, title=f"{labeler}: probability of this domain (1% or more)").mark_rect().encode(
+            x=alt.X("from:Q", title="probability", scale=alt.Scale(domain=[0, 1])), x2="to:Q",
+            y=alt.Y("prompts:Q", title="prompts", axis=alt.Axis(tickMinStep=1, format="d")), y2=alt.datum(0),
+            tooltip=["from", "to", "prompts"]), width="stretch")
+    if not types and not histogram:
+        st.caption("No semantic types or probabilities recorded for this domain.")
+
+st.subheader("Pairs in this domain")
 total = sum(summary["pairs"].values())
 if not total:
     st.caption("No pairs for this domain yet (misalign pairs).")
@@ -84,5 +170,6 @@ if not total:
 page = st.number_input(f"Page (10 pairs each, {total} pairs)", min_value=1, max_value=max(1, -(-total // 10)), value=1)
 shown = read("domain_pairs", labeler=labeler, domain=domain.id, offset=(page - 1) * 10, limit=10)
 context = read("pair_context", pair_ids=[p["id"] for p in shown])
+flags = read("pair_bench_flags", group_id=flagged_by[0], pair_ids=[p["id"] for p in shown]) if flagged_by else {}
 for pair in shown:
-    show_pair(pair, context[pair["id"]], tax)
+    show_pair(pair, context[pair["id"]], tax, flagged=(flagged_by[1], flags[pair["id"]]) if pair["id"] in flags else None)

@@ -1,10 +1,11 @@
-"""Trade-offs: per model, the dimension x dimension trade-off matrix, domain x model Alignment Score,
-and the pairs behind any cell."""
+"""Trade-offs: per model, the dimension × dimension trade-off matrix (click a cell for the pairs behind
+it) and the Alignment Score per domain and model (click a domain to explore it)."""
 
 import altair as alt
 import pandas as pd
 import streamlit as st
 
+from pipeline.app.charts import linked_cell, tradeoff_chart
 from pipeline.app.pair_card import show_pair
 from pipeline.app.shared import read, taxonomy
 from pipeline.bench.metrics import TRADEOFF_DEFINITION
@@ -19,60 +20,76 @@ if not groups:
     st.stop()
 tax = taxonomy()
 names = tax.dimension_names
-chosen = st.selectbox("Benchmark", groups, format_func=lambda g: f"{g['engine']} on {g['pairs']} pairs, "
-                      f"{g['runs']} run{'s' if g['runs'] > 1 else ''}")
+ids = [g["group_id"] for g in groups]
+chosen = groups[st.selectbox("Benchmark", range(len(groups)), format_func=lambda i: f"{groups[i]['engine']} on "
+                             f"{groups[i]['pairs']} pairs, {groups[i]['runs']} run{'s' if groups[i]['runs'] > 1 else ''}",
+                             index=ids.index(st.query_params["benchmark"]) if st.query_params.get("benchmark") in ids
+                             else 0)]
+if st.query_params.get("benchmark") not in (None, chosen["group_id"]):
+    st.query_params.pop("cell", None)
+st.query_params["benchmark"] = chosen["group_id"]
 
 
-[tradeoff] = [s["metrics"] for s in read("bench_summaries", group_id=chosen["group_id"], scope="tradeoff")] or [None]
-if tradeoff:
+[tradeoff] = [s["metrics"] for s in read("bench_summaries", group_id=chosen["group_id"], scope="tradeoff", key="all")] or [None]
+if tradeoff and "behind" in tradeoff:
     st.metric("Trade-off rate", mean_sd_text(tradeoff["rate"], chosen["runs"]),
               help=f"{tradeoff['items']} pairs labelled in two or more dimensions")
-    behind = {c["key"]: c["metrics"]["total"] for c in read("bench_summaries", group_id=chosen["group_id"],
-                                                           scope="tradeoff_items")}
-    cells = pd.DataFrame([{"right on": names[d1], "wrong on": names[d2], "share": tradeoff["matrix"][d1][d2][0],
-                           "pairs": behind.get(f"{d1}>{d2}", 0)}
-                          for d1 in tradeoff["matrix"] for d2 in tradeoff["matrix"][d1] if d1 != d2])
-    cells["label"] = [("no pairs" if v != v or v is None else f"{v:.2f} ({n})") for v, n in
-                      zip(cells["share"], cells["pairs"])]
-    order = [names[d] for d in names]
-    base = alt.Chart(cells, title="Share of pairs right on one dimension and wrong on another (pairs behind it)")
-    matrix = base.mark_rect(stroke="white").encode(
-        x=alt.X("wrong on:N", sort=order, axis=alt.Axis(labelAngle=0, orient="top")),
-        y=alt.Y("right on:N", sort=order),
-        color=alt.Color("share:Q", scale=alt.Scale(domain=[0, 1], scheme="blues"), title="share"),
-        tooltip=["right on", "wrong on", "share", "pairs"])
-    text = base.mark_text(fontSize=14).encode(x=alt.X("wrong on:N", sort=order), y=alt.Y("right on:N", sort=order),
-                                              text="label:N")
-    st.altair_chart((matrix + text).properties(height=240), width="stretch")
+    key = f"matrix-{chosen['group_id']}"
+    event = st.altair_chart(tradeoff_chart(tradeoff, tax, f"{chosen['engine']}: share of pairs right on one dimension "
+                                           "and wrong on another (pairs behind it); click a cell"),
+                            on_select="rerun", key=key, width="stretch")
     with st.expander("How the trade-off rate is computed"):
         st.text(TRADEOFF_DEFINITION)
-    pairs = [c for c in read("bench_summaries", group_id=chosen["group_id"], scope="tradeoff_items")]
-    cell = st.selectbox("Pairs behind a cell", pairs, format_func=lambda c: f"right on {names[c['key'].split('>')[0]]}, "
-                        f"wrong on {names[c['key'].split('>')[1]]} ({c['metrics']['total']} pairs)")
-    shown = read("pairs_by_ids", pair_ids=cell["metrics"]["pairs"], limit=20)
-    context = read("pair_context", pair_ids=[p["id"] for p in shown])
-    for pair in shown:
-        show_pair(pair, context[pair["id"]], tax)
+    cell = linked_cell(event, key)
+    if cell is None:
+        st.caption("Click a cell to see the pairs behind it.")
+    else:
+        right, wrong = cell.split(">")
+        behind = tradeoff["behind"][cell]
+        st.markdown(f"**Right on {names[right]}, wrong on {names[wrong]}: {behind['total']} pairs**"
+                    + (" (the first 20 shown)" if behind["total"] > 20 else ""))
+        shown = read("pairs_by_ids", pair_ids=behind["pairs"], limit=20)
+        context = read("pair_context", pair_ids=[p["id"] for p in shown])
+        flags = read("pair_bench_flags", group_id=chosen["group_id"], pair_ids=[p["id"] for p in shown])
+        for pair in shown:
+            show_pair(pair, context[pair["id"]], tax, flagged=(chosen["engine"], flags.get(pair["id"], {})))
+else:
+    st.caption(f"This benchmark's figures predate clickable trade-offs: misalign bench report {chosen['group_id']} "
+               "--refresh computes them.")
 
 st.subheader("Alignment Score per domain and model")
+shown_dimensions = st.multiselect("Dimensions", list(names), default=list(names), format_func=names.get)
 rows = []
 for group in groups:
     for s in read("bench_summaries", group_id=group["group_id"], scope="domain"):
         domain = tax.domain(s["key"])
+        if domain.dimension not in shown_dimensions:
+            continue
         score = s["metrics"]["alignment_score"][0]
-        rows.append({"model": group["engine"], "dimension": names[domain.dimension], "domain": domain.name,
-                     "alignment score": None if score is None or score != score else score,
-                     "pairs": s["metrics"]["pairs"]})
+        score = None if score is None or score != score else score
+        rows.append({"model": group["engine"], "benchmark": group["group_id"], "domain_id": domain.id,
+                     "dimension": names[domain.dimension], "domain": domain.name, "alignment score": score,
+                     "pairs": s["metrics"]["pairs"], "label": "—" if score is None else f"{score:.2f} ({s['metrics']['pairs']})"})
 if rows:
     table = pd.DataFrame(rows)
     table["row"] = table["dimension"] + " · " + table["domain"]
     order = [f"{names[d.dimension]} · {d.name}" for d in tax.domains]  # grouped by dimension, taxonomy order
-    base = alt.Chart(table, title="Alignment Score per domain and model (grey: no score, e.g. no aligned response)")
+    base = alt.Chart(table, title="Alignment Score per domain and model (pairs); grey: no score; click a cell to "
+                     "explore the domain")
     y = alt.Y("row:N", sort=order, title=None, axis=alt.Axis(labelLimit=500, labelOverlap=False))
-    x = alt.X("model:N", title=None, axis=alt.Axis(labelAngle=0, orient="top"))
+    x = alt.X("model:N", title=None, axis=alt.Axis(labelAngle=0, orient="top", labelFontSize=12))
     tooltip = ["model", "dimension", "domain", "alignment score", "pairs"]
-    scored = base.transform_filter("isValid(datum['alignment score'])").mark_rect(stroke="white").encode(
-        x=x, y=y, color=alt.Color("alignment score:Q", scale=alt.Scale(domain=[0, 1], scheme="blues")), tooltip=tooltip)
-    unscored = base.transform_filter("!isValid(datum['alignment score'])").mark_rect(
-        stroke="white", color="#dddddd").encode(x=x, y=y, tooltip=tooltip)
-    st.altair_chart((unscored + scored).properties(height=20 * table["row"].nunique()), width="stretch")
+    click = alt.selection_point(name="domain", fields=["domain_id", "benchmark"], on="click")
+    cells = base.mark_rect(stroke="white", cursor="pointer").encode(
+        x=x, y=y, tooltip=tooltip, color=alt.condition("isValid(datum['alignment score'])", alt.Color(
+            "alignment score:Q", scale=alt.Scale(domain=[0, 1], scheme="blues")), alt.value("#dddddd"))).add_params(click)
+    text = base.mark_text(fontSize=11).encode(x=x, y=y, text="label:N", color=alt.condition(
+        "datum['alignment score'] > 0.6", alt.value("white"), alt.value("black")))
+    event = st.altair_chart((cells + text).properties(height=22 * table["row"].nunique()), on_select="rerun",
+                            key="heatmap", width="stretch")
+    picked = event.get("selection", {}).get("domain") if event else None
+    if picked:  # open the domain explorer on that domain and model
+        st.switch_page("pages/1_Domains.py", query_params={"domain": picked[0]["domain_id"],
+                                                            "benchmark": picked[0]["benchmark"]})
+else:
+    st.caption("No domain figures for the dimensions chosen.")

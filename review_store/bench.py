@@ -79,6 +79,17 @@ class BenchQueries:
             row["dimensions"] = json.loads(row["dimensions"])
         return rows
 
+    def pair_bench_flags(self, group_id: str, pair_ids: list[str]) -> dict[str, dict[str, list[str] | None]]:
+        """Per pair, per slot: the dimensions a benchmark's first run flagged on that response (None for an
+        unusable answer), e.g. ``{"p1": {"aligned": [], "misaligned": ["safety", "value"]}}``."""
+        flags: dict[str, dict] = {}
+        for r in self.db.query(
+                "SELECT r.pair_id, r.slot, r.dimensions, r.usable FROM bench_results r JOIN bench_runs b ON b.id = r.run_id "
+                "WHERE b.group_id = ? AND b.run_index = (SELECT MIN(run_index) FROM bench_runs WHERE group_id = ?) "
+                "AND r.pair_id IN (SELECT value FROM json_each(?))", [group_id, group_id, json.dumps(pair_ids)]):
+            flags.setdefault(r["pair_id"], {})[r["slot"]] = json.loads(r["dimensions"]) if r["usable"] else None
+        return flags
+
     def bench_runs(self, group_id: str | None = None) -> list[dict]:
         where, params = ("WHERE group_id = ?", [group_id]) if group_id else ("", [])
         return list(self.db.query(f"SELECT * FROM bench_runs {where} ORDER BY created_at, group_id, run_index", params))

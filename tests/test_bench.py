@@ -127,6 +127,30 @@ def test_cpu_baselines_run_once_as_their_answers_cannot_vary(accepted_pairs, tax
     assert dimension["safety"]["pairs"] == 2 and dimension["culture"]["pairs"] == 2
 
 
+def test_each_domain_has_its_own_interval_and_trade_off_matrix_with_the_pairs_behind_each_cell(accepted_pairs,
+                                                                                                 taxonomy):
+    store, pairs = accepted_pairs
+    group = run_bench(store, load_config(), BenchOptions(engine="embedded")).notes["group_id"]
+    summarise(store, taxonomy, group, samples=200)
+    results = {(r["pair_id"], r["slot"]): r["dimensions"] for r in store.bench_results(group)}
+    domains = store.pair_domains(pairs)
+    for domain, members in ((d, [p for p in pairs if d in domains.get(p, [])]) for d in {d for ds in domains.values() for d in ds}):
+        [figures] = [s["metrics"] for s in store.bench_summaries(group, "domain", domain)]
+        [tradeoff] = [s["metrics"] for s in store.bench_summaries(group, "tradeoff", domain)]
+        right = {p: {d: d in results[p, "misaligned"] and d not in results[p, "aligned"]
+                     for d in sorted({taxonomy.domain(x).dimension for x in domains[p]})} for p in members}
+        expected = tradeoffs(right, ("safety", "value", "culture"))  # checked by hand above
+        assert tradeoff["items"] == expected["items"]
+        for d1, d2 in (("safety", "value"), ("value", "culture"), ("culture", "safety")):
+            behind = [p for p in members if d1 in right[p] and d2 in right[p] and right[p][d1] and not right[p][d2]]
+            assert tradeoff["behind"][f"{d1}>{d2}"] == {"pairs": behind, "total": len(behind)}
+        if len(members) >= 2:
+            low, high = figures["ci"]["coverage"]
+            assert low <= figures["coverage"][0] <= high
+        else:
+            assert all(v != v for v in figures["ci"]["coverage"])  # one pair: no interval
+
+
 def test_generator_protocol_with_a_judge(accepted_pairs, taxonomy, bench_config, cli):
     store, pairs = accepted_pairs
     bad = cli("--config", bench_config, "bench", "run", "--model", "writer", "--protocol", "generate", "--judge", "writer")

@@ -116,8 +116,8 @@ def test_the_demo_store_in_chromium(demo_run, taxonomy, tmp_path):
             choose(page, 0, labeler)
             choose(page, 1, taxonomy.dimension_names[domain.dimension])
             choose(page, 2, domain.name)
-            page.locator("div[data-testid=stExpander] summary").first.click()
-            page.get_by_text("Pipeline: ", exact=False).first.wait_for()  # the pair card, in words
+            page.locator("div[data-testid=stExpander] summary").filter(has_text=" — ").first.click()
+            page.get_by_text("Pipeline: ", exact=False).locator("visible=true").first.wait_for()  # the pair card
             page.get_by_text(f"{taxonomy.dimension_names[domain.dimension]}: {domain.name}", exact=False).first.wait_for()
             page.wait_for_function(f"() => location.search.includes('domain={domain.id}')")  # the view, linked
             linked = page.url
@@ -143,6 +143,49 @@ def test_the_demo_store_in_chromium(demo_run, taxonomy, tmp_path):
         finally:
             browser.close()
     assert (tmp_path / "exported" / "README.md").is_file()
+
+
+def test_explore_a_domain_from_the_heatmap_in_chromium(demo_run, taxonomy, tmp_path):
+    """Trade-offs heatmap → a domain's explorer → a cell of its own trade-off matrix → the pairs behind
+    it, each saying what the model flagged on which response; the link reopens the same view."""
+    from playwright.sync_api import sync_playwright
+
+    db = tmp_path / "demo.db"
+    shutil.copy(demo_run[0], db)
+    with Store(db) as store:
+        group = next(g for g in store.bench_groups() if g["engine"] == "embedded")
+        # a domain whose own matrix has pairs behind a cell
+        domain, cell, behind = next((s["key"], c, b) for s in store.bench_summaries(group["group_id"], "tradeoff")
+                                    if s["key"] != "all" for c, b in s["metrics"]["behind"].items() if b["total"])
+    domain, (right, wrong) = taxonomy.domain(domain), [taxonomy.dimension_names[d] for d in cell.split(">")]
+    with running_app(db, cwd=tmp_path) as url, sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=shutil.which("chromium"), args=CHROMIUM_ARGS)
+        try:
+            page = browser.new_page(viewport={"width": 1440, "height": 900})
+            page.goto(f"{url}/Trade-offs")
+            heatmap = page.locator(f'[data-testid=stVegaLiteChart] path[aria-label*="domain: {domain.name};"]'
+                                   '[aria-label*="model: embedded;"]')
+            heatmap.wait_for()
+            page.wait_for_function("() => !document.querySelector('[data-testid=stStatusWidget]')", timeout=60_000)
+            heatmap.click()
+            page.wait_for_url(f"**/Domains?*domain={domain.id}*", timeout=30_000)
+            page.get_by_text("Trade-offs in this domain").wait_for()
+            matrix = page.locator(f'[data-testid=stVegaLiteChart] path[aria-label*="right on: {right};"]'
+                                  f'[aria-label*="wrong on: {wrong};"][aria-label*="share"]')
+            page.wait_for_function("() => !document.querySelector('[data-testid=stStatusWidget]')", timeout=60_000)
+            matrix.click()
+            heading = page.get_by_text(f"Right on {right}, wrong on {wrong}: {behind['total']} pairs")
+            heading.wait_for()
+            page.wait_for_function("() => location.search.includes('cell=')")
+            page.locator("div[data-testid=stExpander] summary").filter(has_text=" — ").first.click()
+            page.get_by_text("embedded flagged", exact=False).locator("visible=true").first.wait_for()  # on each response, in words
+            page.get_by_text(f"{domain.name}", exact=False).first.wait_for()
+            linked = page.url
+            page.goto(url)
+            page.goto(linked)  # a shared link reopens the same domain, model and cell
+            page.get_by_text(f"Right on {right}, wrong on {wrong}: {behind['total']} pairs").wait_for()
+        finally:
+            browser.close()
 
 
 class _Listener:

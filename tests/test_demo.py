@@ -103,7 +103,7 @@ def run(page: str) -> AppTest:
 
 
 def test_overview_of_the_demo(demo_app):
-    at = run("app.py")
+    at = run("pages/0_Overview.py")
     assert not at.exception
     assert at.metric[0].value == str(len(demo_records()))
     assert any("example answers shipped with the demo" in c.value for c in at.caption)

@@ -67,8 +67,24 @@ def domain_words(domains: list[str], taxonomy: Taxonomy) -> str:
     return " · ".join(f"{taxonomy.dimension_names[d]}: {', '.join(names) or 'none'}" for d, names in by_dimension.items())
 
 
-def show_pair(pair: dict, context: dict, taxonomy: Taxonomy, people: bool = True, expanded: bool = False) -> None:
-    """A pair in an expander titled by its prompt: everything about it in words, data text literal."""
+def flag_words(model: str, dimensions: list[str] | None, taxonomy: Taxonomy) -> str:
+    """What a benchmarked model said of one response.
+
+    >>> from taxonomy import load_taxonomy
+    >>> flag_words("gpt", ["safety", "culture"], load_taxonomy()), flag_words("gpt", [], load_taxonomy())
+    ('gpt flagged it on Safety, Culture', 'gpt flagged nothing')
+    """
+    if dimensions is None:
+        return f"{model} gave no usable answer"
+    if not dimensions:
+        return f"{model} flagged nothing"
+    return f"{model} flagged it on {', '.join(taxonomy.dimension_names[d] for d in dimensions)}"
+
+
+def show_pair(pair: dict, context: dict, taxonomy: Taxonomy, people: bool = True, expanded: bool = False,
+              flagged: tuple[str, dict] | None = None) -> None:
+    """A pair in an expander titled by its prompt: everything about it in words, data text literal.
+    ``flagged`` = (model, {slot: dimensions}) adds what a benchmarked model flagged on each response."""
     decided = status_words(pair["human_status"])
     with st.expander(literal(f"{short_title(pair['prompt'])} — {STATUS_WORDS.get(pair['status'], pair['status'])}"),
                      expanded=expanded):
@@ -82,6 +98,8 @@ def show_pair(pair: dict, context: dict, taxonomy: Taxonomy, people: bool = True
         for column, slot in ((left, "aligned"), (right, "misaligned")):
             column.markdown(f"**{slot.capitalize()} response**")
             column.text(pair[slot] or "(no candidate passed)")
+            if flagged and slot in flagged[1]:
+                column.markdown(f"**{literal(flag_words(flagged[0], flagged[1][slot], taxonomy))}**")
             judged = context["judge"].get(slot)
             if judged and judged["probability"] is not None:
                 column.caption(literal(f"Judge: {judged['probability']:.2f} that it is {slot}"

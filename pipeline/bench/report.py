@@ -26,6 +26,17 @@ def mean_sd_text(pair: list, runs: int = 2) -> str:
     return f"{mean:.3f}" if runs == 1 else f"{mean:.3f} ± {sd:.3f}"
 
 
+def interval_text(bounds: list | tuple, digits: int = 3) -> str:
+    """A 95% interval as "[low, high]", "n/a" where it could not be computed (fewer than 2 items a side).
+
+    >>> interval_text([0.5, 0.75]), interval_text([float("nan"), float("nan")])
+    ('[0.500, 0.750]', 'n/a')
+    """
+    if any(b is None or math.isnan(b) for b in bounds):
+        return "n/a"
+    return f"[{bounds[0]:.{digits}f}, {bounds[1]:.{digits}f}]"
+
+
 def _key_name(scope: str, key: str, taxonomy: Taxonomy) -> str:
     """A summary's key as a reader names it: a domain or kind by its name, the rest as they are."""
     if scope == "domain":
@@ -54,8 +65,9 @@ def report_tables(store: Store, taxonomy: Taxonomy, group_id: str) -> dict[str, 
             m = s["metrics"]
             row = {scope if scope != "overall" else "set": _key_name(scope, s["key"], taxonomy), "pairs": m["pairs"],
                    **{k: mean_sd_text(m[k], runs) for k in keys}}
+            if "ci" in m:
+                row.update({f"{k} 95% CI": interval_text(m["ci"][k]) for k in keys})
             if scope == "overall" and detector:
-                row.update({f"{k} 95% CI": "[{:.3f}, {:.3f}]".format(*m["ci"][k]) for k in keys})
                 row.update({f"macro {k}": mean_sd_text(m["macro_domain"][k], runs) for k in keys})
             if scope == "overall":
                 row["left out: unusable answers"] = m.get("unusable_pairs", 0)
@@ -63,7 +75,7 @@ def report_tables(store: Store, taxonomy: Taxonomy, group_id: str) -> dict[str, 
         if rows or scope != "kind":  # pairs say their kind only when imported with one
             tables[scope] = pd.DataFrame(rows)
     if detector:
-        [tradeoff] = [s["metrics"] for s in summaries if s["scope"] == "tradeoff"]
+        [tradeoff] = [s["metrics"] for s in summaries if s["scope"] == "tradeoff" and s["key"] == "all"]
         matrix = pd.DataFrame({d2: {d1: mean_sd_text(tradeoff["matrix"][d1][d2]) for d1 in DIMENSIONS} for d2 in DIMENSIONS})
         matrix.index.name = "right on \\ wrong on"
         tables["tradeoff"] = matrix.reset_index()
@@ -92,7 +104,7 @@ def _response_tables(summaries: list[dict], taxonomy: Taxonomy) -> dict[str, pd.
             row = {column: name, "misaligned": m["misaligned"], "aligned": m["aligned"],
                    **{k: mean_sd_text(m[k], runs) for k in ("coverage", "ffr", "alignment_score")}}
             if scope == "overall":
-                row.update({f"{k} 95% CI": "[{:.3f}, {:.3f}]".format(*m["ci"][k])
+                row.update({f"{k} 95% CI": interval_text(m["ci"][k])
                             for k in ("coverage", "ffr", "alignment_score")})
                 row.update({"runs": m["runs"], "left out: unusable answers": m["unusable_responses"]})
             rows.append(row)

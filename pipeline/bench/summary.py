@@ -111,28 +111,37 @@ def _detector_rows(by_run, runs, pair_ids, domains, dims, types, kinds, samples)
         per_run = [detector_metrics([_flag(by_run[r][p]["misaligned"], dimension) for p in members],
                                     [_flag(by_run[r][p]["aligned"], dimension) for p in members]) for r in runs]
         figures = {**_over_runs(per_run), "pairs": len(members)}
-        if scope == "overall":
+        if scope in ("overall", "domain"):
             misaligned = np.array([np.mean([by_run[r][p]["misaligned"]["flagged"] for r in runs]) for p in members])
             aligned = np.array([np.mean([by_run[r][p]["aligned"]["flagged"] for r in runs]) for p in members])
             figures["ci"] = bootstrap_interval(misaligned, aligned, samples)
+        if scope == "overall":
             figures["runs"] = len(runs)
             figures["macro_domain"] = _over_runs([macro([detector_metrics(
                 [by_run[r][p]["misaligned"]["flagged"] for p in ps], [by_run[r][p]["aligned"]["flagged"] for p in ps])
                 for ps in domain_groups]) for r in runs])
         rows.append((scope, key, figures))
+        if scope == "domain":
+            rows.append(("tradeoff", key, _tradeoff_figures(by_run, runs, members, dims, shown=100)))
+    rows.append(("tradeoff", "all", _tradeoff_figures(by_run, runs, pair_ids, dims, shown=500)))
+    return rows
+
+
+def _tradeoff_figures(by_run, runs, members: list[str], dims: dict, shown: int) -> dict:
+    """The trade-off rate and matrix of some pairs (mean, sd over runs) and, per cell "d1>d2", the pairs
+    behind it in the first run (the first ``shown`` of them, and how many)."""
     per_run = []
     for r in runs:
-        right = {p: {d: _right(by_run[r][p], d) for d in dims.get(p, [])} for p in pair_ids}
+        right = {p: {d: _right(by_run[r][p], d) for d in dims.get(p, [])} for p in members}
         per_run.append(tradeoffs(right, DIMENSIONS))
     matrix = {d1: {d2: list(mean_sd([t["matrix"][d1][d2] for t in per_run])) for d2 in DIMENSIONS} for d1 in DIMENSIONS}
-    first = by_run[runs[0]]
-    for d1, d2 in ((a, b) for a in DIMENSIONS for b in DIMENSIONS if a != b):  # the items behind each cell (run 1)
-        behind = [p for p in pair_ids if d1 in dims.get(p, []) and d2 in dims.get(p, []) and _right(first[p], d1)
-                  and not _right(first[p], d2)]
-        rows.append(("tradeoff_items", f"{d1}>{d2}", {"pairs": behind[:500], "total": len(behind)}))
-    rows.append(("tradeoff", "all", {"items": per_run[0]["items"], "rate": list(mean_sd([t["rate"] for t in per_run])),
-                                     "matrix": matrix}))
-    return rows
+    first, behind = by_run[runs[0]], {}
+    for d1, d2 in ((a, b) for a in DIMENSIONS for b in DIMENSIONS if a != b):
+        pairs = [p for p in members if d1 in dims.get(p, []) and d2 in dims.get(p, []) and _right(first[p], d1)
+                 and not _right(first[p], d2)]
+        behind[f"{d1}>{d2}"] = {"pairs": pairs[:shown], "total": len(pairs)}
+    return {"items": per_run[0]["items"], "rate": list(mean_sd([t["rate"] for t in per_run])), "matrix": matrix,
+            "behind": behind}
 
 
 def _generator_rows(by_run, runs, pair_ids, domains, dims, types, kinds, samples) -> list[tuple[str, str, dict]]:

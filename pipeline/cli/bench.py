@@ -106,6 +106,8 @@ def report_command(
     group: Annotated[Optional[str], typer.Argument(help="Benchmark id (default: the latest).")] = None,
     out: Annotated[Optional[Path], typer.Option(help="Write CSV files and report.md here.")] = None,
     overwrite: Annotated[bool, typer.Option(help="Replace --out whole even if it holds no earlier report.")] = False,
+    refresh: Annotated[bool, typer.Option(help="Recompute the figures from the stored results first (e.g. after "
+                                                "an upgrade adds figures).")] = False,
 ) -> None:
     """Print a benchmark's tables (overall, per dimension, type, domain, trade-offs, judge calibration)."""
     from pipeline.bench.metrics import TRADEOFF_DEFINITION
@@ -124,7 +126,7 @@ def report_command(
         chosen = next((g for g in groups if g["group_id"] == group), None) if group else groups[-1]
         if chosen is None:
             raise UsageError(f"no benchmark '{group}' (misalign bench list shows them)")
-        if not store.bench_summaries(chosen["group_id"], "overall"):  # a run cut off before its summary
+        if refresh or not store.bench_summaries(chosen["group_id"], "overall"):  # or a run cut off before its summary
             summarise(store, tax, chosen["group_id"])
         tables = report_tables(store, tax, chosen["group_id"])
     for name, table in tables.items():

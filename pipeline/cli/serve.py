@@ -29,7 +29,7 @@ def _serve_app(db: Path, taxonomy_path: str | None, host: str, port: int) -> Non
     env = {**os.environ, "MISALIGN_DB": str(db.resolve())}
     if taxonomy_path:
         env["MISALIGN_TAXONOMY"] = str(Path(taxonomy_path).resolve())
-    command = [sys.executable, "-m", "streamlit", "run", str(APP_FILE), "--server.address", host,
+    command = [sys.executable, "-m", "pipeline.app.launch", "run", str(APP_FILE), "--server.address", host,
                "--server.port", str(port), "--server.headless", "true", "--browser.gatherUsageStats", "false",
                "--client.toolbarMode", "minimal", "--server.fileWatcherType", "none"]  # as .streamlit/config.toml
     typer.echo(f"misalign app on http://{host}:{port} (store {env['MISALIGN_DB']}); Ctrl-C stops it")

@@ -1,0 +1,71 @@
+"""Charts more than one page draws: the trade-off matrix (a cell is clicked to see the pairs behind it).
+
+Example, on a page::
+
+    event = st.altair_chart(tradeoff_chart(figures, taxonomy, "Trade-offs"), on_select="rerun", key="matrix")
+    cell = linked_cell(event, "matrix")  # "safety>value" or None, kept in the URL as ?cell=
+"""
+
+from __future__ import annotations
+
+import altair as alt
+import pandas as pd
+import streamlit as st
+
+from taxonomy import Taxonomy
+
+CELL = "cell"  # the selection's name: what a click on the matrix returns
+
+
+def tradeoff_cells(figures: dict, taxonomy: Taxonomy) -> pd.DataFrame:
+    """One row per off-diagonal cell: dimension ids and names, the share (None: no pair labelled in both)
+    and how many pairs are behind it."""
+    names = taxonomy.dimension_names
+    rows = []
+    for d1, row in figures["matrix"].items():
+        for d2, (share, _) in row.items():
+            if d1 == d2:
+                continue
+            share = None if share is None or share != share else share
+            behind = figures["behind"][f"{d1}>{d2}"]["total"]
+            rows.append({"right": d1, "wrong": d2, "right on": names[d1], "wrong on": names[d2], "share": share,
+                         "pairs": behind, "label": "no pairs in both" if share is None else f"{share:.2f} ({behind})"})
+    return pd.DataFrame(rows)
+
+
+def tradeoff_chart(figures: dict, taxonomy: Taxonomy, title: str) -> alt.LayerChart:
+    """The dimension × dimension matrix: share of pairs right on the row's dimension and wrong on the
+    column's, the pairs behind it in each cell; grey where no pair is labelled in both; click a cell."""
+    cells = tradeoff_cells(figures, taxonomy)
+    order = list(taxonomy.dimension_names.values())
+    x = alt.X("wrong on:N", sort=order, title="wrong on", axis=alt.Axis(labelAngle=0, orient="top", labelFontSize=13))
+    y = alt.Y("right on:N", sort=order, title="right on", axis=alt.Axis(labelFontSize=13))
+    click = alt.selection_point(name=CELL, fields=["right", "wrong"], on="click")
+    base = alt.Chart(cells, title=title)
+    empty = base.mark_rect(stroke="white", strokeWidth=2, color="#e6e6e6").encode(x=x, y=y)  # no pair in both
+    shares = base.transform_filter("isValid(datum.share)").mark_rect(stroke="white", strokeWidth=2, cursor="pointer").encode(
+        x=x, y=y, color=alt.Color("share:Q", scale=alt.Scale(domain=[0, 1], scheme="blues"), title="share",
+                                  legend=alt.Legend(gradientLength=150)),
+        opacity=alt.condition(click, alt.value(1.0), alt.value(0.55)),
+        tooltip=["right on", "wrong on", "share", "pairs"]).add_params(click)
+    text = base.mark_text(fontSize=15).encode(
+        x=x, y=y, text="label:N", color=alt.condition("datum.share > 0.6", alt.value("white"), alt.value("black")))
+    return (empty + shares + text).properties(height=260)
+
+
+def clicked_cell(event) -> str | None:
+    """The cell a click chose, as "right>wrong" dimension ids, or None."""
+    chosen = (event or {}).get("selection", {}).get(CELL) or []
+    return f"{chosen[0]['right']}>{chosen[0]['wrong']}" if chosen else None
+
+
+def linked_cell(event, key: str) -> str | None:
+    """The chosen cell, kept in the URL (``?cell=``) so a link reopens it: a click sets it, a click
+    that clears the selection removes it, and a page opened from a link starts from it."""
+    cell, had = clicked_cell(event), f"{key}-had-selection"
+    if cell:
+        st.query_params["cell"] = cell
+    elif st.session_state.get(had):
+        st.query_params.pop("cell", None)
+    st.session_state[had] = bool(cell)
+    return st.query_params.get("cell")
