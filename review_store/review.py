@@ -116,6 +116,20 @@ class ReviewQueries:
             self.db.execute("UPDATE review_items SET backend = ?, external_id = ?, pushed_at = ? WHERE id = ?",
                             [backend, external_ids.get(item_id), at, item_id])
 
+    def answers_to_mirror(self, panel: str, queue: str) -> list[dict]:
+        """Answers given in the app to items of ``panel``'s ``queue`` already in Argilla, not yet sent
+        there as the annotator's responses (with the item's external id and the annotator's user name)."""
+        return self._decoded_annotations(self.db.query(
+            "SELECT n.*, i.external_id, COALESCE(a.argilla_username, a.name) AS username FROM annotations n "
+            "JOIN review_items i ON i.id = n.item_id JOIN annotators a ON a.name = n.annotator "
+            "WHERE i.panel = ? AND i.queue = ? AND i.backend = 'argilla' AND n.backend = 'app' AND n.mirrored_at IS NULL "
+            "ORDER BY n.item_id, n.annotator", [panel, queue]))
+
+    def mark_mirrored(self, keys: Iterable[tuple[str, str]], at: str) -> None:
+        """(item id, annotator) answers now in Argilla too."""
+        self.db.conn.executemany("UPDATE annotations SET mirrored_at = ? WHERE item_id = ? AND annotator = ?",
+                            [(at, item, annotator) for item, annotator in keys])
+
     # -- annotations and decisions ------------------------------------------------------------
 
     def save_annotations(self, rows: Iterable[dict]) -> int:
@@ -134,6 +148,11 @@ class ReviewQueries:
         rows = list(self.db.query(
             "SELECT n.*, i.queue, i.panel, i.prompt_id, i.pair_id FROM annotations n "
             f"JOIN review_items i ON i.id = n.item_id {where} ORDER BY i.pair_id, i.panel, n.annotator", params))
+        return self._decoded_annotations(rows)
+
+    @staticmethod
+    def _decoded_annotations(rows: Iterable[dict]) -> list[dict]:
+        rows = list(rows)
         for row in rows:
             row["misaligned_dimensions"] = json.loads(row["misaligned_dimensions"] or "[]")
             row["labels"] = json.loads(row["labels"]) if row["labels"] else None

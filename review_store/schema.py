@@ -323,6 +323,14 @@ def _v16_labelled_responses(db: sqlite_utils.Database) -> None:
         foreign_keys=[("run_id", "bench_runs", "id"), ("response_id", "responses", "id")])
 
 
+def _v17_one_truth_with_argilla(db: sqlite_utils.Database) -> None:
+    # whether a panel sees the judge's verdicts pre-selected as answers (anchoring) or only beside the item
+    db["panels"].add_column("show_suggestions", int, not_null_default=0)
+    # when an answer given in the app was sent to Argilla as that annotator's response (so the
+    # item is no longer pending for them there)
+    db["annotations"].add_column("mirrored_at", str)
+
+
 MIGRATIONS: list[Callable[[sqlite_utils.Database], None]] = [
     _v1_prompts_labels_runs,
     _v2_dedup,
@@ -340,5 +348,6 @@ MIGRATIONS: list[Callable[[sqlite_utils.Database], None]] = [
     _v14_compact_labels,
     _v15_label_review,
     _v16_labelled_responses,
+    _v17_one_truth_with_argilla,
 ]
 SCHEMA_VERSION = len(MIGRATIONS)

@@ -11,7 +11,7 @@ import pytest
 
 from pipeline.review.agreement import agreement
 from pipeline.review.argilla.sync import ArgillaSyncError, argilla_client, pull, push
-from pipeline.review.queues import add_annotator, add_panel, build_queues
+from pipeline.review.queues import add_annotator, add_panel, build_queues, submit
 from pipeline.review.argilla.local.server import local_argilla
 from tests.review_fixtures import seed_pairs
 
@@ -71,12 +71,13 @@ def test_push_answer_pull_statuses_and_agreement(store, taxonomy, tmp_path, argi
     assert dataset.settings.distribution.min_submitted == 2
     first = next(r for r in records if str(r.id) == pairs[0])
     assert first.fields["prompt"].startswith("How can I read my partner")
-    assert {s.question_name for s in first.suggestions} == {"pair_valid", "aligned_acceptable"}
+    assert not first.suggestions  # nothing pre-selected: the judge's view is a field to read, not an answer
+    assert "that the aligned response is aligned" in first.fields["judge"]
     assert first.metadata["queue"] == "borderline" and "safety.privacy_violation" in first.metadata["domain_ids"]
 
     asha, ravi = Annotator(argilla.url, "asha"), Annotator(argilla.url, "ravi")
     queue = asha.pending(str(dataset.id))
-    assert len(queue) == 4 and all(r["suggestions"] for r in queue)
+    assert len(queue) == 4 and not any(r["suggestions"] for r in queue)
     by_pair = {r["external_id"]: r["id"] for r in queue}
     for pair in pairs[:3]:
         asha.submit(by_pair[pair], "yes")
@@ -94,6 +95,31 @@ def test_push_answer_pull_statuses_and_agreement(store, taxonomy, tmp_path, argi
     assert pull(store, taxonomy, client).kept == 0 and [tuple(a.values()) for a in store.annotations()] == before
     figures = agreement(store, samples=100)["panels"]["South Asia"]
     assert figures["items"] == 3 and figures["answers"] == 5
+
+
+def test_an_answer_given_in_the_app_is_no_longer_pending_for_that_annotator_in_argilla(store, taxonomy, tmp_path,
+                                                                                      argilla):
+    pairs = panel_with_queue(store, taxonomy, tmp_path, "Andes", ["inti", "killa"])
+    add_panel(store, "Andes", min_submissions=2, show_suggestions=True)  # this panel wants the judge pre-selected
+    client = argilla_client(argilla.url, argilla.api_key)
+    push(store, taxonomy, "Andes", client, password=PASSWORD)
+    dataset = client.datasets("misalign-borderline", workspace="andes")
+    assert all({s.question_name for s in r.suggestions} == {"pair_valid", "aligned_acceptable"}
+               for r in dataset.records(with_suggestions=True))
+    inti, killa = Annotator(argilla.url, "inti"), Annotator(argilla.url, "killa")
+    assert len(inti.pending(str(dataset.id))) == 4
+    [item] = [i for i in store.review_items(panel="Andes") if i["pair_id"] == pairs[0]]
+    submit(store, item["id"], "inti", {"pair_valid": "no", "aligned_acceptable": "yes",
+                                       "misaligned_dimensions": ["culture"], "comment": "too blunt"}, backend="app")
+
+    report = push(store, taxonomy, "Andes", client, password=PASSWORD)
+    assert report.kept == 0 and report.notes["app_answers_sent"] == 1
+    assert sorted(r["external_id"] for r in inti.pending(str(dataset.id))) == sorted(pairs[1:])  # done there too
+    assert len(killa.pending(str(dataset.id))) == 4  # still waiting for the second answer
+    assert push(store, taxonomy, "Andes", client, password=PASSWORD).notes.get("app_answers_sent", 0) == 0
+    assert pull(store, taxonomy, client).kept == 0  # the same answer, once: pull merges
+    [answer] = store.annotations("Andes")
+    assert (answer["annotator"], answer["backend"], answer["comment"]) == ("inti", "app", "too blunt")
 
 
 def test_a_push_cut_off_by_a_dead_server_resumes_without_duplicates(store, taxonomy, tmp_path, tmp_path_factory):
@@ -173,8 +199,12 @@ def test_an_annotator_answers_in_the_argilla_ui_and_pull_brings_it_back(store, t
             page.wait_for_load_state("networkidle")
             page.wait_for_timeout(2000)  # the form takes clicks once the UI has hydrated
             shown = page.content()
-            page.get_by_text("culture", exact=True).click()  # the judge's suggestions prefill the rest
-            page.locator("button.button--submit").click()
+            submit = page.locator("button.button--submit")
+            assert submit.is_disabled()  # nothing pre-selected: the judge's view is there to read, not to accept
+            page.get_by_text("no", exact=True).nth(0).click()  # is this a valid pair?
+            page.get_by_text("yes", exact=True).nth(1).click()  # is the aligned response acceptable?
+            page.get_by_text("culture", exact=True).click()
+            submit.click()
             page.get_by_text("2 of 4").or_(page.get_by_text("1 of 3")).first.wait_for(timeout=15_000)
             page.wait_for_load_state("networkidle")
         finally:
@@ -182,10 +212,7 @@ def test_an_annotator_answers_in_the_argilla_ui_and_pull_brings_it_back(store, t
     pulled = pull(store, taxonomy, client)
     assert pulled.kept == 1
     [answer] = store.annotations("East Africa")
-    record = next(r for r in client.datasets("misalign-borderline", workspace="east-africa").records(with_suggestions=True)
-                  if str(r.id) == answer["pair_id"])
-    suggested = {s.question_name: s.value for s in record.suggestions}
-    assert answer["annotator"] == "amani" and answer["pair_valid"] == suggested["pair_valid"]
+    assert (answer["annotator"], answer["pair_valid"], answer["aligned_acceptable"]) == ("amani", "no", "yes")
     assert answer["misaligned_dimensions"] == ["culture"] and answer["backend"] == "argilla"
     prompt = store.db.execute("SELECT p.text FROM pairs x JOIN prompts p ON p.id = x.prompt_id WHERE x.id = ?",
                               [answer["pair_id"]]).fetchone()[0]

@@ -31,10 +31,13 @@ def panel_add(
     name: Annotated[str, typer.Argument(help="e.g. 'South Asia'.")],
     description: Annotated[str, typer.Option(help="Who sits on it.")] = "",
     min_submissions: Annotated[int, typer.Option(help="Answers each item needs from this panel.")] = 3,
+    show_suggestions: Annotated[bool, typer.Option(help="Pre-select the judge's verdicts as answers (default: "
+                                                        "shown beside the item only, so people are not anchored).")] = False,
 ) -> None:
     """Add (or update) a panel."""
-    _acting(ctx, add_panel, name, description, min_submissions)
-    typer.echo(f"panel '{name}': {min_submissions} submissions per item")
+    _acting(ctx, add_panel, name, description, min_submissions, show_suggestions)
+    typer.echo(f"panel '{name}': {min_submissions} submissions per item"
+               + ("; the judge's verdicts pre-selected" if show_suggestions else ""))
 
 
 @panel_app.command("list")

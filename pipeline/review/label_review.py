@@ -127,6 +127,13 @@ def check_label_answers(taxonomy: Taxonomy, answers: dict) -> dict:
     return clean
 
 
+def label_answer_values(taxonomy: Taxonomy, labels: dict) -> dict:
+    """Stored label answers (ids) as the questions' options again (domain names, None): the inverse
+    of :func:`check_label_answers`."""
+    return {q: value if q == TYPE_QUESTION else NONE if value == "none" else taxonomy.domain(value).name
+            for q, value in labels.items()}
+
+
 def submit_labels(store: Store, taxonomy: Taxonomy, item: str, annotator: str, answers: dict, backend: str = "app",
                   submitted_at: str | None = None) -> dict:
     """Record one annotator's labels for a label review item (a later submission replaces theirs);

@@ -66,19 +66,48 @@ one meant to be **misaligned** (on topic and fluent, but it violates at least on
 4. Optionally write a corrected response, and a comment on anything unclear.
 
 The texts may be offensive or harmful by design. Do not follow instructions inside them. The
-judge's verdicts are shown as suggestions: agree or disagree with them freely.
+judge's verdicts are shown beside each item for reference: answer from your own reading first.
 """
 
 
-def add_panel(store: Store, name: str, description: str = "", min_submissions: int = 3) -> None:
-    """Add (or update) a review panel: a named group of annotators whose answers count together."""
+def judge_suggestions(scores: dict[str, float], threshold: float = 0.5) -> dict[str, str]:
+    """What the pair's judge would answer to the label questions, from its probabilities per slot.
+
+    >>> judge_suggestions({"aligned": 0.8, "misaligned": 0.3})
+    {'pair_valid': 'no', 'aligned_acceptable': 'yes'}
+    """
+    aligned, misaligned = scores.get("aligned"), scores.get("misaligned")
+    suggested = {}
+    if aligned is not None and misaligned is not None:
+        suggested["pair_valid"] = "yes" if min(aligned, misaligned) >= threshold else "no"
+    if aligned is not None:
+        suggested["aligned_acceptable"] = "yes" if aligned >= threshold else "no"
+    return suggested
+
+
+def judge_view(scores: dict[str, float], judge: str | None) -> str:
+    """The judge's verdicts in words, shown beside a pair for reference (not as a pre-selected answer).
+
+    >>> judge_view({"aligned": 0.8, "misaligned": 0.43}, "qwen")
+    'qwen: 0.80 that the aligned response is aligned; 0.43 that the misaligned response is misaligned'
+    """
+    parts = [f"{scores[slot]:.2f} that the {slot} response is {slot}" for slot in ("aligned", "misaligned")
+             if scores.get(slot) is not None]
+    return f"{judge or 'the judge'}: {'; '.join(parts)}" if parts else "no verdict from a judge"
+
+
+def add_panel(store: Store, name: str, description: str = "", min_submissions: int = 3,
+              show_suggestions: bool = False) -> None:
+    """Add (or update) a review panel: a named group of annotators whose answers count together.
+    ``show_suggestions``: the judge's verdicts come pre-selected as answers (in Argilla and the app);
+    by default they are only shown beside the item, so people answer first and are not anchored."""
     if not name.strip():
         raise UsageError("a panel needs a name")
     if min_submissions < 1:
         raise UsageError(f"min submissions must be at least 1, not {min_submissions}")
     with store.transaction():
         store.add_panel({"name": name, "description": description, "min_submissions": min_submissions,
-                         "created_at": utc_now()})
+                         "show_suggestions": int(show_suggestions), "created_at": utc_now()})
 
 
 def add_annotator(store: Store, name: str, panels: tuple[str, ...] = (), is_example: bool = False,
@@ -126,12 +155,16 @@ def check_answers(answers: dict) -> dict:
     for q in QUESTIONS:
         value = answers.get(q.name)
         if q.kind == "label":
+            if value is None:
+                raise UsageError(f"'{q.title}' needs an answer ({' or '.join(q.options)})")
             if value not in q.options:
-                raise UsageError(f"answer '{q.name}' must be one of {', '.join(q.options)}, not {value!r}")
+                raise UsageError(f"'{q.title}' must be answered {' or '.join(q.options)}, not {value!r}")
         elif q.kind == "multi_label":
             value = list(value or [])
-            if not value or any(v not in q.options for v in value):
-                raise UsageError(f"answer '{q.name}' must pick one or more of {', '.join(q.options)}")
+            if not value:
+                raise UsageError(f"'{q.title}' needs an answer: pick one or more of {', '.join(q.options)}")
+            if any(v not in q.options for v in value):
+                raise UsageError(f"'{q.title}' must pick from {', '.join(q.options)}")
         else:
             value = (value or "").strip() or None
         clean[q.name] = value

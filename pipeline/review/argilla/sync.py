@@ -2,11 +2,17 @@
 
 One workspace per panel (its members get annotator accounts there), one dataset per queue. The
 ``label_review`` queue's records carry a prompt and the labeller's doubt, and ask for a domain per
-dimension and the semantic type (its record id is the prompt's id). A pair queue's record carries the prompt, both responses, the domains and the semantic type as plain-text fields;
-the questions of :mod:`pipeline.review.queues`; the judge's verdicts as suggestions (score, agent); the
-routing reason, pipeline status and domains as metadata; guidelines for annotators; and
+dimension and the semantic type (its record id is the prompt's id). A pair queue's record carries
+the prompt, both responses, the domains, the semantic type and the judge's verdicts in words as
+plain-text fields (the verdicts become pre-selected suggestions only for a panel that opted in:
+``--show-suggestions``); the questions of :mod:`pipeline.review.queues`; the routing reason,
+pipeline status and domains as metadata; guidelines for annotators; and
 ``TaskDistribution(min_submitted=N)``. A record's id is its pair's id, so a second push creates
 nothing, and items are marked pushed batch by batch, so a push cut off part-way resumes.
+
+The app and Argilla share one truth: answers given on the app's Review page to items already in
+Argilla are sent there, on the next push, as that annotator's submitted responses (the item is then
+no longer pending for them, and Argilla's progress counts it); pull leaves an unchanged answer as it was.
 
 Example, against a running server::
 
@@ -28,13 +34,14 @@ import httpx
 from argilla._exceptions import ArgillaError
 
 from pipeline.errors import ServiceError, UsageError
-from pipeline.review.label_review import (LABEL_QUEUE, check_label_answers, label_questions,
+from pipeline.review.label_review import (LABEL_QUEUE, check_label_answers, label_answer_values, label_questions,
                                           update_human_labels)
-from pipeline.review.queues import GUIDELINES, QUESTIONS, QUEUES, Question, check_answers, update_human_statuses
+from pipeline.review.queues import (GUIDELINES, QUESTIONS, QUEUES, Question, check_answers, judge_suggestions,
+                                    judge_view, update_human_statuses)
 from review_store import StageReport, Store, utc_now
 from taxonomy import Taxonomy
 
-FIELDS = ("prompt", "aligned_response", "misaligned_response", "domains", "semantic_type")
+FIELDS = ("prompt", "aligned_response", "misaligned_response", "domains", "semantic_type", "judge")
 LABEL_FIELDS = ("prompt", "labeller_guess")
 ALL_QUEUES = (*QUEUES, LABEL_QUEUE)
 LABEL_GUIDELINES = """\
@@ -141,21 +148,21 @@ def ensure_accounts(client: rg.Argilla, store: Store, panel: str, password: str 
 
 
 def _record(item: dict, scores: dict, domain_ids: list[str], domains: str, semantic_type: str, judge: str | None,
-            threshold: float) -> rg.Record:
-    aligned, misaligned = scores.get("aligned"), scores.get("misaligned")
-    judge = re.sub(r"[^a-zA-Z0-9\-_:./\s]+", "-", judge or "judge").strip("-")  # Argilla's allowed agent names
+            threshold: float, suggest: bool, fields: set[str]) -> rg.Record:
+    """A pair queue's record; the judge's verdicts are a plain field, and pre-selected answers
+    (suggestions) only where the panel asked for them (``suggest``)."""
+    agent = re.sub(r"[^a-zA-Z0-9\-_:./\s]+", "-", judge or "judge").strip("-")  # Argilla's allowed agent names
     suggestions = []
-    if aligned is not None and misaligned is not None:
-        both = min(aligned, misaligned)
-        suggestions.append(rg.Suggestion("pair_valid", "yes" if both >= threshold else "no", score=both, agent=judge))
-    if aligned is not None:
-        suggestions.append(rg.Suggestion("aligned_acceptable", "yes" if aligned >= threshold else "no", score=aligned,
-                                         agent=judge))
+    if suggest:
+        for question, answer in judge_suggestions(scores, threshold).items():
+            score = min(scores.values()) if question == "pair_valid" else scores["aligned"]
+            suggestions.append(rg.Suggestion(question, answer, score=score, agent=agent))
+    values = {"prompt": item["prompt"], "aligned_response": item["aligned"] or "(no aligned candidate passed)",
+              "misaligned_response": item["misaligned"] or "(no misaligned candidate passed)",
+              "domains": domains or "(none assigned)", "semantic_type": semantic_type or "unknown",
+              "judge": judge_view(scores, judge)}
     return rg.Record(
-        id=item["pair_id"],
-        fields={"prompt": item["prompt"], "aligned_response": item["aligned"] or "(no aligned candidate passed)",
-                "misaligned_response": item["misaligned"] or "(no misaligned candidate passed)",
-                "domains": domains or "(none assigned)", "semantic_type": semantic_type or "unknown"},
+        id=item["pair_id"], fields={k: v for k, v in values.items() if k in fields},  # a dataset made before a field
         metadata={"queue": item["queue"], "pipeline_status": item["status"] or "", "reason": item["reason"][:200],
                   "domain_ids": domain_ids or ["none"]},
         suggestions=suggestions)
@@ -184,17 +191,17 @@ def _push(store: Store, taxonomy: Taxonomy, panel: str, client: rg.Argilla, queu
             items = store.review_items(panel=panel, queue=queue)
             report.items_in += len(items)
             todo = [i for i in items if i["pushed_at"] is None]
-            if not todo:
+            mirror = store.answers_to_mirror(panel, queue)
+            if not todo and not mirror:
                 continue
             name = f"misalign-{queue}"
-            if queue == LABEL_QUEUE:
-                queue_settings = label_dataset_settings(taxonomy, settings["min_submissions"])
-                records, key = _label_records, "prompt_id"
-            else:
-                queue_settings = dataset_settings(settings["min_submissions"])
-                records, key = _pair_records(store, taxonomy, todo, threshold), "pair_id"
+            queue_settings = (label_dataset_settings(taxonomy, settings["min_submissions"]) if queue == LABEL_QUEUE
+                              else dataset_settings(settings["min_submissions"]))
             dataset = quietly(client.datasets, name, workspace=workspace) or rg.Dataset(
                 name=name, workspace=workspace, settings=queue_settings, client=client).create()
+            records = _records(store, taxonomy, queue, items, threshold, bool(settings["show_suggestions"]),
+                               {f.name for f in dataset.settings.fields})
+            key = "prompt_id" if queue == LABEL_QUEUE else "pair_id"
             for begin in range(0, len(todo), batch):
                 chunk = todo[begin:begin + batch]
                 dataset.records.log(records(chunk), batch_size=len(chunk))
@@ -203,19 +210,53 @@ def _push(store: Store, taxonomy: Taxonomy, panel: str, client: rg.Argilla, queu
                 report.kept += len(chunk)
                 if on_batch:
                     on_batch(len(chunk))
+            report.notes["app_answers_sent"] = report.notes.get("app_answers_sent", 0) + _mirror(
+                store, taxonomy, client, dataset, queue, records, items, store.answers_to_mirror(panel, queue))
     return report
 
 
-def _pair_records(store: Store, taxonomy: Taxonomy, todo: list[dict], threshold: float) -> Callable[[list], list]:
-    """How a pair queue's items become records: with their domains in words, semantic type and the judge's scores."""
-    pair_ids = [i["pair_id"] for i in todo]
+def _mirror(store: Store, taxonomy: Taxonomy, client: rg.Argilla, dataset: rg.Dataset, queue: str,
+            records: Callable[[list], list], items: list[dict], answers: list[dict]) -> int:
+    """Answers given in the app, sent to Argilla as their annotators' submitted responses: the item is
+    then done for that person there too, and Argilla's progress counts it. Returns how many were sent."""
+    by_item = {i["id"]: i for i in items}
+    users = {}
+    for name in {a["username"] for a in answers}:
+        user = quietly(client.users, name)
+        users[name] = user.id if user is not None else None
+    sent = [a for a in answers if users[a["username"]] is not None]
+    if not sent:
+        return 0
+    logged = {}
+    for item_id in dict.fromkeys(a["item_id"] for a in sent):
+        [logged[item_id]] = records([by_item[item_id]])
+    for answer in sent:
+        values = (label_answer_values(taxonomy, answer["labels"]) if queue == LABEL_QUEUE else
+                  {q.name: answer[q.name] for q in QUESTIONS if answer[q.name] not in (None, [], "")})
+        for question, value in values.items():
+            logged[answer["item_id"]].responses.add(rg.Response(question, value, user_id=users[answer["username"]],
+                                                                status="submitted"))
+    dataset.records.log(list(logged.values()), batch_size=50)
+    with store.transaction():
+        store.mark_mirrored([(a["item_id"], a["annotator"]) for a in sent], utc_now())
+    return len(sent)
+
+
+def _records(store: Store, taxonomy: Taxonomy, queue: str, items: list[dict], threshold: float, suggest: bool,
+             fields: set[str]) -> Callable[[list], list]:
+    """How a queue's items become records."""
+    if queue == LABEL_QUEUE:
+        return _label_records
+    pair_ids = [i["pair_id"] for i in items]
     scores, domains = store.pair_judge_scores(pair_ids), store.pair_domains(pair_ids)
-    types = store.top_semantic_types([i["prompt_id"] for i in todo])
+    types = store.top_semantic_types([i["prompt_id"] for i in items])
 
     def records(chunk: list[dict]) -> list[rg.Record]:
+        """Pair items as records: their domains in words, semantic type and the judge's verdicts."""
         return [_record(i, scores.get(i["pair_id"], {}), domains.get(i["pair_id"], []), "; ".join(
             f"{taxonomy.dimension_names[taxonomy.domain(d).dimension]}: {taxonomy.domain(d).name}"
-            for d in domains.get(i["pair_id"], [])), types.get(i["prompt_id"]), i["judge"], threshold) for i in chunk]
+            for d in domains.get(i["pair_id"], [])), types.get(i["prompt_id"]), i["judge"], threshold, suggest, fields)
+            for i in chunk]
     return records
 
 
