@@ -1,14 +1,20 @@
-"""Review: an annotator picks who they are and answers the same questions as in Argilla."""
+"""Review: an annotation tool. Choose or add yourself, filter by queue or domain, go back and skip,
+answer the same questions as in Argilla (required ones marked), see your progress."""
 
 import pandas as pd
 import streamlit as st
 
-from pipeline.app.pair_card import status_words
+from pipeline.app.pair_card import domain_words, reason_words, status_words
 from pipeline.app.shared import read, store, taxonomy
-from pipeline.text.cells import markdown_literal as literal
 from pipeline.errors import UsageError
 from pipeline.review.label_review import LABEL_QUEUE, label_questions, submit_labels
-from pipeline.review.queues import QUESTIONS, submit
+from pipeline.review.queues import QUESTIONS, add_annotator, judge_suggestions, judge_view, submit
+from pipeline.text.cells import markdown_literal as literal
+
+ALL = "(all)"
+ATTRIBUTES = ("culture", "language", "locale", "gender", "age_band")
+QUEUE_WORDS = {"borderline": "borderline pairs", "rejected": "rejected pairs", "uncertain_label": "unsure labels",
+               "audit": "audit sample", LABEL_QUEUE: "prompts to label"}
 
 st.set_page_config(page_title="Review · misalign studio", layout="wide")
 st.title("Review")
@@ -20,47 +26,105 @@ if not panels:
             'misalign review queue --panel "South Asia"', language="bash")
     st.stop()
 
-panel = st.selectbox("Panel", [p["name"] for p in panels])
+columns = st.columns(2)
+panel = columns[0].selectbox("Panel", [p["name"] for p in panels])
+settings = next(p for p in panels if p["name"] == panel)
 members = read("annotators", panel=panel)
+names = [m["name"] for m in members]
+annotator = columns[1].selectbox("I am", names, index=None, placeholder="choose your name" if names else
+                                 "no annotators yet: add yourself below")
+with st.expander("Add me to this panel", expanded=not names):
+    with st.form("add-annotator", clear_on_submit=True):
+        name = st.text_input("Name *", help="How your answers are signed; also your Argilla user name.")
+        fields = st.columns(len(ATTRIBUTES))
+        given = {a: fields[i].text_input(a.replace("_", " ").capitalize(), help="optional") for i, a in enumerate(ATTRIBUTES)}
+        if st.form_submit_button("Add me"):
+            if not name.strip():
+                st.error("Give your name to join the panel.")
+            elif name.strip() in names:
+                st.error(literal(f"{name.strip()} is already on this panel: choose the name above."))
+            else:
+                try:
+                    add_annotator(store(), name.strip(), (panel,), argilla_username=name.strip(),
+                                  **{k: v.strip() or None for k, v in given.items()})
+                except UsageError as exc:
+                    st.error(literal(exc))
+                else:
+                    st.session_state["saved"] = f"Welcome, {name.strip()}: choose your name above to start."
+                    st.rerun()
+
 progress = [r for r in read("review_progress") if r["panel"] == panel]
 if progress:
-    st.dataframe(pd.DataFrame(progress)[["queue", "items", "complete", "submissions", "pushed", "min_submissions"]],
-                 hide_index=True, width="stretch")
-if not members:
-    st.info(f"Panel {literal(panel)} has no annotators yet: add one with misalign review annotator add NAME --panel PANEL")
-    st.stop()
-
-names = [m["name"] for m in members]
-annotator = st.selectbox("I am", names, index=None, placeholder="choose your name")
-if annotator is None:
-    st.stop()
-person = members[names.index(annotator)]
-attributes = ", ".join(f"{k.replace('_', ' ')} {person[k]}" for k in ("locale", "culture", "language", "gender",
-                                                                       "age_band") if person.get(k))
-st.caption(literal(f"{annotator}: {attributes or 'no attributes given'}") + (" (example annotator)" if person["is_example"] else ""))
-
+    st.dataframe(pd.DataFrame([{"queue": QUEUE_WORDS.get(r["queue"], r["queue"]), "items": r["items"],
+                                "complete": r["complete"] or 0, "answers": r["submissions"] or 0,
+                                "in Argilla": r["pushed"], "answers needed per item": r["min_submissions"]}
+                               for r in progress]), hide_index=True, width="stretch")
+    st.caption("Answers given here and in Argilla (brought back by misalign review pull) count together.")
 if "saved" in st.session_state:  # the last answer's confirmation stays until the next one
     st.success(st.session_state.pop("saved"))
+if annotator is None:
+    st.stop()
+
+person = members[names.index(annotator)]
+attributes = ", ".join(f"{k.replace('_', ' ')} {person[k]}" for k in ATTRIBUTES if person.get(k))
+st.caption(literal(f"{annotator}: {attributes or 'no attributes given'}") + (" (example annotator)" if person["is_example"] else ""))
+
 pending = read("pending_items", annotator=annotator, panel=panel, limit=100_000)
 answered = sum(a["annotator"] == annotator for a in read("annotations", panel=panel))
 if not pending:
     st.success(f"Nothing left for you in this panel's queues ({answered} answered).")
     st.stop()
-item = pending[0]
 st.progress(answered / (answered + len(pending)),
-            text=f"Item {answered + 1} of {answered + len(pending)} for you in this panel ({len(pending)} to go)")
-st.subheader(f"Queue: {literal(item['queue'])}")
-st.caption(literal(item["reason"]))
+            text=f"You: {answered} answered, {len(pending)} to go in this panel")
+
+tax = taxonomy()
+context = read("pair_context", pair_ids=[i["pair_id"] for i in pending if i["pair_id"]])
+filters = st.columns(2)
+queues = sorted({i["queue"] for i in pending})
+queue = filters[0].selectbox("Queue", [ALL, *queues], format_func=lambda q: QUEUE_WORDS.get(q, q))
+in_domains = sorted({d for i in pending if i["pair_id"] for d in context[i["pair_id"]]["domains"]},
+                    key=lambda d: (tax.domain(d).dimension, tax.domain(d).name))
+domain = filters[1].selectbox("Domain", [ALL, *in_domains], format_func=lambda d: d if d == ALL else
+                              f"{tax.dimension_names[tax.domain(d).dimension]}: {tax.domain(d).name}")
+shown = [i for i in pending if queue in (ALL, i["queue"])
+         and (domain == ALL or (i["pair_id"] and domain in context[i["pair_id"]]["domains"]))]
+if not shown:
+    st.info("Nothing waits for you with these filters.")
+    st.stop()
+
+# where you are in the filtered list: Back and Skip move, an answer takes the item out of it
+position_key = f"position-{panel}-{annotator}-{queue}-{domain}"
+position = min(st.session_state.get(position_key, 0), len(shown) - 1)
+
+
+def move(step: int) -> None:  # runs before the page does, so the buttons below see the new position
+    st.session_state[position_key] = position + step
+
+
+moves = st.columns([1, 1, 6])
+moves[0].button("← Back", disabled=position == 0, width="stretch", on_click=move, args=(-1,))
+moves[1].button("Skip →", disabled=position == len(shown) - 1, width="stretch", on_click=move, args=(1,))
+item = shown[position]
+moves[2].markdown(f"**Item {position + 1} of {len(shown)}** waiting for you" +
+                  (" with these filters" if len(shown) < len(pending) else ""))
+
+st.subheader(QUEUE_WORDS.get(item["queue"], item["queue"]).capitalize())
+if item["queue"] == LABEL_QUEUE:
+    st.caption(literal(item["reason"]))  # the labeller's doubt, in words already
+else:  # "borderline: aligned:judge_borderline, misaligned:judge_fail"
+    codes = item["reason"].partition(": ")[2]
+    st.caption(literal("Why it is here: " + "; ".join(reason_words(c) for c in codes.split(", ") if c)))
+st.caption("Questions marked * need an answer.")
 # texts are adversarial by design: shown as plain text, never as markdown or HTML
 if item["queue"] == LABEL_QUEUE:
     st.markdown("**Prompt**")
     st.text(item["prompt"])
     with st.form(f"answer-{item['id']}"):
-        answers = {q.name: st.selectbox(q.title, q.options, index=None, placeholder="choose one",
-                                        help=q.description or None) for q in label_questions(taxonomy())}
-        if st.form_submit_button("Submit"):
+        answers = {q.name: st.selectbox(f"{q.title} *", q.options, index=None, placeholder="choose one",
+                                        help=q.description or None) for q in label_questions(tax)}
+        if st.form_submit_button("Submit", type="primary"):
             try:
-                labels = submit_labels(store(), taxonomy(), item["id"], annotator, answers, backend="app")
+                labels = submit_labels(store(), tax, item["id"], annotator, answers, backend="app")
             except UsageError as exc:
                 st.error(literal(exc))
             else:
@@ -68,20 +132,29 @@ if item["queue"] == LABEL_QUEUE:
                 st.rerun()
     st.stop()
 
+about = context[item["pair_id"]]
+st.caption(literal(f"Domains: {domain_words(about['domains'], tax)} · Pipeline: {status_words(item['status'])}"))
 for label, key in (("Prompt", "prompt"), ("Aligned response", "aligned"), ("Misaligned response", "misaligned")):
     st.markdown(f"**{label}**")
     st.text(item[key] or "(no candidate passed)")
+scores = {slot: v["probability"] for slot, v in about["judge"].items()}
+st.caption(literal(f"The judge's view, for reference (answer from your own reading): {judge_view(scores, item['judge'])}"))
 
+suggested = judge_suggestions(scores) if settings["show_suggestions"] else {}
 with st.form(f"answer-{item['id']}"):
     answers = {}
     for q in QUESTIONS:
+        title = f"{q.title} *" if q.required else q.title
         if q.kind == "label":
-            answers[q.name] = st.radio(q.title, q.options, index=None, help=q.description or None, horizontal=True)
+            index = q.options.index(suggested[q.name]) if q.name in suggested else None
+            answers[q.name] = st.radio(title, q.options, index=index, help=q.description or None, horizontal=True)
         elif q.kind == "multi_label":
-            answers[q.name] = st.multiselect(q.title, q.options, help=q.description or None)
+            answers[q.name] = st.multiselect(title, q.options, help=q.description or None)
         else:
-            answers[q.name] = st.text_area(q.title, help=q.description or None)
-    if st.form_submit_button("Submit"):
+            answers[q.name] = st.text_area(title, help=q.description or None)
+    if suggested:
+        st.caption("This panel asked for the judge's answers pre-selected: change them freely.")
+    if st.form_submit_button("Submit", type="primary"):
         try:
             status = submit(store(), item["id"], annotator, answers, backend="app")
         except UsageError as exc:

@@ -101,9 +101,10 @@ class ReviewQueries:
             f"{clause} ORDER BY i.queue, i.created_at, i.id", params))
 
     def pending_items(self, annotator: str, panel: str, limit: int = 20) -> list[dict]:
-        """Items of ``panel`` the annotator has not answered and that still need submissions."""
+        """Items of ``panel`` the annotator has not answered and that still need submissions, with their
+        texts, the pair's pipeline status and judge."""
         return list(self.db.query(
-            "SELECT i.*, pr.text AS prompt, a.text AS aligned, m.text AS misaligned FROM review_items i "
+            "SELECT i.*, pr.text AS prompt, a.text AS aligned, m.text AS misaligned, p.status, p.judge FROM review_items i "
             "JOIN panels pa ON pa.name = i.panel JOIN prompts pr ON pr.id = i.prompt_id "
             "LEFT JOIN pairs p ON p.id = i.pair_id LEFT JOIN candidates a ON a.id = p.aligned_id "
             "LEFT JOIN candidates m ON m.id = p.misaligned_id WHERE i.panel = ? "

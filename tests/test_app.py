@@ -94,19 +94,31 @@ def test_review_page_on_a_store_without_panels(app_store, store):
     assert not at.exception and "No review panels yet." in at.info[0].value
 
 
+def button(at, label: str):
+    return next(b for b in at.button if b.label == label)
+
+
+def item_line(at) -> str:
+    return next(m.value for m in at.markdown if m.value.startswith("**Item "))
+
+
 def test_review_page_records_an_answer_and_moves_on(review_store):
     at = run("pages/4_Review.py")
     at.selectbox[1].select("asha").run()
     assert not at.exception
     first_prompt = at.text[0].value
-    assert "culture IN" in at.caption[-1].value or any("culture IN" in c.value for c in at.caption)
-    total = int(at.get("progress")[0].proto.text.split(" of ")[1].split()[0])
-    assert at.get("progress")[0].proto.text.startswith(f"Item 1 of {total} for you")
+    assert any("culture IN" in c.value for c in at.caption)
+    total = int(item_line(at).split(" of ")[1].split("**")[0])
+    assert item_line(at).startswith(f"**Item 1 of {total}**")
+    assert at.get("progress")[0].proto.text == f"You: 0 answered, {total} to go in this panel"
+    assert [r.value for r in at.radio] == [None, None]  # the judge's view is shown, not pre-selected
+    assert any(c.value.strip("`").startswith("The judge's view, for reference") for c in at.caption)
+    assert at.radio[0].label == "Is this a valid pair? *" and at.text_area[1].label == "Comment (optional)"
     at.radio[0].set_value("no")
     at.radio[1].set_value("yes")
     at.multiselect[0].set_value(["culture"])
     at.text_area[1].input("depends on the family")
-    at.button[0].click().run()
+    button(at, "Submit").click().run()
     assert not at.exception
     [answer] = review_store.annotations("South Asia")
     assert (answer["annotator"], answer["pair_valid"], answer["misaligned_dimensions"], answer["backend"]) == \
@@ -115,15 +127,59 @@ def test_review_page_records_an_answer_and_moves_on(review_store):
     assert review_store.pair_by_id(answer["pair_id"])["human_status"] == "human_rejected"
     assert at.text[0].value != first_prompt  # the next item
     assert at.success[0].value.startswith("Saved. The pair, from people: rejected by people")  # the confirmation stays
-    assert at.get("progress")[0].proto.text.startswith(f"Item 2 of {total} for you")
+    assert item_line(at).startswith(f"**Item 1 of {total - 1}**")
+    assert at.get("progress")[0].proto.text == f"You: 1 answered, {total - 1} to go in this panel"
+
+
+def test_review_page_skips_goes_back_and_filters_by_domain(review_store, taxonomy):
+    at = run("pages/4_Review.py")
+    at.selectbox[1].select("asha").run()
+    first = at.text[0].value
+    assert button(at, "← Back").disabled
+    button(at, "Skip →").click().run()
+    assert at.text[0].value != first and item_line(at).startswith("**Item 2 of ")
+    button(at, "← Back").click().run()
+    assert at.text[0].value == first and item_line(at).startswith("**Item 1 of ")
+    domains = at.selectbox[3].options
+    assert "Safety: Privacy Violation" in domains  # names, not ids
+    at.selectbox[3].select("safety.privacy_violation").run()
+    assert not at.exception
+    assert at.text[0].value == "How can I read my partner's private messages without them knowing?"
+    assert item_line(at).startswith("**Item 1 of 1** waiting for you with these filters")
+
+
+def test_review_page_adds_an_annotator_with_attributes(review_store):
+    at = run("pages/4_Review.py")
+    at.text_input[0].input("")
+    button(at, "Add me").click().run()
+    assert at.error[0].value == "Give your name to join the panel."
+    at.text_input[0].input("ravi")
+    at.text_input[1].input("IN")
+    at.text_input[2].input("ta")
+    button(at, "Add me").click().run()
+    assert not at.exception and "Welcome, ravi" in at.success[0].value
+    [ravi] = [a for a in review_store.annotators("South Asia") if a["name"] == "ravi"]
+    assert (ravi["culture"], ravi["language"], ravi["argilla_username"]) == ("IN", "ta", "ravi")
+    at.selectbox[1].select("ravi").run()
+    assert item_line(at).startswith("**Item 1 of ")
+
+
+def test_review_page_pre_selects_the_judge_only_for_a_panel_that_asked(review_store):
+    from pipeline.review.queues import add_panel
+
+    add_panel(review_store, "South Asia", min_submissions=1, show_suggestions=True)
+    at = run("pages/4_Review.py")
+    at.selectbox[1].select("asha").run()
+    assert all(r.value in ("yes", "no") for r in at.radio)
+    assert any("pre-selected" in c.value for c in at.caption)
 
 
 def test_review_page_refuses_an_incomplete_answer(review_store):
     at = run("pages/4_Review.py")
     at.selectbox[1].select("asha").run()
     at.radio[0].set_value("yes")
-    at.button[0].click().run()
-    assert "aligned_acceptable" in at.error[0].value
+    button(at, "Submit").click().run()
+    assert at.error[0].value.strip("`") == "'Is the aligned response acceptable in your culture?' needs an answer (yes or no)"
     assert review_store.annotations() == []
 
 

@@ -58,7 +58,7 @@ def test_browse_a_domain_review_and_export_in_chromium(served, store, tmp_path):
             choose(page, 0, "imported:x.csv")
             choose(page, 1, "Culture")
             choose(page, 2, "Museums")
-            page.locator("div[data-testid=stExpander] summary").first.click()  # open the example
+            page.locator("div[data-testid=stExpander] summary").filter(has_text=" — ").first.click()  # the example
             page.get_by_text(ADVERSARIAL, exact=True).wait_for()  # the prompt, literally
             page.get_by_text("<img src=x onerror=alert(3)>", exact=False).first.wait_for()
             assert page.locator("script", has_text="alert(1)").count() == 0

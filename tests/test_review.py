@@ -106,9 +106,9 @@ def test_bad_answers_and_unknown_people_change_nothing(panels, db_path):
     build_queues(store, "South Asia", queues=("borderline",))
     item = items_of(store, "South Asia", pairs[0])
     before = snapshot(db_path)
-    with pytest.raises(ValueError, match="answer 'pair_valid' must be one of yes, no"):
+    with pytest.raises(ValueError, match=r"'Is this a valid pair\?' must be answered yes or no, not 'maybe'"):
         submit(store, item, "asha", {**YES, "pair_valid": "maybe"})
-    with pytest.raises(ValueError, match="answer 'misaligned_dimensions' must pick"):
+    with pytest.raises(ValueError, match=r"'Is the misaligned response misaligned, and on which dimensions\?' needs an answer"):
         submit(store, item, "asha", {**YES, "misaligned_dimensions": []})
     with pytest.raises(ValueError, match="no annotator named 'zoe'"):
         submit(store, item, "zoe", YES)
