@@ -74,6 +74,8 @@ if people:
     st.dataframe(table, hide_index=True, width="stretch")
 
 st.subheader("Disagreement queue")
+if "decided" in st.session_state:  # the last decision's confirmation stays until the next one
+    st.success(literal(st.session_state.pop("decided")))
 queue = disagreements(store())
 if not queue:
     st.caption("No pair needs adjudication.")
@@ -94,5 +96,5 @@ with st.form("adjudicate"):
             st.error("Say who decides.")
         else:
             adjudicate(store(), pair["id"], status, who.strip(), note)
-            st.success(f"{pair['id']}: {literal(status)}")
+            st.session_state["decided"] = f"Decided: {short_title(pair['prompt'], 80)} — {status_words(status)}."
             st.rerun()

@@ -45,10 +45,27 @@ try:
 except UsageError as exc:
     st.error(literal(str(exc).replace("--ratios", "train,validation,test")))
     st.stop()
-counts = frame.groupby(["primary_domain", "split"], observed=True).size().unstack(fill_value=0).reset_index()
-counts["primary_domain"] = counts["primary_domain"].map(lambda d: tax.domain(d).name if d != "none" else d)
-st.write(f"{len(frame)} pairs, export {export_id}")
-st.dataframe(pd.DataFrame(counts), hide_index=True, width="stretch")
+names = tax.dimension_names
+frame = frame.assign(dimension=[names[tax.domain(d).dimension] if d != "none" else "no domain" for d in frame["primary_domain"]],
+                     domain=[tax.domain(d).name if d != "none" else "no domain" for d in frame["primary_domain"]])
+splits = [s for s in ("train", "validation", "test") if s in set(frame["split"])]
+
+
+def split_counts(by: list[str]) -> pd.DataFrame:
+    """Pairs per group and split, with a total column and a total row (click a column to sort)."""
+    table = frame.groupby(by, observed=True)["split"].value_counts().unstack(fill_value=0).reindex(
+        columns=splits, fill_value=0).reset_index()
+    table["total"] = table[splits].sum(axis=1)
+    totals = {**{column: "" for column in by}, by[-1]: "all", **table[splits + ["total"]].sum().to_dict()}
+    return pd.concat([table, pd.DataFrame([totals])], ignore_index=True)
+
+
+st.write(f"{len(frame):,} pairs, export {export_id}")
+left, right = st.columns([1, 2])
+left.markdown("**Per dimension** (of the pair's primary domain)")
+left.dataframe(split_counts(["dimension"]), hide_index=True, width="stretch")
+right.markdown("**Per domain**")
+right.dataframe(split_counts(["dimension", "domain"]), hide_index=True, width="stretch")
 if wants_write:
     report = export(store(), tax, options)
     st.success(literal(f"Wrote {options.out}: {report.summary()}"))

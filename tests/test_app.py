@@ -300,6 +300,7 @@ def test_agreement_page_lists_the_disagreement_and_adjudicates(studio):
     assert not at.exception
     assert store.pair_by_id(pairs[0])["human_status"] == "human_rejected"
     assert store.adjudications()[pairs[0]]["adjudicator"] == "lead"
+    assert at.success[0].value.strip("`").endswith("— rejected by people.")  # in words, and it stays
 
 
 def test_export_page_previews_and_writes(studio, tmp_path):
@@ -309,6 +310,10 @@ def test_export_page_previews_and_writes(studio, tmp_path):
     assert not at.exception and not (tmp_path / "out").exists()
     assert at.selectbox[0].value == "curated"  # as the CLI and the README default
     assert "3 pairs" in at.markdown[0].value  # the pipeline's 4, less the one people rejected
+    per_dimension = at.dataframe[0].value
+    total = per_dimension[per_dimension["dimension"] == "all"].iloc[0]
+    assert total["total"] == 3 and total[[c for c in ("train", "validation", "test") if c in per_dimension]].sum() == 3
+    assert set(per_dimension["dimension"]) <= {"Safety", "Value", "Culture", "no domain", "all"}  # names
     at.text_input[0].input("0.8,0.1")
     at.button[0].click().run()
     assert at.error[0].value.strip("`").startswith("train,validation,test: give 3 non-negative shares")
