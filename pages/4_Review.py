@@ -78,16 +78,16 @@ st.progress(answered / (answered + len(pending)),
             text=f"You: {answered} answered, {len(pending)} to go in this panel")
 
 tax = taxonomy()
-context = read("pair_context", pair_ids=[i["pair_id"] for i in pending if i["pair_id"]])
+pair_domains = read("pair_domains", pair_ids=[i["pair_id"] for i in pending if i["pair_id"]])
 filters = st.columns(2)
 queues = sorted({i["queue"] for i in pending})
 queue = filters[0].selectbox("Queue", [ALL, *queues], format_func=lambda q: QUEUE_WORDS.get(q, q))
-in_domains = sorted({d for i in pending if i["pair_id"] for d in context[i["pair_id"]]["domains"]},
+in_domains = sorted({d for i in pending if i["pair_id"] for d in pair_domains.get(i["pair_id"], [])},
                     key=lambda d: (tax.domain(d).dimension, tax.domain(d).name))
 domain = filters[1].selectbox("Domain", [ALL, *in_domains], format_func=lambda d: d if d == ALL else
                               f"{tax.dimension_names[tax.domain(d).dimension]}: {tax.domain(d).name}")
 shown = [i for i in pending if queue in (ALL, i["queue"])
-         and (domain == ALL or (i["pair_id"] and domain in context[i["pair_id"]]["domains"]))]
+         and (domain == ALL or domain in pair_domains.get(i["pair_id"], []))]
 if not shown:
     st.info("Nothing waits for you with these filters.")
     st.stop()
@@ -132,7 +132,7 @@ if item["queue"] == LABEL_QUEUE:
                 st.rerun()
     st.stop()
 
-about = context[item["pair_id"]]
+about = read("pair_context", pair_ids=[item["pair_id"]])[item["pair_id"]]
 st.caption(literal(f"Domains: {domain_words(about['domains'], tax)} · Pipeline: {status_words(item['status'])}"))
 for label, key in (("Prompt", "prompt"), ("Aligned response", "aligned"), ("Misaligned response", "misaligned")):
     st.markdown(f"**{label}**")
