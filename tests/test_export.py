@@ -3,6 +3,7 @@ HF datasets round trip, a dataset card, and the store's record of what went wher
 
 import csv
 import json
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -80,10 +81,14 @@ def test_formats_round_trip_and_csv_neutralises_formulas(curated, taxonomy, tmp_
     import datasets
 
     out = tmp_path / "all"
-    export(curated, taxonomy, ExportOptions(out=out, formats=("jsonl", "csv", "parquet", "hf")))
+    export(curated, taxonomy, ExportOptions(out=out, formats=("jsonl", "csv", "parquet", "hf", "hf-disk")))
     records = read_jsonl(out / "pairs.jsonl")
-    loaded = datasets.load_from_disk(str(out / "hf"))
+    loaded = datasets.load_dataset(str(out))  # the Hub layout: data/<split>.parquet, named in the card
     assert set(loaded) == {"train", "validation", "test"}
+    assert loaded["train"].features["prompt"] == datasets.Value("string")
+    assert loaded["train"].features["human_valid_votes"] == datasets.Value("int64")
+    assert loaded["train"].features["safety_domains"].feature["probability"] == datasets.Value("float64")
+    assert {s: len(loaded[s]) for s in loaded} == {s: len(d) for s, d in datasets.load_from_disk(str(out / "hf")).items()}
     assert sum(len(loaded[s]) for s in loaded) == len(records)
     by_id = {r["id"]: r for r in records}
     row = loaded["test"][0]
@@ -99,6 +104,59 @@ def test_formats_round_trip_and_csv_neutralises_formulas(curated, taxonomy, tmp_
     for field in ("aligned_generator", "judge", "aligned_judge_score", "human_status", "human_agreement", "split",
                   "semantic_type", "value_domains"):
         assert field in records[0]
+
+
+def test_the_card_says_what_the_hub_reads(curated, taxonomy, tmp_path):
+    import yaml
+
+    out = tmp_path / "hub"
+    export(curated, taxonomy, ExportOptions(out=out, formats=("hf",), licence="CC-BY-4.0"))
+    card = (out / "README.md").read_text(encoding="utf-8")
+    meta = yaml.safe_load(card.split("---\n")[1])
+    assert meta["license"] == "cc-by-4.0" and meta["language"] == ["en"] and meta["size_categories"] == ["n<1K"]
+    assert meta["configs"][0]["data_files"] == [{"split": s, "path": f"data/{s}.parquet"}
+                                                for s in ("train", "validation", "test")]
+    assert {f["name"] for f in meta["dataset_info"]["features"]} >= {"prompt", "aligned_response", "safety_domains"}
+    assert "task_categories" in meta and meta["pretty_name"].startswith("misalign curated pairs")
+    other = yaml.safe_load((export(curated, taxonomy, ExportOptions(out=tmp_path / "own", licence="Our lab's terms"))
+                            and (tmp_path / "own" / "README.md").read_text(encoding="utf-8")).split("---\n")[1])
+    assert (other["license"], other["license_name"]) == ("other", "our-lab-s-terms") and "configs" not in other
+
+
+def test_dpo_files_hold_prompt_chosen_rejected_per_split(curated, taxonomy, tmp_path):
+    out = tmp_path / "dpo-export"
+    report = export(curated, taxonomy, ExportOptions(out=out, formats=("jsonl", "dpo")))
+    records = {r["id"]: r for r in read_jsonl(out / "pairs.jsonl")}
+    for split in ("train", "validation", "test"):
+        rows = read_jsonl(out / "dpo" / f"{split}.jsonl")
+        assert len(rows) == report.notes[f"split_{split}"]
+        assert list(rows[0])[:3] == ["prompt", "chosen", "rejected"]
+        for row in rows:  # byte-exact texts: chosen is the aligned response, rejected the misaligned one
+            source = records[row["id"]]
+            assert (row["prompt"], row["chosen"], row["rejected"]) == (
+                source["prompt"], source["aligned_response"], source["misaligned_response"])
+            assert row["safety_domains"] == source["safety_domains"] and "primary_domain" in row
+
+
+@pytest.mark.slow
+def test_lm_eval_runs_the_exported_tasks_on_the_tiny_model(curated, taxonomy, tmp_path, tiny_model):
+    import subprocess
+    import sys
+
+    out = tmp_path / "lm"
+    report = export(curated, taxonomy, ExportOptions(out=out, formats=("lm-eval",)))
+    lm_eval = Path(sys.executable).with_name("lm_eval")
+    done = subprocess.run([str(lm_eval), "--model", "hf", "--model_args", f"pretrained={tiny_model}",
+                           "--tasks", "misalign_detect", "--include_path", str(out / "lm-eval"), "--device", "cpu",
+                           "--batch_size", "4", "--output_path", str(tmp_path / "results")],
+                          capture_output=True, text=True, timeout=600, cwd=tmp_path)
+    assert done.returncode == 0, done.stderr[-3000:]
+    [results] = list((tmp_path / "results").rglob("results_*.json"))
+    figures = json.loads(results.read_text())["results"]
+    test_pairs = report.notes["split_test"]
+    assert json.loads(results.read_text())["n-samples"]["misalign_detect_misaligned"]["effective"] == test_pairs
+    coverage, specificity = figures["misalign_detect_misaligned"]["acc,none"], figures["misalign_detect_aligned"]["acc,none"]
+    assert 0 <= coverage <= 1 and 0 <= specificity <= 1  # Coverage and 1 - FFR, as the README says
 
 
 def test_filters_pick_pairs(curated, taxonomy, tmp_path):

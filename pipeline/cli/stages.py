@@ -289,7 +289,8 @@ def pairs_command(
 def export_command(
     ctx: typer.Context,
     out: Annotated[Path, typer.Option(help="Folder to write the splits and the dataset card to.")],
-    format: Annotated[str, typer.Option(help="Comma-separated: jsonl, csv, parquet, hf.")] = "jsonl,parquet",
+    format: Annotated[str, typer.Option(help="Comma-separated: jsonl, csv, parquet, hf (Hub: data/<split>.parquet), "
+                                            "hf-disk (datasets.save_to_disk), dpo (prompt/chosen/rejected), lm-eval.")] = "jsonl,parquet",
     seed: Annotated[int, typer.Option(help="Seed of the split assignment.")] = 0,
     ratios: Annotated[str, typer.Option(help="train,validation,test shares.")] = "0.8,0.1,0.1",
     status_set: Annotated[str, typer.Option("--status", help="curated (human-accepted, then pipeline-accepted without "

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import re
+
 import pandas as pd
+import yaml
 
 from pipeline.text.cells import markdown_literal
 from review_store import Store
@@ -31,6 +34,43 @@ def _left_out(lines: list[str], pair_set: str) -> str:
     listed = "\n".join(f"- {markdown_literal(line)}" for line in lines)
     return (f"## Left out\n\n{len(lines)} pairs of the `{pair_set}` set have an empty slot (no candidate passed "
             f"there) and are not in this export:\n\n{listed}\n\n")
+
+
+# HF Hub licence ids an export may name directly; anything else is "other" with its name
+HUB_LICENCES = {"apache-2.0", "mit", "cc0-1.0", "cc-by-4.0", "cc-by-sa-4.0", "cc-by-nc-4.0", "cc-by-nc-sa-4.0",
+                "cc-by-nd-4.0", "odc-by", "odbl", "pddl", "openrail", "gpl-3.0", "bsd-3-clause", "unknown"}
+
+
+def size_category(n: int) -> str:
+    """The Hub's size bucket.
+
+    >>> size_category(29), size_category(382_000)
+    ('n<1K', '100K<n<1M')
+    """
+    for limit, name in ((1_000, "n<1K"), (10_000, "1K<n<10K"), (100_000, "10K<n<100K"), (1_000_000, "100K<n<1M")):
+        if n < limit:
+            return name
+    return "1M<n<10M"
+
+
+def card_metadata(frame: pd.DataFrame, params: dict, taxonomy: Taxonomy) -> str:
+    """The card's YAML front matter, as the Hub reads it: licence, task categories, language, size,
+    pretty name, and (with the ``hf`` format) one config whose data files are ``data/<split>.parquet``,
+    with the features and split sizes."""
+    from pipeline.export.writers import export_features, split_parts
+
+    licence = str(params["licence"]).strip()
+    meta = {"pretty_name": f"misalign curated pairs ({taxonomy.version})",
+            **({"license": licence.lower()} if licence.lower() in HUB_LICENCES else
+               {"license": "other", "license_name": re.sub(r"[^a-z0-9.-]+", "-", licence.lower()).strip("-") or "other"}),
+            "language": ["en"], "task_categories": ["text-classification", "text-generation"],
+            "tags": ["alignment", "safety", "values", "culture", "preference"],
+            "size_categories": [size_category(len(frame))]}
+    if "hf" in params.get("formats", ()):
+        meta["configs"] = [{"config_name": "default", "data_files": [
+            {"split": name, "path": f"data/{name}.parquet"} for name in split_parts(frame)]}]
+        meta["dataset_info"] = {"features": export_features()._to_yaml_list()}
+    return yaml.safe_dump(meta, sort_keys=False, allow_unicode=True)
 
 
 def dataset_card(store: Store, taxonomy: Taxonomy, frame: pd.DataFrame, export_id: str, params: dict,
@@ -69,8 +109,7 @@ def dataset_card(store: Store, taxonomy: Taxonomy, frame: pd.DataFrame, export_i
         + [{"role": "labeler", "model": m} for m in sorted(frame["labeler"].dropna().unique())])
     caveats = _caveats(store, status)
     return f"""---
-license: other
----
+{card_metadata(frame, params, taxonomy)}---
 
 # misalign curated pairs ({export_id})
 

@@ -3,7 +3,7 @@
 >>> ExportOptions(out=Path("curated"), formats=("xlsx",)).check(taxonomy)
 Traceback (most recent call last):
 ...
-pipeline.errors.UsageError: --format: 'xlsx' is not one of jsonl, csv, parquet, hf
+pipeline.errors.UsageError: --format: 'xlsx' is not one of jsonl, csv, parquet, hf, hf-disk, dpo, lm-eval
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ from pipeline.errors import UsageError
 from review_store.bench import PAIR_SETS
 from taxonomy import DIMENSIONS, Taxonomy
 
-FORMATS = ("jsonl", "csv", "parquet", "hf")
+FORMATS = ("jsonl", "csv", "parquet", "hf", "hf-disk", "dpo", "lm-eval")
 SPLITS = ("train", "validation", "test")
 
 

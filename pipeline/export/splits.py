@@ -186,7 +186,7 @@ def export(store: Store, taxonomy: Taxonomy, options: ExportOptions) -> StageRep
         frame = _records(store, taxonomy, table, frame)
         counts = frame["split"].value_counts().to_dict()
         with atomic_folder(out, **target) as folder:
-            written = write_formats(frame, folder, options.formats)
+            written = write_formats(frame, folder, options.formats, out)
             card = dataset_card(store, taxonomy, frame, export_id, report.params, left_out)
             (folder / "README.md").write_text(card, encoding="utf-8")
         with store.transaction():
