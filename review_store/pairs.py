@@ -109,6 +109,11 @@ class PairQueries:
             found.setdefault(pair_id, []).append(domain)
         return found
 
+    def known_pairs(self, pair_ids: list[str]) -> set[str]:
+        """Which of ``pair_ids`` are pairs of this store."""
+        return {r[0] for r in self.db.execute("SELECT id FROM pairs WHERE id IN (SELECT value FROM json_each(?))",
+                                              [json.dumps(pair_ids)])}
+
     def pair_labelers(self) -> list[str]:
         """The labelers whose domains the store's pairs use."""
         return [r[0] for r in self.db.execute("SELECT DISTINCT labeler FROM pairs WHERE labeler IS NOT NULL ORDER BY 1")]

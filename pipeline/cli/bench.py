@@ -88,6 +88,21 @@ def import_command(
         _echo_results(store, tax, report, bootstrap)
 
 
+@bench_app.command("import-inspect")
+def import_inspect_command(
+    ctx: typer.Context,
+    log: Annotated[Path, typer.Argument(help="An Inspect AI log of `inspect eval misalign/detect` (.eval or .json).")],
+    bootstrap: Annotated[int, typer.Option(help="Bootstrap resamples for the intervals.")] = 1000,
+) -> None:
+    """Bring an Inspect AI run of misalign/detect into the store, as a benchmark beside misalign bench run's."""
+    from pipeline.bench.inspect_import import import_inspect_log
+
+    tax = ctx.obj.taxonomy()
+    with ctx.obj.open_store(must_exist=True) as store:
+        report = import_inspect_log(store, log)
+        _echo_results(store, tax, report, bootstrap)
+
+
 @bench_app.command("list")
 def list_command(ctx: typer.Context) -> None:
     """Benchmarks in the store, oldest first."""

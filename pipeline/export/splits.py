@@ -109,7 +109,7 @@ def _records(store: Store, taxonomy: Taxonomy, table: PairTable, frame: pd.DataF
                     *(f"{d}_domains" for d in DIMENSIONS), "primary_domain", "semantic_type", "misalignment_kind",
                     "aligned_generator", "misaligned_generator", "judge", "aligned_judge_score",
                     "misaligned_judge_score", "labeler", "pipeline_status", "human_status", "human_valid_votes",
-                    "human_invalid_votes", "human_agreement", "split"]]
+                    "human_invalid_votes", "human_agreement", "cluster", "split"]]
 
 
 def leakage_groups(frame: pd.DataFrame, tau: int | None, bits: int = 64) -> np.ndarray:
@@ -157,6 +157,7 @@ def plan_export(store: Store, taxonomy: Taxonomy, options: ExportOptions,
         raise UsageError(f"no pairs match (set '{options.pairs}' and the filters given); nothing written")
     groups = leakage_groups(frame, *_leakage_search(store.dedup_params()))
     frame["split"] = np.array(options.split_names, dtype=object)[assign_splits(frame, groups, options.ratios, options.seed)]
+    frame["cluster"] = groups  # near-duplicates share one: for clustered intervals downstream
     frame.attrs["groups"] = int(groups.max() + 1)
     params = {**{k: v for k, v in asdict(options).items() if k not in ("out", "overwrite")}, "ratios": list(options.ratios)}
     ids = "\x1f".join(frame["id"].to_numpy(dtype=object))  # as content_id(..., *ids) would join them, faster

@@ -34,7 +34,8 @@ def export_features():
         **{f"{d}_domains": domains for d in DIMENSIONS}, "primary_domain": text, "semantic_type": text,
         "misalignment_kind": text, "aligned_generator": text, "misaligned_generator": text, "judge": text,
         "aligned_judge_score": number, "misaligned_judge_score": number, "labeler": text, "pipeline_status": text,
-        "human_status": text, "human_valid_votes": count, "human_invalid_votes": count, "human_agreement": number})
+        "human_status": text, "human_valid_votes": count, "human_invalid_votes": count, "human_agreement": number,
+        "cluster": count})
 
 
 def hub_datasets(public: pd.DataFrame) -> dict:
