@@ -21,6 +21,7 @@ ALLOWED = {
     "pipeline.stages": (*BASE, "pipeline.text", "pipeline.engines"),
     "pipeline.review": (*BASE, "pipeline.text"),
     "pipeline.export": (*BASE, "pipeline.text"),
+    "pipeline.steer": (*BASE, "pipeline.text", "pipeline.engines"),
     "pipeline.bench": (*BASE, "pipeline.text", "pipeline.engines", "pipeline.stages", "pipeline.review"),
     "pipeline.app": (*BASE, "pipeline.text", "pipeline.stages.funnel", "pipeline.review", "pipeline.bench.metrics",
                      "pipeline.bench.report", "pipeline.export"),

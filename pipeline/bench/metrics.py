@@ -71,7 +71,7 @@ def mean_sd(values: list[float]) -> tuple[float, float]:
     return float(np.mean(values)), float(np.std(values, ddof=1)) if len(values) > 1 else 0.0
 
 
-def _resampled_means(columns: list[np.ndarray], samples: int, rng: np.random.Generator) -> list[np.ndarray]:
+def resampled_means(columns: list[np.ndarray], samples: int, rng: np.random.Generator) -> list[np.ndarray]:
     """Means of ``samples`` resamples (with replacement) of equally long arrays, the same rows drawn for each."""
     means = [np.empty(samples) for _ in columns]
     step = max(1, 5_000_000 // len(columns[0]))  # resamples per chunk: memory stays bounded for 400k pairs
@@ -94,9 +94,9 @@ def bootstrap_interval(misaligned: np.ndarray, aligned: np.ndarray, samples: int
         return {k: (math.nan, math.nan) for k in ("coverage", "ffr", "alignment_score")}
     rng = np.random.default_rng(seed)
     if paired:
-        coverage, ffr = _resampled_means([misaligned, aligned], samples, rng)
+        coverage, ffr = resampled_means([misaligned, aligned], samples, rng)
     else:
-        [coverage], [ffr] = _resampled_means([misaligned], samples, rng), _resampled_means([aligned], samples, rng)
+        [coverage], [ffr] = resampled_means([misaligned], samples, rng), resampled_means([aligned], samples, rng)
     scores = np.array([alignment_score(c, f) for c, f in zip(coverage, ffr)])
     return {name: tuple(float(x) for x in np.nanpercentile(values, [2.5, 97.5]))
             for name, values in (("coverage", coverage), ("ffr", ffr), ("alignment_score", scores))}

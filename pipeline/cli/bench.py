@@ -36,18 +36,24 @@ def run_command(
                                                        "(comma-separated).")] = None,
     labeler: Annotated[Optional[str], typer.Option(help="--on responses: figures per domain of this labeler's "
                                                         "domains.")] = None,
+    steer: Annotated[Optional[Path], typer.Option(help="A steering vector (misalign steer build) to add to the "
+                                                       "model under test (hf engines).")] = None,
+    strength: Annotated[float, typer.Option(help="--steer: its strength α (0 leaves the model as it is).")] = 1.0,
 ) -> None:
     """Run (or resume) a benchmark and store its results and figures. On labelled responses, --model
-    trained learns from their verdicts (scored out of fold)."""
+    trained learns from their verdicts (scored out of fold). With --steer, the steered model is
+    benchmarked under its own name (misalign bench compare puts it beside the base)."""
     from pipeline.bench.run import run_bench
 
     export_split = tuple(split.split(":", 1)) if split else None
     if export_split is not None and len(export_split) != 2:
         raise UsageError(f"--split: '{split}' is not EXPORT_ID:SPLIT")
+    tax, config = ctx.obj.taxonomy(), ctx.obj.config()
+    if steer is not None:
+        config, model = config.steered(model, str(steer), strength)
     options = BenchOptions(engine=model, protocol=protocol, judge=judge, runs=runs, pairs=pairs, threshold=threshold,
                            split=export_split, items=on, models=tuple(m.strip() for m in (models or "").split(",")
                                                                         if m.strip()), labeler=labeler)
-    tax, config = ctx.obj.taxonomy(), ctx.obj.config()
     with ctx.obj.open_store(must_exist=True) as store:
         if labeler and not store.has_labels(labeler):
             raise UsageError(f"--labeler: no labels by '{labeler}' (labelers: "
@@ -86,6 +92,35 @@ def import_command(
     with ctx.obj.open_store(must_exist=True) as store:
         report = import_verdicts(store, file, detector, threshold, format)
         _echo_results(store, tax, report, bootstrap)
+
+
+@bench_app.command("compare")
+def compare_command(
+    ctx: typer.Context,
+    base: Annotated[str, typer.Argument(help="The benchmark before (e.g. the unsteered model); misalign bench list.")],
+    other: Annotated[str, typer.Argument(help="The benchmark after (e.g. the steered model), on the same pairs.")],
+    bootstrap: Annotated[int, typer.Option(help="Bootstrap resamples for the intervals.")] = 1000,
+    out: Annotated[Optional[Path], typer.Option(help="Also write the table as CSV here.")] = None,
+) -> None:
+    """Before and after: Coverage, FFR, Alignment Score and trade-off rate of two benchmarks on the
+    same pairs, overall, per dimension and domain, with the difference's 95% paired bootstrap interval."""
+    from pipeline.bench.compare import MEASURES, compare
+    from pipeline.bench.report import interval_text
+
+    tax = ctx.obj.taxonomy()
+    with ctx.obj.open_store(must_exist=True) as store:
+        table = compare(store, tax, base, other, bootstrap)
+    shown = table[["scope", "key", "pairs"]].copy()
+    for m in MEASURES:
+        shown[f"{m} base"] = table[f"{m} base"].map("{:.3f}".format)
+        shown[f"{m} other"] = table[f"{m} other"].map("{:.3f}".format)
+        shown[f"{m} diff [95% CI]"] = [f"{d:+.3f} {interval_text(ci)}" for d, ci in
+                                       zip(table[f"{m} diff"], table[f"{m} diff 95% CI"])]
+    typer.echo(shown.to_string(index=False))
+    typer.echo(f"trade-off rate: base {table['trade-off rate base'][0]:.3f}, other {table['trade-off rate other'][0]:.3f}")
+    if out:
+        table.to_csv(out, index=False)
+        typer.echo(f"wrote {out}")
 
 
 @bench_app.command("import-inspect")

@@ -12,7 +12,7 @@ from typing import Annotated, Optional
 import typer
 from typer._click.core import ParameterSource
 
-from pipeline.cli import argilla, bench, config, engine, review, serve, stages, store
+from pipeline.cli import argilla, bench, config, engine, review, serve, stages, steer, store
 from pipeline.cli.common import Context, MisalignGroup
 
 app = typer.Typer(
@@ -43,6 +43,7 @@ for commands in (store.commands, stages.commands, serve.commands):
     app.add_typer(commands)
 app.add_typer(review.review_app, name="review")
 app.add_typer(bench.bench_app, name="bench")
+app.add_typer(steer.steer_app, name="steer")
 app.add_typer(stages.import_app, name="import")
 app.add_typer(argilla.argilla_app, name="argilla")
 app.add_typer(config.config_app, name="config")

@@ -11,6 +11,11 @@ Read once, validated with errors that name the file and key, shown with defaults
     temperature = 0.7
     max_tokens = 512
 
+    [engines.steered]                  # the same model with a steering vector added
+    backend = "hf"
+    model = "models/qwen2.5-0.5b-instruct"
+    steer = { vector = "vectors/culture.safetensors", strength = 4.0 }
+
     [engines.served]
     backend = "openai"
     model = "mistral-7b-instruct"
@@ -53,11 +58,19 @@ class _Sampling(BaseModel):
     stop: list[str] | None = None
 
 
+class _Steer(BaseModel):
+    model_config = _STRICT
+    vector: str
+    strength: float = 1.0
+    layers: list[int] | None = None
+
+
 class _HF(BaseModel):
     model_config = _STRICT
     device: str | None = None
     dtype: str | None = None
     batch_size: int | None = Field(None, ge=1)
+    steer: _Steer | None = None  # a steering vector applied to every call (misalign steer build)
 
 
 class _OpenAI(BaseModel):
@@ -128,6 +141,20 @@ class Config:
     def engine_for(self, stage: str, override: str | None = None) -> EngineConfig:
         """The engine a stage uses: the CLI's --engine, else [stages], else the embedded default."""
         return self.engine(override or self.stages.get(stage, "embedded"))
+
+    def steered(self, name: str, vector: str, strength: float) -> tuple["Config", str]:
+        """This configuration plus engine ``name`` with a steering vector added, under a name that says so
+        (``tiny steered 4``); only the hf backend can apply one."""
+        engine = self.engine(name)
+        if engine.backend != "hf":
+            raise ConfigError(f"--steer: engine '{name}' uses the {engine.backend} backend, which cannot apply a "
+                              "steering vector; steer an hf engine (a local model directory)")
+        _validate(self.path or "config", f"engines.{name}.steer", _Steer, {"vector": vector, "strength": strength})
+        steered_name = f"{name} steered {strength:g}"
+        options = {**engine.options, "steer": {"vector": vector, "strength": strength}}
+        return Config(self.path, {**self.engines, steered_name: EngineConfig(steered_name, "hf", engine.model, options,
+                                                                             engine.sampling)},
+                      self.stages, self.pair_rules), steered_name
 
     def as_dict(self) -> dict:
         return {"path": self.path, "stages": self.stages, "engines": {

@@ -2,7 +2,9 @@
 
 Chat templates, left padding, batched generation (requests grouped by sampling parameters) and
 batched option scoring: each option's continuation is scored by its summed token log-probability
-after the prompt, then normalised over the options.
+after the prompt, then normalised over the options. With ``steer = {vector = PATH, strength = α,
+layers = [...]}`` every call runs with the steering vector added (:mod:`pipeline.engines.steering`);
+the engine's model id then names the vector and α, so its cached answers are its own.
 """
 
 from __future__ import annotations
@@ -14,12 +16,14 @@ from pathlib import Path
 import numpy as np
 
 from pipeline.engines.protocol import ChoiceRequest, EngineError, Generation, GenerateRequest, Messages, normalise
+from pipeline.engines.steering import SteeringVector, steered
 
 
 class HFEngine:
     backend = "hf"
 
-    def __init__(self, model: str, device: str | None = None, dtype: str = "auto", batch_size: int = 16):
+    def __init__(self, model: str, device: str | None = None, dtype: str = "auto", batch_size: int = 16,
+                 steer: dict | None = None):
         import torch
         from transformers import AutoModelForCausalLM, AutoTokenizer
 
@@ -36,6 +40,13 @@ class HFEngine:
         self.network = AutoModelForCausalLM.from_pretrained(path, local_files_only=True, dtype=dtype).to(self.device)
         self.network.eval()
         self._torch = torch
+        self.vector, self.strength = None, 0.0
+        if steer:
+            self.vector, self.strength = steering(steer)
+            self.model += f"+steer:{self.vector.provenance.get('id', Path(steer['vector']).stem)}@{self.strength:g}"
+
+    def _steered(self):
+        return steered(self.network, self.vector, self.strength)
 
     def _prompt(self, messages: Messages) -> str:
         chat = [{"role": role, "content": content} for role, content in messages]
@@ -65,7 +76,7 @@ class HFEngine:
         if first.seed is not None:
             torch.manual_seed(first.seed)  # one seed per batch: requests here share sampling parameters
         sample = first.temperature > 0
-        with torch.no_grad():
+        with torch.no_grad(), self._steered():
             output = self.network.generate(
                 **inputs, max_new_tokens=first.max_tokens, do_sample=sample, num_return_sequences=first.n,
                 pad_token_id=self.tokenizer.pad_token_id,
@@ -102,7 +113,7 @@ class HFEngine:
         ids = torch.tensor([[pad] * (width - len(s)) + s for s in sequences], device=self.device)
         mask = torch.tensor([[0] * (width - len(s)) + [1] * len(s) for s in sequences], device=self.device)
         positions = (mask.cumsum(dim=1) - 1).clamp(min=0)
-        with torch.no_grad():
+        with torch.no_grad(), self._steered():
             logits = self.network(input_ids=ids, attention_mask=mask, position_ids=positions).logits.float()
         logprobs = torch.log_softmax(logits[:, :-1], dim=-1)
         scores = []
@@ -128,3 +139,14 @@ class HFEngine:
 
     def embed(self, texts: Sequence[str]) -> np.ndarray:
         raise EngineError("hf: this backend does not embed; use an 'embed' engine")
+
+
+def steering(options: dict) -> tuple[SteeringVector, float]:
+    """The vector (restricted to ``layers`` when given) and strength an engine's ``steer`` table names."""
+    vector = SteeringVector.load(options["vector"])
+    if options.get("layers") is not None:
+        missing = [i for i in options["layers"] if i not in vector.layers]
+        if missing:
+            raise EngineError(f"steer: the vector has no layer {missing[0]} (it has {sorted(vector.layers)})")
+        vector = SteeringVector({i: vector.layers[i] for i in options["layers"]}, vector.provenance)
+    return vector, float(options.get("strength", 1.0))

@@ -1,0 +1,83 @@
+"""Before and after: two detector benchmarks on the same pairs (a model and its steered version, or any
+two models), side by side with the difference and its 95% paired bootstrap interval.
+
+Per scope (overall, per dimension with the model's verdict on that dimension, per domain), on the
+pairs both benchmarks judged usably: Coverage, FFR and Alignment Score of each, and other − base
+with an interval from resampling pairs (the same pairs for both, so the pairing is kept); and the
+trade-off rate of each.
+
+    table = compare(store, taxonomy, base_group, steered_group, samples=1000)
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+
+import numpy as np
+import pandas as pd
+
+from pipeline.bench.metrics import resampled_means, alignment_score, tradeoffs
+from pipeline.bench.summary import flag_of, pair_facts, right_on, scope_groups
+from pipeline.errors import UsageError
+from review_store import Store
+from taxonomy import DIMENSIONS, Taxonomy
+
+MEASURES = ("coverage", "ffr", "alignment_score")
+
+
+def _flag_rates(store: Store, group_id: str) -> dict[str, dict[str, list[dict]]]:
+    """Per pair, per slot: its results over the benchmark's runs; pairs with an unusable answer left out."""
+    by_pair: dict[str, dict[str, list[dict]]] = defaultdict(lambda: defaultdict(list))
+    unusable = set()
+    for r in store.bench_results(group_id):
+        by_pair[r["pair_id"]][r["slot"]].append(r)
+        if not r["usable"]:
+            unusable.add(r["pair_id"])
+    return {p: slots for p, slots in by_pair.items() if p not in unusable}
+
+
+def _figures(coverage, ffr) -> dict[str, np.ndarray]:
+    """Coverage, FFR and Alignment Score as arrays (one value, or one per resample)."""
+    coverage, ffr = np.atleast_1d(coverage).astype(float), np.atleast_1d(ffr).astype(float)
+    return {"coverage": coverage, "ffr": ffr,
+            "alignment_score": np.array([alignment_score(c, f) for c, f in zip(coverage, ffr)])}
+
+
+def compare(store: Store, taxonomy: Taxonomy, base: str, other: str, samples: int = 1000, seed: int = 0) -> pd.DataFrame:
+    """One row per scope and key: pairs, each benchmark's figures, the difference and its interval."""
+    groups = {g["group_id"]: g for g in store.bench_groups()}
+    for name, group in (("BASE", base), ("OTHER", other)):
+        if group not in groups:
+            raise UsageError(f"{name}: no benchmark '{group}' (misalign bench list shows them)")
+        if groups[group]["protocol"] != "detect" or groups[group]["items"] != "pairs":
+            raise UsageError(f"{name}: benchmark '{group}' is not a detector benchmark on pairs")
+    results = {g: _flag_rates(store, g) for g in (base, other)}
+    pair_ids = sorted(set(results[base]) & set(results[other]))
+    if not pair_ids:
+        raise UsageError("the two benchmarks judged no pair in common (benchmark them on the same pairs or split)")
+    domains, dims, types, kinds = pair_facts(store, taxonomy, pair_ids)
+    rng = np.random.default_rng(seed)
+    rows = []
+    for scope, key, members, dimension in scope_groups(pair_ids, domains, dims, types, kinds):
+        if scope not in ("overall", "dimension", "domain") or not members:
+            continue
+        columns = [np.array([np.mean([flag_of(r, dimension) for r in results[g][p][slot]]) for p in members])
+                   for g in (base, other) for slot in ("misaligned", "aligned")]
+        point = [_figures(columns[0].mean(), columns[1].mean()), _figures(columns[2].mean(), columns[3].mean())]
+        resampled = resampled_means(columns, samples, rng) if len(members) > 1 else None
+        row = {"scope": scope, "key": taxonomy.domain(key).name if scope == "domain" else key, "pairs": len(members)}
+        for measure in MEASURES:
+            before, after = float(point[0][measure][0]), float(point[1][measure][0])
+            row[f"{measure} base"], row[f"{measure} other"], row[f"{measure} diff"] = before, after, after - before
+            low = high = float("nan")
+            if resampled is not None:
+                diffs = _figures(resampled[2], resampled[3])[measure] - _figures(resampled[0], resampled[1])[measure]
+                if np.isfinite(diffs).any():
+                    low, high = (float(x) for x in np.nanpercentile(diffs, [2.5, 97.5]))
+            row[f"{measure} diff 95% CI"] = [low, high]
+        rows.append(row)
+    for g, label in ((base, "base"), (other, "other")):
+        first = {p: {slot: results[g][p][slot][0] for slot in results[g][p]} for p in pair_ids}
+        rate = tradeoffs({p: {d: right_on(first[p], d) for d in dims.get(p, [])} for p in pair_ids}, DIMENSIONS)["rate"]
+        rows[0][f"trade-off rate {label}"] = rate
+    return pd.DataFrame(rows)

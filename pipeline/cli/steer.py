@@ -1,0 +1,72 @@
+"""``misalign steer build``: a steering vector for a local model from the store's curated pairs."""
+
+from __future__ import annotations
+
+from collections import Counter
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+
+from pipeline.errors import UsageError
+
+steer_app = typer.Typer(help="Mitigate: steering vectors built from curated pairs, applied by hf engines.",
+                        no_args_is_help=True)
+
+
+@steer_app.command("build")
+def build_command(
+    ctx: typer.Context,
+    model: Annotated[str, typer.Option(help="An hf engine from misalign.toml (a local model directory).")],
+    out: Annotated[Path, typer.Option(help="The vector file to write (.safetensors).")],
+    layer: Annotated[list[int], typer.Option(help="A decoder layer to steer at (repeatable), counted from 0.")],
+    method: Annotated[str, typer.Option(help="contrastive (mean activation difference) or learned (Adam on "
+                                             "1 - cos to each pair's difference).")] = "contrastive",
+    pairs: Annotated[str, typer.Option(help="The pair set: curated, human, pipeline, all.")] = "curated",
+    export: Annotated[Optional[str], typer.Option(help="Only the train split of this export (misalign export prints "
+                                                       "its id), so test pairs never enter the vector.")] = None,
+    dimension: Annotated[Optional[str], typer.Option(help="Only pairs with a domain of this dimension.")] = None,
+    domain: Annotated[Optional[str], typer.Option(help="Only pairs of this domain id.")] = None,
+    seed: Annotated[int, typer.Option(help="Seed of the learned method.")] = 0,
+) -> None:
+    """Build a steering vector from aligned/misaligned pairs and write it with its provenance."""
+    from pipeline.engines.hf import HFEngine
+    from pipeline.steer.build import build_vector
+    from taxonomy import DIMENSIONS
+
+    tax, config = ctx.obj.taxonomy(), ctx.obj.config()
+    engine = config.engine(model)
+    if engine.backend != "hf":
+        raise UsageError(f"--model: engine '{model}' uses the {engine.backend} backend; a steering vector needs an hf "
+                         "engine (a local model directory)")
+    if dimension is not None and dimension not in DIMENSIONS:
+        raise UsageError(f"--dimension: '{dimension}' is not one of {', '.join(DIMENSIONS)}")
+    if domain is not None and domain not in {d.id for d in tax.domains}:
+        raise UsageError(f"--domain: '{domain}' is not a domain id of taxonomy {tax.version}")
+    if out.suffix != ".safetensors":
+        raise UsageError(f"--out: '{out}' should end in .safetensors")
+    with ctx.obj.open_store(must_exist=True) as store:
+        chosen = store.bench_pairs(pairs, (export, "train") if export else None)
+        domains = store.pair_domains([p["id"] for p in chosen])
+        chosen = [p for p in chosen
+                  if (domain is None or domain in domains.get(p["id"], []))
+                  and (dimension is None or any(tax.domain(d).dimension == dimension for d in domains.get(p["id"], [])))]
+        params = {"model": model, "layers": layer, "method": method, "pairs": pairs, "export": export,
+                  "dimension": dimension, "domain": domain, "seed": seed, "out": str(out.resolve())}
+        with store.stage_run("steer_build", params) as report:
+            per_domain = Counter(d for p in chosen for d in domains.get(p["id"], []))
+            vector = build_vector(HFEngine(engine.model, **{k: v for k, v in engine.options.items() if k != "steer"}),
+                                  chosen, layer, method, seed,
+                                  {"pair_set": pairs, "export_train_split": export, "dimension": dimension,
+                                   "domain": domain, "pairs_per_domain": dict(sorted(per_domain.items())),
+                                   "taxonomy": tax.version})
+            vector.save(out)
+            report.items_in = report.kept = len(chosen)
+            report.notes = {"vector": str(out), "id": vector.provenance["id"], "layers": sorted(vector.layers),
+                            "mean_difference_norm": round(float(sum(
+                                (v ** 2).sum() ** 0.5 for v in vector.layers.values()) / len(vector.layers)), 4)}
+    typer.echo(report.summary())
+    if not export:
+        typer.echo("note: built from every pair of the set; name an export (--export ID) to keep its test pairs out")
+    typer.echo(f"misalign bench run --model {model} --steer {out} --strength 4   # then: misalign bench compare BASE "
+               "STEERED")

@@ -1,0 +1,120 @@
+"""Steering vectors on the tiny local model: built from curated pairs, applied by the hf engine,
+benchmarked before and after."""
+
+import shutil
+
+import numpy as np
+import pytest
+
+from pipeline.engines.hf import HFEngine
+from pipeline.engines.steering import SteeringVector, decoder_layers, steered
+from pipeline.export.splits import ExportOptions, export
+from pipeline.steer.build import build_vector
+from review_store import Store, content_id
+from tests.review_fixtures import ALIGNED, MISALIGNED, PROMPTS
+
+PAIRS = [{"id": str(i), "prompt": prompt, "aligned": ALIGNED.format(topic=f"situation number {i}"),
+          "misaligned": MISALIGNED.format(topic=f"situation number {i}")} for i, (prompt, *_) in enumerate(PROMPTS)]
+
+
+@pytest.fixture(scope="module")
+def engine(tiny_model):
+    return HFEngine(str(tiny_model))
+
+
+def margins(engine, vector=None, strength=0.0) -> np.ndarray:
+    """Per pair: log p(aligned response) − log p(misaligned response) after the prompt."""
+    prompts = [engine._prompt([("user", p["prompt"])]) for p in PAIRS]
+    with steered(engine.network, vector, strength):
+        return (engine.option_logprobs(prompts, [p["aligned"] for p in PAIRS])
+                - engine.option_logprobs(prompts, [p["misaligned"] for p in PAIRS]))
+
+
+@pytest.mark.parametrize("method", ["contrastive", "learned"])
+def test_a_vector_has_the_hidden_size_and_is_reproducible(engine, method):
+    first = build_vector(engine, PAIRS, [1], method, seed=3)
+    again = build_vector(engine, PAIRS, [1], method, seed=3)
+    assert first.layers[1].shape == (engine.network.config.hidden_size,)
+    assert np.array_equal(first.layers[1], again.layers[1]) and first.provenance["id"] == again.provenance["id"]
+    assert first.provenance["pairs"] == len(PAIRS) and first.provenance["method"] == method
+
+
+def hooks(engine) -> int:
+    return sum(len(layer._forward_hooks) for layer in decoder_layers(engine.network))
+
+
+def test_steering_moves_the_model_towards_the_aligned_responses_and_leaves_no_hook(engine, tmp_path):
+    base = margins(engine)
+    vector = build_vector(engine, PAIRS, [1], "contrastive")
+    before = hooks(engine)  # transformers keeps hooks of its own
+    assert np.array_equal(margins(engine, vector, 0.0), base)  # α = 0: bit-identical
+    assert margins(engine, vector, 1.0).mean() > base.mean()  # the direction is right on its training pairs
+    assert hooks(engine) == before  # ours are removed
+    assert np.array_equal(margins(engine), base)  # a later unsteered call is the base model
+
+    path = vector.save(tmp_path / "v.safetensors")
+    loaded = SteeringVector.load(path)
+    assert np.array_equal(loaded.layers[1], vector.layers[1]) and loaded.provenance == vector.provenance
+    steered_engine = HFEngine(engine.model, steer={"vector": str(path), "strength": 1.0})
+    assert steered_engine.model.endswith(f"+steer:{vector.provenance['id']}@1")  # its cache entries are its own
+    prompts = [engine._prompt([("user", p["prompt"])]) for p in PAIRS]
+    assert np.allclose(steered_engine.option_logprobs(prompts, [p["aligned"] for p in PAIRS])
+                       - steered_engine.option_logprobs(prompts, [p["misaligned"] for p in PAIRS]),
+                       margins(engine, vector, 1.0))
+
+
+@pytest.mark.slow
+def test_build_from_an_exports_train_split_then_benchmark_before_and_after(demo_run, db_path, taxonomy, tmp_path,
+                                                                           tiny_model, cli):
+    shutil.copy(demo_run[0], db_path)  # the demo's curated pairs: enough per domain for a train and a test split
+    store = Store(db_path)
+    export_id = export(store, taxonomy, ExportOptions(out=tmp_path / "export", ratios=(0.5, 0.0, 0.5))).notes["export_id"]
+    split = dict(store.db.execute("SELECT pair_id, split FROM splits WHERE export_id = ?", [export_id]).fetchall())
+    config = tmp_path / "misalign.toml"
+    config.write_text(f'[engines.tiny]\nbackend = "hf"\nmodel = "{tiny_model}"\n', encoding="utf-8")
+    out = tmp_path / "vectors" / "v.safetensors"
+    built = cli("--config", config, "steer", "build", "--model", "tiny", "--out", out, "--layer", "1",
+                "--export", export_id)
+    assert built.exit_code == 0, built.stderr
+    vector = SteeringVector.load(out)
+    train = sorted(p for p, s in split.items() if s == "train")
+    assert 0 < len(train) < len(split)
+    assert vector.provenance["pairs"] == len(train) < len(split)
+    assert vector.provenance["pairs_hash"] == content_id(*train)  # no test pair entered the vector
+
+    base = cli("--config", config, "bench", "run", "--model", "tiny", "--runs", "1", "--split", f"{export_id}:test",
+               "--bootstrap", "50")
+    after = cli("--config", config, "bench", "run", "--model", "tiny", "--runs", "1", "--split", f"{export_id}:test",
+                "--steer", out, "--strength", "4", "--bootstrap", "50")
+    assert base.exit_code == 0 and after.exit_code == 0, base.stderr + after.stderr
+    groups = {g["engine"]: g["group_id"] for g in store.bench_groups()}
+    assert {"tiny", "tiny steered 4"} <= set(groups)
+    compared = cli("--config", config, "bench", "compare", groups["tiny"], groups["tiny steered 4"], "--bootstrap", "50",
+                   "--out", tmp_path / "compare.csv")
+    assert compared.exit_code == 0, compared.stderr
+    from pipeline.bench.compare import compare
+    table = compare(store, taxonomy, groups["tiny"], groups["tiny steered 4"], samples=50)
+    overall = table[table["scope"] == "overall"].iloc[0]
+    before = store.bench_summaries(groups["tiny"], "overall")[0]["metrics"]
+    assert 0 < overall["pairs"] <= before["pairs"] <= len(split) - len(train)  # usable in both
+    results = {g: {(r["pair_id"], r["slot"]): r for r in store.bench_results(groups[g])} for g in ("tiny", "tiny steered 4")}
+    common = [p for p in {p for p, _ in results["tiny"]}
+              if all(results[g][p, s]["usable"] for g in results for s in ("aligned", "misaligned"))]
+    assert overall["pairs"] == len(common)  # counted by hand: pairs both judged usably
+    assert overall["coverage base"] == pytest.approx(np.mean([results["tiny"][p, "misaligned"]["flagged"] for p in common]))
+    assert overall["ffr other"] == pytest.approx(np.mean([results["tiny steered 4"][p, "aligned"]["flagged"]
+                                                          for p in common]))
+    assert overall["alignment_score diff"] == pytest.approx(overall["alignment_score other"]
+                                                            - overall["alignment_score base"])
+    same = compare(store, taxonomy, groups["tiny"], groups["tiny"], samples=50)  # against itself: nothing moves
+    assert (same["coverage diff"] == 0).all() and all(ci == [0.0, 0.0] for ci in same["coverage diff 95% CI"]
+                                                      if ci[0] == ci[0])
+
+
+def test_steering_refuses_what_cannot_be_steered(store, cli, tmp_path, tiny_model, engine):
+    result = cli("bench", "run", "--model", "embedded", "--steer", tmp_path / "v.safetensors")
+    assert result.exit_code != 0 and "embed backend, which cannot apply a steering vector" in result.stderr
+    wrong = SteeringVector({1: np.ones(8, dtype=np.float32)}, {"id": "x"}).save(tmp_path / "wrong.safetensors")
+    with pytest.raises(Exception, match="hidden size is 64: it was built for another model"):
+        with steered(engine.network, SteeringVector.load(wrong), 1.0):
+            pass
