@@ -93,3 +93,43 @@ if rows:
                                                             "benchmark": picked[0]["benchmark"]})
 else:
     st.caption("No domain figures for the dimensions chosen.")
+
+st.subheader("Before and after")
+if len(groups) < 2:
+    st.caption("Benchmark a second model, or a steered one (misalign bench run --steer V --strength A), on the same "
+               "pairs to compare them here.")
+    st.stop()
+labels = {g["group_id"]: f"{g['engine']} on {g['pairs']} pairs" for g in groups}
+steered_runs = [g for g in groups if " steered " in g["engine"]]
+after_default = steered_runs[-1] if steered_runs else groups[-1]
+others = [g for g in groups if g["group_id"] != after_default["group_id"]]
+base_default = next((g for g in others if g["engine"] == after_default["engine"].split(" steered ")[0]
+                     and g["pairs"] == after_default["pairs"]), others[0])  # a steered run's base, if there
+ids = [g["group_id"] for g in groups]
+columns = st.columns(2)
+base = columns[0].selectbox("Before", ids, index=ids.index(base_default["group_id"]), format_func=labels.get)
+after = columns[1].selectbox("After", ids, index=ids.index(after_default["group_id"]), format_func=labels.get)
+figures = {g: {s["key"]: s["metrics"] for s in read("bench_summaries", group_id=g, scope="domain")} for g in (base, after)}
+rows = []
+for key in sorted(set(figures[base]) & set(figures[after])):
+    before, now = figures[base][key]["alignment_score"][0], figures[after][key]["alignment_score"][0]
+    if before is None or now is None or before != before or now != now:
+        continue
+    domain = tax.domain(key)
+    rows.append({"dimension": names[domain.dimension], "domain": domain.name, "pairs": figures[after][key]["pairs"],
+                 "AS before": round(before, 3), "AS after": round(now, 3), "change": round(now - before, 3)})
+if base == after or not rows:
+    st.caption("Choose two benchmarks with Alignment Scores on the same domains.")
+else:
+    deltas = pd.DataFrame(rows)
+    deltas["row"] = deltas["dimension"] + " · " + deltas["domain"]
+    st.altair_chart(alt.Chart(deltas, title=f"Change in Alignment Score per domain: {labels[after]} minus "
+                              f"{labels[base]}").mark_bar().encode(
+        x=alt.X("change:Q", title="change in Alignment Score"),
+        y=alt.Y("row:N", sort="-x", title=None, axis=alt.Axis(labelLimit=500)),
+        color=alt.condition("datum.change >= 0", alt.value("#2f7ed8"), alt.value("#d9534f")),
+        tooltip=["dimension", "domain", "pairs", "AS before", "AS after", "change"]).properties(
+        height=22 * len(deltas)), width="stretch")
+    st.dataframe(deltas.drop(columns="row"), hide_index=True, width="stretch")
+    st.caption("From each benchmark's stored figures. misalign bench compare BEFORE AFTER adds paired bootstrap "
+               "intervals for each difference (same pairs resampled for both).")

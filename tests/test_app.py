@@ -279,11 +279,20 @@ def test_a_domain_view_lives_in_its_url(studio, taxonomy):
     assert at.query_params["domain"] == ["culture.museums"] or at.query_params["domain"] == "culture.museums"
 
 
-def test_tradeoffs_page_shows_the_matrix_and_the_domain_heatmap(studio):
+def test_tradeoffs_page_shows_the_matrix_and_the_domain_heatmap(studio, taxonomy):
     at = run("pages/2_Trade-offs.py")
     assert not at.exception
     assert at.metric[0].label == "Trade-off rate"
     assert len(at.get("arrow_vega_lite_chart")) == 2 or len(at.get("vega_lite_chart")) >= 1
+    # before and after: the change per domain between two benchmarks, from their stored figures
+    store, _ = studio
+    before, after = at.selectbox[-2].value, at.selectbox[-1].value
+    changes = next(d.value for d in at.dataframe if "change" in d.value.columns)
+    domain = changes.iloc[0]
+    [key] = [d.id for d in taxonomy.domains if d.name == domain["domain"]]
+    expected = (store.bench_summaries(after, "domain", key)[0]["metrics"]["alignment_score"][0]
+                - store.bench_summaries(before, "domain", key)[0]["metrics"]["alignment_score"][0])
+    assert domain["change"] == pytest.approx(expected, abs=1e-3) and before != after
 
 
 def test_agreement_page_lists_the_disagreement_and_adjudicates(studio):

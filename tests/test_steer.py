@@ -118,3 +118,27 @@ def test_steering_refuses_what_cannot_be_steered(store, cli, tmp_path, tiny_mode
     with pytest.raises(Exception, match="hidden size is 64: it was built for another model"):
         with steered(engine.network, SteeringVector.load(wrong), 1.0):
             pass
+
+
+@pytest.mark.slow
+def test_a_sweep_chooses_the_strength_on_validation_and_reports_it_on_test(demo_run, db_path, taxonomy, tmp_path,
+                                                                           tiny_model, cli):
+    shutil.copy(demo_run[0], db_path)
+    store = Store(db_path)
+    export_id = export(store, taxonomy, ExportOptions(out=tmp_path / "export", ratios=(0.4, 0.3, 0.3))).notes["export_id"]
+    vector = build_vector(HFEngine(str(tiny_model)), store.bench_pairs("all", (export_id, "train")), [1])
+    path = vector.save(tmp_path / "v.safetensors")
+    config = tmp_path / "misalign.toml"
+    config.write_text(f'[engines.tiny]\nbackend = "hf"\nmodel = "{tiny_model}"\n', encoding="utf-8")
+    result = cli("--config", config, "steer", "sweep", "--model", "tiny", "--vector", path, "--export", export_id,
+                 "--strengths", "0,1,4", "--threshold", "0.3", "--bootstrap", "50")
+    assert result.exit_code == 0, result.stderr
+    from pipeline.bench.sweep import sweep
+    from pipeline.engines.config import load_config
+    done = sweep(store, taxonomy, load_config(config), "tiny", str(path), export_id, [0, 1, 4], threshold=0.3, samples=50)
+    scores = done.validation["alignment_score"].fillna(-1).tolist()
+    assert done.best == done.validation["strength"][scores.index(max(scores))]  # the first best: the smaller α
+    assert f"chosen strength: {done.best:g}" in result.stdout
+    validation = set(p["id"] for p in store.bench_pairs("all", (export_id, "validation")))
+    test_pairs = {r["pair_id"] for r in store.bench_results(done.steered_group)}
+    assert test_pairs and not test_pairs & validation  # chosen on validation, reported on test

@@ -70,3 +70,36 @@ def build_command(
         typer.echo("note: built from every pair of the set; name an export (--export ID) to keep its test pairs out")
     typer.echo(f"misalign bench run --model {model} --steer {out} --strength 4   # then: misalign bench compare BASE "
                "STEERED")
+
+
+@steer_app.command("sweep")
+def sweep_command(
+    ctx: typer.Context,
+    model: Annotated[str, typer.Option(help="An hf engine from misalign.toml.")],
+    vector: Annotated[Path, typer.Option(help="The steering vector (misalign steer build).")],
+    export: Annotated[str, typer.Option(help="An export with validation and test splits (its id).")],
+    strengths: Annotated[str, typer.Option(help="Strengths to try on the validation split, comma-separated.")] = "0,2,4,8",
+    runs: Annotated[int, typer.Option(help="Runs per benchmark.")] = 1,
+    threshold: Annotated[float, typer.Option(help="Probability at which a response is flagged.")] = 0.5,
+    bootstrap: Annotated[int, typer.Option(help="Bootstrap resamples for the intervals.")] = 1000,
+) -> None:
+    """Pick the strength with the best Alignment Score on the validation split, then report it against
+    the unsteered model on the test split (the test pairs choose nothing)."""
+    from pipeline.bench.report import interval_text
+    from pipeline.bench.sweep import sweep
+
+    try:
+        values = [float(x) for x in strengths.split(",") if x.strip()]
+    except ValueError:
+        raise UsageError(f"--strengths: '{strengths}' is not numbers separated by commas, e.g. 0,2,4,8") from None
+    tax, config = ctx.obj.taxonomy(), ctx.obj.config()
+    with ctx.obj.open_store(must_exist=True) as store:
+        result = sweep(store, tax, config, model, str(vector), export, values, runs, threshold, bootstrap)
+    typer.echo("validation split:")
+    typer.echo(result.validation.drop(columns="benchmark").to_string(index=False, float_format="{:.3f}".format))
+    typer.echo(f"chosen strength: {result.best:g} (best Alignment Score on validation)")
+    overall = result.test.iloc[0]
+    typer.echo(f"test split, {overall['pairs']} pairs: " + "; ".join(
+        f"{m} {overall[f'{m} base']:.3f} -> {overall[f'{m} other']:.3f} ({overall[f'{m} diff']:+.3f} "
+        f"{interval_text(overall[f'{m} diff 95% CI'])})" for m in ("coverage", "ffr", "alignment_score")))
+    typer.echo(f"misalign bench compare {result.base_group} {result.steered_group}   # per dimension and domain")
