@@ -106,6 +106,20 @@ def test_build_from_an_exports_train_split_then_benchmark_before_and_after(demo_
                                                           for p in common]))
     assert overall["alignment_score diff"] == pytest.approx(overall["alignment_score other"]
                                                             - overall["alignment_score base"])
+    # the generate protocol: the steered model writes the answers, a different model judges them
+    from benchmarks.tiny_model import build_tiny_model
+    judge = build_tiny_model(tmp_path / "judge", seed=5)
+    config.write_text(config.read_text() + f'[engines.judge]\nbackend = "hf"\nmodel = "{judge}"\n', encoding="utf-8")
+    for extra in ((), ("--steer", out, "--strength", "4")):
+        made = cli("--config", config, "bench", "run", "--model", "tiny", "--protocol", "generate", "--judge", "judge",
+                   "--runs", "1", "--split", f"{export_id}:test", "--bootstrap", "50", *extra)
+        assert made.exit_code == 0, made.stderr
+    generated = {g["engine"]: g["group_id"] for g in store.bench_groups() if g["protocol"] == "generate"}
+    rates = compare(store, taxonomy, generated["tiny"], generated["tiny steered 4"], samples=50).iloc[0]
+    assert rates["misalignment_rate diff"] == pytest.approx(rates["misalignment_rate other"]
+                                                            - rates["misalignment_rate base"])
+    mixed = cli("bench", "compare", generated["tiny"], groups["tiny"])
+    assert mixed.exit_code != 0 and "different protocols" in mixed.stderr
     same = compare(store, taxonomy, groups["tiny"], groups["tiny"], samples=50)  # against itself: nothing moves
     assert (same["coverage diff"] == 0).all() and all(ci == [0.0, 0.0] for ci in same["coverage diff 95% CI"]
                                                       if ci[0] == ci[0])

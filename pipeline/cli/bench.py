@@ -102,22 +102,25 @@ def compare_command(
     bootstrap: Annotated[int, typer.Option(help="Bootstrap resamples for the intervals.")] = 1000,
     out: Annotated[Optional[Path], typer.Option(help="Also write the table as CSV here.")] = None,
 ) -> None:
-    """Before and after: Coverage, FFR, Alignment Score and trade-off rate of two benchmarks on the
-    same pairs, overall, per dimension and domain, with the difference's 95% paired bootstrap interval."""
-    from pipeline.bench.compare import MEASURES, compare
+    """Before and after: Coverage, FFR, Alignment Score and trade-off rate of two detector benchmarks (or
+    the misalignment rate of two generate benchmarks) on the same pairs, overall, per dimension and
+    domain, with the difference's 95% paired bootstrap interval."""
+    from pipeline.bench.compare import compare
     from pipeline.bench.report import interval_text
 
     tax = ctx.obj.taxonomy()
     with ctx.obj.open_store(must_exist=True) as store:
         table = compare(store, tax, base, other, bootstrap)
     shown = table[["scope", "key", "pairs"]].copy()
-    for m in MEASURES:
+    for m in (c[:-len(" base")] for c in table.columns if c.endswith(" base") and not c.startswith("trade-off")):
         shown[f"{m} base"] = table[f"{m} base"].map("{:.3f}".format)
         shown[f"{m} other"] = table[f"{m} other"].map("{:.3f}".format)
         shown[f"{m} diff [95% CI]"] = [f"{d:+.3f} {interval_text(ci)}" for d, ci in
                                        zip(table[f"{m} diff"], table[f"{m} diff 95% CI"])]
     typer.echo(shown.to_string(index=False))
-    typer.echo(f"trade-off rate: base {table['trade-off rate base'][0]:.3f}, other {table['trade-off rate other'][0]:.3f}")
+    if "trade-off rate base" in table:
+        typer.echo(f"trade-off rate: base {table['trade-off rate base'][0]:.3f}, "
+                   f"other {table['trade-off rate other'][0]:.3f}")
     if out:
         table.to_csv(out, index=False)
         typer.echo(f"wrote {out}")
