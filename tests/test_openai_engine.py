@@ -78,3 +78,47 @@ def test_option_probabilities_from_top_logprobs_match_a_hand_computation():
     scores = np.array([-0.2, -1.8, -3.0 - np.log(3)])
     expected = np.exp(scores) / np.exp(scores).sum()
     assert [probs[o] for o in ("yes", "no", "maybe")] == pytest.approx(expected.tolist())
+
+
+def test_a_replica_killed_mid_run_costs_no_request_and_is_used_again_once_back(tiny_model, store, tmp_path):
+    """Two real `transformers serve` replicas; one is SIGKILLed while the run is under way."""
+    import threading
+    import time
+
+    from benchmarks.serve import start_server, stop_server
+    from pipeline.engines import CachedEngine, server_notes
+
+    ports = free_port(), free_port()
+    urls = [f"http://127.0.0.1:{port}/v1" for port in ports]
+    steady, doomed = (start_server(tiny_model, port, tmp_path) for port in ports)
+    try:
+        engine = OpenAIEngine(str(tiny_model), urls, concurrency=2, retries=2, backoff=0.2)
+        requests = [GenerateRequest(as_messages(f"Tell me about festival number {i}"), max_tokens=24, temperature=0)
+                    for i in range(40)]
+
+        def kill_once_it_has_answered_some():
+            while engine.server_stats()[urls[1]]["answered"] < 3:
+                time.sleep(0.05)
+            doomed.kill()  # SIGKILL: requests in flight there are cut off
+
+        killer = threading.Thread(target=kill_once_it_has_answered_some)
+        killer.start()
+        cached = CachedEngine(engine, store, batch_size=64)
+        answers = cached.generate(requests)
+        killer.join()
+        stats = engine.server_stats()
+        assert server_notes(cached) == {"servers": stats}  # what a stage's report records per server
+        assert len(answers) == 40 and all(len(a.texts) == 1 for a in answers)
+        assert store.db.execute("SELECT COUNT(*) FROM engine_cache").fetchone()[0] == 40  # one answer per request
+        assert stats[urls[0]]["answered"] + stats[urls[1]]["answered"] == 40  # none asked twice successfully
+        assert stats[urls[1]]["failed"] >= 1 and stats[urls[0]]["answered"] > stats[urls[1]]["answered"]
+
+        doomed = start_server(tiny_model, ports[1], tmp_path)  # back on the same port
+        before, deadline = engine.server_stats()[urls[1]]["answered"], time.time() + 90
+        while engine.server_stats()[urls[1]]["answered"] == before and time.time() < deadline:
+            engine.generate([ask(f"Another question {time.time()} {i}") for i in range(8)])
+        assert engine.server_stats()[urls[1]]["answered"] > before  # tried again after its wait, and used
+    finally:
+        for server in (steady, doomed):
+            if server.poll() is None:
+                stop_server(server)

@@ -36,7 +36,7 @@ from tqdm import tqdm
 from pipeline.errors import UsageError
 from pipeline.bench.options import KEYWORD_DETECTOR, TRAINED_DETECTOR, BenchOptions, runs_to_make
 from pipeline.engines.config import Config, build_engine, same_model
-from pipeline.engines import CachedEngine, ChoiceRequest, GenerateRequest, valid_probs
+from pipeline.engines import CachedEngine, ChoiceRequest, GenerateRequest, server_notes, valid_probs
 from pipeline.bench.raters import PERSONA, QUESTION, personas, rate
 from pipeline.stages.pairs.rules import is_refusal
 from review_store import StageReport, Store, content_id
@@ -189,7 +189,8 @@ def run_bench(store: Store, config: Config, options: BenchOptions) -> StageRepor
                              f"bench run {run_index + 1}/{runs}", rows_of, store.add_bench_results, report)
         report.kept = len(pairs)
         report.notes = {"group_id": group_id, "pairs": len(pairs), "runs": runs,
-                        "engine_requests": (engine.calls if engine else 0) + (judge.calls if judge else 0)}
+                        "engine_requests": (engine.calls if engine else 0) + (judge.calls if judge else 0),
+                        **server_notes(engine, judge)}
         if runs_note:
             report.notes["runs_note"] = runs_note
         report.leave_out("empty_slot", [left_out_line(p) for p in left_out])  # said, never silent

@@ -7,7 +7,7 @@ Example (``pipeline.engines.config``; the model is a local directory, never down
 
 from __future__ import annotations
 
-from pipeline.engines.cache import CachedEngine
+from pipeline.engines.cache import CachedEngine, server_notes
 from pipeline.engines.protocol import (
     ChoiceRequest,
     Engine,
@@ -21,7 +21,7 @@ from pipeline.engines.protocol import (
 BACKENDS = ("hf", "openai", "vllm", "embed")
 
 __all__ = ["BACKENDS", "CachedEngine", "ChoiceRequest", "Engine", "EngineError", "Generation", "GenerateRequest",
-           "as_messages", "open_engine", "valid_probs"]
+           "as_messages", "open_engine", "server_notes", "valid_probs"]
 
 
 def open_engine(backend: str, model: str, options: dict) -> Engine:

@@ -39,6 +39,12 @@ class CachedEngine:
         self.backend, self.model = engine.backend, engine.model
         self.calls = 0  # requests sent to the engine (not replayed) since this wrapper was made
 
+    def server_stats(self) -> dict[str, dict]:
+        """Per server of an engine with several (the openai backend): what each answered and failed, and how
+        fast; empty for the others. Stages put it in their report as ``servers``."""
+        stats = getattr(self.engine, "server_stats", None)
+        return stats() if stats and len(stats()) > 1 else {}
+
     def _through_cache(self, kind: str, payloads: list[dict], call: Callable[[list[int]], list],
                        encode: Callable, decode: Callable) -> list:
         if not getattr(self.engine, "cached", True):  # cheaper to recompute than to store
@@ -84,3 +90,10 @@ class CachedEngine:
             lambda batch: list(self.engine.embed([texts[i] for i in batch])),
             lambda v: np.asarray(v, dtype=np.float32).tobytes(), lambda b: np.frombuffer(b, dtype=np.float32))
         return np.stack(vectors) if vectors else np.zeros((0, 0), dtype=np.float32)
+
+
+def server_notes(*engines: CachedEngine | None) -> dict:
+    """A stage report's ``servers`` note: per server of the engines that have several, what it answered
+    and failed and how fast (``{}`` when none has)."""
+    merged = {url: stats for engine in engines if engine is not None for url, stats in engine.server_stats().items()}
+    return {"servers": merged} if merged else {}

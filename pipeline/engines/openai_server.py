@@ -1,6 +1,12 @@
 """The ``openai`` backend: any OpenAI-compatible server (``vllm serve``, ``transformers serve``,
-TGI, llama.cpp) at one or more base URLs, with bounded concurrency, retries with exponential
-backoff, timeouts, and the API key read from the environment.
+TGI, llama.cpp) at one or more base URLs, with the API key read from the environment.
+
+Several URLs are replicas of one model: each takes at most ``concurrency`` requests at a time, a
+request goes to the least busy server that is up, and a server that fails (no connection, a timeout,
+HTTP 408/409/425/429/5xx) is set aside, its request sent to another, and tried again later: after an
+exponential backoff with jitter, or when its ``Retry-After`` says. A request fails only when every
+server has failed it ``retries + 1`` times. Servers are checked (``GET /models``) when the engine
+starts; ``server_stats()`` tells what each answered, failed and how fast.
 
 ``choice_probs`` reads the first generated token's ``top_logprobs`` and gives each option the
 probability of the token that begins it; a server that returns no log-probabilities is an error.
@@ -8,9 +14,9 @@ probability of the token that begins it; a server that returns no log-probabilit
 
 from __future__ import annotations
 
-import itertools
 import math
 import os
+import random
 import threading
 import time
 from collections.abc import Sequence
@@ -22,6 +28,7 @@ import numpy as np
 from pipeline.engines.protocol import ChoiceRequest, EngineError, Generation, GenerateRequest, Messages, normalise
 
 RETRIED_STATUS = {408, 409, 425, 429, 500, 502, 503, 504}
+MAX_BACKOFF_S = 30.0
 
 
 def probs_from_top_logprobs(options: Sequence[str], top: list[dict]) -> dict[str, float]:
@@ -44,6 +51,35 @@ def probs_from_top_logprobs(options: Sequence[str], top: list[dict]) -> dict[str
     return dict(zip(options, normalise(np.where(np.isinf(scores), floor, scores)).tolist()))
 
 
+def retry_after(response: httpx.Response) -> float | None:
+    """The seconds a server asks to wait before the next request (``Retry-After`` in seconds), if any.
+
+    >>> retry_after(httpx.Response(429, headers={"Retry-After": "2"})), retry_after(httpx.Response(503))
+    (2.0, None)
+    """
+    try:
+        return max(0.0, float(response.headers.get("Retry-After", "")))
+    except ValueError:
+        return None
+
+
+class Server:
+    """One base URL: requests in flight, when it may be tried again, what it answered and failed."""
+
+    def __init__(self, url: str):
+        self.url = url
+        self.in_flight = 0
+        self.down_until = 0.0  # time.monotonic() before which it gets no request
+        self.failures = 0  # in a row
+        self.answered = 0
+        self.failed = 0
+        self.seconds = 0.0  # spent on the requests it answered
+
+    def stats(self) -> dict:
+        return {"answered": self.answered, "failed": self.failed,
+                "answered_per_s": round(self.answered / self.seconds, 2) if self.seconds else None}
+
+
 class OpenAIEngine:
     backend = "openai"
 
@@ -52,19 +88,61 @@ class OpenAIEngine:
         if not urls:
             raise EngineError("openai: give at least one base URL (e.g. http://127.0.0.1:8000/v1)")
         self.model = model
-        self.urls = [u.rstrip("/") for u in urls]
+        self.servers = [Server(u.rstrip("/")) for u in urls]
         self.concurrency, self.retries, self.backoff = concurrency, retries, backoff
         key = os.environ.get(api_key_env, "")
         headers = {"Authorization": f"Bearer {key}"} if key else {}
         self.client = httpx.Client(headers=headers, timeout=timeout,
-                                   limits=httpx.Limits(max_connections=concurrency * len(self.urls)))
-        self._next_url = itertools.cycle(self.urls)
-        self._lock = threading.Lock()
+                                   limits=httpx.Limits(max_connections=concurrency * len(self.servers)))
+        self._ready = threading.Condition()
+        self._random = random.Random(0)
+        for server in self.servers:
+            self._check(server)
+
+    def _check(self, server: Server) -> None:
+        """Ask the server whether it is up (``GET /models``); one that is not is set aside for now."""
+        try:
+            self.client.get(f"{server.url}/models", timeout=min(5.0, self.client.timeout.read or 5.0))
+        except httpx.HTTPError:
+            self._set_aside(server, None)
+
+    def server_stats(self) -> dict[str, dict]:
+        """Per base URL: requests answered, failed attempts, answered per second of its own time."""
+        return {s.url: s.stats() for s in self.servers}
+
+    def _take(self) -> Server:
+        """The least busy server that is up and has a free slot, waiting while there is none."""
+        with self._ready:
+            while True:
+                now = time.monotonic()
+                free = [s for s in self.servers if s.down_until <= now and s.in_flight < self.concurrency]
+                if free:
+                    server = min(free, key=lambda s: (s.in_flight, s.answered))
+                    server.in_flight += 1
+                    return server
+                later = [s.down_until for s in self.servers if s.down_until > now]
+                self._ready.wait(timeout=max(0.01, min(later) - now) if later else None)
+
+    def _give_back(self, server: Server) -> None:
+        with self._ready:
+            server.in_flight -= 1
+            self._ready.notify_all()
+
+    def _set_aside(self, server: Server, wait: float | None) -> None:
+        """After a failure: no requests for the server's ``Retry-After``, else an exponential backoff with jitter."""
+        with self._ready:
+            server.failures += 1
+            server.failed += 1
+            if wait is None:
+                wait = min(MAX_BACKOFF_S, self.backoff * 2 ** (server.failures - 1)) * (1 + 0.5 * self._random.random())
+            server.down_until = time.monotonic() + wait
+            self._ready.notify_all()
 
     def _post(self, path: str, body: dict) -> dict:
-        for attempt in range(self.retries + 1):
-            with self._lock:
-                url = next(self._next_url) + path
+        attempts = (self.retries + 1) * len(self.servers)
+        for _ in range(attempts):
+            server = self._take()
+            url, began, wait = server.url + path, time.perf_counter(), None
             try:
                 response = self.client.post(url, json=body)
             except httpx.TimeoutException:
@@ -73,13 +151,19 @@ class OpenAIEngine:
                 problem = f"could not connect ({exc.__class__.__name__})"
             else:
                 if response.status_code < 400:
+                    with self._ready:
+                        server.failures, server.answered = 0, server.answered + 1
+                        server.seconds += time.perf_counter() - began
+                    self._give_back(server)
                     return response.json()
                 problem = f"HTTP {response.status_code}: {response.text[:200]}"
                 if response.status_code not in RETRIED_STATUS:
+                    self._give_back(server)
                     raise EngineError(f"openai: {url}: {problem}")
-            if attempt < self.retries:
-                time.sleep(self.backoff * 2 ** attempt)
-        raise EngineError(f"openai: {url}: {problem} (after {self.retries + 1} tries)")
+                wait = retry_after(response)
+            self._set_aside(server, wait)
+            self._give_back(server)
+        raise EngineError(f"openai: {url}: {problem} (after {attempts} tries)")
 
     @staticmethod
     def _messages(messages: Messages) -> list[dict]:
@@ -108,9 +192,10 @@ class OpenAIEngine:
         return Generation(texts[:request.n], reasons[:request.n], prompt_tokens, counts[:request.n])
 
     def _map(self, function, requests: Sequence) -> list:
-        if self.concurrency == 1 or len(requests) == 1:
+        workers = self.concurrency * len(self.servers)  # every server's slots busy at once
+        if workers == 1 or len(requests) == 1:
             return [function(r) for r in requests]
-        with ThreadPoolExecutor(self.concurrency) as pool:
+        with ThreadPoolExecutor(workers) as pool:
             return list(pool.map(function, requests))
 
     def generate(self, requests: Sequence[GenerateRequest]) -> list[Generation]:

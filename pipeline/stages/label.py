@@ -26,7 +26,7 @@ from pipeline.errors import UsageError
 from pipeline.stages.options import TRAINED, LabelOptions
 from pipeline.stages.progress import progress
 from pipeline.engines.config import Config, build_engine
-from pipeline.engines import CachedEngine, ChoiceRequest, valid_probs
+from pipeline.engines import CachedEngine, ChoiceRequest, server_notes, valid_probs
 from review_store import StageReport, Store, content_id
 from taxonomy import DIMENSIONS, Taxonomy
 
@@ -244,5 +244,5 @@ def label(store: Store, taxonomy: Taxonomy, config: Config, options: LabelOption
         label_pending(store, name, options.batch_prompts, report, lambda batch: label_batch(
             engine, embedder, labeller, batch, name, report.started_at, report))
         report.notes = {"prompts_per_s": round(report.items_in / report.elapsed(), 1) if report.items_in else 0,
-                        "engine_requests": engine.calls}
+                        "engine_requests": engine.calls, **server_notes(engine)}
     return report

@@ -31,7 +31,7 @@ from pipeline.errors import UsageError, one_line
 from pipeline.stages.pairs.options import PairOptions
 from pipeline.engines.config import Config, build_engine, same_model
 from pipeline.engines import ChoiceRequest, GenerateRequest
-from pipeline.engines import valid_probs
+from pipeline.engines import server_notes, valid_probs
 from pipeline.stages.pairs.templates import (
     SIMILARITY_RATIONALE,
     ARTICLED,
@@ -431,7 +431,8 @@ class PairRun:
         if self.counts["rejected"]:
             report.drop("rejected", self.counts["rejected"])
         report.notes = {**report.notes, **self.counts, "generate_requests": sum(e.calls for _, e in self.generators),
-                        "judge_requests": self.judge.calls}
+                        "judge_requests": self.judge.calls,
+                        **server_notes(*(e for _, e in self.generators), self.judge)}
         self.store.record_stage_run(report)
         return report
 
