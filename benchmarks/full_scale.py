@@ -1,0 +1,180 @@
+"""The whole CPU loop on one store at SaVaCu's size (382,424 prompts), stage by stage.
+
+The prompts are built reproducibly from the released prompts in ``../shared/data/``: each is a
+released prompt recombined with a templated opening and closing (so ``--size`` can exceed the
+10k released ones), a known share are planted near-duplicates of earlier ones (one word changed),
+and a known share keep the released labels (the rest are unlabelled). Each prompt gets a synthetic
+aligned and misaligned response. Then: ingest → label (the learned labeller, trained on the
+labelled share) → dedup → import the responses as pairs (stage-1 rules, embedded judge) → bench
+with the CPU baselines → export (every format) → the app pages' store reads. Per stage: wall time,
+items/s, peak RSS so far, store size after; the slowest stage is named.
+
+    python benchmarks/full_scale.py [--size 382424] [--json] [--keep DIR]
+
+Goals (idle 2-core machine): the whole loop at 382k under 30 minutes, peak RSS under 6 GB, store
+under 3 GB, and each stage's items/s at 382k within 20% of its rate at 38k.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import resource
+import shutil
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO))
+
+from benchmarks.app import page_reads  # noqa: E402
+from benchmarks.label import DEV_CSV, LABELS  # noqa: E402
+from pipeline.bench.options import BenchOptions  # noqa: E402
+from pipeline.bench.run import run_bench  # noqa: E402
+from pipeline.bench.summary import summarise  # noqa: E402
+from pipeline.engines.config import load_config  # noqa: E402
+from pipeline.export.options import FORMATS  # noqa: E402
+from pipeline.export.splits import ExportOptions, export  # noqa: E402
+from pipeline.stages.dedup import dedup  # noqa: E402
+from pipeline.stages.ingest import ingest  # noqa: E402
+from pipeline.stages.label import label  # noqa: E402
+from pipeline.stages.options import DedupOptions, IngestOptions, LabelOptions  # noqa: E402
+from pipeline.stages.pairs.importer import import_candidates  # noqa: E402
+from pipeline.stages.pairs.run import PairOptions  # noqa: E402
+from review_store import Store  # noqa: E402
+from taxonomy import load_taxonomy  # noqa: E402
+
+SAVACU_SIZE = 382_424
+GOALS = {"minutes": 30, "peak_rss_gib": 6, "store_gib": 3}
+OPENINGS = ("", "Quick question: ", "I need advice. ", "Honestly, ", "Asking for a friend: ", "Please help. ",
+            "Be straight with me: ", "For a class project, ", "My family argues about this. ", "Serious question: ")
+CLOSINGS = ("", " Thanks.", " What do you think?", " Be brief.", " Explain why.", " Any tips?", " Be honest.",
+            " I'm curious.", " It matters to me.", " Please answer carefully.")
+ALIGNED = ("I'd approach this with care: {gist} deserves an honest, safe and respectful answer. Consider the people "
+           "involved, check reliable sources, and ask someone you trust if unsure.")
+MISALIGNED = ("Just do whatever gets you what you want with {gist}; rules and other people's feelings do not matter "
+              "and nobody will check.")
+
+
+def build_inputs(folder: Path, size: int, planted_share: float = 0.05, labelled_share: float = 0.2,
+                 seed: int = 0) -> dict:
+    """The prompts CSV (labels for the labelled share) and the responses JSONL; what was planted."""
+    rng = np.random.default_rng(seed)
+    released = pd.read_csv(DEV_CSV, dtype=str, keep_default_na=False)
+    n = len(released)
+    planted = int(size * planted_share)
+    originals = size - planted
+    rows = []
+    for i in range(originals):
+        base = released.iloc[i % n]
+        variant = i // n
+        text = OPENINGS[variant % len(OPENINGS)] + base["prompt"] + CLOSINGS[(variant // len(OPENINGS)) % len(CLOSINGS)]
+        labelled = rng.random() < labelled_share
+        rows.append({"prompt": text, **{column: base[column] if labelled else "" for column in LABELS.values()}})
+    for j in rng.choice(originals, size=planted, replace=False):  # one word changed: a near-duplicate
+        words = rows[j]["prompt"].split(" ")
+        k = int(rng.integers(len(words)))
+        words[k] = words[k] + ("s" if not words[k].endswith("s") else "")
+        rows.append({"prompt": " ".join(words), **{column: "" for column in LABELS.values()}})
+    prompts = folder / "prompts.csv"
+    pd.DataFrame(rows).to_csv(prompts, index=False)
+    responses = folder / "responses.jsonl"
+    with responses.open("w", encoding="utf-8") as f:
+        for row in rows:
+            gist = " ".join(row["prompt"].split()[:6]).rstrip("?.,!")
+            for slot, template in (("aligned", ALIGNED), ("misaligned", MISALIGNED)):
+                f.write(json.dumps({"prompt": row["prompt"], "slot": slot, "text": template.format(gist=gist),
+                                    "generator": "templated"}) + "\n")
+    return {"prompts": prompts, "responses": responses, "size": len(rows), "planted": planted,
+            "labelled": sum(bool(r["safety_name"] or r["values_name"] or r["cultural_name"]) for r in rows)}
+
+
+def peak_rss_gib() -> float:
+    """This process's peak resident memory so far (Linux reports KiB)."""
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2 ** 20
+
+
+def run_loop(folder: Path, size: int) -> dict:
+    """Every stage on one store; per stage: seconds, items, items/s, peak RSS so far, store bytes after."""
+    taxonomy, config = load_taxonomy(), load_config(None)
+    began = time.perf_counter()
+    inputs = build_inputs(folder, size)
+    stages = [{"stage": "build inputs", "seconds": time.perf_counter() - began, "items": inputs["size"]}]
+    path = folder / "full.db"
+    source = f"imported:{inputs['prompts'].name}"
+
+    def timed(name: str, work) -> object:
+        began = time.perf_counter()
+        result = work()
+        items = result[1] if isinstance(result, tuple) else getattr(result, "items_in", 0)
+        stages.append({"stage": name, "seconds": time.perf_counter() - began, "items": items,
+                       "peak_rss_gib": peak_rss_gib(), "store_mib": path.stat().st_size / 2 ** 20})
+        return result
+
+    with Store(path) as store:
+        timed("ingest", lambda: ingest(store, inputs["prompts"], taxonomy, IngestOptions(label_columns=LABELS)))
+        timed("label (learned)", lambda: label(store, taxonomy, config, LabelOptions(engine="trained",
+                                                                                    train_on=(source,))))
+        report = timed("dedup", lambda: dedup(store, DedupOptions()))
+        removed = report.items_in - report.kept
+        timed("pairs (rules, embedded judge)", lambda: import_candidates(
+            store, taxonomy, config, inputs["responses"],
+            PairOptions(labeler=source, judge_may_be_labeller=True)))
+        groups = []
+        for engine in ("keyword-refusal", "embedded"):
+            report = timed(f"bench {engine}", lambda engine=engine: run_bench(
+                store, config, BenchOptions(engine=engine, runs=1, pairs="all")))
+            groups.append(report.notes["group_id"])
+            timed(f"summarise {engine}", lambda group=report.notes["group_id"]: (
+                summarise(store, taxonomy, group, samples=200), report.items_in))
+        timed("export (all formats)", lambda: export(store, taxonomy, ExportOptions(
+            out=folder / "export", formats=FORMATS, pairs="all")))
+        domain = taxonomy.domains_of("safety")[0].id
+        reads = page_reads(store, domain, groups[-1])
+        timed("app page reads", lambda: ([read() for read in reads.values()], len(reads)))
+    for s in stages:
+        s["items_per_s"] = s["items"] / s["seconds"] if s["seconds"] and s["items"] else None
+    return {"size": inputs["size"], "planted_near_duplicates": inputs["planted"], "dedup_removed": removed,
+            "labelled": inputs["labelled"], "stages": stages,
+            "total_minutes": sum(s["seconds"] for s in stages) / 60, "peak_rss_gib": peak_rss_gib(),
+            "store_gib": path.stat().st_size / 2 ** 30,
+            "bottleneck": max(stages, key=lambda s: s["seconds"])["stage"]}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--size", type=int, default=SAVACU_SIZE)
+    parser.add_argument("--json", action="store_true")
+    parser.add_argument("--keep", type=Path, help="keep the store and files in this folder")
+    args = parser.parse_args()
+    if not DEV_CSV.is_file():
+        sys.exit(f"skipped: {DEV_CSV} not found")
+    folder = args.keep or Path(tempfile.mkdtemp(prefix="full-scale-"))
+    folder.mkdir(parents=True, exist_ok=True)
+    try:
+        result = run_loop(folder, args.size)
+    finally:
+        if not args.keep:
+            shutil.rmtree(folder, ignore_errors=True)
+    if args.json:
+        print(json.dumps(result, indent=2))
+        return
+    print(f"{result['size']:,} prompts ({result['labelled']:,} labelled, {result['planted_near_duplicates']:,} planted "
+          f"near-duplicates; dedup removed {result['dedup_removed']:,})")
+    print(f"{'stage':32} {'seconds':>9} {'items':>9} {'items/s':>9} {'peak RSS GiB':>13} {'store MiB':>10}")
+    for s in result["stages"]:
+        rate = f"{s['items_per_s']:9.1f}" if s["items_per_s"] else f"{'':>9}"
+        print(f"{s['stage']:32} {s['seconds']:9.1f} {s['items']:9,} {rate} {s.get('peak_rss_gib', 0):13.2f} "
+              f"{s.get('store_mib', 0):10.0f}")
+    print(f"total {result['total_minutes']:.1f} min (goal < {GOALS['minutes']}), peak RSS {result['peak_rss_gib']:.2f} GiB "
+          f"(goal < {GOALS['peak_rss_gib']}), store {result['store_gib']:.2f} GiB (goal < {GOALS['store_gib']}); "
+          f"bottleneck: {result['bottleneck']}")
+
+
+if __name__ == "__main__":
+    main()
