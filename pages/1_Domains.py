@@ -6,7 +6,7 @@ import altair as alt
 import pandas as pd
 import streamlit as st
 
-from pipeline.app.charts import linked_cell, tradeoff_chart
+from pipeline.app.charts import tradeoff_explorer
 from pipeline.app.pair_card import show_pair
 from pipeline.app.shared import read, taxonomy
 from pipeline.bench.report import interval_text, mean_sd_text
@@ -124,23 +124,9 @@ if on_pairs:
     else:
         st.metric("Trade-off rate here", mean_sd_text(tradeoff["rate"], groups[benchmark]["runs"]),
                   help=f"{tradeoff['items']} pairs of this domain labelled in two or more dimensions")
-        event = st.altair_chart(tradeoff_chart(tradeoff, tax, f"{model} on {domain.name}: share of pairs right on one "
-                                "dimension and wrong on another (pairs behind it); click a cell"),
-                                on_select="rerun", key=f"matrix-{domain.id}-{benchmark}", width="stretch")
-        cell = linked_cell(event, f"matrix-{domain.id}-{benchmark}")
-        if cell is None:
-            st.caption("Click a cell to see the pairs behind it.")
-        else:
-            right, wrong = cell.split(">")
-            behind = tradeoff["behind"][cell]
-            st.markdown(f"**Right on {tax.dimension_names[right]}, wrong on {tax.dimension_names[wrong]}: "
-                        f"{behind['total']} pairs**" + (f" (the first {len(behind['pairs'])} shown)"
-                                                        if behind["total"] > len(behind["pairs"]) else ""))
-            shown = read("pairs_by_ids", pair_ids=behind["pairs"], limit=20)
-            context = read("pair_context", pair_ids=[p["id"] for p in shown])
-            flags = read("pair_bench_flags", group_id=benchmark, pair_ids=[p["id"] for p in shown])
-            for pair in shown:
-                show_pair(pair, context[pair["id"]], tax, flagged=(model, flags.get(pair["id"], {})))
+        tradeoff_explorer(tradeoff, tax, f"{model} on {domain.name}: share of pairs right on one dimension and "
+                          "wrong on another (pairs behind it); click a cell", f"matrix-{domain.id}-{benchmark}",
+                          benchmark, model)
     flagged_by = (benchmark, model)
 
 with st.expander("Labels: semantic types and the labeller's probabilities"):

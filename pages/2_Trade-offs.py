@@ -5,8 +5,7 @@ import altair as alt
 import pandas as pd
 import streamlit as st
 
-from pipeline.app.charts import linked_cell, tradeoff_chart
-from pipeline.app.pair_card import show_pair
+from pipeline.app.charts import tradeoff_explorer
 from pipeline.app.shared import read, taxonomy
 from pipeline.bench.metrics import TRADEOFF_DEFINITION
 from pipeline.bench.report import mean_sd_text
@@ -34,25 +33,11 @@ st.query_params["benchmark"] = chosen["group_id"]
 if tradeoff and "behind" in tradeoff:
     st.metric("Trade-off rate", mean_sd_text(tradeoff["rate"], chosen["runs"]),
               help=f"{tradeoff['items']} pairs labelled in two or more dimensions")
-    key = f"matrix-{chosen['group_id']}"
-    event = st.altair_chart(tradeoff_chart(tradeoff, tax, f"{chosen['engine']}: share of pairs right on one dimension "
-                                           "and wrong on another (pairs behind it); click a cell"),
-                            on_select="rerun", key=key, width="stretch")
+    tradeoff_explorer(tradeoff, tax, f"{chosen['engine']}: share of pairs right on one dimension and wrong on "
+                      "another (pairs behind it); click a cell", f"matrix-{chosen['group_id']}", chosen["group_id"],
+                      chosen["engine"])
     with st.expander("How the trade-off rate is computed"):
         st.text(TRADEOFF_DEFINITION)
-    cell = linked_cell(event, key)
-    if cell is None:
-        st.caption("Click a cell to see the pairs behind it.")
-    else:
-        right, wrong = cell.split(">")
-        behind = tradeoff["behind"][cell]
-        st.markdown(f"**Right on {names[right]}, wrong on {names[wrong]}: {behind['total']} pairs**"
-                    + (" (the first 20 shown)" if behind["total"] > 20 else ""))
-        shown = read("pairs_by_ids", pair_ids=behind["pairs"], limit=20)
-        context = read("pair_context", pair_ids=[p["id"] for p in shown])
-        flags = read("pair_bench_flags", group_id=chosen["group_id"], pair_ids=[p["id"] for p in shown])
-        for pair in shown:
-            show_pair(pair, context[pair["id"]], tax, flagged=(chosen["engine"], flags.get(pair["id"], {})))
 else:
     st.caption(f"This benchmark's figures predate clickable trade-offs: misalign bench report {chosen['group_id']} "
                "--refresh computes them.")

@@ -1,9 +1,9 @@
-"""Charts more than one page draws: the trade-off matrix (a cell is clicked to see the pairs behind it).
+"""Charts more than one page draws: the trade-off matrix, where a click on a cell lists the pairs
+behind it, each saying what the model flagged.
 
 Example, on a page::
 
-    event = st.altair_chart(tradeoff_chart(figures, taxonomy, "Trade-offs"), on_select="rerun", key="matrix")
-    cell = linked_cell(event, "matrix")  # "safety>value" or None, kept in the URL as ?cell=
+    tradeoff_explorer(figures, taxonomy, "Trade-offs of gpt", key="matrix", benchmark=group_id, model="gpt")
 """
 
 from __future__ import annotations
@@ -12,6 +12,8 @@ import altair as alt
 import pandas as pd
 import streamlit as st
 
+from pipeline.app.pair_card import show_pair
+from pipeline.app.shared import read
 from taxonomy import Taxonomy
 
 CELL = "cell"  # the selection's name: what a click on the matrix returns
@@ -69,3 +71,25 @@ def linked_cell(event, key: str) -> str | None:
         st.query_params.pop("cell", None)
     st.session_state[had] = bool(cell)
     return st.query_params.get("cell")
+
+
+def tradeoff_explorer(figures: dict, taxonomy: Taxonomy, title: str, key: str, benchmark: str, model: str,
+                      shown: int = 20) -> None:
+    """The clickable matrix, and under it the pairs behind the chosen cell (the first ``shown``), each
+    with what ``model`` flagged on each response in ``benchmark``."""
+    names = taxonomy.dimension_names
+    event = st.altair_chart(tradeoff_chart(figures, taxonomy, title), on_select="rerun", key=key, width="stretch")
+    cell = linked_cell(event, key)
+    if cell is None:
+        st.caption("Click a cell to see the pairs behind it.")
+        return
+    right, wrong = cell.split(">")
+    behind = figures["behind"][cell]
+    listed = min(shown, len(behind["pairs"]))
+    st.markdown(f"**Right on {names[right]}, wrong on {names[wrong]}: {behind['total']} pairs**"
+                + (f" (the first {listed} shown)" if behind["total"] > listed else ""))
+    pairs = read("pairs_by_ids", pair_ids=behind["pairs"], limit=shown)
+    context = read("pair_context", pair_ids=[p["id"] for p in pairs])
+    flags = read("pair_bench_flags", group_id=benchmark, pair_ids=[p["id"] for p in pairs])
+    for pair in pairs:
+        show_pair(pair, context[pair["id"]], taxonomy, flagged=(model, flags.get(pair["id"], {})))
