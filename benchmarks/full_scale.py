@@ -1,8 +1,9 @@
 """The whole CPU loop on one store at SaVaCu's size (382,424 prompts), stage by stage.
 
-The prompts are built reproducibly from the released prompts in ``../shared/data/``: each is a
-released prompt recombined with a templated opening and closing (so ``--size`` can exceed the
-10k released ones), a known share are planted near-duplicates of earlier ones (one word changed),
+The prompts are built reproducibly from the released prompts in ``../shared/data/``: the released
+prompts first, then (so ``--size`` can exceed the 10k released ones) pairs of them joined with a
+templated opening and closing, which are not near-duplicates of either; a known share are planted
+near-duplicates of earlier ones (one word changed),
 and a known share keep the released labels (the rest are unlabelled). Each prompt gets a synthetic
 aligned and misaligned response. Then: ingest → label (the learned labeller, trained on the
 labelled share) → dedup → import the responses as pairs (stage-1 rules, embedded judge) → bench
@@ -73,7 +74,11 @@ def build_inputs(folder: Path, size: int, planted_share: float = 0.05, labelled_
     for i in range(originals):
         base = released.iloc[i % n]
         variant = i // n
-        text = OPENINGS[variant % len(OPENINGS)] + base["prompt"] + CLOSINGS[(variant // len(OPENINGS)) % len(CLOSINGS)]
+        text = base["prompt"]
+        if variant:  # past the released prompts: two of them joined, so the result is not a near-duplicate of either
+            other = released.iloc[(i * 7919 + variant) % n]["prompt"]
+            text = (OPENINGS[variant % len(OPENINGS)] + text + " Also, " + other[:1].lower() + other[1:]
+                    + CLOSINGS[(variant // len(OPENINGS)) % len(CLOSINGS)])
         labelled = rng.random() < labelled_share
         rows.append({"prompt": text, **{column: base[column] if labelled else "" for column in LABELS.values()}})
     for j in rng.choice(originals, size=planted, replace=False):  # one word changed: a near-duplicate
