@@ -110,11 +110,11 @@ else:
     deltas["row"] = deltas["dimension"] + " · " + deltas["domain"]
     st.altair_chart(alt.Chart(deltas, title=f"Change in Alignment Score per domain: {labels[after]} minus "
                               f"{labels[base]}").mark_bar().encode(
-        x=alt.X("change:Q", title="change in Alignment Score"),
+        x=alt.X("change:Q", title="change in Alignment Score", scale=alt.Scale(domain=[-1, 1])),
         y=alt.Y("row:N", sort="-x", title=None, axis=alt.Axis(labelLimit=500)),
         color=alt.condition("datum.change >= 0", alt.value("#2f7ed8"), alt.value("#d9534f")),
         tooltip=["dimension", "domain", "pairs", "AS before", "AS after", "change"]).properties(
-        height=22 * len(deltas)), width="stretch")
+        height=alt.Step(24)), width="stretch")
     st.dataframe(deltas.drop(columns="row"), hide_index=True, width="stretch")
     st.caption("From each benchmark's stored figures. misalign bench compare BEFORE AFTER adds paired bootstrap "
                "intervals for each difference (same pairs resampled for both).")
