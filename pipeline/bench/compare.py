@@ -12,29 +12,16 @@ model's own answers, the same way.
 
 from __future__ import annotations
 
-from collections import defaultdict
-
 import numpy as np
 import pandas as pd
 
 from pipeline.bench.metrics import resampled_means, alignment_score, tradeoffs
-from pipeline.bench.summary import flag_of, pair_facts, right_on, scope_groups
+from pipeline.bench.summary import flag_of, pair_facts, right_on, scope_groups, usable_results
 from pipeline.errors import UsageError
 from review_store import Store
 from taxonomy import DIMENSIONS, Taxonomy
 
 MEASURES = ("coverage", "ffr", "alignment_score")
-
-
-def _flag_rates(store: Store, group_id: str) -> dict[str, dict[str, list[dict]]]:
-    """Per pair, per slot: its results over the benchmark's runs; pairs with an unusable answer left out."""
-    by_pair: dict[str, dict[str, list[dict]]] = defaultdict(lambda: defaultdict(list))
-    unusable = set()
-    for r in store.bench_results(group_id):
-        by_pair[r["pair_id"]][r["slot"]].append(r)
-        if not r["usable"]:
-            unusable.add(r["pair_id"])
-    return {p: slots for p, slots in by_pair.items() if p not in unusable}
 
 
 def _figures(coverage, ffr) -> dict[str, np.ndarray]:
@@ -57,8 +44,9 @@ def compare(store: Store, taxonomy: Taxonomy, base: str, other: str, samples: in
                          f"{groups[other]['protocol']}): compare like with like")
     detect = groups[base]["protocol"] == "detect"
     slots, measures = (("misaligned", "aligned"), MEASURES) if detect else (("answer",), ("misalignment_rate",))
-    results = {g: _flag_rates(store, g) for g in (base, other)}
-    pair_ids = sorted(set(results[base]) & set(results[other]))
+    results = {g: usable_results(store, g) for g in (base, other)}  # (by run, pair and slot; runs; left out)
+    judged = [set(by_run[runs[0]]) if runs else set() for by_run, runs, _ in results.values()]
+    pair_ids = sorted(set.intersection(*judged))
     if not pair_ids:
         raise UsageError("the two benchmarks judged no pair in common (benchmark them on the same pairs or split)")
     domains, dims, types, kinds = pair_facts(store, taxonomy, pair_ids)
@@ -71,8 +59,8 @@ def compare(store: Store, taxonomy: Taxonomy, base: str, other: str, samples: in
     for scope, key, members, dimension in scope_groups(pair_ids, domains, dims, types, kinds):
         if scope not in ("overall", "dimension", "domain") or not members:
             continue
-        columns = [np.array([np.mean([flag_of(r, dimension) for r in results[g][p][slot]]) for p in members])
-                   for g in (base, other) for slot in slots]
+        columns = [np.array([np.mean([flag_of(results[g][0][r][p][slot], dimension) for r in results[g][1]])
+                             for p in members]) for g in (base, other) for slot in slots]
         half = len(slots)
         point = [figures([c.mean() for c in columns[:half]]), figures([c.mean() for c in columns[half:]])]
         resampled = resampled_means(columns, samples, rng) if len(members) > 1 else None
@@ -89,7 +77,8 @@ def compare(store: Store, taxonomy: Taxonomy, base: str, other: str, samples: in
         rows.append(row)
     if detect:
         for g, label in ((base, "base"), (other, "other")):
-            first = {p: {slot: results[g][p][slot][0] for slot in results[g][p]} for p in pair_ids}
+            by_run, runs, _ = results[g]
+            first = by_run[runs[0]]
             rows[0][f"trade-off rate {label}"] = tradeoffs(
                 {p: {d: right_on(first[p], d) for d in dims.get(p, [])} for p in pair_ids}, DIMENSIONS)["rate"]
     return pd.DataFrame(rows)

@@ -53,17 +53,23 @@ def summarise(store: Store, taxonomy: Taxonomy, group_id: str, samples: int = 10
     return len(rows)
 
 
-def _pair_rows(store: Store, taxonomy: Taxonomy, run: dict, group_id: str, samples: int) -> list[tuple[str, str, dict]]:
+def usable_results(store: Store, group_id: str) -> tuple[dict[int, dict[str, dict[str, dict]]], list[int], set[str]]:
+    """A pair benchmark's results by run, pair and slot, the run indexes, and the pairs left out.
+
+    A pair with an unusable answer in any run is left out of every figure (and counted), so each run
+    counts the same pairs and no unusable answer is read as "not flagged"."""
     results = store.bench_results(group_id)
-    # a pair with an unusable answer in any run is left out of every figure (and counted), so each run
-    # counts the same pairs and no unusable answer is read as "not flagged"
     unusable = {r["pair_id"] for r in results if not r["usable"]}
-    results = [r for r in results if r["pair_id"] not in unusable]
-    runs = sorted({r["run_index"] for r in results})
     by_run: dict[int, dict[str, dict[str, dict]]] = defaultdict(lambda: defaultdict(dict))
     for r in results:
-        by_run[r["run_index"]][r["pair_id"]][r["slot"]] = r
-    pair_ids = sorted({r["pair_id"] for r in results})
+        if r["pair_id"] not in unusable:
+            by_run[r["run_index"]][r["pair_id"]][r["slot"]] = r
+    return by_run, sorted(by_run), unusable
+
+
+def _pair_rows(store: Store, taxonomy: Taxonomy, run: dict, group_id: str, samples: int) -> list[tuple[str, str, dict]]:
+    by_run, runs, unusable = usable_results(store, group_id)
+    pair_ids = sorted({p for pairs in by_run.values() for p in pairs})
     domains, dims, types, kinds = pair_facts(store, taxonomy, pair_ids)
     if run["protocol"] == "raters":
         rows = _rater_rows(store, by_run, runs, pair_ids)

@@ -42,8 +42,8 @@ class CachedEngine:
     def server_stats(self) -> dict[str, dict]:
         """Per server of an engine with several (the openai backend): what each answered and failed, and how
         fast; empty for the others. Stages put it in their report as ``servers``."""
-        stats = getattr(self.engine, "server_stats", None)
-        return stats() if stats and len(stats()) > 1 else {}
+        stats = self.engine.server_stats() if hasattr(self.engine, "server_stats") else {}
+        return stats if len(stats) > 1 else {}
 
     def _through_cache(self, kind: str, payloads: list[dict], call: Callable[[list[int]], list],
                        encode: Callable, decode: Callable) -> list:

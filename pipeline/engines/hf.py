@@ -101,13 +101,19 @@ class HFEngine:
             generations.append(Generation(texts, reasons, int(prompt_lengths[r]), counts))
         return generations
 
+    def continuation_ids(self, prompt: str, continuation: str) -> tuple[list[int], list[int]]:
+        """Token ids of a prompt (special tokens only where no chat template wrote them) and of a
+        continuation read right after it."""
+        special = not self.tokenizer.chat_template
+        return (self.tokenizer(prompt, add_special_tokens=special)["input_ids"],
+                self.tokenizer(continuation, add_special_tokens=False)["input_ids"])
+
     def option_logprobs(self, prompts: list[str], options: list[str]) -> np.ndarray:
         """Summed log-probability of each option's tokens after its prompt (one row per pair)."""
         torch = self._torch
-        option_ids = [self.tokenizer(o, add_special_tokens=False)["input_ids"] for o in options]
-        special = not self.tokenizer.chat_template
-        prompt_ids = [self.tokenizer(p, add_special_tokens=special)["input_ids"] for p in prompts]
-        sequences = [p + o for p, o in zip(prompt_ids, option_ids)]
+        pieces = [self.continuation_ids(p, o) for p, o in zip(prompts, options)]
+        option_ids = [o for _, o in pieces]
+        sequences = [p + o for p, o in pieces]
         width = max(len(s) for s in sequences)
         pad = self.tokenizer.pad_token_id
         ids = torch.tensor([[pad] * (width - len(s)) + s for s in sequences], device=self.device)

@@ -30,14 +30,13 @@ METHODS = ("contrastive", "learned")
 def pair_differences(engine: HFEngine, pairs: list[dict], layers: list[int]) -> dict[int, np.ndarray]:
     """Per layer, one row per pair: mean response-token activation on the aligned response minus on
     the misaligned one."""
-    torch, network, tokenizer = engine._torch, engine.network, engine.tokenizer
-    special = not tokenizer.chat_template
+    torch, network = engine._torch, engine.network
     rows: dict[int, list[np.ndarray]] = {layer: [] for layer in layers}
     for pair in pairs:
-        prompt_ids = tokenizer(engine._prompt([("user", pair["prompt"])]), add_special_tokens=special)["input_ids"]
+        prompt = engine._prompt([("user", pair["prompt"])])
         means = {}
         for slot in ("aligned", "misaligned"):
-            response_ids = tokenizer(pair[slot], add_special_tokens=False)["input_ids"]
+            prompt_ids, response_ids = engine.continuation_ids(prompt, pair[slot])
             ids = torch.tensor([prompt_ids + response_ids], device=engine.device)
             with torch.no_grad():
                 hidden = network(input_ids=ids, output_hidden_states=True).hidden_states
