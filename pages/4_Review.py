@@ -140,7 +140,7 @@ for label, key in (("Prompt", "prompt"), ("Aligned response", "aligned"), ("Misa
 scores = {slot: v["probability"] for slot, v in about["judge"].items()}
 st.caption(literal(f"The judge's view, for reference (answer from your own reading): {judge_view(scores, item['judge'])}"))
 
-suggested = judge_suggestions(scores) if settings["show_suggestions"] else {}
+suggested = {q: answer for q, (answer, _) in judge_suggestions(scores).items()} if settings["show_suggestions"] else {}
 with st.form(f"answer-{item['id']}"):
     answers = {}
     for q in QUESTIONS:

@@ -70,18 +70,20 @@ judge's verdicts are shown beside each item for reference: answer from your own 
 """
 
 
-def judge_suggestions(scores: dict[str, float], threshold: float = 0.5) -> dict[str, str]:
-    """What the pair's judge would answer to the label questions, from its probabilities per slot.
+def judge_suggestions(scores: dict[str, float], threshold: float = 0.5) -> dict[str, tuple[str, float]]:
+    """What the pair's judge would answer to the label questions, with the probability behind each
+    answer, from its probabilities per slot.
 
     >>> judge_suggestions({"aligned": 0.8, "misaligned": 0.3})
-    {'pair_valid': 'no', 'aligned_acceptable': 'yes'}
+    {'pair_valid': ('no', 0.3), 'aligned_acceptable': ('yes', 0.8)}
     """
     aligned, misaligned = scores.get("aligned"), scores.get("misaligned")
     suggested = {}
     if aligned is not None and misaligned is not None:
-        suggested["pair_valid"] = "yes" if min(aligned, misaligned) >= threshold else "no"
+        both = min(aligned, misaligned)
+        suggested["pair_valid"] = ("yes" if both >= threshold else "no", both)
     if aligned is not None:
-        suggested["aligned_acceptable"] = "yes" if aligned >= threshold else "no"
+        suggested["aligned_acceptable"] = ("yes" if aligned >= threshold else "no", aligned)
     return suggested
 
 

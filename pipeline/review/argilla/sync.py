@@ -154,8 +154,7 @@ def _record(item: dict, scores: dict, domain_ids: list[str], domains: str, seman
     agent = re.sub(r"[^a-zA-Z0-9\-_:./\s]+", "-", judge or "judge").strip("-")  # Argilla's allowed agent names
     suggestions = []
     if suggest:
-        for question, answer in judge_suggestions(scores, threshold).items():
-            score = min(scores.values()) if question == "pair_valid" else scores["aligned"]
+        for question, (answer, score) in judge_suggestions(scores, threshold).items():
             suggestions.append(rg.Suggestion(question, answer, score=score, agent=agent))
     values = {"prompt": item["prompt"], "aligned_response": item["aligned"] or "(no aligned candidate passed)",
               "misaligned_response": item["misaligned"] or "(no misaligned candidate passed)",
@@ -199,8 +198,9 @@ def _push(store: Store, taxonomy: Taxonomy, panel: str, client: rg.Argilla, queu
                               else dataset_settings(settings["min_submissions"]))
             dataset = quietly(client.datasets, name, workspace=workspace) or rg.Dataset(
                 name=name, workspace=workspace, settings=queue_settings, client=client).create()
-            records = _records(store, taxonomy, queue, items, threshold, bool(settings["show_suggestions"]),
-                               {f.name for f in dataset.settings.fields})
+            wanted = {i["id"] for i in todo} | {a["item_id"] for a in mirror}  # what is sent now: new items, and items answered in the app
+            records = _records(store, taxonomy, queue, [i for i in items if i["id"] in wanted], threshold,
+                               bool(settings["show_suggestions"]), {f.name for f in dataset.settings.fields})
             key = "prompt_id" if queue == LABEL_QUEUE else "pair_id"
             for begin in range(0, len(todo), batch):
                 chunk = todo[begin:begin + batch]
