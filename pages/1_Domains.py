@@ -8,11 +8,9 @@ import streamlit as st
 
 from pipeline.app.charts import tradeoff_explorer
 from pipeline.app.pair_card import show_pair
-from pipeline.app.shared import read, taxonomy
+from pipeline.app.shared import MIN_INTERVAL_ITEMS, read, taxonomy
 from pipeline.bench.report import interval_text, mean_sd_text
 from pipeline.text.cells import markdown_literal as literal
-
-MIN_INTERVAL_PAIRS = 5  # fewer pairs: an interval says little, so none is shown
 
 st.set_page_config(page_title="Domains · misalign studio", layout="wide")
 st.title("Domains")
@@ -70,7 +68,7 @@ if detectors:
         row = {"model": f["engine"], "on": on, "n": n}
         for key, name in names.items():
             row[name] = mean_sd_text(m[key], runs)
-            shown = n >= MIN_INTERVAL_PAIRS and "ci" in m
+            shown = n >= MIN_INTERVAL_ITEMS and "ci" in m
             row[f"{name} 95% CI"] = interval_text(m["ci"][key]) if shown else "—"
             if m[key][0] is not None and m[key][0] == m[key][0]:
                 low, high = m["ci"][key] if shown else (None, None)
@@ -79,7 +77,7 @@ if detectors:
         table.append(row)
     st.dataframe(pd.DataFrame(table), hide_index=True, width="stretch")
     st.caption(f"n: pairs (or labelled responses) in this domain. 95% bootstrap intervals over pairs, shown on "
-               f"{MIN_INTERVAL_PAIRS} or more; FFR: share of aligned responses flagged (lower is better).")
+               f"{MIN_INTERVAL_ITEMS} or more; FFR: share of aligned responses flagged (lower is better).")
     if points:
         chart = pd.DataFrame(points)
         base = alt.Chart(chart)

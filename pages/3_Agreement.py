@@ -8,7 +8,8 @@ import streamlit as st
 from pipeline.review.agreement import agreement
 from pipeline.review.label_review import labellers_against_people
 from pipeline.app.pair_card import short_title, show_pair, status_words
-from pipeline.app.shared import read, store, taxonomy
+from pipeline.app.shared import MIN_INTERVAL_ITEMS, read, store, taxonomy
+from pipeline.bench.report import interval_text
 from pipeline.text.cells import markdown_literal as literal
 from pipeline.review.queues import adjudicate, disagreements
 
@@ -32,10 +33,8 @@ def figure(value) -> str:
 
 
 def interval(bounds, items: int) -> str:
-    """An interval only where it means something: none on fewer than 5 items."""
-    if items < 5 or any(b is None or b != b for b in bounds):
-        return "—"
-    return "[{:.2f}, {:.2f}]".format(*bounds)
+    """An interval only where it means something: none on fewer than MIN_INTERVAL_ITEMS items."""
+    return interval_text(bounds, 2, missing="—") if items >= MIN_INTERVAL_ITEMS else "—"
 
 
 def rows(figures: dict, name: str) -> dict:
@@ -51,7 +50,8 @@ for panel, figures in result["panels"].items():
     st.dataframe(pd.DataFrame([rows(figures, "all domains")] + [rows(f, tax.domain(d).name)
                                                                 for d, f in figures["domains"].items()]),
                  hide_index=True, width="stretch")
-    st.caption("n/a: nothing to agree on (one answer, or everyone gave the same); intervals shown from 5 items up.")
+    st.caption("n/a: nothing to agree on (one answer, or everyone gave the same); intervals shown from "
+               f"{MIN_INTERVAL_ITEMS} items up.")
 if result["divergence"]:
     st.subheader("Divergence between panels")
     st.dataframe(pd.DataFrame([{"panels": " vs ".join(d["panels"]), "pairs": d["pairs"],

@@ -26,14 +26,14 @@ def mean_sd_text(pair: list, runs: int = 2) -> str:
     return f"{mean:.3f}" if runs == 1 else f"{mean:.3f} ± {sd:.3f}"
 
 
-def interval_text(bounds: list | tuple, digits: int = 3) -> str:
-    """A 95% interval as "[low, high]", "n/a" where it could not be computed (fewer than 2 items a side).
+def interval_text(bounds: list | tuple, digits: int = 3, missing: str = "n/a") -> str:
+    """A 95% interval as "[low, high]", ``missing`` where it could not be computed (fewer than 2 items a side).
 
-    >>> interval_text([0.5, 0.75]), interval_text([float("nan"), float("nan")])
-    ('[0.500, 0.750]', 'n/a')
+    >>> interval_text([0.5, 0.75]), interval_text([float("nan"), float("nan")]), interval_text([0.5, 1], 2)
+    ('[0.500, 0.750]', 'n/a', '[0.50, 1.00]')
     """
     if any(b is None or math.isnan(b) for b in bounds):
-        return "n/a"
+        return missing
     return f"[{bounds[0]:.{digits}f}, {bounds[1]:.{digits}f}]"
 
 
