@@ -31,18 +31,15 @@ def build_command(
 ) -> None:
     """Build a steering vector from aligned/misaligned pairs and write it with its provenance."""
     from pipeline.engines.hf import HFEngine
+    from pipeline.export.options import check_filters
     from pipeline.steer.build import build_vector
-    from taxonomy import DIMENSIONS
 
     tax, config = ctx.obj.taxonomy(), ctx.obj.config()
     engine = config.engine(model)
     if engine.backend != "hf":
         raise UsageError(f"--model: engine '{model}' uses the {engine.backend} backend; a steering vector needs an hf "
                          "engine (a local model directory)")
-    if dimension is not None and dimension not in DIMENSIONS:
-        raise UsageError(f"--dimension: '{dimension}' is not one of {', '.join(DIMENSIONS)}")
-    if domain is not None and domain not in {d.id for d in tax.domains}:
-        raise UsageError(f"--domain: '{domain}' is not a domain id of taxonomy {tax.version}")
+    check_filters(tax, (dimension,) if dimension else (), (domain,) if domain else ())
     if out.suffix != ".safetensors":
         raise UsageError(f"--out: '{out}' should end in .safetensors")
     with ctx.obj.open_store(must_exist=True) as store:

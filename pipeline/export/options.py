@@ -46,10 +46,21 @@ class ExportOptions:
                              f"not {','.join(map(str, self.ratios))}")
         if self.pairs not in PAIR_SETS:
             raise UsageError(f"--status: '{self.pairs}' is not one of {', '.join(PAIR_SETS)}")
-        bad = [d for d in self.dimensions if d not in DIMENSIONS]
-        if bad:
-            raise UsageError(f"--dimension: '{bad[0]}' is not one of {', '.join(DIMENSIONS)}")
-        known = {d.id for d in taxonomy.domains}
-        bad = [d for d in self.domains if d not in known]
-        if bad:
-            raise UsageError(f"--domain: '{bad[0]}' is not a domain id of taxonomy {taxonomy.version}")
+        check_filters(taxonomy, self.dimensions, self.domains)
+
+
+def check_filters(taxonomy: Taxonomy, dimensions: tuple[str, ...] = (), domains: tuple[str, ...] = ()) -> None:
+    """``--dimension`` and ``--domain`` values, checked: one line naming the option and the first bad value.
+
+    >>> check_filters(taxonomy, domains=("culture.festivals", "culture.nowhere"))
+    Traceback (most recent call last):
+    ...
+    pipeline.errors.UsageError: --domain: 'culture.nowhere' is not a domain id of taxonomy 1.0.0
+    """
+    bad = [d for d in dimensions if d not in DIMENSIONS]
+    if bad:
+        raise UsageError(f"--dimension: '{bad[0]}' is not one of {', '.join(DIMENSIONS)}")
+    known = {d.id for d in taxonomy.domains}
+    bad = [d for d in domains if d not in known]
+    if bad:
+        raise UsageError(f"--domain: '{bad[0]}' is not a domain id of taxonomy {taxonomy.version}")
