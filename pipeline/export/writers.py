@@ -70,15 +70,16 @@ def write_formats(public: pd.DataFrame, out: Path, formats: tuple[str, ...], fin
             flat[column] = flat[column].map(lambda cell: json.dumps(cell, ensure_ascii=False))
         flat.map(spreadsheet_safe).to_csv(out / "pairs.csv", index=False)
         written.append("pairs.csv")
+    hub = hub_datasets(public) if {"hf", "hf-disk"} & set(formats) else {}  # typed once for both layouts
     if "hf" in formats:
         (out / "data").mkdir()
-        for name, part in hub_datasets(public).items():
+        for name, part in hub.items():
             part.to_parquet(str(out / "data" / f"{name}.parquet"))
         written.append("data/")
     if "hf-disk" in formats:
         import datasets
 
-        datasets.DatasetDict(hub_datasets(public)).save_to_disk(str(out / "hf"))
+        datasets.DatasetDict(hub).save_to_disk(str(out / "hf"))
         written.append("hf/")
     if "dpo" in formats:
         (out / "dpo").mkdir()
