@@ -109,11 +109,11 @@ moves[2].markdown(f"**Item {position + 1} of {len(shown)}** waiting for you" +
                   (" with these filters" if len(shown) < len(pending) else ""))
 
 st.subheader(QUEUE_WORDS.get(item["queue"], item["queue"]).capitalize())
-if item["queue"] == LABEL_QUEUE:
-    st.caption(literal(item["reason"]))  # the labeller's doubt, in words already
-else:  # "borderline: aligned:judge_borderline, misaligned:judge_fail"
-    codes = item["reason"].partition(": ")[2]
-    st.caption(literal("Why it is here: " + "; ".join(reason_words(c) for c in codes.split(", ") if c)))
+if item["queue"] in ("borderline", "rejected", "audit"):  # queued for the pair's own reasons: say them in words
+    st.caption(literal("Why it is here: " + ("; ".join(reason_words(c) for c in item["reason_codes"])
+                                             or reason_words("audit_sample"))))
+else:  # the labeller's doubt, as the queue wrote it
+    st.caption(literal(item["reason"]))
 st.caption("Questions marked * need an answer.")
 # texts are adversarial by design: shown as plain text, never as markdown or HTML
 if item["queue"] == LABEL_QUEUE:

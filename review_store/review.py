@@ -102,15 +102,16 @@ class ReviewQueries:
 
     def pending_items(self, annotator: str, panel: str, limit: int = 20) -> list[dict]:
         """Items of ``panel`` the annotator has not answered and that still need submissions, with their
-        texts, the pair's pipeline status and judge."""
-        return list(self.db.query(
-            "SELECT i.*, pr.text AS prompt, a.text AS aligned, m.text AS misaligned, p.status, p.judge FROM review_items i "
+        texts, the pair's pipeline status, reason codes and judge."""
+        return [{**r, "reason_codes": json.loads(r["reason_codes"] or "[]")} for r in self.db.query(
+            "SELECT i.*, pr.text AS prompt, a.text AS aligned, m.text AS misaligned, p.status, p.reason_codes, p.judge "
+            "FROM review_items i "
             "JOIN panels pa ON pa.name = i.panel JOIN prompts pr ON pr.id = i.prompt_id "
             "LEFT JOIN pairs p ON p.id = i.pair_id LEFT JOIN candidates a ON a.id = p.aligned_id "
             "LEFT JOIN candidates m ON m.id = p.misaligned_id WHERE i.panel = ? "
             "AND NOT EXISTS (SELECT 1 FROM annotations n WHERE n.item_id = i.id AND n.annotator = ?) "
             "AND (SELECT COUNT(*) FROM annotations n WHERE n.item_id = i.id) < pa.min_submissions "
-            "ORDER BY i.queue, i.created_at, i.id LIMIT ?", [panel, annotator, limit]))
+            "ORDER BY i.queue, i.created_at, i.id LIMIT ?", [panel, annotator, limit])]
 
     def mark_pushed(self, item_ids: Iterable[str], backend: str, external_ids: dict[str, str], at: str) -> None:
         for item_id in item_ids:
