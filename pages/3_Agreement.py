@@ -49,7 +49,8 @@ for panel, figures in result["panels"].items():
     st.subheader(literal(panel))
     st.dataframe(pd.DataFrame([rows(figures, "all domains")] + [rows(f, tax.domain(d).name)
                                                                 for d, f in figures["domains"].items()]),
-                 hide_index=True, width="stretch")
+                 hide_index=True, width="stretch",
+                 column_config={"scope": st.column_config.TextColumn(width="large")})  # domain names whole
     st.caption("n/a: nothing to agree on (one answer, or everyone gave the same); intervals shown from "
                f"{MIN_INTERVAL_ITEMS} items up.")
 if result["divergence"]:
