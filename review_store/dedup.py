@@ -58,9 +58,15 @@ class DedupQueries:
                                  ((cluster, pid) for pid, cluster in kept))
         self.db.conn.executemany("UPDATE prompts SET is_canonical = 0, cluster_id = ? WHERE id = ?",
                                  ((r["kept_id"], r["removed_id"]) for r in removals))
-        # members of a cluster whose canonical prompt was just removed follow it to the new one
-        self.db.conn.executemany("UPDATE prompts SET cluster_id = ? WHERE cluster_id = ?",
-                                 ((r["kept_id"], r["removed_id"]) for r in removals))
+        # members of a cluster whose canonical prompt was just removed follow it to the new one: one pass
+        # over the prompts through a keyed table (an UPDATE per removal scanned them all, quadratic at scale)
+        self.db.execute("CREATE TEMP TABLE IF NOT EXISTS moved_clusters (old TEXT PRIMARY KEY, new TEXT)")
+        self.db.execute("DELETE FROM temp.moved_clusters")
+        self.db.conn.executemany("INSERT OR REPLACE INTO temp.moved_clusters VALUES (?, ?)",
+                                 ((r["removed_id"], r["kept_id"]) for r in removals))
+        self.db.execute("UPDATE prompts SET cluster_id = (SELECT new FROM temp.moved_clusters WHERE old = cluster_id) "
+                        "WHERE cluster_id IN (SELECT old FROM temp.moved_clusters)")
+        self.db.execute("DROP TABLE temp.moved_clusters")
         self.db["dedup_removals"].insert_all(removals, replace=True)
         self.db["meta"].upsert({"key": "dedup_params", "value": json.dumps(params, sort_keys=True)}, pk="key")
 

@@ -78,6 +78,17 @@ def test_new_prompts_are_checked_against_what_is_kept(store):
     assert removed == {near_far: far, base: seed_near}
 
 
+def test_members_follow_their_canonical_prompt_when_it_is_displaced(store):
+    base = add(store, BASE, origin="expanded")
+    member = add(store, BASE.replace("wheelchair users", "wheelchairs"), origin="expanded")
+    dedup(store)
+    assert kept_and_removed(store)[1] == {member: base}
+    seed = add(store, NEAR)  # displaces the expanded canonical prompt: its cluster moves with it
+    dedup(store)
+    clusters = {r["id"]: r["cluster_id"] for r in store.db.query("SELECT id, cluster_id FROM prompts")}
+    assert clusters == {base: seed, member: seed, seed: seed}
+
+
 def test_domain_scope_merges_only_prompts_that_share_a_domain(store):
     add(store, BASE, labels=["culture.museums"])
     add(store, NEAR, labels=["culture.culinary_arts"])
