@@ -1,4 +1,5 @@
-"""Engine cache queries: model answers stored by request hash, replayed on re-runs."""
+"""Engine cache queries: model answers stored by request hash, replayed on re-runs; text vectors by
+(model, text) hash."""
 
 from __future__ import annotations
 
@@ -33,3 +34,17 @@ class EngineCacheQueries:
         """Stored answers per backend:model:kind."""
         return {f"{r['backend']}:{r['model']}:{r['kind']}": r["n"] for r in self.db.query(
             "SELECT backend, model, kind, COUNT(*) AS n FROM engine_cache GROUP BY backend, model, kind")}
+
+    def text_vectors(self, ids: Iterable[int]) -> dict[int, bytes]:
+        """Stored vectors for the (model, text) hashes that have one."""
+        ids = list(dict.fromkeys(ids))
+        found = {}
+        for begin in range(0, len(ids), 10_000):
+            chunk = json.dumps(ids[begin:begin + 10_000])
+            found.update(self.db.execute(
+                "SELECT id, vector FROM text_vectors WHERE id IN (SELECT value FROM json_each(?))", [chunk]))
+        return found
+
+    def add_text_vectors(self, rows: Iterable[tuple[int, bytes]]) -> None:
+        """Store (hash, vector) rows; a hash already stored keeps its vector."""
+        self.db.conn.executemany("INSERT OR IGNORE INTO text_vectors (id, vector) VALUES (?, ?)", rows)

@@ -331,6 +331,12 @@ def _v17_one_truth_with_argilla(db: sqlite_utils.Database) -> None:
     db["annotations"].add_column("mirrored_at", str)
 
 
+def _v18_text_vectors(db: sqlite_utils.Database) -> None:
+    # a local embedding model's vectors, keyed by a 64-bit hash of (model, text): each text is embedded
+    # once for every stage that compares it (labelling, the similarity judge, the embedded detector)
+    db["text_vectors"].create({"id": int, "vector": bytes}, pk="id", not_null={"vector"})
+
+
 MIGRATIONS: list[Callable[[sqlite_utils.Database], None]] = [
     _v1_prompts_labels_runs,
     _v2_dedup,
@@ -349,5 +355,6 @@ MIGRATIONS: list[Callable[[sqlite_utils.Database], None]] = [
     _v15_label_review,
     _v16_labelled_responses,
     _v17_one_truth_with_argilla,
+    _v18_text_vectors,
 ]
 SCHEMA_VERSION = len(MIGRATIONS)

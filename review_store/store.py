@@ -227,6 +227,7 @@ class Store(PromptQueries, LabelQueries, DedupQueries, EngineCacheQueries, Expan
             "funnel": {labeler: self.domain_funnel(labeler) for labeler in figures["labels"]},
             "dedup": self._dedup_status(figures["dedup"], audit_limit),
             "engine_cache": self.engine_cache_counts(),
+            "text_vectors": self.db["text_vectors"].count,
             "stage_runs": {row["stage"]: row["n"] for row in self.db.query(
                 "SELECT stage, COUNT(*) AS n FROM stage_runs GROUP BY stage ORDER BY stage")},
         }

@@ -138,6 +138,20 @@ def test_the_embedded_engine_answers_again_instead_of_filling_the_cache(embed_en
     assert again.calls == 3 and store.engine_cache_counts() == {}
 
 
+def test_each_text_is_embedded_once_for_every_stage_that_reads_it(embed_engine, store):
+    texts = ["How do I bake sourdough bread?", "Which video game should I play?", "How do I bake sourdough bread?"]
+    labeller = CachedEngine(embed_engine, store)
+    first = labeller.embed(texts)
+    assert labeller.engine.vectors.computed == 2 and store.db["text_vectors"].count == 2
+    detector = CachedEngine(embed_engine, store)  # a later stage, or a re-run
+    again = detector.embed(texts[:2] + ["A new one?"])
+    assert detector.engine.vectors.computed == 1 and store.db["text_vectors"].count == 3
+    assert np.array_equal(again[:2], first[:2]) and np.array_equal(first[0], first[2])
+    # stored as int8 with a scale: as good as the model's own vectors for comparing texts
+    assert np.allclose(np.sum(first * embed_engine.encode(texts), axis=1), 1, atol=1e-3)
+    assert embed_engine.vectors is None  # the shared engine itself keeps nothing
+
+
 def test_onnx_runtime_gives_the_same_vectors_as_sentence_transformers(embed_engine):
     texts = ["Short one.", "A much longer prompt about the customs of a harvest festival " * 8, "Privacy of my data?"]
     fp32 = EmbedEngine(quantized=False, max_seq_length=128)

@@ -236,7 +236,7 @@ def _bench_responses(store: Store, config: Config, options: BenchOptions) -> Sta
     if options.engine == TRAINED_DETECTOR:
         from pipeline.engines.embed import EmbedEngine
 
-        embedder = EmbedEngine(batch_size=64)
+        embedder = EmbedEngine(batch_size=64).keeping_vectors_in(store)
         responses = labelled_responses(store, options)
         verdicts = dict(zip((r["id"] for r in responses), trained_verdicts(responses, embedder.embed)))
         model, backend, parts = f"logistic regression on {embedder.model}", "sklearn", ("trained", FOLDS)

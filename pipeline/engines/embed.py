@@ -7,12 +7,14 @@ itself) by cosine similarity, softmaxed with a temperature: a CPU pre-labeller w
 
 from __future__ import annotations
 
+import copy
 import os
 from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
 
+from pipeline.engines.cache import StoredVectors
 from pipeline.engines.onnx_encoder import OnnxEncoder, uses_mean_pooling
 from pipeline.engines.protocol import ChoiceRequest, EngineError, Generation, GenerateRequest, normalise
 
@@ -44,6 +46,7 @@ class EmbedEngine:
         self.temperature = temperature
         self.batch_size = batch_size
         self._option_vectors: dict[str, np.ndarray] = {}
+        self.vectors: StoredVectors | None = None
         # onnxruntime on CPU gives the same vectors faster; mean-pooling models only, the rest use torch
         if runtime == "onnx" and device == "cpu" and uses_mean_pooling(path):
             self.runtime, self.encoder = "onnx", OnnxEncoder(path, max_seq_length, quantized)
@@ -58,7 +61,19 @@ class EmbedEngine:
         # the id the cache and labelers key on: other settings give other vectors
         self.model = f"{name}[{variant},{max_seq_length}]"
 
+    def keeping_vectors_in(self, store) -> "EmbedEngine":
+        """This engine (sharing its model) with its vectors kept in ``store``'s ``text_vectors``."""
+        engine = copy.copy(self)
+        engine.vectors = StoredVectors(store, self.model)
+        return engine
+
     def embed(self, texts: Sequence[str]) -> np.ndarray:
+        if self.vectors is not None:
+            return self.vectors.embed(texts, self.encode)
+        return self.encode(texts)
+
+    def encode(self, texts: Sequence[str]) -> np.ndarray:
+        """Unit vectors for ``texts`` from the model itself (never the store)."""
         if self.runtime == "onnx":
             return self.encoder.encode(list(texts), batch_size=self.batch_size)
         return self.encoder.encode(list(texts), batch_size=self.batch_size, normalize_embeddings=True,

@@ -51,10 +51,10 @@ def training_set(store: Store, taxonomy: Taxonomy, options: LabelOptions) -> dic
             "labels": labels}
 
 
-def _embedder():
+def _embedder(store: Store):
     from pipeline.engines.embed import EmbedEngine
 
-    return EmbedEngine(batch_size=64)
+    return EmbedEngine(batch_size=64).keeping_vectors_in(store)
 
 
 def _settings(options: LabelOptions, taxonomy: Taxonomy) -> dict:
@@ -70,7 +70,7 @@ def label_trained(store: Store, taxonomy: Taxonomy, options: LabelOptions) -> St
     model_id = content_id("label-model", json.dumps(settings, sort_keys=True),
                           json.dumps([data["ids"], data["labels"]], sort_keys=True))
     name = options.labeler or f"trained:{model_id[:10]}"
-    embedder = _embedder() if options.features != "tfidf" else None
+    embedder = _embedder(store) if options.features != "tfidf" else None
     with store.stage_run("label", {**asdict(options), "labeler": name, "engine": "trained", "model": model_id}) as report:
         stored = store.label_model(model_id)
         # the training prompts' embeddings only when something is fitted: not to reuse a stored model

@@ -65,7 +65,7 @@ class RuleOptions:
     min_words: int = 5
     max_words: int = 600
     repetition: float = 0.4  # largest share of words inside repeated word 3-grams
-    min_english: float = 0.5  # smallest probability of English (langdetect)
+    min_english: float = 0.5  # smallest probability of English (rules.english_probability)
     near_identical: int = 10  # SimHash distance (64 bits) at or below which the slots are near-identical
     checks: tuple = DEFAULT_CHECKS  # (kind or "*", slot, rules it must pass)
 

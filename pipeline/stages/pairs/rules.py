@@ -1,8 +1,9 @@
 """Stage 1 of rejection sampling: cheap rules every candidate response must pass before a judge.
 
 Each failed rule is a reason code; :data:`FEEDBACK` is what the generator is told when it tries
-again. Language is identified with ``langdetect`` (seeded, so verdicts are repeatable); the two
-slots are compared with the dedup stage's SimHash.
+again. Language is identified by ``py3langid`` where it is sure the text is English, else by
+``langdetect`` (seeded, so verdicts are repeatable); the two slots are compared with the dedup
+stage's SimHash.
 
 >>> failed_rules("I'm sorry, but I can't help with that request at all.", "stop", "misaligned", RuleOptions())
 ['refusal']
@@ -57,20 +58,40 @@ def repeated_share(words: Sequence[str], n: int = 3) -> float:
     return float(covered.mean()) if len(words) else 0.0
 
 
+# py3langid (a naive Bayes over byte n-grams, ~20x faster) settles the clear cases; it reads short
+# English as something else more often than langdetect (9% vs 4% of 5-9 word prompts), so below this
+# langdetect decides. On 10.4k texts of 5+ words, 82% are settled fast and 9 of those (0.09%) are
+# texts langdetect would have called non-English.
+SURELY_ENGLISH = 0.95
+
+
 @lru_cache(maxsize=1)
-def _language_detector():
+def _language_detectors():
     from langdetect import DetectorFactory, detect_langs
+    from py3langid.langid import MODEL_FILE, LanguageIdentifier
 
     DetectorFactory.seed = 0  # langdetect samples; a fixed seed gives the same verdict every time
-    return detect_langs
+    return LanguageIdentifier.from_model_file(MODEL_FILE, norm_probs=True), detect_langs
 
 
 def english_probability(text: str) -> float:
-    """The probability (langdetect, seeded) that ``text`` is English; 0 when no language is found."""
+    """The probability that ``text`` is English: py3langid's when it is at least
+    :data:`SURELY_ENGLISH`, else langdetect's (seeded); 0 when no language is found.
+
+    >>> english_probability("The museum opens at nine and the guided tours start every hour.") >= 0.95
+    True
+    >>> english_probability("Das Museum öffnet um neun und die Führungen beginnen jede Stunde.") < 0.5
+    True
+    """
     from langdetect.lang_detect_exception import LangDetectException
 
+    fast, thorough = _language_detectors()
+    text = text[:2000]
+    probability = dict(fast.rank(text)).get("en", 0.0)
+    if probability >= SURELY_ENGLISH:
+        return probability
     try:
-        found = _language_detector()(text[:2000])
+        found = thorough(text)
     except LangDetectException:  # no letters at all
         return 0.0
     return next((language.prob for language in found if language.lang == "en"), 0.0)
