@@ -109,6 +109,7 @@ def pack_vector(vector: np.ndarray) -> bytes:
 
 
 def unpack_vector(data: bytes) -> np.ndarray:
+    """The float32 vector :func:`pack_vector` stored."""
     return np.frombuffer(data[4:], dtype=np.int8).astype(np.float32) * np.frombuffer(data[:4], dtype=np.float32)[0]
 
 
