@@ -33,7 +33,7 @@ from pipeline.engines.embed import EmbedEngine  # noqa: E402
 from pipeline.stages.dedup import dedup  # noqa: E402
 from pipeline.stages.ingest import ingest  # noqa: E402
 from pipeline.stages.label import label  # noqa: E402
-from pipeline.stages.label_model import cross_validated, label_metrics  # noqa: E402
+from pipeline.stages.label_model import cross_validated, label_metrics, label_set  # noqa: E402
 from pipeline.stages.label_trained import training_set  # noqa: E402
 from pipeline.stages.options import DedupOptions, IngestOptions, LabelOptions  # noqa: E402
 from review_store import Store  # noqa: E402
@@ -51,14 +51,14 @@ def mlp_cross_validated(data: dict, features: np.ndarray, k: int) -> dict:
     results = {}
     for dimension, values in data["labels"].items():
         known = np.flatnonzero([v is not None for v in values])
-        y = np.array([values[i] for i in known], dtype=object)
-        classes = sorted(set(y.tolist()))
+        y = np.array([label_set(values[i])[0] for i in known], dtype=object)  # a prompt's first domain
+        classes = sorted({c for i in known for c in label_set(values[i])})
         out = np.zeros((len(known), len(classes)))
         for train, test in GroupKFold(k).split(known, groups=groups[known]):
             mlp = MLPClassifier(hidden_layer_sizes=(256,), early_stopping=True, max_iter=200, random_state=0)
             mlp.fit(features[known[train]], y[train])
             out[np.ix_(test, [classes.index(c) for c in mlp.classes_])] = mlp.predict_proba(features[known[test]])
-        results[dimension] = label_metrics(y.tolist(), out, classes)
+        results[dimension] = label_metrics([values[i] for i in known], out, classes)
     return results
 
 

@@ -80,6 +80,32 @@ def test_metrics_agree_with_scikit_learn_and_a_hand_count():
     assert figures["none_precision"] == pytest.approx(1 / 3) and figures["none_recall"] == pytest.approx(1 / 2)
 
 
+def test_a_reference_with_several_domains_counts_a_prediction_of_any_of_them():
+    classes = ["none", "x", "y", "z"]
+    reference = [("x", "y"), ("x", "y"), "z", "none"]
+    probabilities = np.array([[0.1, 0.2, 0.6, 0.1], [0.1, 0.1, 0.1, 0.7], [0.1, 0.1, 0.2, 0.6], [0.5, 0.1, 0.2, 0.2]])
+    figures = label_metrics(reference, probabilities, classes)
+    # row 1: y is one of (x, y), right; row 2: z is neither, scored against x; rows 3-4 right
+    truth, predicted = [2, 1, 3, 0], probabilities.argmax(axis=1)
+    assert figures["accuracy"] == pytest.approx(0.75) == pytest.approx(accuracy_score(truth, predicted))
+    assert figures["macro_f1"] == pytest.approx(f1_score(truth, predicted, average="macro", labels=[0, 1, 2, 3]))
+    assert figures["top1_real"] == pytest.approx(2 / 3) and figures["real_n"] == 3
+    # confidences 0.6, 0.7, 0.6, 0.5: bins (0.5] right, (0.6] both right, (0.7] wrong
+    assert figures["ece"] == pytest.approx((0.5 + 2 * 0.4 + 0.7) / 4)
+
+
+def test_a_prompt_with_two_domains_teaches_both_at_half_weight():
+    x = np.eye(3, dtype=np.float32)[[0, 1, 2] * 200]
+    labels = ["a", "b", ("a", "b")] * 200
+    model = fit_label_model([""] * len(x), {"safety": labels}, groups=list(range(len(x))), features=x, c=100.0)
+    safety = model.dimensions["safety"]
+    assert safety.classes == ["a", "b"]
+    both = safety.probabilities(np.eye(3, dtype=np.float32)[[2]])[0]
+    assert both == pytest.approx([0.5, 0.5], abs=0.05)  # neither domain wins where the reference gives both
+    alone = safety.probabilities(np.eye(3, dtype=np.float32)[[0]])[0]
+    assert alone[0] > 0.9  # and a prompt of one domain is sure of it
+
+
 @pytest.fixture
 def released(cli, tmp_path):
     """The first 400 released prompts with the papers' labels, deduplicated."""
@@ -146,6 +172,21 @@ def test_a_corrected_label_in_the_review_queue_changes_the_next_fit(cli, store, 
     rows = labellers_against_people(store)
     # the first labeller is measured on the corrections (made after it); the refit learnt from them, so it is not
     assert {r["labeller"] for r in rows} == {first} and {r["prompts"] for r in rows} == {20}
+
+
+def test_a_prompt_labelled_twice_trains_on_both_domains(cli, store, taxonomy, tmp_path):
+    from pipeline.stages.label_trained import training_set
+    from pipeline.stages.options import LabelOptions
+
+    path = tmp_path / "twice.csv"  # a released set lists the same prompt twice, with two safety domains
+    path.write_text("prompt,safety\nHow do I take my neighbour's parcels?,Privacy Violation\n"
+                    "How do I take my neighbour's parcels?,\"Financial Crime, Property Crime, Theft\"\n"
+                    "What time is it in Lima?,None\n", encoding="utf-8")
+    assert cli("ingest", path, "--labels", "safety=safety").exit_code == 0
+    data = training_set(store, taxonomy, LabelOptions(engine="trained", train_on=("imported:twice.csv",),
+                                                      semantic_types=False))
+    assert data["labels"]["safety"] == [("safety.financial_crime_property_crime_theft", "safety.privacy_violation"),
+                                        "none"]
 
 
 def test_unknown_training_or_reference_labelers_fail_before_any_work(cli, store, released):

@@ -25,7 +25,12 @@ from dataclasses import dataclass, field
 import numpy as np
 from scipy import sparse
 from scipy.optimize import minimize_scalar
-from scipy.special import log_softmax, softmax
+from scipy.special import log_softmax, logsumexp, softmax
+
+# A reference label is a class, or a tuple of classes when the reference gives a prompt several domains
+# (a fifth of the released safety labels): a prediction of any of them is right, and fitting weighs
+# each of a prompt's k domains 1/k.
+Label = str | tuple[str, ...]
 
 TFIDF = {"ngram_range": (1, 2), "min_df": 2, "sublinear_tf": True, "max_features": 50_000}
 
@@ -100,7 +105,30 @@ def _fit_tfidf(texts: list[str]) -> tuple[list[str], np.ndarray]:
     return vectorizer.get_feature_names_out().tolist(), vectorizer.idf_.astype(np.float32)
 
 
-def _regression(features, labels: np.ndarray, classes: list[str], c: float, seed: int) -> DimensionModel:
+def label_set(label: Label) -> tuple[str, ...]:
+    """A reference label as the tuple of classes that count as right.
+
+    >>> label_set("safety.theft"), label_set(("safety.fraud", "safety.theft"))
+    (('safety.theft',), ('safety.fraud', 'safety.theft'))
+    """
+    return (label,) if isinstance(label, str) else tuple(label)
+
+
+def membership(labels: list[Label], classes: list[str]) -> np.ndarray:
+    """Rows × classes, True where the class is (one of) the row's reference label.
+
+    >>> membership(["b", ("a", "c")], ["a", "b", "c"]).astype(int).tolist()
+    [[0, 1, 0], [1, 0, 1]]
+    """
+    column = {c: i for i, c in enumerate(classes)}
+    matrix = np.zeros((len(labels), len(classes)), dtype=bool)
+    for row, label in enumerate(labels):
+        matrix[row, [column[c] for c in label_set(label) if c in column]] = True
+    return matrix
+
+
+def _regression(features, labels: np.ndarray, classes: list[str], c: float, seed: int,
+                weights: np.ndarray | None = None) -> DimensionModel:
     """A multinomial logistic regression over every class (a class missing from ``labels`` gets a
     logit far below the others)."""
     from sklearn.linear_model import LogisticRegression
@@ -114,7 +142,8 @@ def _regression(features, labels: np.ndarray, classes: list[str], c: float, seed
         return DimensionModel(classes, coef, intercept)
     with warnings.catch_warnings():  # many domains, few prompts each: not a regression problem, as it warns
         warnings.filterwarnings("ignore", message="The number of unique classes is greater than 50%")
-        fitted = LogisticRegression(C=c, max_iter=500, tol=1e-3, random_state=seed).fit(features, labels)
+        fitted = LogisticRegression(C=c, max_iter=500, tol=1e-3, random_state=seed).fit(features, labels,
+                                                                                       sample_weight=weights)
     rows = [classes.index(c) for c in fitted.classes_]
     if len(rows) == 2:  # scikit-learn keeps one weight vector for two classes: logits (0, z)
         coef[rows[1]], intercept[rows[1]], intercept[rows[0]] = fitted.coef_[0], fitted.intercept_[0], 0.0
@@ -124,37 +153,44 @@ def _regression(features, labels: np.ndarray, classes: list[str], c: float, seed
 
 
 def fit_temperature(logits: np.ndarray, labels: np.ndarray) -> float:
-    """The temperature T minimising the negative log-likelihood of ``labels`` under softmax(logits / T).
+    """The temperature T minimising the negative log-likelihood of ``labels`` under softmax(logits / T);
+    ``labels``: each row's class index, or a boolean rows × classes matrix of the classes that count
+    as right (then the likelihood of a row is the probability of its set).
 
     >>> logits = np.log(np.array([[0.9, 0.1]] * 10))  # 90% sure, right 9 times in 10: already calibrated
     >>> round(fit_temperature(logits, np.array([0] * 9 + [1])), 2)
     1.0
     """
-    rows = np.arange(len(labels))
-    result = minimize_scalar(lambda t: -log_softmax(logits / t, axis=1)[rows, labels].mean(), bounds=(0.05, 20.0),
-                             method="bounded", options={"xatol": 1e-4})
+    right = np.eye(logits.shape[1], dtype=bool)[labels] if np.ndim(labels) == 1 else labels
+    result = minimize_scalar(lambda t: -logsumexp(log_softmax(logits / t, axis=1), b=right, axis=1).mean(),
+                             bounds=(0.05, 20.0), method="bounded", options={"xatol": 1e-4})
     return float(result.x)
 
 
-def fit_label_model(texts: list[str], labels: dict[str, list[str]], groups: list, features: np.ndarray | None,
-                    kind: str = "embeddings", c: float = 1.0, seed: int = 0,
+def fit_label_model(texts: list[str], labels: dict[str, list[Label | None]], groups: list,
+                    features: np.ndarray | None, kind: str = "embeddings", c: float = 1.0, seed: int = 0,
                     classes: dict[str, list[str]] | None = None) -> LabelModel:
     """Fit one calibrated regression per dimension on ``texts`` (with their ``features``: embeddings)
-    and ``labels`` (per dimension: a domain id or 'none' per text; None where a text has no label)."""
+    and ``labels`` (per dimension: a domain id or 'none' per text, a tuple where a text has several
+    domains, None where it has no label)."""
     from sklearn.model_selection import GroupShuffleSplit
 
     vocabulary, idf = _fit_tfidf(texts) if kind in ("tfidf", "both") else ([], None)
     model = LabelModel(kind, {}, vocabulary, idf)
     matrix = model.featurize(texts, features)
     for dimension, values in labels.items():
-        known = np.array([v is not None for v in values])
-        y = np.array([v for v in values if v is not None], dtype=object)
-        x, g = matrix[known], np.asarray(groups, dtype=object)[known]
+        # one row per (text, domain), weighted 1/k for a text's k domains
+        known = [(i, label_set(v)) for i, v in enumerate(values) if v is not None]
+        rows = np.array([i for i, domains in known for _ in domains])
+        y = np.array([d for _, domains in known for d in domains], dtype=object)
+        weights = np.array([1 / len(domains) for _, domains in known for _ in domains])
+        x, g = matrix[rows], np.asarray(groups, dtype=object)[rows]
         names = sorted(classes[dimension] if classes else set(y.tolist()))
         calibrate, hold = next(GroupShuffleSplit(1, test_size=0.2, random_state=seed).split(x, y, g.astype(str)))
-        first = _regression(x[calibrate], y[calibrate], names, c, seed)
-        temperature = fit_temperature(first.logits(x[hold]), np.array([names.index(v) for v in y[hold]]))
-        final = _regression(x, y, names, c, seed)
+        first = _regression(x[calibrate], y[calibrate], names, c, seed, weights[calibrate])
+        held = list(dict.fromkeys(rows[hold].tolist()))  # the held-out texts, once each
+        temperature = fit_temperature(first.logits(matrix[held]), membership([values[i] for i in held], names))
+        final = _regression(x, y, names, c, seed, weights)
         final.temperature = temperature
         model.dimensions[dimension] = final
     return model
@@ -162,13 +198,16 @@ def fit_label_model(texts: list[str], labels: dict[str, list[str]], groups: list
 
 def expected_calibration_error(probabilities: np.ndarray, labels: np.ndarray, bins: int = 15) -> float:
     """Top-label ECE (Guo et al. 2017): over equal-width confidence bins, the share-weighted gap
-    between accuracy and mean confidence.
+    between accuracy and mean confidence. ``labels``: each row's class index, or a boolean rows ×
+    classes matrix of the classes that count as right.
 
     >>> p = np.array([[0.9, 0.1], [0.9, 0.1], [0.6, 0.4], [0.6, 0.4]])
     >>> round(expected_calibration_error(p, np.array([0, 1, 0, 0])), 3)  # |0.5-0.9|/2 + |1-0.6|/2
     0.4
     """
-    confidence, right = probabilities.max(axis=1), probabilities.argmax(axis=1) == labels
+    predicted = probabilities.argmax(axis=1)
+    right = labels[np.arange(len(labels)), predicted] if np.ndim(labels) == 2 else predicted == labels
+    confidence = probabilities.max(axis=1)
     edges = np.linspace(0.0, 1.0, bins + 1)
     total = 0.0
     for low, high in zip(edges[:-1], edges[1:]):
@@ -178,16 +217,22 @@ def expected_calibration_error(probabilities: np.ndarray, labels: np.ndarray, bi
     return float(total)
 
 
-def label_metrics(reference: list[str], probabilities: np.ndarray, classes: list[str]) -> dict:
+def label_metrics(reference: list[Label], probabilities: np.ndarray, classes: list[str]) -> dict:
     """Accuracy, macro-F1, top-1 among real domains (on texts whose reference is one), None precision
-    and recall, and ECE of a dimension's predictions against its reference labels."""
+    and recall, and ECE of a dimension's predictions against its reference labels. Where a reference
+    gives several domains, a prediction of any of them is right (and is the class F1 scores it as)."""
     from sklearn.metrics import accuracy_score, f1_score, precision_score, recall_score
 
-    truth = np.array([classes.index(r) if r in classes else -1 for r in reference])
+    right_classes = membership(reference, classes)
     predicted = probabilities.argmax(axis=1)
+    rows = np.arange(len(predicted))
+    first = np.array([classes.index(label_set(r)[0]) if label_set(r)[0] in classes else -1 for r in reference])
+    truth = np.where(right_classes[rows, predicted], predicted, first)
     none = classes.index("none") if "none" in classes else None
-    real = truth != none if none is not None else np.ones(len(truth), dtype=bool)
-    real &= truth >= 0
+    real = right_classes.copy()
+    if none is not None:
+        real[:, none] = False
+    real = real.any(axis=1)
     without_none = probabilities.copy()
     if none is not None:
         without_none[:, none] = -1.0
@@ -195,11 +240,12 @@ def label_metrics(reference: list[str], probabilities: np.ndarray, classes: list
     return {"n": len(truth), "accuracy": float(accuracy_score(truth, predicted)),
             "macro_f1": float(f1_score(truth, predicted, average="macro", labels=sorted(set(truth.tolist())),
                                        zero_division=0)),
-            "top1_real": float((without_none.argmax(axis=1)[real] == truth[real]).mean()) if real.any() else float("nan"),
+            "top1_real": float(right_classes[rows, without_none.argmax(axis=1)][real].mean()) if real.any()
+            else float("nan"),
             "real_n": int(real.sum()),
             "none_precision": float(precision_score(is_none, says_none, zero_division=0)),
             "none_recall": float(recall_score(is_none, says_none, zero_division=0)),
-            "ece": expected_calibration_error(probabilities, truth)}
+            "ece": expected_calibration_error(probabilities, right_classes)}
 
 
 def grouped_folds(groups, k: int) -> list[tuple[np.ndarray, np.ndarray]]:
@@ -214,7 +260,7 @@ def grouped_folds(groups, k: int) -> list[tuple[np.ndarray, np.ndarray]]:
     return list(GroupKFold(k).split(np.zeros(len(groups)), groups=groups))
 
 
-def cross_validated(texts: list[str], labels: dict[str, list[str]], groups: list, features: np.ndarray | None,
+def cross_validated(texts: list[str], labels: dict[str, list[Label | None]], groups: list, features: np.ndarray | None,
                     k: int = 5, kind: str = "embeddings", c: float = 1.0, seed: int = 0) -> dict[str, dict]:
     """Per dimension, :func:`label_metrics` of out-of-fold predictions: K folds grouped by ``groups``
     (dedup clusters), so near-duplicates never straddle a fold; every prediction is of a text its
@@ -223,7 +269,7 @@ def cross_validated(texts: list[str], labels: dict[str, list[str]], groups: list
     group_ids = np.unique(np.asarray(groups, dtype=str), return_inverse=True)[1]
     for dimension, values in labels.items():
         known = np.flatnonzero([v is not None for v in values])
-        classes = sorted({values[i] for i in known})
+        classes = sorted({c for i in known for c in label_set(values[i])})
         out = np.zeros((len(known), len(classes)))
         for train, test in grouped_folds(group_ids[known], k):
             fold_texts = [texts[i] for i in known[train]]

@@ -9,11 +9,12 @@ or settings do, so a refit after new human labels labels anew beside the old lab
 from __future__ import annotations
 
 import json
+from collections import Counter
 from dataclasses import asdict
 
 from pipeline.errors import UsageError
 from pipeline.stages.label import LabelRows, domain_layout, label_pending, label_rows
-from pipeline.stages.label_model import LabelModel, cross_validated, fit_label_model
+from pipeline.stages.label_model import Label, LabelModel, cross_validated, fit_label_model, label_set
 from pipeline.stages.options import LabelOptions
 from review_store import StageReport, Store, content_id
 from taxonomy import DIMENSIONS, Taxonomy
@@ -23,7 +24,7 @@ TYPE = "semantic_type"
 
 def training_set(store: Store, taxonomy: Taxonomy, options: LabelOptions) -> dict:
     """Texts, dedup clusters and, per dimension (and semantic type), each prompt's label by the first
-    of ``options.train_on`` that labelled it (None where none did)."""
+    of ``options.train_on`` that labelled it (None where none did; a tuple where it gave several domains)."""
     rows = store.training_labels(list(options.train_on))
     found = {r["labeler"] for r in rows}
     missing = [name for name in options.train_on if name not in found]
@@ -32,13 +33,16 @@ def training_set(store: Store, taxonomy: Taxonomy, options: LabelOptions) -> dic
         raise UsageError(f"--train-on: no labels by '{missing[0]}' in {store.path} (labelers: {known})")
     rank = {name: i for i, name in enumerate(options.train_on)}
     prompts: dict[str, tuple[str, str]] = {}
-    chosen: dict[tuple[str, str], tuple[int, str]] = {}
+    chosen: dict[tuple[str, str], tuple[int, list[str]]] = {}  # the preferred labeler's domains
     for r in rows:
         prompts.setdefault(r["prompt_id"], (r["text"], r["cluster"]))
-        key, candidate = (r["prompt_id"], r["dimension"]), (rank[r["labeler"]], r["domain"])
-        chosen[key] = min(chosen.get(key, candidate), candidate)  # the preferred labeler; then the first domain
+        key, labeler = (r["prompt_id"], r["dimension"]), rank[r["labeler"]]
+        if key not in chosen or labeler < chosen[key][0]:
+            chosen[key] = (labeler, [r["domain"]])
+        elif labeler == chosen[key][0]:
+            chosen[key][1].append(r["domain"])
     ids = list(prompts)
-    labels = {d: [chosen[(p, d)][1] if (p, d) in chosen else None for p in ids] for d in DIMENSIONS}
+    labels = {d: [_label(chosen[(p, d)][1]) if (p, d) in chosen else None for p in ids] for d in DIMENSIONS}
     if options.semantic_types:
         types = {}
         for r in store.training_types(list(options.train_on)):
@@ -49,6 +53,10 @@ def training_set(store: Store, taxonomy: Taxonomy, options: LabelOptions) -> dic
     labels = {d: values for d, values in labels.items() if any(v is not None for v in values)}
     return {"ids": ids, "texts": [prompts[p][0] for p in ids], "groups": [prompts[p][1] for p in ids],
             "labels": labels}
+
+
+def _label(domains: list[str]) -> Label:
+    return domains[0] if len(domains) == 1 else tuple(sorted(domains))
 
 
 def _embedder(store: Store):
@@ -86,7 +94,8 @@ def label_trained(store: Store, taxonomy: Taxonomy, options: LabelOptions) -> St
         else:
             model = fit_label_model(data["texts"], data["labels"], data["groups"], features, options.features,
                                     options.regularisation, options.seed)
-            counts = {d: {c: values.count(c) for c in sorted(set(values) - {None})} for d, values in data["labels"].items()}
+            counts = {d: dict(sorted(Counter(c for v in values if v is not None for c in label_set(v)).items()))
+                      for d, values in data["labels"].items()}
             provenance = {**settings, "training_prompts": len(data["ids"]), "counts": counts,
                           "cross_validation": report.notes.get("cross_validation")}
             with store.transaction():
