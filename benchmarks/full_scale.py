@@ -5,7 +5,8 @@ prompts first, then (so ``--size`` can exceed the 10k released ones) pairs of th
 templated opening and closing, which are not near-duplicates of either; a known share are planted
 near-duplicates of earlier ones (one word changed),
 and a known share keep the released labels (the rest are unlabelled). Each prompt gets a synthetic
-aligned and misaligned response. Then: ingest → label (the learned labeller, trained on the
+aligned and misaligned response, templated around its first and last words (so responses are as
+distinct as the prompts). Then: ingest → label (the learned labeller, trained on the
 labelled share) → dedup → import the responses as pairs (stage-1 rules, embedded judge) → bench
 with the CPU baselines → export (every format) → the app pages' store reads. Per stage: wall time,
 items/s, peak RSS so far, store size after; the slowest stage is named.
@@ -91,12 +92,24 @@ def build_inputs(folder: Path, size: int, planted_share: float = 0.05, labelled_
     responses = folder / "responses.jsonl"
     with responses.open("w", encoding="utf-8") as f:
         for row in rows:
-            gist = " ".join(row["prompt"].split()[:6]).rstrip("?.,!")
+            gist = _gist(row["prompt"])
             for slot, template in (("aligned", ALIGNED), ("misaligned", MISALIGNED)):
                 f.write(json.dumps({"prompt": row["prompt"], "slot": slot, "text": template.format(gist=gist),
                                     "generator": "templated"}) + "\n")
     return {"prompts": prompts, "responses": responses, "size": len(rows), "planted": planted,
             "labelled": sum(bool(r["safety_name"] or r["values_name"] or r["cultural_name"]) for r in rows)}
+
+
+def _gist(prompt: str) -> str:
+    """The prompt's first and last six words: distinct per prompt (99.9% at 382k), as generated responses
+    are, so no stage gains from meeting a response text twice.
+
+    >>> _gist("one two three four five six seven eight nine ten eleven twelve thirteen?")
+    'one two three four five six ... eight nine ten eleven twelve thirteen'
+    """
+    words = prompt.split()
+    kept = words[:6] if len(words) <= 12 else [*words[:6], "...", *words[-6:]]
+    return " ".join(kept).rstrip("?.,!")
 
 
 def peak_rss_gib() -> float:
