@@ -278,9 +278,12 @@ def test_review_push_pull_and_status_from_the_cli(store, taxonomy, tmp_path, arg
     monkeypatch.setenv("ARGILLA_API_URL", argilla.url)
     monkeypatch.setenv("ARGILLA_API_KEY", argilla.api_key)
     monkeypatch.setenv("MISALIGN_ANNOTATOR_PASSWORD", PASSWORD)
-    pushed = cli("review", "push", "--backend", "argilla", "--panel", "Nordics")
+    assert cli("review", "push", "--panel", "Nordics", "--batch", "0").exit_code == 2  # no push of nothing at a time
+    pushed = cli("review", "push", "--backend", "argilla", "--panel", "Nordics", "--batch", "3")
     assert pushed.exit_code == 0, pushed.stderr
     assert "review_push: 4 in, 4 kept" in pushed.stdout
+    # progress a log can show: the first batch and the end
+    assert "push (Nordics): 3/4 records" in pushed.stderr and "push (Nordics): 4/4 records" in pushed.stderr
     dataset = argilla_client(argilla.url, argilla.api_key).datasets("misalign-borderline", workspace="nordics")
     ingrid = Annotator(argilla.url, "ingrid")
     [record] = ingrid.pending(str(dataset.id))[:1]

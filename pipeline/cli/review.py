@@ -10,6 +10,7 @@ from typing import Annotated, Optional
 import typer
 
 from pipeline.errors import UsageError
+from pipeline.review.argilla import PUSH_BATCH
 from pipeline.review.queues import QUEUES, add_annotator, add_panel, adjudicate, build_queues, disagreements
 
 review_app = typer.Typer(help="Human review: panels, queues, Argilla or the app, agreement.", no_args_is_help=True)
@@ -108,16 +109,24 @@ def push_command(
     queue: Annotated[Optional[list[str]], typer.Option(help="Queue (repeatable; default all).")] = None,
     annotator_password: Annotated[Optional[str], typer.Option(
         envvar="MISALIGN_ANNOTATOR_PASSWORD", help="Password for annotator accounts this push creates.")] = None,
+    batch: Annotated[int, typer.Option(min=1, max=10_000, help=(
+        "Records per request; each batch is marked pushed once sent, so a cut-off push resumes after it."))] = PUSH_BATCH,
 ) -> None:
     """Send a panel's queued items to Argilla (ARGILLA_API_URL, ARGILLA_API_KEY); resumable, idempotent."""
     from pipeline.review.argilla.sync import ALL_QUEUES, argilla_client, push
+    from pipeline.stages.progress import progress
 
     if backend != "argilla":
         raise UsageError(f"--backend: '{backend}' is not a push backend (argilla)")
     tax = ctx.obj.taxonomy()
-    report = _acting(ctx, lambda store: push(store, tax, panel, argilla_client(), tuple(queue or ALL_QUEUES),
-                                             annotator_password))
-    typer.echo(report.summary())
+    queues = tuple(queue or ALL_QUEUES)
+
+    def send(store):
+        waiting = sum(1 for q in queues for i in store.review_items(panel=panel, queue=q) if i["pushed_at"] is None)
+        with progress(waiting, f"push ({panel})", "records") as bar:
+            return push(store, tax, panel, argilla_client(), queues, annotator_password, batch, on_batch=bar.update)
+
+    typer.echo(_acting(ctx, send).summary())
 
 
 @review_app.command("pull")

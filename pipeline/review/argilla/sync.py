@@ -34,6 +34,7 @@ import httpx
 from argilla._exceptions import ArgillaError
 
 from pipeline.errors import ServiceError, UsageError
+from pipeline.review.argilla import PUSH_BATCH
 from pipeline.review.label_review import (LABEL_QUEUE, check_label_answers, label_answer_values, label_questions,
                                           update_human_labels)
 from pipeline.review.queues import (GUIDELINES, QUESTIONS, QUEUES, Question, check_answers, judge_suggestions,
@@ -168,7 +169,7 @@ def _record(item: dict, scores: dict, domain_ids: list[str], domains: str, seman
 
 
 def push(store: Store, taxonomy: Taxonomy, panel: str, client: rg.Argilla, queues: tuple[str, ...] = ALL_QUEUES,
-         password: str | None = None, batch: int = 50, threshold: float = 0.5,
+         password: str | None = None, batch: int = PUSH_BATCH, threshold: float = 0.5,
          on_batch: Callable[[int], None] | None = None) -> StageReport:
     """Send the panel's queued items that are not pushed yet; ``on_batch`` hears how many each
     committed batch sent. Returns the report."""
@@ -177,7 +178,7 @@ def push(store: Store, taxonomy: Taxonomy, panel: str, client: rg.Argilla, queue
 
 
 def _push(store: Store, taxonomy: Taxonomy, panel: str, client: rg.Argilla, queues: tuple[str, ...] = ALL_QUEUES,
-         password: str | None = None, batch: int = 50, threshold: float = 0.5,
+         password: str | None = None, batch: int = PUSH_BATCH, threshold: float = 0.5,
          on_batch: Callable[[int], None] | None = None) -> StageReport:
     settings = store.panel(panel)
     if settings is None:
