@@ -15,15 +15,17 @@ from review_store.rows import insert_new
 class EngineCacheQueries:
     db: sqlite_utils.Database
 
-    def cached_responses(self, keys: Iterable[str]) -> dict[str, object]:
-        """Stored answers for the keys that have one (text for JSON answers, bytes for vectors)."""
+    def _stored(self, sql: str, keys: Iterable) -> dict:
+        """(key, value) rows of ``sql`` (its ``?`` a JSON array of keys), 10,000 keys a query."""
         keys = list(dict.fromkeys(keys))
         found = {}
         for begin in range(0, len(keys), 10_000):
-            chunk = json.dumps(keys[begin:begin + 10_000])
-            found.update(self.db.execute(
-                "SELECT key, response FROM engine_cache WHERE key IN (SELECT value FROM json_each(?))", [chunk]))
+            found.update(self.db.execute(sql, [json.dumps(keys[begin:begin + 10_000])]))
         return found
+
+    def cached_responses(self, keys: Iterable[str]) -> dict[str, object]:
+        """Stored answers for the keys that have one (text for JSON answers, bytes for vectors)."""
+        return self._stored("SELECT key, response FROM engine_cache WHERE key IN (SELECT value FROM json_each(?))", keys)
 
     def add_cached_responses(self, rows: Iterable[dict]) -> int:
         """Store answers (key, backend, model, kind, request, response); returns how many were new."""
@@ -37,13 +39,7 @@ class EngineCacheQueries:
 
     def text_vectors(self, ids: Iterable[int]) -> dict[int, bytes]:
         """Stored vectors for the (model, text) hashes that have one."""
-        ids = list(dict.fromkeys(ids))
-        found = {}
-        for begin in range(0, len(ids), 10_000):
-            chunk = json.dumps(ids[begin:begin + 10_000])
-            found.update(self.db.execute(
-                "SELECT id, vector FROM text_vectors WHERE id IN (SELECT value FROM json_each(?))", [chunk]))
-        return found
+        return self._stored("SELECT id, vector FROM text_vectors WHERE id IN (SELECT value FROM json_each(?))", ids)
 
     def add_text_vectors(self, rows: Iterable[tuple[int, bytes]]) -> None:
         """Store (hash, vector) rows; a hash already stored keeps its vector."""
