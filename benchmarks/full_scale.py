@@ -9,7 +9,8 @@ aligned and misaligned response, templated around its first and last words (so r
 distinct as the prompts). Then: ingest → label (the learned labeller, trained on the
 labelled share) → dedup → import the responses as pairs (stage-1 rules, embedded judge) → bench
 with the CPU baselines → export (every format) → the app pages' store reads. Per stage: wall time,
-items/s, peak RSS so far, store size after; the slowest stage is named.
+items/s, texts it embedded (not read back from the store), peak RSS so far, store size after; the
+slowest stage is named.
 
     python benchmarks/full_scale.py [--size 382424] [--json] [--keep DIR]
 
@@ -127,10 +128,12 @@ def run_loop(folder: Path, size: int) -> dict:
     source = f"imported:{inputs['prompts'].name}"
 
     def timed(name: str, work) -> object:
+        vectors = store.db["text_vectors"].count
         began = time.perf_counter()
         result = work()
         items = result[1] if isinstance(result, tuple) else getattr(result, "items_in", 0)
         stages.append({"stage": name, "seconds": time.perf_counter() - began, "items": items,
+                       "texts_embedded": store.db["text_vectors"].count - vectors,
                        "peak_rss_gib": peak_rss_gib(), "store_mib": path.stat().st_size / 2 ** 20})
         return result
 
@@ -184,11 +187,12 @@ def main() -> None:
         return
     print(f"{result['size']:,} prompts ({result['labelled']:,} labelled, {result['planted_near_duplicates']:,} planted "
           f"near-duplicates; dedup removed {result['dedup_removed']:,})")
-    print(f"{'stage':32} {'seconds':>9} {'items':>9} {'items/s':>9} {'peak RSS GiB':>13} {'store MiB':>10}")
+    print(f"{'stage':32} {'seconds':>9} {'items':>9} {'items/s':>9} {'texts embedded':>15} {'peak RSS GiB':>13} "
+          f"{'store MiB':>10}")
     for s in result["stages"]:
         rate = f"{s['items_per_s']:9.1f}" if s["items_per_s"] else f"{'':>9}"
-        print(f"{s['stage']:32} {s['seconds']:9.1f} {s['items']:9,} {rate} {s.get('peak_rss_gib', 0):13.2f} "
-              f"{s.get('store_mib', 0):10.0f}")
+        print(f"{s['stage']:32} {s['seconds']:9.1f} {s['items']:9,} {rate} {s.get('texts_embedded', 0):15,} "
+              f"{s.get('peak_rss_gib', 0):13.2f} {s.get('store_mib', 0):10.0f}")
     print(f"total {result['total_minutes']:.1f} min (goal < {GOALS['minutes']}), peak RSS {result['peak_rss_gib']:.2f} GiB "
           f"(goal < {GOALS['peak_rss_gib']}), store {result['store_gib']:.2f} GiB (goal < {GOALS['store_gib']}); "
           f"bottleneck: {result['bottleneck']}")

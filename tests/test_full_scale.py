@@ -19,6 +19,10 @@ def test_the_whole_loop_at_5000_prompts(tmp_path):
     # most planted near-duplicates (one word changed) are found, and dedup removes little else
     assert 0.5 * result["planted_near_duplicates"] <= result["dedup_removed"] <= 1.5 * result["planted_near_duplicates"]
     assert stages["bench embedded"]["items"] == stages["bench keyword-refusal"]["items"] > 0
+    # every text is embedded once: the detector reads back what the labeller and the judge embedded
+    # (it embeds only responses the rules failed before the judge saw them)
+    assert stages["label (learned)"]["texts_embedded"] >= stages["label (learned)"]["items"]
+    assert stages["bench embedded"]["texts_embedded"] < 0.1 * stages["bench embedded"]["items"]
     assert (tmp_path / "export" / "data" / "train.parquet").is_file() and (tmp_path / "export" / "dpo").is_dir()
     assert result["peak_rss_gib"] < 6 and result["store_gib"] < 0.1
     assert result["bottleneck"] in stages
