@@ -150,6 +150,7 @@ def test_each_text_is_embedded_once_for_every_stage_that_reads_it(embed_engine, 
     # stored as int8 with a scale: as good as the model's own vectors for comparing texts
     assert np.allclose(np.sum(first * embed_engine.encode(texts), axis=1), 1, atol=1e-3)
     assert embed_engine.vectors is None  # the shared engine itself keeps nothing
+    assert detector.engine.embed([]).shape == embed_engine.encode([]).shape  # nothing asked, nothing stored
 
 
 def test_onnx_runtime_gives_the_same_vectors_as_sentence_transformers(embed_engine):

@@ -136,6 +136,8 @@ class StoredVectors:
         return int.from_bytes(digest[:8], "big", signed=True)
 
     def embed(self, texts: Sequence[str], compute: Callable[[list[str]], np.ndarray]) -> np.ndarray:
+        if not texts:  # as the encoder answers nothing: no rows to stack
+            return compute([])
         keys = [self.key(t) for t in texts]
         found = self.store.text_vectors(keys)
         missing = list({k: i for i, k in enumerate(keys) if k not in found}.values())
