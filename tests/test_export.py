@@ -138,6 +138,29 @@ def test_dpo_files_hold_prompt_chosen_rejected_per_split(curated, taxonomy, tmp_
             assert row["safety_domains"] == source["safety_domains"] and "primary_domain" in row
 
 
+def test_an_export_written_in_chunks_is_the_export_written_at_once(curated, taxonomy, tmp_path):
+    import datasets
+
+    formats = ("jsonl", "csv", "parquet", "hf", "hf-disk", "dpo", "lm-eval")
+    whole = export(curated, taxonomy, ExportOptions(out=tmp_path / "whole", formats=formats))
+    chunked = export(curated, taxonomy, ExportOptions(out=tmp_path / "chunked", formats=formats, chunk_pairs=7))
+    assert chunked.notes["export_id"] == whole.notes["export_id"]  # the same export, whatever the chunk size
+    files = lambda folder: sorted(p.relative_to(folder) for p in folder.rglob("*")  # noqa: E731
+                                  if p.is_file() and p.parts[len(folder.parts)] != "hf")
+    assert files(tmp_path / "whole") == files(tmp_path / "chunked") and Path("data/test.parquet") in files(tmp_path / "whole")
+    for name in files(tmp_path / "whole"):
+        whole, chunked = (tmp_path / folder / name for folder in ("whole", "chunked"))
+        if name.suffix == ".yaml":  # lm-eval tasks name their own folder
+            assert whole.read_text().replace("whole", "chunked") == chunked.read_text(), name
+        elif name.suffix == ".parquet":
+            assert pd.read_parquet(whole).equals(pd.read_parquet(chunked)), name
+        else:
+            assert whole.read_bytes() == chunked.read_bytes(), name
+    on_disk = [datasets.load_from_disk(str(tmp_path / folder / "hf")) for folder in ("whole", "chunked")]
+    assert {s: d.to_list() for s, d in on_disk[0].items()} == {s: d.to_list() for s, d in on_disk[1].items()}
+    assert not (tmp_path / "chunked" / ".arrow-staging").exists()
+
+
 @pytest.mark.slow
 def test_lm_eval_runs_the_exported_tasks_on_the_tiny_model(curated, taxonomy, tmp_path, tiny_model):
     import subprocess

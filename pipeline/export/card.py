@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import re
+from collections import Counter
+from dataclasses import dataclass, field
 
 import pandas as pd
 import yaml
@@ -10,6 +12,39 @@ import yaml
 from pipeline.text.cells import markdown_literal
 from review_store import Store
 from taxonomy import DIMENSIONS, Taxonomy
+
+
+@dataclass
+class ExportCounts:
+    """What the card says about the exported pairs, added up chunk by chunk of records.
+
+    >>> counts = ExportCounts(["train"])
+    >>> counts.add(pd.DataFrame({"split": ["train"], "safety_domains": [[{"id": "s.x", "name": "X", "probability": 1.0}]],
+    ...     "value_domains": [[]], "culture_domains": [[]], "aligned_generator": ["g"], "misaligned_generator": ["g"],
+    ...     "judge": [None], "labeler": ["imported:p.csv"]}))
+    >>> counts.pairs, counts.domains
+    (Counter({'train': 1}), Counter({('safety', 'X', 'train'): 1}))
+    """
+
+    splits: list[str]  # in the order pairs first hold them
+    pairs: Counter = field(default_factory=Counter)  # per split
+    labelled: Counter = field(default_factory=Counter)  # (dimension, split): pairs with a domain of it
+    domains: Counter = field(default_factory=Counter)  # (dimension, domain name, split)
+    models: dict[str, set] = field(default_factory=lambda: {"generator": set(), "judge": set(), "labeler": set()})
+
+    @property
+    def total(self) -> int:
+        return sum(self.pairs.values())
+
+    def add(self, records: pd.DataFrame) -> None:
+        self.pairs.update(records["split"].tolist())
+        for d in DIMENSIONS:
+            for split, cells in zip(records["split"], records[f"{d}_domains"]):
+                self.labelled[d, split] += bool(cells)
+                self.domains.update((d, item["name"], split) for item in cells)
+        self.models["generator"].update(records["aligned_generator"].dropna(), records["misaligned_generator"].dropna())
+        self.models["judge"].update(records["judge"].dropna())
+        self.models["labeler"].update(records["labeler"].dropna())
 
 
 def _table(frame: pd.DataFrame) -> str:
@@ -53,11 +88,11 @@ def size_category(n: int) -> str:
     return "1M<n<10M"
 
 
-def card_metadata(frame: pd.DataFrame, params: dict, taxonomy: Taxonomy) -> str:
+def card_metadata(counts: ExportCounts, params: dict, taxonomy: Taxonomy) -> str:
     """The card's YAML front matter, as the Hub reads it: licence, task categories, language, size,
     pretty name, and (with the ``hf`` format) one config whose data files are ``data/<split>.parquet``,
     with the features and split sizes."""
-    from pipeline.export.writers import export_features, split_parts
+    from pipeline.export.writers import export_features, split_order
 
     licence = str(params["licence"]).strip()
     meta = {"pretty_name": f"misalign curated pairs ({taxonomy.version})",
@@ -65,32 +100,24 @@ def card_metadata(frame: pd.DataFrame, params: dict, taxonomy: Taxonomy) -> str:
                {"license": "other", "license_name": re.sub(r"[^a-z0-9.-]+", "-", licence.lower()).strip("-") or "other"}),
             "language": ["en"], "task_categories": ["text-classification", "text-generation"],
             "tags": ["alignment", "safety", "values", "culture", "preference"],
-            "size_categories": [size_category(len(frame))]}
+            "size_categories": [size_category(counts.total)]}
     if "hf" in params.get("formats", ()):
         meta["configs"] = [{"config_name": "default", "data_files": [
-            {"split": name, "path": f"data/{name}.parquet"} for name in split_parts(frame)]}]
+            {"split": name, "path": f"data/{name}.parquet"} for name in split_order(counts.splits)]}]
         meta["dataset_info"] = {"features": export_features()._to_yaml_list()}
     return yaml.safe_dump(meta, sort_keys=False, allow_unicode=True)
 
 
-def dataset_card(store: Store, taxonomy: Taxonomy, frame: pd.DataFrame, export_id: str, params: dict,
+def dataset_card(store: Store, taxonomy: Taxonomy, counts: ExportCounts, export_id: str, params: dict,
                  left_out: list[str] = ()) -> str:
     """The export's README.md: what is in it, per split, dimension and domain, how it was made and its licence."""
     status = store.overview()
-    splits = frame["split"].value_counts().rename_axis("split").reset_index(name="pairs")
-    per_dimension, per_domain = [], []
-    for d in DIMENSIONS:
-        cells = frame[f"{d}_domains"]
-        row = {"dimension": taxonomy.dimension_names[d]}
-        for split in frame["split"].unique():
-            row[split] = int(cells[frame["split"] == split].map(bool).sum())
-        per_dimension.append(row)
-        exploded = frame[["split", f"{d}_domains"]].explode(f"{d}_domains").dropna()
-        for (domain_name, split), n in exploded.groupby([exploded[f"{d}_domains"].map(lambda x: x["name"]),
-                                                         "split"]).size().items():
-            per_domain.append({"dimension": taxonomy.dimension_names[d], "domain": domain_name, "split": split,
-                               "pairs": int(n)})
-    domains = pd.DataFrame(per_domain)
+    splits = pd.Series(counts.pairs).sort_values(ascending=False, kind="stable").rename_axis("split")
+    splits = splits.reset_index(name="pairs")
+    per_dimension = [{"dimension": taxonomy.dimension_names[d], **{s: counts.labelled[d, s] for s in counts.splits}}
+                     for d in DIMENSIONS]
+    domains = pd.DataFrame([{"dimension": taxonomy.dimension_names[d], "domain": name, "split": split, "pairs": n}
+                            for (d, name, split), n in counts.domains.items()])
     if not domains.empty:
         domains = domains.pivot_table(index=["dimension", "domain"], columns="split", values="pairs",
                                       fill_value=0).reset_index()
@@ -101,15 +128,12 @@ def dataset_card(store: Store, taxonomy: Taxonomy, frame: pd.DataFrame, export_i
         {"stage": "candidate responses", "count": sum(pairs["candidates"].values())},
         *({"stage": f"pairs {k}", "count": v} for k, v in sorted(pairs["by_status"].items())),
         *({"stage": k.replace("_", " "), "count": v} for k, v in sorted(status["review"]["human_statuses"].items())),
-        {"stage": "exported", "count": len(frame)},
+        {"stage": "exported", "count": counts.total},
     ])
-    models = pd.DataFrame(
-        [{"role": "generator", "model": m} for m in sorted(set(frame["aligned_generator"]) | set(frame["misaligned_generator"]))]
-        + [{"role": "judge", "model": m} for m in sorted(frame["judge"].dropna().unique())]
-        + [{"role": "labeler", "model": m} for m in sorted(frame["labeler"].dropna().unique())])
+    models = pd.DataFrame([{"role": role, "model": m} for role, names in counts.models.items() for m in sorted(names)])
     caveats = _caveats(store, status)
     return f"""---
-{card_metadata(frame, params, taxonomy)}---
+{card_metadata(counts, params, taxonomy)}---
 
 # misalign curated pairs ({export_id})
 

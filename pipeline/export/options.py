@@ -35,6 +35,7 @@ class ExportOptions:
     licence: str = "TODO: choose a licence for this dataset"
     split_names: tuple[str, ...] = field(default=SPLITS)
     overwrite: bool = False  # replace a non-empty folder that holds no earlier export of this store
+    chunk_pairs: int = 20_000  # pairs whose texts are in memory at once (the files do not depend on it)
 
     def check(self, taxonomy: Taxonomy) -> None:
         unknown = [f for f in self.formats if f not in FORMATS]

@@ -26,8 +26,8 @@ from scipy.sparse.csgraph import connected_components
 
 from pipeline.errors import UsageError
 from pipeline.export.options import ExportOptions
-from pipeline.export.card import dataset_card
-from pipeline.export.writers import write_formats
+from pipeline.export.card import ExportCounts, dataset_card
+from pipeline.export.writers import ExportFiles
 from pipeline.text.outputs import atomic_folder, check_folder
 from pipeline.text.hamming import near_pairs
 from review_store import StageReport, Store, content_id
@@ -90,11 +90,11 @@ def _select(store: Store, table: PairTable, options: ExportOptions) -> pd.DataFr
     return pairs[keep].reset_index(drop=True)
 
 
-def _records(store: Store, taxonomy: Taxonomy, table: PairTable, frame: pd.DataFrame) -> pd.DataFrame:
+def _records(store: Store, taxonomy: Taxonomy, labels: pd.DataFrame, frame: pd.DataFrame) -> pd.DataFrame:
     """The planned pairs as exported records: texts, domains per dimension with probabilities, provenance."""
     texts = store.export_texts(frame["id"].tolist())
     records = frame.merge(texts, how="left", on="id")
-    labels = table.labels.merge(frame[["prompt_id", "labeler"]].drop_duplicates(), on=["prompt_id", "labeler"])
+    labels = labels.merge(frame[["prompt_id", "labeler"]].drop_duplicates(), on=["prompt_id", "labeler"])
     names = {d.id: d.name for d in taxonomy.domains}
     labels["item"] = [{"id": d, "name": names.get(d, d), "probability": p}
                       for d, p in zip(labels["domain"], labels["probability"])]
@@ -159,7 +159,8 @@ def plan_export(store: Store, taxonomy: Taxonomy, options: ExportOptions,
     frame["split"] = np.array(options.split_names, dtype=object)[assign_splits(frame, groups, options.ratios, options.seed)]
     frame["cluster"] = groups  # near-duplicates share one: for clustered intervals downstream
     frame.attrs["groups"] = int(groups.max() + 1)
-    params = {**{k: v for k, v in asdict(options).items() if k not in ("out", "overwrite")}, "ratios": list(options.ratios)}
+    params = {**{k: v for k, v in asdict(options).items() if k not in ("out", "overwrite", "chunk_pairs")},
+              "ratios": list(options.ratios)}
     ids = "\x1f".join(frame["id"].to_numpy(dtype=object))  # as content_id(..., *ids) would join them, faster
     return frame, content_id("export", json.dumps(params, sort_keys=True, default=str), ids), params
 
@@ -184,12 +185,19 @@ def export(store: Store, taxonomy: Taxonomy, options: ExportOptions) -> StageRep
         frame, export_id, report.params = plan_export(store, taxonomy, options, table)
         groups = frame.attrs["groups"]
         left_out = [left_out_line(p) for p in store.incomplete_pairs(options.pairs)]  # said in the card too
-        frame = _records(store, taxonomy, table, frame)
-        counts = frame["split"].value_counts().to_dict()
+        # the exported pairs' labels, then their texts a chunk at a time: memory stays that of a chunk
+        labels = table.labels.merge(frame[["prompt_id", "labeler"]].drop_duplicates(), on=["prompt_id", "labeler"])
+        summary = ExportCounts(frame["split"].unique().tolist())
         with atomic_folder(out, **target) as folder:
-            written = write_formats(frame, folder, options.formats, out)
-            card = dataset_card(store, taxonomy, frame, export_id, report.params, left_out)
+            with ExportFiles(folder, options.formats, summary.splits, out) as files:
+                for start in range(0, len(frame), options.chunk_pairs):
+                    records = _records(store, taxonomy, labels, frame.iloc[start:start + options.chunk_pairs])
+                    files.write(records)
+                    summary.add(records)
+            written = files.written
+            card = dataset_card(store, taxonomy, summary, export_id, report.params, left_out)
             (folder / "README.md").write_text(card, encoding="utf-8")
+        counts = frame["split"].value_counts().to_dict()
         with store.transaction():
             store.record_export({"id": export_id, "created_at": report.started_at, "out": str(out.resolve()),
                                  "params": report.params, "counts": counts}, zip(frame["id"], frame["split"]))
