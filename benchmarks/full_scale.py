@@ -9,7 +9,7 @@ aligned and misaligned response, templated around its first and last words (so r
 distinct as the prompts). Then: ingest → label (the learned labeller, trained on the
 labelled share) → dedup → import the responses as pairs (stage-1 rules, embedded judge) → bench
 with the CPU baselines → export (every format) → the app pages' store reads. Per stage: wall time,
-items/s, texts it embedded (not read back from the store), peak RSS so far, store size after; the
+items/s, texts it embedded (not read back from the store), its own peak RSS, store size after; the
 slowest stage is named.
 
     python benchmarks/full_scale.py [--size 382424] [--json] [--keep DIR]
@@ -118,8 +118,26 @@ def peak_rss_gib() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2 ** 20
 
 
+def reset_stage_peak() -> None:
+    """Start a new high-water mark of resident memory (Linux: ``/proc/self/clear_refs``), so each stage's
+    own peak is read, not the largest so far."""
+    try:
+        Path("/proc/self/clear_refs").write_text("5")
+    except OSError:
+        pass
+
+
+def stage_peak_gib() -> float:
+    """Resident memory's high-water mark since :func:`reset_stage_peak` (``VmHWM``), else the peak so far."""
+    try:
+        line = next(x for x in Path("/proc/self/status").read_text().splitlines() if x.startswith("VmHWM:"))
+        return int(line.split()[1]) / 2 ** 20
+    except (OSError, StopIteration):
+        return peak_rss_gib()
+
+
 def run_loop(folder: Path, size: int) -> dict:
-    """Every stage on one store; per stage: seconds, items, items/s, peak RSS so far, store bytes after."""
+    """Every stage on one store; per stage: seconds, items, items/s, its peak RSS, store bytes after."""
     taxonomy, config = load_taxonomy(), load_config(None)
     began = time.perf_counter()
     inputs = build_inputs(folder, size)
@@ -129,12 +147,13 @@ def run_loop(folder: Path, size: int) -> dict:
 
     def timed(name: str, work) -> object:
         vectors = store.db["text_vectors"].count
+        reset_stage_peak()
         began = time.perf_counter()
         result = work()
         items = result[1] if isinstance(result, tuple) else getattr(result, "items_in", 0)
         stages.append({"stage": name, "seconds": time.perf_counter() - began, "items": items,
                        "texts_embedded": store.db["text_vectors"].count - vectors,
-                       "peak_rss_gib": peak_rss_gib(), "store_mib": path.stat().st_size / 2 ** 20})
+                       "peak_rss_gib": stage_peak_gib(), "store_mib": path.stat().st_size / 2 ** 20})
         return result
 
     with Store(path) as store:
