@@ -33,8 +33,8 @@ TARGET_P95_S = 0.3
 TARGET_FIRST_RENDER_S = {"demo": 1.5, "large": 3.0}
 
 
-def page_reads(store: Store, domain: str, group: str) -> dict:
-    """Each page's reads for one interaction, as the pages make them."""
+def page_reads(store: Store, domain: str, group: str, labeler: str = LABELER) -> dict:
+    """Each page's reads for one interaction, as the pages make them (the Domains page showing ``labeler``'s labels)."""
     def behind(key: str, cell: str = "safety>value") -> list[str]:
         return store.bench_summaries(group, "tradeoff", key)[0]["metrics"]["behind"][cell]["pairs"][:20]
 
@@ -44,11 +44,11 @@ def page_reads(store: Store, domain: str, group: str) -> dict:
 
     return {
         "Overview": lambda: (store.overview(), store.stage_runs(limit=10)),
-        "Domains": lambda: (store.labelers_with_labels(), store.domain_summary(LABELER, domain),
-                            store.domain_semantic_types(LABELER, domain), store.domain_probability_histogram(LABELER, domain),
+        "Domains": lambda: (store.labelers_with_labels(), store.domain_summary(labeler, domain),
+                            store.domain_semantic_types(labeler, domain), store.domain_probability_histogram(labeler, domain),
                             store.bench_groups(), store.domain_bench_figures(domain),
                             pairs_with_context(store.pairs_by_ids(behind(domain))),
-                            pairs_with_context(store.domain_pairs(LABELER, domain, 0, 10))),
+                            pairs_with_context(store.domain_pairs(labeler, domain, 0, 10))),
         "Trade-offs": lambda: (store.bench_groups(), pairs_with_context(store.pairs_by_ids(behind("all"))),
                                store.bench_summaries(group, "domain")),
         "Review": lambda: (store.panels(), store.review_progress(), store.annotators()),

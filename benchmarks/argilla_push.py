@@ -9,7 +9,7 @@ part-way: what it sent stays marked, the rest stays queued (a later push resumes
 
     python benchmarks/argilla_push.py --db DIR/full.db [--items 100000] [--batches 50,200,500,1000] [--json]
 
-Baseline: the batch of 50 that ``review push`` used before this measurement, in the same run.
+Baseline: the batch of 50 that ``review push`` used before this measurement (200 since), in the same run.
 """
 
 from __future__ import annotations

@@ -175,7 +175,7 @@ def run_loop(folder: Path, size: int) -> dict:
         timed("export (all formats)", lambda: export(store, taxonomy, ExportOptions(
             out=folder / "export", formats=FORMATS, pairs="all")))
         domain = taxonomy.domains_of("safety")[0].id
-        reads = page_reads(store, domain, groups[-1])
+        reads = page_reads(store, domain, groups[-1], source)  # the labels pairs were made from
         timed("app page reads", lambda: ([read() for read in reads.values()], len(reads)))
     for s in stages:
         s["items_per_s"] = s["items"] / s["seconds"] if s["seconds"] and s["items"] else None

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import io
 import json
+import os
 import warnings
 from dataclasses import dataclass, field
 
@@ -128,9 +129,10 @@ def membership(labels: list[Label], classes: list[str]) -> np.ndarray:
 
 
 def _regression(features, labels: np.ndarray, classes: list[str], c: float, seed: int,
-                weights: np.ndarray | None = None) -> DimensionModel:
+                weights: np.ndarray | None = None, start: DimensionModel | None = None) -> DimensionModel:
     """A multinomial logistic regression over every class (a class missing from ``labels`` gets a
-    logit far below the others)."""
+    logit far below the others); ``start``: a model of these classes to start the solver from (the
+    optimum is the same, reached in fewer iterations from a fit on most of the same prompts)."""
     from sklearn.linear_model import LogisticRegression
 
     present = sorted(set(labels.tolist()))
@@ -140,12 +142,17 @@ def _regression(features, labels: np.ndarray, classes: list[str], c: float, seed
     if len(present) == 1:  # one class seen: it is certain
         intercept[classes.index(present[0])] = 0.0
         return DimensionModel(classes, coef, intercept)
+    regression = LogisticRegression(C=c, max_iter=500, tol=1e-3, random_state=seed, warm_start=start is not None)
+    rows = [classes.index(name) for name in present]  # scikit-learn's class order: sorted, as ``present``
+    if start is not None:
+        begin, offset = start.coef[rows].astype(np.float64), np.maximum(start.intercept[rows], -5.0).astype(np.float64)
+        if len(rows) == 2:  # one weight vector for two classes: the second's logit minus the first's
+            begin, offset = begin[1:] - begin[:1], offset[1:] - offset[:1]
+        regression.coef_, regression.intercept_ = begin, offset
     with warnings.catch_warnings():  # many domains, few prompts each: not a regression problem, as it warns
         warnings.filterwarnings("ignore", message="The number of unique classes is greater than 50%")
-        fitted = LogisticRegression(C=c, max_iter=500, tol=1e-3, random_state=seed).fit(features, labels,
-                                                                                       sample_weight=weights)
-    rows = [classes.index(c) for c in fitted.classes_]
-    if len(rows) == 2:  # scikit-learn keeps one weight vector for two classes: logits (0, z)
+        fitted = regression.fit(features, labels, sample_weight=weights)
+    if len(rows) == 2:  # logits (0, z)
         coef[rows[1]], intercept[rows[1]], intercept[rows[0]] = fitted.coef_[0], fitted.intercept_[0], 0.0
     else:
         coef[rows], intercept[rows] = fitted.coef_, fitted.intercept_
@@ -173,27 +180,40 @@ def fit_label_model(texts: list[str], labels: dict[str, list[Label | None]], gro
     """Fit one calibrated regression per dimension on ``texts`` (with their ``features``: embeddings)
     and ``labels`` (per dimension: a domain id or 'none' per text, a tuple where a text has several
     domains, None where it has no label)."""
-    from sklearn.model_selection import GroupShuffleSplit
+    from concurrent.futures import ThreadPoolExecutor
 
     vocabulary, idf = _fit_tfidf(texts) if kind in ("tfidf", "both") else ([], None)
     model = LabelModel(kind, {}, vocabulary, idf)
     matrix = model.featurize(texts, features)
-    for dimension, values in labels.items():
-        # one row per (text, domain), weighted 1/k for a text's k domains
-        known = [(i, label_set(v)) for i, v in enumerate(values) if v is not None]
-        rows = np.array([i for i, domains in known for _ in domains])
-        y = np.array([d for _, domains in known for d in domains], dtype=object)
-        weights = np.array([1 / len(domains) for _, domains in known for _ in domains])
-        x, g = matrix[rows], np.asarray(groups, dtype=object)[rows]
-        names = sorted(classes[dimension] if classes else set(y.tolist()))
-        calibrate, hold = next(GroupShuffleSplit(1, test_size=0.2, random_state=seed).split(x, y, g.astype(str)))
-        first = _regression(x[calibrate], y[calibrate], names, c, seed, weights[calibrate])
-        held = list(dict.fromkeys(rows[hold].tolist()))  # the held-out texts, once each
-        temperature = fit_temperature(first.logits(matrix[held]), membership([values[i] for i in held], names))
-        final = _regression(x, y, names, c, seed, weights)
-        final.temperature = temperature
-        model.dimensions[dimension] = final
+
+    def fit(dimension: str) -> DimensionModel:
+        return _fit_dimension(matrix, labels[dimension], groups, sorted(classes[dimension]) if classes else None, c, seed)
+
+    # scikit-learn's solver runs on one core; the dimensions' fits are independent and release the GIL
+    with ThreadPoolExecutor(max_workers=min(len(labels), os.cpu_count() or 1) or 1) as pool:
+        model.dimensions = dict(zip(labels, pool.map(fit, labels)))
     return model
+
+
+def _fit_dimension(matrix, values: list[Label | None], groups: list, classes: list[str] | None, c: float,
+                   seed: int) -> DimensionModel:
+    """One dimension's regression, its temperature fitted on a held-out fifth (split by ``groups``)."""
+    from sklearn.model_selection import GroupShuffleSplit
+
+    # one row per (text, domain), weighted 1/k for a text's k domains
+    known = [(i, label_set(v)) for i, v in enumerate(values) if v is not None]
+    rows = np.array([i for i, domains in known for _ in domains])
+    y = np.array([d for _, domains in known for d in domains], dtype=object)
+    weights = np.array([1 / len(domains) for _, domains in known for _ in domains])
+    x, g = matrix[rows], np.asarray(groups, dtype=object)[rows]
+    names = classes or sorted(set(y.tolist()))
+    calibrate, hold = next(GroupShuffleSplit(1, test_size=0.2, random_state=seed).split(x, y, g.astype(str)))
+    first = _regression(x[calibrate], y[calibrate], names, c, seed, weights[calibrate])
+    held = list(dict.fromkeys(rows[hold].tolist()))  # the held-out texts, once each
+    temperature = fit_temperature(first.logits(matrix[held]), membership([values[i] for i in held], names))
+    final = _regression(x, y, names, c, seed, weights, start=first)
+    final.temperature = temperature
+    return final
 
 
 def expected_calibration_error(probabilities: np.ndarray, labels: np.ndarray, bins: int = 15) -> float:
