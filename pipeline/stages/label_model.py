@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import io
 import json
-import os
 import warnings
 from dataclasses import dataclass, field
 
@@ -180,18 +179,12 @@ def fit_label_model(texts: list[str], labels: dict[str, list[Label | None]], gro
     """Fit one calibrated regression per dimension on ``texts`` (with their ``features``: embeddings)
     and ``labels`` (per dimension: a domain id or 'none' per text, a tuple where a text has several
     domains, None where it has no label)."""
-    from concurrent.futures import ThreadPoolExecutor
-
     vocabulary, idf = _fit_tfidf(texts) if kind in ("tfidf", "both") else ([], None)
     model = LabelModel(kind, {}, vocabulary, idf)
     matrix = model.featurize(texts, features)
-
-    def fit(dimension: str) -> DimensionModel:
-        return _fit_dimension(matrix, labels[dimension], groups, sorted(classes[dimension]) if classes else None, c, seed)
-
-    # scikit-learn's solver runs on one core; the dimensions' fits are independent and release the GIL
-    with ThreadPoolExecutor(max_workers=min(len(labels), os.cpu_count() or 1) or 1) as pool:
-        model.dimensions = dict(zip(labels, pool.map(fit, labels)))
+    for dimension, values in labels.items():
+        model.dimensions[dimension] = _fit_dimension(matrix, values, groups,
+                                                     sorted(classes[dimension]) if classes else None, c, seed)
     return model
 
 
