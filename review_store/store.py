@@ -201,7 +201,7 @@ class Store(PromptQueries, LabelQueries, DedupQueries, EngineCacheQueries, Expan
             "schema_version": self.schema_version,
             "prompts": self.prompt_counts(),
             "labels": self.label_counts(),
-            "dedup": self.dedup_counts(),
+            "dedup": self.dedup_counts(per_domain=False),
             "pairs": self.pair_counts(),
             "review": {"progress": self.review_progress(), "human_statuses": self.human_status_counts(),
                        "example_answers": self.example_answer_count()},
@@ -225,7 +225,7 @@ class Store(PromptQueries, LabelQueries, DedupQueries, EngineCacheQueries, Expan
             "semantic_types": self.semantic_type_counts(),
             "label_failures": self.label_failure_counts(),
             "funnel": {labeler: self.domain_funnel(labeler) for labeler in figures["labels"]},
-            "dedup": self._dedup_status(figures["dedup"], audit_limit),
+            "dedup": self._dedup_status(self.dedup_counts(), audit_limit),
             "engine_cache": self.engine_cache_counts(),
             "text_vectors": self.db["text_vectors"].count,
             "stage_runs": {row["stage"]: row["n"] for row in self.db.query(
