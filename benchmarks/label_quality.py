@@ -6,7 +6,8 @@ on TF-IDF n-grams, on both; an MLP head on the embeddings (scikit-learn, uncalib
 baselines that learn nothing: the embedded zero-shot labeller and "prompt vs domain name" cosine
 similarity. Figures: accuracy, macro-F1, top-1 among real domains (prompts whose reference has
 one), ECE; train seconds (the whole cross-validation) and, for the chosen method, end-to-end
-labelling speed (embeddings, prediction, store writes) on all the prompts.
+labelling speed (embeddings, prediction, store writes) on prompts it has not seen (fitted on the
+first 60% of the rows, labelling the other 40%).
 
     python benchmarks/label_quality.py [--json] [--limit N] [--methods embeddings,tfidf,both,mlp]
 """
@@ -91,6 +92,25 @@ def zero_shot(store: Store, taxonomy, data: dict) -> dict:
     return results, report.notes["prompts_per_s"]
 
 
+def unseen_labelling_speed(folder: Path, source: Path, train_share: float = 0.6) -> float:
+    """The learned labeller's end-to-end prompts/s (embeddings, prediction, store writes) on prompts
+    it has not seen: fitted on the first ``train_share`` of the rows, then labelling the rest, ingested
+    afterwards (a fit stores its training prompts' vectors, which labelling them would only read back)."""
+    rows = pd.read_csv(source, dtype=str, keep_default_na=False)
+    cut = int(len(rows) * train_share)
+    rows.iloc[:cut].to_csv(folder / "train.csv", index=False)
+    rows.iloc[cut:][[IngestOptions().text_column]].to_csv(folder / "unseen.csv", index=False)
+    taxonomy, config = load_taxonomy(), load_config()
+    options = LabelOptions(engine="trained", train_on=("imported:train.csv",), semantic_types=False,
+                           labeler="trained:speed")
+    with Store(folder / "speed.db") as store:
+        ingest(store, folder / "train.csv", taxonomy, IngestOptions(label_columns=LABELS))
+        label(store, taxonomy, config, options)  # fits, labels the training prompts
+        ingest(store, folder / "unseen.csv", taxonomy, IngestOptions())
+        report = label(store, taxonomy, config, options)  # the same model: labels only the unseen prompts
+    return report.notes["labelling_prompts_per_s"]
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--json", action="store_true")
@@ -125,9 +145,7 @@ def main() -> None:
                      for d, f in name_similarity(data, features, taxonomy, embedder).items()]
             figures, speed["zero_shot_prompts_per_s"] = zero_shot(store, taxonomy, data)
             rows += [{"method": "zero-shot embed", "dimension": d, **f, "cv_seconds": 0.0} for d, f in figures.items()]
-            options = LabelOptions(engine="trained", train_on=(reference,), semantic_types=False, labeler="trained:bench")
-            report = label(store, taxonomy, load_config(), options)
-            speed["trained_labelling_prompts_per_s"] = report.notes["labelling_prompts_per_s"]
+        speed["trained_labelling_prompts_per_s"] = unseen_labelling_speed(Path(tmp), source)
     if args.json:
         print(json.dumps({"rows": rows, "speed": speed, "goals_top1_real": GOALS}, indent=2))
         return
