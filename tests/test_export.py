@@ -10,6 +10,7 @@ import pandas as pd
 import pytest
 
 from benchmarks.synthetic import synthetic_prompts
+from pipeline.errors import UsageError
 from pipeline.stages.dedup import DedupOptions, dedup
 from pipeline.export.splits import ExportOptions, export
 from pipeline.stages.ingest import IngestOptions, ingest
@@ -159,6 +160,9 @@ def test_an_export_written_in_chunks_is_the_export_written_at_once(curated, taxo
     on_disk = [datasets.load_from_disk(str(tmp_path / folder / "hf")) for folder in ("whole", "chunked")]
     assert {s: d.to_list() for s, d in on_disk[0].items()} == {s: d.to_list() for s, d in on_disk[1].items()}
     assert not (tmp_path / "chunked" / ".arrow-staging").exists()
+    with pytest.raises(UsageError, match="chunk_pairs: give at least 1 pair a chunk, not 0"):
+        export(curated, taxonomy, ExportOptions(out=tmp_path / "none", chunk_pairs=0))
+    assert not (tmp_path / "none").exists()
 
 
 @pytest.mark.slow

@@ -45,6 +45,8 @@ class ExportOptions:
                 abs(sum(self.ratios) - 1) > 1e-6:
             raise UsageError(f"--ratios: give {len(self.split_names)} non-negative shares summing to 1, "
                              f"not {','.join(map(str, self.ratios))}")
+        if self.chunk_pairs < 1:
+            raise UsageError(f"chunk_pairs: give at least 1 pair a chunk, not {self.chunk_pairs}")
         if self.pairs not in PAIR_SETS:
             raise UsageError(f"--status: '{self.pairs}' is not one of {', '.join(PAIR_SETS)}")
         check_filters(taxonomy, self.dimensions, self.domains)
