@@ -197,7 +197,7 @@ def export(store: Store, taxonomy: Taxonomy, options: ExportOptions) -> StageRep
             written = files.written
             card = dataset_card(store, taxonomy, summary, export_id, report.params, left_out)
             (folder / "README.md").write_text(card, encoding="utf-8")
-        counts = frame["split"].value_counts().to_dict()
+        counts = dict(summary.pairs)
         with store.transaction():
             store.record_export({"id": export_id, "created_at": report.started_at, "out": str(out.resolve()),
                                  "params": report.params, "counts": counts}, zip(frame["id"], frame["split"]))

@@ -78,6 +78,7 @@ class ExportFiles:
     def __init__(self, out: Path, formats: tuple[str, ...], splits, final: Path | None = None):
         self.out, self.formats, self.final = out, set(formats), final or out
         self.splits = split_order(splits)
+        self.lm_eval_split = lm_eval_split(self.splits)
         self.written: list[str] = []
         self._first = True
         self._parquet = None
@@ -112,15 +113,15 @@ class ExportFiles:
             for column in (f"{d}_domains" for d in DIMENSIONS):
                 flat[column] = flat[column].map(lambda cell: json.dumps(cell, ensure_ascii=False))
             flat.map(spreadsheet_safe).to_csv(self.out / "pairs.csv", index=False, mode=mode, header=header)
-        parts = split_parts(public)
+        parts = split_parts(public) if {"hf", "hf-disk", "dpo", "lm-eval"} & self.formats else {}
         if {"hf", "hf-disk"} & self.formats:
             self._hub_rows(parts)
         if "dpo" in self.formats:
             for name, part in parts.items():
                 rows = part.rename(columns={"aligned_response": "chosen", "misaligned_response": "rejected"})
                 self._lines(rows[["prompt", "chosen", "rejected", *DPO_METADATA]], self.out / "dpo" / f"{name}.jsonl")
-        if "lm-eval" in self.formats and lm_eval_split(self.splits) in parts:
-            pairs = parts[lm_eval_split(self.splits)]
+        if "lm-eval" in self.formats and self.lm_eval_split in parts:
+            pairs = parts[self.lm_eval_split]
             for slot, target in (("misaligned", 1), ("aligned", 0)):
                 docs = pd.DataFrame({"id": pairs["id"], "prompt": pairs["prompt"],
                                      "response": pairs[f"{slot}_response"],
@@ -184,7 +185,7 @@ class ExportFiles:
         if "dpo" in self.formats:
             self.written.append("dpo/")
         if "lm-eval" in self.formats:
-            self.written.append(lm_eval_tasks(self.out / "lm-eval", self.final / "lm-eval", lm_eval_split(self.splits)))
+            self.written.append(lm_eval_tasks(self.out / "lm-eval", self.final / "lm-eval", self.lm_eval_split))
 
 
 def lm_eval_tasks(folder: Path, final: Path, split: str) -> str:
