@@ -90,11 +90,12 @@ def v13_bytes(store: Store, labeler: str, folder: Path) -> int:
     old.conn.executemany("INSERT INTO labels (prompt_id, dimension, domain, probability, labeler, taxonomy_version, "
                          "created_at, assigned) VALUES (?, ?, ?, ?, ?, ?, ?, ?)", rows)
     old.conn.executemany("INSERT INTO engine_cache VALUES (?, ?, ?, ?, ?, ?, ?)", cache)
+    old.conn.executemany("INSERT INTO semantic_types VALUES (?, ?, ?, ?)",
+                         ((*row, labeler) for row in store.semantic_types_of(labeler)))
     old.conn.commit()
     sizes = {t: s for t, s in old.execute("SELECT COALESCE(m.tbl_name, s.name), SUM(s.pgsize) FROM dbstat s "
                                            "LEFT JOIN sqlite_schema m ON m.name = s.name GROUP BY 1")}
     old.close()
-    sizes["semantic_types"] = store.table_bytes().get("semantic_types", 0)  # stored the same way in both
     return sum(sizes.get(t, 0) for t in LABEL_TABLES)
 
 

@@ -145,9 +145,10 @@ class LabelQueries:
     def training_types(self, labelers: list[str]) -> list[dict]:
         """Each prompt's most probable semantic type by any of ``labelers`` (prompt_id, labeler, type)."""
         return list(self.db.query(
-            "SELECT prompt_id, labeler, type FROM (SELECT prompt_id, labeler, type, ROW_NUMBER() OVER "
-            "(PARTITION BY prompt_id, labeler ORDER BY probability DESC, type) AS n FROM semantic_types "
-            "WHERE labeler IN (SELECT value FROM json_each(?))) WHERE n = 1", [json.dumps(labelers)]))
+            "SELECT prompt_id, b.name AS labeler, type FROM (SELECT prompt_id, labeler_id, type, ROW_NUMBER() OVER "
+            "(PARTITION BY prompt_id, labeler_id ORDER BY probability DESC, type) AS n FROM semantic_types "
+            "WHERE labeler_id IN (SELECT id FROM labelers WHERE name IN (SELECT value FROM json_each(?)))) "
+            "JOIN labelers b ON b.id = labeler_id WHERE n = 1", [json.dumps(labelers)]))
 
     def save_label_model(self, row: dict) -> None:
         """A fitted labeller (id, labeler, params, provenance, model bytes, created_at); a repeat is kept as it was."""
@@ -160,8 +161,20 @@ class LabelQueries:
                 "provenance": json.loads(rows[0]["provenance"])} if rows else None
 
     def add_semantic_types(self, rows: Iterable[dict]) -> int:
-        """Semantic type probabilities (prompt_id, type, probability, labeler)."""
-        return insert_new(self.db, "semantic_types", rows)
+        """Semantic type probabilities (prompt_id, type, probability, labeler); a row already stored is
+        kept as it was. Returns how many were new."""
+        rows = list(rows)
+        ids = self._labeler_ids(r["labeler"] for r in rows)
+        before = self.db.conn.total_changes
+        self.db.conn.executemany(
+            "INSERT OR IGNORE INTO semantic_types (prompt_id, labeler_id, type, probability) VALUES (?, ?, ?, ?)",
+            ((r["prompt_id"], ids[r["labeler"]], r["type"], r["probability"]) for r in rows))
+        return self.db.conn.total_changes - before
+
+    def semantic_types_of(self, labeler: str) -> Iterator[tuple[str, str, float]]:
+        """(prompt id, type, probability) of every semantic type probability ``labeler`` stored."""
+        yield from self.db.execute(
+            f"SELECT prompt_id, type, probability FROM semantic_types WHERE labeler_id = {LABELER_ID}", [labeler])
 
     def replace_labels(self, labeler: str, prompt_ids: list[str], labels: list[dict], types: list[dict]) -> None:
         """The labels and semantic types of ``labeler`` for ``prompt_ids`` become exactly ``labels`` and
@@ -170,8 +183,8 @@ class LabelQueries:
         labeler_id = self._labeler_ids([labeler])[labeler]
         self.db.execute("DELETE FROM labels WHERE labeler_id = ? AND prompt_id IN (SELECT value FROM json_each(?))",
                         [labeler_id, ids])
-        self.db.execute("DELETE FROM semantic_types WHERE labeler = ? AND prompt_id IN (SELECT value FROM json_each(?))",
-                        [labeler, ids])
+        self.db.execute("DELETE FROM semantic_types WHERE labeler_id = ? AND prompt_id IN (SELECT value FROM json_each(?))",
+                        [labeler_id, ids])
         self.add_labels(labels)
         self.add_semantic_types(types)
 
@@ -224,9 +237,10 @@ class LabelQueries:
         """Per labeler: prompts whose most probable semantic type is each type."""
         counts: dict = {}
         for row in self.db.query(
-            "SELECT labeler, type, COUNT(*) AS n FROM (SELECT prompt_id, labeler, type, "
-            "ROW_NUMBER() OVER (PARTITION BY prompt_id, labeler ORDER BY probability DESC, type) AS rank "
-            "FROM semantic_types) WHERE rank = 1 GROUP BY labeler, type ORDER BY labeler, type"):
+            "SELECT b.name AS labeler, type, COUNT(*) AS n FROM (SELECT prompt_id, labeler_id, type, "
+            "ROW_NUMBER() OVER (PARTITION BY prompt_id, labeler_id ORDER BY probability DESC, type) AS rank "
+            "FROM semantic_types) JOIN labelers b ON b.id = labeler_id WHERE rank = 1 "
+            "GROUP BY b.name, type ORDER BY b.name, type"):
             counts.setdefault(row["labeler"], {})[row["type"]] = row["n"]
         return counts
 

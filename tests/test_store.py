@@ -136,3 +136,26 @@ def test_a_v11_store_keeps_every_assigned_label_and_its_distributions_after_the_
         assert store.label_counts()["embed:mini:softmax"]["safety"] == {
             "domains": {"safety.self_harm": 1}, "none": 1, "unknown": 1}
         assert store.count_prompts_without_labels("embed:mini:softmax") == 0
+
+
+def test_a_v18_store_keeps_every_semantic_type_after_the_compact_schema(db_path, monkeypatch):
+    monkeypatch.setattr(store_module, "MIGRATIONS", store_module.MIGRATIONS[:18])
+    monkeypatch.setattr(store_module, "SCHEMA_VERSION", 18)
+    with Store(db_path) as old, old.transaction():
+        old.add_prompts([{"id": p, "text": f"prompt {p}", "origin": "seed"} for p in ("a", "b")], created_at="t")
+        old.add_labels([{"prompt_id": "a", "dimension": "safety", "domain": "none", "probability": 1.0,
+                         "labeler": "embed:mini:softmax"}])
+        rows = [("a", "object", 0.2, "embed:mini:softmax"), ("a", "relation", 0.8, "embed:mini:softmax"),
+                ("b", "attribute", 0.6, "embed:mini:softmax"), ("b", "object", 0.4, "embed:mini:softmax"),
+                ("b", "object", 1.0, "imported:dev.csv")]  # a labeler with types only: not yet recorded
+        old.db["semantic_types"].insert_all(dict(zip(("prompt_id", "type", "probability", "labeler"), r)) for r in rows)
+    monkeypatch.undo()
+    with Store(db_path) as store:
+        assert store.schema_version == SCHEMA_VERSION
+        assert sorted((*row, name) for name in ("embed:mini:softmax", "imported:dev.csv")
+                      for row in store.semantic_types_of(name)) == sorted(rows)
+        assert store.semantic_type_counts() == {
+            "embed:mini:softmax": {"attribute": 1, "relation": 1}, "imported:dev.csv": {"object": 1}}
+        assert store.labeler("imported:dev.csv")["engine"] == "imported"
+        assert store.labeler_id("imported:dev.csv") != store.labeler_id("embed:mini:softmax")
+        assert {(r["prompt_id"], r["type"]) for r in store.training_types(["imported:dev.csv"])} == {("b", "object")}
