@@ -12,7 +12,10 @@ with the CPU baselines → export (every format) → the app pages' store reads.
 items/s, texts it embedded (not read back from the store), its own peak RSS, store size after; the
 slowest stage is named.
 
-    python benchmarks/full_scale.py [--size 382424] [--json] [--keep DIR]
+    python benchmarks/full_scale.py [--size 382424] [--stages ingest,dedup] [--json] [--keep DIR]
+
+``--stages`` runs a subset (ingest always runs first; bench and export need pairs, the app reads need
+bench), so the cheap stages can be measured at 382k without the two hours of MiniLM.
 
 Goals (idle 2-core machine): the whole loop at 382k under 30 minutes, peak RSS under 6 GB, store
 under 3 GB, and each stage's items/s at 382k within 20% of its rate at 38k.
@@ -54,6 +57,8 @@ from taxonomy import load_taxonomy  # noqa: E402
 
 SAVACU_SIZE = 382_424
 GOALS = {"minutes": 30, "peak_rss_gib": 6, "store_gib": 3}
+STAGES = ("ingest", "label", "dedup", "pairs", "bench", "export", "app")
+NEEDS = {"bench": "pairs", "export": "pairs", "app": "bench"}
 OPENINGS = ("", "Quick question: ", "I need advice. ", "Honestly, ", "Asking for a friend: ", "Please help. ",
             "Be straight with me: ", "For a class project, ", "My family argues about this. ", "Serious question: ")
 CLOSINGS = ("", " Thanks.", " What do you think?", " Be brief.", " Explain why.", " Any tips?", " Be honest.",
@@ -136,8 +141,20 @@ def stage_peak_gib() -> float:
         return peak_rss_gib()
 
 
-def run_loop(folder: Path, size: int) -> dict:
-    """Every stage on one store; per stage: seconds, items, items/s, its peak RSS, store bytes after."""
+def chosen_stages(names: str) -> tuple[str, ...]:
+    """The stages named in ``--stages``, in loop order, with ingest; one line naming the problem otherwise."""
+    chosen = {name.strip() for name in names.split(",") if name.strip()}
+    if unknown := sorted(chosen - set(STAGES)):
+        raise SystemExit(f"--stages: unknown stage {', '.join(unknown)} (stages: {', '.join(STAGES)})")
+    chosen.add("ingest")
+    for stage, needed in NEEDS.items():
+        if stage in chosen and needed not in chosen:
+            raise SystemExit(f"--stages: {stage} needs {needed}")
+    return tuple(s for s in STAGES if s in chosen)
+
+
+def run_loop(folder: Path, size: int, stages_run: tuple[str, ...] = STAGES) -> dict:
+    """The stages on one store; per stage: seconds, items, items/s, its peak RSS, store bytes after."""
     taxonomy, config = load_taxonomy(), load_config(None)
     began = time.perf_counter()
     inputs = build_inputs(folder, size)
@@ -158,25 +175,31 @@ def run_loop(folder: Path, size: int) -> dict:
 
     with Store(path) as store:
         timed("ingest", lambda: ingest(store, inputs["prompts"], taxonomy, IngestOptions(label_columns=LABELS)))
-        timed("label (learned)", lambda: label(store, taxonomy, config, LabelOptions(engine="trained",
-                                                                                    train_on=(source,))))
-        report = timed("dedup", lambda: dedup(store, DedupOptions()))
-        removed = report.items_in - report.kept
-        timed("pairs (rules, embedded judge)", lambda: import_candidates(
-            store, taxonomy, config, inputs["responses"],
-            PairOptions(labeler=source, judge_may_be_labeller=True)))
+        if "label" in stages_run:
+            timed("label (learned)", lambda: label(store, taxonomy, config, LabelOptions(engine="trained",
+                                                                                        train_on=(source,))))
+        removed = None
+        if "dedup" in stages_run:
+            report = timed("dedup", lambda: dedup(store, DedupOptions()))
+            removed = report.items_in - report.kept
+        if "pairs" in stages_run:
+            timed("pairs (rules, embedded judge)", lambda: import_candidates(
+                store, taxonomy, config, inputs["responses"],
+                PairOptions(labeler=source, judge_may_be_labeller=True)))
         groups = []
-        for engine in ("keyword-refusal", "embedded"):
+        for engine in ("keyword-refusal", "embedded") if "bench" in stages_run else ():
             report = timed(f"bench {engine}", lambda engine=engine: run_bench(
                 store, config, BenchOptions(engine=engine, runs=1, pairs="all")))
             groups.append(report.notes["group_id"])
             timed(f"summarise {engine}", lambda group=report.notes["group_id"]: (
                 summarise(store, taxonomy, group, samples=200), report.items_in))
-        timed("export (all formats)", lambda: export(store, taxonomy, ExportOptions(
-            out=folder / "export", formats=FORMATS, pairs="all")))
-        domain = taxonomy.domains_of("safety")[0].id
-        reads = page_reads(store, domain, groups[-1], source)  # the labels pairs were made from
-        timed("app page reads", lambda: ([read() for read in reads.values()], len(reads)))
+        if "export" in stages_run:
+            timed("export (all formats)", lambda: export(store, taxonomy, ExportOptions(
+                out=folder / "export", formats=FORMATS, pairs="all")))
+        if "app" in stages_run:
+            domain = taxonomy.domains_of("safety")[0].id
+            reads = page_reads(store, domain, groups[-1], source)  # the labels pairs were made from
+            timed("app page reads", lambda: ([read() for read in reads.values()], len(reads)))
     for s in stages:
         s["items_per_s"] = s["items"] / s["seconds"] if s["seconds"] and s["items"] else None
     return {"size": inputs["size"], "planted_near_duplicates": inputs["planted"], "dedup_removed": removed,
@@ -191,23 +214,26 @@ def run_loop(folder: Path, size: int) -> dict:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--size", type=int, default=SAVACU_SIZE)
+    parser.add_argument("--stages", default=",".join(STAGES), help=f"comma-separated, of: {', '.join(STAGES)}")
     parser.add_argument("--json", action="store_true")
     parser.add_argument("--keep", type=Path, help="keep the store and files in this folder")
     args = parser.parse_args()
+    stages_run = chosen_stages(args.stages)
     if not DEV_CSV.is_file():
         sys.exit(f"skipped: {DEV_CSV} not found")
     folder = args.keep or Path(tempfile.mkdtemp(prefix="full-scale-"))
     folder.mkdir(parents=True, exist_ok=True)
     try:
-        result = run_loop(folder, args.size)
+        result = run_loop(folder, args.size, stages_run)
     finally:
         if not args.keep:
             shutil.rmtree(folder, ignore_errors=True)
     if args.json:
         print(json.dumps(result, indent=2))
         return
+    removed = "not run" if result["dedup_removed"] is None else f"removed {result['dedup_removed']:,}"
     print(f"{result['size']:,} prompts ({result['labelled']:,} labelled, {result['planted_near_duplicates']:,} planted "
-          f"near-duplicates; dedup removed {result['dedup_removed']:,})")
+          f"near-duplicates; dedup {removed}; stages: {', '.join(stages_run)})")
     print(f"{'stage':32} {'seconds':>9} {'items':>9} {'items/s':>9} {'texts embedded':>15} {'peak RSS GiB':>13} "
           f"{'store MiB':>10}")
     for s in result["stages"]:

@@ -54,8 +54,11 @@ class DedupQueries:
 
     def apply_dedup(self, kept: Iterable[tuple[str, str]], removals: list[dict], params: dict) -> None:
         """Mark prompts kept (id, cluster id) and removed (audit rows); record the parameters."""
+        # written in key order: at SaVaCu's size the ids' index no longer fits SQLite's page cache, and
+        # random-order writes doubled the cost per removal (208k removals at 382k prompts)
+        removals = sorted(removals, key=lambda r: r["removed_id"])
         self.db.conn.executemany("UPDATE prompts SET is_canonical = 1, cluster_id = ? WHERE id = ?",
-                                 ((cluster, pid) for pid, cluster in kept))
+                                 ((cluster, pid) for pid, cluster in sorted(kept)))
         self.db.conn.executemany("UPDATE prompts SET is_canonical = 0, cluster_id = ? WHERE id = ?",
                                  ((r["kept_id"], r["removed_id"]) for r in removals))
         # members of a cluster whose canonical prompt was just removed follow it to the new one: one pass
@@ -67,7 +70,10 @@ class DedupQueries:
         self.db.execute("UPDATE prompts SET cluster_id = (SELECT new FROM temp.moved_clusters WHERE old = cluster_id) "
                         "WHERE cluster_id IN (SELECT old FROM temp.moved_clusters)")
         self.db.execute("DROP TABLE temp.moved_clusters")
-        self.db["dedup_removals"].insert_all(removals, replace=True)
+        self.db.conn.executemany(
+            "INSERT OR REPLACE INTO dedup_removals (removed_id, kept_id, distance, nearest_id, nearest_distance, "
+            "run_id, created_at) VALUES (:removed_id, :kept_id, :distance, :nearest_id, :nearest_distance, :run_id, "
+            ":created_at)", removals)
         self.db["meta"].upsert({"key": "dedup_params", "value": json.dumps(params, sort_keys=True)}, pk="key")
 
     def dedup_audit(self, limit: int | None = 200, offset: int = 0) -> list[dict]:

@@ -44,6 +44,9 @@ class StoreError(Exception):
     """A store that cannot be opened or used as asked; the message says why."""
 
 
+PAGE_CACHE_KIB = 128 * 1024
+
+
 class Store(PromptQueries, LabelQueries, DedupQueries, EngineCacheQueries, ExpansionQueries, PairQueries,
             ReviewQueries, BenchQueries, ExportQueries, BrowseQueries, ResponseQueries):
     """A misalign store at ``path`` (created and migrated on open).
@@ -68,6 +71,9 @@ class Store(PromptQueries, LabelQueries, DedupQueries, EngineCacheQueries, Expan
             raise StoreError(f"{self.path}: not a misalign store ({exc})") from None
         self.db.execute("PRAGMA foreign_keys = ON")
         self.db.execute("PRAGMA synchronous = NORMAL")
+        # up to 128 MiB of pages (SQLite's default is 2 MiB): writes that land all over a large table's
+        # indexes (ingest, dedup, labelling) ran about twice as fast (20 against 46 µs a prompt inserted)
+        self.db.execute(f"PRAGMA cache_size = -{PAGE_CACHE_KIB}")
         self._migrate()
 
     def _busy_or(self, exc: sqlite3.OperationalError) -> Exception:

@@ -3,7 +3,7 @@ scale cannot silently break: every stage runs on one store and does what it says
 
 import pytest
 
-from benchmarks.full_scale import run_loop
+from benchmarks.full_scale import chosen_stages, run_loop
 from benchmarks.label import DEV_CSV
 
 pytestmark = [pytest.mark.slow, pytest.mark.skipif(not DEV_CSV.is_file(), reason="needs ../shared/data")]
@@ -26,3 +26,14 @@ def test_the_whole_loop_at_5000_prompts(tmp_path):
     assert (tmp_path / "export" / "data" / "train.parquet").is_file() and (tmp_path / "export" / "dpo").is_dir()
     assert result["peak_rss_gib"] < 6 and result["store_gib"] < 0.1
     assert result["bottleneck"] in stages
+
+
+def test_a_subset_of_stages_runs_alone_and_a_missing_prerequisite_is_named(tmp_path):
+    assert chosen_stages("dedup") == ("ingest", "dedup")
+    with pytest.raises(SystemExit, match="--stages: export needs pairs"):
+        chosen_stages("ingest,export")
+    with pytest.raises(SystemExit, match="unknown stage judge"):
+        chosen_stages("dedup,judge")
+    result = run_loop(tmp_path, 2000, chosen_stages("dedup"))
+    assert [s["stage"] for s in result["stages"]] == ["build inputs", "ingest", "dedup"]
+    assert result["dedup_removed"] > 0

@@ -1,4 +1,7 @@
+import random
+import re
 import sqlite3
+import unicodedata
 
 import pytest
 
@@ -59,6 +62,21 @@ def test_ids_are_content_hashes_of_normalised_text():
     assert content_id("ab", "c") != content_id("a", "bc")
     assert normalise_text(" a \t b \n\n\n\n c ") == "a b\n\nc"
     assert normalise_text("e\u0301") == "\u00e9"
+
+
+def test_normalisation_gives_the_ids_earlier_stores_hold():
+    # the definition ids were computed with: every run of horizontal whitespace becomes one space
+    def defined(text):
+        text = unicodedata.normalize("NFC", text).replace("\r\n", "\n").replace("\r", "\n")
+        text = "\n".join(line.strip() for line in re.sub(r"[^\S\n]+", " ", text).split("\n"))
+        return re.sub(r"\n{3,}", "\n\n", text).strip()
+
+    rng = random.Random(7)
+    alphabet = ["a", "b", " ", "  ", "\t", "\u00a0", "\u2003", "\x0b", "\x0c", "\r", "\n", "\r\n", "\u2028", "e\u0301"]
+    texts = ["a b", " a", "a \t b", "a\u00a0b", "a \u00a0 b", "a\t", "\t\ta\n \n\n\nb", "x \r\n y"]
+    texts += ["".join(rng.choice(alphabet) for _ in range(rng.randint(0, 20))) for _ in range(5_000)]
+    for text in texts:
+        assert normalise_text(text) == defined(text), repr(text)
 
 
 def test_stage_runs_round_trip(store):

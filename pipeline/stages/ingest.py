@@ -18,7 +18,7 @@ from tqdm import tqdm
 from pipeline.errors import UsageError
 from pipeline.stages.options import EMPTY_LABELS, IngestOptions
 from pipeline.text.readers import BadRow, InputError, SourceRecord, read_records, text_field
-from review_store import StageReport, Store, normalise_text, prompt_id
+from review_store import StageReport, Store, prompt_id
 from taxonomy import DIMENSIONS, Taxonomy
 
 
@@ -41,7 +41,7 @@ def _prompt_text(path: Path, record: SourceRecord, options: IngestOptions) -> st
     """The prompt exactly as the file has it (its id is the hash of its normalised text)."""
     text = text_field(path, record, options.text_column)
     where = f"{path}: {record.position}: field '{options.text_column}'"
-    if not normalise_text(text):
+    if not text.strip():  # what normalising leaves of it: whitespace is what it removes
         raise BadRow(f"{where}: empty or whitespace-only prompt", "empty_prompt")
     if len(text) > options.max_chars:
         raise BadRow(f"{where}: prompt is {len(text):,} characters, over the limit of {options.max_chars:,} (--max-chars)",
