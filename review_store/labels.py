@@ -59,9 +59,10 @@ class LabelQueries:
         ids = self._labeler_ids(r["labeler"] for r in rows)
         # plain executemany: a labelling run writes hundreds of thousands of these
         before = self.db.conn.total_changes
+        # in key order: labels are kept by prompt id, and writes in file order land all over the table
         self.db.conn.executemany(
             "INSERT OR IGNORE INTO labels (prompt_id, labeler_id, dimension, domain, probability) VALUES (?, ?, ?, ?, ?)",
-            ((r["prompt_id"], ids[r["labeler"]], r["dimension"], r["domain"], r["probability"]) for r in rows))
+            sorted((r["prompt_id"], ids[r["labeler"]], r["dimension"], r["domain"], r["probability"]) for r in rows))
         return self.db.conn.total_changes - before
 
     def add_label_distributions(self, rows: Iterable[dict]) -> int:

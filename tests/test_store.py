@@ -72,7 +72,8 @@ def test_normalisation_gives_the_ids_earlier_stores_hold():
         return re.sub(r"\n{3,}", "\n\n", text).strip()
 
     rng = random.Random(7)
-    alphabet = ["a", "b", " ", "  ", "\t", "\u00a0", "\u2003", "\x0b", "\x0c", "\r", "\n", "\r\n", "\u2028", "e\u0301"]
+    alphabet = ["a", "b", " ", "  ", "\t", "\u00a0", "\u2003", "\x0b", "\x0c", "\x1c", "\x85", "\u200b", "\r", "\n",
+                "\r\n", "\u2028", "\u3000", "e\u0301"]
     texts = ["a b", " a", "a \t b", "a\u00a0b", "a \u00a0 b", "a\t", "\t\ta\n \n\n\nb", "x \r\n y"]
     texts += ["".join(rng.choice(alphabet) for _ in range(rng.randint(0, 20))) for _ in range(5_000)]
     for text in texts:
