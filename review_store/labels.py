@@ -8,7 +8,7 @@ from collections.abc import Iterable, Iterator
 import numpy as np
 import sqlite_utils
 
-from review_store.rows import insert_new, prompt_pages
+from review_store.rows import insert_new, insert_sorted, prompt_pages
 
 NON_DOMAIN_LABELS = ("none", "unknown")
 # a labeler's id from its name, evaluated once per query
@@ -57,13 +57,10 @@ class LabelQueries:
         a prompt, or 'none' / 'unknown'. A label already stored is kept as it was. Returns how many were new."""
         rows = list(rows)
         ids = self._labeler_ids(r["labeler"] for r in rows)
-        # plain executemany: a labelling run writes hundreds of thousands of these
-        before = self.db.conn.total_changes
-        # in key order: labels are kept by prompt id, and writes in file order land all over the table
-        self.db.conn.executemany(
-            "INSERT OR IGNORE INTO labels (prompt_id, labeler_id, dimension, domain, probability) VALUES (?, ?, ?, ?, ?)",
-            sorted((r["prompt_id"], ids[r["labeler"]], r["dimension"], r["domain"], r["probability"]) for r in rows))
-        return self.db.conn.total_changes - before
+        return insert_sorted(
+            self.db, "INSERT OR IGNORE INTO labels (prompt_id, labeler_id, dimension, domain, probability) "
+            "VALUES (?, ?, ?, ?, ?)", ((r["prompt_id"], ids[r["labeler"]], r["dimension"], r["domain"], r["probability"])
+                                       for r in rows))
 
     def add_label_distributions(self, rows: Iterable[dict]) -> int:
         """Add a labeler's whole distribution per (prompt_id, dimension, labeler, probabilities {domain: p}),
@@ -84,10 +81,8 @@ class LabelQueries:
             for domain, p in r["probabilities"].items():
                 dense[order[domain]] = p
             encoded.append((labeler_id, r["dimension"], r["prompt_id"], dense.tobytes()))
-        before = self.db.conn.total_changes
-        self.db.conn.executemany("INSERT OR IGNORE INTO label_distributions (labeler_id, dimension, prompt_id, "
-                                 "probabilities) VALUES (?, ?, ?, ?)", encoded)
-        return self.db.conn.total_changes - before
+        return insert_sorted(self.db, "INSERT OR IGNORE INTO label_distributions (labeler_id, dimension, prompt_id, "
+                             "probabilities) VALUES (?, ?, ?, ?)", encoded)
 
     def label_counts(self) -> dict:
         """Per labeler and dimension: prompts assigned to each domain, and the None / Unknown counts apart.
@@ -166,11 +161,9 @@ class LabelQueries:
         kept as it was. Returns how many were new."""
         rows = list(rows)
         ids = self._labeler_ids(r["labeler"] for r in rows)
-        before = self.db.conn.total_changes
-        self.db.conn.executemany(
-            "INSERT OR IGNORE INTO semantic_types (prompt_id, labeler_id, type, probability) VALUES (?, ?, ?, ?)",
+        return insert_sorted(
+            self.db, "INSERT OR IGNORE INTO semantic_types (prompt_id, labeler_id, type, probability) VALUES (?, ?, ?, ?)",
             ((r["prompt_id"], ids[r["labeler"]], r["type"], r["probability"]) for r in rows))
-        return self.db.conn.total_changes - before
 
     def semantic_types_of(self, labeler: str) -> Iterator[tuple[str, str, float]]:
         """(prompt id, type, probability) of every semantic type probability ``labeler`` stored."""

@@ -7,6 +7,8 @@ from collections.abc import Iterable
 
 import sqlite_utils
 
+from review_store.rows import insert_sorted
+
 
 class PromptQueries:
     db: sqlite_utils.Database
@@ -32,20 +34,13 @@ class PromptQueries:
             seen.add(row["id"])
             new_rows.append((row["id"], next_seq, row["text"], row["origin"], row.get("parent_id"), created_at))
             next_seq += 1
-        # in id order: the ids' index takes them in sequence (in file order, at 382k prompts, each insert
-        # landed on a page out of SQLite's cache); plain executemany: no per-row Python beyond the tuple
-        new_rows.sort()
-        before = self.db.conn.total_changes
-        self.db.conn.executemany("INSERT OR IGNORE INTO prompts (id, seq, text, origin, parent_id, created_at) "
-                                 "VALUES (?, ?, ?, ?, ?, ?)", new_rows)
-        return self.db.conn.total_changes - before
+        return insert_sorted(self.db, "INSERT OR IGNORE INTO prompts (id, seq, text, origin, parent_id, created_at) "
+                             "VALUES (?, ?, ?, ?, ?, ?)", new_rows)
 
     def add_prompt_sources(self, rows: Iterable[dict]) -> int:
         """Record where prompts came from (prompt_id, source, row); returns how many were new."""
-        before = self.db.conn.total_changes
-        self.db.conn.executemany("INSERT OR IGNORE INTO prompt_sources (prompt_id, source, row) VALUES (?, ?, ?)",
-                                 sorted(((r["prompt_id"], r["source"], r["row"]) for r in rows), key=lambda r: r[0]))
-        return self.db.conn.total_changes - before
+        return insert_sorted(self.db, "INSERT OR IGNORE INTO prompt_sources (prompt_id, source, row) VALUES (?, ?, ?)",
+                             ((r["prompt_id"], r["source"], r["row"]) for r in rows))
 
     def prompt_counts(self) -> dict:
         """Prompts in total, by origin, and source rows behind them."""

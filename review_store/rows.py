@@ -17,6 +17,18 @@ def insert_new(db: sqlite_utils.Database, table: str, rows: Iterable[dict]) -> i
     return db.conn.total_changes - before
 
 
+def insert_sorted(db: sqlite_utils.Database, sql: str, rows: Iterable[tuple]) -> int:
+    """Run the ``INSERT OR IGNORE`` statement ``sql`` over ``rows`` (tuples, the key first) in key order;
+    returns how many were new.
+
+    Rows in key order land on neighbouring pages of the key's index; in file order, at 382k prompts,
+    nearly each landed on a page out of SQLite's cache. Plain ``executemany``: no per-row Python.
+    """
+    before = db.conn.total_changes
+    db.conn.executemany(sql, sorted(rows))
+    return db.conn.total_changes - before
+
+
 def prompt_pages(db: sqlite_utils.Database, where: str, params: list, batch: int) -> Iterator[list[dict]]:
     """Batches of prompts (id, seq, text) matching ``where`` (alias ``p``), in seq order.
 
