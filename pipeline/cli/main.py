@@ -12,7 +12,7 @@ from typing import Annotated, Optional
 import typer
 from typer._click.core import ParameterSource
 
-from pipeline.cli import argilla, bench, config, engine, review, serve, stages, steer, store
+from pipeline.cli import argilla, bench, config, engine, model, review, serve, stages, steer, store
 from pipeline.cli.common import Context, MisalignGroup
 
 app = typer.Typer(
@@ -48,3 +48,4 @@ app.add_typer(stages.import_app, name="import")
 app.add_typer(argilla.argilla_app, name="argilla")
 app.add_typer(config.config_app, name="config")
 app.add_typer(engine.engine_app, name="engine")
+app.add_typer(model.model_app, name="model")

@@ -14,6 +14,8 @@ from pipeline.stages.pairs.options import PairOptions, RuleOptions, checks_from_
 from pipeline.cli.common import echo_left_out
 from pipeline.errors import UsageError
 
+SAMPLING_HELP = "Default: the engine's [engines.NAME.sampling] in misalign.toml, else the stage's (misalign config show)."
+
 commands = typer.Typer()
 
 
@@ -147,9 +149,9 @@ def expand_command(
     target: Annotated[int, typer.Option(help="Kept prompts each domain should reach.")] = ExpandOptions.target,
     rounds: Annotated[int, typer.Option(help="Generation rounds before giving up on a domain.")] = ExpandOptions.rounds,
     per_request: Annotated[int, typer.Option(help="Prompts asked of the generator per domain and round.")] = ExpandOptions.per_request,
-    temperature: Annotated[float, typer.Option()] = ExpandOptions.temperature,
-    top_p: Annotated[float, typer.Option()] = ExpandOptions.top_p,
-    max_tokens: Annotated[int, typer.Option()] = ExpandOptions.max_tokens,
+    temperature: Annotated[Optional[float], typer.Option(help=SAMPLING_HELP)] = None,
+    top_p: Annotated[Optional[float], typer.Option(help=SAMPLING_HELP)] = None,
+    max_tokens: Annotated[Optional[int], typer.Option(help=SAMPLING_HELP)] = None,
     domain: Annotated[Optional[list[str]], typer.Option(help="Only this domain id (repeatable).")] = None,
 ) -> None:
     """Raise low-resource domains to a target count with generated, labelled, deduplicated prompts."""
@@ -229,9 +231,9 @@ def pairs_command(
         help="Judge engine (default: [stages] judge); must differ from every generator and the labeller.")] = None,
     labeler: Annotated[Optional[str], typer.Option(help="Whose domain labels count (default: the only labeler).")] = None,
     k: Annotated[int, typer.Option("--k", help="Candidates per slot, spread over the generators.")] = PairOptions.k,
-    temperature: Annotated[float, typer.Option()] = PairOptions.temperature,
-    top_p: Annotated[float, typer.Option()] = PairOptions.top_p,
-    max_tokens: Annotated[int, typer.Option()] = PairOptions.max_tokens,
+    temperature: Annotated[Optional[float], typer.Option(help=SAMPLING_HELP)] = None,
+    top_p: Annotated[Optional[float], typer.Option(help=SAMPLING_HELP)] = None,
+    max_tokens: Annotated[Optional[int], typer.Option(help=SAMPLING_HELP)] = None,
     threshold: Annotated[float, typer.Option(help="Judge probability a candidate needs to pass.")] = PairOptions.threshold,
     margin: Annotated[float, typer.Option(help="Within this of the threshold (either side) a verdict is borderline.")] = PairOptions.margin,
     rounds: Annotated[int, typer.Option(help="Feedback-guided resampling rounds for a slot with no passing candidate.")] = PairOptions.rounds,

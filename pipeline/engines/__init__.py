@@ -25,7 +25,11 @@ __all__ = ["BACKENDS", "CachedEngine", "ChoiceRequest", "Engine", "EngineError",
 
 
 def open_engine(backend: str, model: str, options: dict) -> Engine:
-    """The backend's engine; backends are imported here, so an unused one costs nothing."""
+    """The backend's engine; backends are imported here, so an unused one costs nothing. A shipped model's
+    short name (``smollm2``) stands for its installed directory (:mod:`pipeline.engines.models`)."""
+    if backend in ("hf", "vllm"):
+        from pipeline.engines.models import resolve
+        model = resolve(model)
     if backend == "hf":
         from pipeline.engines.hf import HFEngine
         return HFEngine(model, **options)

@@ -4,7 +4,9 @@ the store could replay it). Such an engine may still keep what is dear to comput
 vectors, in the store (:class:`StoredVectors`): each text is embedded once for every stage.
 
 A re-run replays finished answers; new requests go to the engine in batches and each batch is
-committed as soon as it is answered, so a run killed mid-way loses at most the batch in flight.
+committed as soon as it is answered, so a run killed mid-way loses at most the batch in flight; an
+engine that answers request by request (a server: ``generate_each``) has each answer committed as
+it arrives, so a timeout or a kill loses only the requests in flight.
 """
 
 from __future__ import annotations
@@ -50,7 +52,7 @@ class CachedEngine:
         return stats if len(stats) > 1 else {}
 
     def _through_cache(self, kind: str, payloads: list[dict], call: Callable[[list[int]], list],
-                       encode: Callable, decode: Callable) -> list:
+                       encode: Callable, decode: Callable, each: Callable | None = None) -> list:
         if not getattr(self.engine, "cached", True):  # cheaper to recompute than to store
             self.calls += len(payloads)
             return [decode(encode(a)) for a in call(list(range(len(payloads))))] if payloads else []
@@ -62,31 +64,39 @@ class CachedEngine:
         todo = list({keys[i]: i for i in missing}.values())
         bar = tqdm(total=len(todo), desc=f"{self.backend}:{kind}", unit=" req",
                    disable=None if self.progress and len(todo) > self.batch_size else True)
-        for begin in range(0, len(todo), self.batch_size):
-            batch = todo[begin:begin + self.batch_size]
-            answers = call(batch)
-            self.calls += len(batch)
+        def keep(pairs: list[tuple[int, object]]) -> None:
             rows = [{"key": keys[i], "backend": self.backend, "model": self.model, "kind": kind,
-                     "request": requests_json[i][:REQUEST_PREVIEW], "response": encode(a)}
-                    for i, a in zip(batch, answers)]
+                     "request": requests_json[i][:REQUEST_PREVIEW], "response": encode(a)} for i, a in pairs]
             with self.store.transaction():
                 self.store.add_cached_responses(rows)
             found.update({r["key"]: r["response"] for r in rows})
-            bar.update(len(batch))
+            self.calls += len(rows)
+            bar.update(len(rows))
+
+        for begin in range(0, len(todo), self.batch_size):
+            batch = todo[begin:begin + self.batch_size]
+            if each is None:
+                keep(list(zip(batch, call(batch))))
+            else:  # a server's answers kept as they arrive: a timeout or a kill loses only those in flight
+                for position, answer in each(batch):
+                    keep([(batch[position], answer)])
         bar.close()
         return [decode(found[k]) for k in keys]
 
     def generate(self, requests: Sequence[GenerateRequest]) -> list[Generation]:
+        each = getattr(self.engine, "generate_each", None)
         return self._through_cache(
             "generate", [r.payload() for r in requests],
             lambda batch: self.engine.generate([requests[i] for i in batch]),
-            lambda g: json.dumps(g.payload()), lambda s: Generation(**json.loads(s)))
+            lambda g: json.dumps(g.payload()), lambda s: Generation(**json.loads(s)),
+            each and (lambda batch: each([requests[i] for i in batch])))
 
     def choice_probs(self, requests: Sequence[ChoiceRequest]) -> list[dict[str, float]]:
+        each = getattr(self.engine, "choice_probs_each", None)
         return self._through_cache(
             "choice", [r.payload() for r in requests],
             lambda batch: self.engine.choice_probs([requests[i] for i in batch]),
-            json.dumps, json.loads)
+            json.dumps, json.loads, each and (lambda batch: each([requests[i] for i in batch])))
 
     def embed(self, texts: Sequence[str]) -> np.ndarray:
         vectors = self._through_cache(

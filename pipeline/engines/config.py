@@ -44,6 +44,14 @@ from review_store import Store
 
 DEFAULT_PATH = Path("misalign.toml")
 SAMPLING_DEFAULTS = {"n": 1, "temperature": 0.7, "top_p": 0.9, "max_tokens": 512, "seed": None}
+# What each generating stage asks for unless the engine's [engines.X.sampling] or the stage's own option
+# says otherwise (the option wins over the file, the file over these): pairs' generators write whole
+# responses, expansion writes prompts, bench's generate protocol answers prompts.
+STAGE_SAMPLING = {
+    "pairs": {"temperature": 0.7, "top_p": 0.9, "max_tokens": 512},
+    "expand": {"temperature": 0.7, "top_p": 0.9, "max_tokens": 64},
+    "bench": {"temperature": 0.7, "top_p": 0.9, "max_tokens": 256},
+}
 _STRICT = ConfigDict(extra="forbid", strict=True)  # "many" is not a number, 5 is not a table
 
 
@@ -117,6 +125,20 @@ class EngineConfig:
     model: str
     options: dict = field(default_factory=dict)
     sampling: dict = field(default_factory=lambda: dict(SAMPLING_DEFAULTS))
+    sampling_given: dict = field(default_factory=dict)  # what [engines.X.sampling] itself sets
+
+    def sampling_for(self, stage: str, **options) -> dict:
+        """The sampling a stage uses with this engine: the stage's option where given, else this engine's
+        ``[sampling]`` in misalign.toml, else the stage's default (:data:`STAGE_SAMPLING`).
+
+        >>> EngineConfig("e", "hf", "m", sampling_given={"max_tokens": 99}).sampling_for("pairs", temperature=0.2)
+        {'temperature': 0.2, 'top_p': 0.9, 'max_tokens': 99, 'stop': (), 'seed': None}
+        """
+        given = {k: v for k, v in options.items() if v is not None}
+        values = {**STAGE_SAMPLING[stage], "stop": (), "seed": None,
+                  **{k: v for k, v in self.sampling_given.items() if k != "n"}, **given}
+        values["stop"] = tuple(values["stop"] or ())
+        return values
 
     def request(self, prompt, **overrides) -> GenerateRequest:
         """A generate request with this engine's sampling defaults, overridden where given."""
@@ -153,13 +175,23 @@ class Config:
         steered_name = f"{name} steered {strength:g}"
         options = {**engine.options, "steer": {"vector": vector, "strength": strength}}
         return Config(self.path, {**self.engines, steered_name: EngineConfig(steered_name, "hf", engine.model, options,
-                                                                             engine.sampling)},
+                                                                             engine.sampling, engine.sampling_given)},
                       self.stages, self.pair_rules), steered_name
 
     def as_dict(self) -> dict:
-        return {"path": self.path, "stages": self.stages, "engines": {
-            name: {"backend": e.backend, "model": e.model, **e.options, "sampling": e.sampling}
-            for name, e in self.engines.items()}}
+        """Every engine with its defaults filled in, ``[pairs.rules]``, and what each stage uses: its engine
+        and, for the stages that generate, the sampling it will ask for (before any option on the command line)."""
+        uses = {}
+        for stage in STAGES:
+            engine = self.engine_for(stage)
+            uses[stage] = {"engine": engine.name}
+            sampled = {"generate": "pairs", "expand": "expand", "bench": "bench"}.get(stage)
+            if sampled and engine.backend != "embed":
+                uses[stage]["sampling"] = {k: list(v) if isinstance(v, tuple) else v
+                                           for k, v in engine.sampling_for(sampled).items()}
+        return {"path": self.path, "stages": self.stages, "stage_settings": uses, "pairs": {"rules": self.pair_rules},
+                "engines": {name: {"backend": e.backend, "model": e.model, **e.options, "sampling": e.sampling}
+                            for name, e in self.engines.items()}}
 
 
 def _engine(where: str, name: str, raw: object) -> EngineConfig:
@@ -187,7 +219,7 @@ def _engine(where: str, name: str, raw: object) -> EngineConfig:
         raise ConfigError(f"{where}: engines.{name}.urls must list at least one base URL")
     _validate(where, f"engines.{name}.sampling", _Sampling, sampling)
     _validate(where, f"engines.{name}", BACKEND_MODELS[backend], raw)
-    return EngineConfig(name, backend, model, raw, {**SAMPLING_DEFAULTS, **sampling})
+    return EngineConfig(name, backend, model, raw, {**SAMPLING_DEFAULTS, **sampling}, dict(sampling))
 
 
 def _validate(where: str, key: str, model: type[BaseModel], values: dict) -> None:

@@ -1,8 +1,9 @@
 """The ``hf`` backend: transformers on any local model directory, CPU or GPU.
 
 Chat templates, left padding, batched generation (requests grouped by sampling parameters) and
-batched option scoring: each option's continuation is scored by its summed token log-probability
-after the prompt, then normalised over the options. With ``steer = {vector = PATH, strength = α,
+option scoring: one-word options (yes/no) from the first answer token's whole distribution, by the
+one definition in :mod:`pipeline.engines.first_token`; options of several words by the summed
+log-probability of their tokens after the prompt, normalised over the options. With ``steer = {vector = PATH, strength = α,
 layers = [...]}`` every call runs with the steering vector added (:mod:`pipeline.engines.steering`);
 the engine's model id then names the vector and α, so its cached answers are its own.
 """
@@ -15,6 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
+from pipeline.engines.first_token import by_first_token, counts_for, first_token_probs, token_word
 from pipeline.engines.protocol import ChoiceRequest, EngineError, Generation, GenerateRequest, Messages, normalise
 from pipeline.engines.steering import SteeringVector, steered
 
@@ -26,6 +28,9 @@ class HFEngine:
                  steer: dict | None = None):
         import torch
         from transformers import AutoModelForCausalLM, AutoTokenizer
+        from transformers.utils import logging as transformers_logging
+
+        transformers_logging.disable_progress_bar()  # its loading bars are not ours to show
 
         path = Path(model).expanduser()
         if not (path / "config.json").is_file():
@@ -40,6 +45,8 @@ class HFEngine:
         self.network = AutoModelForCausalLM.from_pretrained(path, local_files_only=True, dtype=dtype).to(self.device)
         self.network.eval()
         self._torch = torch
+        self._words: list[str] | None = None
+        self._ids: dict[str, list[int]] = {}
         self.vector, self.strength = None, 0.0
         if steer:
             self.vector, self.strength = steering(steer)
@@ -129,19 +136,50 @@ class HFEngine:
             scores.append(logprobs[row, width - n - 1:width - 1].gather(1, targets[:, None]).sum().item())
         return np.array(scores)
 
+    def _option_ids(self, option: str) -> list[int]:
+        """The vocabulary ids whose token counts for ``option`` as a first answer token."""
+        if self._words is None:  # every token's word, once per engine
+            self._words = [token_word(t) for t in self.tokenizer.batch_decode([[i] for i in range(len(self.tokenizer))])]
+        if option not in self._ids:
+            self._ids[option] = [i for i, w in enumerate(self._words) if counts_for(w, option)]
+        return self._ids[option]
+
+    def first_token_distributions(self, prompts: list[str]):
+        """The next-token probabilities after each prompt (one row per prompt)."""
+        torch = self._torch
+        inputs = self._encode(prompts)
+        positions = (inputs["attention_mask"].cumsum(dim=1) - 1).clamp(min=0)
+        with torch.no_grad(), self._steered():
+            logits = self.network(**inputs, position_ids=positions).logits[:, -1].float()
+        return torch.softmax(logits, dim=-1)
+
+    def _first_token_choices(self, requests: list[ChoiceRequest]) -> list[dict[str, float]]:
+        results = []
+        for begin in range(0, len(requests), self.batch_size):
+            batch = requests[begin:begin + self.batch_size]
+            distributions = self.first_token_distributions([self._prompt(r.messages) for r in batch])
+            for request, row in zip(batch, distributions):
+                tokens = [(o, float(row[self._option_ids(o)].sum())) for o in request.options]
+                results.append(first_token_probs(request.options, tokens) or {})
+        return results
+
     def choice_probs(self, requests: Sequence[ChoiceRequest]) -> list[dict[str, float]]:
-        pairs = [(r, option) for r in requests for option in r.options]
+        """One-word options from the first answer token (:mod:`pipeline.engines.first_token`), others by the
+        summed log-probability of their whole token sequence, normalised over the options."""
+        first = [i for i, r in enumerate(requests) if by_first_token(r.options)]
+        results: dict[int, dict[str, float]] = dict(zip(first, self._first_token_choices([requests[i] for i in first])))
+        rest = [requests[i] for i in range(len(requests)) if i not in results]
+        pairs = [(r, option) for r in rest for option in r.options]
         scores = np.concatenate([
             self.option_logprobs([self._prompt(r.messages) for r, _ in pairs[b:b + self.batch_size]],
                                  [o for _, o in pairs[b:b + self.batch_size]])
-            for b in range(0, len(pairs), self.batch_size)])
-        results, cursor = [], 0
-        for request in requests:
+            for b in range(0, len(pairs), self.batch_size)]) if pairs else np.zeros(0)
+        cursor, others = 0, iter(i for i in range(len(requests)) if i not in results)
+        for request in rest:
             k = len(request.options)
-            probs = normalise(scores[cursor:cursor + k])
-            results.append(dict(zip(request.options, probs.tolist())))
+            results[next(others)] = dict(zip(request.options, normalise(scores[cursor:cursor + k]).tolist()))
             cursor += k
-        return results
+        return [results[i] for i in range(len(requests))]
 
     def embed(self, texts: Sequence[str]) -> np.ndarray:
         raise EngineError("hf: this backend does not embed; use an 'embed' engine")

@@ -8,8 +8,8 @@ exponential backoff with jitter, or when its ``Retry-After`` says. A request fai
 server has failed it ``retries + 1`` times. Servers are checked (``GET /models``) when the engine
 starts; ``server_stats()`` tells what each answered, failed and how fast.
 
-``choice_probs`` reads the first generated token's ``top_logprobs`` and gives each option the
-probability of the token that begins it; a server that returns no log-probabilities is an error.
+``choice_probs`` reads the first generated token's ``top_logprobs`` (the 20 likeliest) and scores the
+options by :mod:`pipeline.engines.first_token`; a server that returns no log-probabilities is an error.
 """
 
 from __future__ import annotations
@@ -17,38 +17,30 @@ from __future__ import annotations
 import math
 import os
 import random
+import sys
 import threading
 import time
-from collections.abc import Sequence
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor, as_completed
 
 import httpx
 import numpy as np
 
-from pipeline.engines.protocol import ChoiceRequest, EngineError, Generation, GenerateRequest, Messages, normalise
+from pipeline.engines.first_token import TOP_LOGPROBS, first_token_probs
+from pipeline.engines.protocol import ChoiceRequest, EngineError, Generation, GenerateRequest, Messages
 
 RETRIED_STATUS = {408, 409, 425, 429, 500, 502, 503, 504}
 MAX_BACKOFF_S = 30.0
 
 
 def probs_from_top_logprobs(options: Sequence[str], top: list[dict]) -> dict[str, float]:
-    """Option probabilities from the first token's ``top_logprobs`` ([{token, logprob}, ...]).
+    """Option probabilities from the first token's ``top_logprobs`` ([{token, logprob}, ...]) by the one
+    definition of :mod:`pipeline.engines.first_token`; ``{}`` (unusable) when no listed token begins an option.
 
-    Each option takes the log-probability of the likeliest listed token it begins with; an option
-    no listed token begins gets a floor below every listed one; the scores are then normalised.
-
-    >>> probs_from_top_logprobs(["yes", "no"], [{"token": " yes", "logprob": -0.1}, {"token": "no", "logprob": -2.4}])
+    >>> probs_from_top_logprobs(["yes", "no"], [{"token": " yes", "logprob": -0.1}, {"token": "No", "logprob": -2.4}])
     {'yes': 0.908..., 'no': 0.091...}
     """
-    scores = []
-    for option in options:
-        matching = [t["logprob"] for t in top if t["token"].strip() and option.strip().startswith(t["token"].strip())]
-        scores.append(max(matching) if matching else -math.inf)
-    scores = np.array(scores)
-    if np.isinf(scores).all():
-        return {o: 1.0 / len(options) for o in options}
-    floor = min(t["logprob"] for t in top) - math.log(len(options))
-    return dict(zip(options, normalise(np.where(np.isinf(scores), floor, scores)).tolist()))
+    return first_token_probs(options, [(t["token"], math.exp(t["logprob"])) for t in top]) or {}
 
 
 def retry_after(response: httpx.Response) -> float | None:
@@ -74,6 +66,7 @@ class Server:
         self.answered = 0
         self.failed = 0
         self.seconds = 0.0  # spent on the requests it answered
+        self.problem = ""  # what its last failure was
 
     def stats(self) -> dict:
         return {"answered": self.answered, "failed": self.failed,
@@ -96,6 +89,7 @@ class OpenAIEngine:
                                    limits=httpx.Limits(max_connections=concurrency * len(self.servers)))
         self._ready = threading.Condition()
         self._random = random.Random(0)
+        self.ignores_n = False  # found out on the first request for n > 1 that came back with fewer
         for server in self.servers:
             self._check(server)
 
@@ -103,7 +97,8 @@ class OpenAIEngine:
         """Ask the server whether it is up (``GET /models``); one that is not is set aside for now."""
         try:
             self.client.get(f"{server.url}/models", timeout=min(5.0, self.client.timeout.read or 5.0))
-        except httpx.HTTPError:
+        except httpx.HTTPError as exc:
+            server.problem = f"not answering ({exc.__class__.__name__})"
             self._set_aside(server, None)
 
     def server_stats(self) -> dict[str, dict]:
@@ -138,9 +133,20 @@ class OpenAIEngine:
             server.down_until = time.monotonic() + wait
             self._ready.notify_all()
 
+    def _all_down(self) -> str | None:
+        """When every server has failed ``retries + 1`` times in a row: what each last said (the run stops
+        rather than wait on servers that are gone; what was answered is already in the cache)."""
+        with self._ready:
+            if all(s.failures > self.retries for s in self.servers):
+                return "; ".join(f"{s.url}: {s.problem}" for s in self.servers)
+        return None
+
     def _post(self, path: str, body: dict) -> dict:
         attempts = (self.retries + 1) * len(self.servers)
         for _ in range(attempts):
+            if down := self._all_down():
+                raise EngineError(f"openai: every server is down ({down}); the answers so far are kept, run again "
+                                  "to resume")
             server = self._take()
             url, began, wait = server.url + path, time.perf_counter(), None
             try:
@@ -161,6 +167,7 @@ class OpenAIEngine:
                     self._give_back(server)
                     raise EngineError(f"openai: {url}: {problem}")
                 wait = retry_after(response)
+            server.problem = problem
             self._set_aside(server, wait)
             self._give_back(server)
         raise EngineError(f"openai: {url}: {problem} (after {attempts} tries)")
@@ -172,17 +179,20 @@ class OpenAIEngine:
     def _generate_one(self, request: GenerateRequest) -> Generation:
         body = {"model": self.model, "messages": self._messages(request.messages), "temperature": request.temperature,
                 "top_p": request.top_p, "max_tokens": request.max_tokens}
-        if request.seed is not None:
-            body["seed"] = request.seed
         if request.stop:
             body["stop"] = list(request.stop)
         texts, reasons, counts, prompt_tokens = [], [], [], 0
-        while len(texts) < request.n:  # some servers ignore n > 1: ask again for the rest
+        while len(texts) < request.n:
             missing = request.n - len(texts)
-            answer = self._post("/chat/completions", {**body, "n": missing} if missing > 1 else body)
+            asked = {**body, "n": missing} if missing > 1 else dict(body)
+            if request.seed is not None:  # each further draw its own seed: asking again is not the same draw
+                asked["seed"] = request.seed + len(texts)
+            answer = self._post("/chat/completions", asked)
             choices = answer.get("choices") or []
             if not choices:
                 raise EngineError(f"openai: {self.model}: the server answered with no choices")
+            if missing > 1 and len(choices) < missing:
+                self._ignores_n(len(choices), missing)
             usage = answer.get("usage") or {}
             prompt_tokens = usage.get("prompt_tokens", prompt_tokens)
             for choice in choices:
@@ -191,20 +201,46 @@ class OpenAIEngine:
                 counts.append(usage.get("completion_tokens", 0) // len(choices))
         return Generation(texts[:request.n], reasons[:request.n], prompt_tokens, counts[:request.n])
 
-    def _map(self, function, requests: Sequence) -> list:
-        workers = self.concurrency * len(self.servers)  # every server's slots busy at once
+    def _ignores_n(self, got: int, asked: int) -> None:
+        """Said once: the server answered fewer than n choices, so each further one is asked for alone."""
+        with self._ready:
+            if self.ignores_n:
+                return
+            self.ignores_n = True
+        print(f"openai: {self.model}: the server ignores n (gave {got} of {asked} answers): asking once per "
+              "candidate, each with its own seed", file=sys.stderr, flush=True)
+
+    def _each(self, function, requests: Sequence) -> Iterator[tuple[int, object]]:
+        """``(index, answer)`` as each request is answered, every server's slots busy at once."""
+        workers = self.concurrency * len(self.servers)
         if workers == 1 or len(requests) == 1:
-            return [function(r) for r in requests]
+            for i, request in enumerate(requests):
+                yield i, function(request)
+            return
         with ThreadPoolExecutor(workers) as pool:
-            return list(pool.map(function, requests))
+            futures = {pool.submit(function, r): i for i, r in enumerate(requests)}
+            try:
+                for future in as_completed(futures):
+                    yield futures[future], future.result()
+            finally:  # a failure or a caller that stops: nothing more is sent
+                for future in futures:
+                    future.cancel()
+
+    def _map(self, function, requests: Sequence) -> list:
+        answers = dict(self._each(function, requests))
+        return [answers[i] for i in range(len(requests))]
 
     def generate(self, requests: Sequence[GenerateRequest]) -> list[Generation]:
         return self._map(self._generate_one, requests)
 
+    def generate_each(self, requests: Sequence[GenerateRequest]) -> Iterator[tuple[int, Generation]]:
+        """Answers as they arrive, so the cache keeps each at once (a cut-off run loses only those in flight)."""
+        return self._each(self._generate_one, requests)
+
     def _choice_one(self, request: ChoiceRequest) -> dict[str, float]:
         answer = self._post("/chat/completions", {
             "model": self.model, "messages": self._messages(request.messages), "max_tokens": 1,
-            "temperature": 0, "logprobs": True, "top_logprobs": 20})
+            "temperature": 0, "logprobs": True, "top_logprobs": TOP_LOGPROBS})
         try:
             top = answer["choices"][0]["logprobs"]["content"][0]["top_logprobs"]
         except (KeyError, IndexError, TypeError):
@@ -214,6 +250,10 @@ class OpenAIEngine:
 
     def choice_probs(self, requests: Sequence[ChoiceRequest]) -> list[dict[str, float]]:
         return self._map(self._choice_one, requests)
+
+    def choice_probs_each(self, requests: Sequence[ChoiceRequest]) -> Iterator[tuple[int, dict[str, float]]]:
+        """Option probabilities as they arrive (see :meth:`generate_each`)."""
+        return self._each(self._choice_one, requests)
 
     def embed(self, texts: Sequence[str]) -> np.ndarray:
         answer = self._post("/embeddings", {"model": self.model, "input": list(texts)})

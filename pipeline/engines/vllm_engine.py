@@ -2,17 +2,29 @@
 
 vllm is imported only when such an engine is built, so the project works without it. Prefix
 caching is on: a labelling or judging run repeats long shared instructions. ``choice_probs``
-scores each option from the prompt's own log-probabilities (``prompt_logprobs``); ``choose``
-returns a guided (structured) choice among the options.
+scores one-word options (yes/no) from the first token's top 20 log-probabilities by the one
+definition of :mod:`pipeline.engines.first_token`, longer options from the prompt's own
+log-probabilities (``prompt_logprobs``); ``choose`` returns a guided (structured) choice among the
+options. Steering vectors need the ``hf`` backend (vLLM has no forward hooks).
 """
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 
 import numpy as np
 
+from pipeline.engines.first_token import TOP_LOGPROBS, by_first_token, first_token_probs
 from pipeline.engines.protocol import ChoiceRequest, EngineError, Generation, GenerateRequest, Messages, normalise
+
+
+def chat_prompt_ids(tokenizer, messages: Messages) -> list[int]:
+    """The token ids of ``messages`` under the tokenizer's chat template, ready for the answer. Under
+    transformers 5 ``apply_chat_template(tokenize=True)`` returns a BatchEncoding, under 4 a list."""
+    chat = [{"role": role, "content": content} for role, content in messages]
+    ids = tokenizer.apply_chat_template(chat, add_generation_prompt=True, tokenize=True)
+    return list(ids["input_ids"] if hasattr(ids, "keys") else ids)
 
 
 class VLLMEngine:
@@ -31,8 +43,7 @@ class VLLMEngine:
         self.tokenizer = self.llm.get_tokenizer()
 
     def _prompt_ids(self, messages: Messages) -> list[int]:
-        chat = [{"role": role, "content": content} for role, content in messages]
-        return self.tokenizer.apply_chat_template(chat, add_generation_prompt=True, tokenize=True)
+        return chat_prompt_ids(self.tokenizer, messages)
 
     def generate(self, requests: Sequence[GenerateRequest]) -> list[Generation]:
         params = [self._vllm.SamplingParams(n=r.n, temperature=r.temperature, top_p=r.top_p, max_tokens=r.max_tokens,
@@ -43,6 +54,25 @@ class VLLMEngine:
                            len(out.prompt_token_ids), [len(o.token_ids) for o in out.outputs]) for out in outputs]
 
     def choice_probs(self, requests: Sequence[ChoiceRequest]) -> list[dict[str, float]]:
+        """One-word options from the first token's top 20 (:mod:`pipeline.engines.first_token`, as a server
+        lists them); options of several words by their whole sequence's prompt log-probabilities."""
+        first = [r for r in requests if by_first_token(r.options)]
+        params = self._vllm.SamplingParams(max_tokens=1, logprobs=TOP_LOGPROBS, temperature=0)
+        outputs = self.llm.generate([{"prompt_token_ids": self._prompt_ids(r.messages)} for r in first], params,
+                                    use_tqdm=False) if first else []
+        found = {}
+        for request, out in zip(first, outputs):
+            top = out.outputs[0].logprobs[0].values()
+            found[id(request)] = first_token_probs(request.options, [(t.decoded_token or "", math.exp(t.logprob))
+                                                                     for t in top]) or {}
+        rest = [r for r in requests if id(r) not in found]
+        for request, probs in zip(rest, self._sequence_choices(rest)):
+            found[id(request)] = probs
+        return [found[id(r)] for r in requests]
+
+    def _sequence_choices(self, requests: Sequence[ChoiceRequest]) -> list[dict[str, float]]:
+        if not requests:
+            return []
         prompts, spans = [], []
         for request in requests:
             base = self._prompt_ids(request.messages)

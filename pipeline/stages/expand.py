@@ -2,7 +2,7 @@
 
 For each domain with fewer kept prompts than ``target`` (after dedup, by the labeler's
 assignments), a generator writes new prompts from the domain's description and a few of its
-prompts (temperature 0.7, top-p 0.9, 64 tokens by default). Each candidate is labelled by the
+prompts (temperature 0.7, top-p 0.9, 64 tokens unless the generator's ``[sampling]`` or an option says otherwise). Each candidate is labelled by the
 labeler and kept only if it lands in the target domain and is no SimHash near-duplicate of any
 kept prompt; kept ones are stored with origin ``expanded`` and their parents (the examples shown).
 Every candidate is recorded with its status. Rounds repeat until the target or the round budget;
@@ -64,6 +64,9 @@ def expand(store: Store, taxonomy: Taxonomy, config: Config, options: ExpandOpti
         kept = store.kept_fingerprints()
         kept_fps = np.array([v for _, v in kept], dtype=np.int64).view(np.uint64)
 
+        sampling = generator_settings.sampling_for("expand", temperature=options.temperature, top_p=options.top_p,
+                                                   max_tokens=options.max_tokens)
+        report.params["sampling"] = {k: v for k, v in sampling.items() if k not in ("seed", "stop") or v}
         for _ in range(options.rounds):
             counts = store.kept_domain_counts(name)
             short = [d for d in wanted if counts.get(d.id, 0) < options.target]
@@ -78,8 +81,7 @@ def expand(store: Store, taxonomy: Taxonomy, config: Config, options: ExpandOpti
                                        description=domain.description, examples=shown)
                 requests.append(GenerateRequest((("system", SYSTEM), ("user", text)),
                                                 n=min(options.target - counts.get(domain.id, 0), options.per_request),
-                                                temperature=options.temperature, top_p=options.top_p,
-                                                max_tokens=options.max_tokens, seed=round_number))
+                                                **{**sampling, "seed": round_number}))
                 plan.append((domain, examples, round_number))
             generations = generator.generate(requests)
 

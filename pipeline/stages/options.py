@@ -102,9 +102,10 @@ class ExpandOptions:
     rounds: int = 3
     per_request: int = 8
     examples: int = 3
-    temperature: float = 0.7
-    top_p: float = 0.9
-    max_tokens: int = 64
+    # None: the generator's [engines.X.sampling], else the stage's default (engines.config.STAGE_SAMPLING)
+    temperature: float | None = None
+    top_p: float | None = None
+    max_tokens: int | None = None
     domains: tuple[str, ...] = ()  # only these domain ids (default: every domain)
 
     def check(self) -> None:

@@ -87,9 +87,10 @@ class PairOptions:
     judge: str | None = None  # engine name (default: [stages] judge)
     labeler: str | None = None  # whose domains count (default: the only labeler with labels)
     k: int = 2  # candidates per slot, spread over the generators
-    temperature: float = 0.7
-    top_p: float = 0.9
-    max_tokens: int = 512
+    # None: the generator's [engines.X.sampling], else the stage's default (engines.config.STAGE_SAMPLING)
+    temperature: float | None = None
+    top_p: float | None = None
+    max_tokens: int | None = None
     threshold: float = 0.5
     margin: float = 0.1
     rounds: int = 2

