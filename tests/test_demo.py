@@ -8,7 +8,7 @@ from collections import Counter
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from pipeline.demo.run import DATA, demo_records, run_demo
+from pipeline.demo.run import DATA, demo_records, real_model_records, run_demo
 from pipeline.review.queues import QUESTIONS
 from review_store import Store, prompt_id
 from tests.conftest import snapshot
@@ -105,7 +105,7 @@ def run(page: str) -> AppTest:
 def test_overview_of_the_demo(demo_app):
     at = run("pages/0_Overview.py")
     assert not at.exception
-    assert at.metric[0].value == str(len(demo_records()))
+    assert at.metric[0].value == str(len(demo_records()) + len(real_model_records()))
     assert any("example answers shipped with the demo" in c.value for c in at.caption)
 
 

@@ -48,7 +48,7 @@ def test_a_server_error_is_reported_with_the_url(served_model):
 def test_a_timeout_is_retried_then_reported(served_model):
     url, model = served_model
     engine = OpenAIEngine(model, [url], timeout=0.001, retries=2, backoff=0.01)
-    with pytest.raises(EngineError, match=r"timed out after 0\.001 s \(after 3 tries\)"):
+    with pytest.raises(EngineError, match=r"timed out after 0\.001 s \(3 tries in a row\)"):
         engine.generate([ask("hello", n=1)])
 
 

@@ -55,6 +55,11 @@ def _records(name: str) -> list[dict]:
         return [json.loads(line) for line in lines]
 
 
+def real_model_records() -> list[dict]:
+    """The prompts, one per misalignment kind, that the real model writes pairs for."""
+    return _records(REAL_MODEL_PROMPTS)
+
+
 def demo_records() -> list[dict]:
     """The demo's prompts with their aligned and misaligned responses, semantic type and domains."""
     return _records("pairs.jsonl")

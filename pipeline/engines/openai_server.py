@@ -138,7 +138,7 @@ class OpenAIEngine:
         rather than wait on servers that are gone; what was answered is already in the cache)."""
         with self._ready:
             if all(s.failures > self.retries for s in self.servers):
-                return "; ".join(f"{s.url}: {s.problem}" for s in self.servers)
+                return "; ".join(f"{s.url}: {s.problem} ({s.failures} tries in a row)" for s in self.servers)
         return None
 
     def _post(self, path: str, body: dict) -> dict:
