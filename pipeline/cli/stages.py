@@ -14,7 +14,7 @@ from pipeline.stages.pairs.options import PairOptions, RuleOptions, checks_from_
 from pipeline.cli.common import echo_left_out
 from pipeline.errors import UsageError
 
-SAMPLING_HELP = "Default: the engine's [engines.NAME.sampling] in misalign.toml, else the stage's (misalign config show)."
+SAMPLING_HELP = "Default: the engine's \\[engines.NAME.sampling] in misalign.toml, else the stage's (misalign config show)."
 
 commands = typer.Typer()
 
@@ -75,7 +75,7 @@ def dedup_command(
 @commands.command("label")
 def label_command(
     ctx: typer.Context,
-    engine: Annotated[Optional[str], typer.Option(help="Engine from misalign.toml (default: [stages] label, else embedded), "
+    engine: Annotated[Optional[str], typer.Option(help="Engine from misalign.toml (default: \\[stages] label, else embedded), "
                                                        "or 'trained': learn from labelled prompts (--train-on).")] = None,
     mode: Annotated[str, typer.Option(help="softmax (one domain per dimension, or None) or independent (yes/no per domain).")] = LabelOptions.mode,
     delta: Annotated[float, typer.Option(help="Probability a domain needs to be assigned.")] = LabelOptions.delta,
@@ -141,8 +141,8 @@ def _echo_cross_validation(figures: dict, k: int, as_json: bool) -> None:
 @commands.command("expand")
 def expand_command(
     ctx: typer.Context,
-    engine: Annotated[Optional[str], typer.Option(help="Generator engine (default: [stages] expand); must differ from the labeller.")] = None,
-    label_engine: Annotated[Optional[str], typer.Option(help="Engine that labels the new prompts (default: [stages] label, else embedded).")] = None,
+    engine: Annotated[Optional[str], typer.Option(help="Generator engine (default: \\[stages] expand); must differ from the labeller.")] = None,
+    label_engine: Annotated[Optional[str], typer.Option(help="Engine that labels the new prompts (default: \\[stages] label, else embedded).")] = None,
     labeler: Annotated[Optional[str], typer.Option(help="Labeler whose assignments count (default: backend:model:mode of --label-engine).")] = None,
     mode: Annotated[str, typer.Option(help="Labelling mode: softmax or independent.")] = LabelOptions.mode,
     delta: Annotated[float, typer.Option(help="Probability a domain needs to be assigned.")] = LabelOptions.delta,
@@ -226,9 +226,9 @@ def _echo_pair_table(rows: list[dict], all_domains: bool) -> None:
 def pairs_command(
     ctx: typer.Context,
     generator: Annotated[Optional[list[str]], typer.Option(
-        help="Generator engine from misalign.toml (repeatable: a pool; default: [stages] generate).")] = None,
+        help="Generator engine from misalign.toml (repeatable: a pool; default: \\[stages] generate).")] = None,
     judge: Annotated[Optional[str], typer.Option(
-        help="Judge engine (default: [stages] judge); must differ from every generator and the labeller.")] = None,
+        help="Judge engine (default: \\[stages] judge); must differ from every generator and the labeller.")] = None,
     labeler: Annotated[Optional[str], typer.Option(help="Whose domain labels count (default: the only labeler).")] = None,
     k: Annotated[int, typer.Option("--k", help="Candidates per slot, spread over the generators.")] = PairOptions.k,
     kind: Annotated[Optional[str], typer.Option(
@@ -257,7 +257,7 @@ def pairs_command(
     near_identical: Annotated[int, typer.Option(
         help="Stage 1: SimHash distance at or below which the two slots are near_identical.")] = RuleOptions.near_identical,
     rules: Annotated[Optional[list[str]], typer.Option(
-        help="Stage 1: the rules a slot must pass, [KIND.]SLOT=RULE,RULE (repeatable; over [pairs.rules] in "
+        help="Stage 1: the rules a slot must pass, \\[KIND.]SLOT=RULE,RULE (repeatable; over \\[pairs.rules] in "
              "misalign.toml), e.g. over_refusal.misaligned=truncated,too_short,too_long,not_english,repetition")] = None,
     all_domains: Annotated[bool, typer.Option(help="List domains with nothing in them too.")] = False,
 ) -> None:

@@ -1,0 +1,48 @@
+#!/usr/bin/env bash
+# Every LLM stage of the studio on the real model, SmolLM2-135M-Instruct on CPU, over a fresh demo store:
+# the figures of the README's "The real model" table. About 15 minutes on 2 cores.
+#   make setup && bash benchmarks/real_model_stages.sh [WORK_DIR]
+set -euo pipefail
+cd "$(dirname "$0")/.."
+BIN=${BIN:-.venv/bin}
+WORK=${1:-$(mktemp -d)}
+mkdir -p "$WORK"
+DB="$WORK/real.db"
+CONFIG="$WORK/misalign.toml"
+cat > "$CONFIG" <<'EOF'
+[engines.smol]
+backend = "hf"
+model = "smollm2"
+device = "cpu"
+EOF
+m() { "$BIN/misalign" --db "$DB" --config "$CONFIG" "$@"; }
+step() { printf '\n== %s (%s)\n' "$1" "$(date -u +%H:%M:%S)"; }
+
+step "demo: the whole loop, SmolLM2 writing pairs for one prompt of each misalignment kind"
+"$BIN/misalign" demo --db "$DB" --no-app
+EXPORT_ID=$(m export --out "$WORK/export" --pairs curated --ratios 0.5,0,0.5 --seed 0 --overwrite | sed -n 's/.*export_id[:=] *\([0-9a-f]*\).*/\1/p' | head -1)
+echo "export: $EXPORT_ID"
+
+step "label --engine smol --shortlist 3, scored against the demo's own labels (held out: never trained on)"
+m label --engine smol --shortlist 3 --labeler smollm2 --no-types --evaluate-against imported:demo
+
+step "expand: SmolLM2 writes prompts for two domains, the embedded labeller checks them"
+m expand --engine smol --label-engine embedded --domain culture.festivals --domain safety.animal_abuse \
+    --target 4 --rounds 1 --per-request 3
+
+step "bench run: SmolLM2 as a detector (yes/no per dimension) on the curated pairs"
+m bench run --model smol --pairs curated --runs 1 --bootstrap 1000
+step "bench run --protocol generate: SmolLM2 answers the prompts, the embedded judge scores the answers"
+m bench run --model smol --protocol generate --judge embedded --pairs curated --runs 1 --bootstrap 1000
+
+step "steer build on the export's train split, then the steered detector on its test split"
+m steer build --model smol --out "$WORK/smol.safetensors" --layer 15 --export "$EXPORT_ID"
+m bench run --model smol --split "$EXPORT_ID:test" --runs 1 --bootstrap 1000
+m bench run --model smol --split "$EXPORT_ID:test" --runs 1 --bootstrap 1000 --steer "$WORK/smol.safetensors" --strength 4
+m bench list
+
+step "Inspect: misalign/detect on the hf/ provider, the same model directory"
+(cd "$WORK" && "$BIN/inspect" eval misalign/detect --model "hf/$("$BIN/misalign" model list | awk '$1=="smollm2"{print $NF}')" \
+    -T "export=$WORK/export" -T split=test --log-dir "$WORK/logs" --display none)
+
+step "done: the store is $DB"
