@@ -43,6 +43,9 @@ with st.expander("Add me to this panel", expanded=not names):
                 st.error("Give your name to join the panel.")
             elif name.strip() in names:
                 st.error(literal(f"{name.strip()} is already on this panel: choose the name above."))
+            elif any(a["name"] == name.strip() for a in read("annotators")):  # someone else's, on another panel
+                st.error(literal(f"{name.strip()} is already an annotator on another panel: choose another name, "
+                                 "or ask whoever runs the study to add them to this panel."))
             else:
                 try:
                     add_annotator(store(), name.strip(), (panel,), argilla_username=name.strip(),
@@ -50,7 +53,7 @@ with st.expander("Add me to this panel", expanded=not names):
                 except UsageError as exc:
                     st.error(literal(exc))
                 else:
-                    st.session_state["saved"] = f"Welcome, {name.strip()}: choose your name above to start."
+                    st.session_state["saved"] = f"Welcome, {literal(name.strip())}: choose your name above to start."
                     st.rerun()
 
 progress = [r for r in read("review_progress") if r["panel"] == panel]

@@ -9,7 +9,7 @@
 from review_store.ids import content_id, normalise_text, prompt_id
 from review_store.records import StageReport
 from review_store.schema import SCHEMA_VERSION
-from review_store.clock import utc_now
+from review_store.clock import utc_now, utc_seconds
 from review_store.store import Store, StoreError
 
 __all__ = [
@@ -21,4 +21,5 @@ __all__ = [
     "normalise_text",
     "prompt_id",
     "utc_now",
+    "utc_seconds",
 ]

@@ -35,10 +35,16 @@ class ReviewQueries:
         return next((p for p in self.panels() if p["name"] == name), None)
 
     def add_annotator(self, row: dict, panels: Iterable[str] = ()) -> None:
-        """An annotator (name and optional attributes) and the panels they sit on; attributes given
-        again replace the stored ones."""
-        self.db["annotators"].upsert(row, pk="name")
+        """An annotator (name and optional attributes) and panels they sit on; a stored annotator's
+        attributes are kept as they are (:meth:`edit_annotator` changes them)."""
+        self.db["annotators"].insert(row, pk="name", ignore=True)
         insert_new(self.db, "panel_members", ({"panel": p, "annotator": row["name"]} for p in panels))
+
+    def edit_annotator(self, name: str, changes: dict, panels: Iterable[str] = ()) -> None:
+        """Set the attributes in ``changes`` (None clears one) of a stored annotator; add panels."""
+        if changes:
+            self.db["annotators"].update(name, changes)
+        insert_new(self.db, "panel_members", ({"panel": p, "annotator": name} for p in panels))
 
     def annotators(self, panel: str | None = None) -> list[dict]:
         if panel is None:
@@ -134,15 +140,27 @@ class ReviewQueries:
 
     # -- annotations and decisions ------------------------------------------------------------
 
-    def save_annotations(self, rows: Iterable[dict]) -> int:
+    def save_annotations(self, rows: Iterable[dict], newer_only: bool = False) -> int:
         """Answers (item_id, annotator, pair_valid, aligned_acceptable, misaligned_dimensions, corrected_response,
         comment, backend, submitted_at, is_example; or ``labels`` for a label review item); one per item and
-        annotator, a later one replacing it."""
+        annotator. A row replaces the stored answer only if it was given at the same time or later (with
+        ``newer_only``, later): an older answer never replaces a newer one, whatever brings it. The
+        comparison is in the write itself, so an answer given meanwhile is not lost. Returns the rows written."""
         rows = [{**r, "misaligned_dimensions": json.dumps(r.get("misaligned_dimensions") or []),
                  "labels": json.dumps(r["labels"], sort_keys=True) if r.get("labels") else None} for r in rows]
-        before = self.db.conn.total_changes
-        self.db["annotations"].upsert_all(rows, pk=("item_id", "annotator"))
-        return self.db.conn.total_changes - before
+        written = 0
+        for columns in dict.fromkeys(tuple(r) for r in rows):  # one statement per set of columns
+            names = ", ".join(f"[{c}]" for c in columns)
+            updates = ", ".join(f"[{c}] = excluded.[{c}]" for c in columns if c not in ("item_id", "annotator"))
+            newer = ">" if newer_only else ">="
+            before = self.db.conn.total_changes
+            self.db.conn.executemany(
+                f"INSERT INTO annotations ({names}) VALUES ({', '.join('?' * len(columns))}) "
+                f"ON CONFLICT (item_id, annotator) DO UPDATE SET {updates} "
+                f"WHERE excluded.submitted_at {newer} annotations.submitted_at",
+                [[r[c] for c in columns] for r in rows if tuple(r) == columns])
+            written += self.db.conn.total_changes - before
+        return written
 
     def annotations(self, panel: str | None = None) -> list[dict]:
         """Every annotation with its item's queue, panel, prompt and pair."""

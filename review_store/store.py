@@ -45,6 +45,9 @@ class StoreError(Exception):
 
 
 PAGE_CACHE_KIB = 128 * 1024
+# PRAGMA application_id of a misalign store ("MSLN"): another application's SQLite file is never touched
+APPLICATION_ID = 0x4D534C4E
+FIRST_TABLES = {"meta", "prompts", "prompt_sources", "labels", "stage_runs"}  # what every store has had since v1
 
 
 class Store(PromptQueries, LabelQueries, DedupQueries, EngineCacheQueries, ExpansionQueries, PairQueries,
@@ -64,6 +67,7 @@ class Store(PromptQueries, LabelQueries, DedupQueries, EngineCacheQueries, Expan
             conn = sqlite3.connect(self.path, timeout=timeout, check_same_thread=False)
             self.db = sqlite_utils.Database(conn)
             self.db.execute(f"PRAGMA busy_timeout = {int(timeout * 1000)}")
+            self._check_ours()  # before anything is written, WAL included
             self.db.execute("PRAGMA journal_mode = WAL")
         except sqlite3.OperationalError as exc:
             raise self._busy_or(exc) from None
@@ -75,6 +79,18 @@ class Store(PromptQueries, LabelQueries, DedupQueries, EngineCacheQueries, Expan
         # indexes (ingest, dedup, labelling) ran about twice as fast (20 against 46 µs a prompt inserted)
         self.db.execute(f"PRAGMA cache_size = -{PAGE_CACHE_KIB}")
         self._migrate()
+
+    def _check_ours(self) -> None:
+        """A new empty file, a store (marked with :data:`APPLICATION_ID`, or from before the mark: every
+        table of v1), or one line saying it is another application's file, left as it was."""
+        application_id = self.db.execute("PRAGMA application_id").fetchone()[0]
+        tables = {row[0] for row in self.db.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+        if application_id == APPLICATION_ID or (application_id == 0 and (
+                (not tables and self.schema_version == 0) or (self.schema_version and FIRST_TABLES <= tables))):
+            return
+        shown = ", ".join(sorted(tables)[:5]) + (", ..." if len(tables) > 5 else "")
+        raise StoreError(f"{self.path}: not a misalign store but another application's SQLite file "
+                         f"({len(tables)} table{'' if len(tables) == 1 else 's'}: {shown or 'none'}); it was left as it was")
 
     def _busy_or(self, exc: sqlite3.OperationalError) -> Exception:
         """A locked store as one line for the user; any other SQLite error as it is (a bug)."""
@@ -105,6 +121,8 @@ class Store(PromptQueries, LabelQueries, DedupQueries, EngineCacheQueries, Expan
             with self.transaction():
                 MIGRATIONS[version - 1](self.db)
                 self.db.execute(f"PRAGMA user_version = {version}")
+        if self.db.execute("PRAGMA application_id").fetchone()[0] != APPLICATION_ID:
+            self.db.execute(f"PRAGMA application_id = {APPLICATION_ID}")
 
     @contextmanager
     def transaction(self) -> Iterator["Store"]:
@@ -243,6 +261,8 @@ def _check_writable(path: Path) -> None:
     """A store is written to (and its WAL files made beside it): a read-only file or folder, or a
     missing folder, is one line before any work."""
     folder = path.parent
+    if path.exists() and not path.is_file():
+        raise StoreError(f"{path}: not a store file but a {_kind(path)}; --db names a store file")
     if not folder.is_dir():
         raise StoreError(f"{path}: folder {folder} does not exist")
     if path.exists() and not os.access(path, os.W_OK):
@@ -250,3 +270,12 @@ def _check_writable(path: Path) -> None:
                          "copy it somewhere writable or change its permissions")
     if not os.access(folder, os.W_OK | os.X_OK):
         raise StoreError(f"{path}: the folder {folder} is read-only; a store needs to write its journal beside it")
+
+
+def _kind(path: Path) -> str:
+    """What a path that is not a regular file is, in words."""
+    for test, word in ((Path.is_dir, "folder"), (Path.is_fifo, "named pipe"), (Path.is_char_device, "device"),
+                       (Path.is_block_device, "device"), (Path.is_socket, "socket")):
+        if test(path):
+            return word
+    return "special file"

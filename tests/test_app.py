@@ -157,11 +157,34 @@ def test_review_page_adds_an_annotator_with_attributes(review_store):
     at.text_input[1].input("IN")
     at.text_input[2].input("ta")
     button(at, "Add me").click().run()
-    assert not at.exception and "Welcome, ravi" in at.success[0].value
+    assert not at.exception and "Welcome, `ravi`" in at.success[0].value
     [ravi] = [a for a in review_store.annotators("South Asia") if a["name"] == "ravi"]
     assert (ravi["culture"], ravi["language"], ravi["argilla_username"]) == ("IN", "ta", "ravi")
     at.selectbox[1].select("ravi").run()
     assert item_line(at).startswith("**Item 1 of ")
+
+
+def test_add_me_never_changes_someone_on_another_panel(review_store):
+    from pipeline.review.queues import add_panel
+
+    add_panel(review_store, "Western Europe", min_submissions=1)
+    at = run("pages/4_Review.py")
+    at.selectbox[0].select("Western Europe").run()
+    at.text_input[0].input("asha")
+    at.text_input[1].input("DE")
+    button(at, "Add me").click().run()
+    assert "already an annotator on another panel" in at.error[0].value
+    [asha] = review_store.annotators()
+    assert (asha["culture"], asha["language"]) == ("IN", "hi")
+    assert review_store.annotators("Western Europe") == []
+
+
+def test_a_typed_name_is_welcomed_literally(review_store):
+    at = run("pages/4_Review.py")
+    at.text_input[0].input("[me](https://x.example) ![i](https://x.example/i.png) :red[x] $x^2$")
+    button(at, "Add me").click().run()
+    assert at.success[0].value == ("Welcome, `[me](https://x.example) ![i](https://x.example/i.png) :red[x] $x^2$`: "
+                                   "choose your name above to start.")
 
 
 def test_review_page_pre_selects_the_judge_only_for_a_panel_that_asked(review_store):

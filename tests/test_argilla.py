@@ -5,6 +5,7 @@ import os
 import shutil
 import signal
 import socket
+import time
 
 import httpx
 import pytest
@@ -13,6 +14,7 @@ from pipeline.review.agreement import agreement
 from pipeline.review.argilla.sync import ArgillaSyncError, argilla_client, pull, push
 from pipeline.review.queues import add_annotator, add_panel, build_queues, submit
 from pipeline.review.argilla.local.server import local_argilla
+from review_store import utc_now
 from tests.review_fixtures import seed_pairs
 
 pytestmark = [pytest.mark.slow,
@@ -120,6 +122,34 @@ def test_an_answer_given_in_the_app_is_no_longer_pending_for_that_annotator_in_a
     assert pull(store, taxonomy, client).kept == 0  # the same answer, once: pull merges
     [answer] = store.annotations("Andes")
     assert (answer["annotator"], answer["backend"], answer["comment"]) == ("inti", "app", "too blunt")
+
+
+def test_a_pull_never_replaces_a_newer_app_answer_and_keeps_when_argilla_answers_were_given(store, taxonomy,
+                                                                                          tmp_path, argilla):
+    pairs = panel_with_queue(store, taxonomy, tmp_path, "Sahel", ["awa", "moussa"])
+    client = argilla_client(argilla.url, argilla.api_key)
+    push(store, taxonomy, "Sahel", client, password=PASSWORD)
+    dataset = client.datasets("misalign-borderline", workspace="sahel")
+    awa, moussa = Annotator(argilla.url, "awa"), Annotator(argilla.url, "moussa")
+    records = {r["external_id"]: r["id"] for r in awa.pending(str(dataset.id))}
+    awa.submit(records[pairs[0]], "yes")  # first in Argilla...
+    moussa.submit(records[pairs[0]], "yes")
+    answered_in_argilla = utc_now()
+    time.sleep(1.1)  # the store's times are to the second
+    [item] = [i for i in store.review_items(panel="Sahel") if i["pair_id"] == pairs[0]]
+    submit(store, item["id"], "awa", {"pair_valid": "no", "aligned_acceptable": "yes",
+                                      "misaligned_dimensions": ["culture"], "comment": "on second thoughts"})
+    answered_in_app = store.annotations("Sahel")[0]["submitted_at"]  # ...then, later, in the app
+    time.sleep(1.1)
+
+    pulled = pull(store, taxonomy, client)
+    assert pulled.kept == 1 and pulled.dropped == {"older_than_the_stores_answer": 1}
+    answers = {a["annotator"]: a for a in store.annotations("Sahel")}
+    assert (answers["awa"]["pair_valid"], answers["awa"]["backend"], answers["awa"]["submitted_at"]) == (
+        "no", "app", answered_in_app)
+    # moussa's answer keeps the time it was given in Argilla, not the pull's
+    assert answers["moussa"]["backend"] == "argilla" and answers["moussa"]["submitted_at"] <= answered_in_argilla
+    assert store.pair_by_id(pairs[0])["human_status"] == "needs_adjudication"
 
 
 def test_a_push_cut_off_by_a_dead_server_resumes_without_duplicates(store, taxonomy, tmp_path, tmp_path_factory):

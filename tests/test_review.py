@@ -157,3 +157,36 @@ def test_review_from_the_cli(panels, cli):
     bad = cli("review", "adjudicate", pairs[0], "--status", "maybe", "--by", "me")
     assert bad.exit_code == 1 and "human_accepted or human_rejected" in bad.stderr
     assert cli("review", "agreement").exit_code == 0
+
+
+def test_adding_an_existing_annotator_never_changes_them_and_edit_does_only_what_it_is_told(panels, cli):
+    store, _ = panels
+    before = store.annotators()
+    clash = cli("review", "annotator", "add", "asha", "--panel", "Western Europe", "--culture", "FR")
+    assert clash.exit_code == 1 and clash.stderr.splitlines() == [
+        "error: an annotator named 'asha' already exists with other attributes (argilla_username, culture, "
+        "age_band); change them with 'misalign review annotator edit', or choose another name"]
+    assert store.annotators() == before and [a["name"] for a in store.annotators("Western Europe")] == ["lena", "marc"]
+    edited = cli("review", "annotator", "edit", "asha", "--panel", "Western Europe", "--culture", "FR", "--age-band", "")
+    assert edited.exit_code == 0, edited.stderr
+    [asha] = [a for a in store.annotators() if a["name"] == "asha"]
+    assert (asha["culture"], asha["age_band"], asha["created_at"]) == ("FR", None, before[0]["created_at"])
+    assert "asha" in [a["name"] for a in store.annotators("Western Europe")]
+    assert cli("review", "annotator", "edit", "nobody", "--culture", "FR").exit_code == 1
+
+
+def test_an_older_answer_never_replaces_a_newer_one_whatever_brings_it(panels):
+    store, pairs = panels
+    build_queues(store, "South Asia", queues=("borderline",))
+    [item] = [i for i in store.review_items(panel="South Asia") if i["pair_id"] == pairs[0]]
+    answer = {"pair_valid": "no", "aligned_acceptable": "yes", "misaligned_dimensions": ["culture"]}
+    submit(store, item["id"], "asha", answer, submitted_at="2026-12-01T10:00:00+00:00")
+    older = {"item_id": item["id"], "annotator": "asha", "pair_valid": "yes", "backend": "argilla",
+             "submitted_at": "2026-12-01T09:59:59+00:00", "is_example": 0}
+    with store.transaction():
+        assert store.save_annotations([older], newer_only=True) == 0
+        assert store.save_annotations([{**older, "submitted_at": "2026-12-01T10:00:00+00:00"}], newer_only=True) == 0
+    [kept] = store.annotations("South Asia")
+    assert (kept["pair_valid"], kept["backend"], kept["submitted_at"]) == ("no", "app", "2026-12-01T10:00:00+00:00")
+    submit(store, item["id"], "asha", {**answer, "pair_valid": "yes"})  # answering again now replaces it
+    assert store.annotations("South Asia")[0]["pair_valid"] == "yes"

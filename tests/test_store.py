@@ -1,7 +1,9 @@
+import os
 import random
 import re
 import sqlite3
 import unicodedata
+from pathlib import Path
 
 import pytest
 
@@ -118,6 +120,40 @@ def test_a_file_that_is_not_sqlite_is_refused(tmp_path):
     path.write_text("just some text, not a database\n" * 100)
     with pytest.raises(StoreError, match="not a misalign store"):
         Store(path)
+
+
+@pytest.mark.parametrize("other_application", [
+    "CREATE TABLE notes (id INTEGER PRIMARY KEY, text TEXT)",
+    "CREATE TABLE prompts (id TEXT); PRAGMA user_version = 3",  # a table and a schema version of its own
+])
+def test_another_applications_sqlite_file_is_left_exactly_as_it_was(tmp_path, cli, other_application):
+    path = tmp_path / "other.db"
+    conn = sqlite3.connect(path)
+    conn.executescript(other_application)
+    conn.close()
+    before = path.read_bytes()
+    result = cli("--db", path, "status", db=False)
+    assert result.exit_code == 1 and len(result.stderr.splitlines()) == 1
+    assert "not a misalign store but another application's SQLite file" in result.stderr
+    assert path.read_bytes() == before and sorted(p.name for p in tmp_path.iterdir()) == ["other.db"]
+
+
+def test_a_store_from_before_the_application_id_still_opens_and_is_marked(db_path):
+    Store(db_path).close()
+    conn = sqlite3.connect(db_path)
+    conn.execute("PRAGMA application_id = 0")
+    conn.close()
+    with Store(db_path) as store:
+        assert store.db.execute("PRAGMA application_id").fetchone()[0] == store_module.APPLICATION_ID
+
+
+def test_a_folder_a_pipe_or_a_device_as_the_store_is_one_line(tmp_path, cli):
+    os.mkfifo(tmp_path / "pipe")
+    for path, kind in ((tmp_path, "folder"), (tmp_path / "pipe", "named pipe"), (Path("/dev/null"), "device")):
+        result = cli("--db", path, "status", db=False)
+        assert result.exit_code == 1 and result.stderr.splitlines() == [
+            f"error: {path}: not a store file but a {kind}; --db names a store file"]
+    assert not list(Path("/dev").glob("null-*"))
 
 
 def test_a_v11_store_keeps_every_assigned_label_and_its_distributions_after_the_compact_schema(db_path, monkeypatch):

@@ -11,7 +11,8 @@ import typer
 
 from pipeline.errors import UsageError
 from pipeline.review.argilla import PUSH_BATCH
-from pipeline.review.queues import QUEUES, add_annotator, add_panel, adjudicate, build_queues, disagreements
+from pipeline.review.queues import (ANNOTATOR_ATTRIBUTES, QUEUES, add_annotator, add_panel, adjudicate, build_queues, disagreements,
+                                    edit_annotator)
 
 review_app = typer.Typer(help="Human review: panels, queues, Argilla or the app, agreement.", no_args_is_help=True)
 panel_app = typer.Typer(help="Review panels (named groups of annotators).", no_args_is_help=True)
@@ -68,6 +69,25 @@ def annotator_add(
     _acting(ctx, add_annotator, name, tuple(panel or ()), argilla_username=argilla_username or name, locale=locale,
             culture=culture, language=language, gender=gender, age_band=age_band)
     typer.echo(f"annotator '{name}' on {', '.join(panel or ()) or 'no panel yet'}")
+
+
+@annotator_app.command("edit")
+def annotator_edit(
+    ctx: typer.Context,
+    name: Annotated[str, typer.Argument()],
+    panel: Annotated[Optional[list[str]], typer.Option(help="A panel to add them to (repeatable).")] = None,
+    argilla_username: Annotated[Optional[str], typer.Option()] = None,
+    locale: Annotated[Optional[str], typer.Option()] = None,
+    culture: Annotated[Optional[str], typer.Option()] = None,
+    language: Annotated[Optional[str], typer.Option()] = None,
+    gender: Annotated[Optional[str], typer.Option()] = None,
+    age_band: Annotated[Optional[str], typer.Option()] = None,
+) -> None:
+    """Change an annotator's attributes (only those given; "" clears one) or add them to panels."""
+    person = _acting(ctx, edit_annotator, name, tuple(panel or ()), argilla_username=argilla_username, locale=locale,
+                     culture=culture, language=language, gender=gender, age_band=age_band)
+    shown = ", ".join(f"{k} {person[k]}" for k in ANNOTATOR_ATTRIBUTES if person.get(k))
+    typer.echo(f"annotator '{name}': {shown or 'no attributes'}")
 
 
 @review_app.command("queue")

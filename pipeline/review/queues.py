@@ -112,18 +112,46 @@ def add_panel(store: Store, name: str, description: str = "", min_submissions: i
                          "show_suggestions": int(show_suggestions), "created_at": utc_now()})
 
 
+ANNOTATOR_ATTRIBUTES = ("argilla_username", "locale", "culture", "language", "gender", "age_band")
+
+
 def add_annotator(store: Store, name: str, panels: tuple[str, ...] = (), is_example: bool = False,
                   **attributes: str | None) -> None:
     """An annotator with optional attributes (argilla_username, locale, culture, language, gender,
-    age_band) on the named panels."""
+    age_band) on the named panels. Adding someone again with the same attributes only adds panels; other
+    attributes are refused (they feed the persona raters and fairness figures): :func:`edit_annotator`
+    changes them."""
+    _check_panels(store, panels)
+    given = {k: v for k, v in attributes.items() if v is not None}
+    known = next((a for a in store.annotators() if a["name"] == name), None)
+    if known is not None:
+        changed = [k for k in ANNOTATOR_ATTRIBUTES if known.get(k) != given.get(k)]
+        if changed or bool(known["is_example"]) != is_example:
+            raise UsageError(f"an annotator named '{name}' already exists with other attributes "
+                             f"({', '.join(changed) or 'is_example'}); change them with "
+                             f"'misalign review annotator edit', or choose another name")
+    row = {"name": name, "is_example": int(is_example), "created_at": utc_now(), **given}
+    with store.transaction():
+        store.add_annotator(row, panels)
+
+
+def edit_annotator(store: Store, name: str, panels: tuple[str, ...] = (), **attributes: str | None) -> dict:
+    """Change the attributes given (an empty string clears one) and add the panels given; returns the
+    annotator as stored now."""
+    _check_panels(store, panels)
+    if not any(a["name"] == name for a in store.annotators()):
+        raise UsageError(f"no annotator named '{name}'; add them with 'misalign review annotator add'")
+    changes = {k: (v or None) for k, v in attributes.items() if v is not None}
+    with store.transaction():
+        store.edit_annotator(name, changes, panels)
+    return next(a for a in store.annotators() if a["name"] == name)
+
+
+def _check_panels(store: Store, panels: tuple[str, ...]) -> None:
     known = {p["name"] for p in store.panels()}
     missing = [p for p in panels if p not in known]
     if missing:
         raise UsageError(f"no panel named '{missing[0]}'; add it with 'misalign review panel add'")
-    row = {"name": name, "is_example": int(is_example), "created_at": utc_now(),
-           **{k: v for k, v in attributes.items() if v is not None}}
-    with store.transaction():
-        store.add_annotator(row, panels)
 
 
 def item_id(queue: str, panel: str, prompt_id: str) -> str:

@@ -39,7 +39,7 @@ from pipeline.review.label_review import (LABEL_QUEUE, check_label_answers, labe
                                           update_human_labels)
 from pipeline.review.queues import (GUIDELINES, QUESTIONS, QUEUES, Question, check_answers, judge_suggestions,
                                     judge_view, update_human_statuses)
-from review_store import StageReport, Store, utc_now
+from review_store import StageReport, Store, utc_now, utc_seconds
 from taxonomy import Taxonomy
 
 FIELDS = ("prompt", "aligned_response", "misaligned_response", "domains", "semantic_type", "judge")
@@ -267,13 +267,25 @@ def _label_records(chunk: list[dict]) -> list[rg.Record]:
                       metadata={"queue": LABEL_QUEUE, "reason": i["reason"][:200]}) for i in chunk]
 
 
-def _answers(record: rg.Record) -> dict[str, dict]:
-    """Per Argilla user id: the values of their submitted responses to this record."""
-    answers: dict[str, dict] = {}
-    for response in record.responses:
-        if str(getattr(response.status, "value", response.status)) == "submitted":
-            answers.setdefault(str(response.user_id), {})[response.question_name] = response.value
-    return answers
+def submitted_responses(client: rg.Argilla, dataset_id: str, page: int = 1000) -> Iterator[tuple[str, str, dict, str]]:
+    """(record id, user id, values, when last changed) of every submitted response in a dataset. The SDK's
+    records leave out when a response was given, which decides whether it is newer than the store's answer,
+    so this reads the REST API the SDK reads; times are UTC ISO 8601 to the second, as the store's."""
+    offset = 0
+    while True:
+        answer = client.api.http_client.get(f"/api/v1/datasets/{dataset_id}/records",
+                                            params={"offset": offset, "limit": page, "include": ["responses"]})
+        answer.raise_for_status()
+        records = answer.json()["items"]
+        for record in records:
+            for response in record.get("responses") or []:
+                if response["status"] == "submitted":
+                    values = {q: v.get("value") for q, v in (response.get("values") or {}).items()}
+                    yield str(record["external_id"]), str(response["user_id"]), values, utc_seconds(
+                        response["updated_at"])
+        if len(records) < page:
+            return
+        offset += len(records)
 
 
 def pull(store: Store, taxonomy: Taxonomy, client: rg.Argilla) -> StageReport:
@@ -299,35 +311,39 @@ def _pull(store: Store, taxonomy: Taxonomy, client: rg.Argilla) -> StageReport:
                     continue
                 key = "prompt_id" if queue == LABEL_QUEUE else "pair_id"
                 items = {i[key]: i for i in store.review_items(panel=panel["name"], queue=queue)}
-                for record in dataset.records(with_responses=True, with_suggestions=False):
-                    item = items.get(str(record.id))
-                    for user_id, values in _answers(record).items():
-                        report.items_in += 1
-                        annotator = annotators.get(usernames.get(user_id, ""))
-                        if item is None or annotator is None:
-                            report.drop("unknown_record_or_user")
-                            continue
-                        try:
-                            answers = ({"labels": check_label_answers(taxonomy, values)} if queue == LABEL_QUEUE
-                                       else check_answers(values))
-                        except ValueError:
-                            report.drop("unusable_answers")
-                            continue
-                        known = stored.get((item["id"], annotator))
-                        if known and all(known[k] == v for k, v in answers.items()):
-                            continue
-                        rows.append({"item_id": item["id"], "annotator": annotator, **answers, "backend": "argilla",
-                                     "submitted_at": utc_now(), "is_example": 0})
-                        if queue == LABEL_QUEUE:
-                            relabel.setdefault(panel["name"], []).append(item["prompt_id"])
-                        else:
-                            touched.add(item["pair_id"])
-        with store.transaction():
-            store.save_annotations(rows)
+                for record_id, user_id, values, changed_at in submitted_responses(client, str(dataset.id)):
+                    item = items.get(record_id)
+                    report.items_in += 1
+                    annotator = annotators.get(usernames.get(user_id, ""))
+                    if item is None or annotator is None:
+                        report.drop("unknown_record_or_user")
+                        continue
+                    try:
+                        answers = ({"labels": check_label_answers(taxonomy, values)} if queue == LABEL_QUEUE
+                                   else check_answers(values))
+                    except ValueError:
+                        report.drop("unusable_answers")
+                        continue
+                    known = stored.get((item["id"], annotator))
+                    if known and all(known[k] == v for k, v in answers.items()):
+                        continue
+                    if known and known["submitted_at"] >= changed_at:
+                        report.drop("older_than_the_stores_answer")  # the person answered again since
+                        continue
+                    rows.append({"item_id": item["id"], "annotator": annotator, **answers, "backend": "argilla",
+                                 "submitted_at": changed_at, "is_example": 0})
+                    if queue == LABEL_QUEUE:
+                        relabel.setdefault(panel["name"], []).append(item["prompt_id"])
+                    else:
+                        touched.add(item["pair_id"])
+        with store.transaction():  # an answer given in the app since the reads above still wins
+            written = store.save_annotations(rows, newer_only=True)
+            if written < len(rows):
+                report.drop("older_than_the_stores_answer", len(rows) - written)
             update_human_statuses(store, sorted(touched))
             for panel_name, prompt_ids in relabel.items():
                 update_human_labels(store, panel_name, prompt_ids)
-        report.kept = len(rows)
+        report.kept = written
         report.notes["pairs_updated"] = len(touched)
         report.notes["prompts_relabelled"] = sum(len(set(p)) for p in relabel.values())
     return report
