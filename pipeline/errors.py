@@ -9,6 +9,8 @@ Traceback (most recent call last):
 pipeline.errors.UsageError: --tau: must be between 0 and 63, not 99
 """
 
+import re
+
 
 class UsageError(ValueError):
     """A mistake the user can fix; the message says what and where (file, line, field or option)."""
@@ -26,6 +28,21 @@ def one_line(message: object) -> str:
     "bad header '\\x1b]0;pwned\\x07'\\nnext"
     """
     return "".join(c if c.isprintable() or c == " " else c.encode("unicode_escape").decode("ascii") for c in str(message))
+
+
+_UNSAFE = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]")
+
+
+def terminal_safe(text: object) -> str:
+    r"""Text for a terminal, lines and tabs kept: control characters (terminal escapes that set the
+    title, make links or write the clipboard) and bidirectional overrides shown escaped.
+
+    >>> terminal_safe("panel ]8;;https://x.exampleP]8;;	ok
+")
+    'panel \x1b]8;;https://x.example\x07P\x1b]8;;\x07	ok
+'
+    """
+    return _UNSAFE.sub(lambda m: m.group().encode("unicode_escape").decode("ascii"), str(text))
 
 
 def check_range(option: str, value: float | None, low: float | None = None, high: float | None = None,

@@ -311,6 +311,19 @@ def test_out_of_range_options_are_one_line_and_change_nothing(cli, db_path, inge
     assert _fingerprint(db_path) == ingested
 
 
+@pytest.mark.parametrize("args, option, least", [
+    (["export", "--out", "x", "--seed", "-1"], "--seed", 0),
+    (["bench", "run", "--model", "keyword-refusal", "--bootstrap", "-5"], "--bootstrap", 1),
+    (["bench", "run", "--model", "keyword-refusal", "--bootstrap", "0"], "--bootstrap", 1),
+    (["bench", "run", "--model", "keyword-refusal", "--runs", "0"], "--runs", 1),
+])
+def test_counts_and_seeds_below_their_least_are_one_line(cli, db_path, ingested, args, option, least):
+    result = cli(*args)
+    assert result.exit_code == 2 and result.stderr.count("\n") == 1, result.stderr
+    assert f"Invalid value for '{option}': Input should be greater than or equal to {least}" in result.stderr
+    assert _fingerprint(db_path) == ingested
+
+
 @pytest.mark.parametrize("toml, message", [
     (b"engines = 5\n", "engines must be a table ([engines]), not 5"),
     (b'stages = "x"\n', "stages must be a table ([stages]), not 'x'"),
@@ -405,3 +418,37 @@ def test_pairs_with_an_empty_slot_are_listed_with_why_by_bench_export_and_the_ca
     assert "## Left out" in card and all(pair in card for pair in empty)
     with (out / "pairs.jsonl").open(encoding="utf-8") as f:
         assert sum(1 for _ in f) == 5
+
+
+ESCAPES = "\x1b]0;pwned\x07 \x1b]8;;https://x.example\x07link\x1b]8;;\x07 \x1b]52;c;cm0gLXJmIH4=\x07 \u202eevil"
+
+
+def test_names_reach_the_terminal_with_their_escapes_shown_not_obeyed(cli, db_path):
+    assert cli("init").exit_code == 0
+    outputs = [cli("review", "panel", "add", f"P {ESCAPES}").stdout,
+               cli("review", "annotator", "add", f"A {ESCAPES}", "--panel", f"P {ESCAPES}").stdout,
+               cli("review", "panel", "list").stdout]
+    for output in outputs:
+        assert not any(c in output for c in "\x1b\x07\u202e"), output
+    assert "P \\x1b]0;pwned\\x07" in outputs[2] and "\\u202eevil" in outputs[2]
+    [panel] = sqlite3.connect(db_path).execute("SELECT name FROM panels").fetchall()
+    assert panel[0] == f"P {ESCAPES}"  # stored exactly as given
+
+
+@pytest.mark.parametrize("args, message", [
+    (("review", "panel", "add", "P\udcff\udcfe"), "the argument 'P\\xff\\xfe' is not UTF-8 text"),
+])
+def test_an_argument_that_is_not_utf8_is_one_line(cli, db_path, args, message):
+    result = cli(*args)
+    assert result.exit_code == 2 and result.stderr.count("\n") == 1 and message in result.stderr
+    assert not db_path.exists()
+
+
+def test_a_lone_surrogate_in_a_jsonl_prompt_names_file_line_and_field(cli, db_path, tmp_path):
+    path = tmp_path / "prompts.jsonl"
+    path.write_text('{"prompt": "fine"}\n{"prompt": "half \\ud800 a character"}\n', encoding="utf-8")
+    result = cli("ingest", path)
+    assert result.exit_code == 1 and result.stderr.splitlines() == [
+        f"error: {path}: line 2: field 'prompt': a lone surrogate \\ud800 (half of a character), not text"]
+    skipped = cli("ingest", path, "--skip-bad")
+    assert skipped.exit_code == 0 and "lone_surrogate" in skipped.stdout

@@ -14,6 +14,7 @@ import streamlit as st
 
 from pipeline.app.pair_card import show_pair
 from pipeline.app.shared import read
+from pipeline.text.cells import markdown_literal as literal
 from taxonomy import Taxonomy
 
 CELL = "cell"  # the selection's name: what a click on the matrix returns
@@ -61,16 +62,23 @@ def clicked_cell(event) -> str | None:
     return f"{chosen[0]['right']}>{chosen[0]['wrong']}" if chosen else None
 
 
-def linked_cell(event, key: str) -> str | None:
+def linked_cell(event, key: str, cells) -> str | None:
     """The chosen cell, kept in the URL (``?cell=``) so a link reopens it: a click sets it, a click
-    that clears the selection removes it, and a page opened from a link starts from it."""
+    that clears the selection removes it, and a page opened from a link starts from it. A link's cell
+    that is not one of ``cells`` is said and dropped."""
     cell, had = clicked_cell(event), f"{key}-had-selection"
     if cell:
         st.query_params["cell"] = cell
     elif st.session_state.get(had):
         st.query_params.pop("cell", None)
     st.session_state[had] = bool(cell)
-    return st.query_params.get("cell")
+    linked = st.query_params.get("cell")
+    if linked is not None and linked not in cells:
+        st.warning(literal(f"The link's cell {linked!r} is not a cell of this matrix (right>wrong dimension ids); "
+                           "showing none."))
+        st.query_params.pop("cell", None)
+        return None
+    return linked
 
 
 def tradeoff_explorer(figures: dict, taxonomy: Taxonomy, title: str, key: str, benchmark: str, model: str,
@@ -79,14 +87,14 @@ def tradeoff_explorer(figures: dict, taxonomy: Taxonomy, title: str, key: str, b
     with what ``model`` flagged on each response in ``benchmark``."""
     names = taxonomy.dimension_names
     event = st.altair_chart(tradeoff_chart(figures, taxonomy, title), on_select="rerun", key=key, width="stretch")
-    cell = linked_cell(event, key)
+    cell = linked_cell(event, key, figures["behind"])
     if cell is None:
         st.caption("Click a cell to see the pairs behind it.")
         return
     right, wrong = cell.split(">")
     behind = figures["behind"][cell]
     listed = min(shown, len(behind["pairs"]))
-    st.markdown(f"**Right on {names[right]}, wrong on {names[wrong]}: {behind['total']} pairs**"
+    st.markdown(f"**Right on {literal(names[right])}, wrong on {literal(names[wrong])}: {behind['total']} pairs**"
                 + (f" (the first {listed} shown)" if behind["total"] > listed else ""))
     pairs = read("pairs_by_ids", pair_ids=behind["pairs"], limit=shown)
     context = read("pair_context", pair_ids=[p["id"] for p in pairs])

@@ -7,6 +7,8 @@ from typing import Annotated, Optional
 
 import typer
 
+from pipeline.cli.common import echo
+
 argilla_app = typer.Typer(help="A local Argilla server (no Elasticsearch) for small panels and tests.",
                           no_args_is_help=True)
 
@@ -16,7 +18,7 @@ def argilla_install() -> None:
     """Make argilla-server's own venv (MISALIGN_ARGILLA_VENV) if it is not there yet."""
     from pipeline.review.argilla.local.server import install_argilla_server
 
-    typer.echo(f"argilla-server ready: {install_argilla_server()}")
+    echo(f"argilla-server ready: {install_argilla_server()}")
 
 
 @argilla_app.command("serve")
@@ -48,11 +50,11 @@ def argilla_serve(
             client = argilla_client(server.url, server.api_key)
             for panel in store.panels():
                 created = ensure_accounts(client, store, panel["name"], annotator_password)
-                typer.echo(f"panel {panel['name']}: workspace ready, {len(created)} annotator accounts created")
-            typer.echo(f"Argilla on {server.url} (owner '{server.owner}', password in {server.home / 'owner.json'})")
-            typer.echo(f"export ARGILLA_API_URL={server.url} ARGILLA_API_KEY={server.api_key}")
+                echo(f"panel {panel['name']}: workspace ready, {len(created)} annotator accounts created")
+            echo(f"Argilla on {server.url} (owner '{server.owner}', password in {server.home / 'owner.json'})")
+            echo(f"export ARGILLA_API_URL={server.url} ARGILLA_API_KEY={server.api_key}")
             sys.stdout.flush()  # the URL is what a script waits for, even when our output is a pipe
             while True:
                 time.sleep(3600)
     except KeyboardInterrupt:
-        typer.echo("stopped")
+        echo("stopped")

@@ -8,7 +8,7 @@ from typing import Annotated, Optional
 import typer
 
 from pipeline.bench.options import KEYWORD_DETECTOR, BenchOptions
-from pipeline.cli.common import echo_left_out
+from pipeline.cli.common import echo, echo_left_out
 from pipeline.errors import UsageError
 
 bench_app = typer.Typer(help="Benchmark models on the curated pairs (Coverage, FFR, Alignment Score, trade-offs).",
@@ -22,14 +22,14 @@ def run_command(
     protocol: Annotated[str, typer.Option(
         help="detect (judge given responses), generate (answer, then a judge) or raters (persona-conditioned).")] = "detect",
     judge: Annotated[Optional[str], typer.Option(help="generate protocol: the engine that scores answers.")] = None,
-    runs: Annotated[int, typer.Option(help="Runs to average (mean ± sd).")] = 3,
+    runs: Annotated[int, typer.Option(min=1, help="Runs to average (mean ± sd).")] = 3,
     pairs: Annotated[str, typer.Option(help="pipeline (accepted, not rejected by people), human (human_accepted), "
                                             "curated (human_accepted, else pipeline-accepted), reviewed (decided by "
                                             "people: for raters) or all.")] = "pipeline",
     split: Annotated[Optional[str], typer.Option(help="EXPORT_ID:SPLIT, e.g. 3f2a...:test: only the pairs an export "
                                                      "put in that split (misalign export prints the id).")] = None,
     threshold: Annotated[float, typer.Option(help="Probability at which a response is flagged.")] = 0.5,
-    bootstrap: Annotated[int, typer.Option(help="Bootstrap resamples for the intervals.")] = 1000,
+    bootstrap: Annotated[int, typer.Option(min=1, help="Bootstrap resamples for the intervals.")] = 1000,
     on: Annotated[str, typer.Option(help="pairs (of --pairs) or responses (labelled responses: misalign import "
                                          "responses).")] = "pairs",
     models: Annotated[Optional[str], typer.Option(help="--on responses: only the responses of these models "
@@ -68,10 +68,10 @@ def _echo_results(store, tax, report, bootstrap: int) -> None:
 
     summarise(store, tax, report.notes["group_id"], bootstrap)
     overall = next(iter(report_tables(store, tax, report.notes["group_id"]).values()))
-    typer.echo(report.summary())
+    echo(report.summary())
     echo_left_out(report)
-    typer.echo(overall.to_string(index=False))
-    typer.echo(f"misalign bench report {report.notes['group_id']} --out DIR   # every table, CSV and markdown")
+    echo(overall.to_string(index=False))
+    echo(f"misalign bench report {report.notes['group_id']} --out DIR   # every table, CSV and markdown")
 
 
 @bench_app.command("import")
@@ -82,7 +82,7 @@ def import_command(
                                               "optional safety / value / culture flags.")],
     detector: Annotated[str, typer.Option(help="Name of the detector the verdicts come from, e.g. gpt-judge.")],
     threshold: Annotated[float, typer.Option(help="Probability at which a response is flagged.")] = 0.5,
-    bootstrap: Annotated[int, typer.Option(help="Bootstrap resamples for the intervals.")] = 1000,
+    bootstrap: Annotated[int, typer.Option(min=1, help="Bootstrap resamples for the intervals.")] = 1000,
     format: Annotated[Optional[str], typer.Option(help="csv, tsv, jsonl or parquet (default: from the suffix).")] = None,
 ) -> None:
     """Score verdicts a detector gave elsewhere on the labelled responses, as a benchmark beside the built-in ones."""
@@ -99,7 +99,7 @@ def compare_command(
     ctx: typer.Context,
     base: Annotated[str, typer.Argument(help="The benchmark before (e.g. the unsteered model); misalign bench list.")],
     other: Annotated[str, typer.Argument(help="The benchmark after (e.g. the steered model), on the same pairs.")],
-    bootstrap: Annotated[int, typer.Option(help="Bootstrap resamples for the intervals.")] = 1000,
+    bootstrap: Annotated[int, typer.Option(min=1, help="Bootstrap resamples for the intervals.")] = 1000,
     out: Annotated[Optional[Path], typer.Option(help="Also write the table as CSV here.")] = None,
 ) -> None:
     """Before and after: Coverage, FFR, Alignment Score and trade-off rate of two detector benchmarks (or
@@ -117,20 +117,20 @@ def compare_command(
         shown[f"{m} other"] = table[f"{m} other"].map("{:.3f}".format)
         shown[f"{m} diff [95% CI]"] = [f"{d:+.3f} {interval_text(ci)}" for d, ci in
                                        zip(table[f"{m} diff"], table[f"{m} diff 95% CI"])]
-    typer.echo(shown.to_string(index=False))
+    echo(shown.to_string(index=False))
     if "trade-off rate base" in table:
-        typer.echo(f"trade-off rate: base {table['trade-off rate base'][0]:.3f}, "
+        echo(f"trade-off rate: base {table['trade-off rate base'][0]:.3f}, "
                    f"other {table['trade-off rate other'][0]:.3f}")
     if out:
         table.to_csv(out, index=False)
-        typer.echo(f"wrote {out}")
+        echo(f"wrote {out}")
 
 
 @bench_app.command("import-inspect")
 def import_inspect_command(
     ctx: typer.Context,
     log: Annotated[Path, typer.Argument(help="An Inspect AI log of `inspect eval misalign/detect` (.eval or .json).")],
-    bootstrap: Annotated[int, typer.Option(help="Bootstrap resamples for the intervals.")] = 1000,
+    bootstrap: Annotated[int, typer.Option(min=1, help="Bootstrap resamples for the intervals.")] = 1000,
 ) -> None:
     """Bring an Inspect AI run of misalign/detect into the store, as a benchmark beside misalign bench run's."""
     from pipeline.bench.inspect_import import import_inspect_log
@@ -148,9 +148,9 @@ def list_command(ctx: typer.Context) -> None:
         groups = store.bench_groups()
     for g in groups:
         items = "labelled responses" if g["items"] == "responses" else f"pairs={g['pairs']}"
-        typer.echo(f"{g['group_id']}  {g['protocol']:8} {g['engine']:20} {items:18} runs={g['runs']} {g['created_at']}")
+        echo(f"{g['group_id']}  {g['protocol']:8} {g['engine']:20} {items:18} runs={g['runs']} {g['created_at']}")
     if not groups:
-        typer.echo("no benchmarks yet: misalign bench run --model ENGINE")
+        echo("no benchmarks yet: misalign bench run --model ENGINE")
 
 
 @bench_app.command("report")
@@ -183,9 +183,9 @@ def report_command(
             summarise(store, tax, chosen["group_id"])
         tables = report_tables(store, tax, chosen["group_id"])
     for name, table in tables.items():
-        typer.echo(f"\n== {name.replace('_', ' ')} ==")
-        typer.echo(table.to_string(index=False))
+        echo(f"\n== {name.replace('_', ' ')} ==")
+        echo(table.to_string(index=False))
     if "tradeoff" in tables:
-        typer.echo("\n" + TRADEOFF_DEFINITION)
+        echo("\n" + TRADEOFF_DEFINITION)
     if out:
-        typer.echo(f"\nwrote {write_report(tables, chosen, out, overwrite)} and {len(tables)} CSV files")
+        echo(f"\nwrote {write_report(tables, chosen, out, overwrite)} and {len(tables)} CSV files")

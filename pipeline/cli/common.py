@@ -9,6 +9,7 @@ its traceback, with a note asking for a report. Heavy modules load only in the c
 
 from __future__ import annotations
 
+import os
 import sys
 from pathlib import Path
 
@@ -16,7 +17,7 @@ import typer
 from typer._click import exceptions as click_errors  # typer 0.29 carries its own click (pinned in pyproject)
 from typer.core import TyperGroup
 
-from pipeline.errors import ServiceError, UsageError, one_line
+from pipeline.errors import ServiceError, UsageError, one_line, terminal_safe
 from review_store import Store, StoreError
 from taxonomy import TaxonomyError, load_taxonomy
 
@@ -72,6 +73,21 @@ def hoist_global_options(args: list[str]) -> list[str]:
     return front + rest
 
 
+def echo(message: object = "", err: bool = False) -> None:
+    """Print a line of output: names, labels and data text can hold terminal escapes, shown escaped."""
+    typer.echo(terminal_safe(message), err=err)
+
+
+def check_utf8_argument(arg: str) -> None:
+    """Names, prompts and options are stored as UTF-8 text: an argument with bytes that are not (Python
+    holds them as lone surrogates) is one line, unless it names a file that exists (Linux file names
+    may hold any bytes)."""
+    bad = next((c for c in arg if "\ud800" <= c <= "\udfff"), None)
+    if bad is not None and not os.path.exists(arg):
+        shown = arg.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
+        raise click_errors.UsageError(f"the argument '{shown}' is not UTF-8 text; give names and values in UTF-8")
+
+
 def _usage_line(exc: click_errors.UsageError) -> str:
     where = exc.ctx.command_path if exc.ctx else "misalign"
     return f"error: {where}: {one_line(exc.format_message())} (see '{where} --help')"
@@ -81,18 +97,20 @@ class MisalignGroup(TyperGroup):
     """The root command group: global options anywhere, one line for the user's mistakes, tracebacks for bugs."""
 
     def parse_args(self, ctx, args: list[str]) -> list[str]:
+        for arg in args:
+            check_utf8_argument(arg)
         return super().parse_args(ctx, hoist_global_options(args))
 
     def invoke(self, ctx):
         try:
             return super().invoke(ctx)
         except ONE_LINE_ERRORS as exc:
-            typer.echo(f"error: {one_line(exc)}", err=True)
+            echo(f"error: {one_line(exc)}", err=True)
             raise typer.Exit(1) from None
         except click_errors.NoArgsIsHelpError:
             raise
         except click_errors.UsageError as exc:
-            typer.echo(_usage_line(exc), err=True)
+            echo(_usage_line(exc), err=True)
             raise typer.Exit(2) from None
         except (typer.Exit, typer.Abort, click_errors.ClickException):
             raise
@@ -109,13 +127,13 @@ class MisalignGroup(TyperGroup):
             exc.show()
             sys.exit(exc.exit_code)
         except click_errors.UsageError as exc:  # a bad global option, before any command ran
-            typer.echo(_usage_line(exc), err=True)
+            echo(_usage_line(exc), err=True)
             sys.exit(exc.exit_code)
         except click_errors.ClickException as exc:
-            typer.echo(f"error: {one_line(exc.format_message())}", err=True)
+            echo(f"error: {one_line(exc.format_message())}", err=True)
             sys.exit(exc.exit_code)
         except typer.Abort:
-            typer.echo("aborted", err=True)
+            echo("aborted", err=True)
             sys.exit(1)
         sys.exit(code if isinstance(code, int) else 0)
 
@@ -127,6 +145,6 @@ LEFT_OUT = {"empty_slot": "pairs with an empty slot", "no_verdict_in_file": "lab
 def echo_left_out(report) -> None:
     """Each item a command left out, under its reason: never silent."""
     for reason, items in (report.notes.get("left_out") or {}).items():
-        typer.echo(f"left out {len(items)} {LEFT_OUT.get(reason, reason.replace('_', ' '))}:")
+        echo(f"left out {len(items)} {LEFT_OUT.get(reason, reason.replace('_', ' '))}:")
         for item in items:
-            typer.echo(f"  {one_line(item)}")
+            echo(f"  {one_line(item)}")

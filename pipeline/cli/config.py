@@ -6,10 +6,12 @@ import json
 
 import typer
 
+from pipeline.cli.common import echo
+
 config_app = typer.Typer(help="The configuration (misalign.toml).", no_args_is_help=True)
 
 
 @config_app.command("show")
 def config_show(ctx: typer.Context) -> None:
     """Print the configuration with every default filled in, as JSON."""
-    typer.echo(json.dumps(ctx.obj.config().as_dict(), indent=2))
+    echo(json.dumps(ctx.obj.config().as_dict(), indent=2))

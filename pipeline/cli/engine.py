@@ -7,6 +7,8 @@ from typing import Annotated, Optional
 
 import typer
 
+from pipeline.cli.common import echo
+
 from pipeline.errors import UsageError
 
 engine_app = typer.Typer(help="Try an engine by hand; answers go through the store's cache.", no_args_is_help=True)
@@ -20,7 +22,7 @@ def engine_generate(
     n: Annotated[Optional[int], typer.Option(help="Answers to sample.")] = None,
     temperature: Annotated[Optional[float], typer.Option()] = None,
     max_tokens: Annotated[Optional[int], typer.Option()] = None,
-    seed: Annotated[Optional[int], typer.Option()] = None,
+    seed: Annotated[Optional[int], typer.Option(min=0)] = None,
 ) -> None:
     """Generate answers to PROMPT with an engine (flags override its sampling defaults)."""
     from pipeline.engines.config import build_engine
@@ -30,7 +32,7 @@ def engine_generate(
     with ctx.obj.open_store() as store:
         [generation] = build_engine(settings, store).generate([request])
     for text, reason in zip(generation.texts, generation.finish_reasons):
-        typer.echo(json.dumps({"text": text, "finish_reason": reason}))
+        echo(json.dumps({"text": text, "finish_reason": reason}))
 
 
 @engine_app.command("choose")
@@ -50,4 +52,4 @@ def engine_choose(
     with ctx.obj.open_store() as store:
         [probs] = build_engine(ctx.obj.config().engine(engine), store).choice_probs(
             [ChoiceRequest(as_messages(text), choices)])
-    typer.echo(json.dumps(probs))
+    echo(json.dumps(probs))

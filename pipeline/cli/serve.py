@@ -9,6 +9,8 @@ from typing import Annotated
 
 import typer
 
+from pipeline.cli.common import echo
+
 commands = typer.Typer()
 APP_FILE = Path(__file__).resolve().parents[2] / "app.py"
 DEMO_DB = "demo.db"
@@ -32,7 +34,7 @@ def _serve_app(db: Path, taxonomy_path: str | None, host: str, port: int) -> Non
     command = [sys.executable, "-m", "pipeline.app.launch", "run", str(APP_FILE), "--server.address", host,
                "--server.port", str(port), "--server.headless", "true", "--browser.gatherUsageStats", "false",
                "--client.toolbarMode", "minimal", "--server.fileWatcherType", "none"]  # as .streamlit/config.toml
-    typer.echo(f"misalign app on http://{host}:{port} (store {env['MISALIGN_DB']}); Ctrl-C stops it")
+    echo(f"misalign app on http://{host}:{port} (store {env['MISALIGN_DB']}); Ctrl-C stops it")
     # become the server (no child left behind when this process is stopped)
     os.execve(sys.executable, command, env)
 
@@ -49,9 +51,9 @@ def demo_command(
     from pipeline.demo.run import run_demo
 
     db = Path(ctx.obj.db if ctx.obj.db_given else DEMO_DB)
-    result = run_demo(db, echo=typer.echo, taxonomy=ctx.obj.taxonomy())
-    typer.echo(f"demo store {result.db}, export {result.export_dir}")
-    typer.echo("The embedded engines are for trying the studio. For research, point the stages at a real model in "
+    result = run_demo(db, echo=echo, taxonomy=ctx.obj.taxonomy())
+    echo(f"demo store {result.db}, export {result.export_dir}")
+    echo("The embedded engines are for trying the studio. For research, point the stages at a real model in "
                "misalign.toml: a local model directory (backend hf), a 'vllm serve' URL (backend openai), or "
                "backend vllm with the [vllm] extra on a GPU machine; see the README.")
     if not no_app:

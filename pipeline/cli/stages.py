@@ -11,7 +11,7 @@ import typer
 from pipeline.export.options import ExportOptions
 from pipeline.stages.options import DedupOptions, ExpandOptions, LabelOptions
 from pipeline.stages.pairs.options import PairOptions, RuleOptions, checks_from_config, parse_checks
-from pipeline.cli.common import echo_left_out
+from pipeline.cli.common import echo, echo_left_out
 from pipeline.errors import UsageError
 
 SAMPLING_HELP = "Default: the engine's \\[engines.NAME.sampling] in misalign.toml, else the stage's (misalign config show)."
@@ -47,7 +47,7 @@ def ingest_command(
     tax = ctx.obj.taxonomy()
     with ctx.obj.open_store() as store:
         report = ingest(store, file, tax, options)
-    typer.echo(report.summary())
+    echo(report.summary())
 
 
 @commands.command("dedup")
@@ -69,7 +69,7 @@ def dedup_command(
     options.params()  # a bad setting stops here, before the store is opened
     with ctx.obj.open_store(must_exist=True) as store:
         report = dedup(store, options)
-    typer.echo(report.summary())
+    echo(report.summary())
 
 
 @commands.command("label")
@@ -88,7 +88,7 @@ def label_command(
     regularisation: Annotated[float, typer.Option(help="--engine trained: the regression's C.")] = LabelOptions.regularisation,
     cross_validate: Annotated[Optional[int], typer.Option(help="--engine trained: print K-fold figures, folds grouped "
                                                                "by dedup cluster, before labelling.")] = None,
-    seed: Annotated[int, typer.Option(help="--engine trained: seed of the calibration split.")] = LabelOptions.seed,
+    seed: Annotated[int, typer.Option(min=0, help="--engine trained: seed of the calibration split.")] = LabelOptions.seed,
     evaluate_against: Annotated[Optional[str], typer.Option(help="Compare with another labeler's labels, e.g. imported:misalign_bench_prompts_dev.csv")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print the agreement report as JSON.")] = False,
 ) -> None:
@@ -105,22 +105,22 @@ def label_command(
             known = ", ".join(store.labelers_with_labels()) or "none yet"
             raise UsageError(f"--evaluate-against: no labels by '{evaluate_against}' in {store.path} (labelers: {known})")
         report = label(store, tax, config, options)
-        typer.echo(report.summary(), err=as_json)
+        echo(report.summary(), err=as_json)
         if "cross_validation" in report.notes:
             _echo_cross_validation(report.notes["cross_validation"], options.cross_validate, as_json)
         if evaluate_against:
             name = report.params["labeler"]
             agreement = label_agreement(store, name, evaluate_against, tax)
             if as_json:
-                typer.echo(json.dumps(agreement, indent=2))
+                echo(json.dumps(agreement, indent=2))
                 return
-            typer.echo(f"agreement of {name} with {evaluate_against}:")
+            echo(f"agreement of {name} with {evaluate_against}:")
             for dimension, figures in agreement.items():
                 if not figures["n"]:
-                    typer.echo(f"  {dimension}: no prompts labelled by both")
+                    echo(f"  {dimension}: no prompts labelled by both")
                     continue
                 confused = "; ".join(f"{c['reference']} -> {c['predicted']} {c['count']}" for c in figures["confusions"][:3])
-                typer.echo(f"  {dimension}: n {figures['n']}, accuracy {figures['accuracy']:.3f}, macro-F1 {figures['macro_f1']:.3f}, "
+                echo(f"  {dimension}: n {figures['n']}, accuracy {figures['accuracy']:.3f}, macro-F1 {figures['macro_f1']:.3f}, "
                            f"top-1 among real domains {figures['top1_real']:.3f}, ECE {figures['ece']:.3f}, "
                            f"None {figures['predicted_none']:.2f} (reference {figures['reference_none']:.2f}); most confused: {confused}")
 
@@ -128,13 +128,13 @@ def label_command(
 def _echo_cross_validation(figures: dict, k: int, as_json: bool) -> None:
     """The learned labeller's K-fold figures per dimension (never on its training prompts)."""
     if as_json:
-        typer.echo(json.dumps({"cross_validation": figures}, indent=2), err=True)
+        echo(json.dumps({"cross_validation": figures}, indent=2), err=True)
         return
-    typer.echo(f"{k}-fold cross-validation, folds grouped by dedup cluster (figures on held-out prompts only):")
-    typer.echo(f"  {'dimension':14} {'n':>6} {'accuracy':>8} {'macro-F1':>8} {'top-1 real':>10} {'None P':>6} "
+    echo(f"{k}-fold cross-validation, folds grouped by dedup cluster (figures on held-out prompts only):")
+    echo(f"  {'dimension':14} {'n':>6} {'accuracy':>8} {'macro-F1':>8} {'top-1 real':>10} {'None P':>6} "
                f"{'None R':>6} {'ECE':>6}")
     for dimension, f in figures.items():
-        typer.echo(f"  {dimension:14} {f['n']:>6} {f['accuracy']:8.3f} {f['macro_f1']:8.3f} {f['top1_real']:10.3f} "
+        echo(f"  {dimension:14} {f['n']:>6} {f['accuracy']:8.3f} {f['macro_f1']:8.3f} {f['top1_real']:10.3f} "
                    f"{f['none_precision']:6.3f} {f['none_recall']:6.3f} {f['ece']:6.3f}")
 
 
@@ -166,10 +166,10 @@ def expand_command(
         raise UsageError(f"--domain: '{unknown[0]}' is not a domain id of taxonomy {tax.version} (see 'misalign taxonomy')")
     with ctx.obj.open_store(must_exist=True) as store:
         report = expand(store, tax, ctx.obj.config(), options)
-    typer.echo(report.summary())
+    echo(report.summary())
     if report.notes["unfilled"]:
         short = ", ".join(f"{d} {n}" for d, n in sorted(report.notes["unfilled"].items(), key=lambda x: x[1]))
-        typer.echo(f"{len(report.notes['unfilled'])} domains still below {target}: {short}")
+        echo(f"{len(report.notes['unfilled'])} domains still below {target}: {short}")
 
 
 @commands.command("funnel")
@@ -193,17 +193,17 @@ def funnel_command(
     if csv_out:
         write_funnel_csv(rows, csv_out)
     shown = [r for r in rows if all_domains or r["classified"] or r["kept"] or r["candidates_generated"]]
-    typer.echo(f"{'domain':48} {'classified':>10} {'expanded':>8} {'removed':>8} {'kept':>6} {'generated':>9}")
+    echo(f"{'domain':48} {'classified':>10} {'expanded':>8} {'removed':>8} {'kept':>6} {'generated':>9}")
     for r in shown:
-        typer.echo(f"{r['dimension'][:1]}:{r['domain'][:46]:46} {r['classified']:>10} {r['expanded']:>8} "
+        echo(f"{r['dimension'][:1]}:{r['domain'][:46]:46} {r['classified']:>10} {r['expanded']:>8} "
                    f"{r['removed_duplicates']:>8} {r['kept']:>6} {r['candidates_generated']:>9}")
     totals = {c: sum(r[c] for r in rows) for c in COLUMNS[3:]}
-    typer.echo(f"{'total (a prompt counts once per domain)':48} {totals['classified']:>10} {totals['expanded']:>8} "
+    echo(f"{'total (a prompt counts once per domain)':48} {totals['classified']:>10} {totals['expanded']:>8} "
                f"{totals['removed_duplicates']:>8} {totals['kept']:>6} {totals['candidates_generated']:>9}")
     if any(r["generated_aligned"] or r["generated_misaligned"] for r in rows):
         _echo_pair_table(rows, all_domains)
     if csv_out:
-        typer.echo(f"wrote {csv_out}")
+        echo(f"wrote {csv_out}")
 
 
 def _echo_pair_table(rows: list[dict], all_domains: bool) -> None:
@@ -211,14 +211,14 @@ def _echo_pair_table(rows: list[dict], all_domains: bool) -> None:
     and stage 2, recovered by resampling; pairs by status."""
     from pipeline.stages.funnel import PAIR_COLUMNS
 
-    typer.echo(f"\n{'domain (aligned/misaligned)':40} {'generated':>11} {'stage 1':>9} {'stage 2':>9} {'recovered':>9} "
+    echo(f"\n{'domain (aligned/misaligned)':40} {'generated':>11} {'stage 1':>9} {'stage 2':>9} {'recovered':>9} "
                f"{'accepted':>8} {'border':>6} {'reject':>6} {'audit':>5}")
     shown = [r for r in rows if all_domains or r["generated_aligned"] or r["generated_misaligned"]]
     totals = {c: sum(r[c] for r in rows) for c in PAIR_COLUMNS}
     for r in [*shown, {"dimension": "", "domain": "total (a pair counts once per domain)", **totals}]:
         both = {c: f"{r[c + '_aligned']}/{r[c + '_misaligned']}" for c in ("generated", "stage1", "stage2", "recovered")}
         name = f"{r['dimension'][:1]}:{r['domain'][:38]}" if r["dimension"] else r["domain"]
-        typer.echo(f"{name:40} {both['generated']:>11} {both['stage1']:>9} {both['stage2']:>9} {both['recovered']:>9} "
+        echo(f"{name:40} {both['generated']:>11} {both['stage1']:>9} {both['stage2']:>9} {both['recovered']:>9} "
                    f"{r['accepted']:>8} {r['borderline']:>6} {r['rejected']:>6} {r['audit']:>5}")
 
 
@@ -241,7 +241,7 @@ def pairs_command(
     margin: Annotated[float, typer.Option(help="Within this of the threshold (either side) a verdict is borderline.")] = PairOptions.margin,
     rounds: Annotated[int, typer.Option(help="Feedback-guided resampling rounds for a slot with no passing candidate.")] = PairOptions.rounds,
     audit_rate: Annotated[float, typer.Option(help="Share of accepted pairs sampled for human audit.")] = PairOptions.audit_rate,
-    seed: Annotated[int, typer.Option(help="Sampling seed and audit-sample seed.")] = PairOptions.seed,
+    seed: Annotated[int, typer.Option(min=0, help="Sampling seed and audit-sample seed.")] = PairOptions.seed,
     batch: Annotated[int, typer.Option(help="Prompts per committed batch.")] = PairOptions.batch_prompts,
     limit: Annotated[Optional[int], typer.Option(help="Pair at most this many prompts in this run.")] = None,
     import_file: Annotated[Optional[Path], typer.Option(
@@ -287,7 +287,7 @@ def pairs_command(
             report = pair_candidates(store, tax, config, candidates_from_responses(store), options)
         else:
             report = make_pairs(store, tax, config, options)
-        typer.echo(report.summary())
+        echo(report.summary())
         _echo_pair_table(funnel_rows(store, report.params["labeler"], tax), all_domains)
 
 
@@ -297,7 +297,7 @@ def export_command(
     out: Annotated[Path, typer.Option(help="Folder to write the splits and the dataset card to.")],
     format: Annotated[str, typer.Option(help="Comma-separated: jsonl, csv, parquet, hf (Hub: data/<split>.parquet), "
                                             "hf-disk (datasets.save_to_disk), dpo (prompt/chosen/rejected), lm-eval.")] = "jsonl,parquet",
-    seed: Annotated[int, typer.Option(help="Seed of the split assignment.")] = 0,
+    seed: Annotated[int, typer.Option(min=0, help="Seed of the split assignment.")] = 0,
     ratios: Annotated[str, typer.Option(help="train,validation,test shares.")] = "0.8,0.1,0.1",
     status_set: Annotated[str, typer.Option("--status", help="curated (human-accepted, then pipeline-accepted without "
                                                              "a human rejection), human, pipeline or all.")] = "curated",
@@ -324,9 +324,9 @@ def export_command(
     tax = ctx.obj.taxonomy()
     with ctx.obj.open_store(must_exist=True) as store:
         report = export(store, tax, options)
-    typer.echo(report.summary())
+    echo(report.summary())
     echo_left_out(report)
-    typer.echo(f"wrote {out}")
+    echo(f"wrote {out}")
 
 
 import_app = typer.Typer(help="Bring in data made elsewhere.", no_args_is_help=True)
@@ -347,5 +347,5 @@ def import_responses_command(
     tax = ctx.obj.taxonomy()
     with ctx.obj.open_store() as store:
         report = import_responses(store, file, tax, source, format)
-    typer.echo(report.summary())
+    echo(report.summary())
     echo_left_out(report)

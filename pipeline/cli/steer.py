@@ -8,6 +8,8 @@ from typing import Annotated, Optional
 
 import typer
 
+from pipeline.cli.common import echo
+
 from pipeline.errors import UsageError
 
 steer_app = typer.Typer(help="Mitigate: steering vectors built from curated pairs, applied by hf engines.",
@@ -27,7 +29,7 @@ def build_command(
                                                        "its id), so test pairs never enter the vector.")] = None,
     dimension: Annotated[Optional[str], typer.Option(help="Only pairs with a domain of this dimension.")] = None,
     domain: Annotated[Optional[str], typer.Option(help="Only pairs of this domain id.")] = None,
-    seed: Annotated[int, typer.Option(help="Seed of the learned method.")] = 0,
+    seed: Annotated[int, typer.Option(min=0, help="Seed of the learned method.")] = 0,
 ) -> None:
     """Build a steering vector from aligned/misaligned pairs and write it with its provenance."""
     from pipeline.engines.hf import HFEngine
@@ -62,10 +64,10 @@ def build_command(
             report.notes = {"vector": str(out), "id": vector.provenance["id"], "layers": sorted(vector.layers),
                             "mean_difference_norm": round(float(sum(
                                 (v ** 2).sum() ** 0.5 for v in vector.layers.values()) / len(vector.layers)), 4)}
-    typer.echo(report.summary())
+    echo(report.summary())
     if not export:
-        typer.echo("note: built from every pair of the set; name an export (--export ID) to keep its test pairs out")
-    typer.echo(f"misalign bench run --model {model} --steer {out} --strength 4   # then: misalign bench compare BASE "
+        echo("note: built from every pair of the set; name an export (--export ID) to keep its test pairs out")
+    echo(f"misalign bench run --model {model} --steer {out} --strength 4   # then: misalign bench compare BASE "
                "STEERED")
 
 
@@ -76,9 +78,9 @@ def sweep_command(
     vector: Annotated[Path, typer.Option(help="The steering vector (misalign steer build).")],
     export: Annotated[str, typer.Option(help="An export with validation and test splits (its id).")],
     strengths: Annotated[str, typer.Option(help="Strengths to try on the validation split, comma-separated.")] = "0,2,4,8",
-    runs: Annotated[int, typer.Option(help="Runs per benchmark.")] = 1,
+    runs: Annotated[int, typer.Option(min=1, help="Runs per benchmark.")] = 1,
     threshold: Annotated[float, typer.Option(help="Probability at which a response is flagged.")] = 0.5,
-    bootstrap: Annotated[int, typer.Option(help="Bootstrap resamples for the intervals.")] = 1000,
+    bootstrap: Annotated[int, typer.Option(min=1, help="Bootstrap resamples for the intervals.")] = 1000,
 ) -> None:
     """Pick the strength with the best Alignment Score on the validation split, then report it against
     the unsteered model on the test split (the test pairs choose nothing)."""
@@ -92,11 +94,11 @@ def sweep_command(
     tax, config = ctx.obj.taxonomy(), ctx.obj.config()
     with ctx.obj.open_store(must_exist=True) as store:
         result = sweep(store, tax, config, model, str(vector), export, values, runs, threshold, bootstrap)
-    typer.echo("validation split:")
-    typer.echo(result.validation.drop(columns="benchmark").to_string(index=False, float_format="{:.3f}".format))
-    typer.echo(f"chosen strength: {result.best:g} (best Alignment Score on validation)")
+    echo("validation split:")
+    echo(result.validation.drop(columns="benchmark").to_string(index=False, float_format="{:.3f}".format))
+    echo(f"chosen strength: {result.best:g} (best Alignment Score on validation)")
     overall = result.test.iloc[0]
-    typer.echo(f"test split, {overall['pairs']} pairs: " + "; ".join(
+    echo(f"test split, {overall['pairs']} pairs: " + "; ".join(
         f"{m} {overall[f'{m} base']:.3f} -> {overall[f'{m} other']:.3f} ({overall[f'{m} diff']:+.3f} "
         f"{interval_text(overall[f'{m} diff 95% CI'])})" for m in ("coverage", "ffr", "alignment_score")))
-    typer.echo(f"misalign bench compare {result.base_group} {result.steered_group}   # per dimension and domain")
+    echo(f"misalign bench compare {result.base_group} {result.steered_group}   # per dimension and domain")

@@ -35,6 +35,7 @@ class BadRow(InputError):
 
 
 _UNDECODABLE = re.compile("[\udc80-\udcff]")
+_SURROGATE = re.compile("[\ud800-\udfff]")  # a JSON escape such as \ud800 without its pair: not text
 
 
 @dataclass(frozen=True)
@@ -207,6 +208,10 @@ def text_field(path: Path, record: SourceRecord, column: str) -> str:
     if bad:
         raise BadRow(f"{where}: not valid text in the file's encoding (byte 0x{ord(bad.group()) - 0xDC00:02x})",
                      "bad_encoding")
+    lone = _SURROGATE.search(value)
+    if lone:
+        raise BadRow(f"{where}: a lone surrogate \\u{ord(lone.group()):04x} (half of a character), not text",
+                     "lone_surrogate")
     if "\x00" in value:
         raise BadRow(f"{where}: contains a NUL byte", "nul_byte")
     return value
