@@ -452,3 +452,13 @@ def test_a_lone_surrogate_in_a_jsonl_prompt_names_file_line_and_field(cli, db_pa
         f"error: {path}: line 2: field 'prompt': a lone surrogate \\ud800 (half of a character), not text"]
     skipped = cli("ingest", path, "--skip-bad")
     assert skipped.exit_code == 0 and "lone_surrogate" in skipped.stdout
+
+
+def test_a_compressed_file_named_csv_is_one_short_line(cli, tmp_path):
+    import gzip
+
+    path = tmp_path / "prompts.csv"
+    path.write_bytes(gzip.compress("".join(f"prompt number {i}\n" for i in range(5000)).encode()))
+    result = cli("ingest", path)
+    assert result.exit_code == 1 and result.stderr.splitlines() == [
+        f"error: {path}: a gzip file, not text; decompress it first (gunzip)"]

@@ -190,3 +190,15 @@ def test_an_older_answer_never_replaces_a_newer_one_whatever_brings_it(panels):
     assert (kept["pair_valid"], kept["backend"], kept["submitted_at"]) == ("no", "app", "2026-12-01T10:00:00+00:00")
     submit(store, item["id"], "asha", {**answer, "pair_valid": "yes"})  # answering again now replaces it
     assert store.annotations("South Asia")[0]["pair_valid"] == "yes"
+
+
+def test_panels_that_would_share_an_argilla_workspace_are_refused(panels, cli):
+    store, _ = panels
+    before = store.panels()
+    for name in ("south asia", "South-Asia!"):
+        result = cli("review", "panel", "add", name)
+        assert result.exit_code == 1 and result.stderr.splitlines() == [
+            f"error: panel '{name}' would share the Argilla workspace 'south-asia' with panel 'South Asia'; "
+            "choose a name that differs in more than case and punctuation"]
+    assert store.panels() == before
+    assert cli("review", "panel", "add", "South Asia", "--min-submissions", "3").exit_code == 0  # itself: an update

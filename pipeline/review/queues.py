@@ -19,6 +19,7 @@ Example, on a store with pairs, a panel and its annotators::
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 
 from pipeline.errors import UsageError
@@ -98,6 +99,11 @@ def judge_view(scores: dict[str, float], judge: str | None) -> str:
     return f"{judge or 'the judge'}: {'; '.join(parts)}" if parts else "no verdict from a judge"
 
 
+def workspace_name(panel: str) -> str:
+    """A panel's Argilla workspace: 'South Asia' -> 'south-asia'."""
+    return re.sub(r"[^a-z0-9]+", "-", panel.lower()).strip("-") or "panel"
+
+
 def add_panel(store: Store, name: str, description: str = "", min_submissions: int = 3,
               show_suggestions: bool = False) -> None:
     """Add (or update) a review panel: a named group of annotators whose answers count together.
@@ -107,6 +113,11 @@ def add_panel(store: Store, name: str, description: str = "", min_submissions: i
         raise UsageError("a panel needs a name")
     if min_submissions < 1:
         raise UsageError(f"min submissions must be at least 1, not {min_submissions}")
+    clash = next((p["name"] for p in store.panels() if p["name"] != name
+                  and workspace_name(p["name"]) == workspace_name(name)), None)
+    if clash is not None:
+        raise UsageError(f"panel '{name}' would share the Argilla workspace '{workspace_name(name)}' with panel "
+                         f"'{clash}'; choose a name that differs in more than case and punctuation")
     with store.transaction():
         store.add_panel({"name": name, "description": description, "min_submissions": min_submissions,
                          "show_suggestions": int(show_suggestions), "created_at": utc_now()})

@@ -67,6 +67,11 @@ def _decoded(path: Path, encoding: str) -> str:
         raw = path.read_bytes()
     except OSError as exc:
         raise InputError(f"{path}: cannot read ({exc.strerror})") from None
+    for magic, kind, hint in ((b"\x1f\x8b", "a gzip file", "decompress it first (gunzip)"),
+                              (b"PK\x03\x04", "a zip file", "unzip it first"),
+                              (b"PAR1", "a Parquet file", "name it .parquet or pass --format parquet")):
+        if raw.startswith(magic):
+            raise InputError(f"{path}: {kind}, not text; {hint}")
     if encoding.replace("-", "").replace("_", "").lower() == "utf8":
         encoding = "utf-8-sig"  # a BOM is not part of the first column's name
         for bom, name in ((b"\xff\xfe\x00\x00", "utf-32"), (b"\x00\x00\xfe\xff", "utf-32"),
@@ -172,7 +177,9 @@ def _parquet_records(path: Path, columns: list[str], optional: tuple[str, ...] =
 def _check_columns(path: Path, available: list[str], wanted: list[str]) -> None:
     missing = [c for c in wanted if c not in available]
     if missing:
-        raise InputError(f"{path}: no column '{missing[0]}' (columns: {', '.join(available)})")
+        shown = ", ".join(c if len(c) <= 40 else c[:40] + "..." for c in available[:20])
+        more = f" and {len(available) - 20} more" if len(available) > 20 else ""
+        raise InputError(f"{path}: no column '{missing[0]}' (columns: {shown}{more})")
 
 
 def read_records(path: str | Path, columns: list[str], fmt: str | None = None,

@@ -38,7 +38,7 @@ from pipeline.review.argilla import PUSH_BATCH
 from pipeline.review.label_review import (LABEL_QUEUE, check_label_answers, label_answer_values, label_questions,
                                           update_human_labels)
 from pipeline.review.queues import (GUIDELINES, QUESTIONS, QUEUES, Question, check_answers, judge_suggestions,
-                                    judge_view, update_human_statuses)
+                                    judge_view, update_human_statuses, workspace_name)
 from review_store import StageReport, Store, utc_now, utc_seconds
 from taxonomy import Taxonomy
 
@@ -85,11 +85,6 @@ def quietly(lookup: Callable, *args, **kwargs):
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", UserWarning)
         return lookup(*args, **kwargs)
-
-
-def workspace_name(panel: str) -> str:
-    """A panel's Argilla workspace: 'South Asia' -> 'south-asia'."""
-    return re.sub(r"[^a-z0-9]+", "-", panel.lower()).strip("-") or "panel"
 
 
 def _questions(questions: tuple[Question, ...]) -> list:
