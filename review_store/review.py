@@ -133,6 +133,11 @@ class ReviewQueries:
             "WHERE i.panel = ? AND i.queue = ? AND i.backend = 'argilla' AND n.backend = 'app' AND n.mirrored_at IS NULL "
             "ORDER BY n.item_id, n.annotator", [panel, queue]))
 
+    def clear_mirrored(self, panel: str, queue: str) -> None:
+        """A queue's app answers are no longer in Argilla (its dataset was deleted there): send them again."""
+        self.db.execute("UPDATE annotations SET mirrored_at = NULL WHERE mirrored_at IS NOT NULL AND item_id IN "
+                        "(SELECT id FROM review_items WHERE panel = ? AND queue = ?)", [panel, queue])
+
     def mark_mirrored(self, keys: Iterable[tuple[str, str]], at: str) -> None:
         """(item id, annotator) answers now in Argilla too."""
         self.db.conn.executemany("UPDATE annotations SET mirrored_at = ? WHERE item_id = ? AND annotator = ?",

@@ -152,6 +152,27 @@ def test_a_pull_never_replaces_a_newer_app_answer_and_keeps_when_argilla_answers
     assert store.pair_by_id(pairs[0])["human_status"] == "needs_adjudication"
 
 
+def test_a_dataset_deleted_in_argilla_is_made_again_with_every_item_and_app_answer(store, taxonomy, tmp_path,
+                                                                                   argilla):
+    pairs = panel_with_queue(store, taxonomy, tmp_path, "Nordic", ["sami", "liv"])
+    client = argilla_client(argilla.url, argilla.api_key)
+    push(store, taxonomy, "Nordic", client, password=PASSWORD)
+    [item] = [i for i in store.review_items(panel="Nordic") if i["pair_id"] == pairs[0]]
+    submit(store, item["id"], "sami", {"pair_valid": "yes", "aligned_acceptable": "yes",
+                                       "misaligned_dimensions": ["value"]})
+    push(store, taxonomy, "Nordic", client, password=PASSWORD)
+    client.datasets("misalign-borderline", workspace="nordic").delete()
+
+    again = push(store, taxonomy, "Nordic", client, password=PASSWORD)
+    assert again.kept == 4 and again.notes["datasets_recreated"] == 1 and again.notes["app_answers_sent"] == 1
+    dataset = client.datasets("misalign-borderline", workspace="nordic")
+    assert sorted(str(r.id) for r in dataset.records()) == sorted(pairs)
+    sami = Annotator(argilla.url, "sami")
+    assert sorted(r["external_id"] for r in sami.pending(str(dataset.id))) == sorted(pairs[1:])
+    [answer] = store.annotations("Nordic")  # the person's answer was never touched
+    assert (answer["annotator"], answer["backend"], answer["pair_valid"]) == ("sami", "app", "yes")
+
+
 def test_a_push_cut_off_by_a_dead_server_resumes_without_duplicates(store, taxonomy, tmp_path, tmp_path_factory):
     pairs = panel_with_queue(store, taxonomy, tmp_path, "Western Europe", ["lena", "marc"])
     home = tmp_path_factory.mktemp("argilla-killed")

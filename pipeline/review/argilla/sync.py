@@ -186,14 +186,20 @@ def _push(store: Store, taxonomy: Taxonomy, panel: str, client: rg.Argilla, queu
             items = store.review_items(panel=panel, queue=queue)
             report.items_in += len(items)
             todo = [i for i in items if i["pushed_at"] is None]
+            name = f"misalign-{queue}"
+            dataset = quietly(client.datasets, name, workspace=workspace) if items else None
+            if dataset is None and len(todo) < len(items):  # deleted in Argilla since: every item goes again
+                todo = items
+                with store.transaction():
+                    store.clear_mirrored(panel, queue)
+                report.notes["datasets_recreated"] = report.notes.get("datasets_recreated", 0) + 1
             mirror = store.answers_to_mirror(panel, queue)
             if not todo and not mirror:
                 continue
-            name = f"misalign-{queue}"
             queue_settings = (label_dataset_settings(taxonomy, settings["min_submissions"]) if queue == LABEL_QUEUE
                               else dataset_settings(settings["min_submissions"]))
-            dataset = quietly(client.datasets, name, workspace=workspace) or rg.Dataset(
-                name=name, workspace=workspace, settings=queue_settings, client=client).create()
+            dataset = dataset or rg.Dataset(name=name, workspace=workspace, settings=queue_settings,
+                                            client=client).create()
             wanted = {i["id"] for i in todo} | {a["item_id"] for a in mirror}  # what is sent now: new items, and items answered in the app
             records = _records(store, taxonomy, queue, [i for i in items if i["id"] in wanted], threshold,
                                bool(settings["show_suggestions"]), {f.name for f in dataset.settings.fields})
