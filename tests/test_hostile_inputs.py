@@ -250,6 +250,16 @@ def test_exporting_again_replaces_the_folder_whole(cli, pair_store, tmp_path):
     assert not (foreign / "notes.txt").exists() and (foreign / "README.md").is_file()
 
 
+def test_exporting_through_a_link_replaces_the_folder_it_points_to_and_keeps_the_link(cli, pair_store, tmp_path):
+    target, link = tmp_path / "curated-v1", tmp_path / "latest"
+    assert cli("export", "--out", target, "--status", "all", "--format", "jsonl,csv").exit_code == 0
+    link.symlink_to(target)
+    assert cli("export", "--out", link, "--status", "all", "--format", "jsonl", "--overwrite").exit_code == 0
+    assert link.is_symlink() and link.resolve() == target.resolve()
+    assert sorted(p.name for p in target.iterdir()) == ["README.md", "pairs.jsonl"]
+    assert sorted(p.name for p in tmp_path.iterdir() if p.name.startswith(".")) == []  # nothing left beside them
+
+
 def test_funnel_csv_and_report_targets_are_checked_too(cli, pair_store, tmp_path):
     refused = cli("funnel", "--labeler", "imported:synthetic", "--csv", tmp_path)
     assert refused.exit_code == 1 and "--csv" in refused.stderr and "is a folder" in refused.stderr

@@ -61,8 +61,11 @@ def check_folder(out: Path, owned: Callable[[Path], bool], overwrite: bool = Fal
 @contextmanager
 def atomic_folder(out: Path, owned: Callable[[Path], bool], overwrite: bool = False,
                   keep: tuple[Path, ...] = (), option: str = "--out") -> Iterator[Path]:
-    """Yield a fresh folder beside ``out`` to write into; on success it replaces ``out`` whole."""
+    """Yield a fresh folder beside ``out`` to write into; on success it replaces ``out`` whole (a link to a
+    folder stays a link: the folder it points to is replaced)."""
     out = Path(out)
+    if out.is_symlink():
+        out = out.resolve()
     check_folder(out, owned, overwrite, keep, option)
     out.parent.mkdir(parents=True, exist_ok=True)
     for stale in out.parent.glob(f".{out.name}.partial-*"):  # left by a run that was killed
