@@ -4,26 +4,23 @@
 #   make setup && bash benchmarks/real_model_stages.sh [WORK_DIR]
 set -euo pipefail
 cd "$(dirname "$0")/.."
-BIN=${BIN:-.venv/bin}
-WORK=${1:-$(mktemp -d)}
+BIN=${BIN:-$PWD/.venv/bin}
+WORK=$(realpath -m "${1:-$(mktemp -d)}")
 mkdir -p "$WORK"
 DB="$WORK/real.db"
 CONFIG="$WORK/misalign.toml"
-cat > "$CONFIG" <<'EOF'
-[engines.smol]
-backend = "hf"
-model = "smollm2"
-device = "cpu"
-EOF
+MODEL_DIR=$("$BIN/misalign" model list | awk '$1 == "smollm2" {print $NF}')
+printf '[engines.smol]\nbackend = "hf"\nmodel = "smollm2"\ndevice = "cpu"\n' > "$CONFIG"
 m() { "$BIN/misalign" --db "$DB" --config "$CONFIG" "$@"; }
 step() { printf '\n== %s (%s)\n' "$1" "$(date -u +%H:%M:%S)"; }
 
 step "demo: the whole loop, SmolLM2 writing pairs for one prompt of each misalignment kind"
 "$BIN/misalign" demo --db "$DB" --no-app
-EXPORT_ID=$(m export --out "$WORK/export" --pairs curated --ratios 0.5,0,0.5 --seed 0 --overwrite | sed -n 's/.*export_id[:=] *\([0-9a-f]*\).*/\1/p' | head -1)
+EXPORT_ID=$(m export --out "$WORK/export" --pairs curated --ratios 0.5,0,0.5 --seed 0 --overwrite \
+    --format jsonl,hf,lm-eval | tee /dev/stderr | sed -n 's/.*export_id[:=] *\([0-9a-f]*\).*/\1/p' | head -1)
 echo "export: $EXPORT_ID"
 
-step "label --engine smol --shortlist 3, scored against the demo's own labels (held out: never trained on)"
+step "label --engine smol --shortlist 3, scored against the demo's own labels (never trained on)"
 m label --engine smol --shortlist 3 --labeler smollm2 --no-types --evaluate-against imported:demo
 
 step "expand: SmolLM2 writes prompts for two domains, the embedded labeller checks them"
@@ -35,14 +32,32 @@ m bench run --model smol --pairs curated --runs 1 --bootstrap 1000
 step "bench run --protocol generate: SmolLM2 answers the prompts, the embedded judge scores the answers"
 m bench run --model smol --protocol generate --judge embedded --pairs curated --runs 1 --bootstrap 1000
 
-step "steer build on the export's train split, then the steered detector on its test split"
+step "steer build on the export's train split, then the detector before and after on its test split"
 m steer build --model smol --out "$WORK/smol.safetensors" --layer 15 --export "$EXPORT_ID"
 m bench run --model smol --split "$EXPORT_ID:test" --runs 1 --bootstrap 1000
-m bench run --model smol --split "$EXPORT_ID:test" --runs 1 --bootstrap 1000 --steer "$WORK/smol.safetensors" --strength 4
+m bench run --model smol --split "$EXPORT_ID:test" --runs 1 --bootstrap 1000 --steer "$WORK/smol.safetensors" \
+    --strength 4
 m bench list
 
 step "Inspect: misalign/detect on the hf/ provider, the same model directory"
-(cd "$WORK" && "$BIN/inspect" eval misalign/detect --model "hf/$("$BIN/misalign" model list | awk '$1=="smollm2"{print $NF}')" \
-    -T "export=$WORK/export" -T split=test --log-dir "$WORK/logs" --display none)
+(cd "$WORK" && "$BIN/inspect" eval misalign/detect --model "hf/$MODEL_DIR" -T "export=$WORK/export" -T split=test \
+    --log-dir "$WORK/logs" --display none)
+
+step "lm-evaluation-harness: the exported misalign_detect task on the same directory (16 documents)"
+"$BIN/lm_eval" --model hf --model_args "pretrained=$MODEL_DIR" --tasks misalign_detect \
+    --include_path "$WORK/export/lm-eval" --limit 16 --device cpu
+
+step "transformers serve: the model behind the openai backend"
+PORT=$("$BIN/python" -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+HF_HUB_OFFLINE=1 HF_HUB_CACHE="$WORK" "$BIN/transformers" serve --host 127.0.0.1 --port "$PORT" --device cpu \
+    "$MODEL_DIR" > "$WORK/serve.log" 2>&1 &
+SERVER=$!
+trap 'kill $SERVER 2>/dev/null || true' EXIT
+until curl -sf "http://127.0.0.1:$PORT/health" > /dev/null; do sleep 1; done
+printf '[engines.served]\nbackend = "openai"\nmodel = "%s"\nurls = ["http://127.0.0.1:%s/v1"]\n' "$MODEL_DIR" "$PORT" \
+    >> "$CONFIG"
+m engine generate "Is it rude to refuse food offered by a host? Answer in one sentence." --engine served \
+    --max-tokens 40 --temperature 0
+m pairs --generator served --judge embedded --kind value_violation --k 2 --limit 1 --max-tokens 120 --rounds 0
 
 step "done: the store is $DB"

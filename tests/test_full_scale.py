@@ -1,4 +1,4 @@
-"""The whole CPU loop at a CI-sized scale (`benchmarks/full_scale.py --size 5000`), so the loop at
+"""The whole CPU loop at a CI-sized scale (`benchmarks/full_scale.py --size 2000`), so the loop at
 scale cannot silently break: every stage runs on one store and does what it says."""
 
 import pytest
@@ -9,13 +9,16 @@ from benchmarks.label import DEV_CSV
 pytestmark = [pytest.mark.slow, pytest.mark.skipif(not DEV_CSV.is_file(), reason="needs ../shared/data")]
 
 
-def test_the_whole_loop_at_5000_prompts(tmp_path):
-    result = run_loop(tmp_path, 5000)
+SIZE = 2000  # the whole loop at 5000 took 131 s of CI's 25 minutes for nothing 2000 does not show
+
+
+def test_the_whole_loop_at_ci_scale(tmp_path):
+    result = run_loop(tmp_path, SIZE)
     stages = {s["stage"]: s for s in result["stages"]}
     assert list(stages) == ["build inputs", "ingest", "label (learned)", "dedup", "pairs (rules, embedded judge)",
                             "bench keyword-refusal", "summarise keyword-refusal", "bench embedded",
                             "summarise embedded", "export (all formats)", "app page reads"]
-    assert stages["ingest"]["items"] == 5000 and stages["label (learned)"]["items"] > 4900
+    assert stages["ingest"]["items"] == SIZE and stages["label (learned)"]["items"] > 0.98 * SIZE
     # most planted near-duplicates (one word changed) are found, and dedup removes little else
     assert 0.5 * result["planted_near_duplicates"] <= result["dedup_removed"] <= 1.5 * result["planted_near_duplicates"]
     assert stages["bench embedded"]["items"] == stages["bench keyword-refusal"]["items"] > 0

@@ -74,8 +74,9 @@ def test_real_prompts_give_the_brute_force_pairs_at_tau_10(dev_csv):
 
 
 @pytest.mark.slow
-def test_100k_synthetic_prompts_give_the_brute_force_pairs_at_tau_10():
-    fps, short = fingerprints(synthetic_prompts(100_000, seed=7), FeatureSpec())
+def test_30k_synthetic_prompts_give_the_brute_force_pairs_at_tau_10():
+    # 30k, not 100k: brute force is quadratic, and 100k took 53 s of CI for the same check
+    fps, short = fingerprints(synthetic_prompts(30_000, seed=7), FeatureSpec())
     found = near_pairs(fps, 10, valid=~short)
-    assert len(found) > 5_000  # the planted near-duplicates
+    assert len(found) > 1_500  # the planted near-duplicates
     assert found.as_set() == brute_force_pairs(fps, 10, valid=~short).as_set()

@@ -115,12 +115,12 @@ def test_bench_run_and_the_inspect_scorer_give_the_same_figures(store, taxonomy,
         "SELECT pair_id, slot, probability FROM bench_results"))
     assert set(bench_p) == set(inspect_p)
     assert all(v is not None for v in inspect_p.values())
-    # hf reads every token, Inspect the top 20: the same P(yes) to well under a thousandth
-    assert np.allclose([bench_p[k] for k in sorted(bench_p)], [inspect_p[k] for k in sorted(bench_p)], atol=1e-3)
+    # hf reads every token, Inspect the 20 likeliest (pipeline/engines/first_token.py): P(yes) within 0.005
+    assert np.allclose([bench_p[k] for k in sorted(bench_p)], [inspect_p[k] for k in sorted(bench_p)], atol=5e-3)
     [group] = store.bench_groups()
     overall = store.bench_summaries(group["group_id"], "overall")[0]["metrics"]
-    for name in ("coverage", "ffr", "alignment_score"):
-        assert overall[name][0] == pytest.approx(metrics[name])
+    for name in ("coverage", "ffr", "alignment_score"):  # and the same figures
+        assert overall[name][0] == pytest.approx(metrics[name], abs=1e-12)
 
 
 def test_a_steered_run_at_strength_zero_is_the_unsteered_run(store, taxonomy, tmp_path, config_path, cli):

@@ -6,10 +6,11 @@ by every LLM engine's ``choice_probs``, the pairs judge, ``misalign bench`` and 
   prefix of the option: for "yes" that is ``Yes``, `` yes``, ``YES``, ``Y``, ``ye``. An option the
   tokenizer writes as two tokens (``y`` + ``es``) counts by its first one, so a model's "yes" is
   read the same whichever way its tokenizer splits it.
-- **What is seen**: the first token's :data:`TOP_LOGPROBS` (20) likeliest tokens, what an
-  OpenAI-compatible server lists at most; the in-process engines (``hf``, ``vllm``) read the same
-  20, so ``misalign bench`` on ``hf`` and Inspect on ``hf/`` give one model the same figures. A
-  matching token below the 20th is not seen (on SmolLM2 that moved P(yes) by up to 0.003).
+- **What is seen**: an in-process engine (``hf``) reads the whole next-token distribution; a
+  server (``openai``, ``vllm``, Inspect's providers) lists its :data:`TOP_LOGPROBS` likeliest
+  tokens, so a matching token below the 20th is not seen: on SmolLM2-135M-Instruct over the demo's
+  pairs that moved P(yes) by up to 0.003 and no verdict, so ``misalign bench`` on ``hf`` and Inspect
+  on ``hf/`` give the same Coverage, FFR and Alignment Score (tests/test_real_model.py).
 - **The probability**: each option's summed mass over the mass of every counted token, so the
   options' probabilities sum to one; ``option_mass`` says how much of the distribution the options
   held (a model that would rather say "This response..." holds little).

@@ -1,7 +1,7 @@
 """The ``hf`` backend: transformers on any local model directory, CPU or GPU.
 
 Chat templates, left padding, batched generation (requests grouped by sampling parameters) and
-option scoring: one-word options (yes/no) from the first answer token's 20 likeliest tokens, by the
+option scoring: one-word options (yes/no) from the first answer token's whole distribution, by the
 one definition in :mod:`pipeline.engines.first_token`; options of several words by the summed
 log-probability of their tokens after the prompt, normalised over the options. With ``steer = {vector = PATH, strength = α,
 layers = [...]}`` every call runs with the steering vector added (:mod:`pipeline.engines.steering`);
@@ -16,7 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
-from pipeline.engines.first_token import TOP_LOGPROBS, by_first_token, first_token_probs
+from pipeline.engines.first_token import by_first_token, counts_for, first_token_probs, token_word
 from pipeline.engines.protocol import ChoiceRequest, EngineError, Generation, GenerateRequest, Messages, normalise
 from pipeline.engines.steering import SteeringVector, steered
 
@@ -45,6 +45,8 @@ class HFEngine:
         self.network = AutoModelForCausalLM.from_pretrained(path, local_files_only=True, dtype=dtype).to(self.device)
         self.network.eval()
         self._torch = torch
+        self._words: list[str] | None = None
+        self._ids: dict[str, list[int]] = {}
         self.vector, self.strength = None, 0.0
         if steer:
             self.vector, self.strength = steering(steer)
@@ -134,6 +136,14 @@ class HFEngine:
             scores.append(logprobs[row, width - n - 1:width - 1].gather(1, targets[:, None]).sum().item())
         return np.array(scores)
 
+    def _option_ids(self, option: str) -> list[int]:
+        """The vocabulary ids whose token counts for ``option`` as a first answer token."""
+        if self._words is None:  # every token's word, once per engine
+            self._words = [token_word(t) for t in self.tokenizer.batch_decode([[i] for i in range(len(self.tokenizer))])]
+        if option not in self._ids:
+            self._ids[option] = [i for i, w in enumerate(self._words) if counts_for(w, option)]
+        return self._ids[option]
+
     def first_token_distributions(self, prompts: list[str]):
         """The next-token probabilities after each prompt (one row per prompt)."""
         torch = self._torch
@@ -148,9 +158,8 @@ class HFEngine:
         for begin in range(0, len(requests), self.batch_size):
             batch = requests[begin:begin + self.batch_size]
             distributions = self.first_token_distributions([self._prompt(r.messages) for r in batch])
-            top = distributions.topk(TOP_LOGPROBS, dim=-1)  # what a server lists: the same tokens everywhere
-            for request, probs, ids in zip(batch, top.values.tolist(), top.indices.tolist()):
-                tokens = zip(self.tokenizer.batch_decode([[i] for i in ids]), probs)
+            for request, row in zip(batch, distributions):
+                tokens = [(o, float(row[self._option_ids(o)].sum())) for o in request.options]
                 results.append(first_token_probs(request.options, tokens) or {})
         return results
 
