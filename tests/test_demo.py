@@ -73,6 +73,13 @@ def test_misalign_demo_runs_every_stage_into_one_store(demo_run):
         assert {r[0] for r in store.db.execute("SELECT DISTINCT labeler FROM pairs")} == {"imported:demo"}
         assert store.label_counts()["imported:demo"]["value"]["none"] > 0
         assert any(n.startswith("trained:") for n in store.labelers_with_labels())
+        # the real model wrote both slots for one prompt of each misalignment kind
+        written = store.db.execute("SELECT slot, kind, COUNT(*) FROM candidates WHERE generator LIKE '%smollm2%' "
+                                   "GROUP BY slot, kind").fetchall()
+        assert "4b. real model: SmolLM2-135M-Instruct wrote" in printed
+        assert {kind for slot, kind, _ in written if slot == "misaligned"} == {
+            "harmful_compliance", "over_refusal", "value_violation", "cultural_insensitivity"}
+        assert sum(n for slot, _, n in written if slot == "aligned") == 4
         types = store.top_semantic_types()  # the demo's own types, imported with its labels
         assert all(types[prompt_id(r["prompt"])] == r["semantic_type"] for r in demo_records())
     export = db.parent / "demo-export"

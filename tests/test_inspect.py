@@ -36,13 +36,19 @@ def test_inspect_runs_the_detector_protocol_and_its_log_comes_back_with_the_same
 
     pairs = seed_pairs(store, taxonomy, tmp_path)
     import_candidates(store, taxonomy, load_config(), tmp_path / "responses.jsonl", PairOptions(threshold=0.0, margin=0.0))
-    export(store, taxonomy, ExportOptions(out=tmp_path / "export", formats=("hf",), ratios=(0.0, 0.0, 1.0)))
-    first = read_eval_log(str(inspect_eval(tmp_path / "export", tiny_model, tmp_path / "logs", 0.5)))
-    assert {s.metadata["pair_id"] for s in first.samples} == set(pairs) and len(first.samples) == 2 * len(pairs)
-    assert {s.target for s in first.samples} == {"yes", "no"}
-    # a threshold inside the tiny model's probabilities, so it flags some responses and not others
-    threshold = float(np.median([s.scores["flagged"].metadata["probability"] for s in first.samples]))
+    export_id = export(store, taxonomy, ExportOptions(out=tmp_path / "export", formats=("hf",),
+                                                      ratios=(0.0, 0.0, 1.0))).notes["export_id"]
+    # a threshold inside the tiny model's probabilities, so it flags some responses and not others: from
+    # misalign bench on the same pairs (the whole distribution, as Inspect with --top-logprobs 500 sees it)
+    config = tmp_path / "tiny.toml"
+    config.write_text(f'[engines.tiny]\nbackend = "hf"\nmodel = "{tiny_model}"\ndevice = "cpu"\n', encoding="utf-8")
+    ran = cli("--config", config, "bench", "run", "--model", "tiny", "--split", f"{export_id}:test", "--pairs", "all",
+              "--runs", "1", "--bootstrap", "20")
+    assert ran.exit_code == 0, ran.stderr
+    threshold = float(np.median([p for (p,) in store.db.execute("SELECT probability FROM bench_results")]))
     log = read_eval_log(str(path := inspect_eval(tmp_path / "export", tiny_model, tmp_path / "logs", threshold)))
+    assert {s.metadata["pair_id"] for s in log.samples} == set(pairs) and len(log.samples) == 2 * len(pairs)
+    assert {s.target for s in log.samples} == {"yes", "no"}
     metrics = {name: m.value for score in log.results.scores for name, m in score.metrics.items()}
 
     # counted by hand from the samples' probabilities

@@ -136,12 +136,12 @@ def generate_with_real_model(store: Store, taxonomy: Taxonomy, config: Config, e
     records = [r for r in _records(REAL_MODEL_PROMPTS) if not store.pair_of(prompt_id(r["prompt"]))]
     if not records:
         return  # made by an earlier run
-    options = PairOptions(generators=(REAL_MODEL,), judge=ENGINE, labeler=f"imported:{SOURCE}", k=2, max_tokens=160,
+    options = PairOptions(generators=(REAL_MODEL,), judge=ENGINE, labeler=f"imported:{SOURCE}", k=1, max_tokens=160,
                           rounds=0)
     run = PairRun(store, taxonomy, with_model, options, "pairs", options.generators)
     run.wanted_kinds = {prompt_id(r["prompt"]): r["kind"] for r in records}
     run.process(store.prompts_by_id(run.wanted_kinds))
-    echo("4b. real model: SmolLM2-135M-Instruct wrote two candidates per slot for one prompt of each misalignment "
+    echo("4b. real model: SmolLM2-135M-Instruct wrote a candidate per slot for one prompt of each misalignment "
          f"kind, the embedded judge judged: {run.finish().summary()}")
 
 
