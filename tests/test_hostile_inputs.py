@@ -472,3 +472,27 @@ def test_a_compressed_file_named_csv_is_one_short_line(cli, tmp_path):
     result = cli("ingest", path)
     assert result.exit_code == 1 and result.stderr.splitlines() == [
         f"error: {path}: a gzip file, not text; decompress it first (gunzip)"]
+
+
+def test_a_full_disk_during_ingest_is_one_line_and_the_store_as_it_was(tmp_path):
+    import resource
+    import signal
+
+    db, small, big = tmp_path / "store.db", tmp_path / "small.csv", tmp_path / "big.csv"
+    small.write_text("prompt\nHow do I greet elders at a festival?\n", encoding="utf-8")
+    assert _misalign("ingest", "--db", db, small).returncode == 0
+    before = _fingerprint(db)
+    big.write_text("prompt\n" + "".join(f"Question {i}: how should a visitor behave at festival number {i}?\n"
+                                        for i in range(100_000)), encoding="utf-8")
+    room = 4 * 1024 * 1024  # no file may grow past 4 MiB: the store's journal fills up part-way
+
+    def full_disk():
+        resource.setrlimit(resource.RLIMIT_FSIZE, (room, room))
+        signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # a write past the limit fails (EFBIG) instead of killing
+
+    done = subprocess.run([str(MISALIGN), "ingest", "--db", str(db), str(big)], capture_output=True, text=True,
+                          timeout=300, preexec_fn=full_disk)
+    assert done.returncode == 1, done.stderr[-2000:]
+    [line] = done.stderr.strip().splitlines()[-1:]
+    assert line.startswith("error: a write to disk failed (") and "Traceback" not in done.stderr
+    assert _fingerprint(db) == before

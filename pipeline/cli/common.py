@@ -9,7 +9,9 @@ its traceback, with a note asking for a report. Heavy modules load only in the c
 
 from __future__ import annotations
 
+import errno
 import os
+import sqlite3
 import sys
 from pathlib import Path
 
@@ -73,6 +75,15 @@ def hoist_global_options(args: list[str]) -> list[str]:
     return front + rest
 
 
+def out_of_space(exc: BaseException) -> bool:
+    """A full disk, a file size limit or a failing disk, as the OS or SQLite says it (SQLite reports a
+    file that may not grow as a disk I/O error)."""
+    if isinstance(exc, OSError) and exc.errno in (errno.ENOSPC, errno.EFBIG, errno.EDQUOT, errno.EIO):
+        return True
+    return isinstance(exc, sqlite3.OperationalError) and any(
+        words in str(exc) for words in ("disk is full", "disk I/O error"))
+
+
 def echo(message: object = "", err: bool = False) -> None:
     """Print a line of output: names, labels and data text can hold terminal escapes, shown escaped."""
     typer.echo(terminal_safe(message), err=err)
@@ -115,6 +126,11 @@ class MisalignGroup(TyperGroup):
         except (typer.Exit, typer.Abort, click_errors.ClickException):
             raise
         except Exception as exc:
+            if out_of_space(exc):  # a transaction is rolled back, a file written beside its target
+                echo(f"error: a write to disk failed ({one_line(exc)}): the disk is full, over a size limit or failing; "
+                     "the write was rolled back (earlier batches stay): free some space and run again to resume",
+                     err=True)
+                raise typer.Exit(1) from None
             exc.add_note(BUG_NOTE)
             raise
 
