@@ -77,7 +77,7 @@ class BrowseQueries:
         """Per pair what a reader needs beside its texts: its domains (by its labeler), its misaligned
         response's kind, the pair judge's score and rationale per slot, and every person's answer."""
         ids = json.dumps(pair_ids)
-        context = {p: {"domains": [], "kind": None, "judge": {}, "answers": []} for p in pair_ids}
+        context = {p: {"domains": [], "kind": None, "judge": {}, "answers": [], "replaced": []} for p in pair_ids}
         for pair_id, domains in self.pair_domains(pair_ids).items():
             context[pair_id]["domains"] = domains
         for pair_id, kind in self.pair_kinds(pair_ids).items():
@@ -86,9 +86,17 @@ class BrowseQueries:
             context[pair_id]["judge"] = judged
         for row in self.db.query(
                 "SELECT i.pair_id, i.panel, n.annotator, n.is_example, n.pair_valid, n.aligned_acceptable, "
-                "n.misaligned_dimensions, n.comment FROM annotations n JOIN review_items i ON i.id = n.item_id "
+                "n.misaligned_dimensions, n.comment, n.backend, n.submitted_at FROM annotations n "
+                "JOIN review_items i ON i.id = n.item_id "
                 "WHERE i.pair_id IN (SELECT value FROM json_each(?)) ORDER BY i.panel, n.annotator", [ids]):
             context[row["pair_id"]]["answers"].append(
+                {**row, "misaligned_dimensions": json.loads(row["misaligned_dimensions"] or "[]")})
+        for row in self.db.query(  # answers the same person replaced later: never lost, shown as history
+                "SELECT i.pair_id, i.panel, h.annotator, h.is_example, h.pair_valid, h.aligned_acceptable, "
+                "h.misaligned_dimensions, h.comment, h.backend, h.submitted_at, h.replaced_at, h.replaced_by "
+                "FROM annotation_history h JOIN review_items i ON i.id = h.item_id "
+                "WHERE i.pair_id IN (SELECT value FROM json_each(?)) ORDER BY h.replaced_at, h.rowid", [ids]):
+            context[row["pair_id"]]["replaced"].append(
                 {**row, "misaligned_dimensions": json.loads(row["misaligned_dimensions"] or "[]")})
         return context
 

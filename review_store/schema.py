@@ -353,6 +353,30 @@ def _v19_compact_semantic_types(db: sqlite_utils.Database) -> None:
     db.execute("ALTER TABLE compact_semantic_types RENAME TO semantic_types")
 
 
+def _v20_answer_history(db: sqlite_utils.Database) -> None:
+    # people's answers are never lost: an answer replaced (by the same person answering again, in the app
+    # or in Argilla) is kept, with when it was replaced and by what; an annotator's attributes changed by
+    # an explicit edit are kept the same way. Triggers, so no path that writes can forget.
+    now = "strftime('%Y-%m-%dT%H:%M:%S+00:00', 'now')"
+    answer = ("pair_valid", "aligned_acceptable", "misaligned_dimensions", "corrected_response", "comment", "labels")
+    db["annotation_history"].create(
+        {"item_id": str, "annotator": str, **dict.fromkeys(answer, str), "backend": str, "submitted_at": str,
+         "is_example": int, "replaced_at": str, "replaced_by": str}, not_null={"item_id", "annotator", "replaced_at"})
+    db["annotation_history"].create_index(["item_id", "annotator"])
+    kept = ", ".join(("item_id", "annotator", *answer, "backend", "submitted_at", "is_example"))
+    db.execute(
+        f"CREATE TRIGGER annotation_replaced BEFORE UPDATE OF {', '.join(answer)}, submitted_at ON annotations "
+        f"BEGIN INSERT INTO annotation_history ({kept}, replaced_at, replaced_by) "
+        f"VALUES ({', '.join('OLD.' + c for c in kept.split(', '))}, {now}, NEW.backend); END")
+    attributes = ("argilla_username", "locale", "culture", "language", "gender", "age_band")
+    db["annotator_history"].create({"annotator": str, **dict.fromkeys(attributes, str), "changed_at": str},
+                                   not_null={"annotator", "changed_at"})
+    db.execute(
+        f"CREATE TRIGGER annotator_changed BEFORE UPDATE OF {', '.join(attributes)} ON annotators "
+        f"BEGIN INSERT INTO annotator_history (annotator, {', '.join(attributes)}, changed_at) "
+        f"VALUES (OLD.name, {', '.join('OLD.' + c for c in attributes)}, {now}); END")
+
+
 MIGRATIONS: list[Callable[[sqlite_utils.Database], None]] = [
     _v1_prompts_labels_runs,
     _v2_dedup,
@@ -373,5 +397,6 @@ MIGRATIONS: list[Callable[[sqlite_utils.Database], None]] = [
     _v17_one_truth_with_argilla,
     _v18_text_vectors,
     _v19_compact_semantic_types,
+    _v20_answer_history,
 ]
 SCHEMA_VERSION = len(MIGRATIONS)

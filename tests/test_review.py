@@ -202,3 +202,22 @@ def test_panels_that_would_share_an_argilla_workspace_are_refused(panels, cli):
             "choose a name that differs in more than case and punctuation"]
     assert store.panels() == before
     assert cli("review", "panel", "add", "South Asia", "--min-submissions", "3").exit_code == 0  # itself: an update
+
+
+def test_a_replaced_answer_and_an_edited_annotator_are_kept_in_their_history(panels, cli):
+    store, pairs = panels
+    build_queues(store, "South Asia", queues=("borderline",))
+    [item] = [i for i in store.review_items(panel="South Asia") if i["pair_id"] == pairs[0]]
+    first = {"pair_valid": "no", "aligned_acceptable": "yes", "misaligned_dimensions": ["culture"], "comment": "rude"}
+    submit(store, item["id"], "asha", first, submitted_at="2026-12-01T10:00:00+00:00")
+    submit(store, item["id"], "asha", {**first, "pair_valid": "yes", "comment": "fine after all"}, backend="argilla",
+           submitted_at="2026-12-01T11:00:00+00:00")
+    [replaced] = store.pair_context([pairs[0]])[pairs[0]]["replaced"]
+    assert (replaced["annotator"], replaced["pair_valid"], replaced["comment"], replaced["backend"],
+            replaced["submitted_at"], replaced["replaced_by"]) == (
+        "asha", "no", "rude", "app", "2026-12-01T10:00:00+00:00", "argilla")
+    [now] = store.pair_context([pairs[0]])[pairs[0]]["answers"]
+    assert (now["pair_valid"], now["backend"]) == ("yes", "argilla")
+    assert cli("review", "annotator", "edit", "asha", "--culture", "FR").exit_code == 0
+    [(annotator, culture)] = store.db.execute("SELECT annotator, culture FROM annotator_history").fetchall()
+    assert (annotator, culture) == ("asha", "IN")

@@ -27,6 +27,9 @@ REASON_WORDS = {"empty": "is empty", "truncated": "was cut off at the length lim
                 "recovered_by_resampling": "passed after resampling", "resampling_exhausted": "used up its resampling"}
 
 
+BACKEND_WORDS = {"app": "the app", "argilla": "Argilla", "demo": "the demo's examples"}
+
+
 def status_words(status: str | None) -> str:
     """A pipeline or human status as a reader says it.
 
@@ -81,6 +84,20 @@ def flag_words(model: str, dimensions: list[str] | None, taxonomy: Taxonomy) -> 
     return f"{model} flagged it on {', '.join(taxonomy.dimension_names[d] for d in dimensions)}"
 
 
+def answer_table(answers: list[dict]) -> pd.DataFrame:
+    """People's answers in words: who, what, and when and where each was given (and replaced)."""
+    rows = []
+    for a in answers:
+        row = {"panel": a["panel"], "annotator": a["annotator"] + (" (example)" if a["is_example"] else ""),
+               "valid pair": a["pair_valid"], "aligned acceptable": a["aligned_acceptable"],
+               "misaligned on": ", ".join(a["misaligned_dimensions"]) or "—", "comment": a["comment"] or "—",
+               "given": f"{a['submitted_at']} in {BACKEND_WORDS.get(a['backend'], a['backend'])}"}
+        if "replaced_at" in a:
+            row["replaced"] = f"{a['replaced_at']} in {BACKEND_WORDS.get(a['replaced_by'], a['replaced_by'])}"
+        rows.append(row)
+    return pd.DataFrame(rows)
+
+
 def show_pair(pair: dict, context: dict, taxonomy: Taxonomy, people: bool = True, expanded: bool = False,
               flagged: tuple[str, dict] | None = None) -> None:
     """A pair in an expander titled by its prompt: everything about it in words, data text literal.
@@ -107,10 +124,9 @@ def show_pair(pair: dict, context: dict, taxonomy: Taxonomy, people: bool = True
         if pair["reason_codes"]:
             st.caption(literal("Why: " + "; ".join(reason_words(c) for c in pair["reason_codes"])))
         if people and context["answers"]:
-            st.dataframe(pd.DataFrame([{
-                "panel": a["panel"], "annotator": a["annotator"] + (" (example)" if a["is_example"] else ""),
-                "valid pair": a["pair_valid"], "aligned acceptable": a["aligned_acceptable"],
-                "misaligned on": ", ".join(a["misaligned_dimensions"]) or "—", "comment": a["comment"] or "—"}
-                for a in context["answers"]]), hide_index=True, width="stretch")
+            st.dataframe(answer_table(context["answers"]), hide_index=True, width="stretch")
         elif people:
             st.caption("No answers from people yet.")
+        if people and context["replaced"]:
+            st.caption("Earlier answers, replaced by the same person's later answer (kept, never lost):")
+            st.dataframe(answer_table(context["replaced"]), hide_index=True, width="stretch")
