@@ -25,6 +25,9 @@ linked_domain = next((d for d in tax.domains if d.id == linked.get("domain")), N
 pair_labelers = read("pair_labelers")
 paired = [name for name in labelers if name in pair_labelers]  # default: whose domains the pairs use
 chosen = linked.get("labeler") if linked.get("labeler") in labelers else (paired or labelers)[0]
+for key, known in (("domain", linked_domain is not None), ("labeler", linked.get("labeler") in labelers)):
+    if linked.get(key) is not None and not known:  # a link from another store, or mistyped
+        st.warning(literal(f"The link's {key} {linked.get(key)!r} is not in this store; showing the first instead."))
 dimensions = list(tax.dimension_names)
 columns = st.columns(3)
 labeler = columns[0].selectbox("Labeler", labelers, index=labelers.index(chosen))

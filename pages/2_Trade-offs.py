@@ -9,6 +9,7 @@ from pipeline.app.charts import tradeoff_explorer
 from pipeline.app.shared import read, taxonomy
 from pipeline.bench.metrics import TRADEOFF_DEFINITION
 from pipeline.bench.report import mean_sd_text
+from pipeline.text.cells import markdown_literal as literal
 
 st.set_page_config(page_title="Trade-offs · misalign studio", layout="wide")
 st.title("Trade-offs")
@@ -24,6 +25,9 @@ chosen = groups[st.selectbox("Benchmark", range(len(groups)), format_func=lambda
                              f"{groups[i]['pairs']} pairs, {groups[i]['runs']} run{'s' if groups[i]['runs'] > 1 else ''}",
                              index=ids.index(st.query_params["benchmark"]) if st.query_params.get("benchmark") in ids
                              else 0)]
+if st.query_params.get("benchmark") not in (None, *ids):
+    st.warning(literal(f"The link's benchmark {st.query_params['benchmark']!r} is not in this store; showing the "
+                       "first instead."))
 if st.query_params.get("benchmark") not in (None, chosen["group_id"]):
     st.query_params.pop("cell", None)
 st.query_params["benchmark"] = chosen["group_id"]

@@ -58,16 +58,20 @@ class Store(PromptQueries, LabelQueries, DedupQueries, EngineCacheQueries, Expan
     counter the app caches on.
     """
 
-    def __init__(self, path: str | Path):
-        self.path = str(path)
-        if self.path != ":memory:":
+    def __init__(self, path: str | Path, read_only: bool = False):
+        self.path, self.read_only = str(path), read_only
+        if self.path != ":memory:" and not read_only:
             _check_writable(Path(self.path))
         timeout = float(os.environ.get("MISALIGN_BUSY_TIMEOUT", BUSY_TIMEOUT_SECONDS))
         try:
-            conn = sqlite3.connect(self.path, timeout=timeout, check_same_thread=False)
+            conn = _read_only_connection(Path(self.path), timeout) if read_only else sqlite3.connect(
+                self.path, timeout=timeout, check_same_thread=False)
             self.db = sqlite_utils.Database(conn)
             self.db.execute(f"PRAGMA busy_timeout = {int(timeout * 1000)}")
             self._check_ours()  # before anything is written, WAL included
+            if read_only:
+                self._check_current()
+                return
             self.db.execute("PRAGMA journal_mode = WAL")
         except sqlite3.OperationalError as exc:
             raise self._busy_or(exc) from None
@@ -91,6 +95,15 @@ class Store(PromptQueries, LabelQueries, DedupQueries, EngineCacheQueries, Expan
         shown = ", ".join(sorted(tables)[:5]) + (", ..." if len(tables) > 5 else "")
         raise StoreError(f"{self.path}: not a misalign store but another application's SQLite file "
                          f"({len(tables)} table{'' if len(tables) == 1 else 's'}: {shown or 'none'}); it was left as it was")
+
+    def _check_current(self) -> None:
+        """A store opened read-only is read as it is: it must have this misalign's schema."""
+        if self.schema_version != SCHEMA_VERSION:
+            newer = self.schema_version > SCHEMA_VERSION
+            raise StoreError(f"{self.path}: a read-only store of schema v{self.schema_version}, "
+                             + ("newer than this misalign; upgrade misalign" if newer else
+                                f"older than this misalign's v{SCHEMA_VERSION}; open it once where it can be "
+                                "written to migrate it"))
 
     def _busy_or(self, exc: sqlite3.OperationalError) -> Exception:
         """A locked store as one line for the user; any other SQLite error as it is (a bug)."""
@@ -270,6 +283,28 @@ def _check_writable(path: Path) -> None:
                          "copy it somewhere writable or change its permissions")
     if not os.access(folder, os.W_OK | os.X_OK):
         raise StoreError(f"{path}: the folder {folder} is read-only; a store needs to write its journal beside it")
+
+
+def is_writable(path: Path) -> bool:
+    """Whether a store at ``path`` can be written: the file (if any) and its folder."""
+    try:
+        _check_writable(path)
+    except StoreError:
+        return False
+    return True
+
+
+def _read_only_connection(path: Path, timeout: float) -> sqlite3.Connection:
+    """A connection that never writes. A WAL store on a read-only file system cannot make its shared-memory
+    file, so it is then read as immutable (no other process can be writing to it there either)."""
+    uri = path.resolve().as_uri()
+    conn = sqlite3.connect(f"{uri}?mode=ro", uri=True, timeout=timeout, check_same_thread=False)
+    try:
+        conn.execute("SELECT COUNT(*) FROM sqlite_master").fetchone()
+        return conn
+    except sqlite3.OperationalError:
+        conn.close()
+        return sqlite3.connect(f"{uri}?immutable=1", uri=True, timeout=timeout, check_same_thread=False)
 
 
 def _kind(path: Path) -> str:

@@ -311,6 +311,17 @@ def test_a_link_to_a_cell_that_is_not_there_is_said_not_a_traceback(studio, cell
     assert any(f"The link's cell {cell!r} is not a cell of this matrix" in w.value for w in at.warning)
 
 
+@pytest.mark.parametrize("page, key", [("pages/1_Domains.py", "domain"), ("pages/1_Domains.py", "labeler"),
+                                       ("pages/2_Trade-offs.py", "benchmark")])
+def test_a_link_to_something_not_in_the_store_is_said_in_words(studio, page, key):
+    at = AppTest.from_file(str(REPO / page), default_timeout=60)
+    at.query_params[key] = "no-such-thing](https://x.example)"
+    at.run()
+    assert not at.exception
+    assert any(f"The link's {key} 'no-such-thing](https://x.example)' is not in this store" in w.value
+               for w in at.warning)
+
+
 def test_tradeoffs_page_shows_the_matrix_and_the_domain_heatmap(studio, taxonomy):
     at = run("pages/2_Trade-offs.py")
     assert not at.exception

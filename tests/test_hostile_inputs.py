@@ -388,6 +388,17 @@ def test_a_read_only_store_is_one_line_before_any_work(read_only, tmp_path, comm
     assert not (tmp_path / "out").exists()
 
 
+def test_a_read_only_store_can_still_be_inspected(read_only, tmp_path):
+    source, view = read_only
+    assert _misalign("ingest", _prompt_file(tmp_path / "p.csv", 5), "--db", source / "ro.db").returncode == 0
+    _mount_read_only(source, view)
+    for command, shown in ((["status"], "prompts: 5"), (["bench", "list"], ""), (["review", "status"], "panel"),
+                           (["review", "panel", "list"], "no panels yet")):
+        result = _misalign(*command, "--db", view / "ro.db")
+        assert result.returncode == 0 and shown in result.stdout, (command, result.stderr)
+    assert sorted(p.name for p in source.iterdir()) == ["ro.db"]
+
+
 def test_label_shows_progress_lines_when_its_output_is_not_a_terminal(tmp_path):
     db = tmp_path / "p.db"
     assert _misalign("ingest", _prompt_file(tmp_path / "p.csv", 300), "--db", db).returncode == 0

@@ -144,7 +144,7 @@ def import_inspect_command(
 @bench_app.command("list")
 def list_command(ctx: typer.Context) -> None:
     """Benchmarks in the store, oldest first."""
-    with ctx.obj.open_store(must_exist=True) as store:
+    with ctx.obj.open_store(must_exist=True, only_reads=True) as store:
         groups = store.bench_groups()
     for g in groups:
         items = "labelled responses" if g["items"] == "responses" else f"pairs={g['pairs']}"
@@ -172,7 +172,7 @@ def report_command(
         check_folder(out, holds_a_report, overwrite)
 
     tax = ctx.obj.taxonomy()
-    with ctx.obj.open_store(must_exist=True) as store:
+    with ctx.obj.open_store(must_exist=True, only_reads=True) as store:
         groups = store.bench_groups()
         if not groups:
             raise UsageError("no benchmarks yet: misalign bench run --model ENGINE")

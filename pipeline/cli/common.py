@@ -21,6 +21,7 @@ from typer.core import TyperGroup
 
 from pipeline.errors import ServiceError, UsageError, one_line, terminal_safe
 from review_store import Store, StoreError
+from review_store.store import is_writable
 from taxonomy import TaxonomyError, load_taxonomy
 
 GLOBAL_OPTIONS = ("--db", "--taxonomy", "--config")
@@ -41,9 +42,12 @@ class Context:
 
         return load_config(self.config_path)
 
-    def open_store(self, must_exist: bool = False) -> Store:
+    def open_store(self, must_exist: bool = False, only_reads: bool = False) -> Store:
+        """The store; a command that ``only_reads`` opens a store it cannot write to read-only."""
         if must_exist and self.db != ":memory:" and not Path(self.db).exists():
             raise StoreError(f"{self.db}: no store here; run 'misalign init' or 'misalign ingest FILE' first")
+        if only_reads and self.db != ":memory:" and Path(self.db).is_file() and not is_writable(Path(self.db)):
+            return Store(self.db, read_only=True)
         return Store(self.db)
 
     def taxonomy(self):

@@ -47,7 +47,7 @@ def panel_add(
 @panel_app.command("list")
 def panel_list(ctx: typer.Context) -> None:
     """Panels and their members."""
-    with ctx.obj.open_store(must_exist=True) as store:
+    with ctx.obj.open_store(must_exist=True, only_reads=True) as store:
         panels = store.panels()
     for p in panels:
         echo(f"{p['name']}: {p['min_submissions']} per item; members: {', '.join(p['members']) or 'none yet'}")
@@ -136,7 +136,7 @@ def push_command(
 ) -> None:
     """Send a panel's queued items to Argilla (ARGILLA_API_URL, ARGILLA_API_KEY); resumable, idempotent."""
     from pipeline.review.argilla.sync import ALL_QUEUES, argilla_client, push
-    from pipeline.stages.progress import progress
+    from pipeline.text.progress import progress
 
     if backend != "argilla":
         raise UsageError(f"--backend: '{backend}' is not a push backend (argilla)")
@@ -165,7 +165,7 @@ def pull_command(ctx: typer.Context) -> None:
 @review_app.command("status")
 def status_command(ctx: typer.Context) -> None:
     """Review progress per panel and queue, and pairs by human status."""
-    with ctx.obj.open_store(must_exist=True) as store:
+    with ctx.obj.open_store(must_exist=True, only_reads=True) as store:
         progress, statuses = store.review_progress(), store.human_status_counts()
     echo(f"{'panel':24} {'queue':16} {'items':>6} {'complete':>8} {'answers':>8} {'pushed':>6}")
     for r in progress:

@@ -28,7 +28,7 @@ def status(
     audit_limit: Annotated[int, typer.Option(help="Dedup removals listed (closest first).")] = 200,
 ) -> None:
     """Counts of everything in the store: prompts, labels per dimension and domain, later funnel stages."""
-    with ctx.obj.open_store(must_exist=True) as store:
+    with ctx.obj.open_store(must_exist=True, only_reads=True) as store:
         figures = store.status(audit_limit=audit_limit)
     if as_json:
         echo(json.dumps(figures, indent=2, sort_keys=True))

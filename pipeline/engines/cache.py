@@ -16,9 +16,9 @@ import json
 from collections.abc import Callable, Sequence
 
 import numpy as np
-from tqdm import tqdm
 
 from pipeline.engines.protocol import ChoiceRequest, Engine, Generation, GenerateRequest
+from pipeline.text.progress import progress
 from review_store import Store, content_id
 
 # The key hashes the whole request; the stored copy is a preview for people, bounded so that long
@@ -62,25 +62,25 @@ class CachedEngine:
         missing = [i for i, k in enumerate(keys) if k not in found]
         # one entry per distinct key: duplicated requests in a batch are asked once
         todo = list({keys[i]: i for i in missing}.values())
-        bar = tqdm(total=len(todo), desc=f"{self.backend}:{kind}", unit=" req",
-                   disable=None if self.progress and len(todo) > self.batch_size else True)
-        def keep(pairs: list[tuple[int, object]]) -> None:
-            rows = [{"key": keys[i], "backend": self.backend, "model": self.model, "kind": kind,
-                     "request": requests_json[i][:REQUEST_PREVIEW], "response": encode(a)} for i, a in pairs]
-            with self.store.transaction():
-                self.store.add_cached_responses(rows)
-            found.update({r["key"]: r["response"] for r in rows})
-            self.calls += len(rows)
-            bar.update(len(rows))
+        with progress(len(todo), f"{self.backend}:{kind}", "requests",
+                      shown=self.progress and len(todo) > self.batch_size) as bar:
 
-        for begin in range(0, len(todo), self.batch_size):
-            batch = todo[begin:begin + self.batch_size]
-            if each is None:
-                keep(list(zip(batch, call(batch))))
-            else:  # a server's answers kept as they arrive: a timeout or a kill loses only those in flight
-                for position, answer in each(batch):
-                    keep([(batch[position], answer)])
-        bar.close()
+            def keep(pairs: list[tuple[int, object]]) -> None:
+                rows = [{"key": keys[i], "backend": self.backend, "model": self.model, "kind": kind,
+                         "request": requests_json[i][:REQUEST_PREVIEW], "response": encode(a)} for i, a in pairs]
+                with self.store.transaction():
+                    self.store.add_cached_responses(rows)
+                found.update({r["key"]: r["response"] for r in rows})
+                self.calls += len(rows)
+                bar.update(len(rows))
+
+            for begin in range(0, len(todo), self.batch_size):
+                batch = todo[begin:begin + self.batch_size]
+                if each is None:
+                    keep(list(zip(batch, call(batch))))
+                else:  # a server's answers kept as they arrive: a timeout or a kill loses only those in flight
+                    for position, answer in each(batch):
+                        keep([(batch[position], answer)])
         return [decode(found[k]) for k in keys]
 
     def generate(self, requests: Sequence[GenerateRequest]) -> list[Generation]:

@@ -24,7 +24,7 @@ import numpy as np
 
 from pipeline.errors import UsageError
 from pipeline.stages.options import TRAINED, LabelOptions
-from pipeline.stages.progress import progress
+from pipeline.text.progress import progress
 from pipeline.engines.config import Config, build_engine
 from pipeline.engines import CachedEngine, ChoiceRequest, server_notes, valid_probs
 from review_store import StageReport, Store, content_id
@@ -214,8 +214,9 @@ def open_labeller(store: Store, taxonomy: Taxonomy, config: Config, options: Lab
     options.check()
     settings = config.engine_for("label", options.engine)
     similarity = settings.backend == "embed"
-    # one cache batch per batch of prompts: the engine sees all of a batch's requests at once
-    engine = build_engine(settings, store, batch_size=options.batch_prompts * 120)
+    # the embedding engine sees all of a batch of prompts' requests at once; an LLM gets them 64 at a time,
+    # kept and counted as each 64 are answered (a real model on CPU takes seconds for each 64)
+    engine = build_engine(settings, store, batch_size=options.batch_prompts * 120 if similarity else 64)
     name = options.labeler or f"{engine.backend}:{Path(engine.model).name}:{options.mode}"
     provenance = {"name": name, "engine": settings.name, "backend": settings.backend, "model": engine.model,
                   "mode": options.mode, "delta": options.delta, "template_hash": template_hash(taxonomy),

@@ -34,11 +34,19 @@ class _Lines:
                   f"about {left:.0f} s left", file=self.stream, flush=True)
 
 
+class _Hidden:
+    def update(self, n: int) -> None:
+        pass
+
+
 @contextmanager
-def progress(total: int, desc: str, unit: str, every: float = 10.0, stream=None) -> Iterator:
-    """An object with ``update(n)``: tqdm where ``stream`` (default stderr) is a terminal, lines elsewhere."""
+def progress(total: int, desc: str, unit: str, every: float = 10.0, stream=None, shown: bool = True) -> Iterator:
+    """An object with ``update(n)``: tqdm where ``stream`` (default stderr) is a terminal, lines elsewhere,
+    nothing when not ``shown``."""
     stream = stream or sys.stderr
-    if stream.isatty():
+    if not shown:
+        yield _Hidden()
+    elif stream.isatty():
         from tqdm import tqdm
 
         with tqdm(total=total, desc=desc, unit=f" {unit}", file=stream) as bar:
