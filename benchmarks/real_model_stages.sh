@@ -20,8 +20,14 @@ EXPORT_ID=$(m export --out "$WORK/export" --status curated --ratios 0.5,0,0.5 --
     --format jsonl,hf,lm-eval | tee /dev/stderr | sed -n 's/.*export_id[:=] *\([0-9a-f]*\).*/\1/p' | head -1)
 echo "export: $EXPORT_ID"
 
-step "label --engine smol --shortlist 3, scored against the demo's own labels (never trained on)"
-m label --engine smol --shortlist 3 --labeler smollm2 --no-types --evaluate-against imported:demo
+step "label --engine smol --shortlist 3 on 24 demo prompts, scored against their own labels (never trained on)"
+# an LLM labeller scores every shortlisted domain name after the whole prompt: about 12 forward passes a
+# prompt, a few seconds each on CPU, so 24 prompts in a store of their own
+head -24 pipeline/demo/data/pairs.jsonl > "$WORK/label-prompts.jsonl"
+L() { "$BIN/misalign" --db "$WORK/label.db" --config "$CONFIG" "$@"; }
+L ingest "$WORK/label-prompts.jsonl" --labels safety=safety,value=value,culture=culture --empty-label none \
+    --source demo
+L label --engine smol --shortlist 3 --labeler smollm2 --no-types --evaluate-against imported:demo
 
 step "expand: SmolLM2 writes prompts for two domains, the embedded labeller checks them"
 m expand --engine smol --label-engine embedded --domain culture.festivals --domain safety.animal_abuse \

@@ -84,7 +84,9 @@ def test_formats_round_trip_and_csv_neutralises_formulas(curated, taxonomy, tmp_
     out = tmp_path / "all"
     export(curated, taxonomy, ExportOptions(out=out, formats=("jsonl", "csv", "parquet", "hf", "hf-disk")))
     records = read_jsonl(out / "pairs.jsonl")
-    loaded = datasets.load_dataset(str(out))  # the Hub layout: data/<split>.parquet, named in the card
+    # the Hub layout: data/<split>.parquet, named in the card (a cache of its own: datasets keys a local
+    # folder's cache by its path, which a later pytest session can reuse)
+    loaded = datasets.load_dataset(str(out), cache_dir=str(tmp_path / "hf-cache"))
     assert set(loaded) == {"train", "validation", "test"}
     assert loaded["train"].features["prompt"] == datasets.Value("string")
     assert loaded["train"].features["human_valid_votes"] == datasets.Value("int64")

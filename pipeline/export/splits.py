@@ -131,9 +131,17 @@ def leakage_groups(frame: pd.DataFrame, tau: int | None, bits: int = 64) -> np.n
 
 
 def assign_splits(frame: pd.DataFrame, groups: np.ndarray, ratios: tuple[float, ...], seed: int) -> np.ndarray:
-    """A split index per row: per primary domain, the groups in a seeded random order are cut into
-    consecutive runs of the target shares (a group goes where its middle falls), so each split is
-    within one group of its share."""
+    """A split index per row: per primary domain, the groups in a seeded random order are laid round a
+    circle from a seeded random start and cut into runs of the target shares (a group goes where its
+    middle falls), so each split is within one group of its share, and a domain of one or two groups
+    lands in each split as often as its share says (without the random start, every such domain
+    went to the split holding the circle's middle).
+
+    >>> frame = pd.DataFrame({"primary_domain": [f"d{i}" for i in range(400)]})
+    >>> splits = assign_splits(frame, np.arange(400), (0.5, 0.0, 0.5), seed=0)
+    >>> bool(150 < (splits == 0).sum() < 250), int((splits == 1).sum())
+    (True, 0)
+    """
     rng = np.random.default_rng(seed)
     table = pd.DataFrame({"group": groups, "domain": pd.factorize(frame["primary_domain"])[0]})
     per_group = table.groupby("group").agg(domain=("domain", "first"), size=("domain", "size"))
@@ -141,7 +149,8 @@ def assign_splits(frame: pd.DataFrame, groups: np.ndarray, ratios: tuple[float, 
     per_group = per_group.sort_values(["domain", "order"])
     before = per_group.groupby("domain")["size"].cumsum() - per_group["size"]
     total = per_group.groupby("domain")["size"].transform("sum")
-    middle = (before + per_group["size"] / 2) / total
+    start = rng.random(int(per_group["domain"].max()) + 1)[per_group["domain"].to_numpy()]
+    middle = ((before + per_group["size"] / 2) / total + start) % 1.0
     bounds = np.cumsum(ratios)[:-1]
     per_group["split"] = np.searchsorted(bounds, middle.to_numpy(), side="right")
     return per_group["split"].reindex(groups).to_numpy()
