@@ -139,6 +139,12 @@ class PairQueries:
         return {pair_id: {slot: v["probability"] for slot, v in slots.items()}
                 for pair_id, slots in self.pair_judge_verdicts(pair_ids).items()}
 
+    def reason_counts(self) -> dict[str, int]:
+        """How often each reason code stands on the pairs, most frequent first."""
+        return dict(self.db.execute(
+            "SELECT r.value, COUNT(*) FROM pairs p, json_each(p.reason_codes) r GROUP BY r.value "
+            "ORDER BY COUNT(*) DESC, r.value").fetchall())
+
     def human_decided_pairs(self) -> list[dict]:
         """(id, status, human_status) of pairs people accepted or rejected."""
         return list(self.db.query("SELECT id, status, human_status FROM pairs "

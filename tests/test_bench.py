@@ -184,6 +184,8 @@ def test_judge_calibration_against_people(accepted_pairs, taxonomy, cli):
     judge = [1, 0, 1, 1]  # accepted, rejected, accepted, accepted
     human = [1, 0, 1, 0]
     assert calibration["overall"]["kappa"] == pytest.approx(cohen_kappa_score(judge, human))
+    low, high = calibration["overall"]["kappa_interval"]  # resampled pairs; a resample of one class has none
+    assert -1 <= low <= calibration["overall"]["kappa"] <= high <= 1
     assert calibration["overall"]["confusion"]["accepted"] == {"human_accepted": 2, "human_rejected": 1}
     assert calibration["domains"]["safety.privacy_violation"]["pairs"] == 1
     run_bench(store, load_config(), BenchOptions(engine="keyword-refusal", runs=1, pairs="human"))

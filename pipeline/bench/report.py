@@ -130,8 +130,9 @@ def _rater_tables(m: dict) -> dict[str, pd.DataFrame]:
 
 
 def _calibration_row(figures: dict) -> dict:
-    kappa = figures["kappa"]
+    kappa, (low, high) = figures["kappa"], figures["kappa_interval"]
     return {"pairs": figures["pairs"], "kappa": "n/a" if math.isnan(kappa) else f"{kappa:.3f}",
+            "kappa 95% interval": "n/a" if math.isnan(low) else f"[{low:.3f}, {high:.3f}]",
             "agreement": f"{figures['agreement']:.3f}",
             **{f"{s} -> {h}": n for s, row in figures["confusion"].items() for h, n in row.items()}}
 

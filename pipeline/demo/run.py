@@ -146,10 +146,12 @@ def generate_with_real_model(store: Store, taxonomy: Taxonomy, config: Config, e
 
 
 def run_demo(db: Path, echo: Callable[[str], None] = print, taxonomy: Taxonomy | None = None,
-             export_dir: Path | None = None) -> DemoResult:
-    """Run every stage of the loop on the demo data into the store at ``db``; prints each report."""
+             export_dir: Path | None = None, config: Config | None = None, judge: str = ENGINE) -> DemoResult:
+    """Run every stage of the loop on the demo data into the store at ``db``; prints each report.
+    ``judge``: the engine (of ``config``) that judges the demo's candidates, to measure another judge
+    against the example answers (benchmarks/real_model_judge.py)."""
     taxonomy = taxonomy or load_taxonomy()
-    config = load_config(None)
+    config = config or load_config(None)
     export_dir = export_dir or Path(db).resolve().parent / "demo-export"
     records, shipped = demo_records(), example_panels()
     with Store(db) as store, tempfile.TemporaryDirectory() as folder:
@@ -167,9 +169,9 @@ def run_demo(db: Path, echo: Callable[[str], None] = print, taxonomy: Taxonomy |
                  f"top-1 among real domains {figures['top1_real']:.2f} (held-out prompts only)")
         # pairs take their domains from the demo's own labels: 233 prompts, two or so per domain, are too few
         # for the learned labeller to be sure of any (see its cross-validated figures)
-        options = PairOptions(judge=ENGINE, labeler=f"imported:{SOURCE}")
+        options = PairOptions(judge=judge, labeler=f"imported:{SOURCE}")
         pairs = import_candidates(store, taxonomy, config, _import_file(store, records, Path(folder)), options)
-        echo("4. pairs (stage-1 rules, stage-2 embedded judge, the demo's own domains): "
+        echo(f"4. pairs (stage-1 rules, stage-2 {judge} judge, the demo's own domains): "
              + pairs.summary())
         generate_with_real_model(store, taxonomy, config, echo)
         panels = add_example_panels(store, shipped)

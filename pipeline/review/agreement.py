@@ -135,24 +135,27 @@ def agreement(store: Store, answer: str = "pair_valid", samples: int = 1000, see
     return result
 
 
-def judge_calibration(store: Store) -> dict:
+def judge_calibration(store: Store, samples: int = 1000, seed: int = 0) -> dict:
     """How the pipeline's verdicts match people's decisions, overall and per domain: Cohen's kappa of
-    accepted vs human_accepted, and the confusion of pipeline statuses with human ones. A domain with
-    low kappa needs more human review."""
+    accepted vs human_accepted (overall with its 95% bootstrap interval over pairs), and the confusion of pipeline
+    statuses with human ones. A domain with low kappa needs more human review."""
     decided = store.human_decided_pairs()
     domains = store.pair_domains([p["id"] for p in decided])
 
-    def figures(pairs: list[dict]) -> dict:
-        judge = [p["status"] == "accepted" for p in pairs]
-        human = [p["human_status"] == "human_accepted" for p in pairs]
-        kappa = float(cohen_kappa_score(judge, human)) if len(set(judge) | set(human)) > 1 else math.nan
+    def kappa(units: list[tuple[bool, bool]]) -> float:
+        judge, human = [u[0] for u in units], [u[1] for u in units]
+        return float(cohen_kappa_score(judge, human)) if len(set(judge) | set(human)) > 1 else math.nan
+
+    def figures(pairs: list[dict], interval: bool = False) -> dict:
+        units = [(p["status"] == "accepted", p["human_status"] == "human_accepted") for p in pairs]
         counts = Counter((p["status"], p["human_status"]) for p in pairs)
         confusion = {s: {h: counts[(s, h)] for h in ("human_accepted", "human_rejected")}
                      for s in ("accepted", "borderline", "rejected")}
-        return {"pairs": len(pairs), "kappa": kappa, "agreement": float(np.mean([a == b for a, b in zip(judge, human)]))
-                if pairs else math.nan, "confusion": confusion}
+        return {"pairs": len(pairs), "kappa": kappa(units), "kappa_interval": bootstrap(units, kappa, samples, seed) if interval else (math.nan, math.nan),
+                "agreement": float(np.mean([a == b for a, b in units])) if pairs else math.nan,
+                "confusion": confusion}
 
     per_domain = {}
     for domain in sorted({d for ds in domains.values() for d in ds}):
         per_domain[domain] = figures([p for p in decided if domain in domains.get(p["id"], [])])
-    return {"overall": figures(decided), "domains": per_domain}
+    return {"overall": figures(decided, interval=True), "domains": per_domain}
