@@ -31,8 +31,9 @@ panel = columns[0].selectbox("Panel", [p["name"] for p in panels])
 settings = next(p for p in panels if p["name"] == panel)
 members = read("annotators", panel=panel)
 names = [m["name"] for m in members]
-annotator = columns[1].selectbox("I am", names, index=None, placeholder="choose your name" if names else
-                                 "no annotators yet: add yourself below")
+added = st.session_state.pop("just_added", None)  # who just added themselves starts as themselves
+annotator = columns[1].selectbox("I am", names, index=names.index(added) if added in names else None,
+                                 placeholder="choose your name" if names else "no annotators yet: add yourself below")
 with st.expander("Add me to this panel", expanded=not names):
     with st.form("add-annotator", clear_on_submit=True):
         name = st.text_input("Name *", help="How your answers are signed; also your Argilla user name.")
@@ -53,7 +54,8 @@ with st.expander("Add me to this panel", expanded=not names):
                 except UsageError as exc:
                     st.error(literal(exc))
                 else:
-                    st.session_state["saved"] = f"Welcome, {literal(name.strip())}: choose your name above to start."
+                    st.session_state["saved"] = f"Welcome, {literal(name.strip())}: your first item is below."
+                    st.session_state["just_added"] = name.strip()
                     st.rerun()
 
 progress = [r for r in read("review_progress") if r["panel"] == panel]

@@ -80,6 +80,10 @@ def test_misalign_demo_runs_every_stage_into_one_store(demo_run):
         assert {kind for slot, kind, _ in written if slot == "misaligned"} == {
             "harmful_compliance", "over_refusal", "value_violation", "cultural_insensitivity"}
         assert sum(n for slot, _, n in written if slot == "aligned") == 4
+        by_hand = Counter(code for (codes,) in store.db.execute("SELECT reason_codes FROM pairs")
+                          for code in json.loads(codes))
+        assert store.reason_counts() == dict(by_hand) and list(store.reason_counts().values()) == sorted(
+            by_hand.values(), reverse=True)
         types = store.top_semantic_types()  # the demo's own types, imported with its labels
         assert all(types[prompt_id(r["prompt"])] == r["semantic_type"] for r in demo_records())
     export = db.parent / "demo-export"
