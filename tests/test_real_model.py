@@ -123,8 +123,10 @@ def test_bench_run_and_the_inspect_scorer_give_the_same_figures(store, taxonomy,
         assert overall[name][0] == pytest.approx(metrics[name], abs=1e-12)
 
 
-def test_a_steered_run_at_strength_zero_is_the_unsteered_run(store, taxonomy, tmp_path, config_path, cli):
+def test_a_steered_run_at_strength_zero_is_the_unsteered_run(store, taxonomy, tmp_path, cli):
     seed_pairs(store, taxonomy, tmp_path)
+    config_path = tmp_path / "short.toml"  # the short name, as the README writes it
+    config_path.write_text('[engines.smol]\nbackend = "hf"\nmodel = "smollm2"\ndevice = "cpu"\n', encoding="utf-8")
     vector = tmp_path / "v.safetensors"
     built = cli("--config", config_path, "steer", "build", "--model", "smol", "--out", vector, "--layer", "15",
                 "--pairs", "all")

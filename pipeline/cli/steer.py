@@ -32,7 +32,7 @@ def build_command(
     seed: Annotated[int, typer.Option(min=0, help="Seed of the learned method.")] = 0,
 ) -> None:
     """Build a steering vector from aligned/misaligned pairs and write it with its provenance."""
-    from pipeline.engines.hf import HFEngine
+    from pipeline.engines import open_engine
     from pipeline.export.options import check_filters
     from pipeline.steer.build import build_vector
 
@@ -54,7 +54,8 @@ def build_command(
                   "dimension": dimension, "domain": domain, "seed": seed, "out": str(out.resolve())}
         with store.stage_run("steer_build", params) as report:
             per_domain = Counter(d for p in chosen for d in domains.get(p["id"], []))
-            vector = build_vector(HFEngine(engine.model, **{k: v for k, v in engine.options.items() if k != "steer"}),
+            unsteered = open_engine("hf", engine.model, {k: v for k, v in engine.options.items() if k != "steer"})
+            vector = build_vector(unsteered,
                                   chosen, layer, method, seed,
                                   {"pair_set": pairs, "export_train_split": export, "dimension": dimension,
                                    "domain": domain, "pairs_per_domain": dict(sorted(per_domain.items())),
