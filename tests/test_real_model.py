@@ -143,12 +143,17 @@ def test_a_steered_run_at_strength_zero_is_the_unsteered_run(store, taxonomy, tm
     assert len(figures) == 2 and figures[0] == figures[1] and figures[0]
 
 
-def test_the_openai_backend_through_transformers_serve_writes_what_the_model_writes_in_process(engine, smollm2):
+def test_transformers_serve_writes_what_the_model_writes_in_process_and_k_distinct_draws(engine, smollm2):
     asked = [GenerateRequest(as_messages(text), temperature=0.0, max_tokens=24)
              for text in ("What is a good name for a cat?", "Describe a sunrise in one sentence.")]
+    sampled = GenerateRequest(as_messages("Name a fruit and say why you like it."), n=3, temperature=0.9,
+                              max_tokens=16, seed=7)
     with transformers_serve(smollm2) as url:
-        served = OpenAIEngine(str(smollm2), [url]).generate(asked)
+        server = OpenAIEngine(str(smollm2), [url])
+        served = server.generate(asked)
+        [drawn] = server.generate([sampled])  # the server ignores n: three requests with their own seeds
     assert [g.texts[0] for g in served] == [g.texts[0] for g in engine.generate(asked)]
+    assert server.ignores_n and len(set(drawn.texts)) == 3
 
 
 def test_the_vllm_prompt_ids_are_the_chat_template_the_hf_engine_reads(engine):

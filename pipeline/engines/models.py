@@ -111,6 +111,9 @@ def install(name: str, force: bool = False, say=print) -> Path:
         # the weights are plain float32 now: saved as an ordinary model, not as a GGUF-quantised one
         network.hf_quantizer, network.is_quantized = None, False
         network.config.__dict__.pop("quantization_config", None)
+        # a chat model samples: a server that takes do_sample from here (transformers serve) would answer
+        # every temperature greedily, so k candidates came back identical; temperature 0 still asks for greedy
+        network.generation_config.do_sample = True
         network.save_pretrained(partial)
         tokenizer.save_pretrained(partial)
     shutil.rmtree(target, ignore_errors=True)
