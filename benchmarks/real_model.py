@@ -5,7 +5,7 @@ process (HFEngine) against served (`transformers serve --continuous-batching` be
 2. judge: the two-stage judge's yes/no question per response, answers per second. `transformers serve`
    returns no logprobs, so the judge runs in process only; the served row says so.
 3. pairs: the pairs stage itself (k = 1, no resampling rounds) on demo prompts, pairs per minute, the
-   generator in process or served, the judge in process.
+   generator in process or served, the embedded judge (a judge must be another model than the generator).
 
 Baseline: in process. The ratio is served / in process (above 1: the server is faster).
 
@@ -74,7 +74,7 @@ def pairs_rate(folder: Path, generator: str, config_text: str, records: list[dic
     with Store(folder / f"{generator}.db") as store:  # the prompts with the demo's own domains
         ingest(store, prompts, taxonomy, IngestOptions(source="bench", label_columns={
             d: d for d in taxonomy.dimension_names}, semantic_type_column="semantic_type", empty_label="none"))
-        options = PairOptions(generators=(generator,), judge="local", labeler="imported:bench", k=1, rounds=0,
+        options = PairOptions(generators=(generator,), judge="embedded", labeler="imported:bench", k=1, rounds=0,
                               max_tokens=tokens, kind="harmful_compliance")
         _, seconds = timed(lambda: make_pairs(store, taxonomy, load_config(config_path), options))
         made = store.db.execute("SELECT count(*) FROM pairs").fetchone()[0]
