@@ -37,10 +37,8 @@ def terminal_safe(text: object) -> str:
     r"""Text for a terminal, lines and tabs kept: control characters (terminal escapes that set the
     title, make links or write the clipboard) and bidirectional overrides shown escaped.
 
-    >>> terminal_safe("panel ]8;;https://x.exampleP]8;;	ok
-")
-    'panel \x1b]8;;https://x.example\x07P\x1b]8;;\x07	ok
-'
+    >>> terminal_safe("panel \x1b]8;;https://x.example\x07P\x1b]8;;\x07\tok\n")
+    'panel \\x1b]8;;https://x.example\\x07P\\x1b]8;;\\x07\tok\n'
     """
     return _UNSAFE.sub(lambda m: m.group().encode("unicode_escape").decode("ascii"), str(text))
 
