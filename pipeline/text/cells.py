@@ -27,8 +27,12 @@ def markdown_literal(value: object) -> str:
     '`[login](https://x.example) $x$`'
     >>> markdown_literal("a `b` c"), markdown_literal("`edge")
     ('``a `b` c``', '`` `edge ``')
+    >>> ":material/" in markdown_literal(":material/warning: read this")
+    False
     """
-    text = str(value)
+    # Streamlit rewrites every ":material/" in Markdown, code spans too, into its icon syntax before it
+    # parses: an invisible word joiner after the colon keeps the text as typed
+    text = str(value).replace(":material/", ":\u2060material/")
     fence = "`" * (max((len(run) for run in re.findall(r"`+", text)), default=0) + 1)
     pad = " " if text[:1] == "`" or text[-1:] == "`" else ""
     return f"{fence}{pad}{text}{pad}{fence}"
