@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Every LLM stage of the studio on the real model, SmolLM2-135M-Instruct on CPU, over a fresh demo store:
-# the figures of the README's "The real model" table. About 15 minutes on 2 cores.
+# the figures of the README's "The real model" table. About 10 minutes on 2 cores.
 #   make setup && bash benchmarks/real_model_stages.sh [WORK_DIR]
 set -euo pipefail
 cd "$(dirname "$0")/.."
