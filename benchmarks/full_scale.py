@@ -88,11 +88,13 @@ def build_inputs(folder: Path, size: int, planted_share: float = 0.05, labelled_
                     + CLOSINGS[(variant // len(OPENINGS)) % len(CLOSINGS)])
         labelled = rng.random() < labelled_share
         rows.append({"prompt": text, **{column: base[column] if labelled else "" for column in LABELS.values()}})
+    planted_pairs = []
     for j in rng.choice(originals, size=planted, replace=False):  # one word changed: a near-duplicate
         words = rows[j]["prompt"].split(" ")
         k = int(rng.integers(len(words)))
-        words[k] = words[k] + ("s" if not words[k].endswith("s") else "")
+        words[k] = words[k][:-1] if words[k].endswith("s") else words[k] + "s"  # never the same text again
         rows.append({"prompt": " ".join(words), **{column: "" for column in LABELS.values()}})
+        planted_pairs.append((rows[j]["prompt"], rows[-1]["prompt"]))
     prompts = folder / "prompts.csv"
     pd.DataFrame(rows).to_csv(prompts, index=False)
     responses = folder / "responses.jsonl"
@@ -103,6 +105,7 @@ def build_inputs(folder: Path, size: int, planted_share: float = 0.05, labelled_
                 f.write(json.dumps({"prompt": row["prompt"], "slot": slot, "text": template.format(gist=gist),
                                     "generator": "templated"}) + "\n")
     return {"prompts": prompts, "responses": responses, "size": len(rows), "planted": planted,
+            "planted_pairs": planted_pairs,
             "labelled": sum(bool(r["safety_name"] or r["values_name"] or r["cultural_name"]) for r in rows)}
 
 
@@ -202,7 +205,8 @@ def run_loop(folder: Path, size: int, stages_run: tuple[str, ...] = STAGES) -> d
             timed("app page reads", lambda: ([read() for read in reads.values()], len(reads)))
     for s in stages:
         s["items_per_s"] = s["items"] / s["seconds"] if s["seconds"] and s["items"] else None
-    return {"size": inputs["size"], "planted_near_duplicates": inputs["planted"], "dedup_removed": removed,
+    return {"size": inputs["size"], "planted_near_duplicates": inputs["planted"],
+            "planted_pairs": inputs["planted_pairs"], "dedup_removed": removed,
             "labelled": inputs["labelled"], "stages": stages,
             "total_minutes": sum(s["seconds"] for s in stages) / 60,
             # each stage restarted the high-water mark (the process's own figure with it): the largest of theirs
@@ -229,7 +233,7 @@ def main() -> None:
         if not args.keep:
             shutil.rmtree(folder, ignore_errors=True)
     if args.json:
-        print(json.dumps(result, indent=2))
+        print(json.dumps({k: v for k, v in result.items() if k != "planted_pairs"}, indent=2))
         return
     removed = "not run" if result["dedup_removed"] is None else f"removed {result['dedup_removed']:,}"
     print(f"{result['size']:,} prompts ({result['labelled']:,} labelled, {result['planted_near_duplicates']:,} planted "

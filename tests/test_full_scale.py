@@ -2,9 +2,12 @@
 scale cannot silently break: every stage runs on one store and does what it says."""
 
 import pytest
+from simhash import Simhash
 
 from benchmarks.full_scale import chosen_stages, run_loop
 from benchmarks.label import DEV_CSV
+from pipeline.stages.options import DedupOptions
+from pipeline.text.simhash import text_features
 
 pytestmark = [pytest.mark.slow, pytest.mark.skipif(not DEV_CSV.is_file(), reason="needs ../shared/data")]
 
@@ -19,8 +22,14 @@ def test_the_whole_loop_at_ci_scale(tmp_path):
                             "bench keyword-refusal", "summarise keyword-refusal", "bench embedded",
                             "summarise embedded", "export (all formats)", "app page reads"]
     assert stages["ingest"]["items"] == SIZE and stages["label (learned)"]["items"] > 0.98 * SIZE
-    # most planted near-duplicates (one word changed) are found, and dedup removes little else
-    assert 0.5 * result["planted_near_duplicates"] <= result["dedup_removed"] <= 1.5 * result["planted_near_duplicates"]
+    # every planted near-duplicate (one word changed) that SimHash at τ can see, by the `simhash` package, is
+    # removed, and dedup removes little else (one word in a short prompt moves more bits than τ: not seen)
+    options = DedupOptions()
+    seen = sum(Simhash(a).distance(Simhash(b)) <= options.tau for a, b in (
+        [text_features(text, options.spec()) for text in pair] for pair in result["planted_pairs"])
+        if min(len(set(a)), len(set(b))) >= options.min_features)
+    assert seen > 0.3 * result["planted_near_duplicates"]
+    assert seen <= result["dedup_removed"] <= 1.5 * result["planted_near_duplicates"]
     assert stages["bench embedded"]["items"] == stages["bench keyword-refusal"]["items"] > 0
     # every text is embedded once: the detector reads back what the labeller and the judge embedded
     # (it embeds only responses the rules failed before the judge saw them)

@@ -133,20 +133,19 @@ class OpenAIEngine:
             server.down_until = time.monotonic() + wait
             self._ready.notify_all()
 
-    def _all_down(self) -> str | None:
-        """When every server has failed ``retries + 1`` times in a row: what each last said (the run stops
-        rather than wait on servers that are gone; what was answered is already in the cache)."""
+    def _stop_if_all_down(self) -> None:
+        """When every server has failed ``retries + 1`` times in a row: stop, with what each last said (rather
+        than wait on servers that are gone; what was answered is already in the cache)."""
         with self._ready:
             if all(s.failures > self.retries for s in self.servers):
-                return "; ".join(f"{s.url}: {s.problem} ({s.failures} tries in a row)" for s in self.servers)
-        return None
+                down = "; ".join(f"{s.url}: {s.problem} ({s.failures} tries in a row)" for s in self.servers)
+                raise EngineError(f"openai: every server is down ({down}); the answers so far are kept, run again "
+                                  "to resume")
 
     def _post(self, path: str, body: dict) -> dict:
         attempts = (self.retries + 1) * len(self.servers)
         for _ in range(attempts):
-            if down := self._all_down():
-                raise EngineError(f"openai: every server is down ({down}); the answers so far are kept, run again "
-                                  "to resume")
+            self._stop_if_all_down()
             server = self._take()
             url, began, wait = server.url + path, time.perf_counter(), None
             try:
@@ -170,6 +169,7 @@ class OpenAIEngine:
             server.problem = problem
             self._set_aside(server, wait)
             self._give_back(server)
+        self._stop_if_all_down()
         raise EngineError(f"openai: {url}: {problem} (after {attempts} tries)")
 
     @staticmethod
