@@ -343,9 +343,18 @@ def test_review_push_pull_and_status_from_the_cli(store, taxonomy, tmp_path, arg
     assert pulled.exit_code == 0 and "review_pull: 1 in, 1 kept" in pulled.stdout
     status = cli("review", "status")
     row = next(line.split() for line in status.stdout.splitlines() if line.startswith("Nordics"))
-    assert row[1:] == ["borderline", "4", "0", "1", "4"]  # items, complete (2 answers needed), answers, pushed
+    # items, complete (2 answers needed), answers, pushed, records Argilla holds
+    assert row[1:] == ["borderline", "4", "0", "1", "4", "4"]
     assert "human statuses: none yet" in status.stdout
+    dataset.delete()  # status counts what Argilla holds, not what the store once sent
+    status = cli("review", "status")
+    row = next(line.split() for line in status.stdout.splitlines() if line.startswith("Nordics"))
+    assert row[-2:] == ["4", "missing"] and "the next review push sends every item again" in status.stdout
     monkeypatch.setenv("ARGILLA_API_KEY", "wrong.key")
     refused = cli("review", "pull")
     assert refused.exit_code == 1 and refused.stderr.startswith("error: Argilla at ") and \
         len(refused.stderr.strip().splitlines()) == 1
+    status = cli("review", "status")  # the store's side is still shown, and why Argilla's is not
+    assert status.exit_code == 0 and "what Argilla holds is not shown" in status.stderr
+    assert next(line.split() for line in status.stdout.splitlines() if line.startswith("Nordics"))[1:] == \
+        ["borderline", "4", "0", "1", "4"]

@@ -4,6 +4,7 @@ adjudication."""
 from __future__ import annotations
 
 import json
+import os
 import math
 from typing import Annotated, Optional
 
@@ -11,7 +12,7 @@ import typer
 
 from pipeline.cli.common import echo
 
-from pipeline.errors import UsageError
+from pipeline.errors import ServiceError, UsageError
 from pipeline.review.argilla import PUSH_BATCH
 from pipeline.review.queues import (ANNOTATOR_ATTRIBUTES, QUEUES, add_annotator, add_panel, adjudicate, build_queues, disagreements,
                                     edit_annotator)
@@ -164,16 +165,39 @@ def pull_command(ctx: typer.Context) -> None:
 
 @review_app.command("status")
 def status_command(ctx: typer.Context) -> None:
-    """Review progress per panel and queue, and pairs by human status."""
+    """Review progress per panel and queue, and pairs by human status; with ARGILLA_API_URL set, also how
+    many records Argilla holds of each queue (what was pushed can have been deleted there since)."""
     with ctx.obj.open_store(must_exist=True, only_reads=True) as store:
         progress, statuses = store.review_progress(), store.human_status_counts()
-    echo(f"{'panel':24} {'queue':16} {'items':>6} {'complete':>8} {'answers':>8} {'pushed':>6}")
+    held = _argilla_holdings([(r["panel"], r["queue"]) for r in progress if r["pushed"]])
+    echo(f"{'panel':24} {'queue':16} {'items':>6} {'complete':>8} {'answers':>8} {'pushed':>6}"
+         + (f" {'in Argilla':>10}" if held is not None else ""))
     for r in progress:
-        echo(f"{r['panel'][:24]:24} {r['queue']:16} {r['items']:>6} {r['complete']:>8} {r['submissions']:>8} "
-                   f"{r['pushed']:>6}")
+        line = (f"{r['panel'][:24]:24} {r['queue']:16} {r['items']:>6} {r['complete']:>8} {r['submissions']:>8} "
+                f"{r['pushed']:>6}")
+        if held is not None:
+            count = held.get((r["panel"], r["queue"]), 0)
+            line += f" {'missing' if count is None else count:>10}"
+        echo(line)
+    if held and None in held.values():
+        echo("missing: pushed, but Argilla has no such dataset (deleted there?); the next review push sends every "
+             "item again")
     if not progress:
         echo("nothing queued yet: misalign review queue --panel NAME")
     echo("human statuses: " + (", ".join(f"{k} {v}" for k, v in sorted(statuses.items())) or "none yet"))
+
+
+def _argilla_holdings(panel_queues: list[tuple[str, str]]) -> dict | None:
+    """What Argilla holds, when ARGILLA_API_URL says where it is; None (with a line why) when it cannot say."""
+    from pipeline.review.argilla.sync import argilla_client, holdings
+
+    if not os.environ.get("ARGILLA_API_URL"):
+        return None
+    try:
+        return holdings(argilla_client(), panel_queues)
+    except (ServiceError, UsageError) as exc:
+        echo(f"{exc}; what Argilla holds is not shown", err=True)
+        return None
 
 
 def _number(value: float) -> str:

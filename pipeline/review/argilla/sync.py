@@ -289,6 +289,23 @@ def submitted_responses(client: rg.Argilla, dataset_id: str, page: int = 1000) -
         offset += len(records)
 
 
+def holdings(client: rg.Argilla, panel_queues: list[tuple[str, str]]) -> dict[tuple[str, str], int | None]:
+    """How many records Argilla holds for each (panel, queue): None where its dataset is not there (never
+    pushed, or deleted in Argilla since; the next push sends every item again)."""
+    held = {}
+    with server_errors(client.api_url):
+        for panel, queue in panel_queues:
+            workspace = quietly(client.workspaces, workspace_name(panel))
+            dataset = quietly(client.datasets, f"misalign-{queue}", workspace=workspace) if workspace else None
+            if dataset is None:
+                held[panel, queue] = None
+                continue
+            answer = client.api.http_client.get(f"/api/v1/datasets/{dataset.id}/progress")
+            answer.raise_for_status()
+            held[panel, queue] = int(answer.json()["total"])
+    return held
+
+
 def pull(store: Store, taxonomy: Taxonomy, client: rg.Argilla) -> StageReport:
     """Submitted responses of every panel's datasets into the store's annotations (a response already
     pulled, unchanged, is left as it was); the pairs' human statuses and the panels' labels follow."""
