@@ -216,8 +216,9 @@ class _Listener:
 
 
 def test_data_text_is_shown_literally_and_makes_no_request(store, taxonomy, tmp_path, db_path):
-    """A prompt written as Markdown stays text: no link, no image fetched, no KaTeX, no colour, in an
-    expander title, a selectbox, a caption or a warning that echoes a search term."""
+    """A prompt, a file (so a labeler), a panel and a person's name written as Markdown stay text on every
+    page: no link, no image fetched, no KaTeX, no colour, in an expander title, a selectbox, a caption, a
+    warning that echoes a search term or the welcome after "Add me"."""
     from playwright.sync_api import sync_playwright
 
     from pipeline.review.queues import submit
@@ -225,9 +226,9 @@ def test_data_text_is_shown_literally_and_makes_no_request(store, taxonomy, tmp_
     listener = _Listener()
     hostile = (f"[Verify your account](https://evil.example/login) ![p](http://127.0.0.1:{listener.port}/pixel.png?"
                "leak=prompt) :red[**urgent**] $x^2$ may I read my flatmate's diary?")
-    (tmp_path / "x.jsonl").write_text(json.dumps({"prompt": hostile, "safety": "Privacy Violation"}) + "\n",
-                                      encoding="utf-8")
-    ingest(store, tmp_path / "x.jsonl", taxonomy, IngestOptions(label_columns={"safety": "safety"}))
+    source = tmp_path / "[src](https:evil.example) $s$ :red[x].jsonl"  # no slash in a file name
+    source.write_text(json.dumps({"prompt": hostile, "safety": "Privacy Violation"}) + "\n", encoding="utf-8")
+    ingest(store, source, taxonomy, IngestOptions(label_columns={"safety": "safety"}))
     (tmp_path / "r.jsonl").write_text("".join(json.dumps({"prompt": hostile, "slot": slot, "text": text, "generator": "g"})
                                               + "\n" for slot, text in (
         ("aligned", "No: a diary is private, so ask them instead of reading it."),
@@ -235,11 +236,12 @@ def test_data_text_is_shown_literally_and_makes_no_request(store, taxonomy, tmp_
     import_candidates(store, taxonomy, load_config(), tmp_path / "r.jsonl", PairOptions(threshold=0.5, margin=0.5))
     panel = "[Panel](https://evil.example/panel) :blue[South] Asia"
     add_panel(store, panel, min_submissions=2)
-    for name in ("asha", "ravi"):
+    people = ("[asha](https://evil.example/asha) :red[A]", f"![r](http://127.0.0.1:{listener.port}/pixel.png?leak=name)")
+    for name in people:
         add_annotator(store, name, (panel,), culture="IN")
     build_queues(store, panel, queues=("borderline",))
     [item] = store.review_items(panel=panel)
-    for name, valid in (("asha", "yes"), ("ravi", "no")):  # a split panel: the pair waits for adjudication
+    for name, valid in zip(people, ("yes", "no")):  # a split panel: the pair waits for adjudication
         submit(store, item["id"], name, {"pair_valid": valid, "aligned_acceptable": "yes",
                                            "misaligned_dimensions": ["safety"]})
     try:
@@ -249,7 +251,7 @@ def test_data_text_is_shown_literally_and_makes_no_request(store, taxonomy, tmp_
                 page = browser.new_page()
                 page.goto(f"{url}/Domains")
                 page.get_by_text("Labeler").first.wait_for()
-                choose(page, 0, "imported:x.jsonl")
+                choose(page, 0, f"imported:{source.name}")
                 choose(page, 2, "Privacy Violation")
                 page.locator("div[data-testid=stExpander] summary").first.wait_for()
                 page.get_by_text("[Verify your account](https://evil.example/login)", exact=False).filter(
@@ -270,7 +272,21 @@ def test_data_text_is_shown_literally_and_makes_no_request(store, taxonomy, tmp_
                 page.goto(f"{url}/Review")
                 page.get_by_text("I am").first.wait_for()
                 assert panel in page.locator("div[data-testid=stSelectbox] input").first.input_value()
+                choose(page, 1, people[0])
+                page.get_by_text(f"{people[0]}: culture IN").wait_for()
                 _assert_nothing_live(page)
+                page.get_by_text("Add me to this panel").click()
+                newcomer = "[me](https://evil.example/me) $\\alpha$ :green[new]"
+                page.get_by_role("textbox", name="Name *").fill(newcomer)
+                page.get_by_role("button", name="Add me").click()
+                page.get_by_text(f"Welcome, {newcomer}: your first item is below.").wait_for()
+                _assert_nothing_live(page)
+
+                for name, heading in (("", "Overview"), ("Trade-offs", "Trade-offs"), ("Runs", "Stage runs"),
+                                      ("Export", "Export")):
+                    page.goto(f"{url}/{name}")
+                    page.get_by_role("heading", name=heading).first.wait_for()
+                    _assert_nothing_live(page)
             finally:
                 browser.close()
     finally:
