@@ -11,10 +11,11 @@ import httpx
 import pytest
 
 from pipeline.review.agreement import agreement
+from pipeline.review.argilla import sync
 from pipeline.review.argilla.sync import ArgillaSyncError, argilla_client, pull, push
 from pipeline.review.queues import add_annotator, add_panel, build_queues, submit
 from pipeline.review.argilla.local.server import local_argilla
-from review_store import utc_now
+from review_store import Store, utc_now
 from tests.review_fixtures import seed_pairs
 
 pytestmark = [pytest.mark.slow,
@@ -150,6 +151,32 @@ def test_a_pull_never_replaces_a_newer_app_answer_and_keeps_when_argilla_answers
     # moussa's answer keeps the time it was given in Argilla, not the pull's
     assert answers["moussa"]["backend"] == "argilla" and answers["moussa"]["submitted_at"] <= answered_in_argilla
     assert store.pair_by_id(pairs[0])["human_status"] == "needs_adjudication"
+
+
+def test_an_app_answer_given_while_a_pull_reads_argilla_is_kept(store, taxonomy, tmp_path, argilla, db_path,
+                                                                monkeypatch):
+    pairs = panel_with_queue(store, taxonomy, tmp_path, "Andes", ["ines"])
+    client = argilla_client(argilla.url, argilla.api_key)
+    push(store, taxonomy, "Andes", client, password=PASSWORD)
+    dataset = client.datasets("misalign-borderline", workspace="andes")
+    ines = Annotator(argilla.url, "ines")
+    ines.submit(next(r["id"] for r in ines.pending(str(dataset.id)) if r["external_id"] == pairs[0]), "yes")
+    time.sleep(1.1)  # the store's times are to the second
+    [item] = [i for i in store.review_items(panel="Andes") if i["pair_id"] == pairs[0]]
+    reads_argilla = sync.submitted_responses
+
+    def while_the_app_answers(*args, **kwargs):
+        """Argilla's responses as the pull reads them; once read, the app (its own connection) takes an answer."""
+        yield from reads_argilla(*args, **kwargs)
+        with Store(db_path) as app:
+            submit(app, item["id"], "ines", {"pair_valid": "no", "aligned_acceptable": "yes",
+                                             "misaligned_dimensions": ["safety"], "comment": "changed my mind"})
+
+    monkeypatch.setattr(sync, "submitted_responses", while_the_app_answers)
+    pulled = pull(store, taxonomy, client)
+    assert pulled.kept == 0 and pulled.dropped == {"older_than_the_stores_answer": 1}
+    [answer] = store.annotations("Andes")
+    assert (answer["pair_valid"], answer["backend"], answer["comment"]) == ("no", "app", "changed my mind")
 
 
 def test_a_dataset_deleted_in_argilla_is_made_again_with_every_item_and_app_answer(store, taxonomy, tmp_path,
