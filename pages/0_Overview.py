@@ -4,7 +4,8 @@ import altair as alt
 import pandas as pd
 import streamlit as st
 
-from pipeline.app.shared import read, store_path
+from pipeline.app.runs import run_rows
+from pipeline.app.shared import read, store_path, taxonomy
 from pipeline.text.cells import markdown_literal as literal
 
 st.set_page_config(page_title="Overview · misalign studio", layout="wide")
@@ -69,7 +70,8 @@ if not status["pairs"]:
 
 st.subheader("Labels per dimension")
 rows = [
-    {"labeler": labeler, "dimension": dimension, "domains used": len(c["domains"]),
+    {"labeler": labeler, "dimension": taxonomy().dimension_names.get(dimension, dimension),
+     "domains used": len(c["domains"]),
      "labelled prompts": sum(c["domains"].values()), "None": c["none"], "Unknown": c["unknown"]}
     for labeler, dims in status["labels"].items() for dimension, c in dims.items()
 ]
@@ -77,7 +79,4 @@ st.dataframe(pd.DataFrame(rows), hide_index=True, width="stretch")
 
 st.subheader("Last stage runs")
 runs = read("stage_runs", limit=10)
-st.dataframe(
-    pd.DataFrame([{k: r[k] for k in ("id", "stage", "started_at", "items_in", "kept", "seconds")} for r in runs]),
-    hide_index=True, width="stretch",
-)
+st.dataframe(pd.DataFrame(run_rows(runs)), hide_index=True, width="stretch")

@@ -3,6 +3,8 @@
 import pandas as pd
 import streamlit as st
 
+from pipeline.app.pair_card import reason_words
+from pipeline.app.runs import run_name, run_rows
 from pipeline.app.shared import read
 
 st.set_page_config(page_title="Runs · misalign studio", layout="wide")
@@ -12,21 +14,16 @@ if not runs:
     st.info("No stage has run on this store yet.")
     st.stop()
 
-table = pd.DataFrame([
-    {
-        "id": r["id"], "stage": r["stage"], "started_at": r["started_at"], "in": r["items_in"],
-        "kept": r["kept"], "dropped": sum(r["dropped"].values()), "seconds": r["seconds"],
-        "items/s": round(r["items_in"] / r["seconds"]) if r["seconds"] else None,
-    }
-    for r in runs
-])
-st.dataframe(table, hide_index=True, width="stretch")
+st.dataframe(pd.DataFrame(run_rows(runs)), hide_index=True, width="stretch")
 
-run_id = st.selectbox("Details of run", [r["id"] for r in runs])
-chosen = next(r for r in runs if r["id"] == run_id)
-st.write("Dropped by reason")
-st.json(chosen["dropped"])
-st.write("Figures")
-st.json(chosen["notes"])
-st.write("Parameters")
-st.json(chosen["params"])
+chosen = st.selectbox("Details of", runs, format_func=run_name)
+if chosen["dropped"]:
+    st.write("Dropped, by reason")
+    st.dataframe(pd.DataFrame([{"reason": reason_words(reason), "items": n} for reason, n in chosen["dropped"].items()]),
+                 hide_index=True)
+else:
+    st.caption("Nothing dropped.")
+with st.expander("Figures the run recorded"):
+    st.json(chosen["notes"])
+with st.expander("Parameters it ran with"):
+    st.json(chosen["params"])

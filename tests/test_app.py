@@ -47,7 +47,9 @@ def test_overview_shows_counts_of_a_seeded_store(seeded):
 def test_runs_page_lists_stage_runs(seeded):
     at = run("pages/6_Runs.py")
     assert not at.exception
-    assert list(at.dataframe[0].value["stage"]) == ["ingest"]
+    table = at.dataframe[0].value  # in words, not the store's columns and codes
+    assert list(table["stage"]) == ["ingest prompts"] and "started (UTC)" in table.columns
+    assert at.selectbox[0].options[0].startswith("run 1: ingest prompts, ")
 
 
 def test_runs_page_on_an_empty_store(app_store, store):

@@ -2,8 +2,10 @@
 
 import json
 import shutil
+from pathlib import Path
 
 import pytest
+import yaml
 
 from pipeline.engines.config import load_config
 from pipeline.stages.ingest import IngestOptions, ingest
@@ -11,6 +13,7 @@ from pipeline.stages.pairs.run import PairOptions
 from pipeline.stages.pairs.importer import import_candidates
 from pipeline.review.queues import add_annotator, add_panel, build_queues
 from review_store import Store
+from taxonomy import load_taxonomy
 from tests.conftest import running_app
 from tests.review_fixtures import seed_pairs
 
@@ -292,6 +295,42 @@ def test_data_text_is_shown_literally_and_makes_no_request(store, taxonomy, tmp_
     finally:
         listener.close()
     assert listener.paths == [], f"the page fetched {listener.paths} because of data text"
+
+
+def test_taxonomy_names_from_a_users_file_are_shown_literally(taxonomy, tmp_path, db_path, monkeypatch):
+    """A taxonomy file's dimension and domain names written as Markdown stay text on the Domains page."""
+    from playwright.sync_api import sync_playwright
+
+    listener = _Listener()
+    spec = yaml.safe_load(Path(taxonomy.path).read_text(encoding="utf-8"))
+    spec["dimensions"]["safety"]["name"] = "[Safety](https://evil.example/dim) :red[S] $d$"
+    privacy = next(d for d in spec["domains"] if d["id"] == "safety.privacy_violation")
+    privacy["name"] = f"Privacy ![p](http://127.0.0.1:{listener.port}/pixel.png?leak=domain) $\\beta$"
+    privacy["aliases"] = ["Privacy Violation"]
+    privacy["description"] = "[read more](https://evil.example/desc) :blue[about privacy]"
+    (tmp_path / "hostile.yaml").write_text(yaml.safe_dump(spec, allow_unicode=True), encoding="utf-8")
+    hostile = load_taxonomy(tmp_path / "hostile.yaml")
+    (tmp_path / "x.jsonl").write_text(json.dumps({"prompt": "May I read my flatmate's diary?",
+                                                  "safety": "Privacy Violation"}) + "\n", encoding="utf-8")
+    with Store(db_path) as store:
+        ingest(store, tmp_path / "x.jsonl", hostile, IngestOptions(label_columns={"safety": "safety"}))
+    monkeypatch.setenv("MISALIGN_TAXONOMY", str(tmp_path / "hostile.yaml"))
+    try:
+        with running_app(db_path, cwd=tmp_path) as url, sync_playwright() as playwright:
+            browser = playwright.chromium.launch(executable_path=shutil.which("chromium"), args=CHROMIUM_ARGS)
+            try:
+                page = browser.new_page()
+                page.goto(f"{url}/Domains")
+                page.get_by_text("Labeler").first.wait_for()
+                choose(page, 1, spec["dimensions"]["safety"]["name"])
+                choose(page, 2, privacy["name"])
+                page.get_by_text(privacy["description"]).wait_for()
+                _assert_nothing_live(page)
+            finally:
+                browser.close()
+    finally:
+        listener.close()
+    assert listener.paths == [], f"the page fetched {listener.paths} because of a taxonomy name"
 
 
 def _assert_nothing_live(page) -> None:

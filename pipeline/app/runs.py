@@ -1,0 +1,41 @@
+"""Stage runs in words: the rows the Overview and Runs pages show."""
+
+from __future__ import annotations
+
+STAGE_WORDS = {
+    "ingest": "ingest prompts", "label": "label domains", "dedup": "remove near-duplicates",
+    "expand": "expand sparse domains", "pairs": "generate pairs", "pairs_import": "import responses as pairs",
+    "import_responses": "import labelled responses", "bench": "benchmark a model", "export": "export",
+    "review_queue": "queue for review", "review_push": "push to Argilla", "review_pull": "pull from Argilla",
+    "steer_build": "build a steering vector",
+}
+
+
+def stage_words(stage: str) -> str:
+    """A stage's name as a person would say it.
+
+    >>> stage_words("pairs_import"), stage_words("some_new_stage")
+    ('import responses as pairs', 'some new stage')
+    """
+    return STAGE_WORDS.get(stage, stage.replace("_", " "))
+
+
+def run_name(run: dict) -> str:
+    """How a run is told apart in a chooser: its number, what it did, when, and its counts.
+
+    >>> run_name({"id": 9, "stage": "bench", "started_at": "2026-12-04T02:49:18+00:00", "items_in": 229, "kept": 227})
+    'run 9: benchmark a model, 2026-12-04 02:49 UTC (229 in, 227 kept)'
+    """
+    when = run["started_at"][:16].replace("T", " ")
+    return f"run {run['id']}: {stage_words(run['stage'])}, {when} UTC ({run['items_in']} in, {run['kept']} kept)"
+
+
+def run_rows(runs: list[dict]) -> list[dict]:
+    """One row a run, with headers in words."""
+    rows = []
+    for r in runs:
+        dropped = sum(r["dropped"].values())
+        rows.append({"run": r["id"], "stage": stage_words(r["stage"]), "started (UTC)": r["started_at"][:19].replace(
+            "T", " "), "in": r["items_in"], "kept": r["kept"], "dropped": dropped, "seconds": round(r["seconds"], 1),
+            "items per second": round(r["items_in"] / r["seconds"]) if r["seconds"] and r["items_in"] else None})
+    return rows
