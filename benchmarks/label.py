@@ -113,7 +113,8 @@ def main() -> None:
         with Store(Path(tmp) / "bench.db") as store:
             ingest(store, source, taxonomy, IngestOptions(label_columns=LABELS))
             report = label(store, taxonomy, load_config(), LabelOptions(engine="embedded"))
-            agreement = label_agreement(store, report.params["labeler"], f"imported:{DEV_CSV.name}", taxonomy)
+            agreement = label_agreement(store, report.params["labeler"], f"imported:{DEV_CSV.name}", taxonomy,
+                                        report.params["delta"])
             texts = [r["text"] for r in store.prompts_page(limit=10**9)]
             ours_bytes = label_bytes(store) / report.items_in
             before_bytes = v13_bytes(store, report.params["labeler"], Path(tmp)) / report.items_in

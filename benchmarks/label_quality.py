@@ -34,12 +34,14 @@ from pipeline.engines.embed import EmbedEngine  # noqa: E402
 from pipeline.stages.dedup import dedup  # noqa: E402
 from pipeline.stages.ingest import ingest  # noqa: E402
 from pipeline.stages.label import label  # noqa: E402
-from pipeline.stages.label_model import cross_validated, label_metrics, label_set  # noqa: E402
+from pipeline.stages.label_figures import label_figures, label_set  # noqa: E402
+from pipeline.stages.label_model import cross_validated  # noqa: E402
 from pipeline.stages.label_trained import training_set  # noqa: E402
 from pipeline.stages.options import DedupOptions, IngestOptions, LabelOptions  # noqa: E402
 from review_store import Store  # noqa: E402
 from taxonomy import DIMENSIONS, load_taxonomy  # noqa: E402
 
+DELTA = LabelOptions.delta
 GOALS = {"safety": 0.65, "value": 0.45, "culture": 0.50}
 
 
@@ -59,7 +61,7 @@ def mlp_cross_validated(data: dict, features: np.ndarray, k: int) -> dict:
             mlp = MLPClassifier(hidden_layer_sizes=(256,), early_stopping=True, max_iter=200, random_state=0)
             mlp.fit(features[known[train]], y[train])
             out[np.ix_(test, [classes.index(c) for c in mlp.classes_])] = mlp.predict_proba(features[known[test]])
-        results[dimension] = label_metrics([values[i] for i in known], out, classes)
+        results[dimension] = label_figures([values[i] for i in known], out, classes, DELTA)
     return results
 
 
@@ -73,7 +75,8 @@ def name_similarity(data: dict, features: np.ndarray, taxonomy, embedder: EmbedE
         scores = features[known] @ embedder.embed([d.name for d in domains]).T
         probabilities = np.exp((scores - scores.max(axis=1, keepdims=True)) / 0.05)
         probabilities = np.hstack([probabilities / probabilities.sum(axis=1, keepdims=True), np.zeros((len(known), 1))])
-        results[dimension] = label_metrics([values[i] for i in known], probabilities, [d.id for d in domains] + ["none"])
+        results[dimension] = label_figures([values[i] for i in known], probabilities, [d.id for d in domains] + ["none"],
+                                           DELTA)
     return results
 
 
@@ -88,7 +91,7 @@ def zero_shot(store: Store, taxonomy, data: dict) -> dict:
         table = table.reindex(index=data["ids"], columns=classes, fill_value=0.0)
         values = data["labels"][dimension]
         known = [i for i, v in enumerate(values) if v is not None]
-        results[dimension] = label_metrics([values[i] for i in known], table.to_numpy()[known], classes)
+        results[dimension] = label_figures([values[i] for i in known], table.to_numpy()[known], classes, DELTA)
     return results, report.notes["prompts_per_s"]
 
 
@@ -138,7 +141,8 @@ def main() -> None:
             for method in args.methods.split(","):
                 began = time.perf_counter()
                 figures = mlp_cross_validated(data, features, args.folds) if method == "mlp" else \
-                    cross_validated(data["texts"], data["labels"], data["groups"], features, args.folds, method)
+                    cross_validated(data["texts"], data["labels"], data["groups"], features, args.folds, method,
+                                    delta=DELTA)
                 seconds = time.perf_counter() - began
                 rows += [{"method": method, "dimension": d, **f, "cv_seconds": round(seconds, 1)} for d, f in figures.items()]
             rows += [{"method": "name similarity", "dimension": d, **f, "cv_seconds": 0.0}
@@ -151,10 +155,14 @@ def main() -> None:
         return
     print(f"{args.folds}-fold cross-validation grouped by dedup cluster, {DEV_CSV.name}"
           f"{f' (first {args.limit})' if args.limit else ''}; top-1 goals {GOALS}, ECE <= 0.05")
-    print(f"{'method':16} {'dimension':10} {'accuracy':>8} {'macro-F1':>8} {'top-1 real':>10} {'ECE':>6} {'CV s':>7}")
+    print(f"figures of pipeline/stages/label_figures.py; at δ = {DELTA}; top-1 @50%: on the most confident half")
+    print(f"{'method':16} {'dimension':10} {'accuracy':>8} {'macro-F1':>8} {'top-1 real':>10} {'None P':>6} "
+          f"{'None R':>6} {'ECE':>6} {'acc @δ':>6} {'top-1 @50%':>10} {'AURC':>6} {'CV s':>7}")
     for r in rows:
+        half = next(c for c in r["risk_coverage"] if c["coverage"] == 0.5)
         print(f"{r['method']:16} {r['dimension']:10} {r['accuracy']:8.3f} {r['macro_f1']:8.3f} {r['top1_real']:10.3f} "
-              f"{r['ece']:6.3f} {r['cv_seconds']:7.1f}")
+              f"{r['none_precision']:6.3f} {r['none_recall']:6.3f} {r['ece']:6.3f} {r['at_delta']['accuracy']:6.3f} "
+              f"{half['top1_real']:10.3f} {r['aurc']:6.3f} {r['cv_seconds']:7.1f}")
     print(f"speed (prompts/s, 2 cores): {speed}")
 
 

@@ -134,11 +134,15 @@ def test_an_interrupted_labelling_run_resumes_where_it_stopped(prompts_store, ta
 def test_agreement_against_imported_labels_is_computed_per_dimension(prompts_store, taxonomy, monkeypatch, tmp_path):
     monkeypatch.chdir(tmp_path)
     name = label(prompts_store, taxonomy, load_config()).params["labeler"]
-    report = label_agreement(prompts_store, name, REFERENCE, taxonomy)
+    report = label_agreement(prompts_store, name, REFERENCE, taxonomy, 0.5)
     assert report["culture"]["n"] == 4 and 0 <= report["culture"]["accuracy"] <= 1
-    assert label_agreement(prompts_store, REFERENCE, REFERENCE, taxonomy)["value"] == {
+    itself = label_agreement(prompts_store, REFERENCE, REFERENCE, taxonomy, 0.5)["value"]
+    # imported labels: probability 1 and right, so ECE 0 and nothing to gain from choosing
+    assert {k: itself[k] for k in ("n", "accuracy", "macro_f1", "top1_real", "ece", "reference_none",
+                                   "predicted_none", "aurc", "confusions", "left_out_unknown")} == {
         "n": 4, "accuracy": 1.0, "macro_f1": 1.0, "top1_real": 1.0, "ece": 0.0, "reference_none": 0.0,
-        "predicted_none": 0.0, "confusions": []}  # imported labels: probability 1 and right, so ECE 0
+        "predicted_none": 0.0, "aurc": 0.0, "confusions": [], "left_out_unknown": 0}
+    assert itself["at_delta"]["accuracy"] == 1.0
 
 
 def test_label_cli_with_agreement_and_guards(prompts_store, cli, taxonomy):

@@ -10,14 +10,8 @@ import pytest
 from scipy.special import softmax
 from sklearn.metrics import accuracy_score, f1_score
 
-from pipeline.stages.label_model import (
-    LabelModel,
-    cross_validated,
-    expected_calibration_error,
-    fit_label_model,
-    grouped_folds,
-    label_metrics,
-)
+from pipeline.stages.label_figures import expected_calibration_error, label_figures
+from pipeline.stages.label_model import LabelModel, cross_validated, fit_label_model, grouped_folds
 
 DEV_CSV = Path(__file__).resolve().parents[2] / "shared" / "data" / "misalign_bench_prompts_dev.csv"
 
@@ -70,7 +64,7 @@ def test_metrics_agree_with_scikit_learn_and_a_hand_count():
     reference = ["none", "x", "y", "y", "none", "x"]
     probabilities = np.array([[0.8, 0.1, 0.1], [0.2, 0.7, 0.1], [0.6, 0.1, 0.3], [0.1, 0.2, 0.7],
                               [0.3, 0.6, 0.1], [0.5, 0.4, 0.1]])
-    figures = label_metrics(reference, probabilities, classes)
+    figures = label_figures(reference, probabilities, classes)
     truth, predicted = [0, 1, 2, 2, 0, 1], probabilities.argmax(axis=1)
     assert figures["accuracy"] == pytest.approx(accuracy_score(truth, predicted))
     assert figures["macro_f1"] == pytest.approx(f1_score(truth, predicted, average="macro"))
@@ -84,7 +78,7 @@ def test_a_reference_with_several_domains_counts_a_prediction_of_any_of_them():
     classes = ["none", "x", "y", "z"]
     reference = [("x", "y"), ("x", "y"), "z", "none"]
     probabilities = np.array([[0.1, 0.2, 0.6, 0.1], [0.1, 0.1, 0.1, 0.7], [0.1, 0.1, 0.2, 0.6], [0.5, 0.1, 0.2, 0.2]])
-    figures = label_metrics(reference, probabilities, classes)
+    figures = label_figures(reference, probabilities, classes)
     # row 1: y is one of (x, y), right; row 2: z is neither, scored against x; rows 3-4 right
     truth, predicted = [2, 1, 3, 0], probabilities.argmax(axis=1)
     assert figures["accuracy"] == pytest.approx(0.75) == pytest.approx(accuracy_score(truth, predicted))
@@ -92,6 +86,55 @@ def test_a_reference_with_several_domains_counts_a_prediction_of_any_of_them():
     assert figures["top1_real"] == pytest.approx(2 / 3) and figures["real_n"] == 3
     # confidences 0.6, 0.7, 0.6, 0.5: bins (0.5] right, (0.6] both right, (0.7] wrong
     assert figures["ece"] == pytest.approx((0.5 + 2 * 0.4 + 0.7) / 4)
+
+
+def test_figures_at_delta_and_risk_coverage_by_hand():
+    classes = ["none", "x", "y"]
+    reference = ["x", ("x", "y"), "none", "y"]
+    probabilities = np.array([[0.1, 0.6, 0.3], [0.5, 0.1, 0.4], [0.7, 0.2, 0.1], [0.2, 0.35, 0.45]])
+    figures = label_figures(reference, probabilities, classes, delta=0.5)
+    # argmax: x, None (wrong: x or y), None, y; the most probable real domain is right on all three real rows
+    assert figures["accuracy"] == 0.75 and figures["top1_real"] == 1.0 and figures["real_n"] == 3
+    # at δ 0.5: x (0.6), None (y at 0.4), None, None (y at 0.45): scored against x, x, None, y
+    at = figures["at_delta"]
+    truth, assigned = [1, 1, 0, 2], [1, 0, 0, 0]
+    assert at["accuracy"] == 0.5 == accuracy_score(truth, assigned) and at["predicted_none"] == 0.75
+    assert at["macro_f1"] == pytest.approx(f1_score(truth, assigned, average="macro", labels=[0, 1, 2]))
+    assert at["none_precision"] == pytest.approx(1 / 3) and at["none_recall"] == 1.0
+    # by confidence: row 3 (0.7) right, row 1 (0.6) right, row 2 (0.5) wrong, row 4 (0.45) right
+    assert figures["aurc"] == pytest.approx((0 + 0 + 1 / 3 + 1 / 4) / 4)
+    shares = {c["coverage"]: c for c in figures["risk_coverage"]}
+    assert (shares[0.25]["n"], shares[0.25]["accuracy"]) == (1, 1.0)
+    assert (shares[0.5]["accuracy"], shares[0.75]["accuracy"], shares[1.0]["accuracy"]) == (1.0, pytest.approx(2 / 3),
+                                                                                           0.75)
+    # top-1 among real domains ranks rows 1, 2, 4 by their best real domain (0.6, 0.4, 0.45): 1 of 3 at 25%
+    assert [(c["real_n"], c["top1_real"]) for c in figures["risk_coverage"]] == [(1, 1.0), (2, 1.0), (3, 1.0), (3, 1.0)]
+    assert figures["aurc_top1_real"] == 0.0
+
+
+def test_a_top1_mistake_made_with_more_confidence_costs_more_area():
+    classes = ["none", "x", "y"]
+    sure_and_wrong = label_figures(["x", "y"], np.array([[0.0, 0.1, 0.9], [0.0, 0.4, 0.6]]), classes)
+    unsure_and_wrong = label_figures(["x", "y"], np.array([[0.0, 0.4, 0.6], [0.0, 0.1, 0.9]]), classes)
+    # errors on the top 1 and 2: (1, 1/2) against (0, 1/2)
+    assert sure_and_wrong["aurc_top1_real"] == pytest.approx(0.75)
+    assert unsure_and_wrong["aurc_top1_real"] == pytest.approx(0.25)
+
+
+def test_evaluate_against_and_cross_validation_print_the_same_figures(cli, store, released):
+    import json
+
+    shown = cli("label", "--engine", "trained", "--train-on", released, "--no-types", "--cross-validate", "3",
+                "--evaluate-against", released)
+    assert shown.exit_code == 0, shown.stderr
+    cross_validation, agreement = shown.stdout.split("agreement of ")
+    for part in (cross_validation, agreement):  # one table: the argmax and at δ, then risk–coverage
+        assert "on the argmax (None included)" in part and "at δ = 0.5 (the stored labels)" in part
+        assert "risk–coverage" in part and "AURC" in part
+    as_json = json.loads(cli("label", "--no-types", "--evaluate-against", released, "--json").stdout)
+    [run] = [r for r in store.stage_runs("label") if "cross_validation" in r["notes"]]
+    for dimension in ("safety", "value", "culture"):
+        assert set(run["notes"]["cross_validation"][dimension]) <= set(as_json[dimension])
 
 
 def test_a_prompt_with_two_domains_teaches_both_at_half_weight():
@@ -211,7 +254,7 @@ def test_cross_validation_never_reports_on_training_prompts(released, store, tax
                                c=100.0)["value"]
     fitted = fit_label_model(data["texts"], {"value": data["labels"]["value"]}, data["groups"], features, c=100.0)
     known = [i for i, v in enumerate(data["labels"]["value"]) if v is not None]
-    on_training = label_metrics([data["labels"]["value"][i] for i in known],
+    on_training = label_figures([data["labels"]["value"][i] for i in known],
                                 fitted.dimensions["value"].probabilities(features[known]),
                                 fitted.dimensions["value"].classes)
     assert on_training["accuracy"] > held_out["accuracy"] + 0.2

@@ -95,6 +95,7 @@ def label_command(
     """Label prompts into the taxonomy with an engine (resumable), and optionally measure agreement."""
     from pipeline.stages.label import label
     from pipeline.stages.label_agreement import label_agreement
+    from pipeline.stages.label_figures import figure_lines
 
     options = LabelOptions(engine=engine, mode=mode, delta=delta, shortlist=shortlist, labeler=labeler, semantic_types=types,
                            train_on=tuple(n.strip() for n in (train_on or "").split(",") if n.strip()), features=features,
@@ -110,19 +111,20 @@ def label_command(
             _echo_cross_validation(report.notes["cross_validation"], options.cross_validate, as_json)
         if evaluate_against:
             name = report.params["labeler"]
-            agreement = label_agreement(store, name, evaluate_against, tax)
+            agreement = label_agreement(store, name, evaluate_against, tax, options.delta)
             if as_json:
                 echo(json.dumps(agreement, indent=2))
                 return
-            echo(f"agreement of {name} with {evaluate_against}:")
+            echo(f"agreement of {name} with {evaluate_against} (every prompt both labelled; any of the reference's "
+                 "domains counts as right):")
+            for line in figure_lines(agreement):
+                echo(line)
             for dimension, figures in agreement.items():
-                if not figures["n"]:
-                    echo(f"  {dimension}: no prompts labelled by both")
-                    continue
-                confused = "; ".join(f"{c['reference']} -> {c['predicted']} {c['count']}" for c in figures["confusions"][:3])
-                echo(f"  {dimension}: n {figures['n']}, accuracy {figures['accuracy']:.3f}, macro-F1 {figures['macro_f1']:.3f}, "
-                           f"top-1 among real domains {figures['top1_real']:.3f}, ECE {figures['ece']:.3f}, "
-                           f"None {figures['predicted_none']:.2f} (reference {figures['reference_none']:.2f}); most confused: {confused}")
+                if figures.get("left_out_unknown"):
+                    echo(f"  {dimension}: left out {figures['left_out_unknown']} prompts {name} answered Unknown")
+                if figures.get("confusions"):
+                    echo(f"  {dimension}, most confused (reference -> argmax): " + "; ".join(
+                        f"{c['reference']} -> {c['predicted']} {c['count']}" for c in figures["confusions"][:3]))
 
 
 def _echo_cross_validation(figures: dict, k: int, as_json: bool) -> None:
@@ -130,12 +132,11 @@ def _echo_cross_validation(figures: dict, k: int, as_json: bool) -> None:
     if as_json:
         echo(json.dumps({"cross_validation": figures}, indent=2), err=True)
         return
+    from pipeline.stages.label_figures import figure_lines
+
     echo(f"{k}-fold cross-validation, folds grouped by dedup cluster (figures on held-out prompts only):")
-    echo(f"  {'dimension':14} {'n':>6} {'accuracy':>8} {'macro-F1':>8} {'top-1 real':>10} {'None P':>6} "
-               f"{'None R':>6} {'ECE':>6}")
-    for dimension, f in figures.items():
-        echo(f"  {dimension:14} {f['n']:>6} {f['accuracy']:8.3f} {f['macro_f1']:8.3f} {f['top1_real']:10.3f} "
-                   f"{f['none_precision']:6.3f} {f['none_recall']:6.3f} {f['ece']:6.3f}")
+    for line in figure_lines(figures):
+        echo(line)
 
 
 @commands.command("expand")

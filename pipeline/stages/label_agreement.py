@@ -1,11 +1,9 @@
-"""How a labeler's assignments agree with reference labels (e.g. the paper's, imported).
+"""How a labeler agrees with reference labels (e.g. the paper's, imported), in the figures of
+:mod:`pipeline.stages.label_figures`, from the labeler's stored distributions.
 
-Per dimension, over prompts both have labelled and the reference does not mark Unknown: accuracy,
-macro-F1 over the reference's classes (None included), and the most frequent confusions. When the
-reference gives a prompt several domains (duplicated rows), a prediction matching any counts as
-right. A multi-label prediction (mode independent) is reduced to its most probable domain. From
-the labeler's stored distributions: top-1 among real domains
-(on prompts whose reference has one, None set aside) and the expected calibration error.
+Per dimension, over prompts both have labelled, the reference's Unknown set aside; every domain the
+reference gives a prompt counts as right. Prompts the labeler answered Unknown are counted as left out.
+Also the most frequent confusions of the argmax.
 """
 
 from __future__ import annotations
@@ -13,62 +11,49 @@ from __future__ import annotations
 from collections import Counter
 
 import numpy as np
-from sklearn.metrics import accuracy_score, f1_score
 
-from pipeline.stages.label_model import label_metrics
+from pipeline.stages.label_figures import label_figures
 from review_store import Store
 from taxonomy import DIMENSIONS, Taxonomy
 
 
-def _by_prompt(store: Store, labeler: str) -> dict[tuple[str, str], list[tuple[float, str]]]:
+def _references(store: Store, labeler: str) -> dict[tuple[str, str], tuple[str, ...]]:
+    """Each (prompt, dimension)'s domains by ``labeler``, Unknown left out."""
     labels: dict = {}
-    for prompt_id, dimension, domain, probability in store.assigned_labels(labeler):
-        labels.setdefault((prompt_id, dimension), []).append((probability, domain))
-    return labels
+    for prompt_id, dimension, domain, _ in store.assigned_labels(labeler):
+        if domain != "unknown":
+            labels.setdefault((prompt_id, dimension), set()).add(domain)
+    return {key: tuple(sorted(domains)) for key, domains in labels.items()}
 
 
-def label_agreement(store: Store, labeler: str, reference: str, taxonomy: Taxonomy) -> dict:
-    """{dimension: {n, accuracy, macro_f1, predicted_none, reference_none, confusions}}."""
-    ours, theirs = _by_prompt(store, labeler), _by_prompt(store, reference)
+def label_agreement(store: Store, labeler: str, reference: str, taxonomy: Taxonomy, delta: float) -> dict:
+    """{dimension: the figures of :func:`label_figures` at ``delta``, with the top confusions}."""
+    theirs = _references(store, reference)
+    ours = {(p, d) for p, d, _, _ in store.assigned_labels(labeler)}
     name = {d.id: d.name for d in taxonomy.domains} | {"none": "None", "unknown": "Unknown"}
     report = {}
     for dimension in DIMENSIONS:
-        truth, predicted, prompts = [], [], []
-        for (prompt_id, dim), reference_labels in theirs.items():
-            if dim != dimension or (prompt_id, dim) not in ours:
-                continue
-            allowed = {d for _, d in reference_labels}
-            if allowed == {"unknown"}:
-                continue
-            guess = max(ours[(prompt_id, dim)])[1]
-            truth.append(guess if guess in allowed else sorted(allowed - {"unknown"})[0])
-            predicted.append(guess)
-            prompts.append(prompt_id)
-        if not truth:
-            report[dimension] = {"n": 0}
-            continue
-        confusions = Counter((t, p) for t, p in zip(truth, predicted) if t != p).most_common(5)
         classes = [d.id for d in taxonomy.domains_of(dimension)] + ["none"]
         column = {c: i for i, c in enumerate(classes)}
-        row = {p: i for i, p in enumerate(prompts)}
-        probabilities = np.zeros((len(prompts), len(classes)))
         stored_ids, stored_domains, stored = store.label_distributions(labeler, dimension)
-        found = [(row[p], i) for i, p in enumerate(stored_ids) if p in row]
+        rows = [(i, theirs[(p, dimension)]) for i, p in enumerate(stored_ids) if (p, dimension) in theirs]
+        # labelled by both, but the labeler's answer was unusable (Unknown, no distribution): said, not scored
+        left_out = sum(1 for key in ours & theirs.keys() if key[1] == dimension) - len(rows)
+        probabilities = np.zeros((len(rows), len(classes)))
         into = [(j, column[d]) for j, d in enumerate(stored_domains) if d in column]
-        if found and into:
-            rows, sources = map(list, zip(*found))
-            for j, c in into:
-                probabilities[rows, c] = stored[sources, j]
-        calibrated = label_metrics(truth, probabilities, classes)
-        report[dimension] = {
-            "n": len(truth),
-            "accuracy": round(accuracy_score(truth, predicted), 4),
-            "macro_f1": round(f1_score(truth, predicted, labels=sorted(set(truth)), average="macro", zero_division=0), 4),
-            "top1_real": round(calibrated["top1_real"], 4),
-            "ece": round(calibrated["ece"], 4),
-            "reference_none": round(truth.count("none") / len(truth), 4),
-            "predicted_none": round(predicted.count("none") / len(truth), 4),
-            "confusions": [{"reference": name.get(t, t), "predicted": name.get(p, p), "count": c}
-                           for (t, p), c in confusions],
-        }
+        sources = [i for i, _ in rows]
+        for j, c in into:
+            probabilities[:, c] = stored[sources, j]
+        answered = probabilities.sum(axis=1) > 0  # an Unknown stored as an assigned label has no domain
+        left_out += int((~answered).sum())
+        probabilities, references = probabilities[answered], [r for (_, r), a in zip(rows, answered) if a]
+        if not references:
+            report[dimension] = {"n": 0, "left_out_unknown": left_out}
+            continue
+        figures = label_figures(references, probabilities, classes, delta)
+        predicted = [classes[i] for i in probabilities.argmax(axis=1)]
+        confusions = Counter((r[0], p) for r, p in zip(references, predicted) if p not in r).most_common(5)
+        figures["confusions"] = [{"reference": name.get(t, t), "predicted": name.get(p, p), "count": c}
+                                 for (t, p), c in confusions]
+        report[dimension] = figures | {"left_out_unknown": left_out}
     return report

@@ -27,10 +27,7 @@ from scipy import sparse
 from scipy.optimize import minimize_scalar
 from scipy.special import log_softmax, logsumexp, softmax
 
-# A reference label is a class, or a tuple of classes when the reference gives a prompt several domains
-# (a fifth of the released safety labels): a prediction of any of them is right, and fitting weighs
-# each of a prompt's k domains 1/k.
-Label = str | tuple[str, ...]
+from pipeline.stages.label_figures import Label, label_figures, label_set, membership
 
 TFIDF = {"ngram_range": (1, 2), "min_df": 2, "sublinear_tf": True, "max_features": 50_000}
 
@@ -103,28 +100,6 @@ def _fit_tfidf(texts: list[str]) -> tuple[list[str], np.ndarray]:
 
     vectorizer = TfidfVectorizer(**TFIDF).fit(texts)
     return vectorizer.get_feature_names_out().tolist(), vectorizer.idf_.astype(np.float32)
-
-
-def label_set(label: Label) -> tuple[str, ...]:
-    """A reference label as the tuple of classes that count as right.
-
-    >>> label_set("safety.theft"), label_set(("safety.fraud", "safety.theft"))
-    (('safety.theft',), ('safety.fraud', 'safety.theft'))
-    """
-    return (label,) if isinstance(label, str) else tuple(label)
-
-
-def membership(labels: list[Label], classes: list[str]) -> np.ndarray:
-    """Rows × classes, True where the class is (one of) the row's reference label.
-
-    >>> membership(["b", ("a", "c")], ["a", "b", "c"]).astype(int).tolist()
-    [[0, 1, 0], [1, 0, 1]]
-    """
-    column = {c: i for i, c in enumerate(classes)}
-    matrix = np.zeros((len(labels), len(classes)), dtype=bool)
-    for row, label in enumerate(labels):
-        matrix[row, [column[c] for c in label_set(label) if c in column]] = True
-    return matrix
 
 
 def _regression(features, labels: np.ndarray, classes: list[str], c: float, seed: int,
@@ -209,58 +184,6 @@ def _fit_dimension(matrix, values: list[Label | None], groups: list, classes: li
     return final
 
 
-def expected_calibration_error(probabilities: np.ndarray, labels: np.ndarray, bins: int = 15) -> float:
-    """Top-label ECE (Guo et al. 2017): over equal-width confidence bins, the share-weighted gap
-    between accuracy and mean confidence. ``labels``: each row's class index, or a boolean rows ×
-    classes matrix of the classes that count as right.
-
-    >>> p = np.array([[0.9, 0.1], [0.9, 0.1], [0.6, 0.4], [0.6, 0.4]])
-    >>> round(expected_calibration_error(p, np.array([0, 1, 0, 0])), 3)  # |0.5-0.9|/2 + |1-0.6|/2
-    0.4
-    """
-    predicted = probabilities.argmax(axis=1)
-    right = labels[np.arange(len(labels)), predicted] if np.ndim(labels) == 2 else predicted == labels
-    confidence = probabilities.max(axis=1)
-    edges = np.linspace(0.0, 1.0, bins + 1)
-    total = 0.0
-    for low, high in zip(edges[:-1], edges[1:]):
-        inside = (confidence > low) & (confidence <= high)
-        if inside.any():
-            total += inside.mean() * abs(right[inside].mean() - confidence[inside].mean())
-    return float(total)
-
-
-def label_metrics(reference: list[Label], probabilities: np.ndarray, classes: list[str]) -> dict:
-    """Accuracy, macro-F1, top-1 among real domains (on texts whose reference is one), None precision
-    and recall, and ECE of a dimension's predictions against its reference labels. Where a reference
-    gives several domains, a prediction of any of them is right (and is the class F1 scores it as)."""
-    from sklearn.metrics import accuracy_score, f1_score, precision_score, recall_score
-
-    right_classes = membership(reference, classes)
-    predicted = probabilities.argmax(axis=1)
-    rows = np.arange(len(predicted))
-    first = np.array([classes.index(label_set(r)[0]) if label_set(r)[0] in classes else -1 for r in reference])
-    truth = np.where(right_classes[rows, predicted], predicted, first)
-    none = classes.index("none") if "none" in classes else None
-    real = right_classes.copy()
-    if none is not None:
-        real[:, none] = False
-    real = real.any(axis=1)
-    without_none = probabilities.copy()
-    if none is not None:
-        without_none[:, none] = -1.0
-    is_none, says_none = truth == none, predicted == none
-    return {"n": len(truth), "accuracy": float(accuracy_score(truth, predicted)),
-            "macro_f1": float(f1_score(truth, predicted, average="macro", labels=sorted(set(truth.tolist())),
-                                       zero_division=0)),
-            "top1_real": float(right_classes[rows, without_none.argmax(axis=1)][real].mean()) if real.any()
-            else float("nan"),
-            "real_n": int(real.sum()),
-            "none_precision": float(precision_score(is_none, says_none, zero_division=0)),
-            "none_recall": float(recall_score(is_none, says_none, zero_division=0)),
-            "ece": expected_calibration_error(probabilities, right_classes)}
-
-
 def grouped_folds(groups, k: int) -> list[tuple[np.ndarray, np.ndarray]]:
     """(train, test) index arrays of K folds in which every group (dedup cluster) lies in one test fold.
 
@@ -274,8 +197,9 @@ def grouped_folds(groups, k: int) -> list[tuple[np.ndarray, np.ndarray]]:
 
 
 def cross_validated(texts: list[str], labels: dict[str, list[Label | None]], groups: list, features: np.ndarray | None,
-                    k: int = 5, kind: str = "embeddings", c: float = 1.0, seed: int = 0) -> dict[str, dict]:
-    """Per dimension, :func:`label_metrics` of out-of-fold predictions: K folds grouped by ``groups``
+                    k: int = 5, kind: str = "embeddings", c: float = 1.0, seed: int = 0,
+                    delta: float | None = None) -> dict[str, dict]:
+    """Per dimension, :func:`label_figures` of out-of-fold predictions: K folds grouped by ``groups``
     (dedup clusters), so near-duplicates never straddle a fold; every prediction is of a text its
     model did not see."""
     results = {}
@@ -293,5 +217,5 @@ def cross_validated(texts: list[str], labels: dict[str, list[Label | None]], gro
             test_features = fold.featurize([texts[i] for i in known[test]],
                                            None if features is None else features[known[test]])
             out[test] = fold.dimensions[dimension].probabilities(test_features)
-        results[dimension] = label_metrics([values[i] for i in known], out, classes)
+        results[dimension] = label_figures([values[i] for i in known], out, classes, delta)
     return results

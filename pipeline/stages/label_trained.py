@@ -14,7 +14,8 @@ from dataclasses import asdict
 
 from pipeline.errors import UsageError
 from pipeline.stages.label import LabelRows, domain_layout, label_pending, label_rows
-from pipeline.stages.label_model import Label, LabelModel, cross_validated, fit_label_model, label_set
+from pipeline.stages.label_figures import Label, label_set
+from pipeline.stages.label_model import LabelModel, cross_validated, fit_label_model
 from pipeline.stages.options import LabelOptions
 from review_store import StageReport, Store, content_id
 from taxonomy import DIMENSIONS, Taxonomy
@@ -90,7 +91,7 @@ def label_trained(store: Store, taxonomy: Taxonomy, options: LabelOptions) -> St
         if options.cross_validate:
             report.notes["cross_validation"] = cross_validated(
                 data["texts"], data["labels"], data["groups"], features, options.cross_validate, options.features,
-                options.regularisation, options.seed)
+                options.regularisation, options.seed, options.delta)
         if stored:
             model = LabelModel.from_bytes(stored["model"])
             report.notes["refitted"] = 0
