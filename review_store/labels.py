@@ -156,6 +156,26 @@ class LabelQueries:
         return {**rows[0], "params": json.loads(rows[0]["params"]),
                 "provenance": json.loads(rows[0]["provenance"])} if rows else None
 
+    def label_models(self) -> list[dict]:
+        """Every stored fitted labeller, newest first: id, labeler, params, provenance, created_at, its size in
+        bytes, and ``used_by``: how many stage runs other than labelling name its labeler (pairs made from
+        its labels, review queues, exports).
+
+        >>> store.label_models()
+        []
+        """
+        rows = list(self.db.query(
+            "SELECT m.id, m.labeler, m.params, m.provenance, m.created_at, length(m.model) AS bytes, "
+            "(SELECT COUNT(*) FROM stage_runs r WHERE r.stage != 'label' AND instr(r.params, json_quote(m.labeler))) "
+            "AS used_by FROM label_models m ORDER BY m.created_at DESC, m.id"))
+        return [{**r, "params": json.loads(r["params"]), "provenance": json.loads(r["provenance"])} for r in rows]
+
+    def delete_label_models(self, ids: list[str]) -> int:
+        """Drop fitted labellers (their labels and provenance stay: a refit on the same inputs gives the same
+        model). Returns how many went."""
+        return self.db.execute("DELETE FROM label_models WHERE id IN (SELECT value FROM json_each(?))",
+                               [json.dumps(ids)]).rowcount
+
     def add_semantic_types(self, rows: Iterable[dict]) -> int:
         """Semantic type probabilities (prompt_id, type, probability, labeler); a row already stored is
         kept as it was. Returns how many were new."""

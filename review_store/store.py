@@ -170,6 +170,12 @@ class Store(PromptQueries, LabelQueries, DedupQueries, EngineCacheQueries, Expan
         row = self.db.execute("SELECT value FROM meta WHERE key = 'changes'").fetchone()
         return int(row[0]) if row else 0
 
+    def vacuum(self) -> int:
+        """Give the space of deleted rows back to the file system (SQLite keeps it otherwise). Returns the
+        file's bytes after."""
+        self.db.execute("VACUUM")
+        return Path(self.path).stat().st_size
+
     # -- stage runs ---------------------------------------------------------------------------
 
     @contextmanager

@@ -174,6 +174,32 @@ def test_trained_labeller_cross_validates_fits_once_and_labels_every_prompt(cli,
     assert store.count_prompts_without_labels(name) == 0
     again = cli("label", "--engine", "trained", "--train-on", released, "--no-types")
     assert "refitted: 0" in again.stdout and "0 in" in again.stdout  # same labels: the stored model, nothing new
+    # other dedup clusters decide another calibration split: another fit, under another id
+    assert cli("dedup", "--tau", "20").exit_code == 0
+    reclustered = cli("label", "--engine", "trained", "--train-on", released, "--no-types")
+    assert "refitted: 1" in reclustered.stdout and len(store.label_models()) == 2
+
+
+def test_label_models_lists_fits_and_prune_keeps_the_ones_in_use(cli, store, released):
+    def fit(*extra):
+        result = cli("label", "--engine", "trained", "--train-on", released, "--no-types", *extra)
+        assert result.exit_code == 0, result.stderr
+        return result.stdout.split("model: ")[1][:10]
+
+    named = fit()
+    assert cli("review", "panel", "add", "P", "--min-submissions", "1").exit_code == 0
+    assert cli("review", "label-queue", "--panel", "P", "--labeler", f"trained:{named}", "--size", "5").exit_code == 0
+    unused = fit("--regularisation", "3")
+    newest = fit("--regularisation", "2")
+    listed = cli("label", "models")
+    rows = {line.split()[0]: line for line in listed.stdout.splitlines() if line.startswith("trained:")}
+    assert rows[f"trained:{named}"].endswith("named by 1 runs") and rows[f"trained:{newest}"].endswith("newest")
+    assert rows[f"trained:{unused}"].endswith(" no") and "3 models" in listed.stdout
+    pruned = cli("label", "models", "--prune")
+    assert pruned.exit_code == 0 and "pruned 1 models" in pruned.stdout, pruned.stdout
+    assert sorted(m["id"][:10] for m in store.label_models()) == sorted([named, newest])
+    assert f"trained:{unused}" in store.labelers_with_labels()  # its labels stay
+    assert "pruned nothing" in cli("label", "models", "--prune").stdout
 
 
 def test_a_corrected_label_in_the_review_queue_changes_the_next_fit(cli, store, taxonomy, released):

@@ -41,6 +41,7 @@ def main(
 
 for commands in (store.commands, stages.commands, serve.commands):
     app.add_typer(commands)
+app.add_typer(stages.label_app, name="label")
 app.add_typer(review.review_app, name="review")
 app.add_typer(bench.bench_app, name="bench")
 app.add_typer(steer.steer_app, name="steer")

@@ -72,7 +72,10 @@ def dedup_command(
     echo(report.summary())
 
 
-@commands.command("label")
+label_app = typer.Typer(help="Label prompts into the taxonomy; 'label models' lists the fitted labellers.")
+
+
+@label_app.callback(invoke_without_command=True)
 def label_command(
     ctx: typer.Context,
     engine: Annotated[Optional[str], typer.Option(help="Engine from misalign.toml (default: \\[stages] label, else embedded), "
@@ -93,6 +96,8 @@ def label_command(
     as_json: Annotated[bool, typer.Option("--json", help="Print the agreement report as JSON.")] = False,
 ) -> None:
     """Label prompts into the taxonomy with an engine (resumable), and optionally measure agreement."""
+    if ctx.invoked_subcommand:
+        return
     from pipeline.stages.label import label
     from pipeline.stages.label_agreement import label_agreement
     from pipeline.stages.label_figures import figure_lines
@@ -137,6 +142,44 @@ def _echo_cross_validation(figures: dict, k: int, as_json: bool) -> None:
     echo(f"{k}-fold cross-validation, folds grouped by dedup cluster (figures on held-out prompts only):")
     for line in figure_lines(figures):
         echo(line)
+
+
+@label_app.command("models")
+def label_models_command(
+    ctx: typer.Context,
+    prune: Annotated[bool, typer.Option(help="Delete the fitted models no longer in use: not the newest for their "
+                                             "training labelers, and no stage but labelling names their labeler.")] = False,
+) -> None:
+    """The learned labellers fitted in this store: size, training prompts, cross-validated top-1, use."""
+    with ctx.obj.open_store(must_exist=True, only_reads=not prune) as store:
+        models = store.label_models()
+        if not models:
+            echo("no fitted labellers in this store (misalign label --engine trained --train-on LABELER)")
+            return
+        newest = {}
+        for m in models:  # newest first
+            newest.setdefault(json.dumps(m["params"]["train_on"]), m["id"])
+        echo(f"{'labeler':22} {'created (UTC)':19} {'MB':>6} {'prompts':>8} {'train on':30} {'CV top-1 (s/v/c)':>17}"
+             f" {'in use'}")
+        for m in models:
+            cv = m["provenance"].get("cross_validation") or {}
+            top1 = "/".join(f"{cv[d]['top1_real']:.2f}" if d in cv else "–" for d in ("safety", "value", "culture"))
+            use = ", ".join(filter(None, ["newest" if newest[json.dumps(m["params"]["train_on"])] == m["id"] else "",
+                                          f"named by {m['used_by']} runs" if m["used_by"] else ""])) or "no"
+            echo(f"{m['labeler'][:22]:22} {m['created_at'][:19].replace('T', ' '):19} {m['bytes'] / 2 ** 20:6.1f} "
+                 f"{m['provenance']['training_prompts']:>8} {', '.join(m['params']['train_on'])[:30]:30} "
+                 f"{top1 if cv else 'not run':>17} {use}")
+        echo(f"{len(models)} models, {sum(m['bytes'] for m in models) / 2 ** 20:.1f} MB")
+        if prune:
+            unused = [m for m in models if newest[json.dumps(m["params"]["train_on"])] != m["id"] and not m["used_by"]]
+            if not unused:
+                echo("pruned nothing: every model is in use")
+                return
+            with store.transaction():
+                store.delete_label_models([m["id"] for m in unused])
+            size = store.vacuum()
+            echo(f"pruned {len(unused)} models, {sum(m['bytes'] for m in unused) / 2 ** 20:.1f} MB (their labels stay; "
+                 f"a refit on the same inputs gives the same model); the store is now {size / 2 ** 20:.1f} MB")
 
 
 @commands.command("expand")

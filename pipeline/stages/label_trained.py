@@ -10,9 +10,11 @@ from __future__ import annotations
 
 import json
 from collections import Counter
+from pathlib import Path
 from dataclasses import asdict
 
 from pipeline.errors import UsageError
+from pipeline.stages import label_figures, label_model
 from pipeline.stages.label import LabelRows, domain_layout, label_pending, label_rows
 from pipeline.stages.label_figures import Label, label_set
 from pipeline.stages.label_model import LabelModel, cross_validated, fit_label_model
@@ -21,6 +23,8 @@ from review_store import StageReport, Store, content_id
 from taxonomy import DIMENSIONS, Taxonomy
 
 TYPE = "semantic_type"
+# the fitting code is part of a fit's id: a change to how models are fitted makes new ids, not reused old fits
+FIT_CODE = content_id(*(Path(module.__file__).read_text(encoding="utf-8") for module in (label_figures, label_model)))
 # prompts per committed batch at least: the encoder sorts a batch's texts by length, so a larger batch
 # pads less (unseen released prompts, 2 cores: 436 prompts/s end to end at 2,048, 325 at 256)
 BATCH = 2048
@@ -74,15 +78,27 @@ def _settings(options: LabelOptions, taxonomy: Taxonomy) -> dict:
             "train_on": list(options.train_on), "taxonomy_version": taxonomy.version, "method": "logistic+temperature"}
 
 
+def fit_id(settings: dict, data: dict, encoder: str | None) -> str:
+    """The id of a fit: everything that decides its probabilities. The settings, the training prompts
+    and their labels, their dedup clusters (they decide the calibration split), the sentence encoder
+    and the fitting code itself; the same id always means the same model.
+
+    >>> data = {"ids": ["p1", "p2"], "labels": {"safety": ["none", "x"]}, "groups": ["c1", "c2"]}
+    >>> fit_id({}, data, None) == fit_id({}, {**data, "groups": ["c1", "c1"]}, None)
+    False
+    """
+    return content_id("label-model", json.dumps(settings, sort_keys=True),
+                      json.dumps([data["ids"], data["labels"], data["groups"]], sort_keys=True), encoder, FIT_CODE)
+
+
 def label_trained(store: Store, taxonomy: Taxonomy, options: LabelOptions) -> StageReport:
     """Fit (or reuse) the learned labeller and label the prompts it has not labelled yet."""
     options.check()
     data = training_set(store, taxonomy, options)
     settings = _settings(options, taxonomy)
-    model_id = content_id("label-model", json.dumps(settings, sort_keys=True),
-                          json.dumps([data["ids"], data["labels"]], sort_keys=True))
-    name = options.labeler or f"trained:{model_id[:10]}"
     embedder = _embedder(store) if options.features != "tfidf" else None
+    model_id = fit_id(settings, data, embedder.model if embedder else None)
+    name = options.labeler or f"trained:{model_id[:10]}"
     with store.stage_run("label", {**asdict(options), "labeler": name, "engine": "trained", "model": model_id}) as report:
         stored = store.label_model(model_id)
         # the training prompts' embeddings only when something is fitted: not to reuse a stored model
