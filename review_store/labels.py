@@ -8,6 +8,7 @@ from collections.abc import Iterable, Iterator
 import numpy as np
 import sqlite_utils
 
+from review_store.prompts import subset_where
 from review_store.rows import insert_new, insert_sorted, prompt_pages
 
 NON_DOMAIN_LABELS = ("none", "unknown")
@@ -109,15 +110,19 @@ class LabelQueries:
                 dim["domains"][row["domain"]] = row["n"]
         return counts
 
-    def prompts_without_labels(self, labeler: str, batch: int = 256) -> Iterator[list[dict]]:
-        """Batches of (id, seq, text) of prompts that ``labeler`` has not labelled yet, in seq order."""
+    def prompts_without_labels(self, labeler: str, batch: int = 256, subset: dict | None = None) -> Iterator[list[dict]]:
+        """Batches of (id, seq, text) of prompts that ``labeler`` has not labelled yet, in seq order; only
+        those of ``subset`` when given (see :func:`review_store.prompts.subset_where`)."""
+        where, params = subset_where(subset)
         return prompt_pages(self.db, f"NOT EXISTS (SELECT 1 FROM labels l WHERE l.prompt_id = p.id AND "
-                                     f"l.labeler_id = {LABELER_ID})", [labeler], batch)
+                                     f"l.labeler_id = {LABELER_ID}) AND {where}", [labeler, *params], batch)
 
-    def count_prompts_without_labels(self, labeler: str) -> int:
+    def count_prompts_without_labels(self, labeler: str, subset: dict | None = None) -> int:
+        where, params = subset_where(subset)
         return self.db.execute(
             "SELECT COUNT(*) FROM prompts p WHERE NOT EXISTS "
-            f"(SELECT 1 FROM labels l WHERE l.prompt_id = p.id AND l.labeler_id = {LABELER_ID})", [labeler]).fetchone()[0]
+            f"(SELECT 1 FROM labels l WHERE l.prompt_id = p.id AND l.labeler_id = {LABELER_ID}) AND {where}",
+            [labeler, *params]).fetchone()[0]
 
     def has_labels(self, labeler: str) -> bool:
         """Whether ``labeler`` has assigned any label (what ``label_counts`` would list)."""

@@ -10,8 +10,39 @@ import sqlite_utils
 from review_store.rows import insert_sorted
 
 
+def subset_where(subset: dict | None) -> tuple[str, list]:
+    """The SQL condition (on prompts ``p``) and parameters of a subset of prompts, every given key holding:
+    ``source`` (read from that source), ``domain`` (assigned that domain by ``domain_by``, or by any
+    labeler when it is None), ``since`` (added at or after that UTC ISO 8601 time).
+
+    >>> subset_where({"source": "dev.csv", "since": "2026-12-01"})
+    ('EXISTS (SELECT 1 FROM prompt_sources s WHERE s.prompt_id = p.id AND s.source = ?) AND p.created_at >= ?', ['dev.csv', '2026-12-01'])
+    """
+    subset, parts, params = subset or {}, [], []
+    if subset.get("source") is not None:
+        parts.append("EXISTS (SELECT 1 FROM prompt_sources s WHERE s.prompt_id = p.id AND s.source = ?)")
+        params.append(subset["source"])
+    if subset.get("domain") is not None:
+        by = " AND d.labeler_id = (SELECT id FROM labelers WHERE name = ?)" if subset.get("domain_by") else ""
+        parts.append(f"EXISTS (SELECT 1 FROM labels d WHERE d.prompt_id = p.id AND d.domain = ?{by})")
+        params += [subset["domain"], *([subset["domain_by"]] if by else [])]
+    if subset.get("since") is not None:
+        parts.append("p.created_at >= ?")
+        params.append(subset["since"])
+    return " AND ".join(parts) or "1", params
+
+
 class PromptQueries:
     db: sqlite_utils.Database
+
+    def source_names(self) -> list[str]:
+        """Every source prompts were read from (a file's name, or the name ingest was given)."""
+        return [r[0] for r in self.db.execute("SELECT DISTINCT source FROM prompt_sources ORDER BY source")]
+
+    def prompt_ids_in(self, subset: dict | None) -> set[str]:
+        """The ids of the prompts in a subset (see :func:`subset_where`)."""
+        where, params = subset_where(subset)
+        return {r[0] for r in self.db.execute(f"SELECT id FROM prompts p WHERE {where}", params)}
 
     def add_prompts(self, rows: Iterable[dict], created_at: str) -> int:
         """Add prompts (id, text, origin, parent_id) that are not stored yet; returns how many were new.

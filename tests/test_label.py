@@ -139,9 +139,9 @@ def test_agreement_against_imported_labels_is_computed_per_dimension(prompts_sto
     itself = label_agreement(prompts_store, REFERENCE, REFERENCE, taxonomy, 0.5)["value"]
     # imported labels: probability 1 and right, so ECE 0 and nothing to gain from choosing
     assert {k: itself[k] for k in ("n", "accuracy", "macro_f1", "top1_real", "ece", "reference_none",
-                                   "predicted_none", "aurc", "confusions", "left_out_unknown")} == {
+                                   "predicted_none", "aurc", "confusions", "left_out")} == {
         "n": 4, "accuracy": 1.0, "macro_f1": 1.0, "top1_real": 1.0, "ece": 0.0, "reference_none": 0.0,
-        "predicted_none": 0.0, "aurc": 0.0, "confusions": [], "left_out_unknown": 0}
+        "predicted_none": 0.0, "aurc": 0.0, "confusions": [], "left_out": {}}
     assert itself["at_delta"]["accuracy"] == 1.0
 
 

@@ -180,6 +180,27 @@ def test_trained_labeller_cross_validates_fits_once_and_labels_every_prompt(cli,
     assert "refitted: 1" in reclustered.stdout and len(store.label_models()) == 2
 
 
+def test_label_and_its_figures_on_a_subset_say_what_they_left_out(cli, store, released, tmp_path):
+    import json
+
+    (tmp_path / "extra.csv").write_text("prompt\nMay I read my sister's messages?\nHow do I greet elders in Seoul?\n",
+                                        encoding="utf-8")
+    assert cli("ingest", tmp_path / "extra.csv").exit_code == 0
+    only = cli("label", "--labeler", "subset-test", "--source", "extra.csv", "--no-types")
+    assert only.exit_code == 0 and "label: 2 in, 2 kept" in only.stdout and "left_out_outside_subset: 400" in only.stdout
+    assert cli("label", "--labeler", "later", "--since", "2999-01-01", "--no-types").stdout.startswith("label: 0 in")
+    assert cli("label", "--no-types").exit_code == 0  # every prompt, by the default labeller
+    privacy = {p for p, d, domain, _ in store.assigned_labels(released) if domain == "safety.privacy_violation"}
+    scored = cli("label", "--no-types", "--evaluate-against", released, "--domain", "Privacy Violation", "--json")
+    figures = json.loads(scored.stdout)
+    # the reference's privacy prompts, every one labelled by both; the rest said, not silently dropped
+    assert figures["safety"]["n"] == len(privacy) > 0
+    assert figures["safety"]["left_out"] == {"outside the subset": 400 - len(privacy)}
+    assert "--source: no prompts were read from 'nope.csv' (sources: dev.csv, extra.csv)" in cli(
+        "label", "--source", "nope.csv").stderr
+    assert "--since: 'last week' is not a date" in cli("label", "--since", "last week").stderr
+
+
 def test_label_models_lists_fits_and_prune_keeps_the_ones_in_use(cli, store, released):
     def fit(*extra):
         result = cli("label", "--engine", "trained", "--train-on", released, "--no-types", *extra)

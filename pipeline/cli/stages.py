@@ -9,7 +9,7 @@ from typing import Annotated, Optional
 import typer
 
 from pipeline.export.options import ExportOptions
-from pipeline.stages.options import DedupOptions, ExpandOptions, LabelOptions
+from pipeline.stages.options import DedupOptions, ExpandOptions, LabelOptions, PromptSubset
 from pipeline.stages.pairs.options import PairOptions, RuleOptions, checks_from_config, parse_checks
 from pipeline.cli.common import echo, echo_left_out
 from pipeline.errors import UsageError
@@ -94,6 +94,10 @@ def label_command(
     seed: Annotated[int, typer.Option(min=0, help="--engine trained: seed of the calibration split.")] = LabelOptions.seed,
     evaluate_against: Annotated[Optional[str], typer.Option(help="Compare with another labeler's labels, e.g. imported:misalign_bench_prompts_dev.csv")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print the agreement report as JSON.")] = False,
+    source: Annotated[Optional[str], typer.Option(help="Only prompts read from this source (a file's name, or ingest's --source).")] = None,
+    domain: Annotated[Optional[str], typer.Option(help="Only prompts a labeler put in this domain (id or name); with "
+                                                       "--evaluate-against, the reference.")] = None,
+    since: Annotated[Optional[str], typer.Option(help="Only prompts added at or after this UTC date or time, e.g. 2026-12-01.")] = None,
 ) -> None:
     """Label prompts into the taxonomy with an engine (resumable), and optionally measure agreement."""
     if ctx.invoked_subcommand:
@@ -104,19 +108,22 @@ def label_command(
 
     options = LabelOptions(engine=engine, mode=mode, delta=delta, shortlist=shortlist, labeler=labeler, semantic_types=types,
                            train_on=tuple(n.strip() for n in (train_on or "").split(",") if n.strip()), features=features,
-                           regularisation=regularisation, cross_validate=cross_validate, seed=seed)
+                           regularisation=regularisation, cross_validate=cross_validate, seed=seed,
+                           subset=PromptSubset(source, domain, since))
     tax, config = ctx.obj.taxonomy(), ctx.obj.config()
     with ctx.obj.open_store(must_exist=True) as store:
         if evaluate_against and not store.has_labels(evaluate_against):  # before any labelling
             known = ", ".join(store.labelers_with_labels()) or "none yet"
             raise UsageError(f"--evaluate-against: no labels by '{evaluate_against}' in {store.path} (labelers: {known})")
+        # the figures' --domain is the reference's (the labelling's: any labeler's, the reference's included)
+        subset = options.subset.where(store.source_names(), tax, evaluate_against)
         report = label(store, tax, config, options)
         echo(report.summary(), err=as_json)
         if "cross_validation" in report.notes:
             _echo_cross_validation(report.notes["cross_validation"], options.cross_validate, as_json)
         if evaluate_against:
             name = report.params["labeler"]
-            agreement = label_agreement(store, name, evaluate_against, tax, options.delta)
+            agreement = label_agreement(store, name, evaluate_against, tax, options.delta, subset)
             if as_json:
                 echo(json.dumps(agreement, indent=2))
                 return
@@ -125,8 +132,9 @@ def label_command(
             for line in figure_lines(agreement):
                 echo(line)
             for dimension, figures in agreement.items():
-                if figures.get("left_out_unknown"):
-                    echo(f"  {dimension}: left out {figures['left_out_unknown']} prompts {name} answered Unknown")
+                if figures.get("left_out"):
+                    echo(f"  {dimension}: scored {figures['n']}, left out " + ", ".join(
+                        f"{n} {reason}" for reason, n in figures["left_out"].items()))
                 if figures.get("confusions"):
                     echo(f"  {dimension}, most confused (reference -> argmax): " + "; ".join(
                         f"{c['reference']} -> {c['predicted']} {c['count']}" for c in figures["confusions"][:3]))

@@ -192,11 +192,15 @@ def label_batch(engine: CachedEngine, embedder: CachedEngine | None, labeller: L
 
 
 def label_pending(store: Store, name: str, batch_size: int, report: StageReport,
-                  rows_for: Callable[[list[dict]], LabelRows]) -> None:
-    """Label, batch by batch, every prompt ``name`` has not labelled yet: ``rows_for(batch)`` gives its
-    rows, committed with the batch, so a cut-off run resumes where it stopped; progress shown as it goes."""
-    with progress(store.count_prompts_without_labels(name), f"label ({name})", "prompts") as bar:
-        for batch in store.prompts_without_labels(name, batch_size):
+                  rows_for: Callable[[list[dict]], LabelRows], subset: dict | None = None) -> None:
+    """Label, batch by batch, every prompt ``name`` has not labelled yet (of ``subset`` only, when given:
+    the others are counted as left out): ``rows_for(batch)`` gives its rows, committed with the batch,
+    so a cut-off run resumes where it stopped; progress shown as it goes."""
+    todo = store.count_prompts_without_labels(name, subset)
+    if subset:
+        report.notes["left_out_outside_subset"] = store.count_prompts_without_labels(name) - todo
+    with progress(todo, f"label ({name})", "prompts") as bar:
+        for batch in store.prompts_without_labels(name, batch_size, subset):
             rows = rows_for(batch)
             with store.transaction():
                 store.add_labels(rows.labels)
@@ -231,19 +235,20 @@ def open_labeller(store: Store, taxonomy: Taxonomy, config: Config, options: Lab
 
 
 def label(store: Store, taxonomy: Taxonomy, config: Config, options: LabelOptions | None = None) -> StageReport:
-    """Label every prompt the labeler has not labelled yet; returns the stage report."""
+    """Label every prompt the labeler has not labelled yet (of ``options.subset``); returns the stage report."""
     options = options or LabelOptions()
+    subset = options.subset.where(store.source_names(), taxonomy, None)  # a bad subset stops before any work
     if options.engine == TRAINED:
         from pipeline.stages.label_trained import label_trained
 
-        return label_trained(store, taxonomy, options)
+        return label_trained(store, taxonomy, options, subset)
     engine, embedder, labeller, provenance = open_labeller(store, taxonomy, config, options)
     name = provenance["name"]
     with store.stage_run("label", {**asdict(options), "labeler": name, "engine": provenance["engine"]}) as report:
         with store.transaction():
             store.add_labeler({**provenance, "created_at": report.started_at})
         label_pending(store, name, options.batch_prompts, report, lambda batch: label_batch(
-            engine, embedder, labeller, batch, name, report.started_at, report))
-        report.notes = {"prompts_per_s": round(report.items_in / report.elapsed(), 1) if report.items_in else 0,
-                        "engine_requests": engine.calls, **server_notes(engine)}
+            engine, embedder, labeller, batch, name, report.started_at, report), subset)
+        report.notes.update({"prompts_per_s": round(report.items_in / report.elapsed(), 1) if report.items_in else 0,
+                             "engine_requests": engine.calls, **server_notes(engine)})
     return report

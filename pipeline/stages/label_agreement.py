@@ -26,10 +26,17 @@ def _references(store: Store, labeler: str) -> dict[tuple[str, str], tuple[str, 
     return {key: tuple(sorted(domains)) for key, domains in labels.items()}
 
 
-def label_agreement(store: Store, labeler: str, reference: str, taxonomy: Taxonomy, delta: float) -> dict:
-    """{dimension: the figures of :func:`label_figures` at ``delta``, with the top confusions}."""
+def label_agreement(store: Store, labeler: str, reference: str, taxonomy: Taxonomy, delta: float,
+                    subset: dict | None = None) -> dict:
+    """{dimension: the figures of :func:`label_figures` at ``delta``, with the top confusions and what was
+    left out, by reason}; only the prompts of ``subset`` when given (as the store takes it)."""
     theirs = _references(store, reference)
     ours = {(p, d) for p, d, _, _ in store.assigned_labels(labeler)}
+    outside = set()
+    if subset:
+        inside = store.prompt_ids_in(subset)
+        outside = {key for key in ours & theirs.keys() if key[0] not in inside}
+        theirs = {key: value for key, value in theirs.items() if key[0] in inside}
     name = {d.id: d.name for d in taxonomy.domains} | {"none": "None", "unknown": "Unknown"}
     report = {}
     for dimension in DIMENSIONS:
@@ -38,22 +45,24 @@ def label_agreement(store: Store, labeler: str, reference: str, taxonomy: Taxono
         stored_ids, stored_domains, stored = store.label_distributions(labeler, dimension)
         rows = [(i, theirs[(p, dimension)]) for i, p in enumerate(stored_ids) if (p, dimension) in theirs]
         # labelled by both, but the labeler's answer was unusable (Unknown, no distribution): said, not scored
-        left_out = sum(1 for key in ours & theirs.keys() if key[1] == dimension) - len(rows)
+        unknown = sum(1 for key in ours & theirs.keys() if key[1] == dimension) - len(rows)
         probabilities = np.zeros((len(rows), len(classes)))
         into = [(j, column[d]) for j, d in enumerate(stored_domains) if d in column]
         sources = [i for i, _ in rows]
         for j, c in into:
             probabilities[:, c] = stored[sources, j]
         answered = probabilities.sum(axis=1) > 0  # an Unknown stored as an assigned label has no domain
-        left_out += int((~answered).sum())
+        unknown += int((~answered).sum())
         probabilities, references = probabilities[answered], [r for (_, r), a in zip(rows, answered) if a]
+        left_out = {reason: n for reason, n in (("outside the subset", sum(k[1] == dimension for k in outside)),
+                                                (f"answered Unknown by {labeler}", unknown)) if n}
         if not references:
-            report[dimension] = {"n": 0, "left_out_unknown": left_out}
+            report[dimension] = {"n": 0, "left_out": left_out}
             continue
         figures = label_figures(references, probabilities, classes, delta)
         predicted = [classes[i] for i in probabilities.argmax(axis=1)]
         confusions = Counter((r[0], p) for r, p in zip(references, predicted) if p not in r).most_common(5)
         figures["confusions"] = [{"reference": name.get(t, t), "predicted": name.get(p, p), "count": c}
                                  for (t, p), c in confusions]
-        report[dimension] = figures | {"left_out_unknown": left_out}
+        report[dimension] = figures | {"left_out": left_out}
     return report

@@ -91,8 +91,9 @@ def fit_id(settings: dict, data: dict, encoder: str | None) -> str:
                       json.dumps([data["ids"], data["labels"], data["groups"]], sort_keys=True), encoder, FIT_CODE)
 
 
-def label_trained(store: Store, taxonomy: Taxonomy, options: LabelOptions) -> StageReport:
-    """Fit (or reuse) the learned labeller and label the prompts it has not labelled yet."""
+def label_trained(store: Store, taxonomy: Taxonomy, options: LabelOptions, subset: dict | None = None) -> StageReport:
+    """Fit (or reuse) the learned labeller and label the prompts it has not labelled yet (of ``subset``,
+    as the store takes it; the fit always learns from every training label)."""
     options.check()
     data = training_set(store, taxonomy, options)
     settings = _settings(options, taxonomy)
@@ -128,7 +129,7 @@ def label_trained(store: Store, taxonomy: Taxonomy, options: LabelOptions) -> St
                                "taxonomy_version": taxonomy.version, "created_at": report.started_at,
                                "domains": domain_layout(taxonomy)})
         began = report.elapsed()
-        _label_all(store, taxonomy, options, model, embedder, name, report)
+        _label_all(store, taxonomy, options, model, embedder, name, report, subset)
         seconds = report.elapsed() - began
         # where the training labels never say None the model cannot either: a prompt below δ then gets nothing
         without_none = [d for d, m in model.dimensions.items() if d != TYPE and "none" not in m.classes]
@@ -140,7 +141,7 @@ def label_trained(store: Store, taxonomy: Taxonomy, options: LabelOptions) -> St
 
 
 def _label_all(store: Store, taxonomy: Taxonomy, options: LabelOptions, model: LabelModel, embedder, name: str,
-               report: StageReport) -> None:
+               report: StageReport, subset: dict | None) -> None:
     def rows_for(batch: list[dict]) -> LabelRows:
         texts = [p["text"] for p in batch]
         features = model.featurize(texts, embedder.embed(texts) if embedder else None)
@@ -155,4 +156,4 @@ def _label_all(store: Store, taxonomy: Taxonomy, options: LabelOptions, model: L
                     rows.add(*label_rows(prompt["id"], dimension, probs, options.delta, name))
         return rows
 
-    label_pending(store, name, max(options.batch_prompts, BATCH), report, rows_for)
+    label_pending(store, name, max(options.batch_prompts, BATCH), report, rows_for, subset)

@@ -36,6 +36,56 @@ class IngestOptions:
 EMPTY_LABELS = ("unlabelled", "none")
 
 
+@dataclass(frozen=True)
+class PromptSubset:
+    """Which prompts a command covers; every one given must hold.
+
+    ``source``: prompts read from that source (a file's name, or the name ``ingest --source`` gave).
+    ``domain``: prompts a labeler put in that domain (an id, name or alias); with ``--evaluate-against``,
+    the reference labeler. ``since``: prompts added at or after that time (ISO 8601; UTC unless it
+    says; a date means its midnight).
+
+    >>> PromptSubset(since="2026-12-01").where(None, None, None)
+    {'source': None, 'domain': None, 'since': '2026-12-01T00:00:00+00:00', 'domain_by': None}
+    """
+
+    source: str | None = None
+    domain: str | None = None
+    since: str | None = None
+
+    def __bool__(self) -> bool:
+        return any(v is not None for v in (self.source, self.domain, self.since))
+
+    def where(self, sources: list[str] | None, taxonomy, domain_by: str | None) -> dict | None:
+        """The subset as the store takes it, each part checked: ``sources``, the store's (None: unchecked)."""
+        from datetime import datetime, timezone
+
+        if not self:
+            return None
+        if self.source is not None and sources is not None and self.source not in sources:
+            raise UsageError(f"--source: no prompts were read from '{self.source}' (sources: "
+                             f"{', '.join(sources) or 'none yet'})")
+        domain = None
+        if self.domain is not None:
+            found = [d for d in taxonomy.domains if d.id == self.domain] or [
+                d for dim in taxonomy.dimension_names for d in [taxonomy.resolve(dim, self.domain)]
+                if d is not None and hasattr(d, "dimension")]
+            if not found:
+                raise UsageError(f"--domain: '{self.domain}' is not a domain of taxonomy {taxonomy.version} "
+                                 "(see 'misalign taxonomy')")
+            domain = found[0].id
+        since = None
+        if self.since is not None:
+            try:
+                when = datetime.fromisoformat(self.since)
+            except ValueError:
+                raise UsageError(f"--since: '{self.since}' is not a date or time (e.g. 2026-12-01 or "
+                                 "2026-12-01T14:00)") from None
+            since = (when if when.tzinfo else when.replace(tzinfo=timezone.utc)).astimezone(timezone.utc).isoformat(
+                timespec="seconds")
+        return {"source": self.source, "domain": domain, "since": since, "domain_by": domain_by}
+
+
 @dataclass
 class LabelOptions:
     engine: str | None = None  # default: [stages] label, else the embedded engine
@@ -51,6 +101,7 @@ class LabelOptions:
     regularisation: float = 1.0  # the regression's C
     cross_validate: int | None = None  # K: print K-fold figures grouped by dedup cluster before labelling
     seed: int = 0
+    subset: PromptSubset = field(default_factory=PromptSubset)  # only these prompts are labelled
 
     def check(self) -> None:
         if self.engine == TRAINED:
