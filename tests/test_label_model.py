@@ -12,6 +12,7 @@ from sklearn.metrics import accuracy_score, f1_score
 
 from pipeline.stages.label_figures import expected_calibration_error, label_figures
 from pipeline.stages.label_model import LabelModel, cross_validated, fit_label_model, grouped_folds
+from taxonomy import load_taxonomy
 
 DEV_CSV = Path(__file__).resolve().parents[2] / "shared" / "data" / "misalign_bench_prompts_dev.csv"
 
@@ -317,3 +318,41 @@ def test_evaluate_against_reports_top1_among_real_domains_and_ece(cli, store, re
         assert 0 <= figures[dimension]["top1_real"] <= 1 and 0 <= figures[dimension]["ece"] <= 1
     shown = cli("label", "--no-types", "--evaluate-against", released)
     assert "top-1 among real domains" in shown.stdout and "ECE" in shown.stdout
+
+
+def test_the_simulated_panel_loop_at_ci_scale(tmp_path):
+    """benchmarks/label_loop.py on 600 released prompts: each strategy's curve, held-out prompts never
+    queued, the least sure prompts queued first, the chart written."""
+    if not DEV_CSV.is_file():
+        pytest.skip("needs ../shared/data beside the checkout")
+    from PIL import Image
+
+    from benchmarks.label_loop import Loop, chart, held_out_split, labels_to_reach_random, released_training_set, run
+    from pipeline.engines.embed import EmbedEngine
+    from pipeline.review.label_review import uncertainty
+
+    data = released_training_set(tmp_path, 600)
+    features = EmbedEngine().embed(data["texts"])
+    result = run(data, features, "embeddings", seed_size=100, rounds=2, per_round=50)
+    assert set(result["curves"]) == {"margin", "entropy", "random"}
+    for curve in result["curves"].values():
+        assert [p["labels"] for p in curve] == [100, 150, 200]
+        assert all(0 <= p[d]["top1_real"] <= 1 for p in curve for d in ("safety", "value", "culture"))
+    assert result["curves"]["margin"][0] == result["curves"]["random"][0]  # one seed for all
+    assert result["costs"]["margin"]["fits"] == 3
+    assert result["labels_to_reach_random"] == labels_to_reach_random(result["curves"], ["safety", "value", "culture"])
+
+    pool, test = held_out_split(data["groups"], 0)
+    assert not {data["groups"][i] for i in pool} & {data["groups"][i] for i in test}  # clusters never straddle
+    classes = {d: [x.id for x in load_taxonomy().domains_of(d)] + ["none"] for d in ("safety", "value", "culture")}
+    loop = Loop(data, features, "embeddings", classes, test, 0.5)
+    model = loop.fit(pool[:100])
+    candidates = pool[100:]
+    chosen = loop.least_sure(model, candidates, 20, "entropy")
+    scores = np.max([uncertainty(p, 0.5, "entropy") for p in loop.probabilities(model, candidates).values()], axis=0)
+    by_row = dict(zip(candidates.tolist(), scores))
+    assert min(by_row[i] for i in chosen) >= max(s for i, s in by_row.items() if i not in set(chosen.tolist()))
+
+    chart(result, tmp_path / "loop.png", "test")
+    width, height = Image.open(tmp_path / "loop.png").size
+    assert width > 3 * height > 0
