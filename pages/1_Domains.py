@@ -149,6 +149,20 @@ with st.expander("Labels: semantic types and the labeller's probabilities"):
     if not types and not histogram:
         st.caption("No semantic types or probabilities recorded for this domain.")
 
+st.subheader("Prompts in this domain")
+columns = st.columns([1, 2])
+unsure = columns[0].toggle("Only prompts it is unsure about", help="The labeller's probability for this domain "
+                           "below the threshold on the right: the labels to check first.")
+below = columns[1].slider("Unsure below", 0.05, 1.0, 0.7, 0.05, disabled=not unsure) if unsure else None
+listed = read("domain_prompts", labeler=labeler, domain=domain.id, below=below, limit=50)
+if listed["prompts"]:
+    st.dataframe(pd.DataFrame([{"prompt": p["text"], "probability of this domain": round(p["probability"], 3)}
+                               for p in listed["prompts"]]), hide_index=True, width="stretch")
+    st.caption(literal(f"{len(listed['prompts'])} of {listed['total']} prompts{f' under {below:g}' if below else ''}, "
+                       f"least sure first, by {labeler}."))
+else:
+    st.caption(literal(f"No prompts {f'under {below:g} ' if below else ''}in this domain by {labeler}."))
+
 st.subheader("Pairs in this domain")
 total = sum(summary["pairs"].values())
 if not total:

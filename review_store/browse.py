@@ -60,6 +60,20 @@ class BrowseQueries:
             "SELECT COALESCE(t.type, 'unknown'), COUNT(*) FROM d LEFT JOIN t ON t.prompt_id = d.prompt_id AND t.rank = 1 "
             "GROUP BY 1 ORDER BY 1", [labeler, domain])}
 
+    def domain_prompts(self, labeler: str, domain: str, below: float | None = None, offset: int = 0,
+                       limit: int = 20) -> dict:
+        """The kept prompts ``labeler`` put in the domain, least sure first, with the probability it gave the
+        domain (its confidence in this label); only those under ``below`` when given. {"total": matches,
+        "prompts": a page of {id, text, probability}}."""
+        where = f"l.labeler_id = {LABELER_ID} AND l.domain = ? AND {KEPT}" + (" AND l.probability < ?" if below else "")
+        params = [labeler, domain, *([below] if below else [])]
+        total = self.db.execute(f"SELECT COUNT(*) FROM labels l JOIN prompts p ON p.id = l.prompt_id WHERE {where}",
+                                params).fetchone()[0]
+        rows = list(self.db.query(
+            f"SELECT p.id, p.text, l.probability FROM labels l JOIN prompts p ON p.id = l.prompt_id WHERE {where} "
+            "ORDER BY l.probability, p.seq LIMIT ? OFFSET ?", [*params, limit, offset]))
+        return {"total": total, "prompts": rows}
+
     def domain_pairs(self, labeler: str, domain: str, offset: int = 0, limit: int = 10) -> list[dict]:
         """A page of the domain's pairs with texts, statuses, reasons and people's verdicts."""
         return self._decoded(self.db.query(

@@ -77,8 +77,11 @@ def least_sure(store: Store, taxonomy: Taxonomy, labeler: str, by: str, delta: f
         for prompt_id, score, best, row in zip(prompt_ids, scores.tolist(), top.tolist(), probabilities):
             if prompt_id not in worst or score > worst[prompt_id][0]:
                 domain = names.get(domains[best], domains[best])
-                worst[prompt_id] = (score, f"{labeler} is least sure on {dimension}: {domain} {row[best]:.2f} "
-                                           f"({by} {abs(score):.2f})")
+                why = (f"its most probable {taxonomy.dimension_names[dimension]} domain, {domain} at {row[best]:.2f}, "
+                       f"is {abs(score):.2f} from δ = {delta:g}" if by == "margin" else
+                       f"its {taxonomy.dimension_names[dimension]} distribution has entropy {score:.2f} of 1 (most "
+                       f"probable: {domain} at {row[best]:.2f})")
+                worst[prompt_id] = (score, f"Chosen by {by}: {why}, the least sure of its dimensions for {labeler}.")
     return [{"prompt_id": p, "score": s, "reason": r}
             for p, (s, r) in sorted(worst.items(), key=lambda item: (-item[1][0], item[0]))]
 
