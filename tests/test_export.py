@@ -141,11 +141,13 @@ def test_dpo_files_hold_prompt_chosen_rejected_per_split(curated, taxonomy, tmp_
             assert row["safety_domains"] == source["safety_domains"] and "primary_domain" in row
 
 
-def test_an_export_written_in_chunks_is_the_export_written_at_once(curated, taxonomy, tmp_path):
+def test_an_export_written_in_chunks_is_the_export_written_at_once(curated, taxonomy, tmp_path, capfd):
     import datasets
 
     formats = ("jsonl", "csv", "parquet", "hf", "hf-disk", "dpo", "lm-eval")
     whole = export(curated, taxonomy, ExportOptions(out=tmp_path / "whole", formats=formats))
+    # datasets' own bars are not the studio's output, and stay theirs to show elsewhere
+    assert "Saving the dataset" not in capfd.readouterr().err and not datasets.are_progress_bars_disabled()
     chunked = export(curated, taxonomy, ExportOptions(out=tmp_path / "chunked", formats=formats, chunk_pairs=7))
     assert chunked.notes["export_id"] == whole.notes["export_id"]  # the same export, whatever the chunk size
     files = lambda folder: sorted(p.relative_to(folder) for p in folder.rglob("*")  # noqa: E731

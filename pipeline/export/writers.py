@@ -170,6 +170,9 @@ class ExportFiles:
         for writer in self._hub.values():
             writer.finalize()
             writer.close()
+        # datasets' own bars ("Saving the dataset", "Creating parquet") are not the studio's output
+        bars_were_off = datasets.are_progress_bars_disabled()
+        datasets.disable_progress_bars()
         hub = {name: datasets.Dataset.from_file(str(self.out / STAGING / f"{name}.arrow"))
                for name in self.splits if name in self._hub}
         if "hf" in self.formats:
@@ -181,6 +184,8 @@ class ExportFiles:
             datasets.DatasetDict(hub).save_to_disk(str(self.out / "hf"))
             self.written.append("hf/")
         del hub
+        if not bars_were_off:
+            datasets.enable_progress_bars()
         shutil.rmtree(self.out / STAGING, ignore_errors=True)
         if "dpo" in self.formats:
             self.written.append("dpo/")
