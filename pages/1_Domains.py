@@ -8,8 +8,8 @@ import streamlit as st
 
 from pipeline.app.charts import tradeoff_explorer
 from pipeline.app.pair_card import show_pair
-from pipeline.app.shared import MIN_INTERVAL_ITEMS, read, taxonomy
-from pipeline.bench.report import interval_text, mean_sd_text
+from pipeline.app.shared import read, taxonomy
+from pipeline.bench.report import MIN_INTERVAL_ITEMS, interval_text, mean_sd_text
 from pipeline.text.cells import markdown_literal as literal
 
 st.set_page_config(page_title="Domains · misalign studio", layout="wide")
@@ -72,7 +72,7 @@ if detectors:
         for key, name in names.items():
             row[name] = mean_sd_text(m[key], runs)
             shown = n >= MIN_INTERVAL_ITEMS and "ci" in m
-            row[f"{name} 95% CI"] = interval_text(m["ci"][key]) if shown else "—"
+            row[f"{name} 95% CI"] = interval_text(m["ci"][key], items=n) if "ci" in m else "—"
             if m[key][0] is not None and m[key][0] == m[key][0]:
                 low, high = m["ci"][key] if shown else (None, None)
                 points.append({"model": f"{f['engine']} ({on})", "measure": name, "value": m[key][0],

@@ -8,8 +8,8 @@ import streamlit as st
 from pipeline.review.agreement import agreement
 from pipeline.review.label_review import labellers_against_people
 from pipeline.app.pair_card import short_title, show_pair, status_words
-from pipeline.app.shared import MIN_INTERVAL_ITEMS, read, store, taxonomy
-from pipeline.bench.report import interval_text
+from pipeline.app.shared import read, store, taxonomy
+from pipeline.bench.report import MIN_INTERVAL_ITEMS, interval_text
 from pipeline.text.cells import markdown_literal as literal
 from pipeline.review.queues import adjudicate, disagreements
 
@@ -34,7 +34,7 @@ def figure(value) -> str:
 
 def interval(bounds, items: int) -> str:
     """An interval only where it means something: none on fewer than MIN_INTERVAL_ITEMS items."""
-    return interval_text(bounds, 2, missing="—") if items >= MIN_INTERVAL_ITEMS else "—"
+    return interval_text(bounds, 2, missing="—", items=items)
 
 
 def rows(figures: dict, name: str) -> dict:

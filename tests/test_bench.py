@@ -4,6 +4,7 @@ import json
 import math
 
 import numpy as np
+import pandas as pd
 import pytest
 from sklearn.metrics import cohen_kappa_score, confusion_matrix, recall_score
 
@@ -110,6 +111,9 @@ def test_detector_benchmark_with_the_tiny_model_three_runs_and_a_report(accepted
     markdown = (out / "report.md").read_text(encoding="utf-8")
     assert "## Overall" in markdown and "## Tradeoff" in markdown and "trade-off rate" in markdown
     assert {p.name for p in out.glob("*.csv")} >= {"overall.csv", "domain.csv", "dimension.csv", "tradeoff.csv"}
+    # a domain of one pair has its figures but no interval: it would look more certain than it is
+    domains = pd.read_csv(out / "domain.csv")
+    assert (domains["pairs"] < 5).any() and (domains.loc[domains["pairs"] < 5, "coverage 95% CI"] == "none: n < 5").all()
 
 
 @pytest.mark.parametrize("baseline", ["embedded", "keyword-refusal"])

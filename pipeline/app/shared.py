@@ -10,7 +10,6 @@ from pipeline.export.splits import PairTable, pair_table
 from review_store import Store
 from taxonomy import Taxonomy, load_taxonomy
 
-MIN_INTERVAL_ITEMS = 5  # fewer items: an interval says little, so the pages show none
 
 
 def store_path() -> str:

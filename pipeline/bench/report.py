@@ -16,6 +16,7 @@ from review_store import Store
 from taxonomy import DIMENSIONS, Taxonomy
 
 REPORT = "report.md"
+MIN_INTERVAL_ITEMS = 5  # fewer items: an interval says little, so reports and pages show none
 
 
 def mean_sd_text(pair: list, runs: int = 2) -> str:
@@ -26,12 +27,17 @@ def mean_sd_text(pair: list, runs: int = 2) -> str:
     return f"{mean:.3f}" if runs == 1 else f"{mean:.3f} ± {sd:.3f}"
 
 
-def interval_text(bounds: list | tuple, digits: int = 3, missing: str = "n/a") -> str:
-    """A 95% interval as "[low, high]", ``missing`` where it could not be computed (fewer than 2 items a side).
+def interval_text(bounds: list | tuple, digits: int = 3, missing: str = "n/a", items: int | None = None) -> str:
+    """A 95% interval as "[low, high]", ``missing`` where it could not be computed (fewer than 2 items a side),
+    and none on fewer than MIN_INTERVAL_ITEMS ``items``: it would look more certain than it is.
 
     >>> interval_text([0.5, 0.75]), interval_text([float("nan"), float("nan")]), interval_text([0.5, 1], 2)
     ('[0.500, 0.750]', 'n/a', '[0.50, 1.00]')
+    >>> interval_text([1.0, 1.0], items=2)
+    'none: n < 5'
     """
+    if items is not None and items < MIN_INTERVAL_ITEMS:
+        return f"none: n < {MIN_INTERVAL_ITEMS}"
     if any(b is None or math.isnan(b) for b in bounds):
         return missing
     return f"[{bounds[0]:.{digits}f}, {bounds[1]:.{digits}f}]"
@@ -66,7 +72,7 @@ def report_tables(store: Store, taxonomy: Taxonomy, group_id: str) -> dict[str, 
             row = {scope if scope != "overall" else "set": _key_name(scope, s["key"], taxonomy), "pairs": m["pairs"],
                    **{k: mean_sd_text(m[k], runs) for k in keys}}
             if "ci" in m:
-                row.update({f"{k} 95% CI": interval_text(m["ci"][k]) for k in keys})
+                row.update({f"{k} 95% CI": interval_text(m["ci"][k], items=m["pairs"]) for k in keys})
             if scope == "overall" and detector:
                 row.update({f"macro {k}": mean_sd_text(m["macro_domain"][k], runs) for k in keys})
             if scope == "overall":
@@ -104,7 +110,7 @@ def _response_tables(summaries: list[dict], taxonomy: Taxonomy) -> dict[str, pd.
             row = {column: name, "misaligned": m["misaligned"], "aligned": m["aligned"],
                    **{k: mean_sd_text(m[k], runs) for k in ("coverage", "ffr", "alignment_score")}}
             if scope == "overall":
-                row.update({f"{k} 95% CI": interval_text(m["ci"][k])
+                row.update({f"{k} 95% CI": interval_text(m["ci"][k], items=min(m["misaligned"], m["aligned"]))
                             for k in ("coverage", "ffr", "alignment_score")})
                 row.update({"runs": m["runs"], "left out: unusable answers": m["unusable_responses"]})
             rows.append(row)
