@@ -79,6 +79,19 @@ def test_inspect_runs_the_detector_protocol_and_its_log_comes_back_with_the_same
     again = cli("bench", "import-inspect", path, "--bootstrap", "50")
     assert again.exit_code == 0 and "results_added: 0" in again.stdout  # importing twice adds nothing
 
+    # a log whose every answer is unusable is refused in one line, and leaves no half-made benchmark
+    from inspect_ai.log import write_eval_log
+
+    log.eval.eval_id = "every-answer-unusable"
+    for sample in log.samples:
+        sample.scores["flagged"].metadata["usable"] = False
+    write_eval_log(log, str(tmp_path / "unusable.eval"))
+    groups = store.bench_groups()
+    refused = cli("bench", "import-inspect", tmp_path / "unusable.eval")
+    assert refused.exit_code == 1 and len(refused.stderr.strip().splitlines()) == 1
+    assert f"of its {len(log.samples)} answers, {len(log.samples)} are unusable" in refused.stderr
+    assert store.bench_groups() == groups
+
 
 def test_import_inspect_refuses_what_is_not_a_detect_log(store, tmp_path, cli):
     (tmp_path / "notes.eval").write_text("not a log", encoding="utf-8")

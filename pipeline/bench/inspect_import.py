@@ -53,6 +53,11 @@ def import_inspect_log(store: Store, path: str | Path) -> StageReport:
             score.metadata["probability"] if usable else None, dims, score.answer or "")
     pair_ids = sorted({pair for pair, _ in verdicts})
     known = store.known_pairs(pair_ids)
+    if not any(pair in known and probability is not None for (pair, _), (probability, _, _) in verdicts.items()):
+        unusable = sum(probability is None for probability, _, _ in verdicts.values())
+        raise UsageError(f"{path}: nothing to import: of its {len(verdicts)} answers, {unusable} are unusable (the "
+                         f"model said neither yes nor no) and the other {len(verdicts) - unusable} are of pairs this "
+                         "store does not hold")
     group_id = content_id("inspect", log.eval.eval_id)
     model, split = log.eval.model, args.get("split", "test")
     params = {"protocol": "detect", "engine": model, "model": model, "threshold": threshold, "group_id": group_id,

@@ -69,6 +69,9 @@ def usable_results(store: Store, group_id: str) -> tuple[dict[int, dict[str, dic
 
 def _pair_rows(store: Store, taxonomy: Taxonomy, run: dict, group_id: str, samples: int) -> list[tuple[str, str, dict]]:
     by_run, runs, unusable = usable_results(store, group_id)
+    if not runs:
+        raise UsageError(f"benchmark {group_id}: every answer was unusable ({len(unusable)} pairs: the model said "
+                         "neither yes nor no), so there are no figures to compute")
     pair_ids = sorted({p for pairs in by_run.values() for p in pairs})
     domains, dims, types, kinds = pair_facts(store, taxonomy, pair_ids)
     if run["protocol"] == "raters":
