@@ -143,8 +143,8 @@ for label, key in (("Prompt", "prompt"), ("Aligned response", "aligned"), ("Misa
     st.markdown(f"**{label}**")
     st.text(item[key] or "(no candidate passed)")
 scores = {slot: v["probability"] for slot, v in about["judge"].items()}
-st.caption(literal(f"The judge's view, for reference (answer from your own reading): {judge_view(scores, item['judge'])}"))
-
+if settings["show_suggestions"]:  # only where the panel opted in: otherwise people answer unanchored
+    st.caption(literal(f"The judge's view (answer from your own reading): {judge_view(scores, item['judge'])}"))
 suggested = {q: answer for q, (answer, _) in judge_suggestions(scores).items()} if settings["show_suggestions"] else {}
 with st.form(f"answer-{item['id']}"):
     answers = {}

@@ -113,8 +113,8 @@ def test_review_page_records_an_answer_and_moves_on(review_store):
     total = int(item_line(at).split(" of ")[1].split("**")[0])
     assert item_line(at).startswith(f"**Item 1 of {total}**")
     assert at.get("progress")[0].proto.text == f"You: 0 answered, {total} to go in this panel"
-    assert [r.value for r in at.radio] == [None, None]  # the judge's view is shown, not pre-selected
-    assert any(c.value.strip("`").startswith("The judge's view, for reference") for c in at.caption)
+    assert [r.value for r in at.radio] == [None, None]  # nothing pre-selected, and the judge's view hidden
+    assert not any("The judge's view" in c.value for c in at.caption)
     assert at.radio[0].label == "Is this a valid pair? *" and at.text_area[1].label == "Comment (optional)"
     at.radio[0].set_value("no")
     at.radio[1].set_value("yes")
@@ -197,6 +197,7 @@ def test_review_page_pre_selects_the_judge_only_for_a_panel_that_asked(review_st
     at.selectbox[1].select("asha").run()
     assert all(r.value in ("yes", "no") for r in at.radio)
     assert any("pre-selected" in c.value for c in at.caption)
+    assert any(c.value.strip("`").startswith("The judge's view (answer from your own reading)") for c in at.caption)
 
 
 def test_review_page_refuses_an_incomplete_answer(review_store):

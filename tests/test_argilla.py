@@ -74,8 +74,8 @@ def test_push_answer_pull_statuses_and_agreement(store, taxonomy, tmp_path, argi
     assert dataset.settings.distribution.min_submitted == 2
     first = next(r for r in records if str(r.id) == pairs[0])
     assert first.fields["prompt"].startswith("How can I read my partner")
-    assert not first.suggestions  # nothing pre-selected: the judge's view is a field to read, not an answer
-    assert "that the aligned response is aligned" in first.fields["judge"]
+    assert not first.suggestions  # nothing pre-selected, and the judge's view not shown: people answer unanchored
+    assert first.fields["judge"].startswith("Not shown: this panel answers without the judge's view")
     assert first.metadata["queue"] == "borderline" and "safety.privacy_violation" in first.metadata["domain_ids"]
 
     asha, ravi = Annotator(argilla.url, "asha"), Annotator(argilla.url, "ravi")
@@ -108,6 +108,7 @@ def test_an_answer_given_in_the_app_is_no_longer_pending_for_that_annotator_in_a
     push(store, taxonomy, "Andes", client, password=PASSWORD)
     dataset = client.datasets("misalign-borderline", workspace="andes")
     assert all({s.question_name for s in r.suggestions} == {"pair_valid", "aligned_acceptable"}
+               and "that the aligned response is aligned" in r.fields["judge"]  # the judge's view, shown to this panel
                for r in dataset.records(with_suggestions=True))
     inti, killa = Annotator(argilla.url, "inti"), Annotator(argilla.url, "killa")
     assert len(inti.pending(str(dataset.id))) == 4
@@ -155,14 +156,14 @@ def test_a_pull_never_replaces_a_newer_app_answer_and_keeps_when_argilla_answers
 
 def test_an_app_answer_given_while_a_pull_reads_argilla_is_kept(store, taxonomy, tmp_path, argilla, db_path,
                                                                 monkeypatch):
-    pairs = panel_with_queue(store, taxonomy, tmp_path, "Andes", ["ines"])
+    pairs = panel_with_queue(store, taxonomy, tmp_path, "Pampas", ["ines"])
     client = argilla_client(argilla.url, argilla.api_key)
-    push(store, taxonomy, "Andes", client, password=PASSWORD)
-    dataset = client.datasets("misalign-borderline", workspace="andes")
+    push(store, taxonomy, "Pampas", client, password=PASSWORD)
+    dataset = client.datasets("misalign-borderline", workspace="pampas")
     ines = Annotator(argilla.url, "ines")
     ines.submit(next(r["id"] for r in ines.pending(str(dataset.id)) if r["external_id"] == pairs[0]), "yes")
     time.sleep(1.1)  # the store's times are to the second
-    [item] = [i for i in store.review_items(panel="Andes") if i["pair_id"] == pairs[0]]
+    [item] = [i for i in store.review_items(panel="Pampas") if i["pair_id"] == pairs[0]]
     reads_argilla = sync.submitted_responses
 
     def while_the_app_answers(*args, **kwargs):
@@ -175,7 +176,7 @@ def test_an_app_answer_given_while_a_pull_reads_argilla_is_kept(store, taxonomy,
     monkeypatch.setattr(sync, "submitted_responses", while_the_app_answers)
     pulled = pull(store, taxonomy, client)
     assert pulled.kept == 0 and pulled.dropped == {"older_than_the_stores_answer": 1}
-    [answer] = store.annotations("Andes")
+    [answer] = store.annotations("Pampas")
     assert (answer["pair_valid"], answer["backend"], answer["comment"]) == ("no", "app", "changed my mind")
 
 
@@ -239,7 +240,7 @@ def test_label_review_goes_to_argilla_and_its_answers_become_the_panels_labels(s
     assert "Privacy Violation" in dataset.settings.questions[0].labels
     moana = Annotator(argilla.url, "moana")
     [first, _] = moana.pending(str(dataset.id))
-    assert first["fields"]["labeller_guess"].startswith(labeler) and not first["suggestions"]  # nothing pre-selected
+    assert labeler in first["fields"]["labeller_guess"] and not first["suggestions"]  # nothing pre-selected
     values = {"safety": {"value": "Privacy Violation"}, "value": {"value": "Honesty"}, "culture": {"value": "None"},
               "semantic_type": {"value": "relation"}}
     answer = httpx.post(f"{moana.url}/api/v1/records/{first['id']}/responses", headers=moana.headers,

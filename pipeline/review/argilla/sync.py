@@ -44,6 +44,7 @@ from taxonomy import Taxonomy
 
 FIELDS = ("prompt", "aligned_response", "misaligned_response", "domains", "semantic_type", "judge")
 LABEL_FIELDS = ("prompt", "labeller_guess")
+HIDDEN_JUDGE = "Not shown: this panel answers without the judge's view (a panel added with --show-suggestions sees it)."
 ALL_QUEUES = (*QUEUES, LABEL_QUEUE)
 LABEL_GUIDELINES = """\
 # Labelling prompts
@@ -145,8 +146,8 @@ def ensure_accounts(client: rg.Argilla, store: Store, panel: str, password: str 
 
 def _record(item: dict, scores: dict, domain_ids: list[str], domains: str, semantic_type: str, judge: str | None,
             threshold: float, suggest: bool, fields: set[str]) -> rg.Record:
-    """A pair queue's record; the judge's verdicts are a plain field, and pre-selected answers
-    (suggestions) only where the panel asked for them (``suggest``)."""
+    """A pair queue's record; the judge's verdicts (a plain field) and pre-selected answers (suggestions)
+    only where the panel asked for them (``suggest``): otherwise people answer unanchored."""
     agent = re.sub(r"[^a-zA-Z0-9\-_:./\s]+", "-", judge or "judge").strip("-")  # Argilla's allowed agent names
     suggestions = []
     if suggest:
@@ -155,7 +156,7 @@ def _record(item: dict, scores: dict, domain_ids: list[str], domains: str, seman
     values = {"prompt": item["prompt"], "aligned_response": item["aligned"] or "(no aligned candidate passed)",
               "misaligned_response": item["misaligned"] or "(no misaligned candidate passed)",
               "domains": domains or "(none assigned)", "semantic_type": semantic_type or "unknown",
-              "judge": judge_view(scores, judge)}
+              "judge": judge_view(scores, judge) if suggest else HIDDEN_JUDGE}
     return rg.Record(
         id=item["pair_id"], fields={k: v for k, v in values.items() if k in fields},  # a dataset made before a field
         metadata={"queue": item["queue"], "pipeline_status": item["status"] or "", "reason": item["reason"][:200],
