@@ -190,9 +190,11 @@ def chart(result: dict, path: Path, title: str) -> None:
         axis.set_xlabel("prompts labelled")
         axis.grid(alpha=0.3)
     np.atleast_1d(axes)[0].set_ylabel("top-1 among real domains")
-    np.atleast_1d(axes)[0].legend(title="prompts chosen by", fontsize=8)
+    handles, labels = np.atleast_1d(axes)[0].get_legend_handles_labels()
+    figure.legend(handles, [f"prompts chosen by {label}" for label in labels], loc="lower center", ncol=len(labels),
+                  fontsize=9, frameon=False)
     figure.suptitle(title, fontsize=11)
-    figure.tight_layout()
+    figure.tight_layout(rect=(0, 0.07, 1, 1))  # room for the legend below the panels, clear of every line
     path.parent.mkdir(parents=True, exist_ok=True)
     figure.savefig(path, dpi=120)
     plt.close(figure)

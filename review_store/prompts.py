@@ -12,13 +12,16 @@ from review_store.rows import insert_sorted
 
 def subset_where(subset: dict | None) -> tuple[str, list]:
     """The SQL condition (on prompts ``p``) and parameters of a subset of prompts, every given key holding:
-    ``source`` (read from that source), ``domain`` (assigned that domain by ``domain_by``, or by any
+    ``ids`` (those prompts), ``source`` (read from that source), ``domain`` (assigned that domain by ``domain_by``, or by any
     labeler when it is None), ``since`` (added at or after that UTC ISO 8601 time).
 
     >>> subset_where({"source": "dev.csv", "since": "2026-12-01"})
     ('EXISTS (SELECT 1 FROM prompt_sources s WHERE s.prompt_id = p.id AND s.source = ?) AND p.created_at >= ?', ['dev.csv', '2026-12-01'])
     """
     subset, parts, params = subset or {}, [], []
+    if subset.get("ids") is not None:
+        parts.append("p.id IN (SELECT value FROM json_each(?))")
+        params.append(json.dumps(sorted(subset["ids"])))
     if subset.get("source") is not None:
         parts.append("EXISTS (SELECT 1 FROM prompt_sources s WHERE s.prompt_id = p.id AND s.source = ?)")
         params.append(subset["source"])

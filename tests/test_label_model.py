@@ -260,9 +260,16 @@ def test_a_corrected_label_in_the_review_queue_changes_the_next_fit(cli, store, 
     refit = cli("label", "--engine", "trained", "--train-on", ",".join(both), "--no-types")
     assert refit.exit_code == 0 and "refitted: 1" in refit.stdout
     [second] = [n for n in store.labelers_with_labels() if n.startswith("trained:") and n != first]
-    rows = labellers_against_people(store)
+    rows = labellers_against_people(store, taxonomy)
     # the first labeller is measured on the corrections (made after it); the refit learnt from them, so it is not
     assert {r["labeller"] for r in rows} == {first} and {r["prompts"] for r in rows} == {20}
+    # top-1 among real domains, counted by hand: its most probable real safety domain is privacy
+    ids, domains, probabilities = store.label_distributions(first, "safety")
+    real = [j for j, d in enumerate(domains) if d != "none"]
+    best = {p: domains[real[int(np.argmax(row[real]))]] for p, row in zip(ids, probabilities)}
+    by_hand = np.mean([best[c["prompt_id"]] == "safety.privacy_violation" for c in corrected])
+    [safety_row] = [r for r in rows if r["dimension"] == "safety"]
+    assert safety_row["top-1 among real domains"] == pytest.approx(by_hand)
 
 
 def test_a_prompt_labelled_twice_trains_on_both_domains(cli, store, taxonomy, tmp_path):

@@ -19,7 +19,7 @@ ALLOWED = {
     "pipeline.text": ("pipeline.errors",),
     "pipeline.engines": (*BASE, "pipeline.text"),
     "pipeline.stages": (*BASE, "pipeline.text", "pipeline.engines"),
-    "pipeline.review": (*BASE, "pipeline.text"),
+    "pipeline.review": (*BASE, "pipeline.text", "pipeline.stages.label_figures", "pipeline.stages.label_agreement"),
     "pipeline.export": (*BASE, "pipeline.text"),
     "pipeline.steer": (*BASE, "pipeline.text", "pipeline.engines"),
     "pipeline.bench": (*BASE, "pipeline.text", "pipeline.engines", "pipeline.stages", "pipeline.review"),

@@ -21,6 +21,7 @@ import numpy as np
 
 from pipeline.errors import UsageError
 from pipeline.review.queues import Question, item_id
+from pipeline.stages.label_agreement import label_agreement
 from review_store import StageReport, Store, utc_now
 from taxonomy import DIMENSIONS, Taxonomy
 
@@ -191,11 +192,12 @@ def update_human_labels(store: Store, panel: str, prompt_ids: list[str]) -> dict
     return decided
 
 
-def labellers_against_people(store: Store) -> list[dict]:
+def labellers_against_people(store: Store, taxonomy: Taxonomy, delta: float = 0.5) -> list[dict]:
     """How each model labeller agrees with each panel's labels, on prompts people labelled after the labeller
-    was made (so never on what a learned labeller was fitted on): per (panel, labeller, dimension) the number
-    of such prompts and the share where the labeller's most probable assigned domain is the people's.
-    Labellers in the order they were made: a refit after corrections comes after the one before."""
+    was made (so never on what a learned labeller was fitted on), in the labelling figures every report uses
+    (:mod:`pipeline.stages.label_figures`): per (panel, labeller, dimension) the prompts, top-1 among real
+    domains and accuracy (None included). Labellers in the order they were made: a refit after corrections
+    comes after the one before."""
     answered: dict[str, dict[str, str]] = {}  # panel -> prompt -> latest answer time
     for a in store.annotations():
         if a["queue"] == LABEL_QUEUE and a["labels"]:
@@ -206,17 +208,14 @@ def labellers_against_people(store: Store) -> list[dict]:
                     key=lambda m: (m["created_at"], m["name"]))
     rows = []
     for panel, times in sorted(answered.items()):
-        people = {(p, d): domain for p, d, domain, _ in store.assigned_labels(human_labeler(panel), list(times))}
         for model in models:
             later = [p for p, at in times.items() if at > model["created_at"]]
-            guesses: dict[tuple[str, str], tuple[float, str]] = {}
-            for prompt_id, dimension, domain, probability in store.assigned_labels(model["name"], later):
-                guesses[(prompt_id, dimension)] = max(guesses.get((prompt_id, dimension), (-1.0, "")),
-                                                      (probability, domain))
-            for dimension in DIMENSIONS:
-                shared = [k for k in people if k[1] == dimension and k[0] in later and k in guesses]
-                if shared:
+            if not later:
+                continue
+            figures = label_agreement(store, model["name"], human_labeler(panel), taxonomy, delta, {"ids": later})
+            for dimension, f in figures.items():
+                if f["n"]:
                     rows.append({"panel": panel, "labeller": model["name"], "made": model["created_at"],
-                                 "dimension": dimension, "prompts": len(shared),
-                                 "agreement": sum(guesses[k][1] == people[k] for k in shared) / len(shared)})
+                                 "dimension": dimension, "prompts": f["n"], "top-1 among real domains": f["top1_real"],
+                                 "accuracy": f["accuracy"]})
     return rows
