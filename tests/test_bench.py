@@ -112,6 +112,10 @@ def test_detector_benchmark_with_the_tiny_model_three_runs_and_a_report(accepted
     assert "## Overall" in markdown and "## Tradeoff" in markdown and "trade-off rate" in markdown
     assert {p.name for p in out.glob("*.csv")} >= {"overall.csv", "domain.csv", "dimension.csv", "tradeoff.csv"}
     # a domain of one pair has its figures but no interval: it would look more certain than it is
+    # the figures unrounded, as stored, for scripts: the CSVs round to 3 decimals
+    exact = json.loads(cli("--config", bench_config, "bench", "report", "--json").stdout)
+    [stored] = [f["metrics"] for f in exact["summaries"] if f["scope"] == "overall"]
+    assert stored["coverage"][0] == coverage and exact["benchmark"]["group_id"] == group["group_id"]
     domains = pd.read_csv(out / "domain.csv")
     assert (domains["pairs"] < 5).any() and (domains.loc[domains["pairs"] < 5, "coverage 95% CI"] == "none: n < 5").all()
 

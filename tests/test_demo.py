@@ -167,6 +167,9 @@ def test_export_page_previews_the_demo_pairs(demo_app, tmp_path):
 
 
 def test_runs_page_lists_the_demo_stages(demo_app):
+    from pipeline.app.runs import stage_words
+
     at = run("pages/6_Runs.py")
     assert not at.exception
-    assert {"ingest", "label", "dedup", "pairs_import", "bench", "export"} <= set(at.dataframe[0].value["stage"])
+    assert {stage_words(s) for s in ("ingest", "label", "dedup", "pairs_import", "bench", "export")} <= set(
+        at.dataframe[0].value["stage"])

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+import math
 from pathlib import Path
 from typing import Annotated, Optional
 
@@ -153,6 +155,21 @@ def list_command(ctx: typer.Context) -> None:
         echo("no benchmarks yet: misalign bench run --model ENGINE")
 
 
+def _null_for_nan(value):
+    """``value`` with every NaN as None, so the JSON is strict.
+
+    >>> _null_for_nan({"ci": [float("nan"), 0.5]})
+    {'ci': [None, 0.5]}
+    """
+    if isinstance(value, float) and math.isnan(value):
+        return None
+    if isinstance(value, dict):
+        return {k: _null_for_nan(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_null_for_nan(v) for v in value]
+    return value
+
+
 @bench_app.command("report")
 def report_command(
     ctx: typer.Context,
@@ -161,6 +178,8 @@ def report_command(
     overwrite: Annotated[bool, typer.Option(help="Replace --out whole even if it holds no earlier report.")] = False,
     refresh: Annotated[bool, typer.Option(help="Recompute the figures from the stored results first (e.g. after "
                                                 "an upgrade adds figures).")] = False,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the stored figures, unrounded, as JSON (every "
+                                                         "scope and key) instead of the tables.")] = False,
 ) -> None:
     """Print a benchmark's tables (overall, per dimension, type, domain, trade-offs, judge calibration)."""
     from pipeline.bench.metrics import TRADEOFF_DEFINITION
@@ -181,6 +200,10 @@ def report_command(
             raise UsageError(f"no benchmark '{group}' (misalign bench list shows them)")
         if refresh or not store.bench_summaries(chosen["group_id"], "overall"):  # or a run cut off before its summary
             summarise(store, tax, chosen["group_id"])
+        if as_json:  # strict JSON: a figure that could not be computed (NaN) is null
+            figures = {"benchmark": chosen, "summaries": store.bench_summaries(chosen["group_id"])}
+            echo(json.dumps(_null_for_nan(figures), indent=2, default=str, allow_nan=False))
+            return
         tables = report_tables(store, tax, chosen["group_id"])
     for name, table in tables.items():
         echo(f"\n== {name.replace('_', ' ')} ==")

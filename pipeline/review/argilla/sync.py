@@ -239,7 +239,7 @@ def _mirror(store: Store, taxonomy: Taxonomy, client: rg.Argilla, dataset: rg.Da
         for question, value in values.items():
             logged[answer["item_id"]].responses.add(rg.Response(question, value, user_id=users[answer["username"]],
                                                                 status="submitted"))
-    dataset.records.log(list(logged.values()), batch_size=50)
+    dataset.records.log(list(logged.values()), batch_size=min(50, len(logged)))  # the SDK warns at more than it logs
     with store.transaction():
         store.mark_mirrored([(a["item_id"], a["annotator"]) for a in sent], utc_now())
     return len(sent)
