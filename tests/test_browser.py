@@ -2,6 +2,7 @@
 
 import json
 import shutil
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -39,6 +40,19 @@ def served(store, taxonomy, tmp_path, db_path):
     build_queues(store, "South Asia", queues=("borderline",))
     with running_app(db_path, cwd=tmp_path) as url:
         yield url
+
+
+@contextmanager
+def app_page(db_path, cwd):
+    """(url, page): ``misalign app`` on the store and a headless Chromium page, both stopped after."""
+    from playwright.sync_api import sync_playwright
+
+    with running_app(db_path, cwd=cwd) as url, sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=shutil.which("chromium"), args=CHROMIUM_ARGS)
+        try:
+            yield url, browser.new_page()
+        finally:
+            browser.close()
 
 
 def choose(page, box: int, option: str) -> None:
@@ -222,7 +236,6 @@ def test_data_text_is_shown_literally_and_makes_no_request(store, taxonomy, tmp_
     """A prompt, a file (so a labeler), a panel and a person's name written as Markdown stay text on every
     page: no link, no image fetched, no KaTeX, no colour, in an expander title, a selectbox, a caption, a
     warning that echoes a search term or the welcome after "Add me"."""
-    from playwright.sync_api import sync_playwright
 
     from pipeline.review.queues import submit
 
@@ -248,50 +261,45 @@ def test_data_text_is_shown_literally_and_makes_no_request(store, taxonomy, tmp_
         submit(store, item["id"], name, {"pair_valid": valid, "aligned_acceptable": "yes",
                                            "misaligned_dimensions": ["safety"]})
     try:
-        with running_app(db_path, cwd=tmp_path) as url, sync_playwright() as playwright:
-            browser = playwright.chromium.launch(executable_path=shutil.which("chromium"), args=CHROMIUM_ARGS)
-            try:
-                page = browser.new_page()
-                page.goto(f"{url}/Domains")
-                page.get_by_text("Labeler").first.wait_for()
-                choose(page, 0, f"imported:{source.name}")
-                choose(page, 2, "Privacy Violation")
-                page.locator("div[data-testid=stExpander] summary").first.wait_for()
-                page.get_by_text("[Verify your account](https://evil.example/login)", exact=False).filter(
-                    visible=True).first.wait_for()
-                search = "[x](https://evil.example/search) $y$"
-                page.get_by_label("Search domains").fill(search)
-                page.keyboard.press("Enter")
-                page.get_by_text(search, exact=False).filter(visible=True).first.wait_for()
-                _assert_nothing_live(page)
+        with app_page(db_path, tmp_path) as (url, page):
+            page.goto(f"{url}/Domains")
+            page.get_by_text("Labeler").first.wait_for()
+            choose(page, 0, f"imported:{source.name}")
+            choose(page, 2, "Privacy Violation")
+            page.locator("div[data-testid=stExpander] summary").first.wait_for()
+            page.get_by_text("[Verify your account](https://evil.example/login)", exact=False).filter(
+                visible=True).first.wait_for()
+            search = "[x](https://evil.example/search) $y$"
+            page.get_by_label("Search domains").fill(search)
+            page.keyboard.press("Enter")
+            page.get_by_text(search, exact=False).filter(visible=True).first.wait_for()
+            _assert_nothing_live(page)
 
-                page.goto(f"{url}/Agreement")
-                page.get_by_text("Disagreement queue").wait_for()
-                page.get_by_text(":blue[South] Asia", exact=False).filter(visible=True).first.wait_for()
-                chooser = page.locator("div[data-testid=stSelectbox] input").first.input_value()
-                assert chooser.startswith("1. [Verify your account](https://evil.example/login)")  # its prompt, literal
-                _assert_nothing_live(page)
+            page.goto(f"{url}/Agreement")
+            page.get_by_text("Disagreement queue").wait_for()
+            page.get_by_text(":blue[South] Asia", exact=False).filter(visible=True).first.wait_for()
+            chooser = page.locator("div[data-testid=stSelectbox] input").first.input_value()
+            assert chooser.startswith("1. [Verify your account](https://evil.example/login)")  # its prompt, literal
+            _assert_nothing_live(page)
 
-                page.goto(f"{url}/Review")
-                page.get_by_text("I am").first.wait_for()
-                assert panel in page.locator("div[data-testid=stSelectbox] input").first.input_value()
-                choose(page, 1, people[0])
-                page.get_by_text(f"{people[0]}: culture IN").wait_for()
-                _assert_nothing_live(page)
-                page.get_by_text("Add me to this panel").click()
-                newcomer = "[me](https://evil.example/me) $\\alpha$ :green[new]"
-                page.get_by_role("textbox", name="Name *").fill(newcomer)
-                page.get_by_role("button", name="Add me").click()
-                page.get_by_text(f"Welcome, {newcomer}: your first item is below.").wait_for()
-                _assert_nothing_live(page)
+            page.goto(f"{url}/Review")
+            page.get_by_text("I am").first.wait_for()
+            assert panel in page.locator("div[data-testid=stSelectbox] input").first.input_value()
+            choose(page, 1, people[0])
+            page.get_by_text(f"{people[0]}: culture IN").wait_for()
+            _assert_nothing_live(page)
+            page.get_by_text("Add me to this panel").click()
+            newcomer = "[me](https://evil.example/me) $\\alpha$ :green[new]"
+            page.get_by_role("textbox", name="Name *").fill(newcomer)
+            page.get_by_role("button", name="Add me").click()
+            page.get_by_text(f"Welcome, {newcomer}: your first item is below.").wait_for()
+            _assert_nothing_live(page)
 
-                for name, heading in (("", "Overview"), ("Trade-offs", "Trade-offs"), ("Runs", "Stage runs"),
-                                      ("Export", "Export")):
-                    page.goto(f"{url}/{name}")
-                    page.get_by_role("heading", name=heading).first.wait_for()
-                    _assert_nothing_live(page)
-            finally:
-                browser.close()
+            for name, heading in (("", "Overview"), ("Trade-offs", "Trade-offs"), ("Runs", "Stage runs"),
+                                  ("Export", "Export")):
+                page.goto(f"{url}/{name}")
+                page.get_by_role("heading", name=heading).first.wait_for()
+                _assert_nothing_live(page)
     finally:
         listener.close()
     assert listener.paths == [], f"the page fetched {listener.paths} because of data text"
@@ -299,7 +307,6 @@ def test_data_text_is_shown_literally_and_makes_no_request(store, taxonomy, tmp_
 
 def test_taxonomy_names_from_a_users_file_are_shown_literally(taxonomy, tmp_path, db_path, monkeypatch):
     """A taxonomy file's dimension and domain names written as Markdown stay text on the Domains page."""
-    from playwright.sync_api import sync_playwright
 
     listener = _Listener()
     spec = yaml.safe_load(Path(taxonomy.path).read_text(encoding="utf-8"))
@@ -316,18 +323,13 @@ def test_taxonomy_names_from_a_users_file_are_shown_literally(taxonomy, tmp_path
         ingest(store, tmp_path / "x.jsonl", hostile, IngestOptions(label_columns={"safety": "safety"}))
     monkeypatch.setenv("MISALIGN_TAXONOMY", str(tmp_path / "hostile.yaml"))
     try:
-        with running_app(db_path, cwd=tmp_path) as url, sync_playwright() as playwright:
-            browser = playwright.chromium.launch(executable_path=shutil.which("chromium"), args=CHROMIUM_ARGS)
-            try:
-                page = browser.new_page()
-                page.goto(f"{url}/Domains")
-                page.get_by_text("Labeler").first.wait_for()
-                choose(page, 1, spec["dimensions"]["safety"]["name"])
-                choose(page, 2, privacy["name"])
-                page.get_by_text(privacy["description"]).wait_for()
-                _assert_nothing_live(page)
-            finally:
-                browser.close()
+        with app_page(db_path, tmp_path) as (url, page):
+            page.goto(f"{url}/Domains")
+            page.get_by_text("Labeler").first.wait_for()
+            choose(page, 1, spec["dimensions"]["safety"]["name"])
+            choose(page, 2, privacy["name"])
+            page.get_by_text(privacy["description"]).wait_for()
+            _assert_nothing_live(page)
     finally:
         listener.close()
     assert listener.paths == [], f"the page fetched {listener.paths} because of a taxonomy name"
