@@ -261,7 +261,8 @@ class Store(PromptQueries, LabelQueries, DedupQueries, EngineCacheQueries, Expan
 
     def status(self, audit_limit: int = 200) -> dict:
         """The store in numbers: what ``misalign status --json`` prints (the overview, the funnel per
-        labeler, the dedup audit, semantic types, label failures, the engine cache, stage runs)."""
+        labeler, the dedup audit, semantic types, label failures, the engine cache, the fitted labellers'
+        size, stage runs)."""
         figures = self.overview()
         return {
             **figures,
@@ -271,6 +272,8 @@ class Store(PromptQueries, LabelQueries, DedupQueries, EngineCacheQueries, Expan
             "dedup": self._dedup_status(self.dedup_counts(), audit_limit),
             "engine_cache": self.engine_cache_counts(),
             "text_vectors": self.db["text_vectors"].count,
+            "label_models": dict(zip(("models", "bytes"), self.db.execute(
+                "SELECT COUNT(*), COALESCE(SUM(length(model)), 0) FROM label_models").fetchone())),
             "stage_runs": {row["stage"]: row["n"] for row in self.db.query(
                 "SELECT stage, COUNT(*) AS n FROM stage_runs GROUP BY stage ORDER BY stage")},
         }

@@ -217,6 +217,7 @@ def test_label_models_lists_fits_and_prune_keeps_the_ones_in_use(cli, store, rel
     rows = {line.split()[0]: line for line in listed.stdout.splitlines() if line.startswith("trained:")}
     assert rows[f"trained:{named}"].endswith("named by 1 runs") and rows[f"trained:{newest}"].endswith("newest")
     assert rows[f"trained:{unused}"].endswith(" no") and "3 models" in listed.stdout
+    assert "fitted labellers: 3, " in cli("status").stdout  # what the store holds, counted where it is looked at
     pruned = cli("label", "models", "--prune")
     assert pruned.exit_code == 0 and "pruned 1 models" in pruned.stdout, pruned.stdout
     assert sorted(m["id"][:10] for m in store.label_models()) == sorted([named, newest])

@@ -49,6 +49,10 @@ def status(
         echo(f"funnel by {labeler} (prompt-domain pairs): classified {total['classified']} -> expanded "
                    f"{total['expanded']} -> removed as duplicates {total['removed_duplicates']} -> kept {total['kept']}; "
                    f"per domain: misalign funnel --labeler {labeler}")
+    if figures["label_models"]["models"]:
+        m = figures["label_models"]
+        echo(f"fitted labellers: {m['models']}, {m['bytes'] / 2 ** 20:.1f} MB of the store (misalign label models; "
+             "--prune keeps the ones in use)")
     if figures["dedup"]:
         d = figures["dedup"]
         echo(f"dedup ({d['params']['scope']}, tau {d['params']['tau']}): {d['kept']} kept, {d['removed']} removed, "
