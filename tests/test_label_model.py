@@ -167,6 +167,10 @@ def test_trained_labeller_cross_validates_fits_once_and_labels_every_prompt(cli,
     first = cli("label", "--engine", "trained", "--train-on", released, "--cross-validate", "3", "--no-types")
     assert first.exit_code == 0, first.stderr
     assert "3-fold cross-validation, folds grouped by dedup cluster" in first.stdout
+    # never silent: the folds and the final fit say they started and when they end
+    assert "cross-validation (400 prompts): 0/9 folds, starting" in first.stderr
+    assert "cross-validation (400 prompts): 9/9 folds" in first.stderr
+    assert "fit the labeller (400 prompts): 0/3 dimensions, starting" in first.stderr
     assert "refitted: 1" in first.stdout
     [name] = [n for n in store.labelers_with_labels() if n.startswith("trained:")]
     [run] = store.stage_runs("label")

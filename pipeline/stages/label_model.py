@@ -28,6 +28,7 @@ from scipy.optimize import minimize_scalar
 from scipy.special import log_softmax, logsumexp, softmax
 
 from pipeline.stages.label_figures import Label, label_figures, label_set, membership
+from pipeline.text.progress import progress
 
 TFIDF = {"ngram_range": (1, 2), "min_df": 2, "sublinear_tf": True, "max_features": 50_000}
 
@@ -150,16 +151,19 @@ def fit_temperature(logits: np.ndarray, labels: np.ndarray) -> float:
 
 def fit_label_model(texts: list[str], labels: dict[str, list[Label | None]], groups: list,
                     features: np.ndarray | None, kind: str = "embeddings", c: float = 1.0, seed: int = 0,
-                    classes: dict[str, list[str]] | None = None) -> LabelModel:
+                    classes: dict[str, list[str]] | None = None, shown: bool = False) -> LabelModel:
     """Fit one calibrated regression per dimension on ``texts`` (with their ``features``: embeddings)
     and ``labels`` (per dimension: a domain id or 'none' per text, a tuple where a text has several
-    domains, None where it has no label)."""
+    domains, None where it has no label); ``shown``: progress a dimension at a time."""
     vocabulary, idf = _fit_tfidf(texts) if kind in ("tfidf", "both") else ([], None)
     model = LabelModel(kind, {}, vocabulary, idf)
     matrix = model.featurize(texts, features)
-    for dimension, values in labels.items():
-        model.dimensions[dimension] = _fit_dimension(matrix, values, groups,
-                                                     sorted(classes[dimension]) if classes else None, c, seed)
+    with progress(len(labels), f"fit the labeller ({len(texts)} prompts)", "dimensions", shown=shown) as bar:
+        bar.update(0)  # said before the first dimension's minute of fitting, not after
+        for dimension, values in labels.items():
+            model.dimensions[dimension] = _fit_dimension(matrix, values, groups,
+                                                         sorted(classes[dimension]) if classes else None, c, seed)
+            bar.update(1)
     return model
 
 
@@ -204,18 +208,21 @@ def cross_validated(texts: list[str], labels: dict[str, list[Label | None]], gro
     model did not see."""
     results = {}
     group_ids = np.unique(np.asarray(groups, dtype=str), return_inverse=True)[1]
-    for dimension, values in labels.items():
-        known = np.flatnonzero([v is not None for v in values])
-        classes = sorted({c for i in known for c in label_set(values[i])})
-        out = np.zeros((len(known), len(classes)))
-        for train, test in grouped_folds(group_ids[known], k):
-            fold_texts = [texts[i] for i in known[train]]
-            fold = fit_label_model(fold_texts, {dimension: [values[i] for i in known[train]]},
-                                   group_ids[known[train]].tolist(),
-                                   None if features is None else features[known[train]], kind, c, seed,
-                                   classes={dimension: classes})
-            test_features = fold.featurize([texts[i] for i in known[test]],
-                                           None if features is None else features[known[test]])
-            out[test] = fold.dimensions[dimension].probabilities(test_features)
-        results[dimension] = label_figures([values[i] for i in known], out, classes, delta)
+    with progress(len(labels) * k, f"cross-validation ({len(texts)} prompts)", "folds") as bar:
+        bar.update(0)  # said before the first fold's fit, which takes a while on many prompts
+        for dimension, values in labels.items():
+            known = np.flatnonzero([v is not None for v in values])
+            classes = sorted({c for i in known for c in label_set(values[i])})
+            out = np.zeros((len(known), len(classes)))
+            for train, test in grouped_folds(group_ids[known], k):
+                fold_texts = [texts[i] for i in known[train]]
+                fold = fit_label_model(fold_texts, {dimension: [values[i] for i in known[train]]},
+                                       group_ids[known[train]].tolist(),
+                                       None if features is None else features[known[train]], kind, c, seed,
+                                       classes={dimension: classes})
+                test_features = fold.featurize([texts[i] for i in known[test]],
+                                               None if features is None else features[known[test]])
+                out[test] = fold.dimensions[dimension].probabilities(test_features)
+                bar.update(1)
+            results[dimension] = label_figures([values[i] for i in known], out, classes, delta)
     return results

@@ -114,7 +114,7 @@ def label_trained(store: Store, taxonomy: Taxonomy, options: LabelOptions, subse
             report.notes["refitted"] = 0
         else:
             model = fit_label_model(data["texts"], data["labels"], data["groups"], features, options.features,
-                                    options.regularisation, options.seed)
+                                    options.regularisation, options.seed, shown=True)
             counts = {d: dict(sorted(Counter(c for v in values if v is not None for c in label_set(v)).items()))
                       for d, values in data["labels"].items()}
             provenance = {**settings, "training_prompts": len(data["ids"]), "counts": counts,

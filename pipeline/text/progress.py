@@ -8,6 +8,14 @@ unreadable, one line on stderr at the first batch, about every ``every`` seconds
 ...     bar.update(2)
 >>> out.getvalue().startswith("label (x): 2/4 prompts")
 True
+
+``update(0)`` before the first item says that slow work has started:
+
+>>> out = io.StringIO()
+>>> with progress(3, "fit", "dimensions", stream=out) as bar:
+...     bar.update(0)
+>>> out.getvalue().strip()
+'fit: 0/3 dimensions, starting'
 """
 
 from __future__ import annotations
@@ -24,6 +32,9 @@ class _Lines:
         self.done, self.began, self.last = 0, time.monotonic(), time.monotonic()
 
     def update(self, n: int) -> None:
+        if n == 0 and self.done == 0:  # a start said before slow work: no rate yet
+            print(f"{self.desc}: 0/{self.total} {self.unit}, starting", file=self.stream, flush=True)
+            return
         self.done += n
         now = time.monotonic()
         if self.done == n or self.done >= self.total or now - self.last >= self.every:  # first, last, every ~10 s
