@@ -9,7 +9,7 @@ import streamlit as st
 from pipeline.app.charts import tradeoff_explorer
 from pipeline.app.pair_card import show_pair
 from pipeline.app.shared import read, taxonomy
-from pipeline.bench.report import MIN_INTERVAL_ITEMS, interval_text, mean_sd_text
+from pipeline.bench.report import MIN_INTERVAL_ITEMS, benchmark_names, interval_text, mean_sd_text
 from pipeline.text.cells import markdown_literal as literal
 
 st.set_page_config(page_title="Domains · misalign studio", layout="wide")
@@ -58,6 +58,7 @@ if pair_labelers and labeler not in pair_labelers:
 
 # every benchmarked model on this domain, side by side
 groups = {g["group_id"]: g for g in read("bench_groups")}
+run_names = benchmark_names(list(groups.values()))
 figures = read("domain_bench_figures", domain=domain.id)
 detectors = [f for f in figures if "coverage" in f["metrics"]]
 st.subheader("Models on this domain")
@@ -67,16 +68,15 @@ if detectors:
     for f in detectors:
         m, runs = f["metrics"], groups[f["group_id"]]["runs"]
         n = m.get("pairs", m.get("responses"))
-        on = "labelled responses" if f["items"] == "responses" else "pairs"
-        row = {"model": f["engine"], "on": on, "n": n}
+        row = {"model": f["engine"], "benchmark": run_names[f["group_id"]], "n": n}
         for key, name in names.items():
             row[name] = mean_sd_text(m[key], runs)
             shown = n >= MIN_INTERVAL_ITEMS and "ci" in m
             row[f"{name} 95% CI"] = interval_text(m["ci"][key], items=n) if "ci" in m else "—"
             if m[key][0] is not None and m[key][0] == m[key][0]:
                 low, high = m["ci"][key] if shown else (None, None)
-                points.append({"model": f"{f['engine']} ({on})", "measure": name, "value": m[key][0],
-                               "low": low, "high": high, "n": n})
+                points.append({"model": run_names[f["group_id"]], "measure": name, "value": m[key][0],
+                               "low": low, "high": high, "n": n})  # a row per run: two runs never share one
         table.append(row)
     st.dataframe(pd.DataFrame(table), hide_index=True, width="stretch")
     st.caption(f"n: pairs (or labelled responses) in this domain. 95% bootstrap intervals over pairs, shown on "
@@ -110,7 +110,7 @@ flagged_by = None
 if on_pairs:
     st.subheader("Trade-offs in this domain")
     ids = [f["group_id"] for f in on_pairs]
-    benchmark = st.selectbox("Model", ids, format_func=lambda g: f"{groups[g]['engine']} on {groups[g]['pairs']} pairs",
+    benchmark = st.selectbox("Model", ids, format_func=run_names.get,
                              index=ids.index(linked["benchmark"]) if linked.get("benchmark") in ids else 0)
     if linked.get("benchmark") not in (None, benchmark):
         st.query_params.pop("cell", None)

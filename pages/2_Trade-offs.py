@@ -8,7 +8,7 @@ import streamlit as st
 from pipeline.app.charts import tradeoff_explorer
 from pipeline.app.shared import read, taxonomy
 from pipeline.bench.metrics import TRADEOFF_DEFINITION
-from pipeline.bench.report import mean_sd_text
+from pipeline.bench.report import benchmark_names, mean_sd_text
 from pipeline.text.cells import markdown_literal as literal
 
 st.set_page_config(page_title="Trade-offs · misalign studio", layout="wide")
@@ -21,8 +21,9 @@ if not groups:
 tax = taxonomy()
 names = tax.dimension_names
 ids = [g["group_id"] for g in groups]
-chosen = groups[st.selectbox("Benchmark", range(len(groups)), format_func=lambda i: f"{groups[i]['engine']} on "
-                             f"{groups[i]['pairs']} pairs, {groups[i]['runs']} run{'s' if groups[i]['runs'] > 1 else ''}",
+run_names = benchmark_names(groups)
+chosen = groups[st.selectbox("Benchmark", range(len(groups)), format_func=lambda i: f"{run_names[ids[i]]}, "
+                             f"{groups[i]['runs']} run{'s' if groups[i]['runs'] > 1 else ''}",
                              index=ids.index(st.query_params["benchmark"]) if st.query_params.get("benchmark") in ids
                              else 0)]
 if st.query_params.get("benchmark") not in (None, *ids):
@@ -88,12 +89,14 @@ if len(groups) < 2:
     st.caption("Benchmark a second model, or a steered one (misalign bench run --steer V --strength A), on the same "
                "pairs to compare them here.")
     st.stop()
-labels = {g["group_id"]: f"{g['engine']} on {g['pairs']} pairs" for g in groups}
+labels = run_names
 steered_runs = [g for g in groups if " steered " in g["engine"]]
 after_default = steered_runs[-1] if steered_runs else groups[-1]
 others = [g for g in groups if g["group_id"] != after_default["group_id"]]
 base_default = next((g for g in others if g["engine"] == after_default["engine"].split(" steered ")[0]
-                     and g["pairs"] == after_default["pairs"]), others[0])  # a steered run's base, if there
+                     and g["pairs"] == after_default["pairs"]
+                     and g["params"].get("threshold") == after_default["params"].get("threshold")),
+                    others[0])  # a steered run's base (same model, pairs and threshold), if there
 ids = [g["group_id"] for g in groups]
 columns = st.columns(2)
 base = columns[0].selectbox("Before", ids, index=ids.index(base_default["group_id"]), format_func=labels.get)

@@ -95,10 +95,13 @@ class BenchQueries:
         return list(self.db.query(f"SELECT * FROM bench_runs {where} ORDER BY created_at, group_id, run_index", params))
 
     def bench_groups(self) -> list[dict]:
-        """One row per benchmark: engine, protocol, items (pairs or responses), pair set, runs, when."""
-        return list(self.db.query(
+        """One row per benchmark: engine, protocol, items (pairs or responses), pair set, runs, when, and its
+        first run's parameters (threshold, steering, ...)."""
+        rows = list(self.db.query(
             "SELECT group_id, protocol, engine, model, judge, items, pairs, COUNT(*) AS runs, MIN(created_at) AS created_at, "
-            "SUM(seconds) AS seconds FROM bench_runs GROUP BY group_id ORDER BY MIN(created_at), group_id"))
+            "SUM(seconds) AS seconds, (SELECT r.params FROM bench_runs r WHERE r.group_id = b.group_id ORDER BY "
+            "r.run_index LIMIT 1) AS params FROM bench_runs b GROUP BY group_id ORDER BY MIN(created_at), group_id"))
+        return [{**r, "params": json.loads(r["params"] or "{}")} for r in rows]
 
     def save_bench_summaries(self, group_id: str, rows: Iterable[tuple[str, str, dict]]) -> None:
         """Replace a benchmark's summaries: (scope, key, metrics)."""

@@ -348,6 +348,26 @@ def test_tradeoffs_page_shows_the_matrix_and_the_domain_heatmap(studio, taxonomy
     assert domain["change"] == pytest.approx(expected, abs=1e-3) and before != after
 
 
+def test_two_runs_of_one_model_are_told_apart_everywhere(studio, taxonomy):
+    from pipeline.bench.run import BenchOptions, run_bench
+    from pipeline.bench.summary import summarise
+    from pipeline.engines.config import load_config
+
+    store, _ = studio  # embedded on the curated pairs already; now on all of them
+    report = run_bench(store, load_config(), BenchOptions(engine="embedded", pairs="all"))
+    summarise(store, taxonomy, report.notes["group_id"], samples=50)
+    at = run("pages/2_Trade-offs.py")
+    options = at.selectbox[0].options
+    assert len(set(options)) == len(options) == 3
+    assert any(o.startswith("embedded · all pairs · detect · threshold 0.5") for o in options)
+    domains = run("pages/1_Domains.py")
+    domains.selectbox[1].select("safety").run()
+    domains.selectbox[2].select(taxonomy.domain("safety.privacy_violation")).run()
+    figures = domains.dataframe[0].value
+    embedded = figures[figures["model"] == "embedded"]
+    assert len(embedded) == 2 and embedded["benchmark"].nunique() == 2  # two rows, never one
+
+
 def test_agreement_page_lists_the_disagreement_and_adjudicates(studio):
     store, pairs = studio
     at = run("pages/3_Agreement.py")

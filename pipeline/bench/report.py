@@ -43,6 +43,38 @@ def interval_text(bounds: list | tuple, digits: int = 3, missing: str = "n/a", i
     return f"[{bounds[0]:.{digits}f}, {bounds[1]:.{digits}f}]"
 
 
+def benchmark_names(groups: list[dict]) -> dict[str, str]:
+    """Each benchmark's name as a person tells runs apart: model, pair set, protocol, threshold (a steered
+    model's engine says its vector and strength); when two would read the same, when each began.
+
+    >>> groups = [{"group_id": "a", "engine": "embedded", "pairs": "curated", "protocol": "detect", "items": "pairs",
+    ...            "params": {"threshold": 0.5}, "created_at": "2026-12-04T03:10:00+00:00"},
+    ...           {"group_id": "b", "engine": "embedded", "pairs": "all", "protocol": "detect", "items": "pairs",
+    ...            "params": {"threshold": 0.5}, "created_at": "2026-12-04T03:12:00+00:00"}]
+    >>> benchmark_names(groups)["b"]
+    'embedded · all pairs · detect · threshold 0.5'
+    >>> benchmark_names([groups[0], {**groups[0], "group_id": "c", "created_at": "2026-12-04T04:00:00+00:00"}])["c"]
+    'embedded · curated pairs · detect · threshold 0.5 · run 2026-12-04 04:00'
+    """
+    def plain(g: dict) -> str:
+        parts = [g["engine"], f"{g['pairs']} {'labelled responses' if g['items'] == 'responses' else 'pairs'}",
+                 g["protocol"]]
+        if (g.get("params") or {}).get("threshold") is not None and g["protocol"] == "detect":
+            parts.append(f"threshold {g['params']['threshold']:g}")
+        return " · ".join(parts)
+
+    names = {g["group_id"]: plain(g) for g in groups}
+    counts = {n: list(names.values()).count(n) for n in names.values()}
+    for g in groups:
+        if counts[names[g["group_id"]]] > 1:
+            names[g["group_id"]] += f" · run {g['created_at'][:16].replace('T', ' ')}"
+    taken = list(names.values())
+    for g in groups:  # begun in the same minute: the id tells them apart
+        if taken.count(names[g["group_id"]]) > 1:
+            names[g["group_id"]] += f" ({g['group_id'][:8]})"
+    return names
+
+
 def _key_name(scope: str, key: str, taxonomy: Taxonomy) -> str:
     """A summary's key as a reader names it: a domain or kind by its name, the rest as they are."""
     if scope == "domain":

@@ -146,11 +146,14 @@ def import_inspect_command(
 @bench_app.command("list")
 def list_command(ctx: typer.Context) -> None:
     """Benchmarks in the store, oldest first."""
+    from pipeline.bench.report import benchmark_names
+
     with ctx.obj.open_store(must_exist=True, only_reads=True) as store:
         groups = store.bench_groups()
+    names = benchmark_names(groups)
     for g in groups:
-        items = "labelled responses" if g["items"] == "responses" else f"pairs={g['pairs']}"
-        echo(f"{g['group_id']}  {g['protocol']:8} {g['engine']:20} {items:18} runs={g['runs']} {g['created_at']}")
+        echo(f"{g['group_id']}  {names[g['group_id']]}  ({g['runs']} run{'s' if g['runs'] > 1 else ''}, "
+             f"begun {g['created_at'][:16].replace('T', ' ')} UTC)")
     if not groups:
         echo("no benchmarks yet: misalign bench run --model ENGINE")
 
