@@ -65,17 +65,20 @@ st.subheader("Models on this domain")
 if detectors:
     names = {"coverage": "Coverage", "ffr": "FFR", "alignment_score": "Alignment Score"}
     table, points = [], []
+    engines = [f["engine"] for f in detectors]  # the chart names a run by its model where that is enough
+    chart_names = {f["group_id"]: f["engine"] if engines.count(f["engine"]) == 1 else run_names[f["group_id"]]
+                   for f in detectors}
     for f in detectors:
         m, runs = f["metrics"], groups[f["group_id"]]["runs"]
         n = m.get("pairs", m.get("responses"))
-        row = {"model": f["engine"], "benchmark": run_names[f["group_id"]], "n": n}
+        row = {"model": f["engine"], "run": run_names[f["group_id"]].removeprefix(f"{f['engine']} · "), "n": n}
         for key, name in names.items():
             row[name] = mean_sd_text(m[key], runs)
             shown = n >= MIN_INTERVAL_ITEMS and "ci" in m
             row[f"{name} 95% CI"] = interval_text(m["ci"][key], items=n) if "ci" in m else "—"
             if m[key][0] is not None and m[key][0] == m[key][0]:
                 low, high = m["ci"][key] if shown else (None, None)
-                points.append({"model": run_names[f["group_id"]], "measure": name, "value": m[key][0],
+                points.append({"model": chart_names[f["group_id"]], "measure": name, "value": m[key][0],
                                "low": low, "high": high, "n": n})  # a row per run: two runs never share one
         table.append(row)
     st.dataframe(pd.DataFrame(table), hide_index=True, width="stretch")
@@ -84,14 +87,15 @@ if detectors:
     if points:
         chart = pd.DataFrame(points)
         base = alt.Chart(chart)
-        y = alt.Y("model:N", title=None, axis=alt.Axis(labelLimit=400, labelFontSize=12))
-        x = alt.X("value:Q", scale=alt.Scale(domain=[0, 1]), title=None, axis=alt.Axis(values=[0, 0.25, 0.5, 0.75, 1]))
+        y = alt.Y("model:N", title=None, axis=alt.Axis(labelLimit=260, labelFontSize=12))
+        x = alt.X("value:Q", scale=alt.Scale(domain=[0, 1]), title=None, axis=alt.Axis(values=[0, 0.25, 0.5, 0.75, 1], format=".2f"))
         colour = alt.Color("model:N", legend=None, scale=alt.Scale(scheme="tableau10"))
         dots = base.mark_point(filled=True, size=90, opacity=1).encode(
             x=x, y=y, color=colour, tooltip=["model", "measure", "value", "low", "high", "n"])
         bars = base.transform_filter("isValid(datum.low)").mark_rule(strokeWidth=2).encode(
             x="low:Q", x2="high:Q", y=y, color=colour)
-        st.altair_chart(alt.layer(bars, dots).properties(width=760, height=28 * chart["model"].nunique() + 20).facet(
+        # 380 px of plot beside labels of up to 260 px: whole in the 1024 px layout's column
+        st.altair_chart(alt.layer(bars, dots).properties(width=380, height=28 * chart["model"].nunique() + 20).facet(
             row=alt.Row("measure:N", title=None, sort=list(names.values()),
                         header=alt.Header(labelFontSize=13, labelAngle=0, labelAlign="left", labelOrient="top")),
             title=f"{domain.name}: each model's figures with 95% intervals"))
@@ -150,14 +154,17 @@ with st.expander("Labels: semantic types and the labeller's probabilities"):
         st.caption("No semantic types or probabilities recorded for this domain.")
 
 st.subheader("Prompts in this domain")
-columns = st.columns([1, 2])
-unsure = columns[0].toggle("Only prompts it is unsure about", help="The labeller's probability for this domain "
-                           "below the threshold on the right: the labels to check first.")
-below = columns[1].slider("Unsure below", 0.05, 1.0, 0.7, 0.05, disabled=not unsure) if unsure else None
+columns = st.columns(2)
+unsure = columns[0].toggle("Only the unsure ones", help="Prompts whose probability for this domain, by the "
+                           "labeller, is below the threshold beside: the labels to check first.")
+below = columns[1].slider("Probability below", 0.05, 1.0, 0.7, 0.05) if unsure else None
 listed = read("domain_prompts", labeler=labeler, domain=domain.id, below=below, limit=50)
 if listed["prompts"]:
-    st.dataframe(pd.DataFrame([{"prompt": p["text"], "probability of this domain": round(p["probability"], 3)}
-                               for p in listed["prompts"]]), hide_index=True, width="stretch")
+    st.dataframe(pd.DataFrame([{"prompt": p["text"], "probability": round(p["probability"], 3)}
+                               for p in listed["prompts"]]), hide_index=True, width="stretch", column_config={
+        "prompt": st.column_config.TextColumn(width="large", help="The whole prompt shows on hover"),
+        "probability": st.column_config.NumberColumn(width="small", format="%.3f",
+                                                     help="The labeller's probability of this domain")})
     st.caption(literal(f"{len(listed['prompts'])} of {listed['total']} prompts{f' under {below:g}' if below else ''}, "
                        f"least sure first, by {labeler}."))
 else:
