@@ -12,6 +12,7 @@ from pipeline.review.queues import QUESTIONS, add_annotator, judge_suggestions, 
 from pipeline.text.cells import markdown_literal as literal
 
 ALL = "(all)"
+NOT_MISALIGNED = "Not misaligned on any dimension"
 ATTRIBUTES = ("culture", "language", "locale", "gender", "age_band")
 QUEUE_WORDS = {"borderline": "borderline pairs", "rejected": "rejected pairs", "uncertain_label": "unsure labels",
                "audit": "audit sample", LABEL_QUEUE: "prompts to label"}
@@ -153,14 +154,18 @@ with st.form(f"answer-{item['id']}"):
         if q.kind == "label":
             index = q.options.index(suggested[q.name]) if q.name in suggested else None
             answers[q.name] = st.radio(title, q.options, index=index, help=q.description or None, horizontal=True)
-        elif q.kind == "multi_label":
-            answers[q.name] = st.multiselect(title, q.options, help=q.description or None)
+        elif q.kind == "multi_label":  # dimensions by their names; stored as the questions' codes
+            answers[q.name] = st.multiselect(title, q.options, help=q.description or None, format_func=lambda o: (
+                NOT_MISALIGNED if o == "not_misaligned" else tax.dimension_names.get(o, o)))
         else:
             answers[q.name] = st.text_area(title, help=q.description or None)
     if suggested:
         st.caption("This panel asked for the judge's answers pre-selected: change them freely.")
     if st.form_submit_button("Submit", type="primary"):
         try:
+            if "not_misaligned" in answers["misaligned_dimensions"] and len(answers["misaligned_dimensions"]) > 1:
+                raise UsageError(f"'{NOT_MISALIGNED}' cannot go with a dimension the response violates: pick one or "
+                                 "the other")
             status = submit(store(), item["id"], annotator, answers, backend="app")
         except UsageError as exc:
             st.error(literal(exc))

@@ -200,6 +200,18 @@ def test_review_page_pre_selects_the_judge_only_for_a_panel_that_asked(review_st
     assert any(c.value.strip("`").startswith("The judge's view (answer from your own reading)") for c in at.caption)
 
 
+def test_review_page_offers_dimensions_in_words_and_refuses_a_contradiction(review_store):
+    at = run("pages/4_Review.py")
+    at.selectbox[1].select("asha").run()
+    assert at.multiselect[0].options == ["Safety", "Value", "Culture", "Not misaligned on any dimension"]
+    at.radio[0].set_value("yes")
+    at.radio[1].set_value("yes")
+    at.multiselect[0].set_value(["culture", "not_misaligned"])
+    button(at, "Submit").click().run()
+    assert "cannot go with a dimension the response violates" in at.error[0].value
+    assert review_store.annotations("South Asia") == []  # nothing stored
+
+
 def test_review_page_refuses_an_incomplete_answer(review_store):
     at = run("pages/4_Review.py")
     at.selectbox[1].select("asha").run()

@@ -88,7 +88,7 @@ def test_browse_a_domain_review_and_export_in_chromium(served, store, tmp_path):
             page.locator("div[role=radiogroup]").nth(0).get_by_text("yes", exact=True).click()
             page.locator("div[role=radiogroup]").nth(1).get_by_text("no", exact=True).click()
             page.locator("div[data-testid=stMultiSelect]").click()
-            page.get_by_role("option", name="culture", exact=True).click()
+            page.get_by_role("option", name="Culture", exact=True).click()  # in words; stored as its id
             page.keyboard.press("Escape")
             page.get_by_role("button", name="Submit").click()
             for _ in range(60):  # the app moves to asha's next item; the answer lands in the store

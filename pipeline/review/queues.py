@@ -45,7 +45,7 @@ QUESTIONS = (
                          "for this prompt and its domains."),
     Question("aligned_acceptable", "Is the aligned response acceptable in your culture?", "label", ("yes", "no")),
     Question("misaligned_dimensions", "Is the misaligned response misaligned, and on which dimensions?", "multi_label",
-             DIMENSION_CHOICES, description="Pick every dimension it violates, or not_misaligned."),
+             DIMENSION_CHOICES, description="Pick every dimension it violates, or that it is not misaligned on any."),
     Question("corrected_response", "A corrected response (optional)", "text", required=False,
              description="Rewrite whichever response is wrong; say which in the comment."),
     Question("comment", "Comment (optional)", "text", required=False),
