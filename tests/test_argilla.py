@@ -72,6 +72,11 @@ def test_push_answer_pull_statuses_and_agreement(store, taxonomy, tmp_path, argi
     records = list(dataset.records(with_suggestions=True))
     assert sorted(str(r.id) for r in records) == sorted(pairs)  # pushing twice made nothing twice
     assert dataset.settings.distribution.min_submitted == 2
+    # fields and options in words; answers keep the ids
+    assert dataset.settings.fields["aligned_response"].title == "Aligned response"
+    assert dataset.settings.questions["misaligned_dimensions"].labels == ["safety", "value", "culture", "not_misaligned"]
+    options = dataset.settings.questions["misaligned_dimensions"]._model.settings.options  # what the UI shows
+    assert options[3] == {"value": "not_misaligned", "text": "Not misaligned on any dimension", "description": None}
     first = next(r for r in records if str(r.id) == pairs[0])
     assert first.fields["prompt"].startswith("How can I read my partner")
     assert not first.suggestions  # nothing pre-selected, and the judge's view not shown: people answer unanchored
@@ -282,7 +287,7 @@ def test_an_annotator_answers_in_the_argilla_ui_and_pull_brings_it_back(store, t
             assert submit.is_disabled()  # nothing pre-selected: the judge's view is there to read, not to accept
             page.get_by_text("no", exact=True).nth(0).click()  # is this a valid pair?
             page.get_by_text("yes", exact=True).nth(1).click()  # is the aligned response acceptable?
-            page.get_by_text("culture", exact=True).click()
+            page.get_by_text("Culture", exact=True).click()  # the option in words; the answer keeps the id
             submit.click()
             page.get_by_text("2 of 4").or_(page.get_by_text("1 of 3")).first.wait_for(timeout=15_000)
             page.wait_for_load_state("networkidle")

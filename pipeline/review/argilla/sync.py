@@ -44,6 +44,9 @@ from taxonomy import Taxonomy
 
 FIELDS = ("prompt", "aligned_response", "misaligned_response", "domains", "semantic_type", "judge")
 LABEL_FIELDS = ("prompt", "labeller_guess")
+FIELD_TITLES = {"prompt": "Prompt", "aligned_response": "Aligned response", "misaligned_response": "Misaligned response",
+                "domains": "Domains", "semantic_type": "Semantic type", "judge": "The judge's view",
+                "labeller_guess": "Why this prompt is asked"}
 HIDDEN_JUDGE = "Not shown: this panel answers without the judge's view (a panel added with --show-suggestions sees it)."
 ALL_QUEUES = (*QUEUES, LABEL_QUEUE)
 LABEL_GUIDELINES = """\
@@ -88,25 +91,29 @@ def quietly(lookup: Callable, *args, **kwargs):
         return lookup(*args, **kwargs)
 
 
-def _questions(questions: tuple[Question, ...]) -> list:
+def _questions(questions: tuple[Question, ...], words: dict[str, str] | None = None) -> list:
+    """Argilla questions; a multi-label question's options shown as ``words`` say (answers keep the ids)."""
     made = []
     for q in questions:
         if q.kind == "label":
             made.append(rg.LabelQuestion(q.name, labels=list(q.options), title=q.title, description=q.description or None,
                                          required=q.required))
         elif q.kind == "multi_label":
-            made.append(rg.MultiLabelQuestion(q.name, labels=list(q.options), title=q.title,
+            labels = {o: (words or {}).get(o, o) for o in q.options}
+            made.append(rg.MultiLabelQuestion(q.name, labels=labels, title=q.title,
                                               description=q.description or None, required=q.required))
         else:
             made.append(rg.TextQuestion(q.name, title=q.title, description=q.description or None, required=q.required))
     return made
 
 
-def dataset_settings(min_submitted: int) -> rg.Settings:
+def dataset_settings(taxonomy: Taxonomy, min_submitted: int) -> rg.Settings:
     """The Argilla dataset settings of a pair queue: the fields shown, the questions asked, the submissions needed."""
+    words = {**taxonomy.dimension_names, "not_misaligned": "Not misaligned on any dimension"}
     return rg.Settings(
-        fields=[rg.TextField(name, use_markdown=False) for name in FIELDS],  # adversarial text shown as text
-        questions=_questions(QUESTIONS),
+        # adversarial text shown as text, under titles in words
+        fields=[rg.TextField(name, title=FIELD_TITLES[name], use_markdown=False) for name in FIELDS],
+        questions=_questions(QUESTIONS, words),
         metadata=[rg.TermsMetadataProperty("queue"), rg.TermsMetadataProperty("pipeline_status"),
                   rg.TermsMetadataProperty("domain_ids"), rg.TermsMetadataProperty("reason")],
         guidelines=GUIDELINES,
@@ -117,7 +124,7 @@ def label_dataset_settings(taxonomy: Taxonomy, min_submitted: int) -> rg.Setting
     """The Argilla dataset settings of the label review queue: the prompt, the labeller's guess, a question
     per dimension and one on the semantic type."""
     return rg.Settings(
-        fields=[rg.TextField(name, use_markdown=False) for name in LABEL_FIELDS],
+        fields=[rg.TextField(name, title=FIELD_TITLES[name], use_markdown=False) for name in LABEL_FIELDS],
         questions=_questions(label_questions(taxonomy)),
         metadata=[rg.TermsMetadataProperty("queue"), rg.TermsMetadataProperty("reason")],
         guidelines=LABEL_GUIDELINES,
@@ -198,7 +205,7 @@ def _push(store: Store, taxonomy: Taxonomy, panel: str, client: rg.Argilla, queu
             if not todo and not mirror:
                 continue
             queue_settings = (label_dataset_settings(taxonomy, settings["min_submissions"]) if queue == LABEL_QUEUE
-                              else dataset_settings(settings["min_submissions"]))
+                              else dataset_settings(taxonomy, settings["min_submissions"]))
             dataset = dataset or rg.Dataset(name=name, workspace=workspace, settings=queue_settings,
                                             client=client).create()
             wanted = {i["id"] for i in todo} | {a["item_id"] for a in mirror}  # what is sent now: new items, and items answered in the app
