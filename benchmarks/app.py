@@ -83,7 +83,7 @@ def main() -> None:
             table = pair_table(store)
             once = time.perf_counter() - began
             figures["Export table"] = {"p50_s": once, "p95_s": once, "once_per_store_change": True}
-            options = [ExportOptions(out=Path(folder) / "x", pairs=pairs, seed=seed)
+            options = [ExportOptions(licence="unknown", out=Path(folder) / "x", pairs=pairs, seed=seed)
                        for pairs in ("all", "curated") for seed in range(max(1, args.repeat // 2 + 1))]
             times = []
             for option in options:

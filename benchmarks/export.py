@@ -41,7 +41,7 @@ def main() -> None:
             build(store, taxonomy, args.pairs, runs=0)
             dedup_as_run(store, args.pairs)
             began = time.perf_counter()
-            report = export(store, taxonomy, ExportOptions(out=Path(folder) / "out", formats=("parquet",)))
+            report = export(store, taxonomy, ExportOptions(licence="unknown", out=Path(folder) / "out", formats=("parquet",)))
             ours = time.perf_counter() - began
             began = time.perf_counter()
             pd.read_sql_query(FLOOR, store.db.conn).to_parquet(Path(folder) / "floor.parquet", index=False)

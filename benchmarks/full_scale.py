@@ -198,7 +198,7 @@ def run_loop(folder: Path, size: int, stages_run: tuple[str, ...] = STAGES) -> d
                 summarise(store, taxonomy, group, samples=200), report.items_in))
         if "export" in stages_run:
             timed("export (all formats)", lambda: export(store, taxonomy, ExportOptions(
-                out=folder / "export", formats=FORMATS, pairs="all")))
+                out=folder / "export", formats=FORMATS, pairs="all", licence="unknown")))
         if "app" in stages_run:
             domain = taxonomy.domains_of("safety")[0].id
             reads = page_reads(store, domain, groups[-1], source)  # the labels pairs were made from

@@ -8,7 +8,7 @@ import streamlit as st
 from pipeline.app.shared import export_pair_table, store, taxonomy
 from pipeline.errors import UsageError
 from pipeline.text.cells import markdown_literal as literal
-from pipeline.export.options import FORMATS, ExportOptions
+from pipeline.export.options import DPO_FORMATS, FORMATS, UNKNOWN_LICENCE, ExportOptions
 from pipeline.export.splits import export, plan_export
 from review_store.bench import PAIR_SETS
 
@@ -24,7 +24,14 @@ with st.form("filters"):
     dimensions = st.multiselect("Dimensions", list(tax.dimension_names))
     domains = st.multiselect("Domains", [d.id for d in tax.domains], format_func=lambda d: tax.domain(d).name)
     types = st.multiselect("Semantic types", [t.id for t in tax.semantic_types])
-    formats = st.multiselect("Formats", FORMATS, default=["jsonl", "parquet"])
+    formats = st.multiselect("Formats", FORMATS, default=["jsonl", "parquet"],
+                             help="hf: a Hugging Face Hub dataset repo in hub/; dpo: preference rows for TRL; "
+                                  "lm-eval: a task reporting Coverage, FFR and the Alignment Score")
+    columns = st.columns(2)
+    licence = columns[0].text_input("Licence", help="Required to write: a Hub licence id (cc-by-4.0, apache-2.0, "
+                                    "...), another licence's name, or 'unknown'")
+    dpo_format = columns[1].selectbox("DPO rows", DPO_FORMATS, help="standard: prompt, chosen and rejected as "
+                                      "text; conversational: as lists of chat messages (TRL's two formats)")
     out = st.text_input("Folder", str(Path("export").resolve()), help="Where the files go, on the machine running "
                         "the app.")
     preview, write = st.columns(2)
@@ -40,10 +47,11 @@ except ValueError:
     st.stop()
 try:
     options = ExportOptions(out=Path(out).resolve(), formats=tuple(formats), seed=int(seed), ratios=shares, pairs=pair_set,
-                            dimensions=tuple(dimensions), domains=tuple(domains), semantic_types=tuple(types))
+                            dimensions=tuple(dimensions), domains=tuple(domains), semantic_types=tuple(types),
+                            licence=licence or (None if wants_write else UNKNOWN_LICENCE), dpo_format=dpo_format)
     frame, export_id, _ = plan_export(store(), tax, options, export_pair_table())
 except UsageError as exc:
-    st.error(literal(str(exc).replace("--ratios", "train,validation,test")))
+    st.error(literal(str(exc).replace("--ratios", "train,validation,test").replace("--licence", "Licence")))
     st.stop()
 names = tax.dimension_names
 frame = frame.assign(dimension=[names[tax.domain(d).dimension] if d != "none" else "no domain" for d in frame["primary_domain"]],
@@ -69,5 +77,7 @@ right.dataframe(split_counts(["dimension", "domain"]), hide_index=True, width="s
 if wants_write:
     report = export(store(), tax, options)
     st.success(literal(f"Wrote {options.out}: {report.summary()}"))
+    for line in report.notes["empty_splits"]:
+        st.warning(literal(line[0].upper() + line[1:] + "."))
     for path in sorted(p for p in options.out.iterdir() if p.is_file()):
         st.download_button(f"Download {path.name}", path.read_bytes(), file_name=path.name, key=str(path))

@@ -413,7 +413,10 @@ def test_export_page_previews_and_writes(studio, tmp_path):
     at.button[0].click().run()
     assert at.error[0].value.strip("`").startswith("train,validation,test: give 3 non-negative shares")
     at.text_input[0].input("0.8,0.1,0.1")
-    at.button[1].click().run()  # write
+    at.button[1].click().run()  # write, no licence named
+    assert at.error[0].value.strip("`").startswith("Licence: name this dataset's licence") and not (tmp_path / "out").exists()
+    at.text_input[2].input("cc-by-4.0")
+    at.button[1].click().run()
     assert not at.exception
     assert (tmp_path / "out" / "pairs.jsonl").is_file() and (tmp_path / "out" / "README.md").is_file()
     assert any("Download pairs.jsonl" in b.label for b in at.get("download_button"))

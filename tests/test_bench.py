@@ -245,7 +245,7 @@ def test_a_benchmark_on_one_split_of_an_export(accepted_pairs, taxonomy, cli, tm
     from pipeline.export.splits import ExportOptions, export
 
     store, pairs = accepted_pairs
-    exported = export(store, taxonomy, ExportOptions(out=tmp_path / "x", ratios=(0.4, 0.0, 0.6)))
+    exported = export(store, taxonomy, ExportOptions(licence="unknown", out=tmp_path / "x", ratios=(0.4, 0.0, 0.6)))
     export_id = exported.notes["export_id"]
     test_pairs = {r[0] for r in store.db.execute("SELECT pair_id FROM splits WHERE export_id = ? AND split = 'test'",
                                                  [export_id])}

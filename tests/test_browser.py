@@ -99,6 +99,7 @@ def test_browse_a_domain_review_and_export_in_chromium(served, store, tmp_path):
             page.goto(f"{served}/Export")
             page.get_by_role("textbox", name="Folder").wait_for()
             page.get_by_role("textbox", name="Folder").fill(str(tmp_path / "exported"))
+            page.get_by_role("textbox", name="Licence").fill("unknown")
             choose(page, 0, "all")  # these pairs are borderline: not in the default curated set
             page.get_by_role("button", name="Write").click()
             page.get_by_text("Download pairs.jsonl").wait_for(timeout=30_000)
@@ -155,6 +156,7 @@ def test_the_demo_store_in_chromium(demo_run, taxonomy, tmp_path):
 
             page.goto(f"{url}/Export")
             page.get_by_role("textbox", name="Folder").fill(str(tmp_path / "exported"))
+            page.get_by_role("textbox", name="Licence").fill("unknown")
             page.get_by_role("button", name="Write").click()
             page.get_by_text("Download pairs.jsonl").wait_for(timeout=30_000)
         finally:

@@ -35,7 +35,7 @@ def test_the_whole_loop_at_ci_scale(tmp_path):
     # (it embeds only responses the rules failed before the judge saw them)
     assert stages["label (learned)"]["texts_embedded"] >= stages["label (learned)"]["items"]
     assert stages["bench embedded"]["texts_embedded"] < 0.1 * stages["bench embedded"]["items"]
-    assert (tmp_path / "export" / "data" / "train.parquet").is_file() and (tmp_path / "export" / "dpo").is_dir()
+    assert (tmp_path / "export" / "hub" / "data" / "pairs" / "train-00000-of-00001.parquet").is_file() and (tmp_path / "export" / "dpo").is_dir()
     assert result["peak_rss_gib"] < 6 and result["store_gib"] < 0.1
     assert result["bottleneck"] in stages
 

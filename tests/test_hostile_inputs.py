@@ -55,7 +55,7 @@ def test_fifty_awkward_responses_come_out_of_the_export_byte_exact(cli, tmp_path
     imported = cli("pairs", "--import", responses, "--threshold", "0", "--margin", "0", "--min-english", "0")
     assert imported.exit_code == 0, imported.stderr
     out = tmp_path / "export"
-    exported = cli("export", "--out", out, "--status", "all", "--format", "jsonl,parquet,csv")
+    exported = cli("export", "--licence", "unknown", "--out", out, "--status", "all", "--format", "jsonl,parquet,csv")
     assert exported.exit_code == 0, exported.stderr
     expected = {p: (a, m) for p, a, m in rows}
     with (out / "pairs.jsonl").open(encoding="utf-8", newline="") as f:
@@ -231,7 +231,7 @@ def test_an_export_target_that_would_destroy_something_is_refused(cli, pair_stor
     (tmp_path / "someone-elses" / "thesis.tex").write_text("keep me too", encoding="utf-8")
     before = _fingerprint(pair_store)
     out = str(Path(target).expanduser()) if target == "~" else target
-    result = cli("export", "--out", out, "--status", "all")
+    result = cli("export", "--licence", "unknown", "--out", out, "--status", "all")
     assert result.exit_code == 1 and message in result.stderr and result.stderr.count("\n") == 1, result.stderr
     assert _fingerprint(pair_store) == before
     assert (tmp_path / "a-file").read_text(encoding="utf-8") == "keep me"
@@ -240,21 +240,21 @@ def test_an_export_target_that_would_destroy_something_is_refused(cli, pair_stor
 
 def test_exporting_again_replaces_the_folder_whole(cli, pair_store, tmp_path):
     out = tmp_path / "curated"
-    assert cli("export", "--out", out, "--status", "all", "--format", "jsonl,csv,parquet").exit_code == 0
-    assert cli("export", "--out", out, "--status", "all", "--format", "jsonl").exit_code == 0
+    assert cli("export", "--licence", "unknown", "--out", out, "--status", "all", "--format", "jsonl,csv,parquet").exit_code == 0
+    assert cli("export", "--licence", "unknown", "--out", out, "--status", "all", "--format", "jsonl").exit_code == 0
     assert sorted(p.name for p in out.iterdir()) == ["README.md", "pairs.jsonl"]  # no stale CSV or Parquet
     foreign = tmp_path / "other"
     foreign.mkdir()
     (foreign / "notes.txt").write_text("mine", encoding="utf-8")
-    assert cli("export", "--out", foreign, "--status", "all", "--overwrite").exit_code == 0
+    assert cli("export", "--licence", "unknown", "--out", foreign, "--status", "all", "--overwrite").exit_code == 0
     assert not (foreign / "notes.txt").exists() and (foreign / "README.md").is_file()
 
 
 def test_exporting_through_a_link_replaces_the_folder_it_points_to_and_keeps_the_link(cli, pair_store, tmp_path):
     target, link = tmp_path / "curated-v1", tmp_path / "latest"
-    assert cli("export", "--out", target, "--status", "all", "--format", "jsonl,csv").exit_code == 0
+    assert cli("export", "--licence", "unknown", "--out", target, "--status", "all", "--format", "jsonl,csv").exit_code == 0
     link.symlink_to(target)
-    assert cli("export", "--out", link, "--status", "all", "--format", "jsonl", "--overwrite").exit_code == 0
+    assert cli("export", "--licence", "unknown", "--out", link, "--status", "all", "--format", "jsonl", "--overwrite").exit_code == 0
     assert link.is_symlink() and link.resolve() == target.resolve()
     assert sorted(p.name for p in target.iterdir()) == ["README.md", "pairs.jsonl"]
     assert sorted(p.name for p in tmp_path.iterdir() if p.name.startswith(".")) == []  # nothing left beside them
@@ -280,11 +280,11 @@ def test_an_export_killed_at_any_moment_leaves_the_folder_as_it_was_or_complete(
     with Store(db) as store:
         build(store, taxonomy, 40_000, runs=0)
         dedup_as_run(store, 40_000)
-    assert _misalign("export", "--db", db, "--out", out, "--status", "all", "--seed", "0").returncode == 0
+    assert _misalign("export", "--licence", "unknown", "--db", db, "--out", out, "--status", "all", "--seed", "0").returncode == 0
     previous = (out / "README.md").read_text(encoding="utf-8")
     rng = random.Random(7)
     for attempt in range(4):
-        running = _misalign("export", "--db", db, "--out", out, "--status", "all", "--seed", str(attempt + 1),
+        running = _misalign("export", "--licence", "unknown", "--db", db, "--out", out, "--status", "all", "--seed", str(attempt + 1),
                             "--format", "jsonl,parquet,csv", wait=False)
         time.sleep(rng.uniform(0.5, 4.0))
         running.send_signal(signal.SIGKILL)
@@ -299,7 +299,7 @@ def test_an_export_killed_at_any_moment_leaves_the_folder_as_it_was_or_complete(
             with (out / "pairs.jsonl").open(encoding="utf-8") as f:
                 assert sum(1 for line in f if json.loads(line)) == 40_000
             previous = card
-    again = _misalign("export", "--db", db, "--out", out, "--status", "all")
+    again = _misalign("export", "--licence", "unknown", "--db", db, "--out", out, "--status", "all")
     assert again.returncode == 0, again.stderr
     assert not list(tmp_path.glob(".curated.partial-*"))  # what the killed runs left is cleaned up
 
@@ -433,7 +433,7 @@ def test_pairs_with_an_empty_slot_are_listed_with_why_by_bench_export_and_the_ca
     for pair in empty:
         assert f"{pair} (rejected: " in bench.stdout and "misaligned:refusal" in bench.stdout
     out = tmp_path / "export"
-    exported = cli("export", "--out", out, "--status", "all")
+    exported = cli("export", "--licence", "unknown", "--out", out, "--status", "all")
     assert exported.exit_code == 0 and "left out 3 pairs with an empty slot:" in exported.stdout
     card = (out / "README.md").read_text(encoding="utf-8")
     assert "## Left out" in card and all(pair in card for pair in empty)

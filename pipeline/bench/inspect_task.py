@@ -38,17 +38,20 @@ CONFIG = GenerateConfig(max_tokens=4, logprobs=True, top_logprobs=TOP_LOGPROBS)
 
 
 def read_export(export: str | Path, split: str) -> pd.DataFrame:
-    """One split of an export folder: ``data/<split>.parquet`` (the hf format), else the rows of
-    ``pairs.parquet`` or ``pairs.jsonl`` in that split."""
+    """One split of an export folder (or of its ``hub/`` repo): the ``pairs`` config's parquet file of
+    that split, else the rows of ``pairs.parquet`` or ``pairs.jsonl`` in that split."""
+    from pipeline.export.writers import HUB, hub_data_file
+
     folder = Path(export)
-    if (folder / "data" / f"{split}.parquet").is_file():
-        return pd.read_parquet(folder / "data" / f"{split}.parquet")
+    for hub in (folder / HUB, folder):
+        if (hub / hub_data_file("pairs", split)).is_file():
+            return pd.read_parquet(hub / hub_data_file("pairs", split))
     for name, read in (("pairs.parquet", pd.read_parquet), ("pairs.jsonl", lambda p: pd.read_json(p, lines=True))):
         if (folder / name).is_file():
             pairs = read(folder / name)
             return pairs[pairs["split"] == split].reset_index(drop=True)
-    raise UsageError(f"-T export={export}: no data/{split}.parquet, pairs.parquet or pairs.jsonl there "
-                     "(misalign export --format hf)")
+    raise UsageError(f"-T export={export}: no {HUB}/{hub_data_file('pairs', split)}, pairs.parquet or pairs.jsonl "
+                     "there (misalign export --format hf)")
 
 
 def samples(pairs: pd.DataFrame, phrasing: int) -> list[Sample]:

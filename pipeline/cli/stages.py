@@ -115,14 +115,14 @@ def label_command(
         if evaluate_against and not store.has_labels(evaluate_against):  # before any labelling
             known = ", ".join(store.labelers_with_labels()) or "none yet"
             raise UsageError(f"--evaluate-against: no labels by '{evaluate_against}' in {store.path} (labelers: {known})")
-        # the figures' --domain is the reference's (the labelling's: any labeler's, the reference's included)
-        subset = options.subset.where(store.source_names(), tax, evaluate_against)
-        report = label(store, tax, config, options)
+        report = label(store, tax, config, options)  # it checks the subset before any work
         echo(report.summary(), err=as_json)
         if "cross_validation" in report.notes:
             _echo_cross_validation(report.notes["cross_validation"], options.cross_validate, as_json)
         if evaluate_against:
             name = report.params["labeler"]
+            # the figures' --domain is the reference's (the labelling's: any labeler's, the reference's included)
+            subset = options.subset.where(None, tax, evaluate_against)
             agreement = label_agreement(store, name, evaluate_against, tax, options.delta, subset)
             if as_json:
                 echo(json.dumps(agreement, indent=2))
@@ -164,22 +164,23 @@ def label_models_command(
         if not models:
             echo("no fitted labellers in this store (misalign label --engine trained --train-on LABELER)")
             return
-        newest = {}
+        newest_by_training = {}
         for m in models:  # newest first
-            newest.setdefault(json.dumps(m["params"]["train_on"]), m["id"])
+            newest_by_training.setdefault(tuple(m["params"]["train_on"]), m["id"])
+        newest = set(newest_by_training.values())
         echo(f"{'labeler':22} {'created (UTC)':19} {'MB':>6} {'prompts':>8} {'train on':30} {'CV top-1 (s/v/c)':>17}"
              f" {'in use'}")
         for m in models:
             cv = m["provenance"].get("cross_validation") or {}
             top1 = "/".join(f"{cv[d]['top1_real']:.2f}" if d in cv else "–" for d in ("safety", "value", "culture"))
-            use = ", ".join(filter(None, ["newest" if newest[json.dumps(m["params"]["train_on"])] == m["id"] else "",
+            use = ", ".join(filter(None, ["newest" if m["id"] in newest else "",
                                           f"named by {m['used_by']} runs" if m["used_by"] else ""])) or "no"
             echo(f"{m['labeler'][:22]:22} {m['created_at'][:19].replace('T', ' '):19} {m['bytes'] / 2 ** 20:6.1f} "
                  f"{m['provenance']['training_prompts']:>8} {', '.join(m['params']['train_on'])[:30]:30} "
                  f"{top1 if cv else 'not run':>17} {use}")
         echo(f"{len(models)} models, {sum(m['bytes'] for m in models) / 2 ** 20:.1f} MB")
         if prune:
-            unused = [m for m in models if newest[json.dumps(m["params"]["train_on"])] != m["id"] and not m["used_by"]]
+            unused = [m for m in models if m["id"] not in newest and not m["used_by"]]
             if not unused:
                 echo("pruned nothing: every model is in use")
                 return
@@ -347,8 +348,9 @@ def pairs_command(
 def export_command(
     ctx: typer.Context,
     out: Annotated[Path, typer.Option(help="Folder to write the splits and the dataset card to.")],
-    format: Annotated[str, typer.Option(help="Comma-separated: jsonl, csv, parquet, hf (Hub: data/<split>.parquet), "
-                                            "hf-disk (datasets.save_to_disk), dpo (prompt/chosen/rejected), lm-eval.")] = "jsonl,parquet",
+    format: Annotated[str, typer.Option(help="Comma-separated: jsonl, csv, parquet, hf (hub/: a Hub dataset repo), "
+                                            "hf-disk (datasets.save_to_disk), dpo (prompt/chosen/rejected for TRL), "
+                                            "lm-eval (a task reporting Coverage, FFR, Alignment Score).")] = "jsonl,parquet",
     seed: Annotated[int, typer.Option(min=0, help="Seed of the split assignment.")] = 0,
     ratios: Annotated[str, typer.Option(help="train,validation,test shares.")] = "0.8,0.1,0.1",
     status_set: Annotated[str, typer.Option("--status", help="curated (human-accepted, then pipeline-accepted without "
@@ -358,7 +360,11 @@ def export_command(
     semantic_type: Annotated[Optional[list[str]], typer.Option(help="object, attribute or relation (repeatable).")] = None,
     min_agreement: Annotated[Optional[float], typer.Option(help="Only pairs whose reviewers agree at least this much.")] = None,
     source: Annotated[Optional[list[str]], typer.Option(help="Only prompts from this ingested source (repeatable).")] = None,
-    licence: Annotated[str, typer.Option(help="Licence line for the dataset card.")] = ExportOptions.licence,
+    licence: Annotated[Optional[str], typer.Option(help="The dataset's licence, for its card: a Hub id (cc-by-4.0, "
+                                                         "apache-2.0, ...), another licence's name, or 'unknown'. "
+                                                         "Required.")] = None,
+    dpo_format: Annotated[str, typer.Option(help="dpo rows as TRL takes them: standard (strings) or conversational "
+                                                 "(lists of role/content messages).")] = ExportOptions.dpo_format,
     overwrite: Annotated[bool, typer.Option(help="Replace --out whole even if it holds no earlier export of this store.")] = False,
 ) -> None:
     """Export curated pairs in stratified, leakage-free splits with a dataset card."""
@@ -372,12 +378,14 @@ def export_command(
                             ratios=parsed, pairs=status_set, dimensions=tuple(dimension or ()),
                             domains=tuple(domain or ()), semantic_types=tuple(semantic_type or ()),
                             min_agreement=min_agreement, sources=tuple(source or ()), licence=licence,
-                            overwrite=overwrite)
+                            dpo_format=dpo_format, overwrite=overwrite)
     tax = ctx.obj.taxonomy()
     with ctx.obj.open_store(must_exist=True) as store:
         report = export(store, tax, options)
     echo(report.summary())
     echo_left_out(report)
+    for line in report.notes["empty_splits"]:
+        echo(f"note: {line}")
     echo(f"wrote {out}")
 
 

@@ -187,6 +187,6 @@ def run_demo(db: Path, echo: Callable[[str], None] = print, taxonomy: Taxonomy |
         for panel, row in figures.get("panels", {}).items():
             echo(f"8. agreement, {panel}: " + ", ".join(f"{k} {v:.2f}" for k, v in row.items()
                                                          if isinstance(v, float)))
-        curated = ExportOptions(out=export_dir, formats=("jsonl", "csv", "parquet"))
+        curated = ExportOptions(out=export_dir, formats=("jsonl", "csv", "parquet"), licence="unknown")
         echo("9. export (curated pairs): " + export(store, taxonomy, curated).summary())
     return DemoResult(Path(db), export_dir)

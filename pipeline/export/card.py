@@ -63,6 +63,14 @@ def _caveats(store: Store, status: dict) -> str:
     return "## Caveats\n\n" + "\n".join(lines) + "\n\n" if lines else ""
 
 
+def _files(files: list[str], params: dict) -> str:
+    if not files:
+        return ""
+    dpo = f" ({params.get('dpo_format', 'standard')} format)" if "dpo/" in files else ""
+    listed = "\n".join(f"- `{name}`: {FILE_WORDS[name]}{dpo if name == 'dpo/' else ''}" for name in files)
+    return f"## Files\n\n{listed}\n\n"
+
+
 def _left_out(lines: list[str], pair_set: str) -> str:
     if not lines:
         return ""
@@ -88,32 +96,77 @@ def size_category(n: int) -> str:
     return "1M<n<10M"
 
 
-def card_metadata(counts: ExportCounts, params: dict, taxonomy: Taxonomy) -> str:
-    """The card's YAML front matter, as the Hub reads it: licence, task categories, language, size,
-    pretty name, and (with the ``hf`` format) one config whose data files are ``data/<split>.parquet``,
-    with the features and split sizes."""
-    from pipeline.export.writers import export_features, split_order
+def licence_metadata(licence: str) -> dict:
+    """The card's licence fields: a Hub licence id as it is, "unknown" as the Hub's own word, anything
+    else as ``other`` with its name.
 
-    licence = str(params["licence"]).strip()
-    meta = {"pretty_name": f"misalign curated pairs ({taxonomy.version})",
-            **({"license": licence.lower()} if licence.lower() in HUB_LICENCES else
-               {"license": "other", "license_name": re.sub(r"[^a-z0-9.-]+", "-", licence.lower()).strip("-") or "other"}),
+    >>> licence_metadata("CC-BY-4.0"), licence_metadata("Our lab's terms")
+    ({'license': 'cc-by-4.0'}, {'license': 'other', 'license_name': 'our-lab-s-terms'})
+    """
+    licence = licence.strip()
+    if licence.lower() in HUB_LICENCES:
+        return {"license": licence.lower()}
+    return {"license": "other", "license_name": re.sub(r"[^a-z0-9.-]+", "-", licence.lower()).strip("-") or "other"}
+
+
+def card_metadata(counts: ExportCounts, params: dict, taxonomy: Taxonomy, configs: dict | None = None) -> str:
+    """The card's YAML front matter, as the Hub reads it: licence, task categories, language, size,
+    pretty name and, for the ``hub/`` copy, each config (``configs``: name -> features and pairs per
+    split) with its data files, features and split sizes; ``pairs`` is the default."""
+    from pipeline.export.writers import hub_data_file
+
+    meta = {"pretty_name": f"misalign curated pairs ({taxonomy.version})", **licence_metadata(params["licence"]),
             "language": ["en"], "task_categories": ["text-classification", "text-generation"],
             "tags": ["alignment", "safety", "values", "culture", "preference"],
             "size_categories": [size_category(counts.total)]}
-    if "hf" in params.get("formats", ()):
-        meta["configs"] = [{"config_name": "default", "data_files": [
-            {"split": name, "path": f"data/{name}.parquet"} for name in split_order(counts.splits)]}]
-        meta["dataset_info"] = {"features": export_features()._to_yaml_list()}
+    if configs:
+        meta["configs"] = [{"config_name": name, **({"default": True} if name == "pairs" else {}),
+                            "data_files": [{"split": split, "path": hub_data_file(name, split)} for split in c["splits"]]}
+                           for name, c in configs.items()]
+        meta["dataset_info"] = [{"config_name": name, "features": c["features"]._to_yaml_list(),
+                                 "splits": [{"name": split, "num_examples": n} for split, n in c["splits"].items()]}
+                                for name, c in configs.items()]
     return yaml.safe_dump(meta, sort_keys=False, allow_unicode=True)
 
 
+FILE_WORDS = {
+    "pairs.jsonl": "every pair with its split, one JSON object a line",
+    "pairs.parquet": "every pair with its split, typed as the Hub's features",
+    "pairs.csv": "every pair with its split; cells that a spreadsheet would run as a formula start with '",
+    "hub/": "a Hugging Face Hub dataset repo (push this folder): configs `pairs` and, with dpo, `dpo`",
+    "hf-disk/": "`datasets.load_from_disk` of the pairs",
+    "dpo/": "preference rows (prompt, chosen = aligned, rejected = misaligned) per split, for TRL",
+    "lm-eval/": "an lm-evaluation-harness task (`lm_eval --include_path lm-eval --tasks misalign_detect`) "
+                "reporting Coverage, FFR and the Alignment Score",
+}
+
+
+def split_lines(counts: ExportCounts, params: dict, groups: int) -> list[str]:
+    """Each split asked for a share that got no pair, in a sentence (empty when every split is filled).
+
+    >>> counts = ExportCounts(["train"]); counts.pairs.update({"train": 3})
+    >>> split_lines(counts, {"split_names": ["train", "test"], "ratios": [0.9, 0.1]}, groups=3)
+    ['the test split (asked 0.1) is empty: 3 pairs in 3 leakage groups were too few to fill it']
+    """
+    return [f"the {name} split (asked {ratio:g}) is empty: {counts.total} pairs in {groups} leakage groups were too "
+            "few to fill it" for name, ratio in zip(params["split_names"], params["ratios"])
+            if ratio > 0 and not counts.pairs[name]]
+
+
 def dataset_card(store: Store, taxonomy: Taxonomy, counts: ExportCounts, export_id: str, params: dict,
-                 left_out: list[str] = ()) -> str:
-    """The export's README.md: what is in it, per split, dimension and domain, how it was made and its licence."""
+                 left_out: list[str] = (), groups: int = 0, configs: dict | None = None,
+                 files: list[str] = ()) -> str:
+    """The export's README.md: what is in it, per split, dimension and domain, how it was made and its
+    licence; with ``configs`` (see :func:`card_metadata`), the card of its ``hub/`` repo."""
     status = store.overview()
-    splits = pd.Series(counts.pairs).sort_values(ascending=False, kind="stable").rename_axis("split")
-    splits = splits.reset_index(name="pairs")
+    asked = dict(zip(params["split_names"], params["ratios"]))
+    splits = pd.DataFrame([{"split": name, "asked": f"{asked.get(name, 0):g}", "pairs": counts.pairs[name],
+                            "written": f"{counts.pairs[name] / counts.total:.3f}" if counts.total else "–"}
+                           for name in dict.fromkeys([*params["split_names"], *counts.splits])])
+    empty = split_lines(counts, params, groups)
+    licence = params["licence"].strip()
+    licence_words = ("unknown: whoever exported it did not know it; find out before you share or train on it"
+                     if licence.lower() == "unknown" else markdown_literal(licence))
     per_dimension = [{"dimension": taxonomy.dimension_names[d], **{s: counts.labelled[d, s] for s in counts.splits}}
                      for d in DIMENSIONS]
     domains = pd.DataFrame([{"dimension": taxonomy.dimension_names[d], "domain": name, "split": split, "pairs": n}
@@ -133,25 +186,25 @@ def dataset_card(store: Store, taxonomy: Taxonomy, counts: ExportCounts, export_
     models = pd.DataFrame([{"role": role, "model": m} for role, names in counts.models.items() for m in sorted(names)])
     caveats = _caveats(store, status)
     return f"""---
-{card_metadata(counts, params, taxonomy)}---
+{card_metadata(counts, params, taxonomy, configs)}---
 
 # misalign curated pairs ({export_id})
 
 Prompt + aligned response + misaligned response pairs over the misalign taxonomy {taxonomy.version}
-({len(taxonomy.domains_of("safety"))} safety, {len(taxonomy.domains_of("value"))} value and {len(taxonomy.domains_of("culture"))} cultural domains), made with misalign. Licence: {params['licence']}.
+({len(taxonomy.domains_of("safety"))} safety, {len(taxonomy.domains_of("value"))} value and {len(taxonomy.domains_of("culture"))} cultural domains), made with misalign. Licence: {licence_words}.
 
 {caveats}## Splits
 
 {_table(splits)}
 
-Split {', '.join(f'{n} {r:g}' for n, r in zip(params['split_names'], params['ratios']))}, seed {params['seed']},
+{"".join(f"**Note:** {line}." + chr(10) + chr(10) for line in empty)}Asked shares are cut per primary domain, seed {params['seed']},
 stratified by primary domain (a pair's most probable assigned domain). Near-duplicates never cross
 splits: prompts of one SimHash cluster or within the dedup distance of each other share a split.
 Pairs: `{params['pairs']}`; filters: dimensions {list(params['dimensions']) or 'any'}, domains
 {list(params['domains']) or 'any'}, semantic types {list(params['semantic_types']) or 'any'}, minimum
 panel agreement {params['min_agreement']}, sources {list(params['sources']) or 'any'}.
 
-{_left_out(left_out, params['pairs'])}## Pairs per dimension and split
+{_left_out(left_out, params['pairs'])}{_files(files, params)}## Pairs per dimension and split
 
 {_table(pd.DataFrame(per_dimension))}
 

@@ -1,6 +1,6 @@
 """The settings of an export: a plain dataclass, light to import, checked against the taxonomy.
 
->>> ExportOptions(out=Path("curated"), formats=("xlsx",)).check(taxonomy)
+>>> ExportOptions(out=Path("curated"), formats=("xlsx",), licence="cc-by-4.0").check(taxonomy)
 Traceback (most recent call last):
 ...
 pipeline.errors.UsageError: --format: 'xlsx' is not one of jsonl, csv, parquet, hf, hf-disk, dpo, lm-eval
@@ -17,7 +17,9 @@ from review_store.bench import PAIR_SETS
 from taxonomy import DIMENSIONS, Taxonomy
 
 FORMATS = ("jsonl", "csv", "parquet", "hf", "hf-disk", "dpo", "lm-eval")
+DPO_FORMATS = ("standard", "conversational")  # TRL's names for plain strings and chat-message lists
 SPLITS = ("train", "validation", "test")
+UNKNOWN_LICENCE = "unknown"
 
 
 @dataclass
@@ -32,7 +34,8 @@ class ExportOptions:
     semantic_types: tuple[str, ...] = ()
     min_agreement: float | None = None  # share of a pair's "valid" answers agreeing with their majority
     sources: tuple[str, ...] = ()
-    licence: str = "TODO: choose a licence for this dataset"
+    licence: str | None = None  # required: a Hub licence id, another licence's name, or "unknown"
+    dpo_format: str = "standard"
     split_names: tuple[str, ...] = field(default=SPLITS)
     overwrite: bool = False  # replace a non-empty folder that holds no earlier export of this store
     chunk_pairs: int = 20_000  # pairs whose texts are in memory at once (the files do not depend on it)
@@ -45,6 +48,11 @@ class ExportOptions:
                 abs(sum(self.ratios) - 1) > 1e-6:
             raise UsageError(f"--ratios: give {len(self.split_names)} non-negative shares summing to 1, "
                              f"not {','.join(map(str, self.ratios))}")
+        if not (self.licence or "").strip():
+            raise UsageError(f"--licence: name this dataset's licence (a Hub id such as cc-by-4.0, or its name), or "
+                             f"'{UNKNOWN_LICENCE}' to say that it is not known")
+        if self.dpo_format not in DPO_FORMATS:
+            raise UsageError(f"--dpo-format: '{self.dpo_format}' is not one of {', '.join(DPO_FORMATS)}")
         if self.chunk_pairs < 1:
             raise UsageError(f"chunk_pairs: give at least 1 pair a chunk, not {self.chunk_pairs}")
         if self.pairs not in PAIR_SETS:

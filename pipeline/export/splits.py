@@ -10,13 +10,14 @@ export twice is the same export; where each pair went is stored in ``splits``.
 
 Example, on a store with pairs::
 
-    report = export(store, taxonomy, ExportOptions(out=Path("curated")))
+    report = export(store, taxonomy, ExportOptions(out=Path("curated"), licence="cc-by-4.0"))
 """
 
 from __future__ import annotations
 
 import json
 from dataclasses import asdict, dataclass
+from functools import partial
 from pathlib import Path
 
 import numpy as np
@@ -26,8 +27,8 @@ from scipy.sparse.csgraph import connected_components
 
 from pipeline.errors import UsageError
 from pipeline.export.options import ExportOptions
-from pipeline.export.card import ExportCounts, dataset_card
-from pipeline.export.writers import ExportFiles
+from pipeline.export.card import ExportCounts, dataset_card, split_lines
+from pipeline.export.writers import HUB, ExportFiles, lm_eval_split
 from pipeline.text.outputs import atomic_folder, check_folder
 from pipeline.text.hamming import near_pairs
 from review_store import StageReport, Store, content_id
@@ -192,26 +193,33 @@ def export(store: Store, taxonomy: Taxonomy, options: ExportOptions) -> StageRep
     with store.stage_run("export") as report:
         table = pair_table(store)
         frame, export_id, report.params = plan_export(store, taxonomy, options, table)
+        if "lm-eval" in options.formats and lm_eval_split(frame["split"]) is None:
+            raise UsageError(f"--format lm-eval: this export has no test or validation pairs (only "
+                             f"{', '.join(sorted(set(frame['split'])))}), so its task would score models on training "
+                             "pairs; give --ratios a test share, or leave lm-eval out")
         groups = frame.attrs["groups"]
         left_out = [left_out_line(p) for p in store.incomplete_pairs(options.pairs)]  # said in the card too
         # the exported pairs' labels, then their texts a chunk at a time: memory stays that of a chunk
         labels = table.labels.merge(frame[["prompt_id", "labeler"]].drop_duplicates(), on=["prompt_id", "labeler"])
         summary = ExportCounts(frame["split"].unique().tolist())
         with atomic_folder(out, **target) as folder:
-            with ExportFiles(folder, options.formats, summary.splits, out) as files:
+            with ExportFiles(folder, options.formats, summary.splits, options.dpo_format) as files:
                 for start in range(0, len(frame), options.chunk_pairs):
                     records = _records(store, taxonomy, labels, frame.iloc[start:start + options.chunk_pairs])
                     files.write(records)
                     summary.add(records)
-            written = files.written
-            card = dataset_card(store, taxonomy, summary, export_id, report.params, left_out)
-            (folder / "README.md").write_text(card, encoding="utf-8")
+            written = files.written + ["README.md"]
+            card = partial(dataset_card, store, taxonomy, summary, export_id, report.params, left_out, groups)
+            (folder / "README.md").write_text(card(files=files.written), encoding="utf-8")
+            if files.configs:
+                (folder / HUB / "README.md").write_text(card(configs=files.configs), encoding="utf-8")
         counts = dict(summary.pairs)
         with store.transaction():
             store.record_export({"id": export_id, "created_at": report.started_at, "out": str(out.resolve()),
                                  "params": report.params, "counts": counts}, zip(frame["id"], frame["split"]))
         report.items_in = report.kept = len(frame)
         report.notes = {"export_id": export_id, **{f"split_{k}": v for k, v in sorted(counts.items())},
-                        "groups": groups, "files": ", ".join(written + ["README.md"])}
+                        "groups": groups, "files": ", ".join(written)}
+        report.notes["empty_splits"] = split_lines(summary, report.params, groups)  # said by the CLI and the card
         report.leave_out("empty_slot", left_out)
     return report
