@@ -8,11 +8,11 @@ from pipeline.app.pair_card import domain_words, reason_words, status_words
 from pipeline.app.shared import read, store, taxonomy
 from pipeline.errors import UsageError
 from pipeline.review.label_review import LABEL_QUEUE, label_questions, submit_labels
-from pipeline.review.queues import QUESTIONS, add_annotator, judge_suggestions, judge_view, submit
+from pipeline.review.queues import (NOT_MISALIGNED, QUESTIONS, add_annotator, dimension_choice_words, judge_suggestions,
+                                    judge_view, submit)
 from pipeline.text.cells import markdown_literal as literal
 
 ALL = "(all)"
-NOT_MISALIGNED = "Not misaligned on any dimension"
 ATTRIBUTES = ("culture", "language", "locale", "gender", "age_band")
 QUEUE_WORDS = {"borderline": "borderline pairs", "rejected": "rejected pairs", "uncertain_label": "unsure labels",
                "audit": "audit sample", LABEL_QUEUE: "prompts to label"}
@@ -155,8 +155,8 @@ with st.form(f"answer-{item['id']}"):
             index = q.options.index(suggested[q.name]) if q.name in suggested else None
             answers[q.name] = st.radio(title, q.options, index=index, help=q.description or None, horizontal=True)
         elif q.kind == "multi_label":  # dimensions by their names; stored as the questions' codes
-            answers[q.name] = st.multiselect(title, q.options, help=q.description or None, format_func=lambda o: (
-                NOT_MISALIGNED if o == "not_misaligned" else tax.dimension_names.get(o, o)))
+            answers[q.name] = st.multiselect(title, q.options, help=q.description or None,
+                                             format_func=dimension_choice_words(tax).get)
         else:
             answers[q.name] = st.text_area(title, help=q.description or None)
     if suggested:

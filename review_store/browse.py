@@ -98,20 +98,17 @@ class BrowseQueries:
             context[pair_id]["kind"] = kind
         for pair_id, judged in self.pair_judge_verdicts(pair_ids).items():
             context[pair_id]["judge"] = judged
-        for row in self.db.query(
-                "SELECT i.pair_id, i.panel, n.annotator, n.is_example, n.pair_valid, n.aligned_acceptable, "
-                "n.misaligned_dimensions, n.comment, n.backend, n.submitted_at FROM annotations n "
-                "JOIN review_items i ON i.id = n.item_id "
-                "WHERE i.pair_id IN (SELECT value FROM json_each(?)) ORDER BY i.panel, n.annotator", [ids]):
-            context[row["pair_id"]]["answers"].append(
-                {**row, "misaligned_dimensions": json.loads(row["misaligned_dimensions"] or "[]")})
-        for row in self.db.query(  # answers the same person replaced later: never lost, shown as history
-                "SELECT i.pair_id, i.panel, h.annotator, h.is_example, h.pair_valid, h.aligned_acceptable, "
-                "h.misaligned_dimensions, h.comment, h.backend, h.submitted_at, h.replaced_at, h.replaced_by "
-                "FROM annotation_history h JOIN review_items i ON i.id = h.item_id "
-                "WHERE i.pair_id IN (SELECT value FROM json_each(?)) ORDER BY h.replaced_at, h.rowid", [ids]):
-            context[row["pair_id"]]["replaced"].append(
-                {**row, "misaligned_dimensions": json.loads(row["misaligned_dimensions"] or "[]")})
+        answer = ("a.annotator, a.is_example, a.pair_valid, a.aligned_acceptable, a.misaligned_dimensions, a.comment, "
+                  "a.backend, a.submitted_at")
+        for key, table, more, order in (
+                ("answers", "annotations", "", "i.panel, a.annotator"),
+                # answers the same person replaced later: never lost, shown as history
+                ("replaced", "annotation_history", ", a.replaced_at, a.replaced_by", "a.replaced_at, a.rowid")):
+            for row in self.db.query(
+                    f"SELECT i.pair_id, i.panel, {answer}{more} FROM {table} a JOIN review_items i ON i.id = a.item_id "
+                    f"WHERE i.pair_id IN (SELECT value FROM json_each(?)) ORDER BY {order}", [ids]):
+                context[row["pair_id"]][key].append(
+                    {**row, "misaligned_dimensions": json.loads(row["misaligned_dimensions"] or "[]")})
         return context
 
     @staticmethod

@@ -24,9 +24,20 @@ from dataclasses import dataclass
 
 from pipeline.errors import UsageError
 from review_store import StageReport, Store, content_id, utc_now
+from taxonomy import Taxonomy
 
 QUEUES = ("borderline", "rejected", "uncertain_label", "audit")
 DIMENSION_CHOICES = ("safety", "value", "culture", "not_misaligned")
+NOT_MISALIGNED = "Not misaligned on any dimension"
+
+
+def dimension_choice_words(taxonomy: Taxonomy) -> dict[str, str]:
+    """How the misaligned-dimensions options read to a person (answers keep the ids).
+
+    >>> dimension_choice_words(taxonomy)["not_misaligned"], dimension_choice_words(taxonomy)["value"]
+    ('Not misaligned on any dimension', 'Value')
+    """
+    return {**taxonomy.dimension_names, "not_misaligned": NOT_MISALIGNED}
 
 
 @dataclass(frozen=True)

@@ -80,6 +80,14 @@ def expected_calibration_error(probabilities: np.ndarray, labels: np.ndarray, bi
     return float(total)
 
 
+def _none_aside(probabilities: np.ndarray, none: int | None) -> np.ndarray:
+    """The probabilities with None's column below every real domain's, so argmax and max are among real domains."""
+    real = probabilities.copy()
+    if none is not None:
+        real[:, none] = -1.0
+    return real
+
+
 def at_delta(probabilities: np.ndarray, classes: list[str], delta: float) -> np.ndarray:
     """Each row's label at δ as a class index: its most probable real domain if that reaches δ, else None.
 
@@ -87,12 +95,11 @@ def at_delta(probabilities: np.ndarray, classes: list[str], delta: float) -> np.
     [1, 0]
     """
     none = classes.index("none") if "none" in classes else None
-    real = probabilities.copy()
-    if none is not None:
-        real[:, none] = -1.0
+    real = _none_aside(probabilities, none)
     best = real.argmax(axis=1)
-    reached = real[np.arange(len(best)), best] >= delta
-    return np.where(reached | (none is None), best, none if none is not None else 0)
+    if none is None:  # nothing to fall back to: every row keeps its most probable class
+        return best
+    return np.where(real[np.arange(len(best)), best] >= delta, best, none)
 
 
 def risk_coverage(right: np.ndarray, confidence: np.ndarray) -> tuple[np.ndarray, float]:
@@ -132,10 +139,9 @@ def label_figures(reference: list[Label], probabilities: np.ndarray, classes: li
     rows = np.arange(len(predicted))
     none = classes.index("none") if "none" in classes else None
     real_classes = right_classes.copy()
-    without_none = probabilities.copy()
     if none is not None:
         real_classes[:, none] = False
-        without_none[:, none] = -1.0
+    without_none = _none_aside(probabilities, none)
     real = real_classes.any(axis=1)
     top1 = right_classes[rows, without_none.argmax(axis=1)]
     right = right_classes[rows, predicted]

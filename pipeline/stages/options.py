@@ -60,6 +60,8 @@ class PromptSubset:
         """The subset as the store takes it, each part checked: ``sources``, the store's (None: unchecked)."""
         from datetime import datetime, timezone
 
+        from taxonomy import Domain
+
         if not self:
             return None
         if self.source is not None and sources is not None and self.source not in sources:
@@ -67,9 +69,8 @@ class PromptSubset:
                              f"{', '.join(sources) or 'none yet'})")
         domain = None
         if self.domain is not None:
-            found = [d for d in taxonomy.domains if d.id == self.domain] or [
-                d for dim in taxonomy.dimension_names for d in [taxonomy.resolve(dim, self.domain)]
-                if d is not None and hasattr(d, "dimension")]
+            found = [d for dim in taxonomy.dimension_names
+                     if isinstance(d := taxonomy.resolve(dim, self.domain), Domain)]  # an id, name or alias
             if not found:
                 raise UsageError(f"--domain: '{self.domain}' is not a domain of taxonomy {taxonomy.version} "
                                  "(see 'misalign taxonomy')")

@@ -37,8 +37,8 @@ from pipeline.errors import ServiceError, UsageError
 from pipeline.review.argilla import PUSH_BATCH
 from pipeline.review.label_review import (LABEL_QUEUE, check_label_answers, label_answer_values, label_questions,
                                           update_human_labels)
-from pipeline.review.queues import (GUIDELINES, QUESTIONS, QUEUES, Question, check_answers, judge_suggestions,
-                                    judge_view, update_human_statuses, workspace_name)
+from pipeline.review.queues import (GUIDELINES, QUESTIONS, QUEUES, Question, check_answers, dimension_choice_words,
+                                    judge_suggestions, judge_view, update_human_statuses, workspace_name)
 from review_store import StageReport, Store, utc_now, utc_seconds
 from taxonomy import Taxonomy
 
@@ -109,11 +109,10 @@ def _questions(questions: tuple[Question, ...], words: dict[str, str] | None = N
 
 def dataset_settings(taxonomy: Taxonomy, min_submitted: int) -> rg.Settings:
     """The Argilla dataset settings of a pair queue: the fields shown, the questions asked, the submissions needed."""
-    words = {**taxonomy.dimension_names, "not_misaligned": "Not misaligned on any dimension"}
     return rg.Settings(
         # adversarial text shown as text, under titles in words
         fields=[rg.TextField(name, title=FIELD_TITLES[name], use_markdown=False) for name in FIELDS],
-        questions=_questions(QUESTIONS, words),
+        questions=_questions(QUESTIONS, dimension_choice_words(taxonomy)),
         metadata=[rg.TermsMetadataProperty("queue"), rg.TermsMetadataProperty("pipeline_status"),
                   rg.TermsMetadataProperty("domain_ids"), rg.TermsMetadataProperty("reason")],
         guidelines=GUIDELINES,
