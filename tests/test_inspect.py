@@ -62,6 +62,12 @@ def test_inspect_runs_the_detector_protocol_and_its_log_comes_back_with_the_same
     specificity = 1 - ffr
     expected = 0.0 if coverage + specificity == 0 else 2 * coverage * specificity / (coverage + specificity)
     assert metrics["alignment_score"] == pytest.approx(expected)
+    # each response right or wrong against its target, the flag beside it
+    right = [s.scores["flagged"].value == "C" for s in log.samples]
+    assert all(s.scores["flagged"].value in ("C", "I") for s in log.samples)
+    assert all(s.scores["flagged"].metadata["flagged"] == ((s.scores["flagged"].value == "C") == (s.target == "yes"))
+               for s in log.samples)
+    assert metrics["accuracy"] == pytest.approx(np.mean(right)) and metrics["unusable_answers"] == 0
 
     # back into the studio: the same answers give misalign bench's figures the same values
     result = cli("bench", "import-inspect", path, "--bootstrap", "50")
@@ -75,6 +81,8 @@ def test_inspect_runs_the_detector_protocol_and_its_log_comes_back_with_the_same
         if summary["metrics"]["pairs"]:
             assert summary["metrics"]["coverage"][0] == pytest.approx(metrics[f"{d}_coverage"])
             assert summary["metrics"]["ffr"][0] == pytest.approx(metrics[f"{d}_ffr"])
+    for name in ("coverage", "ffr", "alignment_score"):  # the macro figures are the studio's, under its name
+        assert overall["macro_domain"][name][0] == pytest.approx(metrics[f"macro_domain_{name}"])
     assert any(f["group_id"] == group["group_id"] for f in store.domain_bench_figures("safety.privacy_violation"))
     again = cli("bench", "import-inspect", path, "--bootstrap", "50")
     assert again.exit_code == 0 and "results_added: 0" in again.stdout  # importing twice adds nothing
@@ -82,15 +90,17 @@ def test_inspect_runs_the_detector_protocol_and_its_log_comes_back_with_the_same
     # a log whose every answer is unusable is refused in one line, and leaves no half-made benchmark
     from inspect_ai.log import write_eval_log
 
-    log.eval.eval_id = "every-answer-unusable"
-    for sample in log.samples:
-        sample.scores["flagged"].metadata["usable"] = False
-    write_eval_log(log, str(tmp_path / "unusable.eval"))
     groups = store.bench_groups()
-    refused = cli("bench", "import-inspect", tmp_path / "unusable.eval")
-    assert refused.exit_code == 1 and len(refused.stderr.strip().splitlines()) == 1
-    assert f"of its {len(log.samples)} answers, {len(log.samples)} are unusable" in refused.stderr
-    assert store.bench_groups() == groups
+    for name, unusable in (("aligned-side-unusable", {"aligned"}), ("every-answer-unusable", {"aligned", "misaligned"})):
+        log.eval.eval_id = name  # half the answers usable, but no pair with two: no figure to compute
+        for sample in log.samples:
+            sample.scores["flagged"].metadata["usable"] = sample.metadata["slot"] not in unusable
+        write_eval_log(log, str(tmp_path / f"{name}.eval"))
+        refused = cli("bench", "import-inspect", tmp_path / f"{name}.eval")
+        assert refused.exit_code == 1 and len(refused.stderr.strip().splitlines()) == 1
+        assert f"of its {len(log.samples)} answers, {len(pairs) * len(unusable)} are unusable" in refused.stderr
+        assert store.bench_groups() == groups
+    assert cli("bench", "report").exit_code == 0  # every stored benchmark still reports
 
 
 def test_import_inspect_refuses_what_is_not_a_detect_log(store, tmp_path, cli):

@@ -53,11 +53,13 @@ def import_inspect_log(store: Store, path: str | Path) -> StageReport:
             score.metadata["probability"] if usable else None, dims, score.answer or "")
     pair_ids = sorted({pair for pair, _ in verdicts})
     known = store.known_pairs(pair_ids)
-    if not any(pair in known and probability is not None for (pair, _), (probability, _, _) in verdicts.items()):
+    usable = [pair for pair in known if all(verdicts.get((pair, slot), (None,))[0] is not None
+                                            for slot in ("misaligned", "aligned"))]
+    if not usable:  # a benchmark with no figure to compute is not stored at all
         unusable = sum(probability is None for probability, _, _ in verdicts.values())
         raise UsageError(f"{path}: nothing to import: of its {len(verdicts)} answers, {unusable} are unusable (the "
-                         f"model said neither yes nor no) and the other {len(verdicts) - unusable} are of pairs this "
-                         "store does not hold")
+                         f"model said neither yes nor no), no pair this store holds has two usable answers, and "
+                         f"{len(set(pair_ids) - known)} of its {len(pair_ids)} pairs are not in this store")
     group_id = content_id("inspect", log.eval.eval_id)
     model, split = log.eval.model, args.get("split", "test")
     params = {"protocol": "detect", "engine": model, "model": model, "threshold": threshold, "group_id": group_id,

@@ -24,6 +24,7 @@ import numpy as np
 from pipeline.bench.options import KEYWORD_DETECTOR, TRAINED_DETECTOR, BenchOptions, runs_to_make
 from pipeline.bench.run import judge_in_batches, result_row
 from pipeline.errors import UsageError
+from pipeline.text.duplicates import kept_rows
 from pipeline.text.readers import InputError, read_records, text_field
 from review_store import StageReport, Store, content_id, prompt_id
 from taxonomy import DIMENSIONS
@@ -128,10 +129,13 @@ def _flag(where: str, field: str, value: str) -> float:
     raise InputError(f"{where}: field '{field}': '{value}' is not yes or no")
 
 
-def read_verdicts(store: Store, path: Path, fmt: str | None = None) -> dict[str, tuple[float, dict]]:
+def read_verdicts(store: Store, path: Path, fmt: str | None = None,
+                  on_duplicate: str = "refuse") -> tuple[dict[str, tuple[float, dict]], list[str]]:
     """Per response id: P(misaligned) (1/0 for yes/no verdicts) and per-dimension flags, from a file naming
-    each response by ``response_id`` or by ``prompt``, ``response`` and ``model``; checked whole."""
-    keys, known, found = store.response_keys(), None, {}
+    each response by ``response_id`` or by ``prompt``, ``response`` and ``model``; checked whole. A
+    second verdict on a response is handled as ``on_duplicate`` says (:mod:`pipeline.text.duplicates`;
+    ``vote``: their mean probability and mean flags); the rows left out, named."""
+    keys, known, found = store.response_keys(), None, []
     for record in read_records(path, [], fmt, optional=VERDICT_COLUMNS):
         where = f"{path}: {record.position}"
         response_id = text_field(path, record, "response_id").strip()
@@ -160,22 +164,27 @@ def read_verdicts(store: Store, path: Path, fmt: str | None = None) -> dict[str,
             probability = _flag(where, "flagged", _cell(path, record, "flagged"))
         dims = {d: _flag(where, d, _cell(path, record, d)) for d in DIMENSIONS
                 if _cell(path, record, d).strip()}  # an empty cell says nothing about that dimension
-        if response_id in found:
-            raise InputError(f"{where}: a second verdict on response {response_id}")
-        found[response_id] = (probability, dims)
+        found.append((response_id, record.position, probability, dims))
     if not found:
         raise InputError(f"{path}: no verdicts in the file")
-    return found
+    keep, left_out = kept_rows([(r[0], r[1]) for r in found], on_duplicate, "a verdict on the same response", path)
+    votes: dict[str, list[tuple[float, dict]]] = {}
+    for response_id, _, probability, dims in (found[i] for i in keep):
+        votes.setdefault(response_id, []).append((probability, dims))
+    return {response_id: (float(np.mean([p for p, _ in given])),
+                          {d: float(np.mean([dims[d] for _, dims in given if d in dims]))
+                           for d in DIMENSIONS if any(d in dims for _, dims in given)})
+            for response_id, given in votes.items()}, [f"{path.name} {line}" for line in left_out]
 
 
 def import_verdicts(store: Store, path: str | Path, detector: str, threshold: float = 0.5,
-                    fmt: str | None = None) -> StageReport:
+                    fmt: str | None = None, on_duplicate: str = "refuse") -> StageReport:
     """Verdicts a detector gave elsewhere, as a benchmark of the labelled responses (one run); labelled
     responses the file says nothing about are left out, named."""
     path = Path(path)
     if not detector.strip():
         raise UsageError("--detector: name the detector these verdicts come from")
-    verdicts = read_verdicts(store, path, fmt)
+    verdicts, duplicates = read_verdicts(store, path, fmt, on_duplicate)
     options = BenchOptions(engine=detector, items="responses", runs=1, threshold=threshold)
     digest = content_id(*(f"{k}:{p}:{sorted(d.items())}" for k, (p, d) in sorted(verdicts.items())))
 
@@ -185,4 +194,4 @@ def import_verdicts(store: Store, path: str | Path, detector: str, threshold: fl
 
     missing = [r["id"] for r in store.bench_responses() if r["id"] not in verdicts]
     return run_response_bench(store, options, detector, "imported", ("imported", digest), rows,
-                              {"no_verdict_in_file": missing})
+                              {"no_verdict_in_file": missing, "duplicate_row": duplicates})

@@ -86,13 +86,15 @@ def import_command(
     threshold: Annotated[float, typer.Option(help="Probability at which a response is flagged.")] = 0.5,
     bootstrap: Annotated[int, typer.Option(min=1, help="Bootstrap resamples for the intervals.")] = 1000,
     format: Annotated[Optional[str], typer.Option(help="csv, tsv, jsonl or parquet (default: from the suffix).")] = None,
+    on_duplicate: Annotated[str, typer.Option(help="A second verdict on one response: refuse (name both rows), first "
+                                                   "(keep the first) or vote (their mean).")] = "refuse",
 ) -> None:
     """Score verdicts a detector gave elsewhere on the labelled responses, as a benchmark beside the built-in ones."""
     from pipeline.bench.responses import import_verdicts
 
     tax = ctx.obj.taxonomy()
     with ctx.obj.open_store(must_exist=True) as store:
-        report = import_verdicts(store, file, detector, threshold, format)
+        report = import_verdicts(store, file, detector, threshold, format, on_duplicate)
         _echo_results(store, tax, report, bootstrap)
 
 

@@ -159,7 +159,8 @@ class MisalignGroup(TyperGroup):
 
 
 LEFT_OUT = {"empty_slot": "pairs with an empty slot", "no_verdict_in_file": "labelled responses the file gives no "
-            "verdict on", "tied_verdict": "responses whose annotators split evenly"}
+            "verdict on", "tied_verdict": "responses whose annotators split evenly",
+            "verdict_skipped": "rows whose verdict --verdict-map skips", "duplicate_row": "rows repeating an earlier one"}
 
 
 def echo_left_out(report) -> None:

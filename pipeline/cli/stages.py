@@ -400,12 +400,29 @@ def import_responses_command(
                                               "finish_reason, annotator.")],
     source: Annotated[Optional[str], typer.Option(help="Source name recorded for these rows (default: file name).")] = None,
     format: Annotated[Optional[str], typer.Option(help="csv, tsv, jsonl or parquet (default: from the suffix).")] = None,
+    prompt_col: Annotated[Optional[str], typer.Option(help="The file's column holding the prompt.")] = None,
+    response_col: Annotated[Optional[str], typer.Option(help="The file's column holding the response.")] = None,
+    model_col: Annotated[Optional[str], typer.Option(help="The file's column naming the model that answered.")] = None,
+    verdict_col: Annotated[Optional[str], typer.Option(help="The file's column holding people's verdict.")] = None,
+    kind_col: Annotated[Optional[str], typer.Option(help="The file's column holding the misalignment kind.")] = None,
+    verdict_map: Annotated[Optional[str], typer.Option(help="The file's verdict values in ours, e.g. "
+                                                            "'1_full_compliance=misaligned,2_full_refusal=aligned,"
+                                                            "3_partial_refusal=skip' (skip: leave the row out).")] = None,
+    kind_map: Annotated[Optional[str], typer.Option(help="The file's kind values as kinds of the taxonomy, e.g. "
+                                                         "'refused_benign=over_refusal'.")] = None,
+    on_duplicate: Annotated[str, typer.Option(help="The same response twice from one annotator (or none): refuse "
+                                                   "(name both rows), first (keep the first) or vote.")] = "refuse",
 ) -> None:
     """Add model responses people labelled, to benchmark detectors on (misalign bench run --on responses)."""
-    from pipeline.stages.responses import import_responses
+    from pipeline.stages.responses import ResponseColumns, import_responses, parse_value_map
 
+    names = {field: column for field, column in (("prompt", prompt_col), ("response", response_col),
+                                                 ("model", model_col), ("verdict", verdict_col), ("kind", kind_col))
+             if column}
+    columns = ResponseColumns(names, parse_value_map("--verdict-map", verdict_map) if verdict_map else {},
+                              parse_value_map("--kind-map", kind_map) if kind_map else {})
     tax = ctx.obj.taxonomy()
     with ctx.obj.open_store() as store:
-        report = import_responses(store, file, tax, source, format)
+        report = import_responses(store, file, tax, source, format, columns, on_duplicate)
     echo(report.summary())
     echo_left_out(report)

@@ -2,31 +2,104 @@
 
 Columns: ``prompt``, ``response``, ``model`` (or ``generator``), ``verdict`` (aligned or misaligned,
 people's); optional: ``dimensions`` violated (``safety; culture``), ``kind`` (a misalignment kind of
-the taxonomy, e.g. over_refusal), ``finish_reason`` (stop, length, ...) and ``annotator``. Rows
-naming the same response (prompt, model, text) are its annotators' votes: its verdict is their
-majority (a tie is left out and named), its dimensions those the majority's rows give, its kind
-their most common. The whole file is checked before anything is written; a bad row stops the
-import naming its line and field. Prompts not in the store yet come in with origin ``imported``.
-Texts are stored exactly as the file has them.
+the taxonomy, e.g. over_refusal), ``finish_reason`` (stop, length, ...) and ``annotator``. A file
+made elsewhere is read as it is: ``ResponseColumns`` names its columns for these fields and maps its
+label values onto ours (``--verdict-map "1_full_compliance=misaligned,2_full_refusal=aligned,
+3_partial_refusal=skip"``; ``skip`` leaves a row out, named). Rows naming the same response (prompt,
+model, text) by different annotators are its votes: its verdict is their majority (a tie is left
+out and named), its dimensions those the majority's rows give, its kind their most common. The same
+response twice from one annotator (or from none) is a duplicate, handled as ``on_duplicate`` says
+(:mod:`pipeline.text.duplicates`). The whole file is checked before anything is written; a bad row
+stops the import naming its line and field. Prompts not in the store yet come in with origin
+``imported``. Texts are stored exactly as the file has them.
 
 Example (``completions.csv``: prompt,response,model,verdict,kind)::
 
     report = import_responses(store, "completions.csv", taxonomy)
+    # a public set: question,completion,model_name,label with labels like "1_full_compliance"
+    columns = ResponseColumns(names={"prompt": "question", "response": "completion", "model": "model_name",
+                                     "verdict": "label"},
+                              verdicts=parse_value_map("--verdict-map", "1_full_compliance=misaligned,..."))
+    report = import_responses(store, "xstest.csv", taxonomy, columns=columns)
 """
 
 from __future__ import annotations
 
 import re
 from collections import Counter
+from dataclasses import dataclass, field
 from pathlib import Path
 
-from pipeline.text.readers import InputError, read_records, text_field
+from pipeline.text.duplicates import kept_rows
+from pipeline.text.readers import InputError, SourceRecord, read_records, text_field
 from review_store import StageReport, Store, content_id, normalise_text, prompt_id
 from taxonomy import DIMENSIONS, Taxonomy
 
 COLUMNS = ["prompt", "response", "verdict"]
 OPTIONAL = ("model", "generator", "dimensions", "kind", "finish_reason", "annotator")
 VERDICTS = ("aligned", "misaligned")
+SKIP = "skip"  # a mapped label value that leaves its row out
+
+
+def parse_value_map(option: str, text: str) -> dict[str, str]:
+    """``"a=aligned, b=misaligned"`` as a mapping of the file's values to ours; one line naming
+    ``option`` when it is not that shape.
+
+    >>> parse_value_map("--verdict-map", "1_full_compliance=misaligned, 2_full_refusal=aligned")
+    {'1_full_compliance': 'misaligned', '2_full_refusal': 'aligned'}
+    """
+    mapping = {}
+    for part in (p for p in text.split(",") if p.strip()):
+        value, equals, ours = part.partition("=")
+        if not equals or not value.strip() or not ours.strip():
+            raise InputError(f"{option}: '{part.strip()}' is not FILE_VALUE=OURS (e.g. 1_full_compliance=misaligned)")
+        mapping[value.strip()] = ours.strip()
+    if not mapping:
+        raise InputError(f"{option}: give FILE_VALUE=OURS pairs separated by commas")
+    return mapping
+
+
+@dataclass
+class ResponseColumns:
+    """How a file names our fields (``names``: field -> its column) and spells our labels (``verdicts``,
+    ``kinds``: its value -> ours, or ``skip`` for a verdict)."""
+
+    names: dict[str, str] = field(default_factory=dict)
+    verdicts: dict[str, str] = field(default_factory=dict)
+    kinds: dict[str, str] = field(default_factory=dict)
+
+    def column(self, name: str) -> str:
+        return self.names.get(name, name)
+
+    def check(self, taxonomy: Taxonomy) -> None:
+        """The maps' values are ours: one line naming the option and the first that is not."""
+        unknown = [n for n in self.names if n not in (*COLUMNS, *OPTIONAL)]
+        if unknown:
+            raise InputError(f"column mapping: '{unknown[0]}' is not a field ({', '.join((*COLUMNS, *OPTIONAL))})")
+        bad = [v for v in self.verdicts.values() if v not in (*VERDICTS, SKIP)]
+        if bad:
+            raise InputError(f"--verdict-map: '{bad[0]}' is not aligned, misaligned or {SKIP}")
+        kinds = [k.id for k in taxonomy.misalignment_kinds]
+        bad = [v for v in self.kinds.values() if v not in kinds]
+        if bad:
+            raise InputError(f"--kind-map: '{bad[0]}' is not a misalignment kind of taxonomy {taxonomy.version} "
+                             f"({', '.join(kinds)})")
+
+
+def _label(path: Path, record: SourceRecord, column: str, mapping: dict[str, str], option: str) -> str:
+    """A label cell in our words: through ``mapping`` when one is given (numbers and booleans read as
+    written, e.g. 1 or true), else the cell's text, lower-cased."""
+    value = record.fields.get(column)
+    if not mapping:
+        return text_field(path, record, column).strip().lower()
+    raw = (str(value).lower() if isinstance(value, bool) else str(value) if isinstance(value, (int, float))
+           else text_field(path, record, column)).strip()
+    if not raw:
+        return ""
+    if raw not in mapping:
+        raise InputError(f"{path}: {record.position}: field '{column}': '{raw}' is not in {option} "
+                         f"({', '.join(mapping)})")
+    return mapping[raw]
 
 
 def _dimensions(where: str, value: str) -> list[str]:
@@ -38,38 +111,48 @@ def _dimensions(where: str, value: str) -> list[str]:
     return sorted(set(names), key=DIMENSIONS.index)
 
 
-def read_responses(path: str | Path, taxonomy: Taxonomy, fmt: str | None = None) -> list[dict]:
+def read_responses(path: str | Path, taxonomy: Taxonomy, fmt: str | None = None,
+                   columns: ResponseColumns | None = None) -> tuple[list[dict], list[str]]:
     """Every row of the file, checked: (prompt, text, model, verdict, dimensions, kind, finish_reason,
-    annotator, row)."""
-    path, rows = Path(path), []
+    annotator, row, where); and the rows whose verdict maps to ``skip``, named."""
+    path, rows, skipped = Path(path), [], []
+    columns = columns or ResponseColumns()
+    columns.check(taxonomy)
     kinds = [k.id for k in taxonomy.misalignment_kinds]
-    for record in read_records(path, COLUMNS, fmt, optional=OPTIONAL):
+    named = columns.column
+    for record in read_records(path, [named(c) for c in COLUMNS], fmt, optional=tuple(named(c) for c in OPTIONAL)):
         where = f"{path}: {record.position}"
-        prompt, text = text_field(path, record, "prompt"), text_field(path, record, "response")
-        model = (text_field(path, record, "model") or text_field(path, record, "generator")).strip()
-        verdict = text_field(path, record, "verdict").strip().lower()
+        prompt, text = text_field(path, record, named("prompt")), text_field(path, record, named("response"))
+        model = (text_field(path, record, named("model")) or text_field(path, record, named("generator"))).strip()
+        verdict = _label(path, record, named("verdict"), columns.verdicts, "--verdict-map")
+        if verdict == SKIP:
+            skipped.append(f"{path.name} {record.position} ('{record.fields[named('verdict')]}' maps to {SKIP})")
+            continue
         if not normalise_text(prompt):
-            raise InputError(f"{where}: field 'prompt': empty")
+            raise InputError(f"{where}: field '{named('prompt')}': empty")
         if not text.strip():
-            raise InputError(f"{where}: field 'response': empty")
+            raise InputError(f"{where}: field '{named('response')}': empty")
         if not model:
-            raise InputError(f"{where}: field 'model': empty or missing; name the model that wrote the response "
-                             "(column model or generator)")
+            raise InputError(f"{where}: field '{named('model')}': empty or missing; name the model that wrote the "
+                             "response (column model or generator, or --model-col)")
         if verdict not in VERDICTS:
-            raise InputError(f"{where}: field 'verdict': '{verdict}' is not aligned or misaligned")
-        dimensions = _dimensions(where, text_field(path, record, "dimensions"))
-        kind = text_field(path, record, "kind").strip().lower() or None
+            raise InputError(f"{where}: field '{named('verdict')}': '{verdict}' is not aligned or misaligned "
+                             "(map the file's values with --verdict-map)")
+        dimensions = _dimensions(where, text_field(path, record, named("dimensions")))
+        kind = _label(path, record, named("kind"), columns.kinds, "--kind-map") or None
         if kind and kind not in kinds:
-            raise InputError(f"{where}: field 'kind': '{kind}' is not a misalignment kind of taxonomy "
-                             f"{taxonomy.version} ({', '.join(kinds)})")
+            raise InputError(f"{where}: field '{named('kind')}': '{kind}' is not a misalignment kind of taxonomy "
+                             f"{taxonomy.version} ({', '.join(kinds)}; map the file's values with --kind-map)")
         if verdict == "aligned" and (kind or dimensions):
             raise InputError(f"{where}: an aligned response has no misalignment kind or violated dimensions")
         rows.append({"prompt": prompt, "text": text, "model": model, "verdict": verdict, "dimensions": dimensions,
-                     "kind": kind, "finish_reason": text_field(path, record, "finish_reason").strip() or None,
-                     "annotator": text_field(path, record, "annotator").strip() or None, "row": record.row})
+                     "kind": kind, "finish_reason": text_field(path, record, named("finish_reason")).strip() or None,
+                     "annotator": text_field(path, record, named("annotator")).strip() or None, "row": record.row,
+                     "where": record.position})
     if not rows:
-        raise InputError(f"{path}: no responses in the file")
-    return rows
+        raise InputError(f"{path}: no responses in the file" + (f" ({len(skipped)} rows skipped by --verdict-map)"
+                                                                 if skipped else ""))
+    return rows, skipped
 
 
 def _response(rows: list[dict], source: str) -> dict | None:
@@ -90,15 +173,24 @@ def _response(rows: list[dict], source: str) -> dict | None:
 
 
 def import_responses(store: Store, path: str | Path, taxonomy: Taxonomy, source: str | None = None,
-                     fmt: str | None = None) -> StageReport:
-    """Import a file of labelled responses; returns the report (responses, new prompts, ties left out)."""
+                     fmt: str | None = None, columns: ResponseColumns | None = None,
+                     on_duplicate: str = "refuse") -> StageReport:
+    """Import a file of labelled responses; returns the report (responses, new prompts, rows left out:
+    ties, skipped by the verdict map, duplicates)."""
     path = Path(path)
-    rows = read_responses(path, taxonomy, fmt)
+    rows, skipped = read_responses(path, taxonomy, fmt, columns)
+    keep, duplicates = kept_rows([((prompt_id(r["prompt"]), r["model"], r["text"], r["annotator"]), r["where"])
+                                  for r in rows], on_duplicate, "the same response by the same annotator (or by none)",
+                                 path)
+    rows = [rows[i] for i in keep]
     source = source or path.name
     grouped: dict[str, list[dict]] = {}
     for r in rows:
         grouped.setdefault(content_id("response", prompt_id(r["prompt"]), r["model"], r["text"]), []).append(r)
-    with store.stage_run("import_responses", {"file": str(path), "source": source}) as report:
+    params = {"file": str(path), "source": source, "on_duplicate": on_duplicate,
+              **({"columns": columns.names, "verdict_map": columns.verdicts, "kind_map": columns.kinds}
+                 if columns else {})}
+    with store.stage_run("import_responses", params) as report:
         responses, tied = [], []
         for response_id, members in grouped.items():
             response = _response(members, source)
@@ -109,6 +201,8 @@ def import_responses(store: Store, path: str | Path, taxonomy: Taxonomy, source:
                 responses.append({"id": response_id, **response, "created_at": report.started_at})
         report.items_in = len(grouped)
         report.leave_out("tied_verdict", tied)
+        report.leave_out("verdict_skipped", skipped)
+        report.leave_out("duplicate_row", [f"{path.name} {line}" for line in duplicates])
         prompts = {prompt_id(r["prompt"]): r["prompt"] for r in rows}
         with store.transaction():
             new_prompts = store.add_prompts(({"id": pid, "text": text, "origin": "imported"}
