@@ -38,6 +38,17 @@ class ResponseQueries:
             row["dimensions"] = json.loads(row["dimensions"])
         return rows
 
+    def export_responses(self) -> list[dict]:
+        """Every labelled response as an export writes it: id, prompt, response, model, verdict, dimensions,
+        kind, finish_reason, annotators (how many answered), source, in id order."""
+        rows = list(self.db.query(
+            "SELECT r.id, p.text AS prompt, r.text AS response, r.model, r.verdict, r.dimensions, r.kind, "
+            "r.finish_reason, r.votes, r.source FROM responses r JOIN prompts p ON p.id = r.prompt_id ORDER BY r.id"))
+        for row in rows:
+            row["dimensions"] = json.loads(row["dimensions"])
+            row["annotators"] = len(json.loads(row.pop("votes") or "{}"))
+        return rows
+
     def response_keys(self) -> dict[tuple[str, str, str], str]:
         """(prompt id, model, text) -> response id: how an outside verdict file names a response."""
         return {(p, m, t): i for i, p, m, t in self.db.execute("SELECT id, prompt_id, model, text FROM responses")}

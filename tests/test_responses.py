@@ -269,3 +269,28 @@ def test_duplicate_rows_are_handled_alike_in_both_imports(cli, store, tmp_path):
     assert voted.exit_code == 0, voted.stderr
     [result] = [r for r in store.bench_response_results(store.bench_groups()[-1]["group_id"]) if r["probability"]]
     assert result["probability"] == pytest.approx(0.55)
+
+
+def test_labelled_responses_export_byte_exact_with_their_verdicts(cli, store, labelled, tmp_path):
+    import datasets
+    import huggingface_hub
+
+    rows, _ = labelled
+    out = tmp_path / "labelled"
+    result = cli("export", "--what", "responses", "--licence", "cc-by-4.0", "--out", out,
+                 "--format", "jsonl,csv,parquet,hf")
+    assert result.exit_code == 0, result.stderr
+    exported = [json.loads(line) for line in (out / "responses.jsonl").read_text(encoding="utf-8").splitlines()]
+    given = {(r["prompt"], r["model"], r["response"]): r for r in rows}
+    assert len(exported) == len(given) == 200
+    for row in exported:  # texts byte-exact, verdicts and kinds as people gave them
+        source = given[row["prompt"], row["model"], row["response"]]
+        assert row["verdict"] == source["verdict"] and (row["kind"] or "") == source["kind"]
+    code = next(r for r in exported if r["response"].startswith("Here is one way"))
+    assert "\n\n  Trailing spaces stay.   [" in code["response"]
+    hub = datasets.load_dataset(str(out / "hub"), cache_dir=str(tmp_path / "cache"))
+    assert list(hub) == ["test"] and len(hub["test"]) == 200 and hub["test"].features["annotators"].dtype == "int64"
+    assert huggingface_hub.DatasetCard.load(out / "hub" / "README.md").data.license == "cc-by-4.0"
+    assert pd.read_parquet(out / "responses.parquet")["response"].tolist() == [r["response"] for r in exported]
+    wrong = cli("export", "--what", "responses", "--licence", "unknown", "--out", tmp_path / "x", "--format", "dpo")
+    assert wrong.exit_code == 1 and "--format: 'dpo' is for pairs" in wrong.stderr and not (tmp_path / "x").exists()

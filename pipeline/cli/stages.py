@@ -366,8 +366,11 @@ def export_command(
     dpo_format: Annotated[str, typer.Option(help="dpo rows as TRL takes them: standard (strings) or conversational "
                                                  "(lists of role/content messages).")] = ExportOptions.dpo_format,
     overwrite: Annotated[bool, typer.Option(help="Replace --out whole even if it holds no earlier export of this store.")] = False,
+    what: Annotated[str, typer.Option(help="pairs (curated pairs in splits) or responses (the labelled responses "
+                                           "with people's verdicts; formats jsonl, csv, parquet, hf).")] = "pairs",
 ) -> None:
-    """Export curated pairs in stratified, leakage-free splits with a dataset card."""
+    """Export curated pairs in stratified, leakage-free splits with a dataset card (or the labelled responses)."""
+    from pipeline.export.responses import export_responses
     from pipeline.export.splits import export
 
     try:
@@ -379,9 +382,11 @@ def export_command(
                             domains=tuple(domain or ()), semantic_types=tuple(semantic_type or ()),
                             min_agreement=min_agreement, sources=tuple(source or ()), licence=licence,
                             dpo_format=dpo_format, overwrite=overwrite)
+    if what not in ("pairs", "responses"):
+        raise UsageError(f"--what: '{what}' is not pairs or responses")
     tax = ctx.obj.taxonomy()
     with ctx.obj.open_store(must_exist=True) as store:
-        report = export(store, tax, options)
+        report = export(store, tax, options) if what == "pairs" else export_responses(store, options)
     echo(report.summary())
     echo_left_out(report)
     for line in report.notes["empty_splits"]:

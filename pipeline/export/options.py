@@ -48,9 +48,7 @@ class ExportOptions:
                 abs(sum(self.ratios) - 1) > 1e-6:
             raise UsageError(f"--ratios: give {len(self.split_names)} non-negative shares summing to 1, "
                              f"not {','.join(map(str, self.ratios))}")
-        if not (self.licence or "").strip():
-            raise UsageError(f"--licence: name this dataset's licence (a Hub id such as cc-by-4.0, or its name), or "
-                             f"'{UNKNOWN_LICENCE}' to say that it is not known")
+        check_licence(self.licence)
         if self.dpo_format not in DPO_FORMATS:
             raise UsageError(f"--dpo-format: '{self.dpo_format}' is not one of {', '.join(DPO_FORMATS)}")
         if self.chunk_pairs < 1:
@@ -58,6 +56,19 @@ class ExportOptions:
         if self.pairs not in PAIR_SETS:
             raise UsageError(f"--status: '{self.pairs}' is not one of {', '.join(PAIR_SETS)}")
         check_filters(taxonomy, self.dimensions, self.domains)
+
+
+def check_licence(licence: str | None) -> None:
+    """A licence is named, or said to be unknown: one line otherwise.
+
+    >>> check_licence("  ")
+    Traceback (most recent call last):
+    ...
+    pipeline.errors.UsageError: --licence: name this dataset's licence (a Hub id such as cc-by-4.0, or its name), or 'unknown' to say that it is not known
+    """
+    if not (licence or "").strip():
+        raise UsageError(f"--licence: name this dataset's licence (a Hub id such as cc-by-4.0, or its name), or "
+                         f"'{UNKNOWN_LICENCE}' to say that it is not known")
 
 
 def check_filters(taxonomy: Taxonomy, dimensions: tuple[str, ...] = (), domains: tuple[str, ...] = ()) -> None:
