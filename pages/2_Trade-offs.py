@@ -94,34 +94,41 @@ steered_runs = [g for g in groups if " steered " in g["engine"]]
 after_default = steered_runs[-1] if steered_runs else groups[-1]
 others = [g for g in groups if g["group_id"] != after_default["group_id"]]
 base_default = next((g for g in others if g["engine"] == after_default["engine"].split(" steered ")[0]
-                     and g["pairs"] == after_default["pairs"]
+                     and g["pairs"] == after_default["pairs"] and g["protocol"] == after_default["protocol"]
                      and g["params"].get("threshold") == after_default["params"].get("threshold")),
-                    others[0])  # a steered run's base (same model, pairs and threshold), if there
+                    others[0])  # a steered run's own base (same model, pairs, protocol and threshold), if there
 ids = [g["group_id"] for g in groups]
 columns = st.columns(2)
 base = columns[0].selectbox("Before", ids, index=ids.index(base_default["group_id"]), format_func=labels.get)
 after = columns[1].selectbox("After", ids, index=ids.index(after_default["group_id"]), format_func=labels.get)
-figures = {g: {s["key"]: s["metrics"] for s in read("bench_summaries", group_id=g, scope="domain")} for g in (base, after)}
+FIGURES = {"coverage": "Coverage", "ffr": "FFR", "alignment_score": "Alignment Score"}
+figures = {g: {("all pairs", None): s["metrics"] for s in read("bench_summaries", group_id=g, scope="overall")}
+           | {(tax.domain(s["key"]).name, s["key"]): s["metrics"]
+              for s in read("bench_summaries", group_id=g, scope="domain")} for g in (base, after)}
 rows = []
-for key in sorted(set(figures[base]) & set(figures[after])):
-    before, now = figures[base][key]["alignment_score"][0], figures[after][key]["alignment_score"][0]
-    if before is None or now is None or before != before or now != now:
-        continue
-    domain = tax.domain(key)
-    rows.append({"dimension": names[domain.dimension], "domain": domain.name, "pairs": figures[after][key]["pairs"],
-                 "AS before": round(before, 3), "AS after": round(now, 3), "change": round(now - before, 3)})
+for key in sorted(set(figures[base]) & set(figures[after]), key=lambda k: (k[1] is not None, k)):
+    for figure, words in FIGURES.items():
+        before, now = figures[base][key][figure][0], figures[after][key][figure][0]
+        if before is None or now is None or before != before or now != now:
+            continue
+        domain = tax.domain(key[1]) if key[1] else None
+        rows.append({"dimension": names[domain.dimension] if domain else "all", "domain": key[0], "figure": words,
+                     "pairs": figures[after][key]["pairs"], "before": round(before, 3), "after": round(now, 3),
+                     "change": round(now - before, 3)})
 if base == after or not rows:
-    st.caption("Choose two benchmarks with Alignment Scores on the same domains.")
+    st.caption("Choose two benchmarks with figures on the same domains.")
 else:
     deltas = pd.DataFrame(rows)
-    deltas["row"] = deltas["dimension"] + " · " + deltas["domain"]
-    st.altair_chart(alt.Chart(deltas, title=f"Change in Alignment Score per domain: {labels[after]} minus "
-                              f"{labels[base]}").mark_bar().encode(
-        x=alt.X("change:Q", title="change in Alignment Score", scale=alt.Scale(domain=[-1, 1])),
-        y=alt.Y("row:N", sort="-x", title=None, axis=alt.Axis(labelLimit=500)),
-        color=alt.condition("datum.change >= 0", alt.value("#2f7ed8"), alt.value("#d9534f")),
-        tooltip=["dimension", "domain", "pairs", "AS before", "AS after", "change"]).properties(
-        height=alt.Step(24)), width="stretch")
+    deltas["row"] = [d if d == "all pairs" else f"{m} · {d}" for m, d in zip(deltas["dimension"], deltas["domain"])]
+    order = list(dict.fromkeys(deltas["row"]))
+    st.altair_chart(alt.Chart(deltas, title=f"Change per domain: {labels[after]} minus {labels[base]}").mark_bar().encode(
+        x=alt.X("change:Q", title="change (after − before); for FFR, lower is better", scale=alt.Scale(domain=[-1, 1])),
+        y=alt.Y("row:N", sort=order, title=None, axis=alt.Axis(labelLimit=320)),
+        yOffset=alt.YOffset("figure:N", sort=list(FIGURES.values())),
+        color=alt.Color("figure:N", title="figure", sort=list(FIGURES.values()),
+                        scale=alt.Scale(range=["#2f7ed8", "#d9534f", "#333333"])),
+        tooltip=["dimension", "domain", "figure", "pairs", "before", "after", "change"]).properties(
+        height=alt.Step(9)), width="stretch")
     st.dataframe(deltas.drop(columns="row"), hide_index=True, width="stretch")
     st.caption("From each benchmark's stored figures. misalign bench compare BEFORE AFTER adds paired bootstrap "
                "intervals for each difference (same pairs resampled for both).")

@@ -349,15 +349,21 @@ def test_tradeoffs_page_shows_the_matrix_and_the_domain_heatmap(studio, taxonomy
     assert not at.exception
     assert at.metric[0].label == "Trade-off rate"
     assert len(at.get("arrow_vega_lite_chart")) == 2 or len(at.get("vega_lite_chart")) >= 1
-    # before and after: the change per domain between two benchmarks, from their stored figures
+    # before and after: the change in each figure, overall and per domain, from the stored figures
     store, _ = studio
     before, after = at.selectbox[-2].value, at.selectbox[-1].value
     changes = next(d.value for d in at.dataframe if "change" in d.value.columns)
-    domain = changes.iloc[0]
+    assert set(changes["figure"]) == {"Coverage", "FFR", "Alignment Score"} and before != after
+    overall = changes[changes["domain"] == "all pairs"].set_index("figure")["change"]
+    for figure, name in (("coverage", "Coverage"), ("ffr", "FFR"), ("alignment_score", "Alignment Score")):
+        expected = (store.bench_summaries(after, "overall")[0]["metrics"][figure][0]
+                    - store.bench_summaries(before, "overall")[0]["metrics"][figure][0])
+        assert overall[name] == pytest.approx(expected, abs=1e-3)
+    domain = changes[(changes["domain"] != "all pairs") & (changes["figure"] == "FFR")].iloc[0]
     [key] = [d.id for d in taxonomy.domains if d.name == domain["domain"]]
-    expected = (store.bench_summaries(after, "domain", key)[0]["metrics"]["alignment_score"][0]
-                - store.bench_summaries(before, "domain", key)[0]["metrics"]["alignment_score"][0])
-    assert domain["change"] == pytest.approx(expected, abs=1e-3) and before != after
+    expected = (store.bench_summaries(after, "domain", key)[0]["metrics"]["ffr"][0]
+                - store.bench_summaries(before, "domain", key)[0]["metrics"]["ffr"][0])
+    assert domain["change"] == pytest.approx(expected, abs=1e-3) and domain["pairs"] > 0
 
 
 def test_two_runs_of_one_model_are_told_apart_everywhere(studio, taxonomy):

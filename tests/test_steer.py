@@ -81,6 +81,13 @@ def test_build_from_an_exports_train_split_then_benchmark_before_and_after(demo_
     assert 0 < len(train) < len(split)
     assert vector.provenance["pairs"] == len(train) < len(split)
     assert vector.provenance["pairs_hash"] == content_id(*train)  # no test pair entered the vector
+    assert f"used {len(train)} of the {len(train)} pairs in export {export_id}'s train split" in built.stdout
+    human = cli("--config", config, "steer", "build", "--model", "tiny", "--out", tmp_path / "h.safetensors",
+                "--layer", "1", "--export", export_id, "--pairs", "human")  # people decided few of them
+    used = store.stage_runs("steer_build")[0]
+    assert human.exit_code == 0 and used["kept"] < len(train)
+    assert (f"used {used['kept']} of the {len(train)} pairs in export {export_id}'s train split: "
+            f"{len(train) - used['kept']} are not in the 'human' set (--pairs all takes them)") in human.stdout
 
     base = cli("--config", config, "bench", "run", "--model", "tiny", "--runs", "1", "--split", f"{export_id}:test",
                "--bootstrap", "50")

@@ -45,9 +45,11 @@ def build_command(
     if out.suffix != ".safetensors":
         raise UsageError(f"--out: '{out}' should end in .safetensors")
     with ctx.obj.open_store(must_exist=True) as store:
-        chosen = store.bench_pairs(pairs, (export, "train") if export else None)
-        domains = store.pair_domains([p["id"] for p in chosen])
-        chosen = [p for p in chosen
+        split = (export, "train") if export else None
+        in_set = store.bench_pairs(pairs, split)
+        held = len(store.bench_pairs("all", split)) if export else len(in_set)  # with both slots filled
+        domains = store.pair_domains([p["id"] for p in in_set])
+        chosen = [p for p in in_set
                   if (domain is None or domain in domains.get(p["id"], []))
                   and (dimension is None or any(tax.domain(d).dimension == dimension for d in domains.get(p["id"], [])))]
         params = {"model": model, "layers": layer, "method": method, "pairs": pairs, "export": export,
@@ -61,15 +63,33 @@ def build_command(
                                    "domain": domain, "pairs_per_domain": dict(sorted(per_domain.items())),
                                    "taxonomy": tax.version})
             vector.save(out)
-            report.items_in = report.kept = len(chosen)
+            report.items_in, report.kept = held, len(chosen)
+            report.drop("not_in_pair_set", held - len(in_set))
+            report.drop("outside_dimension_or_domain", len(in_set) - len(chosen))
             report.notes = {"vector": str(out), "id": vector.provenance["id"], "layers": sorted(vector.layers),
                             "mean_difference_norm": round(float(sum(
                                 (v ** 2).sum() ** 0.5 for v in vector.layers.values()) / len(vector.layers)), 4)}
     echo(report.summary())
+    echo(pairs_used(report.kept, held, len(in_set), pairs, export, dimension or domain))
     if not export:
         echo("note: built from every pair of the set; name an export (--export ID) to keep its test pairs out")
     echo(f"misalign bench run --model {model} --steer {out} --strength 4   # then: misalign bench compare BASE "
                "STEERED")
+
+
+def pairs_used(used: int, held: int, in_set: int, pair_set: str, export: str | None, filtered: str | None) -> str:
+    """How many pairs a vector was built from, out of how many, and why the rest were not used.
+
+    >>> pairs_used(20, 205, 20, "curated", "3f2a", None)
+    "used 20 of the 205 pairs in export 3f2a's train split: 185 are not in the 'curated' set (--pairs all takes them)"
+    """
+    where = f"the {held} pairs in export {export}'s train split" if export else f"the {held} pairs of the '{pair_set}' set"
+    why = []
+    if held > in_set:
+        why.append(f"{held - in_set} are not in the '{pair_set}' set (--pairs all takes them)")
+    if in_set > used:
+        why.append(f"{in_set - used} are outside {filtered}")
+    return f"used {used} of {where}" + (f": {'; '.join(why)}" if why else "")
 
 
 @steer_app.command("sweep")
