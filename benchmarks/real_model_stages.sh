@@ -16,7 +16,7 @@ step() { printf '\n== %s (%s)\n' "$1" "$(date -u +%H:%M:%S)"; }
 
 step "demo: the whole loop, SmolLM2 writing pairs for one prompt of each misalignment kind"
 "$BIN/misalign" demo --db "$DB" --no-app
-EXPORT_ID=$(m export --out "$WORK/export" --status curated --ratios 0.5,0,0.5 --seed 0 --overwrite \
+EXPORT_ID=$(m export --out "$WORK/export" --licence unknown --status curated --ratios 0.5,0,0.5 --seed 0 --overwrite \
     --format jsonl,hf,lm-eval | tee /dev/stderr | sed -n 's/.*export_id[:=] *\([0-9a-f]*\).*/\1/p' | head -1)
 echo "export: $EXPORT_ID"
 
