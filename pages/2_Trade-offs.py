@@ -106,7 +106,9 @@ figures = {g: {("all pairs", None): s["metrics"] for s in read("bench_summaries"
            | {(tax.domain(s["key"]).name, s["key"]): s["metrics"]
               for s in read("bench_summaries", group_id=g, scope="domain")} for g in (base, after)}
 rows = []
-for key in sorted(set(figures[base]) & set(figures[after]), key=lambda k: (k[1] is not None, k)):
+DIMENSION_ORDER = list(names)
+for key in sorted(set(figures[base]) & set(figures[after]),  # all pairs first, then by dimension and name
+                  key=lambda k: (k[1] is not None, DIMENSION_ORDER.index(tax.domain(k[1]).dimension) if k[1] else 0, k)):
     for figure, words in FIGURES.items():
         before, now = figures[base][key][figure][0], figures[after][key][figure][0]
         if before is None or now is None or before != before or now != now:
@@ -121,12 +123,14 @@ else:
     deltas = pd.DataFrame(rows)
     deltas["row"] = [d if d == "all pairs" else f"{m} · {d}" for m, d in zip(deltas["dimension"], deltas["domain"])]
     order = list(dict.fromkeys(deltas["row"]))
-    st.altair_chart(alt.Chart(deltas, title=f"Change per domain: {labels[after]} minus {labels[base]}").mark_bar().encode(
+    title = alt.TitleParams("Change per domain, after minus before", anchor="start",
+                            subtitle=[f"after: {labels[after]}", f"before: {labels[base]}"])
+    st.altair_chart(alt.Chart(deltas, title=title).mark_bar().encode(
         x=alt.X("change:Q", title="change (after − before); for FFR, lower is better", scale=alt.Scale(domain=[-1, 1])),
         y=alt.Y("row:N", sort=order, title=None, axis=alt.Axis(labelLimit=320)),
         yOffset=alt.YOffset("figure:N", sort=list(FIGURES.values())),
-        color=alt.Color("figure:N", title="figure", sort=list(FIGURES.values()),
-                        scale=alt.Scale(range=["#2f7ed8", "#d9534f", "#333333"])),
+        color=alt.Color("figure:N", title=None, sort=list(FIGURES.values()),
+                        scale=alt.Scale(range=["#2f7ed8", "#d9534f", "#333333"]), legend=alt.Legend(orient="top")),
         tooltip=["dimension", "domain", "figure", "pairs", "before", "after", "change"]).properties(
         height=alt.Step(9)), width="stretch")
     st.dataframe(deltas.drop(columns="row"), hide_index=True, width="stretch")
