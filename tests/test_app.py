@@ -42,6 +42,18 @@ def test_overview_shows_counts_of_a_seeded_store(seeded):
     assert at.metric[0].value == "2"
     labels = at.dataframe[0].value
     assert labels.loc[0, "labelled prompts"] == 1 and labels.loc[0, "None"] == 1
+    assert not any("assigned no domain" in c.value for c in at.caption)
+
+
+def test_overview_says_when_a_labeller_assigned_no_domain_at_all(seeded, store):
+    with store.transaction():  # a labeller that never reached δ: every prompt None in every dimension
+        store.add_labels([{"prompt_id": p["id"], "dimension": d, "domain": "none", "probability": 0.9,
+                           "labeler": "trained:unsure"}
+                          for p in store.db.query("SELECT id FROM prompts") for d in ("safety", "value")])
+    at = run("pages/0_Overview.py")
+    assert not at.exception
+    [caption] = [c.value for c in at.caption if "assigned no domain" in c.value]
+    assert caption.startswith("`trained:unsure` assigned no domain to any prompt")
 
 
 def test_runs_page_lists_stage_runs(seeded):
