@@ -418,7 +418,10 @@ def test_agreement_page_lists_the_disagreement_and_adjudicates(studio):
 
 def test_export_page_previews_and_writes(studio, tmp_path):
     at = run("pages/5_Export.py")
-    at.text_input[1].input(str(tmp_path / "out"))
+    def field(label):  # found afresh after each run: an earlier run's widget no longer takes input
+        return next(t for t in at.text_input if t.label == label)
+
+    field("Folder").input(str(tmp_path / "out"))
     at.button[0].click().run()  # preview
     assert not at.exception and not (tmp_path / "out").exists()
     assert at.selectbox[0].value == "curated"  # as the CLI and the README default
@@ -427,13 +430,13 @@ def test_export_page_previews_and_writes(studio, tmp_path):
     total = per_dimension[per_dimension["dimension"] == "all"].iloc[0]
     assert total["total"] == 3 and total[[c for c in ("train", "validation", "test") if c in per_dimension]].sum() == 3
     assert set(per_dimension["dimension"]) <= {"Safety", "Value", "Culture", "no domain", "all"}  # names
-    at.text_input[0].input("0.8,0.1")
+    field("train,validation,test").input("0.8,0.1")
     at.button[0].click().run()
     assert at.error[0].value.strip("`").startswith("train,validation,test: give 3 non-negative shares")
-    at.text_input[0].input("0.8,0.1,0.1")
+    field("train,validation,test").input("0.8,0.1,0.1")
     at.button[1].click().run()  # write, no licence named
     assert at.error[0].value.strip("`").startswith("Licence: name this dataset's licence") and not (tmp_path / "out").exists()
-    at.text_input[2].input("cc-by-4.0")
+    field("Licence").input("cc-by-4.0")
     at.button[1].click().run()
     assert not at.exception
     assert (tmp_path / "out" / "pairs.jsonl").is_file() and (tmp_path / "out" / "README.md").is_file()

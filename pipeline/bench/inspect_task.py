@@ -35,6 +35,7 @@ from pipeline.bench.metrics import detector_metrics, macro
 from pipeline.bench.run import CRITERIA, DIMENSION_QUESTION, PHRASINGS, SYSTEM
 from pipeline.engines.first_token import TOP_LOGPROBS, first_token_probs
 from pipeline.errors import UsageError
+from pipeline.text.outputs import HUB, hub_data_file
 from taxonomy import DIMENSIONS
 
 CONFIG = GenerateConfig(max_tokens=4, logprobs=True, top_logprobs=TOP_LOGPROBS)
@@ -43,8 +44,6 @@ CONFIG = GenerateConfig(max_tokens=4, logprobs=True, top_logprobs=TOP_LOGPROBS)
 def read_export(export: str | Path, split: str) -> pd.DataFrame:
     """One split of an export folder (or of its ``hub/`` repo): the ``pairs`` config's parquet file of
     that split, else the rows of ``pairs.parquet`` or ``pairs.jsonl`` in that split."""
-    from pipeline.export.writers import HUB, hub_data_file
-
     folder = Path(export)
     for hub in (folder / HUB, folder):
         if (hub / hub_data_file("pairs", split)).is_file():

@@ -10,6 +10,7 @@ import pandas as pd
 import yaml
 
 from pipeline.text.cells import markdown_literal
+from pipeline.text.outputs import hub_data_file
 from review_store import Store
 from taxonomy import DIMENSIONS, Taxonomy
 
@@ -113,8 +114,6 @@ def card_metadata(counts: ExportCounts, params: dict, taxonomy: Taxonomy, config
     """The card's YAML front matter, as the Hub reads it: licence, task categories, language, size,
     pretty name and, for the ``hub/`` copy, each config (``configs``: name -> features and pairs per
     split) with its data files, features and split sizes; ``pairs`` is the default."""
-    from pipeline.export.writers import hub_data_file
-
     meta = {"pretty_name": f"misalign curated pairs ({taxonomy.version})", **licence_metadata(params["licence"]),
             "language": ["en"], "task_categories": ["text-classification", "text-generation"],
             "tags": ["alignment", "safety", "values", "culture", "preference"],

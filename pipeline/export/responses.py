@@ -23,7 +23,7 @@ import yaml
 from pipeline.errors import UsageError
 from pipeline.export.card import licence_metadata, size_category
 from pipeline.export.options import ExportOptions, check_licence
-from pipeline.export.writers import HUB, hub_data_file
+from pipeline.text.outputs import HUB, hub_data_file
 from pipeline.text.cells import markdown_literal, spreadsheet_safe
 from pipeline.text.outputs import atomic_folder, check_folder
 from review_store import StageReport, Store, content_id

@@ -28,7 +28,8 @@ from scipy.sparse.csgraph import connected_components
 from pipeline.errors import UsageError
 from pipeline.export.options import ExportOptions
 from pipeline.export.card import ExportCounts, dataset_card, split_lines
-from pipeline.export.writers import HUB, ExportFiles, lm_eval_split
+from pipeline.export.writers import ExportFiles, lm_eval_split
+from pipeline.text.outputs import HUB
 from pipeline.text.outputs import atomic_folder, check_folder
 from pipeline.text.hamming import near_pairs
 from review_store import StageReport, Store, content_id

@@ -33,9 +33,9 @@ import yaml
 from pipeline.export import lm_eval_utils
 from pipeline.export.options import SPLITS
 from pipeline.text.cells import spreadsheet_safe
+from pipeline.text.outputs import HUB, hub_data_file
 from taxonomy import DIMENSIONS
 
-HUB = "hub"
 # what a preference-tuning row keeps beside prompt / chosen / rejected
 DPO_METADATA = ("id", *(f"{d}_domains" for d in DIMENSIONS), "primary_domain", "semantic_type", "misalignment_kind",
                 "human_status")
@@ -120,15 +120,6 @@ def lm_eval_split(splits) -> str | None:
     """
     names = set(splits)
     return next((name for name in ("test", "validation") if name in names), None)
-
-
-def hub_data_file(config: str, split: str) -> str:
-    """Where ``push_to_hub`` keeps one split of one config, inside the repo.
-
-    >>> hub_data_file("pairs", "test")
-    'data/pairs/test-00000-of-00001.parquet'
-    """
-    return f"data/{config}/{split}-00000-of-00001.parquet"
 
 
 class ExportFiles:

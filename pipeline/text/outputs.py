@@ -108,3 +108,15 @@ def atomic_file(path: Path, option: str) -> Iterator[Path]:
         os.replace(partial, path)
     finally:
         partial.unlink(missing_ok=True)
+
+
+HUB = "hub"  # the folder of an export that is a Hugging Face Hub dataset repo
+
+
+def hub_data_file(config: str, split: str) -> str:
+    """Where ``push_to_hub`` keeps one split of one config, inside the repo.
+
+    >>> hub_data_file("pairs", "test")
+    'data/pairs/test-00000-of-00001.parquet'
+    """
+    return f"data/{config}/{split}-00000-of-00001.parquet"
