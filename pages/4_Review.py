@@ -7,7 +7,7 @@ import streamlit as st
 from pipeline.app.pair_card import domain_words, reason_words, status_words
 from pipeline.app.shared import read, store, taxonomy
 from pipeline.errors import UsageError
-from pipeline.review.label_review import LABEL_QUEUE, label_questions, submit_labels
+from pipeline.review.label_review import LABEL_QUEUE, label_answer_values, label_questions, submit_labels
 from pipeline.review.queues import (NOT_MISALIGNED, QUESTIONS, add_annotator, dimension_choice_words, judge_suggestions,
                                     judge_view, submit)
 from pipeline.text.cells import markdown_literal as literal
@@ -76,43 +76,60 @@ attributes = ", ".join(f"{k.replace('_', ' ')} {person[k]}" for k in ATTRIBUTES 
 st.caption(literal(f"{annotator}: {attributes or 'no attributes given'}") + (" (example annotator)" if person["is_example"] else ""))
 
 pending = read("pending_items", annotator=annotator, panel=panel, limit=100_000)
-answered = sum(a["annotator"] == annotator for a in read("annotations", panel=panel))
-if not pending:
-    st.success(f"Nothing left for you in this panel's queues ({answered} answered).")
+mine = read("answered_items", annotator=annotator, panel=panel)  # latest first
+if pending:
+    st.progress(len(mine) / (len(mine) + len(pending)),
+                text=f"You: {len(mine)} answered, {len(pending)} to go in this panel")
+else:
+    st.success(f"Nothing left for you in this panel's queues ({len(mine)} answered).")
+REVISE = f"Revise my answers ({len(mine)})"
+mode = st.radio("What to do", ["Answer waiting items", REVISE], horizontal=True, label_visibility="collapsed",
+                index=0 if pending else 1) if mine else None
+if mode != REVISE and not pending:
     st.stop()
-st.progress(answered / (answered + len(pending)),
-            text=f"You: {answered} answered, {len(pending)} to go in this panel")
-
 tax = taxonomy()
-pair_domains = read("pair_domains", pair_ids=[i["pair_id"] for i in pending if i["pair_id"]])
-filters = st.columns(2)
-queues = sorted({i["queue"] for i in pending})
-queue = filters[0].selectbox("Queue", [ALL, *queues], format_func=lambda q: QUEUE_WORDS.get(q, q))
-in_domains = sorted({d for i in pending if i["pair_id"] for d in pair_domains.get(i["pair_id"], [])},
-                    key=lambda d: (tax.domain(d).dimension, tax.domain(d).name))
-domain = filters[1].selectbox("Domain", [ALL, *in_domains], format_func=lambda d: d if d == ALL else
-                              f"{tax.dimension_names[tax.domain(d).dimension]}: {tax.domain(d).name}")
-shown = [i for i in pending if queue in (ALL, i["queue"])
-         and (domain == ALL or domain in pair_domains.get(i["pair_id"], []))]
-if not shown:
-    st.info("Nothing waits for you with these filters.")
-    st.stop()
-
-# where you are in the filtered list: Back and Skip move, an answer takes the item out of it
-position_key = f"position-{panel}-{annotator}-{queue}-{domain}"
-position = min(st.session_state.get(position_key, 0), len(shown) - 1)
 
 
-def move(step: int) -> None:  # runs before the page does, so the buttons below see the new position
-    st.session_state[position_key] = position + step
+def one_line(text: str, limit: int = 90) -> str:
+    text = " ".join(text.split())
+    return text if len(text) <= limit else text[:limit - 1] + "…"
 
 
-moves = st.columns([1, 1, 6])
-moves[0].button("← Back", disabled=position == 0, width="stretch", on_click=move, args=(-1,))
-moves[1].button("Skip →", disabled=position == len(shown) - 1, width="stretch", on_click=move, args=(1,))
-item = shown[position]
-moves[2].markdown(f"**Item {position + 1} of {len(shown)}** waiting for you" +
-                  (" with these filters" if len(shown) < len(pending) else ""))
+if mode == REVISE:  # your own answers, latest first: the new one replaces it, the old one stays in the history
+    chosen = st.selectbox("Your answer to revise", range(len(mine)), format_func=lambda i: (
+        f"{QUEUE_WORDS.get(mine[i]['queue'], mine[i]['queue'])}: {one_line(mine[i]['prompt'])} "
+        f"(answered {mine[i]['answer']['submitted_at'][:16].replace('T', ' ')} UTC)"))
+    item, previous = mine[chosen], mine[chosen]["answer"]
+    st.caption("Your earlier answer is filled in: change what you want and submit. Both are kept, the new one counts.")
+else:
+    previous = None
+    pair_domains = read("pair_domains", pair_ids=[i["pair_id"] for i in pending if i["pair_id"]])
+    filters = st.columns(2)
+    queues = sorted({i["queue"] for i in pending})
+    queue = filters[0].selectbox("Queue", [ALL, *queues], format_func=lambda q: QUEUE_WORDS.get(q, q))
+    in_domains = sorted({d for i in pending if i["pair_id"] for d in pair_domains.get(i["pair_id"], [])},
+                        key=lambda d: (tax.domain(d).dimension, tax.domain(d).name))
+    domain = filters[1].selectbox("Domain", [ALL, *in_domains], format_func=lambda d: d if d == ALL else
+                                  f"{tax.dimension_names[tax.domain(d).dimension]}: {tax.domain(d).name}")
+    shown = [i for i in pending if queue in (ALL, i["queue"])
+             and (domain == ALL or domain in pair_domains.get(i["pair_id"], []))]
+    if not shown:
+        st.info("Nothing waits for you with these filters.")
+        st.stop()
+
+    # where you are in the filtered list: Back and Skip move, an answer takes the item out of it
+    position_key = f"position-{panel}-{annotator}-{queue}-{domain}"
+    position = min(st.session_state.get(position_key, 0), len(shown) - 1)
+
+    def move(step: int) -> None:  # runs before the page does, so the buttons below see the new position
+        st.session_state[position_key] = position + step
+
+    moves = st.columns([1, 1, 6])
+    moves[0].button("← Back", disabled=position == 0, width="stretch", on_click=move, args=(-1,))
+    moves[1].button("Skip →", disabled=position == len(shown) - 1, width="stretch", on_click=move, args=(1,))
+    item = shown[position]
+    moves[2].markdown(f"**Item {position + 1} of {len(shown)}** waiting for you" +
+                      (" with these filters" if len(shown) < len(pending) else ""))
 
 st.subheader(QUEUE_WORDS.get(item["queue"], item["queue"]).capitalize())
 if item["queue"] in ("borderline", "rejected", "audit"):  # queued for the pair's own reasons: say them in words
@@ -125,9 +142,11 @@ st.caption("Questions marked * need an answer.")
 if item["queue"] == LABEL_QUEUE:
     st.markdown("**Prompt**")
     st.text(item["prompt"])
+    before = label_answer_values(tax, previous["labels"]) if previous and previous["labels"] else {}
     with st.form(f"answer-{item['id']}"):
-        answers = {q.name: st.selectbox(f"{q.title} *", q.options, index=None, placeholder="choose one",
-                                        help=q.description or None) for q in label_questions(tax)}
+        answers = {q.name: st.selectbox(f"{q.title} *", q.options, placeholder="choose one", help=q.description or None,
+                                        index=q.options.index(before[q.name]) if q.name in before else None)
+                   for q in label_questions(tax)}
         if st.form_submit_button("Submit", type="primary"):
             try:
                 labels = submit_labels(store(), tax, item["id"], annotator, answers, backend="app")
@@ -147,19 +166,22 @@ scores = {slot: v["probability"] for slot, v in about["judge"].items()}
 if settings["show_suggestions"]:  # only where the panel opted in: otherwise people answer unanchored
     st.caption(literal(f"The judge's view (answer from your own reading): {judge_view(scores, item['judge'])}"))
 suggested = {q: answer for q, (answer, _) in judge_suggestions(scores).items()} if settings["show_suggestions"] else {}
+if previous:  # a revision starts from the person's own answer, never the judge's
+    suggested = {q.name: previous[q.name] for q in QUESTIONS if previous.get(q.name) is not None}
 with st.form(f"answer-{item['id']}"):
     answers = {}
     for q in QUESTIONS:
         title = f"{q.title} *" if q.required else q.title
         if q.kind == "label":
-            index = q.options.index(suggested[q.name]) if q.name in suggested else None
+            index = q.options.index(suggested[q.name]) if suggested.get(q.name) in q.options else None
             answers[q.name] = st.radio(title, q.options, index=index, help=q.description or None, horizontal=True)
         elif q.kind == "multi_label":  # dimensions by their names; stored as the questions' codes
-            answers[q.name] = st.multiselect(title, q.options, help=q.description or None,
-                                             format_func=dimension_choice_words(tax).get)
+            answers[q.name] = st.multiselect(title, q.options, default=[o for o in suggested.get(q.name) or []
+                                                                        if o in q.options],
+                                             help=q.description or None, format_func=dimension_choice_words(tax).get)
         else:
-            answers[q.name] = st.text_area(title, help=q.description or None)
-    if suggested:
+            answers[q.name] = st.text_area(title, value=suggested.get(q.name) or "", help=q.description or None)
+    if suggested and not previous:
         st.caption("This panel asked for the judge's answers pre-selected: change them freely.")
     if st.form_submit_button("Submit", type="primary"):
         try:

@@ -106,18 +106,35 @@ class ReviewQueries:
             "LEFT JOIN candidates a ON a.id = p.aligned_id LEFT JOIN candidates m ON m.id = p.misaligned_id "
             f"{clause} ORDER BY i.queue, i.created_at, i.id", params))
 
+    _ITEM_COLUMNS = ("SELECT i.*, pr.text AS prompt, a.text AS aligned, m.text AS misaligned, p.status, p.reason_codes, "
+                     "p.judge {more} FROM review_items i "
+                     "JOIN panels pa ON pa.name = i.panel JOIN prompts pr ON pr.id = i.prompt_id "
+                     "LEFT JOIN pairs p ON p.id = i.pair_id LEFT JOIN candidates a ON a.id = p.aligned_id "
+                     "LEFT JOIN candidates m ON m.id = p.misaligned_id ")
+
     def pending_items(self, annotator: str, panel: str, limit: int = 20) -> list[dict]:
         """Items of ``panel`` the annotator has not answered and that still need submissions, with their
         texts, the pair's pipeline status, reason codes and judge."""
         return [{**r, "reason_codes": json.loads(r["reason_codes"] or "[]")} for r in self.db.query(
-            "SELECT i.*, pr.text AS prompt, a.text AS aligned, m.text AS misaligned, p.status, p.reason_codes, p.judge "
-            "FROM review_items i "
-            "JOIN panels pa ON pa.name = i.panel JOIN prompts pr ON pr.id = i.prompt_id "
-            "LEFT JOIN pairs p ON p.id = i.pair_id LEFT JOIN candidates a ON a.id = p.aligned_id "
-            "LEFT JOIN candidates m ON m.id = p.misaligned_id WHERE i.panel = ? "
+            self._ITEM_COLUMNS.format(more="") + "WHERE i.panel = ? "
             "AND NOT EXISTS (SELECT 1 FROM annotations n WHERE n.item_id = i.id AND n.annotator = ?) "
             "AND (SELECT COUNT(*) FROM annotations n WHERE n.item_id = i.id) < pa.min_submissions "
             "ORDER BY i.queue, i.created_at, i.id LIMIT ?", [panel, annotator, limit])]
+
+    def answered_items(self, annotator: str, panel: str) -> list[dict]:
+        """Items of ``panel`` the annotator has answered, latest answer first: each as ``pending_items``
+        gives it, with their answer under ``answer`` (to revise it).
+
+        >>> store.answered_items("asha", "South Asia")[0]["answer"]["pair_valid"]  # doctest: +SKIP
+        'yes'
+        """
+        rows = self.db.query(self._ITEM_COLUMNS.format(more=", n.rowid AS answer_row") +
+                             "JOIN annotations n ON n.item_id = i.id AND n.annotator = ? WHERE i.panel = ? "
+                             "ORDER BY n.submitted_at DESC, i.id", [annotator, panel])
+        items = [{**r, "reason_codes": json.loads(r["reason_codes"] or "[]")} for r in rows]
+        answers = {a["rowid"]: a for a in self._decoded_annotations(self.db.query(
+            "SELECT rowid, * FROM annotations WHERE annotator = ?", [annotator]))}
+        return [{**item, "answer": answers[item.pop("answer_row")]} for item in items]
 
     def mark_pushed(self, item_ids: Iterable[str], backend: str, external_ids: dict[str, str], at: str) -> None:
         for item_id in item_ids:

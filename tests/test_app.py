@@ -145,6 +145,33 @@ def test_review_page_records_an_answer_and_moves_on(review_store):
     assert at.get("progress")[0].proto.text == f"You: 1 answered, {total - 1} to go in this panel"
 
 
+def test_an_annotator_goes_back_to_an_answer_and_revises_it(review_store):
+    at = run("pages/4_Review.py")
+    at.selectbox[1].select("asha").run()
+    first_prompt = at.text[0].value
+    at.radio[0].set_value("no")
+    at.radio[1].set_value("yes")
+    at.multiselect[0].set_value(["culture"])
+    at.text_area[1].input("depends on the family")
+    button(at, "Submit").click().run()
+    mode = next(r for r in at.radio if r.options[-1].startswith("Revise my answers"))
+    assert mode.options == ["Answer waiting items", "Revise my answers (1)"]
+    mode.set_value("Revise my answers (1)").run()
+    assert not at.exception and at.text[0].value == first_prompt  # the item answered, as it was
+    questions = [r for r in at.radio if r.label.endswith("*")]
+    assert [q.value for q in questions] == ["no", "yes"] and at.multiselect[0].value == ["culture"]  # my answer
+    assert at.text_area[1].value == "depends on the family"
+    questions[0].set_value("yes")
+    at.multiselect[0].set_value(["not_misaligned"])
+    button(at, "Submit").click().run()
+    assert not at.exception
+    [answer] = review_store.annotations("South Asia")
+    assert (answer["pair_valid"], answer["misaligned_dimensions"]) == ("yes", ["not_misaligned"])
+    [old] = review_store.db.query("SELECT pair_valid, annotator FROM annotation_history")
+    assert old == {"pair_valid": "no", "annotator": "asha"}  # the revision recorded, the first answer kept
+    assert review_store.pair_by_id(answer["pair_id"])["human_status"] == "human_accepted"
+
+
 def test_review_page_skips_goes_back_and_filters_by_domain(review_store, taxonomy):
     at = run("pages/4_Review.py")
     at.selectbox[1].select("asha").run()
