@@ -33,14 +33,13 @@ from pipeline.engines.config import Config, build_engine, same_model
 from pipeline.engines import ChoiceRequest, GenerateRequest
 from pipeline.engines import server_notes, valid_probs
 from pipeline.stages.pairs.templates import (
-    SIMILARITY_RATIONALE,
-    ARTICLED,
     SLOTS,
     domain_lines,
     generator_messages,
     judge_messages,
     rationale_messages,
     similarity_descriptions,
+    similarity_rationale,
     template_hash,
 )
 from pipeline.stages.pairs.rules import FEEDBACK, failed_rules, near_identical
@@ -365,9 +364,7 @@ class PairRun:
         """One sentence per candidate from the judge; a similarity judge cannot write, so its
         rationale states what it measured."""
         if self.similarity_judge:
-            return [SIMILARITY_RATIONALE.format(wanted=ARTICLED[c.slot], slot=c.slot, p=c.probability,
-                                                other=ARTICLED["misaligned" if c.slot == "aligned" else "aligned"])
-                    for _, c in todo]
+            return [similarity_rationale(c.slot, c.probability, self.options.threshold) for _, c in todo]
         requests = [GenerateRequest(rationale_messages(p["text"], domains[p["id"]][0], c.slot, c.row["text"],
                                                        self.kind_text(p["id"], c)),
                                     temperature=0.0, max_tokens=self.options.rationale_tokens, seed=self.options.seed)
