@@ -215,14 +215,17 @@ def test_pairs_from_the_cli_print_the_per_domain_table(labelled, cli, config_pat
     result = cli("--config", config_path, "pairs", "--k", "1", "--rounds", "1", "--max-tokens", "8", "--min-english", "0",
                  "--min-words", "1", "--max-repetition", "1", "--threshold", "1", "--margin", "0")
     assert result.exit_code == 0, result.stderr
-    assert "pairs: 4 in" in result.stdout and "stage 1" in result.stdout
+    assert "pairs: 4 in" in result.stdout and "failed rules" in result.stdout and "failed judge" in result.stdout
     first_domain = taxonomy.domains_of("safety")[0].name
     row = next(line for line in result.stdout.splitlines() if first_domain[:20] in line)
-    assert row.split()[len(first_domain.split()):][0] == "2/2"  # one prompt: 1 candidate + 1 resampled per slot
+    assert row.split()[1 + len(first_domain.split())] == "2/2"  # one prompt: 1 candidate + 1 resampled per slot
     status = json.loads(cli("status", "--json").stdout)["pairs"]
     assert status["total"] == 4 and sum(status["by_status"].values()) == 4
     funnel = cli("--config", config_path, "funnel", "--labeler", "imported:p.csv")
-    assert "recovered" in funnel.stdout and "accepted" in funnel.stdout
+    assert "recovered by resampling" in funnel.stdout and "accepted" in funnel.stdout
+    longest = max((d.name for d in taxonomy.domains_of("safety")[:4]), key=len)
+    assert any(line.split(None, 1)[1].startswith(longest) for line in funnel.stdout.splitlines()
+               if line.startswith("safety "))  # whole names beside their dimension, no codes
 
 
 @pytest.mark.slow

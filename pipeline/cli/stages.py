@@ -246,13 +246,10 @@ def funnel_command(
     if csv_out:
         write_funnel_csv(rows, csv_out)
     shown = [r for r in rows if all_domains or r["classified"] or r["kept"] or r["candidates_generated"]]
-    echo(f"{'domain':48} {'classified':>10} {'expanded':>8} {'removed':>8} {'kept':>6} {'generated':>9}")
-    for r in shown:
-        echo(f"{r['dimension'][:1]}:{r['domain'][:46]:46} {r['classified']:>10} {r['expanded']:>8} "
-                   f"{r['removed_duplicates']:>8} {r['kept']:>6} {r['candidates_generated']:>9}")
     totals = {c: sum(r[c] for r in rows) for c in COLUMNS[3:]}
-    echo(f"{'total (a prompt counts once per domain)':48} {totals['classified']:>10} {totals['expanded']:>8} "
-               f"{totals['removed_duplicates']:>8} {totals['kept']:>6} {totals['candidates_generated']:>9}")
+    _echo_table([{"dimension": r["dimension"], "domain": r["domain"], **{c: r[c] for c in FUNNEL_WORDS}} for r in shown],
+                {"dimension": "total", "domain": "(a prompt counts once per domain)", **totals},
+                {"dimension": "dimension", "domain": "domain", **FUNNEL_WORDS})
     if any(r["generated_aligned"] or r["generated_misaligned"] for r in rows):
         _echo_pair_table(rows, all_domains)
     if csv_out:
@@ -264,15 +261,34 @@ def _echo_pair_table(rows: list[dict], all_domains: bool) -> None:
     and stage 2, recovered by resampling; pairs by status."""
     from pipeline.stages.funnel import PAIR_COLUMNS
 
-    echo(f"\n{'domain (aligned/misaligned)':40} {'generated':>11} {'stage 1':>9} {'stage 2':>9} {'recovered':>9} "
-               f"{'accepted':>8} {'border':>6} {'reject':>6} {'audit':>5}")
     shown = [r for r in rows if all_domains or r["generated_aligned"] or r["generated_misaligned"]]
-    totals = {c: sum(r[c] for r in rows) for c in PAIR_COLUMNS}
-    for r in [*shown, {"dimension": "", "domain": "total (a pair counts once per domain)", **totals}]:
-        both = {c: f"{r[c + '_aligned']}/{r[c + '_misaligned']}" for c in ("generated", "stage1", "stage2", "recovered")}
-        name = f"{r['dimension'][:1]}:{r['domain'][:38]}" if r["dimension"] else r["domain"]
-        echo(f"{name:40} {both['generated']:>11} {both['stage1']:>9} {both['stage2']:>9} {both['recovered']:>9} "
-                   f"{r['accepted']:>8} {r['borderline']:>6} {r['rejected']:>6} {r['audit']:>5}")
+    totals = {"dimension": "total", "domain": "(a pair counts once per domain)",
+              **{c: sum(r[c] for r in rows) for c in PAIR_COLUMNS}}
+
+    def cells(r: dict) -> dict:
+        return {"dimension": r["dimension"], "domain": r["domain"],
+                **{c: f"{r[c + '_aligned']}/{r[c + '_misaligned']}" for c in PAIR_SLOT_WORDS},
+                **{c: r[c] for c in PAIR_STATUS_WORDS}}
+
+    echo("")
+    _echo_table([cells(r) for r in shown], cells(totals),
+                {"dimension": "dimension", "domain": "domain (aligned/misaligned)", **PAIR_SLOT_WORDS,
+                 **PAIR_STATUS_WORDS})
+
+
+FUNNEL_WORDS = {"classified": "classified", "expanded": "expanded", "removed_duplicates": "removed as duplicates",
+                "kept": "kept", "candidates_generated": "candidates generated"}
+PAIR_SLOT_WORDS = {"generated": "generated", "stage1": "failed rules", "stage2": "failed judge",
+                   "recovered": "recovered by resampling"}
+PAIR_STATUS_WORDS = {"accepted": "accepted", "borderline": "borderline", "rejected": "rejected", "audit": "audit sample"}
+
+
+def _echo_table(rows: list[dict], total: dict, headers: dict) -> None:
+    """Rows with whole names (dimension and domain in their own columns), counts right-aligned, a total last."""
+    from tabulate import tabulate
+
+    echo(tabulate([list(r.values()) for r in [*rows, total]], headers=list(headers.values()), tablefmt="plain",
+                  colalign=("left", "left", *("right",) * (len(headers) - 2))))
 
 
 @commands.command("pairs")
