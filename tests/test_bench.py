@@ -133,6 +133,9 @@ def test_cpu_baselines_run_once_as_their_answers_cannot_vary(accepted_pairs, tax
     assert overall["runs"] == 1 and overall["pairs"] == len(pairs)
     dimension = {s["key"]: s["metrics"] for s in store.bench_summaries(report.notes["group_id"], "dimension")}
     assert dimension["safety"]["pairs"] == 2 and dimension["culture"]["pairs"] == 2
+    again = run_bench(store, load_config(), BenchOptions(engine=baseline, runs=3))  # resumed: nothing left to judge
+    assert (again.items_in, again.kept, again.notes["already_judged"]) == (0, len(pairs), len(pairs))
+    assert f"0 in, {len(pairs)} kept" in again.summary() and f"already_judged: {len(pairs)}" in again.summary()
 
 
 def test_each_domain_has_its_own_interval_and_trade_off_matrix_with_the_pairs_behind_each_cell(accepted_pairs,

@@ -61,12 +61,14 @@ def run_response_bench(store: Store, options: BenchOptions, model: str, backend:
                                      "pairs": "responses", "items": "responses", "params": report.params,
                                      "created_at": report.started_at})
             done = store.bench_result_responses(run_id)
+            report.notes["already_judged"] = report.notes.get("already_judged", 0) + len(done)
             judge_in_batches(store, run_id, [r for r in responses if r["id"] not in done], options.batch,
                              f"bench run {run_index + 1}/{runs}",
                              lambda batch, run_id=run_id, run_index=run_index: result_rows(batch, run_id, run_index),
                              store.add_bench_response_results, report)
         report.kept = len(responses)
-        report.notes = {"group_id": group_id, "responses": len(responses), "runs": runs}
+        report.notes = {"group_id": group_id, "responses": len(responses), "runs": runs,
+                        "already_judged": report.notes["already_judged"]}
         if runs_note:
             report.notes["runs_note"] = runs_note
         for reason, items in (left_out or {}).items():

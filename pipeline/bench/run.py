@@ -179,6 +179,7 @@ def run_bench(store: Store, config: Config, options: BenchOptions) -> StageRepor
                                      "model": model, "judge": judge.model if judge else None, "pairs": options.pairs,
                                      "params": report.params, "created_at": report.started_at})
             done = store.bench_result_pairs(run_id)
+            report.notes["already_judged"] = report.notes.get("already_judged", 0) + len(done & {p["id"] for p in pairs})
 
             def rows_of(batch: list[dict]) -> list[dict]:
                 if options.protocol == "detect":
@@ -194,6 +195,8 @@ def run_bench(store: Store, config: Config, options: BenchOptions) -> StageRepor
                              f"bench run {run_index + 1}/{runs}", rows_of, store.add_bench_results, report)
         report.kept = len(pairs)
         report.notes = {"group_id": group_id, "pairs": len(pairs), "runs": runs,
+                        # in: pairs judged now, one per run; the rest were judged by an earlier, cut-off run
+                        "already_judged": report.notes["already_judged"],
                         "engine_requests": (engine.calls if engine else 0) + (judge.calls if judge else 0),
                         **server_notes(engine, judge)}
         if runs_note:
