@@ -127,10 +127,9 @@ if on_pairs:
     elif not tradeoff["items"]:
         st.caption("No pair of this domain is labelled in two or more dimensions, so there is no trade-off to show.")
     else:
-        st.metric("Trade-off rate here", mean_sd_text(tradeoff["rate"], groups[benchmark]["runs"]),
+        st.metric(f"Trade-off rate here (n = {tradeoff['items']} pairs)", mean_sd_text(tradeoff["rate"], groups[benchmark]["runs"]),
                   help=f"{tradeoff['items']} pairs of this domain labelled in two or more dimensions")
-        tradeoff_explorer(tradeoff, tax, f"{model} on {domain.name}: share of pairs right on one dimension and "
-                          "wrong on another (pairs behind it); click a cell", f"matrix-{domain.id}-{benchmark}",
+        tradeoff_explorer(tradeoff, tax, f"{run_names[benchmark]}, on {domain.name}", f"matrix-{domain.id}-{benchmark}",
                           benchmark, model)
     flagged_by = (benchmark, model)
 

@@ -386,7 +386,7 @@ def test_a_link_to_something_not_in_the_store_is_said_in_words(studio, page, key
 def test_tradeoffs_page_shows_the_matrix_and_the_domain_heatmap(studio, taxonomy):
     at = run("pages/2_Trade-offs.py")
     assert not at.exception
-    assert at.metric[0].label == "Trade-off rate"
+    assert at.metric[0].label.startswith("Trade-off rate (n = ") and at.metric[0].label.endswith(" pairs)")
     assert len(at.get("arrow_vega_lite_chart")) == 2 or len(at.get("vega_lite_chart")) >= 1
     # before and after: the change in each figure, overall and per domain, from the stored figures
     store, _ = studio

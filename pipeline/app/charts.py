@@ -38,13 +38,16 @@ def tradeoff_cells(figures: dict, taxonomy: Taxonomy) -> pd.DataFrame:
 
 def tradeoff_chart(figures: dict, taxonomy: Taxonomy, title: str) -> alt.LayerChart:
     """The dimension × dimension matrix: share of pairs right on the row's dimension and wrong on the
-    column's, the pairs behind it in each cell; grey where no pair is labelled in both; click a cell."""
+    column's, the pairs behind it in each cell; grey where no pair is labelled in both; click a cell.
+    ``title``: what the figures are of (a run, a domain), the chart's first subtitle line."""
     cells = tradeoff_cells(figures, taxonomy)
     order = list(taxonomy.dimension_names.values())
     x = alt.X("wrong on:N", sort=order, title="wrong on", axis=alt.Axis(labelAngle=0, orient="top", labelFontSize=13))
     y = alt.Y("right on:N", sort=order, title="right on", axis=alt.Axis(labelFontSize=13))
     click = alt.selection_point(name=CELL, fields=["right", "wrong"], on="click")
-    base = alt.Chart(cells, title=title)
+    base = alt.Chart(cells, title=alt.TitleParams(
+        "Right on one dimension, wrong on another", anchor="start",
+        subtitle=[title, "each cell: share of the pairs labelled in both (pairs behind it); click a cell"]))
     empty = base.mark_rect(stroke="white", strokeWidth=2, color="#e6e6e6").encode(x=x, y=y)  # no pair in both
     shares = base.transform_filter("isValid(datum.share)").mark_rect(stroke="white", strokeWidth=2, cursor="pointer").encode(
         x=x, y=y, color=alt.Color("share:Q", scale=alt.Scale(domain=[0, 1], scheme="blues"), title="share",
