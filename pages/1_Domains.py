@@ -145,7 +145,8 @@ with st.expander("Labels: semantic types and the labeller's probabilities"):
     if histogram:
         bins = pd.DataFrame({"from": list(histogram), "prompts": list(histogram.values())})
         bins["to"] = bins["from"] + 0.05
-        right.altair_chart(alt.Chart(bins, title=f"{labeler}: probability of this domain (1% or more)").mark_rect().encode(
+        right.altair_chart(alt.Chart(bins, title=alt.TitleParams(
+            "Probability of this domain", anchor="start", subtitle=[f"by {labeler}", "prompts at 1% or more"])).mark_rect().encode(
             x=alt.X("from:Q", title="probability", scale=alt.Scale(domain=[0, 1])), x2="to:Q",
             y=alt.Y("prompts:Q", title="prompts", axis=alt.Axis(tickMinStep=1, format="d")), y2=alt.datum(0),
             tooltip=["from", "to", "prompts"]), width="stretch")

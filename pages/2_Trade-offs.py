@@ -139,7 +139,8 @@ with change_tab:
         title = alt.TitleParams("Change per domain, after minus before", anchor="start",
                                 subtitle=[f"after: {labels[after]}", f"before: {labels[base]}"])
         st.altair_chart(alt.Chart(deltas, title=title).mark_bar().encode(
-            x=alt.X("change:Q", title="change (after − before); for FFR, lower is better", scale=alt.Scale(domain=[-1, 1])),
+            x=alt.X("change:Q", title="change (after − before); for FFR, lower is better", scale=alt.Scale(domain=[-1, 1]),
+                  axis=alt.Axis(values=[-1, -0.5, 0, 0.5, 1])),
             y=alt.Y("row:N", sort=order, title=None, axis=alt.Axis(labelLimit=320)),
             yOffset=alt.YOffset("figure:N", sort=list(FIGURES.values())),
             color=alt.Color("figure:N", title=None, sort=list(FIGURES.values()),

@@ -359,3 +359,56 @@ def test_make_screenshots_writes_every_page_whole(demo_run, tmp_path):
     sizes = {p.stem: Image.open(p).size for p in written}
     assert all(width == 1440 and height >= 900 for width, height in sizes.values())
     assert sizes["agreement"][1] > 900  # a long page is taken whole, not cut at the window
+
+
+# In every Vega chart: titles and axis labels cut short ("…") or axis labels drawn over each other, and
+# charts wider than their column. Hidden tabs draw nothing, so they are checked once shown.
+LAYOUT_PROBLEMS = """() => {
+  const problems = [];
+  const main = document.querySelector('[data-testid=stMain]');
+  if (main.scrollWidth > main.clientWidth + 1) problems.push(`page ${main.scrollWidth}px wide in ${main.clientWidth}px`);
+  for (const svg of document.querySelectorAll('svg.marks')) {
+    const box = svg.getBoundingClientRect();
+    if (!box.width) continue;
+    const column = svg.closest('[data-testid=stVerticalBlock]').getBoundingClientRect();
+    if (box.right > column.right + 1) problems.push(`a chart ends at ${box.right}px, its column at ${column.right}px`);
+    for (const text of svg.querySelectorAll('.role-title text, .role-axis-title text, .role-legend-title text'))
+      if (text.textContent.endsWith('…')) problems.push(`title cut: ${text.textContent}`);
+    for (const axis of svg.querySelectorAll('.role-axis-label')) {
+      const labels = [...axis.querySelectorAll('text')].filter(t => t.textContent.trim())
+        .map(t => [t.textContent, t.getBoundingClientRect()]);
+      for (const [text] of labels) if (text.endsWith('…')) problems.push(`label cut: ${text}`);
+      for (let i = 0; i < labels.length; i++) for (let j = i + 1; j < labels.length; j++) {
+        const [a, p] = labels[i], [b, q] = labels[j];
+        if (p.left < q.right - 1 && q.left < p.right - 1 && p.top < q.bottom - 1 && q.top < p.bottom - 1)
+          problems.push(`labels overlap: ${a} / ${b}`);
+      }
+    }
+  }
+  return problems;
+}"""
+
+
+@pytest.mark.skipif(shutil.which("chromium") is None, reason="needs Debian's chromium")
+@pytest.mark.parametrize("width", [1024, 1440])
+def test_every_page_of_the_demo_holds_at_laptop_and_desktop_width(demo_run, tmp_path, width):
+    from pipeline.app.screenshots import PAGES, rendered
+
+    db = tmp_path / "demo.db"
+    shutil.copy(demo_run[0], db)
+    found = {}
+    with app_page(db, tmp_path) as (url, page):
+        page.set_viewport_size({"width": width, "height": 900})
+        for name, path in PAGES.items():
+            page.goto(f"{url}/{path}")
+            rendered(page)
+            page.wait_for_timeout(1500)  # charts draw after the script ends
+            tabs = page.get_by_role("tab")
+            for index in range(max(1, tabs.count())):
+                if tabs.count():
+                    tabs.nth(index).click()
+                    page.wait_for_timeout(1000)
+                problems = page.evaluate(LAYOUT_PROBLEMS)
+                if problems:
+                    found[f"{name}, tab {index + 1}" if tabs.count() else name] = problems
+    assert not found, found
