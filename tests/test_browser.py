@@ -182,8 +182,9 @@ def test_explore_a_domain_from_the_heatmap_in_chromium(demo_run, taxonomy, tmp_p
         try:
             page = browser.new_page(viewport={"width": 1440, "height": 900})
             page.goto(f"{url}/Trade-offs")
+            page.get_by_role("tab", name="Alignment Score per domain and run").click()
             heatmap = page.locator(f'[data-testid=stVegaLiteChart] path[aria-label*="domain: {domain.name};"]'
-                                   '[aria-label*="model: embedded;"]')
+                                   '[aria-label*="run: embedded ·"]')
             heatmap.wait_for()
             page.wait_for_function("() => !document.querySelector('[data-testid=stStatusWidget]')", timeout=60_000)
             heatmap.click()

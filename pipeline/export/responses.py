@@ -23,6 +23,7 @@ import yaml
 from pipeline.errors import UsageError
 from pipeline.export.card import licence_metadata, size_category
 from pipeline.export.options import ExportOptions, check_licence
+from pipeline.export.writers import datasets_quiet
 from pipeline.text.outputs import HUB, hub_data_file
 from pipeline.text.cells import markdown_literal, spreadsheet_safe
 from pipeline.text.outputs import atomic_folder, check_folder
@@ -65,7 +66,7 @@ def export_responses(store: Store, options: ExportOptions) -> StageReport:
     with store.stage_run("export", params) as report:
         frame = pd.DataFrame(rows, columns=list(response_features()))
         export_id = content_id("export-responses", json.dumps(params, sort_keys=True), *frame["id"])
-        with atomic_folder(out, **target) as folder:
+        with atomic_folder(out, **target) as folder, datasets_quiet():
             written = _write(folder, frame, options.formats)
             card = responses_card(frame, export_id, params, written)
             (folder / "README.md").write_text(card, encoding="utf-8")

@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import json
 import shutil
+from contextlib import contextmanager
 from pathlib import Path
 
 import pandas as pd
@@ -226,10 +227,7 @@ class ExportFiles:
         for writer in self._staged.values():
             writer.finalize()
             writer.close()
-        # datasets' own bars ("Saving the dataset", "Creating parquet") are not the studio's output
-        bars_were_off = datasets.are_progress_bars_disabled()
-        datasets.disable_progress_bars()
-        try:
+        with datasets_quiet():
             pairs, dpo = self._staged_config("pairs"), self._staged_config("dpo")
             if dpo:
                 dpo = _without_empty_columns(dpo, keep=("prompt", "chosen", "rejected", "id"))
@@ -243,9 +241,6 @@ class ExportFiles:
                 datasets.DatasetDict(pairs).save_to_disk(str(self.out / "hf-disk"))
                 self.written.append("hf-disk/")
             del pairs, dpo
-        finally:
-            if not bars_were_off:
-                datasets.enable_progress_bars()
         shutil.rmtree(self.out / STAGING, ignore_errors=True)
         if "lm-eval" in self.formats:
             lm_eval_task(self.out / "lm-eval", self.lm_eval_split)
@@ -259,6 +254,21 @@ class ExportFiles:
             features = next(iter(splits.values())).features
             self.configs[config] = {"features": features, "splits": {s: len(rows) for s, rows in splits.items()}}
         self.written.append(f"{HUB}/")
+
+
+@contextmanager
+def datasets_quiet():
+    """datasets' own progress bars ("Saving the dataset", "Creating parquet") off while the studio writes:
+    they are not its output; as they were after."""
+    import datasets
+
+    were_off = datasets.are_progress_bars_disabled()
+    datasets.disable_progress_bars()
+    try:
+        yield
+    finally:
+        if not were_off:
+            datasets.enable_progress_bars()
 
 
 def _without_empty_columns(splits: dict, keep: tuple[str, ...]) -> dict:
