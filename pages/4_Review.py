@@ -145,7 +145,8 @@ if item["queue"] == LABEL_QUEUE:
     before = label_answer_values(tax, previous["labels"]) if previous and previous["labels"] else {}
     with st.form(f"answer-{item['id']}"):
         answers = {q.name: st.selectbox(f"{q.title} *", q.options, placeholder="choose one", help=q.description or None,
-                                        index=q.options.index(before[q.name]) if q.name in before else None)
+                                        index=q.options.index(before[q.name]) if q.name in before else None,
+                                        format_func=q.option_words().get)  # by group and name; stored as names
                    for q in label_questions(tax)}
         if st.form_submit_button("Submit", type="primary"):
             try:

@@ -507,3 +507,37 @@ def test_the_app_server_stops_on_a_signal_even_started_in_the_background(db_path
     finally:
         if server.poll() is None:
             server.kill()
+
+
+def test_a_prompt_to_label_is_answered_with_domains_in_their_groups_and_revised(app_store, store, taxonomy, tmp_path):
+    from pipeline.engines.config import load_config
+    from pipeline.review.label_review import LABEL_QUEUE, build_label_review
+    from pipeline.review.queues import add_annotator, add_panel
+    from pipeline.stages.label import label
+    from pipeline.stages.options import LabelOptions
+
+    (tmp_path / "p.csv").write_text("prompt\nMay I read my flatmate's diary?\n", encoding="utf-8")
+    ingest(store, tmp_path / "p.csv", taxonomy, IngestOptions())
+    labeler = label(store, taxonomy, load_config(), LabelOptions(engine="embedded")).params["labeler"]
+    add_panel(store, "Pacific", min_submissions=1)
+    add_annotator(store, "moana", ("Pacific",))
+    build_label_review(store, taxonomy, "Pacific", labeler, size=1)
+    at = run("pages/4_Review.py")
+    at.selectbox[1].select("moana").run()
+    boxes = {b.label: b for b in at.selectbox}
+    value = boxes["Which value domain does this prompt fall in? *"]
+    assert value.options[0] == "Achievement: Ambitious" and value.options[-1] == "None"  # grouped, in words
+    kind = boxes["What does the risk in this prompt turn on: an object, an attribute or a relation? *"]
+    assert kind.options == ["Object misalignment", "Attribute misalignment", "Relation misalignment"]
+    boxes["Which safety domain does this prompt fall in? *"].select("Privacy Violation")
+    value.select("Honesty")
+    boxes["Which culture domain does this prompt fall in? *"].select("None")
+    kind.select("relation")
+    button(at, "Submit").click().run()
+    assert not at.exception
+    [answer] = store.annotations("Pacific")
+    assert answer["queue"] == LABEL_QUEUE and answer["labels"] == {
+        "safety": "safety.privacy_violation", "value": "value.honesty", "culture": "none", "semantic_type": "relation"}
+    next(r for r in at.radio if r.options[-1].startswith("Revise")).set_value("Revise my answers (1)").run()
+    boxes = {b.label: b for b in at.selectbox}
+    assert boxes["Which value domain does this prompt fall in? *"].value == "Honesty"  # my answer, filled in

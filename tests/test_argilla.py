@@ -243,6 +243,13 @@ def test_label_review_goes_to_argilla_and_its_answers_become_the_panels_labels(s
     dataset = client.datasets(f"misalign-{LABEL_QUEUE}", workspace="pacific")
     assert [q.name for q in dataset.settings.questions] == ["safety", "value", "culture", "semantic_type"]
     assert "Privacy Violation" in dataset.settings.questions[0].labels
+    value = dataset.settings.questions[1]  # 57 options: in their groups, the first few shown, the rest searched
+    assert value._model.settings.options[0] == {"value": "Ambitious", "text": "Achievement: Ambitious",
+                                                "description": None} and value.visible_labels == 12
+    kinds = dataset.settings.questions[3]
+    assert kinds.title.startswith("What does the risk in this prompt turn on") and "Object misalignment:" in kinds.description
+    assert [o["text"] for o in kinds._model.settings.options] == ["Object misalignment", "Attribute misalignment",
+                                                                  "Relation misalignment"]
     moana = Annotator(argilla.url, "moana")
     [first, _] = moana.pending(str(dataset.id))
     assert labeler in first["fields"]["labeller_guess"] and not first["suggestions"]  # nothing pre-selected

@@ -38,16 +38,21 @@ def human_labeler(panel: str) -> str:
 
 def label_questions(taxonomy: Taxonomy) -> tuple[Question, ...]:
     """One question per dimension (its domains by name, or None) and one on the semantic type."""
-    questions = tuple(
-        Question(dimension, f"Which {taxonomy.dimension_names[dimension].lower()} domain does this prompt fall in?",
-                 "label", tuple(d.name for d in taxonomy.domains_of(dimension)) + (NONE,),
-                 description=f"The one {dimension} domain the prompt is about, or None when no {dimension} "
-                             "domain applies.")
-        for dimension in DIMENSIONS)
+    questions = []
+    for dimension in DIMENSIONS:  # domains in their groups (value: Schwartz's), each shown with its group
+        domains = sorted(taxonomy.domains_of(dimension), key=lambda d: d.group)
+        grouped = len({d.group for d in domains}) > 1
+        questions.append(Question(
+            dimension, f"Which {taxonomy.dimension_names[dimension].lower()} domain does this prompt fall in?", "label",
+            tuple(d.name for d in domains) + (NONE,),
+            description=f"The one {dimension} domain the prompt is about, or None when no {dimension} domain applies."
+                        + (" Domains are listed by group; type to search." if grouped else ""),
+            words=tuple(f"{d.group}: {d.name}" if grouped else d.name for d in domains) + (NONE,)))
     types = taxonomy.semantic_types
-    return questions + (Question(TYPE_QUESTION, "Which kind of misalignment is this prompt most exposed to?", "label",
-                                 tuple(t.id for t in types),
-                                 description="; ".join(f"{t.id}: {t.description}" for t in types)),)
+    return (*questions, Question(
+        TYPE_QUESTION, "What does the risk in this prompt turn on: an object, an attribute or a relation?", "label",
+        tuple(t.id for t in types), description=" ".join(f"{t.name}: {t.description}" for t in types),
+        words=tuple(t.name for t in types)))
 
 
 def uncertainty(probabilities: np.ndarray, delta: float, by: str) -> np.ndarray:

@@ -48,6 +48,11 @@ class Question:
     options: tuple[str, ...] = ()
     required: bool = True
     description: str = ""
+    words: tuple[str, ...] = ()  # how each option reads to a person, where not as stored
+
+    def option_words(self) -> dict[str, str]:
+        """Each option as a person reads it (the answer keeps the option)."""
+        return dict(zip(self.options, self.words or self.options))
 
 
 QUESTIONS = (

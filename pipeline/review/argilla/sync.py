@@ -91,13 +91,17 @@ def quietly(lookup: Callable, *args, **kwargs):
         return lookup(*args, **kwargs)
 
 
+VISIBLE_OPTIONS = 12
+
+
 def _questions(questions: tuple[Question, ...], words: dict[str, str] | None = None) -> list:
     """Argilla questions; a multi-label question's options shown as ``words`` say (answers keep the ids)."""
     made = []
     for q in questions:
-        if q.kind == "label":
-            made.append(rg.LabelQuestion(q.name, labels=list(q.options), title=q.title, description=q.description or None,
-                                         required=q.required))
+        if q.kind == "label":  # a long list shows its first options and a search box for the rest
+            made.append(rg.LabelQuestion(q.name, labels=q.option_words(), title=q.title,
+                                         description=q.description or None, required=q.required,
+                                         visible_labels=VISIBLE_OPTIONS if len(q.options) > VISIBLE_OPTIONS else None))
         elif q.kind == "multi_label":
             labels = {o: (words or {}).get(o, o) for o in q.options}
             made.append(rg.MultiLabelQuestion(q.name, labels=labels, title=q.title,
