@@ -4,7 +4,7 @@ import pandas as pd
 import streamlit as st
 
 from pipeline.app.pair_card import reason_words
-from pipeline.app.runs import run_name, run_rows
+from pipeline.app.runs import figure_rows, run_name, run_rows
 from pipeline.app.shared import read
 
 st.set_page_config(page_title="Runs · misalign studio", layout="wide")
@@ -23,7 +23,7 @@ if chosen["dropped"]:
                  hide_index=True)
 else:
     st.caption("Nothing dropped.")
-with st.expander("Figures the run recorded"):
-    st.json(chosen["notes"])
-with st.expander("Parameters it ran with"):
-    st.json(chosen["params"])
+for title, figures in (("Figures the run recorded", chosen["notes"]), ("Settings it ran with", chosen["params"])):
+    with st.expander(title):  # every value, in words; long ones in full on hover
+        st.dataframe(pd.DataFrame(figure_rows(figures), columns=["what", "value"]), hide_index=True, width="stretch",
+                     column_config={"value": st.column_config.TextColumn(width="large")})

@@ -62,6 +62,19 @@ def test_runs_page_lists_stage_runs(seeded):
     table = at.dataframe[0].value  # in words, not the store's columns and codes
     assert list(table["stage"]) == ["ingest prompts"] and "started (UTC)" in table.columns
     assert at.selectbox[0].options[0].startswith("run 1: ingest prompts, ")
+    figures, settings = (e.value for e in at.dataframe[1:3])  # what the run recorded, in words, not JSON
+    assert "label columns: safety" in set(settings["what"]) and "text column" in set(settings["what"])
+    assert not at.get("json")
+
+
+def test_answers_read_in_words_with_whole_comments(taxonomy):
+    from pipeline.app.pair_card import answer_table
+
+    comment = "Depends on the family; " * 20
+    table = answer_table([{"panel": "P", "annotator": "asha", "is_example": 0, "pair_valid": "yes",
+                           "aligned_acceptable": "no", "misaligned_dimensions": ["not_misaligned"], "comment": comment,
+                           "submitted_at": "2026-12-05T08:00:00", "backend": "app"}], taxonomy)
+    assert table.loc[0, "misaligned on"] == "Not misaligned on any dimension" and table.loc[0, "comment"] == comment
 
 
 def test_runs_page_on_an_empty_store(app_store, store):

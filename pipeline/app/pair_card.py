@@ -13,6 +13,7 @@ from __future__ import annotations
 import pandas as pd
 import streamlit as st
 
+from pipeline.review.queues import dimension_choice_words
 from pipeline.text.cells import markdown_literal as literal
 from taxonomy import DIMENSIONS, Taxonomy
 
@@ -84,13 +85,18 @@ def flag_words(model: str, dimensions: list[str] | None, taxonomy: Taxonomy) -> 
     return f"{model} flagged it on {', '.join(taxonomy.dimension_names[d] for d in dimensions)}"
 
 
-def answer_table(answers: list[dict]) -> pd.DataFrame:
+ANSWER_COLUMNS = {"comment": st.column_config.TextColumn(width="large", help="Hover a comment to read it whole")}
+
+
+def answer_table(answers: list[dict], taxonomy: Taxonomy) -> pd.DataFrame:
     """People's answers in words: who, what, and when and where each was given (and replaced)."""
+    words = dimension_choice_words(taxonomy)
     rows = []
     for a in answers:
         row = {"panel": a["panel"], "annotator": a["annotator"] + (" (example)" if a["is_example"] else ""),
                "valid pair": a["pair_valid"], "aligned acceptable": a["aligned_acceptable"],
-               "misaligned on": ", ".join(a["misaligned_dimensions"]) or "—", "comment": a["comment"] or "—",
+               "misaligned on": ", ".join(words.get(d, d) for d in a["misaligned_dimensions"]) or "—",
+               "comment": a["comment"] or "—",
                "given": f"{a['submitted_at']} in {BACKEND_WORDS.get(a['backend'], a['backend'])}"}
         if "replaced_at" in a:
             row["replaced"] = f"{a['replaced_at']} in {BACKEND_WORDS.get(a['replaced_by'], a['replaced_by'])}"
@@ -124,9 +130,11 @@ def show_pair(pair: dict, context: dict, taxonomy: Taxonomy, people: bool = True
         if pair["reason_codes"]:
             st.caption(literal("Why: " + "; ".join(reason_words(c) for c in pair["reason_codes"])))
         if people and context["answers"]:
-            st.dataframe(answer_table(context["answers"]), hide_index=True, width="stretch")
+            st.dataframe(answer_table(context["answers"], taxonomy), hide_index=True, width="stretch",
+                         column_config=ANSWER_COLUMNS)
         elif people:
             st.caption("No answers from people yet.")
         if people and context["replaced"]:
             st.caption("Earlier answers, replaced by the same person's later answer (kept, never lost):")
-            st.dataframe(answer_table(context["replaced"]), hide_index=True, width="stretch")
+            st.dataframe(answer_table(context["replaced"], taxonomy), hide_index=True, width="stretch",
+                         column_config=ANSWER_COLUMNS)

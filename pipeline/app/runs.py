@@ -39,3 +39,22 @@ def run_rows(runs: list[dict]) -> list[dict]:
             "T", " "), "in": r["items_in"], "kept": r["kept"], "dropped": dropped, "seconds": round(r["seconds"], 1),
             "items per second": round(r["items_in"] / r["seconds"]) if r["seconds"] and r["items_in"] else None})
     return rows
+
+
+def figure_rows(figures: dict) -> list[dict]:
+    """A run's recorded figures or parameters as rows a person reads: names in words, lists joined, a
+    nested group flattened under its name, nothing left out.
+
+    >>> figure_rows({"group_id": "ab", "ratios": [0.8, 0.2], "sampling": {"max_tokens": 8}, "seed": None})
+    [{'what': 'group id', 'value': 'ab'}, {'what': 'ratios', 'value': '0.8, 0.2'}, {'what': 'sampling: max tokens', 'value': '8'}, {'what': 'seed', 'value': '—'}]
+    """
+    rows = []
+    for name, value in figures.items():
+        words = name.replace("_", " ")
+        if isinstance(value, dict):
+            rows += [{"what": f"{words}: {row['what']}", "value": row["value"]} for row in figure_rows(value)]
+        elif isinstance(value, list):
+            rows.append({"what": words, "value": ", ".join(str(v) for v in value) or "—"})
+        else:
+            rows.append({"what": words, "value": "—" if value is None else str(value)})
+    return rows
