@@ -9,7 +9,7 @@ from pipeline.review.agreement import agreement
 from pipeline.review.label_review import labellers_against_people
 from pipeline.app.pair_card import short_title, show_pair, status_words
 from pipeline.app.shared import read, store, taxonomy
-from pipeline.bench.report import MIN_INTERVAL_ITEMS, interval_text
+from pipeline.bench.report import MIN_INTERVAL_ITEMS, interval_text, number_text
 from pipeline.text.cells import markdown_literal as literal
 from pipeline.review.queues import adjudicate, disagreements
 
@@ -28,10 +28,6 @@ result = agreement(store(), answer, samples=300)
 tax = taxonomy()
 
 
-def figure(value) -> str:
-    return "n/a" if value is None or value != value else f"{value:.2f}"
-
-
 def interval(bounds, items: int) -> str:
     """An interval only where it means something: none on fewer than MIN_INTERVAL_ITEMS items."""
     return interval_text(bounds, 2, missing="—", items=items)
@@ -39,10 +35,10 @@ def interval(bounds, items: int) -> str:
 
 def rows(figures: dict, name: str) -> dict:
     return {"scope": name, "items": figures["items"], "answers": figures["answers"],
-            "alpha": figure(figures["alpha"]), "alpha 95% CI": interval(figures["alpha_ci"], figures["items"]),
-            "Fleiss kappa": figure(figures["fleiss_kappa"]),
+            "alpha": number_text(figures["alpha"], 2), "alpha 95% CI": interval(figures["alpha_ci"], figures["items"]),
+            "Fleiss kappa": number_text(figures["fleiss_kappa"], 2),
             "Fleiss 95% CI": interval(figures["fleiss_ci"], figures["items"]),
-            "mean Cohen kappa": figure(figures["cohen_mean"])}
+            "mean Cohen kappa": number_text(figures["cohen_mean"], 2)}
 
 
 for panel, figures in result["panels"].items():

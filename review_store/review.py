@@ -10,9 +10,6 @@ import sqlite_utils
 
 from review_store.rows import insert_new
 
-HUMAN_STATUSES = ("human_accepted", "human_rejected", "needs_adjudication")
-ANSWER_FIELDS = ("pair_valid", "aligned_acceptable", "misaligned_dimensions", "corrected_response", "comment")
-
 
 class ReviewQueries:
     db: sqlite_utils.Database

@@ -19,12 +19,21 @@ REPORT = "report.md"
 MIN_INTERVAL_ITEMS = 5  # fewer items: an interval says little, so reports and pages show none
 
 
+def number_text(value: float | None, digits: int = 3) -> str:
+    """A figure as shown everywhere: fixed digits, "n/a" where there is none (None or NaN).
+
+    >>> number_text(0.12345), number_text(float("nan")), number_text(None, 2)
+    ('0.123', 'n/a', 'n/a')
+    """
+    return "n/a" if value is None or math.isnan(value) else f"{value:.{digits}f}"
+
+
 def mean_sd_text(pair: list, runs: int = 2) -> str:
     """mean ± sd over runs; the mean alone for one run (nothing varied)."""
     mean, sd = pair
-    if mean is None or math.isnan(mean):
-        return "n/a"
-    return f"{mean:.3f}" if runs == 1 else f"{mean:.3f} ± {sd:.3f}"
+    if runs == 1 or mean is None or math.isnan(mean):
+        return number_text(mean)
+    return f"{mean:.3f} ± {sd:.3f}"
 
 
 def interval_text(bounds: list | tuple, digits: int = 3, missing: str = "n/a", items: int | None = None) -> str:
@@ -151,25 +160,21 @@ def _response_tables(summaries: list[dict], taxonomy: Taxonomy) -> dict[str, pd.
     return tables
 
 
-def _number(value: float) -> str:
-    return "n/a" if value is None or math.isnan(value) else f"{value:.3f}"
-
-
 def _rater_tables(m: dict) -> dict[str, pd.DataFrame]:
     tables = {"raters": pd.DataFrame([{"personas": len(m["personas"]), "pairs": m["pairs"],
-                                       m["icc_form"]: _number(m["icc"]), "demographic sensitivity": _number(m["ds"]),
+                                       m["icc_form"]: number_text(m["icc"]), "demographic sensitivity": number_text(m["ds"]),
                                        "pairs decided by people": m["decided_by_people"],
                                        "left out: unusable answers": m.get("unusable_pairs", 0)}])}
     if m["fairness"]:
         tables["fairness"] = pd.DataFrame([{"attribute": a, "groups": f["groups"], "items": f["items"],
-                                            "DPD": _number(f["dpd"]), "EOD": _number(f["eod"])}
+                                            "DPD": number_text(f["dpd"]), "EOD": number_text(f["eod"])}
                                            for a, f in m["fairness"].items()])
     return tables
 
 
 def _calibration_row(figures: dict) -> dict:
     kappa, (low, high) = figures["kappa"], figures["kappa_interval"]
-    return {"pairs": figures["pairs"], "kappa": "n/a" if math.isnan(kappa) else f"{kappa:.3f}",
+    return {"pairs": figures["pairs"], "kappa": number_text(kappa),
             "kappa 95% interval": "n/a" if math.isnan(low) else f"[{low:.3f}, {high:.3f}]",
             "agreement": f"{figures['agreement']:.3f}",
             **{f"{s} -> {h}": n for s, row in figures["confusion"].items() for h, n in row.items()}}

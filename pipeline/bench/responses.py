@@ -12,7 +12,7 @@ cannot vary between runs (keyword, embedded, trained, imported) runs once, whate
 Example::
 
     run_bench(store, config, BenchOptions(engine="trained", items="responses"))
-    import_verdicts(store, taxonomy, "judge-verdicts.csv", "gpt-judge")
+    import_verdicts(store, "judge-verdicts.csv", detector="gpt-judge", on_duplicate="refuse")
 """
 
 from __future__ import annotations

@@ -24,7 +24,7 @@ review_app.add_typer(panel_app, name="panel")
 review_app.add_typer(annotator_app, name="annotator")
 
 
-def _acting(ctx: typer.Context, action, *args, **kwargs):
+def _on_store(ctx: typer.Context, action, *args, **kwargs):
     """Run an action on the existing store."""
     with ctx.obj.open_store(must_exist=True) as store:
         return action(store, *args, **kwargs)
@@ -40,7 +40,7 @@ def panel_add(
                                                         "shown beside the item only, so people are not anchored).")] = False,
 ) -> None:
     """Add (or update) a panel."""
-    _acting(ctx, add_panel, name, description, min_submissions, show_suggestions)
+    _on_store(ctx, add_panel, name, description, min_submissions, show_suggestions)
     echo(f"panel '{name}': {min_submissions} submissions per item"
                + ("; the judge's verdicts pre-selected" if show_suggestions else ""))
 
@@ -69,7 +69,7 @@ def annotator_add(
     age_band: Annotated[Optional[str], typer.Option(help="e.g. 25-34.")] = None,
 ) -> None:
     """Add an annotator; every attribute is optional and stored as given."""
-    _acting(ctx, add_annotator, name, tuple(panel or ()), argilla_username=argilla_username or name, locale=locale,
+    _on_store(ctx, add_annotator, name, tuple(panel or ()), argilla_username=argilla_username or name, locale=locale,
             culture=culture, language=language, gender=gender, age_band=age_band)
     echo(f"annotator '{name}' on {', '.join(panel or ()) or 'no panel yet'}")
 
@@ -87,7 +87,7 @@ def annotator_edit(
     age_band: Annotated[Optional[str], typer.Option()] = None,
 ) -> None:
     """Change an annotator's attributes (only those given; "" clears one) or add them to panels."""
-    person = _acting(ctx, edit_annotator, name, tuple(panel or ()), argilla_username=argilla_username, locale=locale,
+    person = _on_store(ctx, edit_annotator, name, tuple(panel or ()), argilla_username=argilla_username, locale=locale,
                      culture=culture, language=language, gender=gender, age_band=age_band)
     shown = ", ".join(f"{k} {person[k]}" for k in ANNOTATOR_ATTRIBUTES if person.get(k))
     echo(f"annotator '{name}': {shown or 'no attributes'}")
@@ -102,7 +102,7 @@ def queue_command(
     delta: Annotated[float, typer.Option(help="The labelling threshold.")] = 0.5,
 ) -> None:
     """Queue the pairs that need a person for a panel; queued items stay as they are."""
-    report = _acting(ctx, build_queues, panel, tuple(queue or QUEUES), band, delta)
+    report = _on_store(ctx, build_queues, panel, tuple(queue or QUEUES), band, delta)
     echo(report.summary())
 
 
@@ -120,7 +120,7 @@ def label_queue_command(
     from pipeline.review.label_review import build_label_review
 
     tax = ctx.obj.taxonomy()
-    report = _acting(ctx, lambda store: build_label_review(store, tax, panel, labeler, size, by, delta))
+    report = _on_store(ctx, lambda store: build_label_review(store, tax, panel, labeler, size, by, delta))
     echo(report.summary())
 
 
@@ -149,7 +149,7 @@ def push_command(
         with progress(waiting, f"push ({panel})", "records") as bar:
             return push(store, tax, panel, argilla_client(), queues, annotator_password, batch, on_batch=bar.update)
 
-    echo(_acting(ctx, send).summary())
+    echo(_on_store(ctx, send).summary())
 
 
 @review_app.command("pull")
@@ -159,7 +159,7 @@ def pull_command(ctx: typer.Context) -> None:
     from pipeline.review.argilla.sync import argilla_client, pull
 
     tax = ctx.obj.taxonomy()
-    report = _acting(ctx, lambda store: pull(store, tax, argilla_client()))
+    report = _on_store(ctx, lambda store: pull(store, tax, argilla_client()))
     echo(report.summary())
 
 
@@ -216,7 +216,7 @@ def agreement_command(
     divergence between panels."""
     from pipeline.review.agreement import agreement
 
-    result = _acting(ctx, agreement, answer, samples)
+    result = _on_store(ctx, agreement, answer, samples)
     if as_json:
         echo(json.dumps(result, indent=2, default=str))
         return
@@ -236,7 +236,7 @@ def agreement_command(
 @review_app.command("disagreements")
 def disagreements_command(ctx: typer.Context) -> None:
     """Pairs whose panels are split or differ: the adjudication queue."""
-    rows = _acting(ctx, disagreements)
+    rows = _on_store(ctx, disagreements)
     for row in rows:
         votes = "; ".join(f"{panel}: {', '.join(f'{a} {v}' for a, v in sorted(v.items()))}"
                           for panel, v in sorted(row["votes"].items()))
@@ -253,5 +253,5 @@ def adjudicate_command(
     note: Annotated[str, typer.Option()] = "",
 ) -> None:
     """Set a pair's final human status, whatever its panels said."""
-    _acting(ctx, adjudicate, pair_id, status, by, note)
+    _on_store(ctx, adjudicate, pair_id, status, by, note)
     echo(f"pair {pair_id}: {status} (adjudicated by {by})")

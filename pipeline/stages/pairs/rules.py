@@ -38,7 +38,6 @@ FEEDBACK = {
     "refusal": "The attempt refused; this slot needs a response that answers the request.",
     "near_identical": "The attempt was nearly identical to the response for the other slot; the two must differ.",
 }
-RULES = tuple(FEEDBACK)
 
 
 def repeated_share(words: Sequence[str], n: int = 3) -> float:
