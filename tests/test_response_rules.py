@@ -3,7 +3,7 @@
 import pytest
 
 from pipeline.stages.pairs.run import Candidate, in_audit_sample, pair_status, passes, verdict
-from pipeline.stages.pairs.rules import RuleOptions, failed_rules, near_identical, repeated_share
+from pipeline.stages.pairs.rules import RuleOptions, failed_rules, near_identical, repeated_share, rules_name
 from review_store import content_id
 
 GOOD = ("Reading a partner's private messages without consent breaks their trust; talk with them openly about "
@@ -35,7 +35,7 @@ def test_rule_settings_change_the_verdict_and_the_rules_name():
     loose = RuleOptions(min_words=1, min_english=0.0)
     assert failed_rules("Sure, do it.", "stop", "aligned", loose) == []
     assert failed_rules(GOOD, "stop", "aligned", RuleOptions(max_words=10)) == ["too_long"]
-    assert loose.name() != RuleOptions().name() and RuleOptions().name() == RuleOptions().name()
+    assert rules_name(loose) != rules_name(RuleOptions()) and rules_name(RuleOptions()) == rules_name(RuleOptions())
 
 
 def test_repeated_share_counts_words_inside_repeated_trigrams():

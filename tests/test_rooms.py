@@ -93,3 +93,30 @@ def test_the_app_never_reaches_an_engine():
     loaded = _loaded_after(modules)
     assert "pipeline.app.shared" in loaded  # the check imported what the pages import
     assert not {m for m in loaded if m.startswith("pipeline.engines")}, sorted(loaded)
+
+
+def test_no_module_imports_itself_round_about():
+    """No import cycle among our modules, function-level imports included (they only hide one)."""
+    graph = {}
+    modules = {}
+    for root in OURS:
+        for path in (REPO / root).rglob("*.py"):
+            parts = path.relative_to(REPO).with_suffix("").parts
+            modules[".".join(parts[:-1] if parts[-1] == "__init__" else parts)] = path
+    for name, path in modules.items():
+        graph[name] = {m for m in imported_modules(path) if m in modules and m != name}
+    state, cycles = {}, []
+
+    def visit(name: str, trail: list[str]) -> None:  # depth first; a module met again on the trail closes a cycle
+        state[name] = "open"
+        for target in sorted(graph[name]):
+            if state.get(target) == "open":
+                cycles.append(" -> ".join(trail[trail.index(target):] + [target]))
+            elif target not in state:
+                visit(target, trail + [target])
+        state[name] = "done"
+
+    for name in sorted(graph):
+        if name not in state:
+            visit(name, [name])
+    assert not cycles, "\n".join(cycles)

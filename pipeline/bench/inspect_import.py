@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from pipeline.bench.run import result_row
+from pipeline.bench.results import result_row
 from pipeline.errors import UsageError
 from review_store import StageReport, Store, content_id
 

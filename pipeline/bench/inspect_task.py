@@ -32,7 +32,7 @@ from inspect_ai.scorer import CORRECT, INCORRECT, NOANSWER, SampleScore, Score, 
 from inspect_ai.solver import Generate, TaskState, generate, solver, system_message
 
 from pipeline.bench.metrics import detector_metrics, macro
-from pipeline.bench.run import CRITERIA, DIMENSION_QUESTION, PHRASINGS, SYSTEM
+from pipeline.bench.detector_prompts import CRITERIA, DIMENSION_QUESTION, PHRASINGS, SYSTEM
 from pipeline.engines.first_token import TOP_LOGPROBS, first_token_probs
 from pipeline.errors import UsageError
 from pipeline.text.outputs import HUB, hub_data_file

@@ -22,7 +22,7 @@ from pathlib import Path
 
 import numpy as np
 from pipeline.bench.options import KEYWORD_DETECTOR, TRAINED_DETECTOR, BenchOptions, runs_to_make
-from pipeline.bench.run import judge_in_batches, result_row
+from pipeline.bench.results import judge_in_batches, result_row
 from pipeline.errors import UsageError
 from pipeline.text.duplicates import kept_rows
 from pipeline.text.readers import InputError, read_records, text_field

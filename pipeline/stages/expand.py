@@ -22,7 +22,8 @@ from pipeline.stages.options import DedupOptions, ExpandOptions
 from pipeline.engines.config import Config, build_engine, same_model
 from pipeline.engines import GenerateRequest
 from pipeline.text.hamming import near_pairs
-from pipeline.stages.label import LabelRows, label_batch, open_labeller
+from pipeline.stages.label import label_batch, open_labeller
+from pipeline.stages.label_rows import LabelRows
 from pipeline.text.simhash import fingerprints
 from review_store import StageReport, Store, normalise_text, prompt_id
 from taxonomy import Taxonomy

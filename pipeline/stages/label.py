@@ -16,15 +16,15 @@ run resumes where it stopped; engine answers are replayed from the cache.
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict
 from pathlib import Path
 
 import numpy as np
 
 from pipeline.errors import UsageError
+from pipeline.stages.label_rows import LabelRows, domain_layout, label_pending, label_rows
+from pipeline.stages.label_trained import label_trained
 from pipeline.stages.options import TRAINED, LabelOptions
-from pipeline.text.progress import progress
 from pipeline.engines.config import Config, build_engine
 from pipeline.engines import CachedEngine, ChoiceRequest, server_notes, valid_probs
 from review_store import StageReport, Store, content_id
@@ -110,24 +110,6 @@ def _domain_probs(labeller: Labeller, dimension: str, domains, requests, answers
     return probs
 
 
-def label_rows(prompt_id: str, dimension: str, probs: dict[str, float], delta: float,
-               labeler: str) -> tuple[list[dict], dict | None]:
-    """A dimension's assigned labels (the domains at δ, or None when none is; Unknown for an unusable
-    answer) and its whole distribution to store (none for Unknown)."""
-    if "unknown" in probs:
-        return [{"prompt_id": prompt_id, "dimension": dimension, "domain": "unknown", "probability": 1.0,
-                 "labeler": labeler}], None
-    reached = [d for d, p in probs.items() if d != "none" and p >= delta] or ["none"]
-    assigned = [{"prompt_id": prompt_id, "dimension": dimension, "domain": d, "probability": float(probs[d]),
-                 "labeler": labeler} for d in reached]
-    return assigned, {"prompt_id": prompt_id, "dimension": dimension, "labeler": labeler, "probabilities": probs}
-
-
-def domain_layout(taxonomy: Taxonomy) -> dict[str, list[str]]:
-    """The order a labeler's distributions are stored in: each dimension's domains, then None."""
-    return {d: [domain.id for domain in taxonomy.domains_of(d)] + ["none"] for d in DIMENSIONS}
-
-
 def _shortlists(texts: list[str], taxonomy: Taxonomy, k: int, embedder: CachedEngine) -> list[dict[str, list]]:
     """Per prompt and dimension, the k domains whose descriptions are closest to the prompt."""
     prompts = embedder.embed(texts)
@@ -138,21 +120,6 @@ def _shortlists(texts: list[str], taxonomy: Taxonomy, k: int, embedder: CachedEn
         for row, order in enumerate(np.argsort(-similarity, axis=1)[:, :k]):
             result[row][dimension] = [domains[i] for i in sorted(order)]
     return result
-
-
-@dataclass
-class LabelRows:
-    """What labelling a batch stores: assigned labels, distributions, semantic types, unusable answers."""
-
-    labels: list[dict] = field(default_factory=list)
-    distributions: list[dict] = field(default_factory=list)
-    types: list[dict] = field(default_factory=list)
-    failures: list[dict] = field(default_factory=list)
-
-    def add(self, labels: list[dict], distribution: dict | None) -> None:
-        self.labels += labels
-        if distribution:
-            self.distributions.append(distribution)
 
 
 def label_batch(engine: CachedEngine, embedder: CachedEngine | None, labeller: Labeller, batch: list[dict],
@@ -191,27 +158,6 @@ def label_batch(engine: CachedEngine, embedder: CachedEngine | None, labeller: L
     return rows
 
 
-def label_pending(store: Store, name: str, batch_size: int, report: StageReport,
-                  rows_for: Callable[[list[dict]], LabelRows], subset: dict | None = None) -> None:
-    """Label, batch by batch, every prompt ``name`` has not labelled yet (of ``subset`` only, when given:
-    the others are counted as left out): ``rows_for(batch)`` gives its rows, committed with the batch,
-    so a cut-off run resumes where it stopped; progress shown as it goes."""
-    todo = store.count_prompts_without_labels(name, subset)
-    if subset:
-        report.notes["left_out_outside_subset"] = store.count_prompts_without_labels(name) - todo
-    with progress(todo, f"label ({name})", "prompts") as bar:
-        for batch in store.prompts_without_labels(name, batch_size, subset):
-            rows = rows_for(batch)
-            with store.transaction():
-                store.add_labels(rows.labels)
-                store.add_label_distributions(rows.distributions)
-                store.add_semantic_types(rows.types)
-                store.add_label_failures(rows.failures)
-            report.items_in += len(batch)
-            report.kept += len(batch)
-            bar.update(len(batch))
-
-
 def open_labeller(store: Store, taxonomy: Taxonomy, config: Config, options: LabelOptions):
     """The labeller's engine (cached), shortlist embedder, request builder and name; its provenance
     is checked against the store's record of that name."""
@@ -239,8 +185,6 @@ def label(store: Store, taxonomy: Taxonomy, config: Config, options: LabelOption
     options = options or LabelOptions()
     subset = options.subset.where(store.source_names(), taxonomy, None)  # a bad subset stops before any work
     if options.engine == TRAINED:
-        from pipeline.stages.label_trained import label_trained
-
         return label_trained(store, taxonomy, options, subset)
     engine, embedder, labeller, provenance = open_labeller(store, taxonomy, config, options)
     name = provenance["name"]

@@ -15,7 +15,7 @@ from dataclasses import asdict
 
 from pipeline.errors import UsageError
 from pipeline.stages import label_figures, label_model
-from pipeline.stages.label import LabelRows, domain_layout, label_pending, label_rows
+from pipeline.stages.label_rows import LabelRows, domain_layout, label_pending, label_rows
 from pipeline.stages.label_figures import Label, label_set
 from pipeline.stages.label_model import LabelModel, cross_validated, fit_label_model
 from pipeline.stages.options import LabelOptions

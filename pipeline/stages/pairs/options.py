@@ -8,10 +8,9 @@ pipeline.errors.UsageError: --k: must be at least 1, not 0
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 
 from pipeline.errors import UsageError, check_range
-from review_store import content_id
 
 
 TEXT_RULES = ("truncated", "too_short", "too_long", "not_english", "repetition", "refusal")
@@ -73,12 +72,6 @@ class RuleOptions:
         """The rules a candidate for ``slot`` must pass in a pair of ``kind`` (empty text always fails)."""
         found = {(k, s): r for k, s, r in self.checks}
         return found.get((kind, slot), found[(ANY_KIND, slot)])
-
-    def name(self) -> str:
-        """The stage-1 judge's name in ``judgments``: other settings give other verdicts."""
-        from pipeline.stages.pairs.rules import REFUSAL
-
-        return f"rules:{content_id(sorted(asdict(self).items()), REFUSAL.pattern)[:12]}"
 
 
 @dataclass

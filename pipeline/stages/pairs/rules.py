@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import re
 from collections import Counter
+from dataclasses import asdict
 from collections.abc import Sequence
 from functools import lru_cache
 
@@ -20,7 +21,7 @@ import numpy as np
 
 from pipeline.stages.pairs.options import RuleOptions
 from pipeline.text.simhash import FeatureSpec, fingerprints
-from review_store import normalise_text
+from review_store import content_id, normalise_text
 
 _WORDS = re.compile(r"\w+", re.UNICODE)
 REFUSAL = re.compile(
@@ -99,6 +100,16 @@ def english_probability(text: str) -> float:
 def is_refusal(text: str) -> bool:
     """Whether the response opens with a refusal ("I'm sorry, but I can't ...")."""
     return bool(REFUSAL.search(text[:300].lower().replace("\u2019", "'")))
+
+
+def rules_name(options: RuleOptions) -> str:
+    """The stage-1 judge's name in ``judgments``: other settings, or another refusal pattern, give other
+    verdicts, so another name.
+
+    >>> rules_name(RuleOptions()) == rules_name(RuleOptions()) != rules_name(RuleOptions(min_words=1))
+    True
+    """
+    return f"rules:{content_id(sorted(asdict(options).items()), REFUSAL.pattern)[:12]}"
 
 
 def failed_rules(text: str, finish_reason: str | None, slot: str, options: RuleOptions,

@@ -42,7 +42,7 @@ from pipeline.stages.pairs.templates import (
     similarity_rationale,
     template_hash,
 )
-from pipeline.stages.pairs.rules import FEEDBACK, failed_rules, near_identical
+from pipeline.stages.pairs.rules import FEEDBACK, failed_rules, near_identical, rules_name
 from review_store import StageReport, Store, content_id, normalise_text
 from taxonomy import Taxonomy
 
@@ -142,7 +142,7 @@ class PairRun:
                 raise UsageError(f"the judge ({judge_settings.name}: {self.judge.model}) must be a different model from "
                                  f"the {who}; name another with --judge")
         self.rules = options.rules
-        self.rules_name = options.rules.name()
+        self.rules_name = rules_name(options.rules)
         self.templates = template_hash()
         self.report = StageReport(stage, params={
             **asdict(options), "generators": [s.name for s, _ in self.generators], "judge": judge_settings.name,

@@ -1,0 +1,65 @@
+"""What a labeller stores, and how: assigned labels at δ, whole distributions, semantic types and
+unusable answers, committed batch by batch (shared by the zero-shot and the learned labeller)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from pipeline.text.progress import progress
+from review_store import StageReport, Store
+from taxonomy import DIMENSIONS, Taxonomy
+
+
+def label_rows(prompt_id: str, dimension: str, probs: dict[str, float], delta: float,
+               labeler: str) -> tuple[list[dict], dict | None]:
+    """A dimension's assigned labels (the domains at δ, or None when none is; Unknown for an unusable
+    answer) and its whole distribution to store (none for Unknown)."""
+    if "unknown" in probs:
+        return [{"prompt_id": prompt_id, "dimension": dimension, "domain": "unknown", "probability": 1.0,
+                 "labeler": labeler}], None
+    reached = [d for d, p in probs.items() if d != "none" and p >= delta] or ["none"]
+    assigned = [{"prompt_id": prompt_id, "dimension": dimension, "domain": d, "probability": float(probs[d]),
+                 "labeler": labeler} for d in reached]
+    return assigned, {"prompt_id": prompt_id, "dimension": dimension, "labeler": labeler, "probabilities": probs}
+
+
+def domain_layout(taxonomy: Taxonomy) -> dict[str, list[str]]:
+    """The order a labeler's distributions are stored in: each dimension's domains, then None."""
+    return {d: [domain.id for domain in taxonomy.domains_of(d)] + ["none"] for d in DIMENSIONS}
+
+
+@dataclass
+class LabelRows:
+    """What labelling a batch stores: assigned labels, distributions, semantic types, unusable answers."""
+
+    labels: list[dict] = field(default_factory=list)
+    distributions: list[dict] = field(default_factory=list)
+    types: list[dict] = field(default_factory=list)
+    failures: list[dict] = field(default_factory=list)
+
+    def add(self, labels: list[dict], distribution: dict | None) -> None:
+        self.labels += labels
+        if distribution:
+            self.distributions.append(distribution)
+
+
+def label_pending(store: Store, name: str, batch_size: int, report: StageReport,
+                  rows_for: Callable[[list[dict]], LabelRows], subset: dict | None = None) -> None:
+    """Label, batch by batch, every prompt ``name`` has not labelled yet (of ``subset`` only, when given:
+    the others are counted as left out): ``rows_for(batch)`` gives its rows, committed with the batch,
+    so a cut-off run resumes where it stopped; progress shown as it goes."""
+    todo = store.count_prompts_without_labels(name, subset)
+    if subset:
+        report.notes["left_out_outside_subset"] = store.count_prompts_without_labels(name) - todo
+    with progress(todo, f"label ({name})", "prompts") as bar:
+        for batch in store.prompts_without_labels(name, batch_size, subset):
+            rows = rows_for(batch)
+            with store.transaction():
+                store.add_labels(rows.labels)
+                store.add_label_distributions(rows.distributions)
+                store.add_semantic_types(rows.types)
+                store.add_label_failures(rows.failures)
+            report.items_in += len(batch)
+            report.kept += len(batch)
+            bar.update(len(batch))
