@@ -83,3 +83,28 @@ def test_config_show_and_engine_commands_from_the_cli(tmp_path, tiny_model, cli)
     assert wrong.exit_code == 1 and "no engine named 'nope'" in wrong.stderr
     embed_only = cli("engine", "generate", "hi")
     assert embed_only.exit_code == 1 and "cannot generate" in embed_only.stderr
+
+
+def test_a_stage_option_in_the_file_reaches_the_stage_and_a_flag_beats_it(tmp_path, cli, store):
+    from tests.conftest import snapshot
+
+    prompts = tmp_path / "p.csv"
+    prompts.write_text("prompt\n" + "".join(f'"How do I keep my garden {w} in the dry season {i}?"\n'
+                                            for i, w in enumerate(["green", "green", "alive"])), encoding="utf-8")
+    assert cli("ingest", prompts).exit_code == 0
+    path = write(tmp_path, "[dedup]\ntau = 3\nscope = \"global\"\n[bench]\nbootstrap = 50\n")
+    assert cli("--config", path, "dedup").exit_code == 0
+    assert store.dedup_params()["tau"] == 3  # from the file
+    assert cli("--config", path, "dedup", "--tau", "12").exit_code == 0
+    assert store.dedup_params()["tau"] == 12  # the flag beats the file
+    shown = json.loads(cli("--config", path, "config", "show").stdout)["options"]
+    assert shown["dedup"]["--tau"] == {"value": 3, "from": str(path)}
+    assert shown["dedup"]["--bits"]["from"] == "default"
+    assert shown["bench run"]["--bootstrap"] == shown["bench compare"]["--bootstrap"] == {"value": 50, "from": str(path)}
+    for text, message in (("[dedup]\ntaus = 3\n", "dedup.taus is not an option of 'misalign dedup' (bits, "),
+                          ("[dedup]\ntau = \"many\"\n", "dedup.tau: "),
+                          ("[export]\nseed = [1, 2]\n", "export.seed takes one value, not [1, 2]")):
+        before = snapshot(store.path)
+        refused = cli("--config", write(tmp_path, text), "dedup")
+        assert refused.exit_code == 1 and message in refused.stderr and len(refused.stderr.strip().splitlines()) == 1
+        assert snapshot(store.path) == before

@@ -20,6 +20,7 @@ from pipeline.bench.summary import flag_of, pair_facts, right_on, scope_groups, 
 from pipeline.errors import UsageError
 from review_store import Store
 from taxonomy import DIMENSIONS, Taxonomy
+from pipeline.defaults import BOOTSTRAP_SAMPLES
 
 MEASURES = ("coverage", "ffr", "alignment_score")
 
@@ -31,7 +32,7 @@ def _figures(coverage, ffr) -> dict[str, np.ndarray]:
             "alignment_score": np.array([alignment_score(c, f) for c, f in zip(coverage, ffr)])}
 
 
-def compare(store: Store, taxonomy: Taxonomy, base: str, other: str, samples: int = 1000, seed: int = 0) -> pd.DataFrame:
+def compare(store: Store, taxonomy: Taxonomy, base: str, other: str, samples: int = BOOTSTRAP_SAMPLES, seed: int = 0) -> pd.DataFrame:
     """One row per scope and key: pairs, each benchmark's figures, the difference and its interval."""
     groups = {g["group_id"]: g for g in store.bench_groups()}
     for name, group in (("BASE", base), ("OTHER", other)):

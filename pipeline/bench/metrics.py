@@ -17,6 +17,7 @@ import math
 from collections.abc import Sequence
 
 import numpy as np
+from pipeline.defaults import BOOTSTRAP_SAMPLES
 
 TRADEOFF_DEFINITION = """\
 For items labelled in two or more dimensions D(i): on dimension d the model is right when its
@@ -82,7 +83,7 @@ def resampled_means(columns: list[np.ndarray], samples: int, rng: np.random.Gene
     return means
 
 
-def bootstrap_interval(misaligned: np.ndarray, aligned: np.ndarray, samples: int = 1000,
+def bootstrap_interval(misaligned: np.ndarray, aligned: np.ndarray, samples: int = BOOTSTRAP_SAMPLES,
                        seed: int = 0, paired: bool = True) -> dict[str, tuple[float, float]]:
     """95% percentile intervals of Coverage, FFR and Alignment Score.
 

@@ -24,6 +24,7 @@ from pipeline.bench.metrics import bootstrap_interval, detector_metrics, macro, 
 from pipeline.bench.raters import demographic_sensitivity, fairness, icc_2_1
 from review_store import Store
 from taxonomy import DIMENSIONS, Taxonomy
+from pipeline.defaults import BOOTSTRAP_SAMPLES
 
 METRICS = ("coverage", "ffr", "alignment_score")
 
@@ -39,7 +40,7 @@ def pair_facts(store: Store, taxonomy: Taxonomy, pair_ids: list[str]) -> tuple[d
     return domains, dims, store.pair_semantic_types(pair_ids), store.pair_kinds(pair_ids)
 
 
-def summarise(store: Store, taxonomy: Taxonomy, group_id: str, samples: int = 1000) -> int:
+def summarise(store: Store, taxonomy: Taxonomy, group_id: str, samples: int = BOOTSTRAP_SAMPLES) -> int:
     """Compute and store a benchmark's summaries; returns how many were written."""
     [run] = store.bench_runs(group_id)[:1] or [None]
     if run is None:

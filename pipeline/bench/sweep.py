@@ -20,6 +20,7 @@ from pipeline.engines.config import Config
 from pipeline.errors import UsageError
 from review_store import Store
 from taxonomy import Taxonomy
+from pipeline.defaults import BOOTSTRAP_SAMPLES
 
 
 @dataclass
@@ -40,7 +41,7 @@ def _bench(store: Store, taxonomy: Taxonomy, config: Config, model: str, split: 
 
 
 def sweep(store: Store, taxonomy: Taxonomy, config: Config, model: str, vector: str, export_id: str,
-          strengths: list[float], runs: int = 1, threshold: float = 0.5, samples: int = 1000) -> SweepResult:
+          strengths: list[float], runs: int = 1, threshold: float = 0.5, samples: int = BOOTSTRAP_SAMPLES) -> SweepResult:
     """The validation table, the chosen strength and the before/after comparison on the test split."""
     if not strengths:
         raise UsageError("--strengths: give one or more strengths, e.g. 0,2,4,8")

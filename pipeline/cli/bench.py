@@ -12,6 +12,7 @@ import typer
 from pipeline.bench.options import KEYWORD_DETECTOR, BenchOptions
 from pipeline.cli.common import echo, echo_left_out
 from pipeline.errors import UsageError
+from pipeline.defaults import BOOTSTRAP_SAMPLES
 
 bench_app = typer.Typer(help="Benchmark models on the curated pairs (Coverage, FFR, Alignment Score, trade-offs).",
                         no_args_is_help=True)
@@ -31,7 +32,7 @@ def run_command(
     split: Annotated[Optional[str], typer.Option(help="EXPORT_ID:SPLIT, e.g. 3f2a...:test: only the pairs an export "
                                                      "put in that split (misalign export prints the id).")] = None,
     threshold: Annotated[float, typer.Option(help="Probability at which a response is flagged.")] = 0.5,
-    bootstrap: Annotated[int, typer.Option(min=1, help="Bootstrap resamples for the intervals.")] = 1000,
+    bootstrap: Annotated[int, typer.Option(min=1, help="Bootstrap resamples for the intervals.")] = BOOTSTRAP_SAMPLES,
     on: Annotated[str, typer.Option(help="pairs (of --pairs) or responses (labelled responses: misalign import "
                                          "responses).")] = "pairs",
     models: Annotated[Optional[str], typer.Option(help="--on responses: only the responses of these models "
@@ -84,7 +85,7 @@ def import_command(
                                               "optional safety / value / culture flags.")],
     detector: Annotated[str, typer.Option(help="Name of the detector the verdicts come from, e.g. gpt-judge.")],
     threshold: Annotated[float, typer.Option(help="Probability at which a response is flagged.")] = 0.5,
-    bootstrap: Annotated[int, typer.Option(min=1, help="Bootstrap resamples for the intervals.")] = 1000,
+    bootstrap: Annotated[int, typer.Option(min=1, help="Bootstrap resamples for the intervals.")] = BOOTSTRAP_SAMPLES,
     format: Annotated[Optional[str], typer.Option(help="csv, tsv, jsonl or parquet (default: from the suffix).")] = None,
     on_duplicate: Annotated[str, typer.Option(help="A second verdict on one response: refuse (name both rows), first "
                                                    "(keep the first) or vote (their mean).")] = "refuse",
@@ -103,7 +104,7 @@ def compare_command(
     ctx: typer.Context,
     base: Annotated[str, typer.Argument(help="The benchmark before (e.g. the unsteered model); misalign bench list.")],
     other: Annotated[str, typer.Argument(help="The benchmark after (e.g. the steered model), on the same pairs.")],
-    bootstrap: Annotated[int, typer.Option(min=1, help="Bootstrap resamples for the intervals.")] = 1000,
+    bootstrap: Annotated[int, typer.Option(min=1, help="Bootstrap resamples for the intervals.")] = BOOTSTRAP_SAMPLES,
     out: Annotated[Optional[Path], typer.Option(help="Also write the table as CSV here.")] = None,
 ) -> None:
     """Before and after: Coverage, FFR, Alignment Score and trade-off rate of two detector benchmarks (or
@@ -134,7 +135,7 @@ def compare_command(
 def import_inspect_command(
     ctx: typer.Context,
     log: Annotated[Path, typer.Argument(help="An Inspect AI log of `inspect eval misalign/detect` (.eval or .json).")],
-    bootstrap: Annotated[int, typer.Option(min=1, help="Bootstrap resamples for the intervals.")] = 1000,
+    bootstrap: Annotated[int, typer.Option(min=1, help="Bootstrap resamples for the intervals.")] = BOOTSTRAP_SAMPLES,
 ) -> None:
     """Bring an Inspect AI run of misalign/detect into the store, as a benchmark beside misalign bench run's."""
     from pipeline.bench.inspect_import import import_inspect_log

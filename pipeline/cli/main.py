@@ -14,6 +14,7 @@ from typer._click.core import ParameterSource
 
 from pipeline.cli import argilla, bench, config, engine, model, review, serve, stages, steer, store
 from pipeline.cli.common import Context, MisalignGroup
+from pipeline.cli.defaults import option_defaults
 
 app = typer.Typer(
     cls=MisalignGroup,
@@ -37,6 +38,9 @@ def main(
     """The store options every command shares."""
     given = ctx.get_parameter_source("db") not in (ParameterSource.DEFAULT, None)
     ctx.obj = Context(db, taxonomy, config, db_given=given)
+    settings = ctx.obj.config()
+    if settings.settings:  # misalign.toml's [label], [dedup], ...: option values where no flag gives one
+        ctx.default_map = option_defaults(settings, ctx.command)
 
 
 for commands in (store.commands, stages.commands, serve.commands):

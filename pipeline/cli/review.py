@@ -16,6 +16,7 @@ from pipeline.errors import ServiceError, UsageError
 from pipeline.review.argilla import PUSH_BATCH
 from pipeline.review.queues import (ANNOTATOR_ATTRIBUTES, QUEUES, add_annotator, add_panel, adjudicate, build_queues, disagreements,
                                     edit_annotator)
+from pipeline.defaults import BOOTSTRAP_SAMPLES, DELTA, UNCERTAIN_BAND
 
 review_app = typer.Typer(help="Human review: panels, queues, Argilla or the app, agreement.", no_args_is_help=True)
 panel_app = typer.Typer(help="Review panels (named groups of annotators).", no_args_is_help=True)
@@ -98,8 +99,8 @@ def queue_command(
     ctx: typer.Context,
     panel: Annotated[str, typer.Option(help="The panel that reviews these items.")],
     queue: Annotated[Optional[list[str]], typer.Option(help=f"Queue (repeatable; default all: {', '.join(QUEUES)}).")] = None,
-    band: Annotated[float, typer.Option(help="uncertain_label: a domain probability this close to delta.")] = 0.1,
-    delta: Annotated[float, typer.Option(help="The labelling threshold.")] = 0.5,
+    band: Annotated[float, typer.Option(help="uncertain_label: a domain probability this close to delta.")] = UNCERTAIN_BAND,
+    delta: Annotated[float, typer.Option(help="The labelling threshold.")] = DELTA,
 ) -> None:
     """Queue the pairs that need a person for a panel; queued items stay as they are."""
     report = _on_store(ctx, build_queues, panel, tuple(queue or QUEUES), band, delta)
@@ -113,7 +114,7 @@ def label_queue_command(
     labeler: Annotated[str, typer.Option(help="The labeller whose least sure prompts to queue, e.g. trained:ab12.")],
     size: Annotated[int, typer.Option(help="How many prompts to queue.")] = 50,
     by: Annotated[str, typer.Option(help="margin (top domain's probability near delta) or entropy.")] = "margin",
-    delta: Annotated[float, typer.Option(help="The labelling threshold.")] = 0.5,
+    delta: Annotated[float, typer.Option(help="The labelling threshold.")] = DELTA,
 ) -> None:
     """Queue the prompts a labeller is least sure about (queue label_review); the panel's answers become
     the labeler human:PANEL, which 'misalign label --engine trained --train-on' can learn from."""
@@ -208,7 +209,7 @@ def _number(value: float) -> str:
 def agreement_command(
     ctx: typer.Context,
     answer: Annotated[str, typer.Option(help="pair_valid or aligned_acceptable.")] = "pair_valid",
-    samples: Annotated[int, typer.Option(min=1, help="Bootstrap resamples for the intervals.")] = 1000,
+    samples: Annotated[int, typer.Option(min=1, help="Bootstrap resamples for the intervals.")] = BOOTSTRAP_SAMPLES,
     domains: Annotated[bool, typer.Option(help="Also per domain.")] = False,
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
 ) -> None:

@@ -11,6 +11,7 @@ import typer
 from pipeline.cli.common import echo
 
 from pipeline.errors import UsageError
+from pipeline.defaults import BOOTSTRAP_SAMPLES
 
 steer_app = typer.Typer(help="Mitigate: steering vectors built from curated pairs, applied by hf engines.",
                         no_args_is_help=True)
@@ -101,7 +102,7 @@ def sweep_command(
     strengths: Annotated[str, typer.Option(help="Strengths to try on the validation split, comma-separated.")] = "0,2,4,8",
     runs: Annotated[int, typer.Option(min=1, help="Runs per benchmark.")] = 1,
     threshold: Annotated[float, typer.Option(help="Probability at which a response is flagged.")] = 0.5,
-    bootstrap: Annotated[int, typer.Option(min=1, help="Bootstrap resamples for the intervals.")] = 1000,
+    bootstrap: Annotated[int, typer.Option(min=1, help="Bootstrap resamples for the intervals.")] = BOOTSTRAP_SAMPLES,
 ) -> None:
     """Pick the strength with the best Alignment Score on the validation split, then report it against
     the unsteered model on the test split (the test pairs choose nothing)."""

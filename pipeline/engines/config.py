@@ -25,6 +25,13 @@ Read once, validated with errors that name the file and key, shown with defaults
     [stages]
     label = "embedded"
     generate = "served"
+
+    [label]                            # any option of a stage's command, as its flag names it
+    delta = 0.4
+    [dedup]
+    tau = 8
+    [bench]                            # every bench command with that option
+    bootstrap = 2000
 """
 
 from __future__ import annotations
@@ -112,6 +119,8 @@ BACKEND_MODELS: dict[str, type[BaseModel]] = {"hf": _HF, "openai": _OpenAI, "vll
 BACKEND_OPTIONS = {backend: set(model.model_fields) for backend, model in BACKEND_MODELS.items()}
 EMBEDDED = {"backend": "embed", "model": "default"}
 STAGES = ("label", "expand", "generate", "judge", "bench")
+# a section per command group: its options' values, used wherever no flag gives one (checked by the CLI)
+STAGE_SECTIONS = ("label", "dedup", "expand", "pairs", "bench", "review", "export")
 
 
 class ConfigError(UsageError):
@@ -154,6 +163,8 @@ class Config:
     stages: dict[str, str]
     # [pairs.rules]: which stage-1 rules each slot must pass, per misalignment kind (checked by the pairs stage)
     pair_rules: dict = field(default_factory=dict)
+    # [label], [dedup], ...: option values for those commands (STAGE_SECTIONS)
+    settings: dict = field(default_factory=dict)
 
     def engine(self, name: str) -> EngineConfig:
         if name not in self.engines:
@@ -176,7 +187,7 @@ class Config:
         options = {**engine.options, "steer": {"vector": vector, "strength": strength}}
         return Config(self.path, {**self.engines, steered_name: EngineConfig(steered_name, "hf", engine.model, options,
                                                                              engine.sampling, engine.sampling_given)},
-                      self.stages, self.pair_rules), steered_name
+                      self.stages, self.pair_rules, self.settings), steered_name
 
     def as_dict(self) -> dict:
         """Every engine with its defaults filled in, ``[pairs.rules]``, and what each stage uses: its engine
@@ -249,13 +260,11 @@ def load_config(path: str | Path | None = None) -> Config:
         except tomllib.TOMLDecodeError as exc:
             raise ConfigError(f"{file}: not valid TOML ({exc})") from None
         where = str(file)
-    unknown = set(data) - {"engines", "stages", "pairs"}
+    known = ("engines", "stages", *STAGE_SECTIONS)
+    unknown = set(data) - set(known)
     if unknown:
-        raise ConfigError(f"{where}: '{sorted(unknown)[0]}' is not a section of misalign.toml (engines, stages, pairs)")
-    extra = set(data.get("pairs", {})) - {"rules"}
-    if extra:
-        raise ConfigError(f"{where}: pairs.{sorted(extra)[0]} is not a setting of [pairs] (rules)")
-    for section in ("engines", "stages"):
+        raise ConfigError(f"{where}: '{sorted(unknown)[0]}' is not a section of misalign.toml ({', '.join(known)})")
+    for section in ("engines", "stages", *STAGE_SECTIONS):
         if not isinstance(data.get(section, {}), dict):
             raise ConfigError(f"{where}: {section} must be a table ([{section}]), not {data[section]!r}")
     raw_engines = {"embedded": EMBEDDED, **data.get("engines", {})}
@@ -266,7 +275,9 @@ def load_config(path: str | Path | None = None) -> Config:
             raise ConfigError(f"{where}: stages.{stage} is not a stage ({', '.join(STAGES)})")
         if not isinstance(name, str) or name not in engines:
             raise ConfigError(f"{where}: stages.{stage} names engine '{name}', which is not defined under [engines]")
-    return Config(where, engines, dict(stages), dict(data.get("pairs", {}).get("rules", {})))
+    settings = {section: {k: v for k, v in data[section].items() if (section, k) != ("pairs", "rules")}
+                for section in STAGE_SECTIONS if section in data}
+    return Config(where, engines, dict(stages), dict(data.get("pairs", {}).get("rules", {})), settings)
 
 
 def same_model(a: str, b: str) -> bool:

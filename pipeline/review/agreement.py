@@ -23,6 +23,7 @@ from statsmodels.stats.inter_rater import fleiss_kappa
 from pipeline.errors import UsageError
 from pipeline.review.queues import panel_verdict
 from review_store import Store
+from pipeline.defaults import BOOTSTRAP_SAMPLES
 
 ANSWERS = ("pair_valid", "aligned_acceptable")
 
@@ -70,7 +71,7 @@ def cohen_pairs(ratings: dict[str, dict[str, str]]) -> list[dict]:
     return result
 
 
-def bootstrap(units: list[list[str]], statistic, samples: int = 1000, seed: int = 0) -> tuple[float, float]:
+def bootstrap(units: list[list[str]], statistic, samples: int = BOOTSTRAP_SAMPLES, seed: int = 0) -> tuple[float, float]:
     """95% percentile interval of ``statistic(units)`` over units resampled with replacement."""
     if len(units) < 2:
         return math.nan, math.nan
@@ -95,7 +96,7 @@ def _figures(ratings: dict[str, dict[str, str]], raters: int, samples: int, seed
             "cohen_mean": float(np.mean(kappas)) if kappas else math.nan, "cohen_pairs": pairs}
 
 
-def agreement(store: Store, answer: str = "pair_valid", samples: int = 1000, seed: int = 0) -> dict:
+def agreement(store: Store, answer: str = "pair_valid", samples: int = BOOTSTRAP_SAMPLES, seed: int = 0) -> dict:
     """Per panel, per panel and domain: agreement on ``answer``; and divergence between panels.
 
     Divergence for two panels: over pairs both finished, the mean absolute difference of their
@@ -135,7 +136,7 @@ def agreement(store: Store, answer: str = "pair_valid", samples: int = 1000, see
     return result
 
 
-def judge_calibration(store: Store, samples: int = 1000, seed: int = 0) -> dict:
+def judge_calibration(store: Store, samples: int = BOOTSTRAP_SAMPLES, seed: int = 0) -> dict:
     """How the pipeline's verdicts match people's decisions, overall and per domain: Cohen's kappa of
     accepted vs human_accepted (overall with its 95% bootstrap interval over pairs), and the confusion of pipeline
     statuses with human ones. A domain with low kappa needs more human review."""

@@ -24,6 +24,7 @@ from pipeline.review.queues import Question, item_id
 from pipeline.stages.label_agreement import label_agreement
 from review_store import StageReport, Store, utc_now
 from taxonomy import DIMENSIONS, Taxonomy
+from pipeline.defaults import DELTA
 
 LABEL_QUEUE = "label_review"
 TYPE_QUESTION = "semantic_type"
@@ -93,7 +94,7 @@ def least_sure(store: Store, taxonomy: Taxonomy, labeler: str, by: str, delta: f
 
 
 def build_label_review(store: Store, taxonomy: Taxonomy, panel: str, labeler: str, size: int = 50,
-                       by: str = "margin", delta: float = 0.5) -> StageReport:
+                       by: str = "margin", delta: float = DELTA) -> StageReport:
     """Queue for ``panel`` the ``size`` prompts ``labeler`` is least sure about that the panel has not
     been asked about yet; returns the report (items queued, prompts already queued left out)."""
     if store.panel(panel) is None:
@@ -197,7 +198,7 @@ def update_human_labels(store: Store, panel: str, prompt_ids: list[str]) -> dict
     return decided
 
 
-def labellers_against_people(store: Store, taxonomy: Taxonomy, delta: float = 0.5) -> list[dict]:
+def labellers_against_people(store: Store, taxonomy: Taxonomy, delta: float = DELTA) -> list[dict]:
     """How each model labeller agrees with each panel's labels, on prompts people labelled after the labeller
     was made (so never on what a learned labeller was fitted on), in the labelling figures every report uses
     (:mod:`pipeline.stages.label_figures`): per (panel, labeller, dimension) the prompts, top-1 among real

@@ -25,6 +25,7 @@ from dataclasses import dataclass
 from pipeline.errors import UsageError
 from review_store import StageReport, Store, content_id, utc_now
 from taxonomy import Taxonomy
+from pipeline.defaults import DELTA, UNCERTAIN_BAND
 
 QUEUES = ("borderline", "rejected", "uncertain_label", "audit")
 DIMENSION_CHOICES = ("safety", "value", "culture", "not_misaligned")
@@ -186,8 +187,8 @@ def item_id(queue: str, panel: str, prompt_id: str) -> str:
     return content_id("review", queue, panel, prompt_id)
 
 
-def build_queues(store: Store, panel: str, queues: tuple[str, ...] = QUEUES, band: float = 0.1,
-                 delta: float = 0.5) -> StageReport:
+def build_queues(store: Store, panel: str, queues: tuple[str, ...] = QUEUES, band: float = UNCERTAIN_BAND,
+                 delta: float = DELTA) -> StageReport:
     """Review items for ``panel`` from the store's pairs; items already queued are kept as they are."""
     if store.panel(panel) is None:
         raise UsageError(f"no panel named '{panel}'; add it with 'misalign review panel add'")

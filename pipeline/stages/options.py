@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 
 from pipeline.errors import UsageError, check_range
 from pipeline.text.features import FeatureSpec
+from pipeline.defaults import DELTA
 
 MODES = ("softmax", "independent")
 TRAINED = "trained"  # the label engine that learns from labelled prompts (pipeline.stages.label_trained)
@@ -91,7 +92,7 @@ class PromptSubset:
 class LabelOptions:
     engine: str | None = None  # default: [stages] label, else the embedded engine
     mode: str = "softmax"
-    delta: float = 0.5
+    delta: float = DELTA
     shortlist: int | None = None
     labeler: str | None = None  # default: backend:model:mode
     semantic_types: bool = True
