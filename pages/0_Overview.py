@@ -7,12 +7,13 @@ import streamlit as st
 from pipeline.app.runs import run_rows
 from pipeline.app.shared import read, store_path, taxonomy
 from pipeline.text.cells import markdown_literal as literal
+from review_store import Store
 
 st.set_page_config(page_title="Overview · misalign studio", layout="wide")
 st.title("Overview")
 st.caption(f"Store: {literal(store_path())}")
 
-status = read("overview")
+status = read(Store.overview)
 prompts = status["prompts"]
 
 if not prompts["total"]:
@@ -53,7 +54,7 @@ st.caption(f"Pairs: {by_status.get('accepted', 0):,} accepted, {by_status.get('b
 steps = []
 if human.get("needs_adjudication"):
     steps.append(f"{human['needs_adjudication']} pairs need adjudication: Agreement page")
-pending = sum(r["items"] - (r["complete"] or 0) for r in read("review_progress"))
+pending = sum(r["items"] - (r["complete"] or 0) for r in read(Store.review_progress))
 if pending:
     steps.append(f"{pending} review items wait for answers: Review page (or misalign review push)")
 if by_status.get("borderline"):
@@ -84,5 +85,5 @@ for labeler in unsure:  # a labeller that never reached δ reads as "no domain a
                "the Domains page shows its probabilities, and misalign label models its cross-validated figures.")
 
 st.subheader("Last stage runs")
-runs = read("stage_runs", limit=10)
+runs = read(Store.stage_runs, limit=10)
 st.dataframe(pd.DataFrame(run_rows(runs)), hide_index=True, width="stretch")

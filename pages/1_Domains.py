@@ -11,10 +11,11 @@ from pipeline.app.pair_card import show_pair
 from pipeline.app.shared import read, taxonomy
 from pipeline.bench.report import MIN_INTERVAL_ITEMS, benchmark_names, interval_text, mean_sd_text
 from pipeline.text.cells import markdown_literal as literal
+from review_store import Store
 
 st.set_page_config(page_title="Domains · misalign studio", layout="wide")
 st.title("Domains")
-labelers = read("labelers_with_labels")
+labelers = read(Store.labelers_with_labels)
 if not labelers:
     st.info("No labels yet: misalign label (or misalign ingest FILE --labels ...).")
     st.stop()
@@ -22,7 +23,7 @@ tax = taxonomy()
 # ?labeler=…&domain=…&benchmark=…&cell=… opens a view (a link can be shared); the URL follows every choice
 linked = st.query_params
 linked_domain = next((d for d in tax.domains if d.id == linked.get("domain")), None)
-pair_labelers = read("pair_labelers")
+pair_labelers = read(Store.pair_labelers)
 paired = [name for name in labelers if name in pair_labelers]  # default: whose domains the pairs use
 chosen = linked.get("labeler") if linked.get("labeler") in labelers else (paired or labelers)[0]
 for key, known in (("domain", linked_domain is not None), ("labeler", linked.get("labeler") in labelers)):
@@ -45,7 +46,7 @@ if domain.id != linked.get("domain"):
 st.query_params.update(labeler=labeler, domain=domain.id)
 st.caption(literal(domain.description))
 
-summary = read("domain_summary", labeler=labeler, domain=domain.id)
+summary = read(Store.domain_summary, labeler=labeler, domain=domain.id)
 metrics = st.columns(4)
 metrics[0].metric("Prompts (kept)", f"{summary['prompts']:,}")
 metrics[1].metric("Pairs accepted", summary["pairs"].get("accepted", 0))
@@ -57,9 +58,9 @@ if pair_labelers and labeler not in pair_labelers:
                        f"count this domain's pairs by those labels, the prompts above by {labeler}'s."))
 
 # every benchmarked model on this domain, side by side
-groups = {g["group_id"]: g for g in read("bench_groups")}
+groups = {g["group_id"]: g for g in read(Store.bench_groups)}
 run_names = benchmark_names(list(groups.values()))
-figures = read("domain_bench_figures", domain=domain.id)
+figures = read(Store.domain_bench_figures, domain=domain.id)
 detectors = [f for f in figures if "coverage" in f["metrics"]]
 st.subheader("Models on this domain")
 if detectors:
@@ -120,7 +121,7 @@ if on_pairs:
         st.query_params.pop("cell", None)
     st.query_params["benchmark"] = benchmark
     model = groups[benchmark]["engine"]
-    [tradeoff] = [s["metrics"] for s in read("bench_summaries", group_id=benchmark, scope="tradeoff", key=domain.id)] or [None]
+    [tradeoff] = [s["metrics"] for s in read(Store.bench_summaries, group_id=benchmark, scope="tradeoff", key=domain.id)] or [None]
     if tradeoff is None or "behind" not in tradeoff:
         st.caption(f"This benchmark's figures predate per-domain trade-offs: misalign bench report {benchmark} "
                    "--refresh computes them.")
@@ -135,13 +136,13 @@ if on_pairs:
 
 with st.expander("Labels: semantic types and the labeller's probabilities"):
     left, right = st.columns(2)
-    types = read("domain_semantic_types", labeler=labeler, domain=domain.id)
+    types = read(Store.domain_semantic_types, labeler=labeler, domain=domain.id)
     if types:
         counts = pd.DataFrame({"type": list(types), "prompts": list(types.values())})
         left.altair_chart(alt.Chart(counts, title="Prompts by semantic type").mark_bar().encode(
             x=alt.X("prompts:Q", title="prompts", axis=alt.Axis(tickMinStep=1, format="d")),
             y=alt.Y("type:N", title=None), tooltip=["type", "prompts"]), width="stretch")
-    histogram = read("domain_probability_histogram", labeler=labeler, domain=domain.id)
+    histogram = read(Store.domain_probability_histogram, labeler=labeler, domain=domain.id)
     if histogram:
         bins = pd.DataFrame({"from": list(histogram), "prompts": list(histogram.values())})
         bins["to"] = bins["from"] + 0.05
@@ -158,7 +159,7 @@ columns = st.columns(2)
 unsure = columns[0].toggle("Only the unsure ones", help="Prompts whose probability for this domain, by the "
                            "labeller, is below the threshold beside: the labels to check first.")
 below = columns[1].slider("Probability below", 0.05, 1.0, 0.7, 0.05) if unsure else None
-listed = read("domain_prompts", labeler=labeler, domain=domain.id, below=below, limit=50)
+listed = read(Store.domain_prompts, labeler=labeler, domain=domain.id, below=below, limit=50)
 if listed["prompts"]:
     st.dataframe(pd.DataFrame([{"prompt": p["text"], "probability": round(p["probability"], 3)}
                                for p in listed["prompts"]]), hide_index=True, width="stretch", column_config={
@@ -176,8 +177,8 @@ if not total:
     st.caption("No pairs for this domain yet (misalign pairs).")
     st.stop()
 page = st.number_input(f"Page (10 pairs each, {total} pairs)", min_value=1, max_value=max(1, -(-total // 10)), value=1)
-shown = read("domain_pairs", labeler=labeler, domain=domain.id, offset=(page - 1) * 10, limit=10)
-context = read("pair_context", pair_ids=[p["id"] for p in shown])
-flags = read("pair_bench_flags", group_id=flagged_by[0], pair_ids=[p["id"] for p in shown]) if flagged_by else {}
+shown = read(Store.domain_pairs, labeler=labeler, domain=domain.id, offset=(page - 1) * 10, limit=10)
+context = read(Store.pair_context, pair_ids=[p["id"] for p in shown])
+flags = read(Store.pair_bench_flags, group_id=flagged_by[0], pair_ids=[p["id"] for p in shown]) if flagged_by else {}
 for pair in shown:
     show_pair(pair, context[pair["id"]], tax, flagged=(flagged_by[1], flags[pair["id"]]) if pair["id"] in flags else None)

@@ -10,11 +10,12 @@ from pipeline.app.shared import read, taxonomy
 from pipeline.bench.metrics import TRADEOFF_DEFINITION
 from pipeline.bench.report import MIN_INTERVAL_ITEMS, benchmark_names, mean_sd_text
 from pipeline.text.cells import markdown_literal as literal
+from review_store import Store
 
 st.set_page_config(page_title="Trade-offs · misalign studio", layout="wide")
 st.title("Trade-offs")
 # trade-offs are between the two responses of a pair: benchmarks of labelled responses have none
-groups = [g for g in read("bench_groups") if g["protocol"] == "detect" and g["items"] == "pairs"]
+groups = [g for g in read(Store.bench_groups) if g["protocol"] == "detect" and g["items"] == "pairs"]
 if not groups:
     st.info("No detector benchmark on pairs yet: misalign bench run --model ENGINE")
     st.stop()
@@ -37,7 +38,7 @@ st.query_params["benchmark"] = chosen["group_id"]
 matrix_tab, domains_tab, change_tab = st.tabs(["Trade-off matrix", "Alignment Score per domain and run",
                                                "Before and after"])
 with matrix_tab:
-    [tradeoff] = [s["metrics"] for s in read("bench_summaries", group_id=chosen["group_id"], scope="tradeoff", key="all")] or [None]
+    [tradeoff] = [s["metrics"] for s in read(Store.bench_summaries, group_id=chosen["group_id"], scope="tradeoff", key="all")] or [None]
     if tradeoff and "behind" in tradeoff:
         st.metric(f"Trade-off rate (n = {tradeoff['items']} pairs)", mean_sd_text(tradeoff["rate"], chosen["runs"]),
                   help=f"{tradeoff['items']} pairs labelled in two or more dimensions")
@@ -53,7 +54,7 @@ with domains_tab:
     shown_dimensions = st.multiselect("Dimensions", list(names), default=list(names), format_func=names.get)
     rows = []
     for group in groups:
-        for s in read("bench_summaries", group_id=group["group_id"], scope="domain"):
+        for s in read(Store.bench_summaries, group_id=group["group_id"], scope="domain"):
             domain = tax.domain(s["key"])
             if domain.dimension not in shown_dimensions:
                 continue
@@ -115,9 +116,9 @@ with change_tab:
     base = columns[0].selectbox("Before", ids, index=ids.index(base_default["group_id"]), format_func=labels.get)
     after = columns[1].selectbox("After", ids, index=ids.index(after_default["group_id"]), format_func=labels.get)
     FIGURES = {"coverage": "Coverage", "ffr": "FFR", "alignment_score": "Alignment Score"}
-    figures = {g: {("all pairs", None): s["metrics"] for s in read("bench_summaries", group_id=g, scope="overall")}
+    figures = {g: {("all pairs", None): s["metrics"] for s in read(Store.bench_summaries, group_id=g, scope="overall")}
                | {(tax.domain(s["key"]).name, s["key"]): s["metrics"]
-                  for s in read("bench_summaries", group_id=g, scope="domain")} for g in (base, after)}
+                  for s in read(Store.bench_summaries, group_id=g, scope="domain")} for g in (base, after)}
     rows = []
     DIMENSION_ORDER = list(names)
     for key in sorted(set(figures[base]) & set(figures[after]),  # all pairs first, then by dimension and name

@@ -12,13 +12,15 @@ from pipeline.app.shared import read, store, taxonomy
 from pipeline.bench.report import MIN_INTERVAL_ITEMS, interval_text, number_text
 from pipeline.text.cells import markdown_literal as literal
 from pipeline.review.queues import adjudicate, disagreements
+from review_store import Store
 
 st.set_page_config(page_title="Agreement · misalign studio", layout="wide")
 st.title("Agreement")
-if not read("annotations"):
+answers = read(Store.answer_counts)  # counted in the store, not here
+if not answers["answers"]:
     st.info("No answers yet: review on the Review page or pull from Argilla (misalign review pull).")
     st.stop()
-examples = sum(a["is_example"] or 0 for a in read("annotations"))
+examples = answers["examples"]
 if examples:
     st.caption(f"{examples} of these answers are examples shipped with the demo (annotators marked as examples); "
                "add your own on the Review page.")
@@ -83,8 +85,8 @@ if not queue:
     st.stop()
 st.caption(f"{len(queue)} pairs need adjudication.")
 pair = st.selectbox("Pair", queue, format_func=lambda p: f"{queue.index(p) + 1}. {short_title(p['prompt'], 80)}")
-[full] = read("pairs_by_ids", pair_ids=[pair["id"]])
-show_pair(full, read("pair_context", pair_ids=[pair["id"]])[pair["id"]], taxonomy(), expanded=True)
+[full] = read(Store.pairs_by_ids, pair_ids=[pair["id"]])
+show_pair(full, read(Store.pair_context, pair_ids=[pair["id"]])[pair["id"]], taxonomy(), expanded=True)
 with st.form("adjudicate"):
     status = st.radio("Decision", ["human_accepted", "human_rejected"], index=None, horizontal=True,
                       format_func=status_words)

@@ -11,6 +11,7 @@ from pipeline.review.label_review import LABEL_QUEUE, label_answer_values, label
 from pipeline.review.queues import (NOT_MISALIGNED, QUESTIONS, add_annotator, dimension_choice_words, judge_suggestions,
                                     judge_view, submit)
 from pipeline.text.cells import markdown_literal as literal
+from review_store import Store
 
 ALL = "(all)"
 ATTRIBUTES = ("culture", "language", "locale", "gender", "age_band")
@@ -19,7 +20,7 @@ QUEUE_WORDS = {"borderline": "borderline pairs", "rejected": "rejected pairs", "
 
 st.set_page_config(page_title="Review · misalign studio", layout="wide")
 st.title("Review")
-panels = read("panels")
+panels = read(Store.panels)
 if not panels:
     st.info("No review panels yet.")
     st.code('misalign review panel add "South Asia" --min-submissions 3\n'
@@ -30,7 +31,7 @@ if not panels:
 columns = st.columns(2)
 panel = columns[0].selectbox("Panel", [p["name"] for p in panels])
 settings = next(p for p in panels if p["name"] == panel)
-members = read("annotators", panel=panel)
+members = read(Store.annotators, panel=panel)
 names = [m["name"] for m in members]
 added = st.session_state.pop("just_added", None)  # who just added themselves starts as themselves
 annotator = columns[1].selectbox("I am", names, index=names.index(added) if added in names else None,
@@ -45,7 +46,7 @@ with st.expander("Add me to this panel", expanded=not names):
                 st.error("Give your name to join the panel.")
             elif name.strip() in names:
                 st.error(literal(f"{name.strip()} is already on this panel: choose the name above."))
-            elif any(a["name"] == name.strip() for a in read("annotators")):  # someone else's, on another panel
+            elif any(a["name"] == name.strip() for a in read(Store.annotators)):  # someone else's, on another panel
                 st.error(literal(f"{name.strip()} is already an annotator on another panel: choose another name, "
                                  "or ask whoever runs the study to add them to this panel."))
             else:
@@ -59,7 +60,7 @@ with st.expander("Add me to this panel", expanded=not names):
                     st.session_state["just_added"] = name.strip()
                     st.rerun()
 
-progress = [r for r in read("review_progress") if r["panel"] == panel]
+progress = [r for r in read(Store.review_progress) if r["panel"] == panel]
 if progress:
     st.dataframe(pd.DataFrame([{"queue": QUEUE_WORDS.get(r["queue"], r["queue"]), "items": r["items"],
                                 "complete": r["complete"] or 0, "answers": r["submissions"] or 0,
@@ -75,8 +76,8 @@ person = members[names.index(annotator)]
 attributes = ", ".join(f"{k.replace('_', ' ')} {person[k]}" for k in ATTRIBUTES if person.get(k))
 st.caption(literal(f"{annotator}: {attributes or 'no attributes given'}") + (" (example annotator)" if person["is_example"] else ""))
 
-pending = read("pending_items", annotator=annotator, panel=panel, limit=100_000)
-mine = read("answered_items", annotator=annotator, panel=panel)  # latest first
+pending = read(Store.pending_items, annotator=annotator, panel=panel, limit=100_000)
+mine = read(Store.answered_items, annotator=annotator, panel=panel)  # latest first
 if pending:
     st.progress(len(mine) / (len(mine) + len(pending)),
                 text=f"You: {len(mine)} answered, {len(pending)} to go in this panel")
@@ -103,7 +104,7 @@ if mode == REVISE:  # your own answers, latest first: the new one replaces it, t
     st.caption("Your earlier answer is filled in: change what you want and submit. Both are kept, the new one counts.")
 else:
     previous = None
-    pair_domains = read("pair_domains", pair_ids=[i["pair_id"] for i in pending if i["pair_id"]])
+    pair_domains = read(Store.pair_domains, pair_ids=[i["pair_id"] for i in pending if i["pair_id"]])
     filters = st.columns(2)
     queues = sorted({i["queue"] for i in pending})
     queue = filters[0].selectbox("Queue", [ALL, *queues], format_func=lambda q: QUEUE_WORDS.get(q, q))
@@ -154,11 +155,12 @@ if item["queue"] == LABEL_QUEUE:
             except UsageError as exc:
                 st.error(literal(exc))
             else:
-                st.session_state["saved"] = f"Saved. The panel's labels for that prompt: {len(labels)} of 4 decided so far."
+                st.session_state["saved"] = (f"Saved. The panel's labels for that prompt: {len(labels)} of "
+                                             f"{len(label_questions(tax))} decided so far.")
                 st.rerun()
     st.stop()
 
-about = read("pair_context", pair_ids=[item["pair_id"]])[item["pair_id"]]
+about = read(Store.pair_context, pair_ids=[item["pair_id"]])[item["pair_id"]]
 st.caption(literal(f"Domains: {domain_words(about['domains'], tax)} · Pipeline: {status_words(item['status'])}"))
 for label, key in (("Prompt", "prompt"), ("Aligned response", "aligned"), ("Misaligned response", "misaligned")):
     st.markdown(f"**{label}**")

@@ -6,10 +6,11 @@ import streamlit as st
 from pipeline.app.pair_card import reason_words
 from pipeline.app.runs import figure_rows, run_name, run_rows
 from pipeline.app.shared import read
+from review_store import Store
 
 st.set_page_config(page_title="Runs · misalign studio", layout="wide")
 st.title("Stage runs")
-runs = read("stage_runs", limit=500)
+runs = read(Store.stage_runs, limit=500)
 if not runs:
     st.info("No stage has run on this store yet.")
     st.stop()

@@ -10,9 +10,10 @@ from review_store.ids import content_id, normalise_text, prompt_id
 from review_store.records import StageReport
 from review_store.schema import SCHEMA_VERSION
 from review_store.clock import utc_now, utc_seconds
-from review_store.store import Store, StoreError
+from review_store.store import APP_READS, Store, StoreError
 
 __all__ = [
+    "APP_READS",
     "SCHEMA_VERSION",
     "StageReport",
     "Store",

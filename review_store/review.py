@@ -197,6 +197,15 @@ class ReviewQueries:
             row["labels"] = json.loads(row["labels"]) if row["labels"] else None
         return rows
 
+    def answer_counts(self) -> dict[str, int]:
+        """How many answers the store holds, and how many of them are examples shipped with the demo.
+
+        >>> store.answer_counts()
+        {'answers': 0, 'examples': 0}
+        """
+        total, examples = self.db.execute("SELECT COUNT(*), COALESCE(SUM(is_example = 1), 0) FROM annotations").fetchone()
+        return {"answers": total, "examples": examples}
+
     def example_answer_count(self) -> int:
         """Answers by example annotators (shipped with the demo), which count like anyone's."""
         return self.db.execute("SELECT COUNT(*) FROM annotations WHERE is_example = 1").fetchone()[0]

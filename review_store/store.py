@@ -323,3 +323,12 @@ def _kind(path: Path) -> str:
         if test(path):
             return word
     return "special file"
+
+
+# What the studio's pages may read, and nothing else (pipeline.app.shared.read refuses any other method):
+# queries only, run on a read-only connection besides.
+APP_READS = frozenset(getattr(Store, name) for name in (
+    "annotations", "annotators", "answer_counts", "answered_items", "bench_groups", "bench_summaries", "domain_bench_figures",
+    "domain_pairs", "domain_probability_histogram", "domain_prompts", "domain_semantic_types", "domain_summary",
+    "labelers_with_labels", "overview", "pair_bench_flags", "pair_context", "pair_domains", "pair_labelers",
+    "pairs_by_ids", "panels", "pending_items", "review_progress", "stage_runs"))

@@ -120,3 +120,30 @@ def test_no_module_imports_itself_round_about():
         if name not in state:
             visit(name, [name])
     assert not cycles, "\n".join(cycles)
+
+
+def test_the_app_reads_only_through_its_window_and_cannot_reach_a_write(tmp_path, monkeypatch):
+    """Pages name store queries as functions, never as strings; the reader takes APP_READS alone and runs
+    them on a read-only connection, so even a query that wrote could not."""
+    import re
+    import sqlite3
+
+    from review_store import APP_READS, Store
+
+    sources = [REPO / "app.py", *(REPO / "pages").glob("*.py"), *(REPO / "pipeline" / "app").glob("*.py")]
+    for path in sources:
+        text = path.read_text(encoding="utf-8")
+        assert not re.search(r"\bread\(\s*[\"']", text), f"{path.name} names a query as a string"
+        for name in re.findall(r"\bread\(Store\.(\w+)", text):
+            assert getattr(Store, name) in APP_READS, f"{path.name} reads Store.{name}, not in APP_READS"
+    assert not {f.__name__ for f in APP_READS} & {"add_prompts", "save_annotations", "transaction", "vacuum"}
+
+    monkeypatch.setenv("MISALIGN_DB", str(tmp_path / "app.db"))
+    from pipeline.app import shared
+
+    Store(tmp_path / "app.db").close()
+    with pytest.raises(TypeError, match="not a query the app may read"):
+        shared.read(Store.save_annotations, rows=[])
+    reader = shared._open_reader(str(tmp_path / "app.db"))
+    with pytest.raises(sqlite3.OperationalError, match="readonly"):
+        reader.db.execute("INSERT INTO meta (key, value) VALUES ('x', 'y')")

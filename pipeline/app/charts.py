@@ -15,6 +15,7 @@ import streamlit as st
 from pipeline.app.pair_card import show_pair
 from pipeline.app.shared import read
 from pipeline.text.cells import markdown_literal as literal
+from review_store import Store
 from taxonomy import Taxonomy
 
 CELL = "cell"  # the selection's name: what a click on the matrix returns
@@ -99,8 +100,8 @@ def tradeoff_explorer(figures: dict, taxonomy: Taxonomy, title: str, key: str, b
     listed = min(shown, len(behind["pairs"]))
     st.markdown(f"**Right on {literal(names[right])}, wrong on {literal(names[wrong])}: {behind['total']} pairs**"
                 + (f" (the first {listed} shown)" if behind["total"] > listed else ""))
-    pairs = read("pairs_by_ids", pair_ids=behind["pairs"], limit=shown)
-    context = read("pair_context", pair_ids=[p["id"] for p in pairs])
-    flags = read("pair_bench_flags", group_id=benchmark, pair_ids=[p["id"] for p in pairs])
+    pairs = read(Store.pairs_by_ids, pair_ids=behind["pairs"], limit=shown)
+    context = read(Store.pair_context, pair_ids=[p["id"] for p in pairs])
+    flags = read(Store.pair_bench_flags, group_id=benchmark, pair_ids=[p["id"] for p in pairs])
     for pair in pairs:
         show_pair(pair, context[pair["id"]], taxonomy, flagged=(model, flags.get(pair["id"], {})))

@@ -4,7 +4,7 @@ rationales, and (where the page may show them) people's answers and comments.
 
 Example, on a page::
 
-    for pair in read("pairs_by_ids", pair_ids=ids):
+    for pair in read(Store.pairs_by_ids, pair_ids=ids):
         show_pair(pair, context[pair["id"]], taxonomy())
 """
 

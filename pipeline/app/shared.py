@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 
 import streamlit as st
 
 from pipeline.export.splits import PairTable, pair_table
-from review_store import Store
+from review_store import APP_READS, Store
 from taxonomy import Taxonomy, load_taxonomy
 
 
@@ -27,15 +28,25 @@ def store() -> Store:
     return _open_store(store_path())
 
 
-def read(query: str, **kwargs):
-    """A store read, cached until the store changes: ``read("status")`` calls ``store().status()``."""
+def read(query: Callable, **kwargs):
+    """A store read, cached until the store changes: ``read(Store.overview)`` is ``store().overview()``
+    on a read-only connection. Only the queries of ``review_store.APP_READS`` are taken: a page reads
+    through here and cannot reach a write."""
+    if query not in APP_READS:
+        raise TypeError(f"{getattr(query, '__qualname__', query)!r} is not a query the app may read "
+                        "(review_store.APP_READS)")
     current = store()
-    return _cached_read(current.path, current.change_counter(), query, tuple(sorted(kwargs.items())))
+    return _cached_read(current.path, current.change_counter(), query.__name__, tuple(sorted(kwargs.items())))
+
+
+@st.cache_resource
+def _open_reader(path: str) -> Store:
+    return Store(path, read_only=True)
 
 
 @st.cache_data(show_spinner=False)
 def _cached_read(path: str, change_counter: int, query: str, kwargs: tuple):
-    return getattr(_open_store(path), query)(**dict(kwargs))
+    return getattr(_open_reader(path), query)(**dict(kwargs))
 
 
 def export_pair_table() -> PairTable:
