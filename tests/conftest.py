@@ -12,6 +12,8 @@ from pathlib import Path
 
 
 import pytest
+
+from pipeline.engines import Engine
 from typer.testing import CliRunner
 
 from pipeline.app.serving import app_server
@@ -111,7 +113,7 @@ def snapshot(db: Path) -> dict[str, list[tuple]]:
         conn.close()
 
 
-class Corrupting:
+class Corrupting(Engine):
     """The real embed engine whose answers to some requests come back unusable, as from a broken server."""
 
     def __init__(self, engine, breakages):

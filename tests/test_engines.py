@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 import torch
 
-from pipeline.engines import CachedEngine, ChoiceRequest, EngineError, GenerateRequest, as_messages
+from pipeline.engines import CachedEngine, ChoiceRequest, Engine, EngineError, GenerateRequest, as_messages
 from pipeline.engines.embed import EmbedEngine
 from pipeline.engines.hf import HFEngine
 
@@ -91,7 +91,7 @@ class Interrupted(Exception):
     pass
 
 
-class StopsAfter:
+class StopsAfter(Engine):
     """The real engine, cut off (as by Ctrl-C) once it has answered ``limit`` requests."""
 
     def __init__(self, engine, limit):

@@ -5,7 +5,7 @@ import json
 import pytest
 
 from pipeline.engines.config import load_config
-from pipeline.engines import CachedEngine
+from pipeline.engines import CachedEngine, Engine
 from pipeline.stages.ingest import IngestOptions, ingest
 from pipeline.stages.label import LabelOptions, label
 from pipeline.stages.label_agreement import label_agreement
@@ -102,7 +102,7 @@ def test_unusable_answers_become_unknown_with_the_raw_answer_kept(prompts_store,
     assert all(f["reason"] == "unusable_answer" for f in failures.values())
 
 
-class StopsAfter:
+class StopsAfter(Engine):
     def __init__(self, engine, batches):
         self.engine, self.left = engine, batches
         self.backend, self.model = engine.backend, engine.model

@@ -39,21 +39,19 @@ class CachedEngine:
         self.store = store
         self.batch_size = batch_size
         self.progress = progress
-        if hasattr(engine, "keeping_vectors_in"):
-            engine = engine.keeping_vectors_in(store)
-        self.engine = engine
+        self.engine = engine = engine.keeping_vectors_in(store)
         self.backend, self.model = engine.backend, engine.model
         self.calls = 0  # requests sent to the engine (not replayed) since this wrapper was made
 
     def server_stats(self) -> dict[str, dict]:
         """Per server of an engine with several (the openai backend): what each answered and failed, and how
         fast; empty for the others. Stages put it in their report as ``servers``."""
-        stats = self.engine.server_stats() if hasattr(self.engine, "server_stats") else {}
+        stats = self.engine.server_stats()
         return stats if len(stats) > 1 else {}
 
     def _through_cache(self, kind: str, payloads: list[dict], call: Callable[[list[int]], list],
                        encode: Callable, decode: Callable, each: Callable | None = None) -> list:
-        if not getattr(self.engine, "cached", True):  # cheaper to recompute than to store
+        if not self.engine.cached:  # cheaper to recompute than to store
             self.calls += len(payloads)
             return [decode(encode(a)) for a in call(list(range(len(payloads))))] if payloads else []
         requests_json = [json.dumps(p, sort_keys=True) for p in payloads]

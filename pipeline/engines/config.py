@@ -40,12 +40,12 @@ import copy
 import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from pipeline.errors import UsageError
 from pipeline.engines import BACKENDS, CachedEngine, GenerateRequest, open_engine
+from pipeline.engines.backends import REGISTRY, Steer
 from pipeline.engines.protocol import as_messages
 from review_store import Store
 
@@ -73,50 +73,6 @@ class _Sampling(BaseModel):
     stop: list[str] | None = None
 
 
-class _Steer(BaseModel):
-    model_config = _STRICT
-    vector: str
-    strength: float = 1.0
-    layers: list[int] | None = None
-
-
-class _HF(BaseModel):
-    model_config = _STRICT
-    device: str | None = None
-    dtype: str | None = None
-    batch_size: int | None = Field(None, ge=1)
-    steer: _Steer | None = None  # a steering vector applied to every call (misalign steer build)
-
-
-class _OpenAI(BaseModel):
-    model_config = _STRICT
-    urls: list[Annotated[str, Field(pattern=r"^https?://")]] = Field(min_length=1)
-    api_key_env: str | None = None
-    concurrency: int | None = Field(None, ge=1)
-    timeout: float | None = Field(None, gt=0)
-    retries: int | None = Field(None, ge=0)
-    backoff: float | None = Field(None, ge=0)
-
-
-class _VLLM(BaseModel):
-    model_config = _STRICT
-    gpu_memory_utilization: float | None = Field(None, gt=0, le=1)
-    max_model_len: int | None = Field(None, ge=1)
-    dtype: str | None = None
-
-
-class _Embed(BaseModel):
-    model_config = _STRICT
-    device: str | None = None
-    temperature: float | None = Field(None, gt=0)
-    batch_size: int | None = Field(None, ge=1)
-    max_seq_length: int | None = Field(None, ge=1)
-    runtime: Literal["onnx", "torch"] | None = None
-    quantized: bool | None = None
-
-
-BACKEND_MODELS: dict[str, type[BaseModel]] = {"hf": _HF, "openai": _OpenAI, "vllm": _VLLM, "embed": _Embed}
-BACKEND_OPTIONS = {backend: set(model.model_fields) for backend, model in BACKEND_MODELS.items()}
 EMBEDDED = {"backend": "embed", "model": "default"}
 STAGES = ("label", "expand", "generate", "judge", "bench")
 # a section per command group: its options' values, used wherever no flag gives one (checked by the CLI)
@@ -182,7 +138,7 @@ class Config:
         if engine.backend != "hf":
             raise ConfigError(f"--steer: engine '{name}' uses the {engine.backend} backend, which cannot apply a "
                               "steering vector; steer an hf engine (a local model directory)")
-        _validate(self.path or "config", f"engines.{name}.steer", _Steer, {"vector": vector, "strength": strength})
+        _validate(self.path or "config", f"engines.{name}.steer", Steer, {"vector": vector, "strength": strength})
         steered_name = f"{name} steered {strength:g}"
         options = {**engine.options, "steer": {"vector": vector, "strength": strength}}
         return Config(self.path, {**self.engines, steered_name: EngineConfig(steered_name, "hf", engine.model, options,
@@ -222,14 +178,15 @@ def _engine(where: str, name: str, raw: object) -> EngineConfig:
     if unknown:
         raise ConfigError(f"{where}: engines.{name}.sampling.{sorted(unknown)[0]} is not a sampling setting "
                           f"({', '.join(SAMPLING_DEFAULTS)}, stop)")
-    unknown = set(raw) - BACKEND_OPTIONS[backend]
+    options = REGISTRY[backend].options
+    unknown = set(raw) - set(options.model_fields)
     if unknown:
         raise ConfigError(f"{where}: engines.{name}.{sorted(unknown)[0]} is not an option of the {backend} backend "
-                          f"({', '.join(sorted(BACKEND_OPTIONS[backend]))})")
+                          f"({', '.join(sorted(options.model_fields))})")
     if backend == "openai" and (not isinstance(raw.get("urls"), list) or not raw["urls"]):
         raise ConfigError(f"{where}: engines.{name}.urls must list at least one base URL")
     _validate(where, f"engines.{name}.sampling", _Sampling, sampling)
-    _validate(where, f"engines.{name}", BACKEND_MODELS[backend], raw)
+    _validate(where, f"engines.{name}", options, raw)
     return EngineConfig(name, backend, model, raw, {**SAMPLING_DEFAULTS, **sampling}, dict(sampling))
 
 

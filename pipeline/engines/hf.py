@@ -17,11 +17,11 @@ from pathlib import Path
 import numpy as np
 
 from pipeline.engines.first_token import by_first_token, counts_for, first_token_probs, token_word
-from pipeline.engines.protocol import ChoiceRequest, EngineError, Generation, GenerateRequest, Messages, normalise
+from pipeline.engines.protocol import ChoiceRequest, Engine, EngineError, Generation, GenerateRequest, Messages, normalise
 from pipeline.engines.steering import SteeringVector, steered
 
 
-class HFEngine:
+class HFEngine(Engine):
     backend = "hf"
 
     def __init__(self, model: str, device: str | None = None, dtype: str = "auto", batch_size: int = 16,

@@ -27,7 +27,7 @@ import httpx
 import numpy as np
 
 from pipeline.engines.first_token import TOP_LOGPROBS, first_token_probs
-from pipeline.engines.protocol import ChoiceRequest, EngineError, Generation, GenerateRequest, Messages
+from pipeline.engines.protocol import ChoiceRequest, Engine, EngineError, Generation, GenerateRequest, Messages
 
 RETRIED_STATUS = {408, 409, 425, 429, 500, 502, 503, 504}
 MAX_BACKOFF_S = 30.0
@@ -73,7 +73,7 @@ class Server:
                 "answered_per_s": round(self.answered / self.seconds, 2) if self.seconds else None}
 
 
-class OpenAIEngine:
+class OpenAIEngine(Engine):
     backend = "openai"
 
     def __init__(self, model: str, urls: Sequence[str], api_key_env: str = "OPENAI_API_KEY", concurrency: int = 4,

@@ -16,7 +16,6 @@ import math
 from collections.abc import Sequence
 from functools import lru_cache
 from dataclasses import asdict, dataclass, field
-from typing import Protocol, runtime_checkable
 
 import numpy as np
 
@@ -96,18 +95,31 @@ class Generation:
         return asdict(self)
 
 
-@runtime_checkable
-class Engine(Protocol):
-    """What every backend provides. ``embed`` raises :class:`EngineError` where a backend has none."""
+class Engine:
+    """What every backend provides, and the optional capabilities with what a backend without them does:
+    a backend subclasses this and overrides what it has. A call it cannot answer raises
+    :class:`EngineError` (an embedding model cannot generate)."""
 
     backend: str
     model: str
+    cached: bool = True  # its answers are worth keeping in the store's cache (False: cheaper to recompute)
 
-    def generate(self, requests: Sequence[GenerateRequest]) -> list[Generation]: ...
+    def generate(self, requests: Sequence[GenerateRequest]) -> list[Generation]:
+        raise EngineError(f"the {self.backend} backend cannot generate text")
 
-    def choice_probs(self, requests: Sequence[ChoiceRequest]) -> list[dict[str, float]]: ...
+    def choice_probs(self, requests: Sequence[ChoiceRequest]) -> list[dict[str, float]]:
+        raise EngineError(f"the {self.backend} backend cannot score options")
 
-    def embed(self, texts: Sequence[str]) -> np.ndarray: ...
+    def embed(self, texts: Sequence[str]) -> np.ndarray:
+        raise EngineError(f"the {self.backend} backend has no embeddings")
+
+    def server_stats(self) -> dict[str, dict]:
+        """Per server, what it answered and failed (engines with several servers); none otherwise."""
+        return {}
+
+    def keeping_vectors_in(self, store) -> "Engine":
+        """This engine keeping what it computes in ``store`` where that saves work (embeddings); itself otherwise."""
+        return self
 
 
 def normalise(scores: np.ndarray) -> np.ndarray:

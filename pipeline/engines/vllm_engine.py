@@ -16,7 +16,7 @@ from collections.abc import Sequence
 import numpy as np
 
 from pipeline.engines.first_token import TOP_LOGPROBS, by_first_token, first_token_probs
-from pipeline.engines.protocol import ChoiceRequest, EngineError, Generation, GenerateRequest, Messages, normalise
+from pipeline.engines.protocol import ChoiceRequest, Engine, EngineError, Generation, GenerateRequest, Messages, normalise
 
 
 def chat_prompt_ids(tokenizer, messages: Messages) -> list[int]:
@@ -27,7 +27,7 @@ def chat_prompt_ids(tokenizer, messages: Messages) -> list[int]:
     return list(ids["input_ids"] if hasattr(ids, "keys") else ids)
 
 
-class VLLMEngine:
+class VLLMEngine(Engine):
     backend = "vllm"
 
     def __init__(self, model: str, gpu_memory_utilization: float = 0.85, max_model_len: int | None = None,

@@ -1,0 +1,104 @@
+"""The backends, each declared once: its name, where its engine lives (imported only when opened, so an
+unused backend costs nothing), the options ``misalign.toml`` may give it (types and ranges; a setting
+not given keeps the backend's own default), and whether its model is a local directory.
+
+A new backend is one decorated options model::
+
+    @backend("mine", "my_package.engine:MyEngine")
+    class MyOptions(BaseModel):
+        model_config = _STRICT
+        timeout: float | None = None
+"""
+
+from __future__ import annotations
+
+import importlib
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from pipeline.engines.protocol import Engine, EngineError
+
+_STRICT = ConfigDict(extra="forbid", strict=True)  # "many" is not a number, 5 is not a table
+
+
+@dataclass(frozen=True)
+class Backend:
+    name: str
+    engine: str  # "module:Class", imported when an engine is opened
+    options: type[BaseModel]
+    local_model: bool = False  # the model setting is a directory (a shipped model's short name stands for one)
+
+    def open(self, model: str, options: dict) -> Engine:
+        """The backend's engine on ``model`` with ``options``."""
+        if self.local_model:
+            from pipeline.engines.models import resolve
+            model = resolve(model)
+        module, name = self.engine.split(":")
+        return getattr(importlib.import_module(module), name)(model, **options)
+
+
+REGISTRY: dict[str, Backend] = {}
+
+
+def backend(name: str, engine: str, local_model: bool = False) -> Callable[[type[BaseModel]], type[BaseModel]]:
+    """Declare a backend: a decorator on the model of its options."""
+    def register(options: type[BaseModel]) -> type[BaseModel]:
+        REGISTRY[name] = Backend(name, engine, options, local_model)
+        return options
+    return register
+
+
+def open_engine(name: str, model: str, options: dict) -> Engine:
+    """The named backend's engine; an unknown name is one line listing the known ones."""
+    if name not in REGISTRY:
+        raise EngineError(f"unknown backend '{name}' (use one of {', '.join(REGISTRY)})")
+    return REGISTRY[name].open(model, options)
+
+
+class Steer(BaseModel):
+    model_config = _STRICT
+    vector: str
+    strength: float = 1.0
+    layers: list[int] | None = None
+
+
+@backend("hf", "pipeline.engines.hf:HFEngine", local_model=True)
+class HFOptions(BaseModel):
+    model_config = _STRICT
+    device: str | None = None
+    dtype: str | None = None
+    batch_size: int | None = Field(None, ge=1)
+    steer: Steer | None = None  # a steering vector applied to every call (misalign steer build)
+
+
+@backend("openai", "pipeline.engines.openai_server:OpenAIEngine")
+class OpenAIOptions(BaseModel):
+    model_config = _STRICT
+    urls: list[Annotated[str, Field(pattern=r"^https?://")]] = Field(min_length=1)
+    api_key_env: str | None = None
+    concurrency: int | None = Field(None, ge=1)
+    timeout: float | None = Field(None, gt=0)
+    retries: int | None = Field(None, ge=0)
+    backoff: float | None = Field(None, ge=0)
+
+
+@backend("vllm", "pipeline.engines.vllm_engine:VLLMEngine", local_model=True)
+class VLLMOptions(BaseModel):
+    model_config = _STRICT
+    gpu_memory_utilization: float | None = Field(None, gt=0, le=1)
+    max_model_len: int | None = Field(None, ge=1)
+    dtype: str | None = None
+
+
+@backend("embed", "pipeline.engines.embed:EmbedEngine")
+class EmbedOptions(BaseModel):
+    model_config = _STRICT
+    device: str | None = None
+    temperature: float | None = Field(None, gt=0)
+    batch_size: int | None = Field(None, ge=1)
+    max_seq_length: int | None = Field(None, ge=1)
+    runtime: Literal["onnx", "torch"] | None = None
+    quantized: bool | None = None
