@@ -344,7 +344,7 @@ def test_counts_and_seeds_below_their_least_are_one_line(cli, db_path, ingested,
     (b'[engines.l]\nbackend = "hf"\nmodel = "m"\n[engines.l.sampling]\ntop_p = 1.5\n',
      "engines.l.sampling.top_p: input should be less than or equal to 1, not 1.5"),
     (b'[stages]\nlabel = "embedded"\n# caf\xe9\n', "not UTF-8 text (byte 0xe9"),
-    (b"[engine.x]\n", "'engine' is not a section of misalign.toml (engines, stages, pairs)"),
+    (b"[engine.x]\n", "'engine' is not a section of misalign.toml (engines, stages, label, dedup, expand, pairs, bench, review, export)"),
 ])
 def test_a_bad_config_file_is_one_line_naming_file_and_key(cli, tmp_path, toml, message):
     path = tmp_path / "misalign.toml"
