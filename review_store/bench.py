@@ -57,9 +57,13 @@ class BenchQueries:
             "AND (p.aligned_id IS NULL OR p.misaligned_id IS NULL) ORDER BY p.id")]
 
     def add_bench_run(self, row: dict) -> None:
+        """Record one run of a benchmark (id, group, index, protocol, engine, model, params); a run already
+        recorded is kept as it was.
+        """
         self.db["bench_runs"].insert(row, ignore=True)
 
     def finish_bench_run(self, run_id: str, seconds: float) -> None:
+        """Add ``seconds`` to a run's recorded time (a resumed run adds each part)."""
         self.db.execute("UPDATE bench_runs SET seconds = COALESCE(seconds, 0) + ? WHERE id = ?", [seconds, run_id])
 
     def bench_result_pairs(self, run_id: str) -> set[str]:
@@ -67,6 +71,9 @@ class BenchQueries:
         return {r[0] for r in self.db.execute("SELECT DISTINCT pair_id FROM bench_results WHERE run_id = ?", [run_id])}
 
     def add_bench_results(self, rows: Iterable[dict]) -> int:
+        """Result rows of a benchmark on pairs (run, pair, slot, flagged, probability, dimensions, raw,
+        usable); one already stored is kept. Returns how many were new.
+        """
         return insert_new(self.db, "bench_results", encoded_results(rows))
 
     def bench_results(self, group_id: str) -> list[dict]:
@@ -91,6 +98,11 @@ class BenchQueries:
         return flags
 
     def bench_runs(self, group_id: str | None = None) -> list[dict]:
+        """The runs of a benchmark (every run, without ``group_id``), oldest first.
+
+        >>> store.bench_runs("no-such-benchmark")
+        []
+        """
         where, params = ("WHERE group_id = ?", [group_id]) if group_id else ("", [])
         return list(self.db.query(f"SELECT * FROM bench_runs {where} ORDER BY created_at, group_id, run_index", params))
 

@@ -33,9 +33,17 @@ class ExpansionQueries:
         return list(self.db.execute("SELECT id, simhash FROM prompts WHERE is_canonical = 1 AND simhash IS NOT NULL"))
 
     def prompt_exists(self, prompt_id: str) -> bool:
+        """Whether a prompt with this id is in the store.
+
+        >>> store.prompt_exists("0" * 24)
+        False
+        """
         return self.db.execute("SELECT 1 FROM prompts WHERE id = ?", [prompt_id]).fetchone() is not None
 
     def add_prompt_parents(self, rows: Iterable[dict]) -> int:
+        """Link expanded prompts to the seed prompts they were written from (prompt_id, parent_id). Returns
+        how many links were new.
+        """
         return insert_new(self.db, "prompt_parents", rows)
 
     def add_expansion_candidates(self, rows: Iterable[dict]) -> int:

@@ -56,6 +56,11 @@ class ExportQueries:
         return votes
 
     def prompt_source_names(self) -> dict[str, list[str]]:
+        """Per prompt: the names of the sources it was ingested from.
+
+        >>> store.prompt_source_names()
+        {}
+        """
         found: dict = {}
         for prompt, source in self.db.execute("SELECT DISTINCT prompt_id, source FROM prompt_sources"):
             found.setdefault(prompt, []).append(source)
@@ -74,9 +79,19 @@ class ExportQueries:
         return self.db.execute("SELECT 1 FROM exports WHERE out = ? LIMIT 1", [out]).fetchone() is not None
 
     def exports(self) -> list[dict]:
+        """Every export made from this store (id, when, folder, settings, pairs per split), oldest first.
+
+        >>> store.exports()
+        []
+        """
         return [{**r, "params": json.loads(r["params"]), "counts": json.loads(r["counts"])}
                 for r in self.db.query("SELECT * FROM exports ORDER BY created_at, id")]
 
     def split_counts(self, export_id: str) -> dict[str, int]:
+        """Pairs per split of an export.
+
+        >>> store.split_counts("no-such-export")
+        {}
+        """
         return {r[0]: r[1] for r in self.db.execute(
             "SELECT split, COUNT(*) FROM splits WHERE export_id = ? GROUP BY split", [export_id])}

@@ -32,6 +32,11 @@ class LabelQueries:
              row.get("template_hash"), row.get("taxonomy_version"), row.get("created_at"), domains])
 
     def labeler_id(self, name: str) -> int | None:
+        """The numeric id the store keeps a labeler under, or None for a name it does not know.
+
+        >>> store.labeler_id("nobody") is None
+        True
+        """
         row = self.db.execute("SELECT id FROM labelers WHERE name = ?", [name]).fetchone()
         return row[0] if row else None
 
@@ -118,6 +123,11 @@ class LabelQueries:
                                      f"l.labeler_id = {LABELER_ID}) AND {where}", [labeler, *params], batch)
 
     def count_prompts_without_labels(self, labeler: str, subset: dict | None = None) -> int:
+        """How many prompts ``labeler`` has not labelled yet (of ``subset``, when given).
+
+        >>> store.count_prompts_without_labels("embed:model:softmax")
+        0
+        """
         where, params = subset_where(subset)
         return self.db.execute(
             "SELECT COUNT(*) FROM prompts p WHERE NOT EXISTS "
@@ -157,6 +167,11 @@ class LabelQueries:
                                         "provenance": json.dumps(row["provenance"], sort_keys=True)}, ignore=True)
 
     def label_model(self, model_id: str) -> dict | None:
+        """A fitted labelling model by id (its parameters, provenance and bytes), or None.
+
+        >>> store.label_model("no-such-model") is None
+        True
+        """
         rows = list(self.db.query("SELECT * FROM label_models WHERE id = ?", [model_id]))
         return {**rows[0], "params": json.loads(rows[0]["params"]),
                 "provenance": json.loads(rows[0]["provenance"])} if rows else None

@@ -24,6 +24,11 @@ class PairQueries:
         return prompt_pages(self.db, f"{KEPT} AND {_HAS_DOMAIN} AND {_NO_PAIR}", [labeler], batch)
 
     def count_prompts_needing_pairs(self, labeler: str) -> int:
+        """How many canonical prompts labelled by ``labeler`` have no pair yet.
+
+        >>> store.count_prompts_needing_pairs("imported:prompts.csv")
+        0
+        """
         return self.db.execute(f"SELECT COUNT(*) FROM prompts p WHERE {KEPT} AND {_HAS_DOMAIN} AND {_NO_PAIR}",
                                [labeler]).fetchone()[0]
 
@@ -58,6 +63,7 @@ class PairQueries:
             "ORDER BY prompt_id, slot, attempt, created_at, id", [json.dumps(list(prompt_ids))]))
 
     def judgments_of(self, candidate_ids: Iterable[str]) -> list[dict]:
+        """Every stage-1 and stage-2 judgment of the given candidates, with its reason and rationale."""
         return list(self.db.query(
             "SELECT * FROM judgments WHERE candidate_id IN (SELECT value FROM json_each(?)) ORDER BY stage, reason_code",
             [json.dumps(list(candidate_ids))]))
@@ -85,6 +91,11 @@ class PairQueries:
         return self._pair_where("prompt_id", prompt_id)
 
     def pair_by_id(self, pair_id: str) -> dict | None:
+        """One pair with its statuses, reason codes and slots, or None.
+
+        >>> store.pair_by_id("no-such-pair") is None
+        True
+        """
         return self._pair_where("id", pair_id)
 
     def _pair_where(self, column: str, value: str) -> dict | None:

@@ -24,6 +24,11 @@ class ResponseQueries:
             for r in rows))
 
     def response_count(self) -> int:
+        """How many labelled responses the store holds.
+
+        >>> store.response_count()
+        0
+        """
         return self.db.execute("SELECT COUNT(*) FROM responses").fetchone()[0]
 
     def bench_responses(self, models: list[str] | None = None) -> list[dict]:
@@ -69,6 +74,9 @@ class ResponseQueries:
                                               [run_id])}
 
     def add_bench_response_results(self, rows: Iterable[dict]) -> int:
+        """Result rows of a benchmark on labelled responses (run, response, flagged, probability, dimensions,
+        raw, usable); one already stored is kept. Returns how many were new.
+        """
         return insert_new(self.db, "bench_response_results", encoded_results(rows))
 
     def bench_response_results(self, group_id: str) -> list[dict]:

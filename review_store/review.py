@@ -29,6 +29,11 @@ class ReviewQueries:
         return panels
 
     def panel(self, name: str) -> dict | None:
+        """One review panel with its settings (submissions needed, suggestions shown), or None.
+
+        >>> store.panel("South Asia") is None
+        True
+        """
         return next((p for p in self.panels() if p["name"] == name), None)
 
     def add_annotator(self, row: dict, panels: Iterable[str] = ()) -> None:
@@ -44,6 +49,11 @@ class ReviewQueries:
         insert_new(self.db, "panel_members", ({"panel": p, "annotator": name} for p in panels))
 
     def annotators(self, panel: str | None = None) -> list[dict]:
+        """The annotators (of ``panel``, when given) with their attributes and panels.
+
+        >>> store.annotators("South Asia")
+        []
+        """
         if panel is None:
             return list(self.db.query("SELECT * FROM annotators ORDER BY name"))
         return list(self.db.query("SELECT a.* FROM annotators a JOIN panel_members m ON m.annotator = a.name "
@@ -134,6 +144,7 @@ class ReviewQueries:
         return [{**item, "answer": answers[item.pop("answer_row")]} for item in items]
 
     def mark_pushed(self, item_ids: Iterable[str], backend: str, external_ids: dict[str, str], at: str) -> None:
+        """Record that review items went to a backend (Argilla): its record ids and when."""
         for item_id in item_ids:
             self.db.execute("UPDATE review_items SET backend = ?, external_id = ?, pushed_at = ? WHERE id = ?",
                             [backend, external_ids.get(item_id), at, item_id])
@@ -220,6 +231,11 @@ class ReviewQueries:
         self.db["adjudications"].upsert(row, pk="pair_id")
 
     def adjudications(self) -> dict[str, dict]:
+        """Per pair: its adjudicated human status, who decided it and why.
+
+        >>> store.adjudications()
+        {}
+        """
         return {r["pair_id"]: r for r in self.db.query("SELECT * FROM adjudications")}
 
     def review_progress(self) -> list[dict]:
@@ -232,5 +248,10 @@ class ReviewQueries:
             "FROM review_items i2) s ON s.id = i.id GROUP BY i.panel, i.queue ORDER BY i.panel, i.queue"))
 
     def human_status_counts(self) -> dict[str, int]:
+        """Pairs per human status (accepted, rejected, needing adjudication).
+
+        >>> store.human_status_counts()
+        {}
+        """
         return {r["human_status"]: r["n"] for r in self.db.query(
             "SELECT human_status, COUNT(*) AS n FROM pairs WHERE human_status IS NOT NULL GROUP BY human_status")}

@@ -112,6 +112,7 @@ class Store(PromptQueries, LabelQueries, DedupQueries, EngineCacheQueries, Expan
         return exc
 
     def close(self) -> None:
+        """Close the connection (the store is usable as a context manager, which closes it too)."""
         self.db.close()
 
     def __enter__(self) -> "Store":

@@ -214,3 +214,14 @@ def test_a_v18_store_keeps_every_semantic_type_after_the_compact_schema(db_path,
         assert store.labeler("imported:dev.csv")["engine"] == "imported"
         assert store.labeler_id("imported:dev.csv") != store.labeler_id("embed:mini:softmax")
         assert {(r["prompt_id"], r["type"]) for r in store.training_types(["imported:dev.csv"])} == {("b", "object")}
+
+
+def test_every_public_store_method_says_what_it_does():
+    """As sqlite-utils documents every method: a docstring on each public method of the store."""
+    import inspect
+
+    from review_store import Store
+
+    undocumented = [name for name, method in inspect.getmembers(Store, inspect.isfunction)
+                    if not name.startswith("_") and not (method.__doc__ or "").strip()]
+    assert not undocumented, undocumented

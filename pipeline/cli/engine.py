@@ -18,7 +18,8 @@ engine_app = typer.Typer(help="Try an engine by hand; answers go through the sto
 def engine_generate(
     ctx: typer.Context,
     prompt: Annotated[str, typer.Argument(help="The user message.")],
-    engine: Annotated[str, typer.Option(help="An engine named in misalign.toml.")] = "embedded",
+    engine: Annotated[str, typer.Option("--model", "--engine", help="An engine named in misalign.toml (as bench "
+                                                                   "run's --model).")] = "embedded",
     n: Annotated[Optional[int], typer.Option(help="Answers to sample.")] = None,
     temperature: Annotated[Optional[float], typer.Option()] = None,
     max_tokens: Annotated[Optional[int], typer.Option()] = None,
@@ -40,7 +41,8 @@ def engine_choose(
     ctx: typer.Context,
     text: Annotated[str, typer.Argument(help="The user message.")],
     options: Annotated[str, typer.Option(help="Comma-separated options, e.g. yes,no.")],
-    engine: Annotated[str, typer.Option(help="An engine named in misalign.toml.")] = "embedded",
+    engine: Annotated[str, typer.Option("--model", "--engine", help="An engine named in misalign.toml (as bench "
+                                                                   "run's --model).")] = "embedded",
 ) -> None:
     """Print each option's probability of following TEXT."""
     from pipeline.engines import ChoiceRequest, as_messages

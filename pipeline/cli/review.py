@@ -209,7 +209,8 @@ def _number(value: float) -> str:
 def agreement_command(
     ctx: typer.Context,
     answer: Annotated[str, typer.Option(help="pair_valid or aligned_acceptable.")] = "pair_valid",
-    samples: Annotated[int, typer.Option(min=1, help="Bootstrap resamples for the intervals.")] = BOOTSTRAP_SAMPLES,
+    samples: Annotated[int, typer.Option("--bootstrap", "--samples", min=1,
+                                         help="Bootstrap resamples for the intervals.")] = BOOTSTRAP_SAMPLES,
     domains: Annotated[bool, typer.Option(help="Also per domain.")] = False,
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
 ) -> None:
