@@ -58,6 +58,18 @@ class LabelQueries:
             return None
         return {**rows[0], "domains": json.loads(rows[0]["domains"]) if rows[0]["domains"] else None}
 
+    def add_label_rows(self, labels: Iterable[dict], distributions: Iterable[dict] = (), types: Iterable[dict] = (),
+                       failures: Iterable[dict] = ()) -> None:
+        """What labelling prompts stores, the one place it is written: the assigned labels, each (prompt,
+        dimension)'s whole distribution, semantic types and unusable answers (see the methods below).
+
+        >>> store.add_label_rows([])
+        """
+        self.add_labels(labels)
+        self.add_label_distributions(distributions)
+        self.add_semantic_types(types)
+        self.add_label_failures(failures)
+
     def add_labels(self, rows: Iterable[dict]) -> int:
         """Add assigned labels (prompt_id, dimension, domain, probability, labeler): the domains a labeler gives
         a prompt, or 'none' / 'unknown'. A label already stored is kept as it was. Returns how many were new."""

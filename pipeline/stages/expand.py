@@ -126,10 +126,7 @@ def expand(store: Store, taxonomy: Taxonomy, config: Config, options: ExpandOpti
                                          for c, _, _ in accepted for e in c["examples"])
                 store.set_fingerprints((c["id"], None if is_short else value) for c, value, is_short in accepted)
                 store.apply_dedup([(c["id"], c["id"]) for c, _, _ in accepted], [], dedup_params)
-                store.add_labels(r for r in rows.labels if r["prompt_id"] in accepted_ids)
-                store.add_label_distributions(r for r in rows.distributions if r["prompt_id"] in accepted_ids)
-                store.add_semantic_types(r for r in rows.types if r["prompt_id"] in accepted_ids)
-                store.add_label_failures(r for r in rows.failures if r["prompt_id"] in accepted_ids)
+                rows.of(accepted_ids).save(store)
                 store.add_expansion_candidates(
                     {"id": f"{c['id'] or 'empty'}:{c['domain'].id}:{c['round']}", "domain": c["domain"].id,
                      "text": c["text"], "status": c["status"], "generator": generator.model, "labeler": name,

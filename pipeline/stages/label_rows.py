@@ -43,6 +43,15 @@ class LabelRows:
         if distribution:
             self.distributions.append(distribution)
 
+    def of(self, prompt_ids: set[str]) -> "LabelRows":
+        """The rows of these prompts only."""
+        return LabelRows(*([r for r in rows if r["prompt_id"] in prompt_ids]
+                           for rows in (self.labels, self.distributions, self.types, self.failures)))
+
+    def save(self, store: Store) -> None:
+        """Write them (inside the caller's transaction)."""
+        store.add_label_rows(self.labels, self.distributions, self.types, self.failures)
+
 
 def label_pending(store: Store, name: str, batch_size: int, report: StageReport,
                   rows_for: Callable[[list[dict]], LabelRows], subset: dict | None = None) -> None:
@@ -56,10 +65,7 @@ def label_pending(store: Store, name: str, batch_size: int, report: StageReport,
         for batch in store.prompts_without_labels(name, batch_size, subset):
             rows = rows_for(batch)
             with store.transaction():
-                store.add_labels(rows.labels)
-                store.add_label_distributions(rows.distributions)
-                store.add_semantic_types(rows.types)
-                store.add_label_failures(rows.failures)
+                rows.save(store)
             report.items_in += len(batch)
             report.kept += len(batch)
             bar.update(len(batch))
