@@ -11,17 +11,17 @@ Example (``responses.jsonl``: prompt, slot, text, generator per line; ``judge`` 
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 from tqdm import tqdm
 
 from pipeline.engines.config import Config
 from pipeline.errors import UsageError
+from pipeline.stages.pairs.candidates import candidate_row
 from pipeline.stages.pairs.templates import SLOTS
 from pipeline.stages.pairs.run import PairOptions, PairRun
 from pipeline.text.readers import InputError, read_records, text_field
-from review_store import StageReport, Store, content_id, normalise_text, prompt_id
+from review_store import StageReport, Store, normalise_text, prompt_id
 from taxonomy import Taxonomy
 
 IMPORT_COLUMNS = ["prompt", "slot", "text", "generator"]
@@ -50,11 +50,8 @@ def read_import(store: Store, path: str | Path, fmt: str | None = None, taxonomy
         pid = prompt_id(prompt)
         if not normalise_text(prompt) or not store.prompt_exists(pid):
             raise InputError(f"{where}: field 'prompt': not a prompt in the store; ingest it first")
-        rows.append({"id": content_id("candidate", pid, slot, generator, 0, text), "prompt_id": pid, "slot": slot,
-                     "text": text, "generator": generator, "origin": "imported",
-                     "params": json.dumps({"source": path.name, "row": record.row}), "attempt": 0, "parent_id": None,
-                     "feedback": None, "finish_reason": text_field(path, record, "finish_reason").strip() or None,
-                     "kind": kind})
+        rows.append(candidate_row(pid, slot, text, generator, "imported", {"source": path.name, "row": record.row},
+                                  finish_reason=text_field(path, record, "finish_reason").strip() or None, kind=kind))
     if not rows:
         raise InputError(f"{path}: no candidates in the file")
     return rows
@@ -70,10 +67,9 @@ def import_candidates(store: Store, taxonomy: Taxonomy, config: Config, path: st
 def candidates_from_responses(store: Store) -> list[dict]:
     """The store's labelled responses as candidates: each in the slot of its verdict, with its kind
     and finish reason; its model is its generator."""
-    return [{"id": content_id("candidate", r["prompt_id"], r["verdict"], r["model"], 0, r["text"]),
-             "prompt_id": r["prompt_id"], "slot": r["verdict"], "text": r["text"], "generator": r["model"],
-             "origin": "imported", "params": json.dumps({"source": "labelled responses", "response": r["id"]}),
-             "attempt": 0, "parent_id": None, "feedback": None, "finish_reason": r["finish_reason"], "kind": r["kind"]}
+    return [candidate_row(r["prompt_id"], r["verdict"], r["text"], r["model"], "imported",
+                          {"source": "labelled responses", "response": r["id"]}, finish_reason=r["finish_reason"],
+                          kind=r["kind"])
             for r in store.bench_responses()]
 
 

@@ -42,6 +42,7 @@ from pipeline.stages.pairs.templates import (
     similarity_rationale,
     template_hash,
 )
+from pipeline.stages.pairs.candidates import candidate_row
 from pipeline.stages.pairs.rules import FEEDBACK, failed_rules, near_identical, rules_name
 from review_store import StageReport, Store, content_id, normalise_text
 from taxonomy import Taxonomy
@@ -211,13 +212,10 @@ class PairRun:
             for (prompt, slot, _, _, parent), generation in zip(mine, engine.generate(requests)):
                 attempt = parent.row["attempt"] + 1 if parent else 0
                 for text, reason in zip(generation.texts, generation.finish_reasons):  # stored exactly as written
-                    rows.append({"id": content_id("candidate", prompt["id"], slot, engine.model, attempt, text),
-                                 "prompt_id": prompt["id"], "slot": slot, "text": text, "generator": engine.model,
-                                 "origin": "generated", "params": params, "attempt": attempt,
-                                 "parent_id": parent.id if parent else None,
-                                 "feedback": self.feedback(parent) if parent else None, "finish_reason": reason,
-                                 "kind": self.kind_of(prompt["id"], parent) if slot == "misaligned" else None,
-                                 "created_at": self.report.started_at})
+                    rows.append(candidate_row(
+                        prompt["id"], slot, text, engine.model, "generated", params, attempt,
+                        parent.id if parent else None, self.feedback(parent) if parent else None, reason,
+                        self.kind_of(prompt["id"], parent) if slot == "misaligned" else None, self.report.started_at))
             # k draws that came back word for word the same are one candidate, and said so
             self.counts["identical_candidates"] += len(rows) - len({r["id"] for r in rows})
             with self.store.transaction():
