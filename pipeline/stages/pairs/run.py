@@ -112,6 +112,18 @@ def in_audit_sample(pair_id: str, seed: int, rate: float) -> bool:
     return int(content_id("audit", seed, pair_id), 16) / 16 ** 24 < rate
 
 
+@dataclass(frozen=True)
+class PlanEntry:
+    """One request to a generator: ``n`` candidates for ``slot`` of ``prompt`` from pool member
+    ``generator``; ``parent`` is the failed candidate a resample rewrites (None: a first attempt)."""
+
+    prompt: dict
+    slot: str
+    generator: int
+    n: int
+    parent: Candidate | None = None
+
+
 class PairRun:
     """One run of the stage: the engines, the labeller's domains and the report."""
 
@@ -190,26 +202,28 @@ class PairRun:
 
     # -- generation ---------------------------------------------------------------------------
 
-    def generate(self, plan: list[tuple[dict, str, int, int, Candidate | None]], domains: dict) -> None:
-        """Ask the generators for candidates: plan entries are (prompt, slot, generator index, n, parent)."""
+    def generate(self, plan: list[PlanEntry], domains: dict) -> None:
+        """Ask each generator of the pool for the candidates the plan gives it."""
         for index, (settings, engine) in enumerate(self.generators):
-            mine = [entry for entry in plan if entry[2] == index]
+            mine = [entry for entry in plan if entry.generator == index]
             if not mine:
                 continue
             sampling = settings.sampling_for("pairs", temperature=self.options.temperature, top_p=self.options.top_p,
                                              max_tokens=self.options.max_tokens, seed=self.options.seed)
             requests = []
-            for prompt, slot, _, n, parent in mine:
+            for entry in mine:
+                prompt, parent = entry.prompt, entry.parent
                 previous = (parent.row["text"], self.feedback(parent)) if parent else (None, None)
-                requests.append(GenerateRequest(generator_messages(prompt["text"], domains[prompt["id"]][0], slot, *previous,
-                                                                   kind=self.kind_text(prompt["id"], parent)),
-                                                n=n, **sampling))
+                requests.append(GenerateRequest(generator_messages(prompt["text"], domains[prompt["id"]][0], entry.slot,
+                                                                   *previous, kind=self.kind_text(prompt["id"], parent)),
+                                                n=entry.n, **sampling))
             params = json.dumps({"engine": settings.name, "backend": settings.backend, "seed": sampling["seed"],
                                  "temperature": sampling["temperature"], "top_p": sampling["top_p"],
                                  "max_tokens": sampling["max_tokens"], "templates": self.templates}, sort_keys=True)
             self.report.params.setdefault("sampling", {})[settings.name] = {k: v for k, v in sampling.items() if v != ()}
             rows = []
-            for (prompt, slot, _, _, parent), generation in zip(mine, engine.generate(requests)):
+            for entry, generation in zip(mine, engine.generate(requests)):
+                prompt, slot, parent = entry.prompt, entry.slot, entry.parent
                 attempt = parent.row["attempt"] + 1 if parent else 0
                 for text, reason in zip(generation.texts, generation.finish_reasons):  # stored exactly as written
                     rows.append(candidate_row(
@@ -220,7 +234,7 @@ class PairRun:
             self.counts["identical_candidates"] += len(rows) - len({r["id"] for r in rows})
             with self.store.transaction():
                 added = self.store.add_candidates(rows)
-            self.counts["resampled" if mine[0][4] else "candidates"] += added
+            self.counts["resampled" if mine[0].parent else "candidates"] += added
 
     def kind_of(self, prompt_id: str, candidate: Candidate | None) -> str | None:
         """The misalignment kind whose rules a candidate meets: a misaligned candidate's own, else the prompt's."""
@@ -248,7 +262,7 @@ class PairRun:
                     return index
         return (int(prompt_id[:8], 16) + offset) % len(self.generators)
 
-    def initial_plan(self, prompts: list[dict], candidates: dict[str, list[Candidate]]) -> list:
+    def initial_plan(self, prompts: list[dict], candidates: dict[str, list[Candidate]]) -> list[PlanEntry]:
         """K candidates for each slot that has none yet, spread over the generators."""
         if not self.generators:
             return []
@@ -261,10 +275,10 @@ class PairRun:
                 for j in range(self.options.k):
                     index = self.generator_for(prompt["id"], offset=j)
                     shares[index] = shares.get(index, 0) + 1
-                plan += [(prompt, slot, index, n, None) for index, n in sorted(shares.items())]
+                plan += [PlanEntry(prompt, slot, index, n) for index, n in sorted(shares.items())]
         return plan
 
-    def resample_plan(self, prompts: list[dict], candidates: dict[str, list[Candidate]]) -> list:
+    def resample_plan(self, prompts: list[dict], candidates: dict[str, list[Candidate]]) -> list[PlanEntry]:
         """One new attempt per failed candidate of the latest attempt, for slots with no candidate at
         the threshold, until the round budget."""
         if not self.generators:
@@ -279,7 +293,7 @@ class PairRun:
                 if latest >= self.options.rounds:
                     continue
                 # a new attempt cannot mend a judge's unusable answer
-                plan += [(prompt, slot, self.generator_for(prompt["id"], c), 1, c)
+                plan += [PlanEntry(prompt, slot, self.generator_for(prompt["id"], c), 1, c)
                          for c in mine if c.row["attempt"] == latest and not c.unusable]
         return plan
 
