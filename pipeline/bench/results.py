@@ -7,8 +7,8 @@ import math
 import time
 from collections.abc import Callable
 
-from tqdm import tqdm
 
+from pipeline.text.progress import progress
 from review_store import StageReport, Store
 
 
@@ -29,14 +29,16 @@ def judge_in_batches(store: Store, run_id: str, todo: list[dict], batch: int, de
     """One run over the items still to judge: each batch's result rows committed as they come (a run
     cut off resumes), unusable answers counted, the run's time recorded."""
     began = time.perf_counter()
-    for begin in tqdm(range(0, len(todo), batch), desc=description, unit=" batches", disable=None):
-        items = todo[begin:begin + batch]
-        rows = rows_of(items)
-        with store.transaction():
-            save(rows)
-        report.items_in += len(items)
-        unusable = sum(not r["usable"] for r in rows)
-        if unusable:
-            report.drop("unusable_answer", unusable)
+    with progress(len(todo), description, "items", shown=bool(todo)) as bar:
+        for begin in range(0, len(todo), batch):
+            items = todo[begin:begin + batch]
+            rows = rows_of(items)
+            with store.transaction():
+                save(rows)
+            report.items_in += len(items)
+            bar.update(len(items))
+            unusable = sum(not r["usable"] for r in rows)
+            if unusable:
+                report.drop("unusable_answer", unusable)
     with store.transaction():
         store.finish_bench_run(run_id, time.perf_counter() - began)

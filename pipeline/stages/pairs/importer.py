@@ -13,13 +13,13 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from tqdm import tqdm
 
 from pipeline.engines.config import Config
 from pipeline.errors import UsageError
 from pipeline.stages.pairs.candidates import candidate_row
 from pipeline.stages.pairs.templates import SLOTS
 from pipeline.stages.pairs.run import PairOptions, PairRun
+from pipeline.text.progress import progress
 from pipeline.text.readers import InputError, read_records, text_field
 from review_store import StageReport, Store, normalise_text, prompt_id
 from taxonomy import Taxonomy
@@ -86,7 +86,8 @@ def pair_candidates(store: Store, taxonomy: Taxonomy, config: Config, rows: list
     run.counts["candidates"] += added
     run.report.notes["rows"] = len(rows)
     prompts = store.prompts_by_id(dict.fromkeys(r["prompt_id"] for r in rows))
-    for begin in tqdm(range(0, len(prompts), options.batch_prompts), desc="pairs (import)", unit=" batches",
-                      disable=None):
-        run.process(prompts[begin:begin + options.batch_prompts])
+    with progress(len(prompts), "pairs (import)", "prompts") as bar:
+        for begin in range(0, len(prompts), options.batch_prompts):
+            run.process(prompts[begin:begin + options.batch_prompts])
+            bar.update(len(prompts[begin:begin + options.batch_prompts]))
     return run.finish()

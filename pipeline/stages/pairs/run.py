@@ -25,7 +25,6 @@ from __future__ import annotations
 import json
 from dataclasses import asdict, dataclass
 
-from tqdm import tqdm
 
 from pipeline.errors import UsageError, one_line
 from pipeline.stages.pairs.options import PairOptions
@@ -43,6 +42,7 @@ from pipeline.stages.pairs.templates import (
     template_hash,
 )
 from pipeline.stages.pairs.candidates import candidate_row
+from pipeline.text.progress import progress
 from pipeline.stages.pairs.rules import FEEDBACK, failed_rules, near_identical, rules_name
 from review_store import StageReport, Store, content_id, normalise_text
 from taxonomy import Taxonomy
@@ -485,12 +485,13 @@ def make_pairs(store: Store, taxonomy: Taxonomy, config: Config, options: PairOp
     total = store.count_prompts_needing_pairs(run.labeler)
     if options.limit is not None:
         total = min(total, options.limit)
-    bar = tqdm(total=total, desc="pairs", unit=" prompts", disable=None)
-    for batch in store.prompts_needing_pairs(run.labeler, options.batch_prompts):
-        batch = batch[:total - run.report.items_in]
-        if not batch:
-            break
-        run.process(batch)
-        bar.update(len(batch))
-    bar.close()
+    with progress(total, "pairs", "prompts") as bar:  # lines in a log too: a generator takes minutes a batch
+        if total:  # a generator may take minutes over the first batch: say it started
+            bar.update(0)
+        for batch in store.prompts_needing_pairs(run.labeler, options.batch_prompts):
+            batch = batch[:total - run.report.items_in]
+            if not batch:
+                break
+            run.process(batch)
+            bar.update(len(batch))
     return run.finish()
