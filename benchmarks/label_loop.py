@@ -12,7 +12,7 @@ out (never queued, never trained on) and scores every round. From the rest, a ra
 - random: prompts drawn at random.
 
 After each fit: top-1 among real domains on the held-out prompts, overall and on their most confident
-half (``pipeline.stages.label_figures``, the definitions every labelling report uses). Prints the
+half (``pipeline.labelling.figures``, the definitions every labelling report uses). Prints the
 curves as a table, how many labels margin and entropy need to reach random's final top-1, and the cost
 (fits, seconds) of each strategy; writes the curves as a PNG chart.
 
@@ -39,8 +39,8 @@ from benchmarks.label import DEV_CSV, LABELS, released_prompts  # noqa: E402
 from pipeline.review.label_review import uncertainty  # noqa: E402
 from pipeline.stages.dedup import dedup  # noqa: E402
 from pipeline.stages.ingest import ingest  # noqa: E402
-from pipeline.stages.label_figures import label_figures  # noqa: E402
-from pipeline.stages.label_model import fit_label_model  # noqa: E402
+from pipeline.labelling.figures import label_figures  # noqa: E402
+from pipeline.labelling.model import fit_label_model  # noqa: E402
 from pipeline.stages.label_trained import training_set  # noqa: E402
 from pipeline.stages.options import DedupOptions, IngestOptions, LabelOptions  # noqa: E402
 from review_store import Store  # noqa: E402

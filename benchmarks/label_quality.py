@@ -34,8 +34,8 @@ from pipeline.engines.embed import EmbedEngine  # noqa: E402
 from pipeline.stages.dedup import dedup  # noqa: E402
 from pipeline.stages.ingest import ingest  # noqa: E402
 from pipeline.stages.label import label  # noqa: E402
-from pipeline.stages.label_figures import label_figures, label_set  # noqa: E402
-from pipeline.stages.label_model import cross_validated  # noqa: E402
+from pipeline.labelling.figures import label_figures, label_set  # noqa: E402
+from pipeline.labelling.model import cross_validated  # noqa: E402
 from pipeline.stages.label_trained import training_set  # noqa: E402
 from pipeline.stages.options import DedupOptions, IngestOptions, LabelOptions  # noqa: E402
 from review_store import Store  # noqa: E402
@@ -155,7 +155,7 @@ def main() -> None:
         return
     print(f"{args.folds}-fold cross-validation grouped by dedup cluster, {DEV_CSV.name}"
           f"{f' (first {args.limit})' if args.limit else ''}; top-1 goals {GOALS}, ECE <= 0.05")
-    print(f"figures of pipeline/stages/label_figures.py; at δ = {DELTA}; top-1 @50%: on the most confident half")
+    print(f"figures of pipeline/labelling/figures.py; at δ = {DELTA}; top-1 @50%: on the most confident half")
     print(f"{'method':16} {'dimension':10} {'accuracy':>8} {'macro-F1':>8} {'top-1 real':>10} {'None P':>6} "
           f"{'None R':>6} {'ECE':>6} {'acc @δ':>6} {'top-1 @50%':>10} {'AURC':>6} {'CV s':>7}")
     for r in rows:

@@ -10,8 +10,8 @@ import pytest
 from scipy.special import softmax
 from sklearn.metrics import accuracy_score, f1_score
 
-from pipeline.stages.label_figures import expected_calibration_error, label_figures
-from pipeline.stages.label_model import LabelModel, cross_validated, fit_label_model, grouped_folds
+from pipeline.labelling.figures import expected_calibration_error, label_figures
+from pipeline.labelling.model import LabelModel, cross_validated, fit_label_model, grouped_folds
 from taxonomy import load_taxonomy
 
 DEV_CSV = Path(__file__).resolve().parents[2] / "shared" / "data" / "misalign_bench_prompts_dev.csv"

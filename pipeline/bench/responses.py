@@ -82,7 +82,7 @@ def trained_verdicts(responses: list[dict], embed, seed: int = 0) -> list[tuple[
     prompt's dedup cluster."""
     from sklearn.linear_model import LogisticRegression
 
-    from pipeline.stages.label_model import grouped_folds
+    from pipeline.labelling.model import grouped_folds
 
     prompts, texts = embed([r["prompt"] for r in responses]), embed([r["text"] for r in responses])
     features = np.hstack([prompts, texts, prompts * texts])

@@ -104,7 +104,7 @@ def label_command(
         return
     from pipeline.stages.label import label
     from pipeline.stages.label_agreement import label_agreement
-    from pipeline.stages.label_figures import figure_lines
+    from pipeline.labelling.figures import figure_lines
 
     options = LabelOptions(engine=engine, mode=mode, delta=delta, shortlist=shortlist, labeler=labeler, semantic_types=types,
                            train_on=tuple(n.strip() for n in (train_on or "").split(",") if n.strip()), features=features,
@@ -145,7 +145,7 @@ def _echo_cross_validation(figures: dict, k: int, as_json: bool) -> None:
     if as_json:
         echo(json.dumps({"cross_validation": figures}, indent=2), err=True)
         return
-    from pipeline.stages.label_figures import figure_lines
+    from pipeline.labelling.figures import figure_lines
 
     echo(f"{k}-fold cross-validation, folds grouped by dedup cluster (figures on held-out prompts only):")
     for line in figure_lines(figures):

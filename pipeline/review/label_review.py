@@ -201,7 +201,7 @@ def update_human_labels(store: Store, panel: str, prompt_ids: list[str]) -> dict
 def labellers_against_people(store: Store, taxonomy: Taxonomy, delta: float = DELTA) -> list[dict]:
     """How each model labeller agrees with each panel's labels, on prompts people labelled after the labeller
     was made (so never on what a learned labeller was fitted on), in the labelling figures every report uses
-    (:mod:`pipeline.stages.label_figures`): per (panel, labeller, dimension) the prompts, top-1 among real
+    (:mod:`pipeline.labelling.figures`): per (panel, labeller, dimension) the prompts, top-1 among real
     domains and accuracy (None included). Labellers in the order they were made: a refit after corrections
     comes after the one before."""
     answered: dict[str, dict[str, str]] = {}  # panel -> prompt -> latest answer time

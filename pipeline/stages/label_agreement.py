@@ -1,5 +1,5 @@
 """How a labeler agrees with reference labels (e.g. the paper's, imported), in the figures of
-:mod:`pipeline.stages.label_figures`, from the labeler's stored distributions.
+:mod:`pipeline.labelling.figures`, from the labeler's stored distributions.
 
 Per dimension, over prompts both have labelled, the reference's Unknown set aside; every domain the
 reference gives a prompt counts as right. Prompts the labeler answered Unknown are counted as left out.
@@ -12,7 +12,7 @@ from collections import Counter
 
 import numpy as np
 
-from pipeline.stages.label_figures import label_figures
+from pipeline.labelling.figures import label_figures
 from review_store import Store
 from taxonomy import DIMENSIONS, Taxonomy
 

@@ -14,10 +14,10 @@ from pathlib import Path
 from dataclasses import asdict
 
 from pipeline.errors import UsageError
-from pipeline.stages import label_figures, label_model
+from pipeline.labelling import figures as label_figures, model as label_model
 from pipeline.stages.label_rows import LabelRows, domain_layout, label_pending, label_rows
-from pipeline.stages.label_figures import Label, label_set
-from pipeline.stages.label_model import LabelModel, cross_validated, fit_label_model
+from pipeline.labelling.figures import Label, label_set
+from pipeline.labelling.model import LabelModel, cross_validated, fit_label_model
 from pipeline.stages.options import LabelOptions
 from review_store import StageReport, Store, content_id
 from taxonomy import DIMENSIONS, Taxonomy

@@ -27,7 +27,7 @@ from scipy import sparse
 from scipy.optimize import minimize_scalar
 from scipy.special import log_softmax, logsumexp, softmax
 
-from pipeline.stages.label_figures import Label, label_figures, label_set, membership
+from pipeline.labelling.figures import Label, label_figures, label_set, membership
 from pipeline.text.progress import progress
 
 TFIDF = {"ngram_range": (1, 2), "min_df": 2, "sublinear_tf": True, "max_features": 50_000}
