@@ -27,7 +27,7 @@ sys.path.insert(0, str(REPO))
 
 from pipeline.review.argilla.local.server import local_argilla  # noqa: E402
 from pipeline.review.argilla.sync import argilla_client, push  # noqa: E402
-from pipeline.review.queues import add_panel, build_queues  # noqa: E402
+from pipeline.review.queues import add_panel, QueueOptions, build_queues  # noqa: E402
 from review_store import Store  # noqa: E402
 from taxonomy import load_taxonomy  # noqa: E402
 
@@ -42,7 +42,7 @@ def timed_push(store: Store, taxonomy, client, panel: str, items: int, batch: in
     """Push up to ``items`` of a fresh panel's queues in batches of ``batch``: records/s overall, and
     after the first batch (the start reads every queued item's judge scores and domains)."""
     add_panel(store, panel, min_submissions=1)
-    queued = build_queues(store, panel, queues=QUEUES).kept
+    queued = build_queues(store, options=QueueOptions(panel, queues=QUEUES)).kept
     sent, first = 0, None
 
     def count(n: int) -> None:

@@ -103,11 +103,11 @@ def main() -> None:
             for name in ("keyword-refusal", *verdicts):
                 began = time.perf_counter()
                 if name == "keyword-refusal":
-                    report = run_bench(store, load_config(), BenchOptions(engine=name, items="responses"))
+                    report = run_bench(store, None, load_config(), BenchOptions(engine=name, items="responses"))
                 else:
                     report = import_verdicts(store, verdicts[name], name)
-                summarise(store, taxonomy, report.notes["group_id"])
-                report_tables(store, taxonomy, report.notes["group_id"])
+                summarise(store, taxonomy, report.notes.group_id)
+                report_tables(store, taxonomy, report.notes.group_id)
                 timings[name] = time.perf_counter() - began
         baseline = baseline_seconds(frame, verdicts)
     detectors = sum(v for k, v in timings.items() if k != "import responses")

@@ -41,7 +41,7 @@ def main() -> None:
             build(store, taxonomy, args.pairs, runs=0)
             dedup_as_run(store, args.pairs)
             began = time.perf_counter()
-            report = export(store, taxonomy, ExportOptions(licence="unknown", out=Path(folder) / "out", formats=("parquet",)))
+            report = export(store, taxonomy, options=ExportOptions(licence="unknown", out=Path(folder) / "out", formats=("parquet",)))
             ours = time.perf_counter() - began
             began = time.perf_counter()
             pd.read_sql_query(FLOOR, store.db.conn).to_parquet(Path(folder) / "floor.parquet", index=False)
@@ -49,7 +49,7 @@ def main() -> None:
             size = (Path(folder) / "out" / "pairs.parquet").stat().st_size
     figures = {"pairs": args.pairs, "export_s": ours, "budget_s": BUDGET_SECONDS, "floor_s": floor,
                "budget_ratio": BUDGET_SECONDS / ours, "over_floor": ours / floor, "parquet_mib": size / 2 ** 20,
-               "splits": {k: v for k, v in report.notes.items() if k.startswith("split_")}}
+               "splits": report.notes.splits}
     if args.json:
         print(json.dumps(figures, indent=2))
         return

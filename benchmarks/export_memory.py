@@ -32,7 +32,7 @@ def one_export(db: Path, out: Path, chunk: int) -> dict:
 
     with Store(db) as store:
         began = time.perf_counter()
-        report = export(store, load_taxonomy(), ExportOptions(licence="unknown", out=out, formats=FORMATS, pairs="all",
+        report = export(store, load_taxonomy(), options=ExportOptions(licence="unknown", out=out, formats=FORMATS, pairs="all",
                                                                chunk_pairs=chunk or 10 ** 12))
         seconds = time.perf_counter() - began
     return {"chunk_pairs": chunk, "pairs": report.kept, "seconds": round(seconds, 1),

@@ -6,7 +6,7 @@ templated opening and closing, which are not near-duplicates of either; a known 
 near-duplicates of earlier ones (one word changed),
 and a known share keep the released labels (the rest are unlabelled). Each prompt gets a synthetic
 aligned and misaligned response, templated around its first and last words (so responses are as
-distinct as the prompts). Then: ingest → label (the learned labeller, trained on the
+distinct as the prompts). Then: ingest → label (the learned labelling model, trained on the
 labelled share) → dedup → import the responses as pairs (stage-1 rules, embedded judge) → bench
 with the CPU baselines → export (every format) → the app pages' store reads. Per stage: wall time,
 items/s, texts it embedded (not read back from the store), its own peak RSS, store size after; the
@@ -41,15 +41,12 @@ sys.path.insert(0, str(REPO))
 from benchmarks.app import page_reads  # noqa: E402
 from benchmarks.label import DEV_CSV, LABELS  # noqa: E402
 from pipeline.bench.options import BenchOptions  # noqa: E402
-from pipeline.bench.run import run_bench  # noqa: E402
 from pipeline.bench.summary import summarise  # noqa: E402
 from pipeline.engines.config import load_config  # noqa: E402
 from pipeline.export.options import FORMATS  # noqa: E402
-from pipeline.export.splits import ExportOptions, export  # noqa: E402
-from pipeline.stages.dedup import dedup  # noqa: E402
-from pipeline.stages.ingest import ingest  # noqa: E402
-from pipeline.stages.label import label  # noqa: E402
-from pipeline.stages.options import DedupOptions, IngestOptions, LabelOptions  # noqa: E402
+from pipeline.export.options import ExportOptions  # noqa: E402
+from pipeline.flow.registry import run_stage  # noqa: E402
+from pipeline.stages.options import IngestOptions, LabelOptions  # noqa: E402
 from pipeline.stages.pairs.importer import import_candidates  # noqa: E402
 from pipeline.stages.pairs.run import PairOptions  # noqa: E402
 from review_store import Store  # noqa: E402
@@ -177,13 +174,15 @@ def run_loop(folder: Path, size: int, stages_run: tuple[str, ...] = STAGES) -> d
         return result
 
     with Store(path) as store:
-        timed("ingest", lambda: ingest(store, inputs["prompts"], taxonomy, IngestOptions(label_columns=LABELS)))
+        def stage(name: str, options=None):
+            return lambda: run_stage(name, store, taxonomy, config, options)
+
+        timed("ingest", stage("ingest", IngestOptions(inputs["prompts"], label_columns=LABELS)))
         if "label" in stages_run:
-            timed("label (learned)", lambda: label(store, taxonomy, config, LabelOptions(engine="trained",
-                                                                                        train_on=(source,))))
+            timed("label (learned)", stage("label", LabelOptions(engine="trained", train_on=(source,))))
         removed = None
         if "dedup" in stages_run:
-            report = timed("dedup", lambda: dedup(store, DedupOptions()))
+            report = timed("dedup", stage("dedup"))
             removed = report.items_in - report.kept
         if "pairs" in stages_run:
             timed("pairs (rules, embedded judge)", lambda: import_candidates(
@@ -191,13 +190,12 @@ def run_loop(folder: Path, size: int, stages_run: tuple[str, ...] = STAGES) -> d
                 PairOptions(labeler=source, judge_may_be_labeller=True)))
         groups = []
         for engine in ("keyword-refusal", "embedded") if "bench" in stages_run else ():
-            report = timed(f"bench {engine}", lambda engine=engine: run_bench(
-                store, config, BenchOptions(engine=engine, runs=1, pairs="all")))
-            groups.append(report.notes["group_id"])
-            timed(f"summarise {engine}", lambda group=report.notes["group_id"]: (
+            report = timed(f"bench {engine}", stage("bench", BenchOptions(engine=engine, runs=1, pairs="all")))
+            groups.append(report.notes.group_id)
+            timed(f"summarise {engine}", lambda group=report.notes.group_id: (
                 summarise(store, taxonomy, group, samples=200), report.items_in))
         if "export" in stages_run:
-            timed("export (all formats)", lambda: export(store, taxonomy, ExportOptions(
+            timed("export (all formats)", stage("export", ExportOptions(
                 out=folder / "export", formats=FORMATS, pairs="all", licence="unknown")))
         if "app" in stages_run:
             domain = taxonomy.domains_of("safety")[0].id

@@ -33,7 +33,7 @@ def time_misalign(folder: Path, run: int) -> float:
     taxonomy = load_taxonomy()
     began = time.perf_counter()
     with Store(folder / f"misalign-{run}.db") as store:
-        ingest(store, DEV_CSV, taxonomy, IngestOptions(label_columns=LABELS))
+        ingest(store, taxonomy, options=IngestOptions(DEV_CSV, label_columns=LABELS))
     return time.perf_counter() - began
 
 

@@ -111,7 +111,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         source = released_prompts(Path(tmp), args.limit)
         with Store(Path(tmp) / "bench.db") as store:
-            ingest(store, source, taxonomy, IngestOptions(label_columns=LABELS))
+            ingest(store, taxonomy, options=IngestOptions(source, label_columns=LABELS))
             report = label(store, taxonomy, load_config(), LabelOptions(engine="embedded"))
             agreement = label_agreement(store, report.params["labeler"], f"imported:{DEV_CSV.name}", taxonomy,
                                         report.params["delta"])

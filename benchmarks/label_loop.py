@@ -3,10 +3,10 @@
 The released prompts' labels stand in for the annotators. A fixed fifth of the dedup clusters is held
 out (never queued, never trained on) and scores every round. From the rest, a random seed of
 ``--seed-size`` prompts starts labelled; then ``--rounds`` rounds, each revealing the labels of
-``--per-round`` more prompts chosen by a strategy, and refitting the learned labeller
+``--per-round`` more prompts chosen by a strategy, and refitting the learned labelling model
 (``fit_label_model``, as ``label --engine trained``):
 
-- margin / entropy: the prompts the current labeller is least sure about, by
+- margin / entropy: the prompts the current labelling model is least sure about, by
   ``pipeline.review.label_review.uncertainty``, a prompt counting by its least sure dimension (what
   ``review label-queue --by margin|entropy`` queues);
 - random: prompts drawn at random.
@@ -52,11 +52,11 @@ SHARE_GOAL = 0.6  # margin or entropy should reach random's final top-1 with at 
 
 
 def released_training_set(folder: Path, limit: int | None) -> dict:
-    """The released prompts, deduplicated, as the learned labeller's training set (texts, clusters, labels)."""
+    """The released prompts, deduplicated, as the learned labelling model's training set (texts, clusters, labels)."""
     taxonomy = load_taxonomy()
     with Store(folder / "loop.db") as store:
-        ingest(store, released_prompts(folder, limit), taxonomy, IngestOptions(label_columns=LABELS))
-        dedup(store, DedupOptions())
+        ingest(store, taxonomy, options=IngestOptions(released_prompts(folder, limit), label_columns=LABELS))
+        dedup(store, options=DedupOptions())
         return training_set(store, taxonomy, LabelOptions(engine="trained", train_on=(f"imported:{DEV_CSV.name}",),
                                                           semantic_types=False))
 

@@ -1,9 +1,9 @@
 """How well each way of pre-labelling agrees with the papers' labels on prompts it did not see:
 5-fold cross-validation grouped by dedup cluster on the released prompts, per dimension.
 
-Methods: the learned labeller (logistic regression, temperature-calibrated) on MiniLM embeddings,
+Methods: the learned labelling model (logistic regression, temperature-calibrated) on MiniLM embeddings,
 on TF-IDF n-grams, on both; an MLP head on the embeddings (scikit-learn, uncalibrated); and two
-baselines that learn nothing: the embedded zero-shot labeller and "prompt vs domain name" cosine
+baselines that learn nothing: the embedded zero-shot labelling model and "prompt vs domain name" cosine
 similarity. Figures: accuracy, macro-F1, top-1 among real domains (prompts whose reference has
 one), ECE; train seconds (the whole cross-validation) and, for the chosen method, end-to-end
 labelling speed (embeddings, prediction, store writes) on prompts it has not seen (fitted on the
@@ -81,7 +81,7 @@ def name_similarity(data: dict, features: np.ndarray, taxonomy, embedder: EmbedE
 
 
 def zero_shot(store: Store, taxonomy, data: dict) -> dict:
-    """The embedded zero-shot labeller's stored probabilities against the reference."""
+    """The embedded zero-shot labelling model's stored probabilities against the reference."""
     report = label(store, taxonomy, load_config(), LabelOptions(engine="embedded", semantic_types=False))
     results = {}
     for dimension in DIMENSIONS:
@@ -92,11 +92,11 @@ def zero_shot(store: Store, taxonomy, data: dict) -> dict:
         values = data["labels"][dimension]
         known = [i for i, v in enumerate(values) if v is not None]
         results[dimension] = label_figures([values[i] for i in known], table.to_numpy()[known], classes, DELTA)
-    return results, report.notes["prompts_per_s"]
+    return results, report.notes.prompts_per_s
 
 
 def unseen_labelling_speed(folder: Path, source: Path, train_share: float = 0.6) -> float:
-    """The learned labeller's end-to-end prompts/s (embeddings, prediction, store writes) on prompts
+    """The learned labelling model's end-to-end prompts/s (embeddings, prediction, store writes) on prompts
     it has not seen: fitted on the first ``train_share`` of the rows, then labelling the rest, ingested
     afterwards (a fit stores its training prompts' vectors, which labelling them would only read back)."""
     rows = pd.read_csv(source, dtype=str, keep_default_na=False)
@@ -107,11 +107,11 @@ def unseen_labelling_speed(folder: Path, source: Path, train_share: float = 0.6)
     options = LabelOptions(engine="trained", train_on=("imported:train.csv",), semantic_types=False,
                            labeler="trained:speed")
     with Store(folder / "speed.db") as store:
-        ingest(store, folder / "train.csv", taxonomy, IngestOptions(label_columns=LABELS))
+        ingest(store, taxonomy, options=IngestOptions(folder / "train.csv", label_columns=LABELS))
         label(store, taxonomy, config, options)  # fits, labels the training prompts
-        ingest(store, folder / "unseen.csv", taxonomy, IngestOptions())
+        ingest(store, taxonomy, options=IngestOptions(folder / "unseen.csv"))
         report = label(store, taxonomy, config, options)  # the same model: labels only the unseen prompts
-    return report.notes["labelling_prompts_per_s"]
+    return report.notes.labelling_prompts_per_s
 
 
 def main() -> None:
@@ -129,8 +129,8 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         source = released_prompts(Path(tmp), args.limit)
         with Store(Path(tmp) / "quality.db") as store:
-            ingest(store, source, taxonomy, IngestOptions(label_columns=LABELS))
-            dedup(store, DedupOptions())
+            ingest(store, taxonomy, options=IngestOptions(source, label_columns=LABELS))
+            dedup(store, options=DedupOptions())
             reference = f"imported:{DEV_CSV.name}"
             data = training_set(store, taxonomy, LabelOptions(engine="trained", train_on=(reference,),
                                                               semantic_types=False))

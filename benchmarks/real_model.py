@@ -72,7 +72,7 @@ def pairs_rate(folder: Path, generator: str, config_text: str, records: list[dic
     prompts.write_text("".join(json.dumps(r) + "\n" for r in records), encoding="utf-8")
     taxonomy = load_taxonomy()
     with Store(folder / f"{generator}.db") as store:  # the prompts with the demo's own domains
-        ingest(store, prompts, taxonomy, IngestOptions(source="bench", label_columns={
+        ingest(store, taxonomy, options=IngestOptions(prompts, source="bench", label_columns={
             d: d for d in taxonomy.dimension_names}, semantic_type_column="semantic_type", empty_label="none"))
         options = PairOptions(generators=(generator,), judge="embedded", labeler="imported:bench", k=1, rounds=0,
                               max_tokens=tokens, kind="harmful_compliance")

@@ -21,7 +21,7 @@ EXPORT_ID=$(m export --out "$WORK/export" --licence unknown --status curated --r
 echo "export: $EXPORT_ID"
 
 step "label --engine smol --shortlist 3 on 24 demo prompts, scored against their own labels (never trained on)"
-# an LLM labeller scores every shortlisted domain name after the whole prompt: about 12 forward passes a
+# an LLM labelling model scores every shortlisted domain name after the whole prompt: about 12 forward passes a
 # prompt, a few seconds each on CPU, so 24 prompts in a store of their own
 head -24 pipeline/demo/data/pairs.jsonl > "$WORK/label-prompts.jsonl"
 L() { "$BIN/misalign" --db "$WORK/label.db" --config "$CONFIG" "$@"; }
@@ -29,7 +29,7 @@ L ingest "$WORK/label-prompts.jsonl" --labels safety=safety,value=value,culture=
     --source demo
 L label --engine smol --shortlist 3 --labeler smollm2 --no-types --evaluate-against imported:demo
 
-step "expand: SmolLM2 writes prompts for two domains, the embedded labeller checks them"
+step "expand: SmolLM2 writes prompts for two domains, the embedded labelling model checks them"
 m expand --engine smol --label-engine embedded --domain culture.festivals --domain safety.animal_abuse \
     --target 4 --rounds 1 --per-request 3
 

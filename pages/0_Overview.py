@@ -79,9 +79,9 @@ rows = [
 st.dataframe(pd.DataFrame(rows), hide_index=True, width="stretch")
 unsure = [labeler for labeler, dims in status["labels"].items()
           if not any(c["domains"] for c in dims.values()) and any(c["none"] for c in dims.values())]
-for labeler in unsure:  # a labeller that never reached δ reads as "no domain applies" unless said
+for labeler in unsure:  # a labelling model that never reached δ reads as "no domain applies" unless said
     st.caption(literal(labeler) + " assigned no domain to any prompt: its most probable domain stayed below δ "
-               "everywhere, so every prompt reads None. A labeller fitted on a few hundred prompts is that unsure; "
+               "everywhere, so every prompt reads None. A labelling model fitted on a few hundred prompts is that unsure; "
                "the Domains page shows its probabilities, and misalign label models its cross-validated figures.")
 
 st.subheader("Last stage runs")

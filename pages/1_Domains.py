@@ -134,7 +134,7 @@ if on_pairs:
                           benchmark, model)
     flagged_by = (benchmark, model)
 
-with st.expander("Labels: semantic types and the labeller's probabilities"):
+with st.expander("Labels: semantic types and the labelling model's probabilities"):
     left, right = st.columns(2)
     types = read(Store.domain_semantic_types, labeler=labeler, domain=domain.id)
     if types:
@@ -157,7 +157,7 @@ with st.expander("Labels: semantic types and the labeller's probabilities"):
 st.subheader("Prompts in this domain")
 columns = st.columns(2)
 unsure = columns[0].toggle("Only the unsure ones", help="Prompts whose probability for this domain, by the "
-                           "labeller, is below the threshold beside: the labels to check first.")
+                           "labelling model, is below the threshold beside: the labels to check first.")
 below = columns[1].slider("Probability below", 0.05, 1.0, 0.7, 0.05) if unsure else None
 listed = read(Store.domain_prompts, labeler=labeler, domain=domain.id, below=below, limit=50)
 if listed["prompts"]:
@@ -165,7 +165,7 @@ if listed["prompts"]:
                                for p in listed["prompts"]]), hide_index=True, width="stretch", column_config={
         "prompt": st.column_config.TextColumn(width="large", help="The whole prompt shows on hover"),
         "probability": st.column_config.NumberColumn(width="small", format="%.3f",
-                                                     help="The labeller's probability of this domain")})
+                                                     help="The labelling model's probability of this domain")})
     st.caption(literal(f"{len(listed['prompts'])} of {listed['total']} prompts{f' under {below:g}' if below else ''}, "
                        f"least sure first, by {labeler}."))
 else:

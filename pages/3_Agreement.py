@@ -6,7 +6,7 @@ import pandas as pd
 import streamlit as st
 
 from pipeline.review.agreement import agreement
-from pipeline.review.label_review import labellers_against_people
+from pipeline.review.label_review import labelling_models_against_people
 from pipeline.app.pair_card import short_title, show_pair, status_words
 from pipeline.app.shared import read, store, taxonomy
 from pipeline.bench.report import MIN_INTERVAL_ITEMS, interval_text, number_text
@@ -58,19 +58,19 @@ if result["divergence"]:
                                 "verdicts differ": d["verdicts_differ"]} for d in result["divergence"]]),
                  hide_index=True, width="stretch")
 
-people = labellers_against_people(store(), taxonomy())
+people = labelling_models_against_people(store(), taxonomy())
 if people:
-    st.subheader("Labellers against people's labels")
-    st.caption("Each model labeller's top-1 among real domains against a panel's labels (label review queue), "
-               "on prompts people labelled after that labeller was made; a refit after corrections appears after "
+    st.subheader("Labelling models against people's labels")
+    st.caption("Each model labelling model's top-1 among real domains against a panel's labels (label review queue), "
+               "on prompts people labelled after that labelling model was made; a refit after corrections appears after "
                "the one before. The same figure as every labelling report and benchmarks/label_loop.py.")
     table = pd.DataFrame(people)
-    st.altair_chart(alt.Chart(table, title="Top-1 against people's labels, labeller by labeller").mark_line(
-        point=True).encode(x=alt.X("made:T", title="labeller made"),
+    st.altair_chart(alt.Chart(table, title="Top-1 against people's labels, labelling model by labelling model").mark_line(
+        point=True).encode(x=alt.X("made:T", title="labelling model made"),
                            y=alt.Y("top-1 among real domains:Q", title="top-1 among real domains",
                                    scale=alt.Scale(domain=[0, 1])),
                            color=alt.Color("dimension:N", title="dimension"), strokeDash="panel:N",
-                           tooltip=["panel", "labeller", "dimension", "prompts",
+                           tooltip=["panel", "labelling model", "dimension", "prompts",
                                     alt.Tooltip("top-1 among real domains", format=".2f"),
                                     alt.Tooltip("accuracy", format=".2f")]),
                     width="stretch")

@@ -136,7 +136,7 @@ st.subheader(QUEUE_WORDS.get(item["queue"], item["queue"]).capitalize())
 if item["queue"] in ("borderline", "rejected", "audit"):  # queued for the pair's own reasons: say them in words
     st.caption(literal("Why it is here: " + ("; ".join(reason_words(c) for c in item["reason_codes"])
                                              or reason_words("audit_sample"))))
-else:  # the labeller's doubt, as the queue wrote it
+else:  # the labelling model's doubt, as the queue wrote it
     st.caption(literal(item["reason"]))
 st.caption("Questions marked * need an answer.")
 # texts are adversarial by design: shown as plain text, never as markdown or HTML

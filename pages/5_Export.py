@@ -75,9 +75,9 @@ left.dataframe(split_counts(["dimension"]), hide_index=True, width="stretch")
 right.markdown("**Per domain**")
 right.dataframe(split_counts(["dimension", "domain"]), hide_index=True, width="stretch")
 if wants_write:
-    report = export(store(), tax, options)
+    report = export(store(), tax, options=options)
     st.success(literal(f"Wrote {options.out}: {report.summary()}"))
-    for line in report.notes["empty_splits"]:
+    for line in report.notes.empty_splits:
         st.warning(literal(line[0].upper() + line[1:] + "."))
     for path in sorted(p for p in options.out.iterdir() if p.is_file()):
         st.download_button(f"Download {path.name}", path.read_bytes(), file_name=path.name, key=str(path))

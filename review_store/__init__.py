@@ -7,7 +7,7 @@
 """
 
 from review_store.ids import content_id, normalise_text, prompt_id
-from review_store.records import StageReport
+from review_store.records import Notes, StageReport
 from review_store.schema import SCHEMA_VERSION
 from review_store.clock import utc_now, utc_seconds
 from review_store.store import APP_READS, Store, StoreError
@@ -15,6 +15,7 @@ from review_store.store import APP_READS, Store, StoreError
 __all__ = [
     "APP_READS",
     "SCHEMA_VERSION",
+    "Notes",
     "StageReport",
     "Store",
     "StoreError",

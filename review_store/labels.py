@@ -158,7 +158,7 @@ class LabelQueries:
 
     def training_labels(self, labelers: list[str]) -> list[dict]:
         """Assigned labels (not Unknown) of ``labelers``, with each prompt's text and dedup cluster:
-        what a learned labeller is fitted on. A prompt labelled by several labelers appears once per labeler."""
+        what a learned labelling model is fitted on. A prompt labelled by several labelers appears once per labeler."""
         return list(self.db.query(
             "SELECT l.prompt_id, p.text, COALESCE(p.cluster_id, p.id) AS cluster, b.name AS labeler, l.dimension, "
             "l.domain FROM labels l JOIN labelers b ON b.id = l.labeler_id JOIN prompts p ON p.id = l.prompt_id "
@@ -174,7 +174,7 @@ class LabelQueries:
             "JOIN labelers b ON b.id = labeler_id WHERE n = 1", [json.dumps(labelers)]))
 
     def save_label_model(self, row: dict) -> None:
-        """A fitted labeller (id, labeler, params, provenance, model bytes, created_at); a repeat is kept as it was."""
+        """A fitted labelling model (id, labeler, params, provenance, model bytes, created_at); a repeat is kept as it was."""
         self.db["label_models"].insert({**row, "params": json.dumps(row["params"], sort_keys=True),
                                         "provenance": json.dumps(row["provenance"], sort_keys=True)}, ignore=True)
 
@@ -189,7 +189,7 @@ class LabelQueries:
                 "provenance": json.loads(rows[0]["provenance"])} if rows else None
 
     def label_models(self) -> list[dict]:
-        """Every stored fitted labeller, newest first: id, labeler, params, provenance, created_at, its size in
+        """Every stored fitted labelling model, newest first: id, labeler, params, provenance, created_at, its size in
         bytes, and ``used_by``: how many stage runs other than labelling name its labeler (pairs made from
         its labels, review queues, exports).
 
@@ -203,7 +203,7 @@ class LabelQueries:
         return [{**r, "params": json.loads(r["params"]), "provenance": json.loads(r["provenance"])} for r in rows]
 
     def delete_label_models(self, ids: list[str]) -> int:
-        """Drop fitted labellers (their labels and provenance stay: a refit on the same inputs gives the same
+        """Drop fitted labelling models (their labels and provenance stay: a refit on the same inputs gives the same
         model). Returns how many went."""
         return self.db.execute("DELETE FROM label_models WHERE id IN (SELECT value FROM json_each(?))",
                                [json.dumps(ids)]).rowcount

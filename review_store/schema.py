@@ -233,7 +233,7 @@ def _v12_unusable_bench_answers(db: sqlite_utils.Database) -> None:
 
 
 def _v13_label_models(db: sqlite_utils.Database) -> None:
-    # a learned labeller's fitted model (arrays, no pickle) with its provenance, reused while its inputs hold
+    # a learned labelling model's fitted model (arrays, no pickle) with its provenance, reused while its inputs hold
     db["label_models"].create(
         {"id": str, "labeler": str, "params": str, "provenance": str, "model": bytes, "created_at": str},
         pk="id", not_null={"labeler", "params", "provenance", "model"})
@@ -339,7 +339,7 @@ def _v18_text_vectors(db: sqlite_utils.Database) -> None:
 
 def _v19_compact_semantic_types(db: sqlite_utils.Database) -> None:
     # semantic types as labels are kept: a small labeler id instead of its name on every row, no rowid
-    # (588 bytes a prompt for a labeller's three type probabilities; now about a quarter of that)
+    # (588 bytes a prompt for a labelling model's three type probabilities; now about a quarter of that)
     for (name,) in db.execute("SELECT DISTINCT labeler FROM semantic_types WHERE labeler NOT IN "
                               "(SELECT name FROM labelers) ORDER BY labeler").fetchall():
         db.execute("INSERT INTO labelers (id, name, engine) SELECT COALESCE(MAX(id), 0) + 1, ?, ? FROM labelers",

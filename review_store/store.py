@@ -32,7 +32,7 @@ from review_store.labels import LabelQueries
 from review_store.pairs import PairQueries
 from review_store.review import ReviewQueries
 from review_store.prompts import PromptQueries
-from review_store.records import StageReport
+from review_store.records import N, Notes, StageReport
 from review_store.responses import ResponseQueries
 from review_store.schema import MIGRATIONS, SCHEMA_VERSION
 
@@ -180,11 +180,12 @@ class Store(PromptQueries, LabelQueries, DedupQueries, EngineCacheQueries, Expan
     # -- stage runs ---------------------------------------------------------------------------
 
     @contextmanager
-    def stage_run(self, stage: str, params: dict | None = None) -> Iterator[StageReport]:
+    def stage_run(self, stage: str, params: dict | None = None, notes: N | None = None) -> Iterator[StageReport[N]]:
         """Run a stage: yields its report (timed from here) and records it when the block ends.
 
         A stage whose last writes must commit with its run (dedup's removals name the run) calls
-        ``record_stage_run`` in that transaction itself; a run that raises is not recorded.
+        ``record_stage_run`` in that transaction itself; a run that raises is not recorded. ``notes`` is the
+        stage's own :class:`Notes` (a plain one when not given).
 
         >>> store = Store(":memory:")
         >>> with store.stage_run("ingest", {"file": "x.csv"}) as report:
@@ -192,7 +193,7 @@ class Store(PromptQueries, LabelQueries, DedupQueries, EngineCacheQueries, Expan
         >>> report.run_id, store.stage_runs("ingest")[0]["kept"]
         (1, 3)
         """
-        report = StageReport(stage, params=dict(params or {}))
+        report = StageReport(stage, params=dict(params or {}), notes=notes if notes is not None else Notes())
         yield report
         if report.run_id is None:
             self.record_stage_run(report)
@@ -212,7 +213,7 @@ class Store(PromptQueries, LabelQueries, DedupQueries, EngineCacheQueries, Expan
                         "kept": report.kept,
                         "dropped": json.dumps(report.dropped, sort_keys=True),
                         "params": json.dumps(report.params, sort_keys=True, default=str),
-                        "notes": json.dumps(report.notes, sort_keys=True, default=str),
+                        "notes": json.dumps(report.notes.as_dict(), sort_keys=True, default=str),
                     }
                 )
                 .last_pk
@@ -262,7 +263,7 @@ class Store(PromptQueries, LabelQueries, DedupQueries, EngineCacheQueries, Expan
 
     def status(self, audit_limit: int = 200) -> dict:
         """The store in numbers: what ``misalign status --json`` prints (the overview, the funnel per
-        labeler, the dedup audit, semantic types, label failures, the engine cache, the fitted labellers'
+        labeler, the dedup audit, semantic types, label failures, the engine cache, the fitted labelling models'
         size, stage runs)."""
         figures = self.overview()
         return {

@@ -27,7 +27,7 @@ def seed_pairs(store: Store, taxonomy, folder: Path) -> list[str]:
     prompts = folder / "prompts.csv"
     prompts.write_text("prompt,safety,culture\n" + "".join(f'"{p}","{s}","{c}"\n' for p, s, c in PROMPTS),
                        encoding="utf-8")
-    ingest(store, prompts, taxonomy, IngestOptions(label_columns={"safety": "safety", "culture": "culture"}))
+    ingest(store, taxonomy, options=IngestOptions(prompts, label_columns={"safety": "safety", "culture": "culture"}))
     responses = folder / "responses.jsonl"
     with responses.open("w", encoding="utf-8") as f:
         for i, (prompt, *_) in enumerate(PROMPTS):

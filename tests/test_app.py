@@ -21,7 +21,7 @@ def seeded(app_store, store, taxonomy, tmp_path):
     path = tmp_path / "p.csv"
     path.write_text('prompt,safety\n"<script>alert(1)</script> is this safe?",Privacy violation\n'
                     "How do I greet elders politely?,None\n", encoding="utf-8")
-    ingest(store, path, taxonomy, IngestOptions(label_columns={"safety": "safety"}))
+    ingest(store, taxonomy, options=IngestOptions(path, label_columns={"safety": "safety"}))
     return app_store
 
 
@@ -45,8 +45,8 @@ def test_overview_shows_counts_of_a_seeded_store(seeded):
     assert not any("assigned no domain" in c.value for c in at.caption)
 
 
-def test_overview_says_when_a_labeller_assigned_no_domain_at_all(seeded, store):
-    with store.transaction():  # a labeller that never reached δ: every prompt None in every dimension
+def test_overview_says_when_a_labelling_model_assigned_no_domain_at_all(seeded, store):
+    with store.transaction():  # a labelling model that never reached δ: every prompt None in every dimension
         store.add_labels([{"prompt_id": p["id"], "dimension": d, "domain": "none", "probability": 0.9,
                            "labeler": "trained:unsure"}
                           for p in store.db.query("SELECT id FROM prompts") for d in ("safety", "value")])
@@ -106,13 +106,13 @@ def test_misalign_app_serves_the_studio_on_127_0_0_1(db_path, tmp_path):
 
 @pytest.fixture
 def review_store(app_store, store, taxonomy, tmp_path):
-    from pipeline.review.queues import add_annotator, add_panel, build_queues
+    from pipeline.review.queues import add_annotator, add_panel, QueueOptions, build_queues
     from tests.review_fixtures import seed_pairs
 
     seed_pairs(store, taxonomy, tmp_path)
     add_panel(store, "South Asia", min_submissions=1)
     add_annotator(store, "asha", ("South Asia",), culture="IN", language="hi")
-    build_queues(store, "South Asia", queues=("borderline",))
+    build_queues(store, options=QueueOptions("South Asia", queues=("borderline",)))
     return store
 
 
@@ -279,11 +279,11 @@ def test_review_page_shows_adversarial_text_literally(app_store, store, taxonomy
     from pipeline.engines.config import load_config
     from pipeline.stages.pairs.run import PairOptions
     from pipeline.stages.pairs.importer import import_candidates
-    from pipeline.review.queues import add_annotator, add_panel, build_queues
+    from pipeline.review.queues import add_annotator, add_panel, QueueOptions, build_queues
 
     prompt = "<script>alert(1)</script> **bold** [link](javascript:alert(2)) is this fine?"
     (tmp_path / "x.csv").write_text(f'prompt,safety\n"{prompt}",Privacy Violation\n', encoding="utf-8")
-    ingest(store, tmp_path / "x.csv", taxonomy, IngestOptions(label_columns={"safety": "safety"}))
+    ingest(store, taxonomy, options=IngestOptions(tmp_path / "x.csv", label_columns={"safety": "safety"}))
     responses = (("aligned", "<b>No</b>, please ask them first and respect their answer."),
                  ("misaligned", "# Sure\n<img src=x onerror=alert(3)> go ahead and read everything now"))
     (tmp_path / "x.jsonl").write_text("".join(json.dumps({"prompt": prompt, "slot": slot, "text": text, "generator": "g"})
@@ -291,7 +291,7 @@ def test_review_page_shows_adversarial_text_literally(app_store, store, taxonomy
     import_candidates(store, taxonomy, load_config(), tmp_path / "x.jsonl", PairOptions(threshold=0.5, margin=0.5))
     add_panel(store, "Probe", min_submissions=1)
     add_annotator(store, "asha", ("Probe",))
-    build_queues(store, "Probe", queues=("borderline",))
+    build_queues(store, options=QueueOptions("Probe", queues=("borderline",)))
     at = run("pages/4_Review.py")
     at.selectbox[1].select("asha").run()
     shown = [t.value for t in at.text]
@@ -307,7 +307,7 @@ def studio(app_store, store, taxonomy, tmp_path):
     from pipeline.engines.config import load_config
     from pipeline.stages.pairs.run import PairOptions
     from pipeline.stages.pairs.importer import import_candidates
-    from pipeline.review.queues import add_annotator, add_panel, build_queues, submit
+    from pipeline.review.queues import add_annotator, add_panel, QueueOptions, build_queues, submit
     from tests.review_fixtures import seed_pairs
 
     pairs = seed_pairs(store, taxonomy, tmp_path)
@@ -316,13 +316,13 @@ def studio(app_store, store, taxonomy, tmp_path):
     for panel, person, verdict in (("South Asia", "asha", "yes"), ("Western Europe", "lena", "no")):
         add_panel(store, panel, min_submissions=1)
         add_annotator(store, person, (panel,), culture=panel[:2])
-        build_queues(store, panel, queues=("audit",))
+        build_queues(store, options=QueueOptions(panel, queues=("audit",)))
         item = next(i for i in store.review_items(panel=panel) if i["pair_id"] == pairs[0])
         submit(store, item["id"], person, {"pair_valid": verdict, "aligned_acceptable": "yes",
                                            "misaligned_dimensions": ["culture"]})
     for engine in ("embedded", "keyword-refusal"):
-        report = run_bench(store, load_config(), BenchOptions(engine=engine, runs=2))
-        summarise(store, taxonomy, report.notes["group_id"], samples=50)
+        report = run_bench(store, None, load_config(), BenchOptions(engine=engine, runs=2))
+        summarise(store, taxonomy, report.notes.group_id, samples=50)
     return store, pairs
 
 
@@ -424,8 +424,8 @@ def test_two_runs_of_one_model_are_told_apart_everywhere(studio, taxonomy):
     from pipeline.engines.config import load_config
 
     store, _ = studio  # embedded on the curated pairs already; now on all of them
-    report = run_bench(store, load_config(), BenchOptions(engine="embedded", pairs="all"))
-    summarise(store, taxonomy, report.notes["group_id"], samples=50)
+    report = run_bench(store, None, load_config(), BenchOptions(engine="embedded", pairs="all"))
+    summarise(store, taxonomy, report.notes.group_id, samples=50)
     at = run("pages/2_Trade-offs.py")
     options = at.selectbox[0].options
     assert len(set(options)) == len(options) == 3
@@ -530,7 +530,7 @@ def test_a_prompt_to_label_is_answered_with_domains_in_their_groups_and_revised(
     from pipeline.stages.options import LabelOptions
 
     (tmp_path / "p.csv").write_text("prompt\nMay I read my flatmate's diary?\n", encoding="utf-8")
-    ingest(store, tmp_path / "p.csv", taxonomy, IngestOptions())
+    ingest(store, taxonomy, options=IngestOptions(tmp_path / "p.csv"))
     labeler = label(store, taxonomy, load_config(), LabelOptions(engine="embedded")).params["labeler"]
     add_panel(store, "Pacific", min_submissions=1)
     add_annotator(store, "moana", ("Pacific",))

@@ -13,7 +13,7 @@ import pytest
 from pipeline.review.agreement import agreement
 from pipeline.review.argilla import sync
 from pipeline.review.argilla.sync import ArgillaSyncError, argilla_client, pull, push
-from pipeline.review.queues import add_annotator, add_panel, build_queues, submit
+from pipeline.review.queues import add_annotator, add_panel, QueueOptions, build_queues, submit
 from pipeline.review.argilla.local.server import local_argilla
 from review_store import Store, utc_now
 from tests.review_fixtures import seed_pairs
@@ -34,7 +34,7 @@ def panel_with_queue(store, taxonomy, tmp_path, panel, members):
     add_panel(store, panel, min_submissions=2)
     for name in members:
         add_annotator(store, name, (panel,), argilla_username=name, culture="IN")
-    build_queues(store, panel, queues=("borderline",))
+    build_queues(store, options=QueueOptions(panel, queues=("borderline",)))
     return pairs
 
 
@@ -65,7 +65,7 @@ def test_push_answer_pull_statuses_and_agreement(store, taxonomy, tmp_path, argi
     pairs = panel_with_queue(store, taxonomy, tmp_path, "South Asia", ["asha", "ravi"])
     client = argilla_client(argilla.url, argilla.api_key)
     report = push(store, taxonomy, "South Asia", client, password=PASSWORD)
-    assert report.kept == 4 and report.notes["accounts_created"] == 2
+    assert report.kept == 4 and report.notes.accounts_created == 2
     again = push(store, taxonomy, "South Asia", client, password=PASSWORD)
     assert again.kept == 0
     dataset = client.datasets("misalign-borderline", workspace="south-asia")
@@ -94,7 +94,7 @@ def test_push_answer_pull_statuses_and_agreement(store, taxonomy, tmp_path, argi
     ravi.submit(by_pair[pairs[1]], "no")
 
     pulled = pull(store, taxonomy, client)
-    assert pulled.kept == 5 and pulled.notes["pairs_updated"] == 3
+    assert pulled.kept == 5 and pulled.notes.pairs_updated == 3
     statuses = {p: store.pair_by_id(p)["human_status"] for p in pairs}
     assert statuses == {pairs[0]: "human_accepted", pairs[1]: "needs_adjudication", pairs[2]: None, pairs[3]: None}
     answers = store.annotations("South Asia")
@@ -122,10 +122,10 @@ def test_an_answer_given_in_the_app_is_no_longer_pending_for_that_annotator_in_a
                                        "misaligned_dimensions": ["culture"], "comment": "too blunt"}, backend="app")
 
     report = push(store, taxonomy, "Andes", client, password=PASSWORD)
-    assert report.kept == 0 and report.notes["app_answers_sent"] == 1
+    assert report.kept == 0 and report.notes.app_answers_sent == 1
     assert sorted(r["external_id"] for r in inti.pending(str(dataset.id))) == sorted(pairs[1:])  # done there too
     assert len(killa.pending(str(dataset.id))) == 4  # still waiting for the second answer
-    assert push(store, taxonomy, "Andes", client, password=PASSWORD).notes.get("app_answers_sent", 0) == 0
+    assert push(store, taxonomy, "Andes", client, password=PASSWORD).notes.app_answers_sent == 0
     assert pull(store, taxonomy, client).kept == 0  # the same answer, once: pull merges
     [answer] = store.annotations("Andes")
     assert (answer["annotator"], answer["backend"], answer["comment"]) == ("inti", "app", "too blunt")
@@ -197,7 +197,7 @@ def test_a_dataset_deleted_in_argilla_is_made_again_with_every_item_and_app_answ
     client.datasets("misalign-borderline", workspace="nordic").delete()
 
     again = push(store, taxonomy, "Nordic", client, password=PASSWORD)
-    assert again.kept == 4 and again.notes["datasets_recreated"] == 1 and again.notes["app_answers_sent"] == 1
+    assert again.kept == 4 and again.notes.datasets_recreated == 1 and again.notes.app_answers_sent == 1
     dataset = client.datasets("misalign-borderline", workspace="nordic")
     assert sorted(str(r.id) for r in dataset.records()) == sorted(pairs)
     sami = Annotator(argilla.url, "sami")
@@ -222,7 +222,7 @@ def test_a_push_cut_off_by_a_dead_server_resumes_without_duplicates(store, taxon
     with local_argilla(home) as server:  # the same server, started again
         client = argilla_client(server.url, server.api_key)
         resumed = push(store, taxonomy, "Western Europe", client, password=PASSWORD, batch=2)
-        assert resumed.kept == 2 and resumed.notes["accounts_created"] == 0
+        assert resumed.kept == 2 and resumed.notes.accounts_created == 0
         records = list(client.datasets("misalign-borderline", workspace="western-europe").records)
         assert sorted(str(r.id) for r in records) == sorted(pairs)
 
@@ -260,7 +260,7 @@ def test_label_review_goes_to_argilla_and_its_answers_become_the_panels_labels(s
     assert answer.status_code == 201, answer.text
 
     pulled = pull(store, taxonomy, client)
-    assert pulled.kept == 1 and pulled.notes["prompts_relabelled"] == 1
+    assert pulled.kept == 1 and pulled.notes.prompts_relabelled == 1
     labels = {(d, domain) for p, d, domain, _ in store.assigned_labels("human:Pacific")}
     assert labels == {("safety", "safety.privacy_violation"), ("value", "value.honesty"), ("culture", "none")}
     assert store.top_semantic_types()[first["external_id"]] == "relation"

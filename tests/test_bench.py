@@ -14,7 +14,7 @@ from pipeline.bench.summary import summarise
 from pipeline.engines.config import load_config
 from pipeline.stages.pairs.run import PairOptions
 from pipeline.stages.pairs.importer import import_candidates
-from pipeline.review.queues import add_annotator, add_panel, build_queues, submit
+from pipeline.review.queues import add_annotator, add_panel, QueueOptions, build_queues, submit
 from tests.review_fixtures import seed_pairs
 
 
@@ -123,25 +123,25 @@ def test_detector_benchmark_with_the_tiny_model_three_runs_and_a_report(accepted
 @pytest.mark.parametrize("baseline", ["embedded", "keyword-refusal"])
 def test_cpu_baselines_run_once_as_their_answers_cannot_vary(accepted_pairs, taxonomy, baseline):
     store, pairs = accepted_pairs
-    report = run_bench(store, load_config(), BenchOptions(engine=baseline, runs=3))
-    assert report.notes["runs_note"] == f"{baseline} gives the same answers every run: 1 run, not 3"
-    summarise(store, taxonomy, report.notes["group_id"], samples=100)
-    overall = store.bench_summaries(report.notes["group_id"], "overall")[0]["metrics"]
+    report = run_bench(store, None, load_config(), BenchOptions(engine=baseline, runs=3))
+    assert report.notes.runs_note == f"{baseline} gives the same answers every run: 1 run, not 3"
+    summarise(store, taxonomy, report.notes.group_id, samples=100)
+    overall = store.bench_summaries(report.notes.group_id, "overall")[0]["metrics"]
     if baseline == "keyword-refusal":  # the hand-written responses never refuse: everything is flagged
         assert overall["coverage"] == [1.0, 0.0] and overall["ffr"] == [1.0, 0.0]
         assert overall["alignment_score"][0] == 0.0
     assert overall["runs"] == 1 and overall["pairs"] == len(pairs)
-    dimension = {s["key"]: s["metrics"] for s in store.bench_summaries(report.notes["group_id"], "dimension")}
+    dimension = {s["key"]: s["metrics"] for s in store.bench_summaries(report.notes.group_id, "dimension")}
     assert dimension["safety"]["pairs"] == 2 and dimension["culture"]["pairs"] == 2
-    again = run_bench(store, load_config(), BenchOptions(engine=baseline, runs=3))  # resumed: nothing left to judge
-    assert (again.items_in, again.kept, again.notes["already_judged"]) == (0, len(pairs), len(pairs))
+    again = run_bench(store, None, load_config(), BenchOptions(engine=baseline, runs=3))  # resumed: nothing left to judge
+    assert (again.items_in, again.kept, again.notes.already_judged) == (0, len(pairs), len(pairs))
     assert f"0 in, {len(pairs)} kept" in again.summary() and f"already_judged: {len(pairs)}" in again.summary()
 
 
 def test_each_domain_has_its_own_interval_and_trade_off_matrix_with_the_pairs_behind_each_cell(accepted_pairs,
                                                                                                  taxonomy):
     store, pairs = accepted_pairs
-    group = run_bench(store, load_config(), BenchOptions(engine="embedded")).notes["group_id"]
+    group = run_bench(store, None, load_config(), BenchOptions(engine="embedded")).notes.group_id
     summarise(store, taxonomy, group, samples=200)
     results = {(r["pair_id"], r["slot"]): r["dimensions"] for r in store.bench_results(group)}
     domains = store.pair_domains(pairs)
@@ -185,7 +185,7 @@ def test_judge_calibration_against_people(accepted_pairs, taxonomy, cli):
     add_panel(store, "Panel", min_submissions=1)
     add_annotator(store, "kim", ("Panel",))
     store.db.execute("UPDATE pairs SET audit = 1")  # every accepted pair goes to the audit queue
-    build_queues(store, "Panel", queues=("audit",))
+    build_queues(store, options=QueueOptions("Panel", queues=("audit",)))
     verdicts = ["yes", "no", "yes", "no"]
     for item, verdict in zip(sorted(store.review_items(panel="Panel"), key=lambda i: pairs.index(i["pair_id"])), verdicts):
         submit(store, item["id"], "kim", {"pair_valid": verdict, "aligned_acceptable": "yes",
@@ -199,7 +199,7 @@ def test_judge_calibration_against_people(accepted_pairs, taxonomy, cli):
     assert -1 <= low <= calibration["overall"]["kappa"] <= high <= 1
     assert calibration["overall"]["confusion"]["accepted"] == {"human_accepted": 2, "human_rejected": 1}
     assert calibration["domains"]["safety.privacy_violation"]["pairs"] == 1
-    run_bench(store, load_config(), BenchOptions(engine="keyword-refusal", runs=1, pairs="human"))
+    run_bench(store, None, load_config(), BenchOptions(engine="keyword-refusal", runs=1, pairs="human"))
     report = cli("bench", "report")
     assert "judge calibration" in report.stdout and report.exit_code == 0
 
@@ -225,7 +225,7 @@ def test_persona_raters_against_panel_decisions(accepted_pairs, taxonomy, bench_
     add_annotator(store, "asha", ("Panel",), culture="IN", gender="female")
     add_annotator(store, "lena", ("Panel",), culture="DE", gender="female", age_band="35-44")
     store.db.execute("UPDATE pairs SET audit = 1")
-    build_queues(store, "Panel", queues=("audit",))
+    build_queues(store, options=QueueOptions("Panel", queues=("audit",)))
     for item, verdict in zip(store.review_items(panel="Panel"), ["yes", "no", "yes", "no"]):
         submit(store, item["id"], "asha", {"pair_valid": verdict, "aligned_acceptable": "yes",
                                            "misaligned_dimensions": ["value"]})
@@ -248,8 +248,8 @@ def test_a_benchmark_on_one_split_of_an_export(accepted_pairs, taxonomy, cli, tm
     from pipeline.export.splits import ExportOptions, export
 
     store, pairs = accepted_pairs
-    exported = export(store, taxonomy, ExportOptions(licence="unknown", out=tmp_path / "x", ratios=(0.4, 0.0, 0.6)))
-    export_id = exported.notes["export_id"]
+    exported = export(store, taxonomy, options=ExportOptions(licence="unknown", out=tmp_path / "x", ratios=(0.4, 0.0, 0.6)))
+    export_id = exported.notes.export_id
     test_pairs = {r[0] for r in store.db.execute("SELECT pair_id FROM splits WHERE export_id = ? AND split = 'test'",
                                                  [export_id])}
     assert test_pairs
@@ -279,14 +279,14 @@ def test_an_unusable_detector_answer_is_left_out_and_counted_never_read_as_no(ac
     breakages = ["ok"] * (11 * len(pairs))
     breakages[2], breakages[11 + 6 + 3] = "nan", "empty"  # pair 1's aligned content; pair 2's misaligned value
     monkeypatch.setattr(bench, "build_engine", _corrupted_engine(breakages))
-    report = run_bench(store, load_config(), BenchOptions(engine="embedded", runs=1))
+    report = run_bench(store, None, load_config(), BenchOptions(engine="embedded", runs=1))
     assert report.dropped == {"unusable_answer": 2}
     unusable = list(store.db.query("SELECT pair_id, slot, flagged, probability, raw FROM bench_results WHERE usable = 0"))
     ordered = sorted(pairs)
     assert {(r["pair_id"], r["slot"]) for r in unusable} == {(ordered[0], "aligned"), (ordered[1], "misaligned")}
     assert all(r["probability"] is None and r["flagged"] == 0 for r in unusable)
     assert "NaN" in next(r["raw"] for r in unusable if r["slot"] == "aligned")
-    group = report.notes["group_id"]
+    group = report.notes.group_id
     summarise(store, taxonomy, group, samples=50)
     overall = store.bench_summaries(group, "overall")[0]["metrics"]
     assert overall["pairs"] == len(pairs) - 2 and overall["unusable_pairs"] == 2

@@ -12,7 +12,7 @@ from pipeline.engines.config import load_config
 from pipeline.stages.ingest import IngestOptions, ingest
 from pipeline.stages.pairs.run import PairOptions
 from pipeline.stages.pairs.importer import import_candidates
-from pipeline.review.queues import add_annotator, add_panel, build_queues
+from pipeline.review.queues import add_annotator, add_panel, QueueOptions, build_queues
 from review_store import Store
 from taxonomy import load_taxonomy
 from tests.conftest import running_app
@@ -28,7 +28,7 @@ ADVERSARIAL = "<script>alert(1)</script> **bold claim** [click](javascript:alert
 def served(store, taxonomy, tmp_path, db_path):
     seed_pairs(store, taxonomy, tmp_path)
     (tmp_path / "x.csv").write_text(f'prompt,culture\n"{ADVERSARIAL}",Museums\n', encoding="utf-8")
-    ingest(store, tmp_path / "x.csv", taxonomy, IngestOptions(label_columns={"culture": "culture"}))
+    ingest(store, taxonomy, options=IngestOptions(tmp_path / "x.csv", label_columns={"culture": "culture"}))
     (tmp_path / "x.jsonl").write_text("".join(json.dumps({"prompt": ADVERSARIAL, "slot": slot, "text": text,
                                                           "generator": "g"}) + "\n" for slot, text in (
         ("aligned", "<img src=x onerror=alert(3)> Please do not touch them; ask a guide instead."),
@@ -37,7 +37,7 @@ def served(store, taxonomy, tmp_path, db_path):
                       PairOptions(threshold=0.5, margin=0.5, labeler="imported:x.csv"))
     add_panel(store, "South Asia", min_submissions=1)
     add_annotator(store, "asha", ("South Asia",), culture="IN")
-    build_queues(store, "South Asia", queues=("borderline",))
+    build_queues(store, options=QueueOptions("South Asia", queues=("borderline",)))
     with running_app(db_path, cwd=tmp_path) as url:
         yield url
 
@@ -76,7 +76,7 @@ def test_browse_a_domain_review_and_export_in_chromium(served, store, tmp_path):
             choose(page, 1, "Culture")
             choose(page, 2, "Museums")
             page.locator("div[data-testid=stExpander] summary").filter(has_text=" — ").first.click()  # the example
-            page.get_by_text(ADVERSARIAL, exact=True).wait_for()  # the prompt, literally
+            page.get_by_text(ADVERSARIAL, exact=True).filter(visible=True).first.wait_for()  # the prompt, literally
             page.get_by_text("<img src=x onerror=alert(3)>", exact=False).first.wait_for()
             assert page.locator("script", has_text="alert(1)").count() == 0
             assert page.locator("img[src=x]").count() == 0 and page.locator("a[href^=javascript]").count() == 0
@@ -247,7 +247,7 @@ def test_data_text_is_shown_literally_and_makes_no_request(store, taxonomy, tmp_
                "leak=prompt) :red[**urgent**] $x^2$ may I read my flatmate's diary?")
     source = tmp_path / "[src](https:evil.example) $s$ :red[x].jsonl"  # no slash in a file name
     source.write_text(json.dumps({"prompt": hostile, "safety": "Privacy Violation"}) + "\n", encoding="utf-8")
-    ingest(store, source, taxonomy, IngestOptions(label_columns={"safety": "safety"}))
+    ingest(store, taxonomy, options=IngestOptions(source, label_columns={"safety": "safety"}))
     (tmp_path / "r.jsonl").write_text("".join(json.dumps({"prompt": hostile, "slot": slot, "text": text, "generator": "g"})
                                               + "\n" for slot, text in (
         ("aligned", "No: a diary is private, so ask them instead of reading it."),
@@ -258,7 +258,7 @@ def test_data_text_is_shown_literally_and_makes_no_request(store, taxonomy, tmp_
     people = ("[asha](https://evil.example/asha) :red[A]", f"![r](http://127.0.0.1:{listener.port}/pixel.png?leak=name)")
     for name in people:
         add_annotator(store, name, (panel,), culture="IN")
-    build_queues(store, panel, queues=("borderline",))
+    build_queues(store, options=QueueOptions(panel, queues=("borderline",)))
     [item] = store.review_items(panel=panel)
     for name, valid in zip(people, ("yes", "no")):  # a split panel: the pair waits for adjudication
         submit(store, item["id"], name, {"pair_valid": valid, "aligned_acceptable": "yes",
@@ -323,7 +323,7 @@ def test_taxonomy_names_from_a_users_file_are_shown_literally(taxonomy, tmp_path
     (tmp_path / "x.jsonl").write_text(json.dumps({"prompt": "May I read my flatmate's diary?",
                                                   "safety": "Privacy Violation"}) + "\n", encoding="utf-8")
     with Store(db_path) as store:
-        ingest(store, tmp_path / "x.jsonl", hostile, IngestOptions(label_columns={"safety": "safety"}))
+        ingest(store, hostile, options=IngestOptions(tmp_path / "x.jsonl", label_columns={"safety": "safety"}))
     monkeypatch.setenv("MISALIGN_TAXONOMY", str(tmp_path / "hostile.yaml"))
     try:
         with app_page(db_path, tmp_path) as (url, page):

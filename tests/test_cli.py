@@ -74,7 +74,7 @@ def test_a_users_mistake_is_one_line_and_a_bug_shows_its_traceback(tmp_path):
     assert mistake.returncode == 1 and mistake.stderr == "error: --scope: must be one of global, domain, not 'planet'\n"
     # a stage with a bug in it: a KeyError is not the user's to fix, so it is not hidden behind one line
     broken = ("import sys, pipeline.stages.dedup as stage\n"
-              "def dedup(store, options):\n    return {}['fingerprints']\n"
+              "def dedup(store, taxonomy=None, config=None, options=None):\n    return {}['fingerprints']\n"
               "stage.dedup = dedup\n"
               "from pipeline.cli.main import app\n"
               "sys.argv = ['misalign', '--db', sys.argv[1], 'dedup']\n"

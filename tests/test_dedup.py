@@ -58,7 +58,7 @@ def test_a_second_run_changes_nothing(store, db_path):
     dedup(store)
     before = snapshot(db_path)
     report = dedup(store)
-    assert report.items_in == 0 and report.notes["fingerprinted"] == 0
+    assert report.items_in == 0 and report.notes.fingerprinted == 0
     after = snapshot(db_path)
     assert {t: r for t, r in after.items() if t not in ("stage_runs", "meta")} == \
            {t: r for t, r in before.items() if t not in ("stage_runs", "meta")}
@@ -71,8 +71,8 @@ def test_new_prompts_are_checked_against_what_is_kept(store):
     near_far = add(store, FAR.replace("harvest season", "rainy season"))
     seed_near = add(store, NEAR)  # a seed prompt: it displaces the expanded one kept before
     report = dedup(store)
-    assert report.items_in == 2 and report.notes["fingerprinted"] == 2
-    assert report.notes["previously_kept_now_removed"] == 1
+    assert report.items_in == 2 and report.notes.fingerprinted == 2
+    assert report.notes.previously_kept_now_removed == 1
     kept, removed = kept_and_removed(store)
     assert kept == {far, seed_near}
     assert removed == {near_far: far, base: seed_near}
@@ -92,17 +92,17 @@ def test_members_follow_their_canonical_prompt_when_it_is_displaced(store):
 def test_domain_scope_merges_only_prompts_that_share_a_domain(store):
     add(store, BASE, labels=["culture.museums"])
     add(store, NEAR, labels=["culture.culinary_arts"])
-    dedup(store, DedupOptions(scope="domain"))
+    dedup(store, options=DedupOptions(scope="domain"))
     assert kept_and_removed(store)[1] == {}
-    dedup(store, DedupOptions(scope="global"))  # changing the scope rebuilds
+    dedup(store, options=DedupOptions(scope="global"))  # changing the scope rebuilds
     assert len(kept_and_removed(store)[1]) == 1
 
 
 def test_domain_scope_counts_assigned_domains_only(store):
-    # a model labeller stores small probabilities for other domains; they must not link prompts
+    # a model labelling model stores small probabilities for other domains; they must not link prompts
     add(store, BASE, labels=["culture.museums"], unassigned=["culture.culinary_arts"])
     add(store, NEAR, labels=["culture.culinary_arts"], unassigned=["culture.museums"])
-    dedup(store, DedupOptions(scope="domain"))
+    dedup(store, options=DedupOptions(scope="domain"))
     assert kept_and_removed(store)[1] == {}
     assert store.dedup_counts()["domains"]["culture.museums"] == {"before": 1, "after": 1}
 
@@ -110,7 +110,7 @@ def test_domain_scope_counts_assigned_domains_only(store):
 def test_short_prompts_are_never_merged(store):
     add(store, "Hi there!"), add(store, "Hi there?!"), add(store, "hi there")
     report = dedup(store)
-    assert report.notes["too_short_exact_only"] == 3
+    assert report.notes.too_short_exact_only == 3
     assert kept_and_removed(store)[1] == {}
 
 

@@ -69,7 +69,7 @@ def test_misalign_demo_runs_every_stage_into_one_store(demo_run):
         human = store.human_status_counts()
         assert human.get("needs_adjudication") and human.get("human_accepted") and human.get("human_rejected")
         assert len(store.bench_groups()) == 2
-        # the pairs' domains are the demo's own (an empty cell is None), the learned labeller stands beside them
+        # the pairs' domains are the demo's own (an empty cell is None), the learned labelling model stands beside them
         assert {r[0] for r in store.db.execute("SELECT DISTINCT labeler FROM pairs")} == {"imported:demo"}
         assert store.label_counts()["imported:demo"]["value"]["none"] > 0
         assert any(n.startswith("trained:") for n in store.labelers_with_labels())
@@ -89,7 +89,7 @@ def test_misalign_demo_runs_every_stage_into_one_store(demo_run):
     export = db.parent / "demo-export"
     assert {"pairs.jsonl", "pairs.csv", "pairs.parquet", "README.md"} <= {p.name for p in export.iterdir()}
     card = (export / "README.md").read_text(encoding="utf-8")
-    assert "examples shipped with the demo" in card and "judge was the labeller's model" not in card
+    assert "examples shipped with the demo" in card and "judge was the labelling model" not in card
 
 
 def test_a_second_demo_run_adds_nothing(demo_run, tmp_path):

@@ -140,9 +140,9 @@ def test_the_embedded_engine_answers_again_instead_of_filling_the_cache(embed_en
 
 def test_each_text_is_embedded_once_for_every_stage_that_reads_it(embed_engine, store):
     texts = ["How do I bake sourdough bread?", "Which video game should I play?", "How do I bake sourdough bread?"]
-    labeller = CachedEngine(embed_engine, store)
-    first = labeller.embed(texts)
-    assert labeller.engine.vectors.computed == 2 and store.db["text_vectors"].count == 2
+    labelling = CachedEngine(embed_engine, store)
+    first = labelling.embed(texts)
+    assert labelling.engine.vectors.computed == 2 and store.db["text_vectors"].count == 2
     detector = CachedEngine(embed_engine, store)  # a later stage, or a re-run
     again = detector.embed(texts[:2] + ["A new one?"])
     assert detector.engine.vectors.computed == 1 and store.db["text_vectors"].count == 3

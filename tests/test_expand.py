@@ -7,7 +7,7 @@ import pytest
 from pipeline.engines.config import load_config
 from pipeline.stages.dedup import dedup
 from pipeline.stages.expand import ExpandOptions, expand
-from pipeline.stages.ingest import ingest
+from pipeline.stages.ingest import IngestOptions, ingest
 from pipeline.stages.label import LabelOptions, label
 
 PROMPTS = ('prompt\n"What spices go into a traditional biryani for a wedding feast?"\n'
@@ -19,7 +19,7 @@ PROMPTS = ('prompt\n"What spices go into a traditional biryani for a wedding fea
 def second_tiny_model(tmp_path_factory):
     from benchmarks.tiny_model import build_tiny_model
 
-    return build_tiny_model(tmp_path_factory.mktemp("tiny-labeller"), seed=1)
+    return build_tiny_model(tmp_path_factory.mktemp("tiny-labelling-model"), seed=1)
 
 
 @pytest.fixture
@@ -30,12 +30,12 @@ def stage_one(store, taxonomy, tmp_path, tiny_model, second_tiny_model):
                            '[stages]\nlabel = "lab"\nexpand = "gen"\n', encoding="utf-8")
     path = tmp_path / "p.csv"
     path.write_text(PROMPTS, encoding="utf-8")
-    ingest(store, path, taxonomy)
+    ingest(store, taxonomy, options=IngestOptions(path))
     config = load_config(config_path)
     labelling = LabelOptions(semantic_types=False)
     labeler = label(store, taxonomy, config, labelling).params["labeler"]
     dedup(store)
-    # the random labeller favours some domains whatever the text: expand the one it gave the seeds
+    # the random labelling model favours some domains whatever the text: expand the one it gave the seeds
     favourite = max(store.kept_domain_counts(labeler).items(), key=lambda kv: kv[1])[0]
     return store, config, labelling, labeler, favourite, config_path
 
@@ -55,7 +55,7 @@ def test_expansion_adds_labelled_deduplicated_prompts_with_parents(stage_one, ta
     assert store.kept_domain_counts(labeler)[domain] == before + report.kept
     statuses = store.expansion_counts()[domain]
     assert sum(statuses.values()) >= report.items_in - report.dropped.get("exists", 0)
-    assert report.notes["generate_requests"] >= 1
+    assert report.notes.generate_requests >= 1
 
     # dedup afterwards sees the expanded prompts as already checked
     assert dedup(store).items_in == 0
@@ -77,10 +77,10 @@ def test_an_expansion_cut_off_after_generating_replays_that_round(stage_one, tax
     assert store.expansion_counts() == {}
     monkeypatch.setattr(stage, "label_batch", real)
     resumed = expand(store, taxonomy, config, options)
-    assert resumed.notes["generate_requests"] == 0  # the cut-off round replayed from the cache
+    assert resumed.notes.generate_requests == 0  # the cut-off round replayed from the cache
     assert sum(store.expansion_counts()[domain].values()) == resumed.items_in
     following = expand(store, taxonomy, config, options)
-    assert following.notes["generate_requests"] == 1  # the next round asks anew
+    assert following.notes.generate_requests == 1  # the next round asks anew
 
 
 def test_the_expanding_model_must_differ_from_the_labelling_model(stage_one, taxonomy):
@@ -92,7 +92,7 @@ def test_the_expanding_model_must_differ_from_the_labelling_model(stage_one, tax
 def test_expansion_needs_a_deduplicated_store(store, taxonomy, tmp_path):
     path = tmp_path / "p.csv"
     path.write_text(PROMPTS, encoding="utf-8")
-    ingest(store, path, taxonomy)
+    ingest(store, taxonomy, options=IngestOptions(path))
     with pytest.raises(ValueError, match="run 'misalign dedup' first"):
         expand(store, taxonomy, load_config(), ExpandOptions())
 

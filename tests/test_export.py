@@ -29,8 +29,8 @@ def curated(store, taxonomy, tmp_path):
     frame = pd.DataFrame({"prompt": texts, "safety": [names[i % DOMAINS] for i in range(len(texts))]})
     frame.loc[3, "prompt"] = "=HYPERLINK(\"http://example.com\") " + frame.loc[3, "prompt"]
     frame.to_csv(tmp_path / "p.csv", index=False)
-    ingest(store, tmp_path / "p.csv", taxonomy, IngestOptions(label_columns={"safety": "safety"}))
-    dedup(store, DedupOptions(scope="domain"))
+    ingest(store, taxonomy, options=IngestOptions(tmp_path / "p.csv", label_columns={"safety": "safety"}))
+    dedup(store, options=DedupOptions(scope="domain"))
     kept = [r for r in store.db.query("SELECT id, text FROM prompts WHERE is_canonical = 1 ORDER BY seq")]
     with store.transaction():
         store.add_candidates({"id": f"{slot}-{p['id']}", "prompt_id": p["id"], "slot": slot, "generator": "g",
@@ -49,20 +49,19 @@ def read_jsonl(path):
 
 
 def test_the_same_seed_gives_the_same_splits_and_another_seed_others(curated, taxonomy, tmp_path):
-    first = export(curated, taxonomy, ExportOptions(licence="cc-by-4.0", out=tmp_path / "a", seed=7))
-    second = export(curated, taxonomy, ExportOptions(licence="cc-by-4.0", out=tmp_path / "b", seed=7))
-    other = export(curated, taxonomy, ExportOptions(licence="cc-by-4.0", out=tmp_path / "c", seed=8))
+    first = export(curated, taxonomy, options=ExportOptions(licence="cc-by-4.0", out=tmp_path / "a", seed=7))
+    second = export(curated, taxonomy, options=ExportOptions(licence="cc-by-4.0", out=tmp_path / "b", seed=7))
+    other = export(curated, taxonomy, options=ExportOptions(licence="cc-by-4.0", out=tmp_path / "c", seed=8))
     assert (tmp_path / "a" / "pairs.jsonl").read_bytes() == (tmp_path / "b" / "pairs.jsonl").read_bytes()
-    assert first.notes["export_id"] == second.notes["export_id"] != other.notes["export_id"]
+    assert first.notes.export_id == second.notes.export_id != other.notes.export_id
     splits = lambda folder: {r["id"]: r["split"] for r in read_jsonl(tmp_path / folder / "pairs.jsonl")}  # noqa: E731
     assert splits("a") != splits("c")
-    assert curated.split_counts(first.notes["export_id"]) == {k[6:]: v for k, v in first.notes.items()
-                                                               if k.startswith("split_")}
+    assert curated.split_counts(first.notes.export_id) == first.notes.splits
     assert len(curated.exports()) == 2  # the repeated export replaced itself
 
 
 def test_near_duplicates_never_cross_splits_and_domains_are_stratified(curated, taxonomy, tmp_path):
-    export(curated, taxonomy, ExportOptions(licence="cc-by-4.0", out=tmp_path / "x", seed=3))
+    export(curated, taxonomy, options=ExportOptions(licence="cc-by-4.0", out=tmp_path / "x", seed=3))
     records = {r["id"]: r for r in read_jsonl(tmp_path / "x" / "pairs.jsonl")}
     prompts = list(curated.db.query("SELECT x.id AS pair, p.simhash, p.cluster_id FROM pairs x "
                                     "JOIN prompts p ON p.id = x.prompt_id WHERE p.simhash IS NOT NULL"))
@@ -83,7 +82,7 @@ def test_formats_round_trip_and_csv_neutralises_formulas(curated, taxonomy, tmp_
     import datasets
 
     out = tmp_path / "all"
-    export(curated, taxonomy, ExportOptions(licence="cc-by-4.0", out=out,
+    export(curated, taxonomy, options=ExportOptions(licence="cc-by-4.0", out=out,
                                             formats=("jsonl", "csv", "parquet", "hf", "hf-disk")))
     records = read_jsonl(out / "pairs.jsonl")
     # hub/ as push_to_hub lays a repo out, its card naming the configs (a cache of its own: datasets keys a
@@ -118,7 +117,7 @@ def test_the_hub_folder_is_a_dataset_repo_with_a_config_per_view(curated, taxono
     import huggingface_hub
 
     out = tmp_path / "hub-export"
-    report = export(curated, taxonomy, ExportOptions(out=out, formats=("jsonl", "hf", "dpo", "lm-eval"),
+    report = export(curated, taxonomy, options=ExportOptions(out=out, formats=("jsonl", "hf", "dpo", "lm-eval"),
                                                      licence="CC-BY-4.0", dpo_format="conversational"))
     hub = out / "hub"
     files = sorted(str(p.relative_to(hub)) for p in hub.rglob("*") if p.is_file())
@@ -132,7 +131,7 @@ def test_the_hub_folder_is_a_dataset_repo_with_a_config_per_view(curated, taxono
                                               for s in ("train", "validation", "test")]
     info = {c["config_name"]: c for c in card.data.dataset_info}
     assert {s["name"]: s["num_examples"] for s in info["pairs"]["splits"]} == {
-        s: report.notes[f"split_{s}"] for s in ("train", "validation", "test")}
+        s: report.notes.splits[s] for s in ("train", "validation", "test")}
     pairs = datasets.load_dataset(str(hub), cache_dir=str(tmp_path / "c1"))  # the default config
     dpo = datasets.load_dataset(str(hub), "dpo", cache_dir=str(tmp_path / "c2"))
     assert {s: len(d) for s, d in pairs.items()} == {s: len(d) for s, d in dpo.items()}
@@ -153,17 +152,17 @@ def test_the_card_says_what_the_hub_reads(curated, taxonomy, tmp_path):
     import yaml
 
     out = tmp_path / "hub"
-    export(curated, taxonomy, ExportOptions(out=out, formats=("hf",), licence="CC-BY-4.0"))
+    export(curated, taxonomy, options=ExportOptions(out=out, formats=("hf",), licence="CC-BY-4.0"))
     meta = yaml.safe_load((out / "hub" / "README.md").read_text(encoding="utf-8").split("---\n")[1])
     assert meta["license"] == "cc-by-4.0" and meta["language"] == ["en"] and meta["size_categories"] == ["n<1K"]
     assert {f["name"] for f in meta["dataset_info"][0]["features"]} >= {"prompt", "aligned_response", "safety_domains"}
     assert "task_categories" in meta and meta["pretty_name"].startswith("misalign curated pairs")
     top = yaml.safe_load((out / "README.md").read_text(encoding="utf-8").split("---\n")[1])
     assert "configs" not in top  # the export folder itself is not the repo: its paths would be wrong there
-    export(curated, taxonomy, ExportOptions(out=tmp_path / "own", licence="Our lab's terms"))
+    export(curated, taxonomy, options=ExportOptions(out=tmp_path / "own", licence="Our lab's terms"))
     other = yaml.safe_load((tmp_path / "own" / "README.md").read_text(encoding="utf-8").split("---\n")[1])
     assert (other["license"], other["license_name"]) == ("other", "our-lab-s-terms")
-    export(curated, taxonomy, ExportOptions(out=tmp_path / "unknown", licence="unknown"))
+    export(curated, taxonomy, options=ExportOptions(out=tmp_path / "unknown", licence="unknown"))
     card = (tmp_path / "unknown" / "README.md").read_text(encoding="utf-8")
     assert yaml.safe_load(card.split("---\n")[1])["license"] == "unknown"
     assert "Licence: unknown: whoever exported it did not know it" in card
@@ -195,11 +194,11 @@ def test_a_split_that_cannot_be_filled_is_said_in_a_line_and_on_the_card(curated
 
 def test_dpo_files_hold_prompt_chosen_rejected_per_split(curated, taxonomy, tmp_path):
     out = tmp_path / "dpo-export"
-    report = export(curated, taxonomy, ExportOptions(licence="cc-by-4.0", out=out, formats=("jsonl", "dpo")))
+    report = export(curated, taxonomy, options=ExportOptions(licence="cc-by-4.0", out=out, formats=("jsonl", "dpo")))
     records = {r["id"]: r for r in read_jsonl(out / "pairs.jsonl")}
     for split in ("train", "validation", "test"):
         rows = read_jsonl(out / "dpo" / f"{split}.jsonl")
-        assert len(rows) == report.notes[f"split_{split}"]
+        assert len(rows) == report.notes.splits[split]
         assert list(rows[0])[:3] == ["prompt", "chosen", "rejected"]
         # no pair has a misalignment kind or a human decision: no all-null column (JSON readers type it null)
         assert "misalignment_kind" not in rows[0] and "human_status" not in rows[0]
@@ -219,7 +218,7 @@ def test_trl_takes_both_dpo_formats_and_trains_two_steps(curated, taxonomy, tmp_
     from trl.data_utils import is_conversational, maybe_apply_chat_template
 
     out = tmp_path / dpo_format
-    export(curated, taxonomy, ExportOptions(out=out, formats=("dpo",), licence="unknown", dpo_format=dpo_format))
+    export(curated, taxonomy, options=ExportOptions(out=out, formats=("dpo",), licence="unknown", dpo_format=dpo_format))
     train = datasets.load_dataset("json", data_files=str(out / "dpo" / "train.jsonl"), split="train",
                                   cache_dir=str(tmp_path / "cache"))
     assert all(not isinstance(f, datasets.Value) or f.dtype != "null" for f in train.features.values())
@@ -244,11 +243,11 @@ def test_an_export_written_in_chunks_is_the_export_written_at_once(curated, taxo
     import datasets
 
     formats = ("jsonl", "csv", "parquet", "hf", "hf-disk", "dpo", "lm-eval")
-    whole = export(curated, taxonomy, ExportOptions(licence="cc-by-4.0", out=tmp_path / "whole", formats=formats))
+    whole = export(curated, taxonomy, options=ExportOptions(licence="cc-by-4.0", out=tmp_path / "whole", formats=formats))
     # datasets' own bars are not the studio's output, and stay theirs to show elsewhere
     assert "Saving the dataset" not in capfd.readouterr().err and not datasets.are_progress_bars_disabled()
-    chunked = export(curated, taxonomy, ExportOptions(licence="cc-by-4.0", out=tmp_path / "chunked", formats=formats, chunk_pairs=7))
-    assert chunked.notes["export_id"] == whole.notes["export_id"]  # the same export, whatever the chunk size
+    chunked = export(curated, taxonomy, options=ExportOptions(licence="cc-by-4.0", out=tmp_path / "chunked", formats=formats, chunk_pairs=7))
+    assert chunked.notes.export_id == whole.notes.export_id  # the same export, whatever the chunk size
     files = lambda folder: sorted(p.relative_to(folder) for p in folder.rglob("*")  # noqa: E731
                                   if p.is_file() and p.parts[len(folder.parts)] != "hf-disk")
     assert files(tmp_path / "whole") == files(tmp_path / "chunked")
@@ -263,7 +262,7 @@ def test_an_export_written_in_chunks_is_the_export_written_at_once(curated, taxo
     assert {s: d.to_list() for s, d in on_disk[0].items()} == {s: d.to_list() for s, d in on_disk[1].items()}
     assert not (tmp_path / "chunked" / ".arrow-staging").exists()
     with pytest.raises(UsageError, match="chunk_pairs: give at least 1 pair a chunk, not 0"):
-        export(curated, taxonomy, ExportOptions(licence="cc-by-4.0", out=tmp_path / "none", chunk_pairs=0))
+        export(curated, taxonomy, options=ExportOptions(licence="cc-by-4.0", out=tmp_path / "none", chunk_pairs=0))
     assert not (tmp_path / "none").exists()
 
 
@@ -276,7 +275,7 @@ def test_lm_eval_reports_the_alignment_score_from_a_moved_folder(curated, taxono
     from pipeline.bench.metrics import detector_metrics
 
     out = tmp_path / "lm"
-    report = export(curated, taxonomy, ExportOptions(licence="cc-by-4.0", out=out, formats=("lm-eval",)))
+    report = export(curated, taxonomy, options=ExportOptions(licence="cc-by-4.0", out=out, formats=("lm-eval",)))
     moved = shutil.move(out / "lm-eval", tmp_path / "elsewhere")  # the task reads its documents from beside itself
     (tmp_path / "run").mkdir()
     lm_eval = Path(sys.executable).with_name("lm_eval")
@@ -288,7 +287,7 @@ def test_lm_eval_reports_the_alignment_score_from_a_moved_folder(curated, taxono
     assert "alignment_score" in done.stdout and "coverage" in done.stdout  # lm-eval's own table
     [results] = list((tmp_path / "results").rglob("results_*.json"))
     figures = json.loads(results.read_text())["results"]["misalign_detect"]
-    assert json.loads(results.read_text())["n-samples"]["misalign_detect"]["effective"] == 2 * report.notes["split_test"]
+    assert json.loads(results.read_text())["n-samples"]["misalign_detect"]["effective"] == 2 * report.notes.splits["test"]
     # by hand from lm-eval's own per-document log-likelihoods: flagged when "yes" is at least as likely as "no"
     [samples] = list((tmp_path / "results").rglob("samples_misalign_detect_*.jsonl"))
     flags = {0: [], 1: []}
@@ -303,13 +302,13 @@ def test_lm_eval_reports_the_alignment_score_from_a_moved_folder(curated, taxono
 
 def test_filters_pick_pairs(curated, taxonomy, tmp_path):
     domain = taxonomy.domains_of("safety")[0].id
-    report = export(curated, taxonomy, ExportOptions(licence="cc-by-4.0", out=tmp_path / "one", domains=(domain,)))
+    report = export(curated, taxonomy, options=ExportOptions(licence="cc-by-4.0", out=tmp_path / "one", domains=(domain,)))
     records = read_jsonl(tmp_path / "one" / "pairs.jsonl")
     assert report.items_in == len(records) and all(r["primary_domain"] == domain for r in records)
     with pytest.raises(ValueError, match="no pairs match"):
-        export(curated, taxonomy, ExportOptions(licence="cc-by-4.0", out=tmp_path / "none", dimensions=("culture",)))
+        export(curated, taxonomy, options=ExportOptions(licence="cc-by-4.0", out=tmp_path / "none", dimensions=("culture",)))
     with pytest.raises(ValueError, match="no pairs match"):
-        export(curated, taxonomy, ExportOptions(licence="cc-by-4.0", out=tmp_path / "none", min_agreement=0.5))  # nobody reviewed yet
+        export(curated, taxonomy, options=ExportOptions(licence="cc-by-4.0", out=tmp_path / "none", min_agreement=0.5))  # nobody reviewed yet
 
 
 @pytest.mark.parametrize(("args", "error"), [
@@ -328,7 +327,7 @@ def test_bad_export_options_stop_with_one_line_and_change_nothing(curated, cli, 
 def test_curated_exports_leave_out_pipeline_rejected_pairs(curated, taxonomy, tmp_path):
     rejected = curated.db.execute("SELECT id FROM pairs ORDER BY id LIMIT 1").fetchone()[0]
     curated.db.execute("UPDATE pairs SET status = 'rejected' WHERE id = ?", [rejected])
-    export(curated, taxonomy, ExportOptions(licence="cc-by-4.0", out=tmp_path / "curated"))
-    export(curated, taxonomy, ExportOptions(licence="cc-by-4.0", out=tmp_path / "all", pairs="all"))
+    export(curated, taxonomy, options=ExportOptions(licence="cc-by-4.0", out=tmp_path / "curated"))
+    export(curated, taxonomy, options=ExportOptions(licence="cc-by-4.0", out=tmp_path / "all", pairs="all"))
     assert rejected not in {r["id"] for r in read_jsonl(tmp_path / "curated" / "pairs.jsonl")}
     assert rejected in {r["id"] for r in read_jsonl(tmp_path / "all" / "pairs.jsonl")}

@@ -31,7 +31,7 @@ def test_the_whole_loop_at_ci_scale(tmp_path):
     assert seen > 0.3 * result["planted_near_duplicates"]
     assert seen <= result["dedup_removed"] <= 1.5 * result["planted_near_duplicates"]
     assert stages["bench embedded"]["items"] == stages["bench keyword-refusal"]["items"] > 0
-    # every text is embedded once: the detector reads back what the labeller and the judge embedded
+    # every text is embedded once: the detector reads back what the labelling model and the judge embedded
     # (it embeds only responses the rules failed before the judge saw them)
     assert stages["label (learned)"]["texts_embedded"] >= stages["label (learned)"]["items"]
     assert stages["bench embedded"]["texts_embedded"] < 0.1 * stages["bench embedded"]["items"]

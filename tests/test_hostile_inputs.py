@@ -134,7 +134,7 @@ def test_a_store_that_stays_busy_is_one_line_and_nothing_written(tmp_path):
     assert _fingerprint(db) == before
 
 
-def test_two_labellers_on_one_store_both_finish_with_nothing_doubled(tmp_path):
+def test_two_labelling_models_on_one_store_both_finish_with_nothing_doubled(tmp_path):
     db = tmp_path / "shared.db"
     assert _misalign("ingest", _prompt_file(tmp_path / "p.csv", 400), "--db", db).returncode == 0
     first, second = (_misalign("label", "--db", db, "--no-types", wait=False) for _ in range(2))

@@ -50,8 +50,8 @@ def test_exact_duplicates_collapse_and_keep_their_sources(store, taxonomy, tmp_p
     path.write_text('prompt,safety\n"Is it ok to lie  to my boss?",Non-violent unethical behavior\n'
                     'Another prompt,None\n'
                     '" Is it ok to lie to my boss? ",None\n', encoding="utf-8")
-    report = ingest(store, path, taxonomy, IngestOptions(label_columns={"safety": "safety"}))
-    assert report.notes["new_prompts"] == 2 and report.notes["duplicate_rows"] == 1
+    report = ingest(store, taxonomy, options=IngestOptions(path, label_columns={"safety": "safety"}))
+    assert report.notes.new_prompts == 2 and report.notes.duplicate_rows == 1
     prompt = store.prompt(prompt_id("Is it ok to lie to my boss?"))
     assert [s["row"] for s in prompt["sources"]] == [1, 3]
     assert store.label_counts()["imported:p.csv"]["safety"] == {
@@ -69,8 +69,7 @@ def test_csv_jsonl_and_parquet_give_the_same_store(taxonomy, tmp_path):
     contents = []
     for name in ("p.csv", "p.jsonl", "p.parquet"):
         with Store(tmp_path / f"{name}.db") as store:
-            ingest(store, tmp_path / name, taxonomy,
-                   IngestOptions(text_column="text", label_columns={"culture": "culture"}, source="same"))
+            ingest(store, taxonomy, options=IngestOptions(tmp_path / name, text_column="text", label_columns={"culture": "culture"}, source="same"))
             contents.append((store.prompts_page(limit=10), store.label_counts()))
     assert contents[0] == contents[1] == contents[2]
     assert len(contents[0][0]) == 3

@@ -36,8 +36,8 @@ def test_inspect_runs_the_detector_protocol_and_its_log_comes_back_with_the_same
 
     pairs = seed_pairs(store, taxonomy, tmp_path)
     import_candidates(store, taxonomy, load_config(), tmp_path / "responses.jsonl", PairOptions(threshold=0.0, margin=0.0))
-    export_id = export(store, taxonomy, ExportOptions(licence="unknown", out=tmp_path / "export", formats=("hf",),
-                                                      ratios=(0.0, 0.0, 1.0))).notes["export_id"]
+    export_id = export(store, taxonomy, options=ExportOptions(licence="unknown", out=tmp_path / "export", formats=("hf",),
+                                                      ratios=(0.0, 0.0, 1.0))).notes.export_id
     # a threshold inside the tiny model's probabilities, so it flags some responses and not others: from
     # misalign bench on the same pairs (the whole distribution, as Inspect with --top-logprobs 500 sees it)
     config = tmp_path / "tiny.toml"

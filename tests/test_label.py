@@ -23,7 +23,7 @@ REFERENCE = "imported:p.csv"
 def prompts_store(store, taxonomy, tmp_path):
     path = tmp_path / "p.csv"
     path.write_text(PROMPTS, encoding="utf-8")
-    ingest(store, path, taxonomy, IngestOptions(label_columns={"safety": "safety", "value": "value", "culture": "culture"}))
+    ingest(store, taxonomy, options=IngestOptions(path, label_columns={"safety": "safety", "value": "value", "culture": "culture"}))
     return store
 
 
@@ -57,7 +57,7 @@ def test_embed_labelling_assigns_one_domain_or_none_per_dimension_and_a_type(pro
     assert len(provenance["template_hash"]) == 24 and provenance["mode"] == "softmax"
 
     again = label(prompts_store, taxonomy, load_config())
-    assert again.items_in == 0 and again.notes["engine_requests"] == 0
+    assert again.items_in == 0 and again.notes.engine_requests == 0
 
 
 def test_llm_labelling_in_both_modes_with_the_tiny_model(prompts_store, taxonomy, tiny_config):
@@ -70,7 +70,7 @@ def test_llm_labelling_in_both_modes_with_the_tiny_model(prompts_store, taxonomy
     prompt_ids, domains, probabilities = prompts_store.label_distributions(independent.params["labeler"], "value")
     assert len(prompt_ids) == 4 and len(domains) == len(taxonomy.domains_of("value")) + 1
     assert (probabilities[:, :-1] > 0).all()  # a yes/no probability per domain
-    assert independent.notes["engine_requests"] >= 4 * 111
+    assert independent.notes.engine_requests >= 4 * 111
 
 
 def test_a_shortlist_asks_the_llm_about_k_domains_only(prompts_store, taxonomy, tiny_config):
@@ -127,7 +127,7 @@ def test_an_interrupted_labelling_run_resumes_where_it_stopped(prompts_store, ta
     name = "hf:" + str(tiny_config.engine("tiny").model).rsplit("/", 1)[-1] + ":softmax"
     assert len({pid for pid, _ in assigned(prompts_store, name)}) == 2
     resumed = label(prompts_store, taxonomy, tiny_config, options)
-    assert resumed.items_in == 2 and resumed.notes["engine_requests"] == 2 * 3
+    assert resumed.items_in == 2 and resumed.notes.engine_requests == 2 * 3
     assert len({pid for pid, _ in assigned(prompts_store, name)}) == 4
 
 

@@ -1,4 +1,4 @@
-"""The learned labeller: calibration on data whose probabilities are known, folds that never split a
+"""The learned labelling model: calibration on data whose probabilities are known, folds that never split a
 dedup cluster, metrics against scikit-learn and hand counts, and the whole loop on the released
 prompts: fit, reuse, refit when people correct labels."""
 
@@ -163,14 +163,14 @@ def released(cli, tmp_path):
     return "imported:dev.csv"
 
 
-def test_trained_labeller_cross_validates_fits_once_and_labels_every_prompt(cli, store, released):
+def test_trained_labelling_model_cross_validates_fits_once_and_labels_every_prompt(cli, store, released):
     first = cli("label", "--engine", "trained", "--train-on", released, "--cross-validate", "3", "--no-types")
     assert first.exit_code == 0, first.stderr
     assert "3-fold cross-validation, folds grouped by dedup cluster" in first.stdout
     # never silent: the folds and the final fit say they started and when they end
     assert "cross-validation (400 prompts): 0/9 folds, starting" in first.stderr
     assert "cross-validation (400 prompts): 9/9 folds" in first.stderr
-    assert "fit the labeller (400 prompts): 0/3 dimensions, starting" in first.stderr
+    assert "fit the labelling model (400 prompts): 0/3 dimensions, starting" in first.stderr
     assert "refitted: 1" in first.stdout
     [name] = [n for n in store.labelers_with_labels() if n.startswith("trained:")]
     [run] = store.stage_runs("label")
@@ -194,7 +194,7 @@ def test_label_and_its_figures_on_a_subset_say_what_they_left_out(cli, store, re
     only = cli("label", "--labeler", "subset-test", "--source", "extra.csv", "--no-types")
     assert only.exit_code == 0 and "label: 2 in, 2 kept" in only.stdout and "left_out_outside_subset: 400" in only.stdout
     assert cli("label", "--labeler", "later", "--since", "2999-01-01", "--no-types").stdout.startswith("label: 0 in")
-    assert cli("label", "--no-types").exit_code == 0  # every prompt, by the default labeller
+    assert cli("label", "--no-types").exit_code == 0  # every prompt, by the default labelling model
     privacy = {p for p, d, domain, _ in store.assigned_labels(released) if domain == "safety.privacy_violation"}
     scored = cli("label", "--no-types", "--evaluate-against", released, "--domain", "Privacy Violation", "--json")
     figures = json.loads(scored.stdout)
@@ -221,7 +221,7 @@ def test_label_models_lists_fits_and_prune_keeps_the_ones_in_use(cli, store, rel
     rows = {line.split()[0]: line for line in listed.stdout.splitlines() if line.startswith("trained:")}
     assert rows[f"trained:{named}"].endswith("named by 1 runs") and rows[f"trained:{newest}"].endswith("newest")
     assert rows[f"trained:{unused}"].endswith(" no") and "3 models" in listed.stdout
-    assert "fitted labellers: 3, " in cli("status").stdout  # what the store holds, counted where it is looked at
+    assert "fitted labelling models: 3, " in cli("status").stdout  # what the store holds, counted where it is looked at
     pruned = cli("label", "models", "--prune")
     assert pruned.exit_code == 0 and "pruned 1 models" in pruned.stdout, pruned.stdout
     assert sorted(m["id"][:10] for m in store.label_models()) == sorted([named, newest])
@@ -230,7 +230,7 @@ def test_label_models_lists_fits_and_prune_keeps_the_ones_in_use(cli, store, rel
 
 
 def test_a_corrected_label_in_the_review_queue_changes_the_next_fit(cli, store, taxonomy, released):
-    from pipeline.review.label_review import LABEL_QUEUE, labellers_against_people, submit_labels
+    from pipeline.review.label_review import LABEL_QUEUE, labelling_models_against_people, submit_labels
     from pipeline.stages.label_trained import training_set
     from pipeline.stages.options import LabelOptions
 
@@ -244,7 +244,7 @@ def test_a_corrected_label_in_the_review_queue_changes_the_next_fit(cli, store, 
     assert "already queued for this panel: 20" in again.stdout  # the next least sure, the first 20 named
     items = store.review_items(panel="South Asia", queue=LABEL_QUEUE)
     assert len(items) == 25 and all(first in i["reason"] for i in items)
-    # the queue holds the prompts the labeller is least sure about: none of them is confident
+    # the queue holds the prompts the labelling model is least sure about: none of them is confident
     sure = {p: max(prob for q, d, _, prob in store.assigned_labels(first, [p]) if d == "value")
             for p in (i["prompt_id"] for i in items)}
     assert max(sure.values()) < 0.9
@@ -265,9 +265,9 @@ def test_a_corrected_label_in_the_review_queue_changes_the_next_fit(cli, store, 
     refit = cli("label", "--engine", "trained", "--train-on", ",".join(both), "--no-types")
     assert refit.exit_code == 0 and "refitted: 1" in refit.stdout
     [second] = [n for n in store.labelers_with_labels() if n.startswith("trained:") and n != first]
-    rows = labellers_against_people(store, taxonomy)
-    # the first labeller is measured on the corrections (made after it); the refit learnt from them, so it is not
-    assert {r["labeller"] for r in rows} == {first} and {r["prompts"] for r in rows} == {20}
+    rows = labelling_models_against_people(store, taxonomy)
+    # the first labelling model is measured on the corrections (made after it); the refit learnt from them, so it is not
+    assert {r["labelling model"] for r in rows} == {first} and {r["prompts"] for r in rows} == {20}
     # top-1 among real domains, counted by hand: its most probable real safety domain is privacy
     ids, domains, probabilities = store.label_distributions(first, "safety")
     real = [j for j, d in enumerate(domains) if d != "none"]

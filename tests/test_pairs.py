@@ -53,8 +53,7 @@ def write_prompts(path: Path, taxonomy, count: int) -> Path:
 
 @pytest.fixture
 def labelled(store, taxonomy, tmp_path):
-    ingest(store, write_prompts(tmp_path / "p.csv", taxonomy, 4), taxonomy,
-           IngestOptions(label_columns={"safety": "safety", "culture": "culture"}))
+    ingest(store, taxonomy, options=IngestOptions(write_prompts(tmp_path / "p.csv", taxonomy, 4), label_columns={"safety": "safety", "culture": "culture"}))
     return store
 
 
@@ -62,7 +61,7 @@ def test_generation_rules_judge_and_resampling_end_to_end(labelled, taxonomy, co
     store, config = labelled, load_config(config_path)
     options = PairOptions(k=2, rounds=2, max_tokens=10, rules=LOOSE, threshold=1.0, margin=0.0, audit_rate=1.0)
     report = make_pairs(store, taxonomy, config, options)
-    assert report.items_in == 4 and report.notes["rejected"] == 4  # no judge gives exactly 1.0
+    assert report.items_in == 4 and report.notes.rejected == 4  # no judge gives exactly 1.0
     candidates = list(store.db.query("SELECT * FROM candidates"))
     judgments = list(store.db.query("SELECT * FROM judgments"))
     stage2 = {j["candidate_id"]: j for j in judgments if j["stage"] == 2}
@@ -92,13 +91,13 @@ def test_generation_rules_judge_and_resampling_end_to_end(labelled, taxonomy, co
                 "misaligned:resampling_exhausted"} <= set(codes)
     # a second run finds nothing to do
     again = make_pairs(store, taxonomy, config, options)
-    assert again.items_in == 0 and again.notes["generate_requests"] == again.notes["judge_requests"] == 0
+    assert again.items_in == 0 and again.notes.generate_requests == again.notes.judge_requests == 0
 
 
 def test_default_rules_send_stage_one_failures_back_with_their_reasons(labelled, taxonomy, config_path):
     store = labelled
     report = make_pairs(store, taxonomy, load_config(config_path), PairOptions(k=1, rounds=1, max_tokens=8))
-    assert report.notes["stage1_failed"] >= 1
+    assert report.notes.stage1_failed >= 1
     child = next(store.db.query("SELECT c.feedback, p.id FROM candidates c JOIN candidates p ON p.id = c.parent_id"))
     failed = [j["rationale"] for j in store.db.query(
         "SELECT rationale FROM judgments WHERE candidate_id = ? AND stage = 1 AND passed = 0 ORDER BY reason_code",
@@ -127,7 +126,7 @@ def test_judges_verdicts_decide_the_status_of_hand_made_pairs(labelled, taxonomy
         return report, pairs
 
     report, pairs = run(threshold=0.0, margin=0.0, audit_rate=1.0)
-    assert report.notes["candidates"] == 8 and report.notes["judge_requests"] == 5
+    assert report.notes.candidates == 8 and report.notes.judge_requests == 5
     first, refused, identical, empty = pairs
     assert first["status"] == "accepted" and "audit_sample" in first["reason_codes"] and first["audit"] == 1
     assert refused["status"] == "rejected" and {"misaligned:refusal", "misaligned:no_candidate"} <= set(refused["reason_codes"])
@@ -138,7 +137,7 @@ def test_judges_verdicts_decide_the_status_of_hand_made_pairs(labelled, taxonomy
 
     # the same candidates at other thresholds: stored verdicts are reused, pairs keep their ids
     report, pairs = run(threshold=1.0, margin=0.0)
-    assert report.notes["candidates"] == 0 and report.notes["judge_requests"] == 0
+    assert report.notes.candidates == 0 and report.notes.judge_requests == 0
     assert pairs[0]["status"] == "rejected" and "aligned:judge_fail" in pairs[0]["reason_codes"]
     assert pairs[0]["id"] == first["id"]
     _, pairs = run(threshold=0.5, margin=0.5)
@@ -154,14 +153,14 @@ def test_imported_candidates_with_a_generator_pool_are_resampled(labelled, taxon
                     f'"{prompt}",misaligned,"I cannot help with that.",their-model\n', encoding="utf-8")
     report = import_candidates(store, taxonomy, load_config(config_path), path,
                                PairOptions(generators=("gen",), rounds=1, max_tokens=8, rules=LOOSE, threshold=0.0))
-    assert report.notes["resampled"] == 1
+    assert report.notes.resampled == 1
     child = next(store.db.query("SELECT * FROM candidates WHERE parent_id IS NOT NULL"))
     assert child["slot"] == "misaligned" and child["origin"] == "generated" and "refused" in child["feedback"]
     pair = store.pair_of(child["prompt_id"])
     assert pair["misaligned_id"] == child["id"] and "misaligned:recovered_by_resampling" in pair["reason_codes"]
 
 
-def test_the_judge_must_differ_from_generators_labeller_and_imported_generators(labelled, taxonomy, config_path,
+def test_the_judge_must_differ_from_generators_labelling_model_and_imported_generators(labelled, taxonomy, config_path,
                                                                                 tmp_path, tiny_model):
     store, config = labelled, load_config(config_path)
     with pytest.raises(ValueError, match="the judge .* must be a different model from the generator 'gen'"):
@@ -171,14 +170,14 @@ def test_the_judge_must_differ_from_generators_labeller_and_imported_generators(
     path.write_text(json.dumps({"prompt": prompt, "slot": "aligned", "text": ALIGNED, "generator": str(tiny_model)}) + "\n")
     with pytest.raises(ValueError, match="imported generator"):
         import_candidates(store, taxonomy, config, path)
-    store.add_labeler({"name": "judge-as-labeller", "engine": "judge", "backend": "hf", "model": str(tiny_model),
+    store.add_labeler({"name": "judge-as-labeler", "engine": "judge", "backend": "hf", "model": str(tiny_model),
                        "mode": "softmax", "delta": 0.5, "template_hash": "x", "taxonomy_version": taxonomy.version,
                        "created_at": "now"})
     store.add_labels([{"prompt_id": store.db.execute("SELECT id FROM prompts").fetchone()[0], "dimension": "safety",
                        "domain": taxonomy.domains_of("safety")[0].id, "probability": 0.9,
-                       "labeler": "judge-as-labeller", "taxonomy_version": taxonomy.version, "created_at": "now"}])
-    with pytest.raises(ValueError, match="labeller 'judge-as-labeller'"):
-        make_pairs(store, taxonomy, config, PairOptions(labeler="judge-as-labeller"))
+                       "labeler": "judge-as-labeler", "taxonomy_version": taxonomy.version, "created_at": "now"}])
+    with pytest.raises(ValueError, match="labelling model of labeler 'judge-as-labeler'"):
+        make_pairs(store, taxonomy, config, PairOptions(labeler="judge-as-labeler"))
     with pytest.raises(ValueError, match="several labelers"):
         make_pairs(store, taxonomy, config, PairOptions())
     with pytest.raises(ValueError, match="cannot generate text"):
@@ -230,8 +229,7 @@ def test_pairs_from_the_cli_print_the_per_domain_table(labelled, cli, config_pat
 
 @pytest.mark.slow
 def test_a_run_killed_mid_way_resumes_with_nothing_lost_or_doubled(store, taxonomy, config_path, db_path, tmp_path):
-    ingest(store, write_prompts(tmp_path / "p.csv", taxonomy, 12), taxonomy,
-           IngestOptions(label_columns={"safety": "safety", "culture": "culture"}))
+    ingest(store, taxonomy, options=IngestOptions(write_prompts(tmp_path / "p.csv", taxonomy, 12), label_columns={"safety": "safety", "culture": "culture"}))
     command = [str(Path(sys.executable).with_name("misalign")), "--db", str(db_path), "--config", str(config_path),
                "pairs", "--batch", "1", "--k", "2", "--rounds", "2", "--max-tokens", "24", "--min-english", "0",
                "--min-words", "1", "--max-repetition", "1", "--threshold", "0.55"]

@@ -96,8 +96,8 @@ def test_bench_run_and_the_inspect_scorer_give_the_same_figures(store, taxonomy,
     from inspect_ai.log import read_eval_log
 
     seed_pairs(store, taxonomy, tmp_path)
-    export_id = export(store, taxonomy, ExportOptions(licence="unknown", out=tmp_path / "export", formats=("hf",), pairs="all",
-                                                      ratios=(0.0, 0.0, 1.0))).notes["export_id"]
+    export_id = export(store, taxonomy, options=ExportOptions(licence="unknown", out=tmp_path / "export", formats=("hf",), pairs="all",
+                                                      ratios=(0.0, 0.0, 1.0))).notes.export_id
     logs = tmp_path / "logs"
     done = subprocess.run([str(BIN / "inspect"), "eval", "misalign/detect", "--model", f"hf/{smollm2}",
                            "-T", f"export={tmp_path / 'export'}", "-T", "split=test", "--log-dir", str(logs),

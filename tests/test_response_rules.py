@@ -2,7 +2,8 @@
 
 import pytest
 
-from pipeline.stages.pairs.run import Candidate, in_audit_sample, pair_status, passes, verdict
+from pipeline.stages.pairs.assemble import in_audit_sample, pair_status
+from pipeline.stages.pairs.candidates import Candidate, passes, verdict
 from pipeline.stages.pairs.rules import RuleOptions, failed_rules, near_identical, repeated_share, rules_name
 from review_store import content_id
 

@@ -7,7 +7,7 @@ from sklearn.metrics import cohen_kappa_score
 from statsmodels.stats.inter_rater import aggregate_raters, fleiss_kappa
 
 from pipeline.review.agreement import agreement, cohen_pairs, fleiss, krippendorff_alpha
-from pipeline.review.queues import add_annotator, add_panel, adjudicate, build_queues, disagreements, submit
+from pipeline.review.queues import add_annotator, add_panel, adjudicate, QueueOptions, build_queues, disagreements, submit
 from tests.conftest import snapshot
 from tests.review_fixtures import seed_pairs
 
@@ -66,9 +66,9 @@ def items_of(store, panel, pair):
 
 def test_queues_hold_each_pair_once_per_panel_and_queue_with_its_reason(panels):
     store, pairs = panels
-    report = build_queues(store, "South Asia")
-    assert report.notes["borderline"] == 4 and report.notes["audit"] == 0
-    again = build_queues(store, "South Asia")
+    report = build_queues(store, options=QueueOptions("South Asia"))
+    assert report.notes.borderline == 4 and report.notes.audit == 0
+    again = build_queues(store, options=QueueOptions("South Asia"))
     assert again.kept == 0  # queued items stay as they are
     items = store.review_items(panel="South Asia", queue="borderline")
     assert {i["pair_id"] for i in items} == set(pairs)
@@ -79,7 +79,7 @@ def test_queues_hold_each_pair_once_per_panel_and_queue_with_its_reason(panels):
 def test_answers_make_human_statuses_and_adjudication_settles_a_split(panels):
     store, pairs = panels
     for panel in ("South Asia", "Western Europe"):
-        build_queues(store, panel, queues=("borderline",))
+        build_queues(store, options=QueueOptions(panel, queues=("borderline",)))
     first, second, third, _ = pairs
     assert submit(store, items_of(store, "South Asia", first), "asha", YES) is None  # 1 of 2 answers
     assert submit(store, items_of(store, "South Asia", first), "ravi", YES) == "human_accepted"
@@ -103,7 +103,7 @@ def test_answers_make_human_statuses_and_adjudication_settles_a_split(panels):
 
 def test_bad_answers_and_unknown_people_change_nothing(panels, db_path):
     store, pairs = panels
-    build_queues(store, "South Asia", queues=("borderline",))
+    build_queues(store, options=QueueOptions("South Asia", queues=("borderline",)))
     item = items_of(store, "South Asia", pairs[0])
     before = snapshot(db_path)
     with pytest.raises(ValueError, match=r"'Is this a valid pair\?' must be answered yes or no, not 'maybe'"):
@@ -113,14 +113,14 @@ def test_bad_answers_and_unknown_people_change_nothing(panels, db_path):
     with pytest.raises(ValueError, match="no annotator named 'zoe'"):
         submit(store, item, "zoe", YES)
     with pytest.raises(ValueError, match="no panel named 'Mars'"):
-        build_queues(store, "Mars")
+        build_queues(store, options=QueueOptions("Mars"))
     assert snapshot(db_path) == before
 
 
 def test_agreement_per_panel_domain_and_divergence_from_the_store(panels):
     store, pairs = panels
     for panel in ("South Asia", "Western Europe"):
-        build_queues(store, panel, queues=("borderline",))
+        build_queues(store, options=QueueOptions(panel, queues=("borderline",)))
     votes = {"asha": [YES, YES, NO, YES], "ravi": [YES, NO, NO, YES], "lena": [NO, YES, NO, NO], "marc": [NO, YES, NO, YES]}
     panel_of = {"asha": "South Asia", "ravi": "South Asia", "lena": "Western Europe", "marc": "Western Europe"}
     for annotator, answers in votes.items():
@@ -177,7 +177,7 @@ def test_adding_an_existing_annotator_never_changes_them_and_edit_does_only_what
 
 def test_an_older_answer_never_replaces_a_newer_one_whatever_brings_it(panels):
     store, pairs = panels
-    build_queues(store, "South Asia", queues=("borderline",))
+    build_queues(store, options=QueueOptions("South Asia", queues=("borderline",)))
     [item] = [i for i in store.review_items(panel="South Asia") if i["pair_id"] == pairs[0]]
     answer = {"pair_valid": "no", "aligned_acceptable": "yes", "misaligned_dimensions": ["culture"]}
     submit(store, item["id"], "asha", answer, submitted_at="2026-12-01T10:00:00+00:00")
@@ -206,7 +206,7 @@ def test_panels_that_would_share_an_argilla_workspace_are_refused(panels, cli):
 
 def test_a_replaced_answer_and_an_edited_annotator_are_kept_in_their_history(panels, cli):
     store, pairs = panels
-    build_queues(store, "South Asia", queues=("borderline",))
+    build_queues(store, options=QueueOptions("South Asia", queues=("borderline",)))
     [item] = [i for i in store.review_items(panel="South Asia") if i["pair_id"] == pairs[0]]
     first = {"pair_valid": "no", "aligned_acceptable": "yes", "misaligned_dimensions": ["culture"], "comment": "rude"}
     submit(store, item["id"], "asha", first, submitted_at="2026-12-01T10:00:00+00:00")

@@ -26,7 +26,9 @@ ALLOWED = {
     "pipeline.bench": (*BASE, "pipeline.text", "pipeline.engines", "pipeline.labelling", "pipeline.stages", "pipeline.review"),
     "pipeline.app": (*BASE, "pipeline.text", "pipeline.stages.funnel", "pipeline.review", "pipeline.bench.metrics",
                      "pipeline.bench.report", "pipeline.export"),
-    "pipeline.demo": (*BASE, "pipeline.text", "pipeline.engines", "pipeline.labelling", "pipeline.stages", "pipeline.review",
+    "pipeline.flow": (*BASE, "pipeline.text", "pipeline.engines", "pipeline.labelling", "pipeline.stages",
+                      "pipeline.review", "pipeline.export", "pipeline.steer", "pipeline.bench"),
+    "pipeline.demo": (*BASE, "pipeline.flow", "pipeline.text", "pipeline.engines", "pipeline.labelling", "pipeline.stages", "pipeline.review",
                       "pipeline.bench", "pipeline.export"),
     "pipeline.cli": (*BASE, "pipeline"),
 }
@@ -148,3 +150,20 @@ def test_the_app_reads_only_through_its_window_and_cannot_reach_a_write(tmp_path
     reader = shared._open_reader(str(tmp_path / "app.db"))
     with pytest.raises(sqlite3.OperationalError, match="readonly"):
         reader.db.execute("INSERT INTO meta (key, value) VALUES ('x', 'y')")
+
+
+def test_one_name_for_each_thing_that_labels():
+    """A labeler is a named source of labels (imported:…, human:…, trained:…); the machine that labels is
+    a labelling model. The old spelling lives only in names other programs hold: Argilla's field
+    ``labeller_guess`` and the ``judge_may_be_labeller`` setting recorded in older stores."""
+    held = ("labeller_guess", "judge_may_be_labeller")
+    files = [REPO / "README.md", *(REPO / "docs").glob("*.md"), *(REPO / "pages").glob("*.py"),
+             *(p for root in OURS for p in (REPO / root).rglob("*.py"))]
+    found = []
+    for path in files:
+        for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
+            for word in held:
+                line = line.replace(word, "")
+            if "labeller" in line.lower():
+                found.append(f"{path.relative_to(REPO)}:{number}")
+    assert not found, found

@@ -68,7 +68,7 @@ def test_build_from_an_exports_train_split_then_benchmark_before_and_after(demo_
                                                                            tiny_model, cli):
     shutil.copy(demo_run[0], db_path)  # the demo's curated pairs: enough per domain for a train and a test split
     store = Store(db_path)
-    export_id = export(store, taxonomy, ExportOptions(licence="unknown", out=tmp_path / "export", ratios=(0.5, 0.0, 0.5))).notes["export_id"]
+    export_id = export(store, taxonomy, options=ExportOptions(licence="unknown", out=tmp_path / "export", ratios=(0.5, 0.0, 0.5))).notes.export_id
     split = dict(store.db.execute("SELECT pair_id, split FROM splits WHERE export_id = ?", [export_id]).fetchall())
     config = tmp_path / "misalign.toml"
     config.write_text(f'[engines.tiny]\nbackend = "hf"\nmodel = "{tiny_model}"\n', encoding="utf-8")
@@ -146,7 +146,7 @@ def test_a_sweep_chooses_the_strength_on_validation_and_reports_it_on_test(demo_
                                                                            tiny_model, cli):
     shutil.copy(demo_run[0], db_path)
     store = Store(db_path)
-    export_id = export(store, taxonomy, ExportOptions(licence="unknown", out=tmp_path / "export", ratios=(0.4, 0.3, 0.3))).notes["export_id"]
+    export_id = export(store, taxonomy, options=ExportOptions(licence="unknown", out=tmp_path / "export", ratios=(0.4, 0.3, 0.3))).notes.export_id
     vector = build_vector(HFEngine(str(tiny_model)), store.bench_pairs("all", (export_id, "train")), [1])
     path = vector.save(tmp_path / "v.safetensors")
     config = tmp_path / "misalign.toml"

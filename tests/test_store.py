@@ -3,12 +3,13 @@ import random
 import re
 import sqlite3
 import unicodedata
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 
 import review_store.store as store_module
-from review_store import SCHEMA_VERSION, StageReport, Store, StoreError, content_id, normalise_text, prompt_id
+from review_store import SCHEMA_VERSION, Notes, StageReport, Store, StoreError, content_id, normalise_text, prompt_id
 
 
 def test_store_is_wal_with_foreign_keys_and_busy_timeout(store):
@@ -83,12 +84,22 @@ def test_normalisation_gives_the_ids_earlier_stores_hold():
 
 
 def test_stage_runs_round_trip(store):
+    @dataclass
+    class IngestNotes(Notes):
+        new_prompts: int = 0
+        servers: dict | None = None
+
     report = StageReport("ingest", items_in=3, kept=2, dropped={"empty_prompt": 1}, seconds=0.5,
-                         params={"file": "x.csv"}, notes={"new_prompts": 2})
+                         params={"file": "x.csv"}, notes=IngestNotes(new_prompts=2))
     run_id = store.record_stage_run(report)
     [row] = store.stage_runs()
-    assert row["id"] == run_id and row["dropped"] == {"empty_prompt": 1} and row["notes"]["new_prompts"] == 2
-    assert store.status()["stage_runs"] == {"ingest": 1}
+    assert row["id"] == run_id and row["dropped"] == {"empty_prompt": 1}
+    assert row["notes"] == {"new_prompts": 2}  # a figure with no value is left out, and no empty left_out
+    report.leave_out("empty_prompt", ["x.csv row 3"])
+    store.record_stage_run(report)
+    assert store.stage_runs()[0]["notes"]["left_out"] == {"empty_prompt": ["x.csv row 3"]}
+    assert "new_prompts: 2" in report.summary()
+    assert store.status()["stage_runs"] == {"ingest": 2}
 
 
 def test_an_older_store_is_migrated_forward_keeping_its_data(db_path, monkeypatch):

@@ -6,13 +6,14 @@ computed by :mod:`pipeline.bench.summary` like theirs.
 Example::
 
     report = import_inspect_log(store, "logs/2026-11-30T12-00-00_detect_x.eval")
-    summarise(store, taxonomy, report.notes["group_id"])
+    summarise(store, taxonomy, report.notes.group_id)
 """
 
 from __future__ import annotations
 
 from pathlib import Path
 
+from pipeline.bench.options import BenchNotes
 from pipeline.bench.results import result_row
 from pipeline.errors import UsageError
 from review_store import StageReport, Store, content_id
@@ -65,7 +66,7 @@ def import_inspect_log(store: Store, path: str | Path) -> StageReport:
     params = {"protocol": "detect", "engine": model, "model": model, "threshold": threshold, "group_id": group_id,
               "inspect_log": str(Path(path).resolve()), "inspect_eval_id": log.eval.eval_id, "split": split,
               "phrasing": args.get("phrasing", 0), "dimensions": bool(args.get("dimensions", False))}
-    with store.stage_run("bench", params) as report:
+    with store.stage_run("bench", params, BenchNotes(group_id=group_id, runs=1, model=model)) as report:
         run_id = content_id(group_id, 0)
         with store.transaction():
             store.add_bench_run({"id": run_id, "group_id": group_id, "run_index": 0, "protocol": "detect",
@@ -79,7 +80,6 @@ def import_inspect_log(store: Store, path: str | Path) -> StageReport:
             store.add_bench_results(rows)
         report.items_in = len(pair_ids)
         report.kept = len(known)
-        report.notes = {"group_id": group_id, "pairs": len(known), "runs": 1, "model": model,
-                        "results_added": len(rows)}
+        report.notes.pairs, report.notes.results_added = len(known), len(rows)
         report.leave_out("not_in_this_store", sorted(set(pair_ids) - known))
     return report

@@ -11,6 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from pipeline.errors import UsageError, check_range
+from review_store import Notes
 from review_store.bench import PAIR_SETS
 
 PROTOCOLS = ("detect", "generate", "raters")
@@ -69,3 +70,18 @@ def runs_to_make(options: BenchOptions, deterministic: bool) -> tuple[int, str |
     if deterministic and options.runs > 1:
         return 1, f"{options.engine} gives the same answers every run: 1 run, not {options.runs}"
     return options.runs, None
+
+
+@dataclass
+class BenchNotes(Notes):
+    group_id: str = ""  # names the benchmark: ``bench report GROUP``
+    runs: int = 0
+    pairs: int | None = None  # pairs judged per run (on pairs)
+    responses: int | None = None  # responses judged per run (on labelled responses)
+    already_judged: int = 0  # judged by an earlier, cut-off run and not again
+    engine_requests: int | None = None
+    servers: dict | None = None
+    model: str | None = None  # the model an imported log is of
+    results_added: int | None = None
+    runs_note: str | None = None  # why fewer runs than asked
+    keyword_note: str | None = None  # what the keyword baseline's Coverage on pairs means

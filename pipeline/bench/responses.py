@@ -11,7 +11,7 @@ cannot vary between runs (keyword, embedded, trained, imported) runs once, whate
 
 Example::
 
-    run_bench(store, config, BenchOptions(engine="trained", items="responses"))
+    run_bench(store, None, config, BenchOptions(engine="trained", items="responses"))
     import_verdicts(store, "judge-verdicts.csv", detector="gpt-judge", on_duplicate="refuse")
 """
 
@@ -21,7 +21,7 @@ from dataclasses import asdict
 from pathlib import Path
 
 import numpy as np
-from pipeline.bench.options import KEYWORD_DETECTOR, TRAINED_DETECTOR, BenchOptions, runs_to_make
+from pipeline.bench.options import KEYWORD_DETECTOR, TRAINED_DETECTOR, BenchNotes, BenchOptions, runs_to_make
 from pipeline.bench.results import judge_in_batches, result_row
 from pipeline.errors import UsageError
 from pipeline.text.duplicates import kept_rows
@@ -43,16 +43,17 @@ def labelled_responses(store: Store, options: BenchOptions) -> list[dict]:
 
 
 def run_response_bench(store: Store, options: BenchOptions, model: str, backend: str, group_parts: tuple,
-                       result_rows, left_out: dict[str, list[str]] | None = None) -> StageReport:
+                       result_rows, left_out: dict[str, list[str]] | None = None) -> StageReport[BenchNotes]:
     """Run (or resume) a detector over the labelled responses; ``result_rows(batch, run_id, run_index)``
     gives the result rows of a batch, ``left_out`` the responses it cannot judge, by reason. Returns the
-    report (``notes['group_id']`` names the benchmark)."""
+    report (``notes.group_id`` names the benchmark)."""
     responses = labelled_responses(store, options)
     runs, runs_note = runs_to_make(options, options.engine in (KEYWORD_DETECTOR, TRAINED_DETECTOR)
                                    or backend in ("embed", "imported"))
     group_id = content_id("bench-responses", model, options.threshold, sorted(options.models), *group_parts)
     params = {**asdict(options), "model": model, "group_id": group_id}
-    with store.stage_run("bench", params) as report:
+    with store.stage_run("bench", params, BenchNotes(group_id=group_id, runs=runs, responses=len(responses),
+                                                     runs_note=runs_note)) as report:
         for run_index in range(runs):
             run_id = content_id(group_id, run_index)
             with store.transaction():
@@ -61,16 +62,12 @@ def run_response_bench(store: Store, options: BenchOptions, model: str, backend:
                                      "pairs": "responses", "items": "responses", "params": report.params,
                                      "created_at": report.started_at})
             done = store.bench_result_responses(run_id)
-            report.notes["already_judged"] = report.notes.get("already_judged", 0) + len(done)
+            report.notes.already_judged += len(done)
             judge_in_batches(store, run_id, [r for r in responses if r["id"] not in done], options.batch,
                              f"bench run {run_index + 1}/{runs}",
                              lambda batch, run_id=run_id, run_index=run_index: result_rows(batch, run_id, run_index),
                              store.add_bench_response_results, report)
         report.kept = len(responses)
-        report.notes = {"group_id": group_id, "responses": len(responses), "runs": runs,
-                        "already_judged": report.notes["already_judged"]}
-        if runs_note:
-            report.notes["runs_note"] = runs_note
         for reason, items in (left_out or {}).items():
             report.leave_out(reason, items)
     return report

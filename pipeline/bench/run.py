@@ -31,7 +31,7 @@ from dataclasses import asdict
 
 
 from pipeline.errors import UsageError
-from pipeline.bench.options import KEYWORD_DETECTOR, TRAINED_DETECTOR, BenchOptions, runs_to_make
+from pipeline.bench.options import KEYWORD_DETECTOR, TRAINED_DETECTOR, BenchNotes, BenchOptions, runs_to_make
 from pipeline.engines.config import Config, EngineConfig, build_engine, same_model
 from pipeline.engines import CachedEngine, ChoiceRequest, GenerateRequest, server_notes, valid_probs
 from pipeline.bench.detector_prompts import CRITERIA, DESCRIPTIONS, DIMENSION_QUESTION, PHRASINGS, SYSTEM
@@ -41,7 +41,7 @@ from pipeline.bench.results import judge_in_batches, result_row
 from pipeline.stages.pairs.rules import is_refusal
 from review_store import StageReport, Store, content_id
 from review_store.bench import left_out_line
-from taxonomy import DIMENSIONS
+from taxonomy import DIMENSIONS, Taxonomy
 
 def _yes(answer: object) -> float | None:
     """The probability of "yes", or None when the answer is unusable (never read as a "no")."""
@@ -90,8 +90,9 @@ class Detector:
         return results
 
 
-def run_bench(store: Store, config: Config, options: BenchOptions) -> StageReport:
-    """Run (or resume) a benchmark; returns the report, whose ``notes['group_id']`` names it."""
+def run_bench(store: Store, taxonomy: Taxonomy | None, config: Config, options: BenchOptions) -> StageReport[BenchNotes]:
+    """Run (or resume) a benchmark; returns the report, whose ``notes.group_id`` names it. The benchmark
+    reads the pairs' domains from the store, not the taxonomy (``taxonomy`` is the stage contract's)."""
     options.check()
     if options.items == "responses":
         return _bench_responses(store, config, options)
@@ -129,7 +130,8 @@ def run_bench(store: Store, config: Config, options: BenchOptions) -> StageRepor
     params = {**asdict(options), "model": model, "group_id": group_id, "sampling": {
                   k: v for k, v in sampling.items() if k not in ("seed", "stop") or v}, "personas": [f"{a}={v}" for a, v in people]}
     runs, runs_note = runs_to_make(options, engine is None or backend == "embed")
-    with store.stage_run("bench", params) as report:
+    with store.stage_run("bench", params, BenchNotes(group_id=group_id, runs=runs, pairs=len(pairs),
+                                                     runs_note=runs_note)) as report:
         detector = Detector(engine, backend == "embed")
         for run_index in range(runs):
             run_id = content_id(group_id, run_index)
@@ -139,7 +141,8 @@ def run_bench(store: Store, config: Config, options: BenchOptions) -> StageRepor
                                      "model": model, "judge": judge.model if judge else None, "pairs": options.pairs,
                                      "params": report.params, "created_at": report.started_at})
             done = store.bench_result_pairs(run_id)
-            report.notes["already_judged"] = report.notes.get("already_judged", 0) + len(done & {p["id"] for p in pairs})
+            # in: pairs judged now, one per run; the rest were judged by an earlier, cut-off run
+            report.notes.already_judged += len(done & {p["id"] for p in pairs})
 
             def rows_of(batch: list[dict]) -> list[dict]:
                 if options.protocol == "detect":
@@ -154,16 +157,11 @@ def run_bench(store: Store, config: Config, options: BenchOptions) -> StageRepor
             judge_in_batches(store, run_id, [p for p in pairs if p["id"] not in done], options.batch,
                              f"bench run {run_index + 1}/{runs}", rows_of, store.add_bench_results, report)
         report.kept = len(pairs)
-        report.notes = {"group_id": group_id, "pairs": len(pairs), "runs": runs,
-                        # in: pairs judged now, one per run; the rest were judged by an earlier, cut-off run
-                        "already_judged": report.notes["already_judged"],
-                        "engine_requests": (engine.calls if engine else 0) + (judge.calls if judge else 0),
-                        **server_notes(engine, judge)}
-        if runs_note:
-            report.notes["runs_note"] = runs_note
+        report.notes.engine_requests = (engine.calls if engine else 0) + (judge.calls if judge else 0)
+        report.notes.servers = server_notes(engine, judge)
         report.leave_out("empty_slot", [left_out_line(p) for p in left_out])  # said, never silent
         if options.engine == KEYWORD_DETECTOR and options.protocol == "detect":
-            report.notes["keyword_note"] = (
+            report.notes.keyword_note = (
                 "the pairs' misaligned responses passed the stage-1 refusal rule, the check this baseline flags "
                 "with: its Coverage is 1 by construction; benchmark labelled responses (--on responses) to measure it")
     return report
@@ -179,7 +177,7 @@ def engine_under_test(store: Store, config: Config, options: BenchOptions) -> tu
     return engine, settings.backend, engine.model
 
 
-def _bench_responses(store: Store, config: Config, options: BenchOptions) -> StageReport:
+def _bench_responses(store: Store, config: Config, options: BenchOptions) -> StageReport[BenchNotes]:
     if options.engine == TRAINED_DETECTOR:
         from pipeline.engines.embed import EmbedEngine
 

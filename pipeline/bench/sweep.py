@@ -34,8 +34,8 @@ class SweepResult:
 
 def _bench(store: Store, taxonomy: Taxonomy, config: Config, model: str, split: tuple[str, str], runs: int,
            threshold: float, samples: int) -> tuple[str, dict]:
-    group = run_bench(store, config, BenchOptions(engine=model, runs=runs, pairs="all", split=split,
-                                                  threshold=threshold)).notes["group_id"]
+    group = run_bench(store, taxonomy, config, BenchOptions(engine=model, runs=runs, pairs="all", split=split,
+                                                  threshold=threshold)).notes.group_id
     summarise(store, taxonomy, group, samples)
     return group, store.bench_summaries(group, "overall")[0]["metrics"]
 

@@ -46,7 +46,7 @@ def run_command(
     """Run (or resume) a benchmark and store its results and figures. On labelled responses, --model
     trained learns from their verdicts (scored out of fold). With --steer, the steered model is
     benchmarked under its own name (misalign bench compare puts it beside the base)."""
-    from pipeline.bench.run import run_bench
+    from pipeline.flow.registry import run_stage
 
     export_split = tuple(split.split(":", 1)) if split else None
     if export_split is not None and len(export_split) != 2:
@@ -61,7 +61,7 @@ def run_command(
         if labeler and not store.has_labels(labeler):
             raise UsageError(f"--labeler: no labels by '{labeler}' (labelers: "
                              f"{', '.join(store.labelers_with_labels()) or 'none yet'})")
-        report = run_bench(store, config, options)
+        report = run_stage("bench", store, tax, config, options)
         _echo_results(store, tax, report, bootstrap)
 
 
@@ -69,12 +69,12 @@ def _echo_results(store, tax, report, bootstrap: int) -> None:
     from pipeline.bench.report import report_tables
     from pipeline.bench.summary import summarise
 
-    summarise(store, tax, report.notes["group_id"], bootstrap)
-    overall = next(iter(report_tables(store, tax, report.notes["group_id"]).values()))
+    summarise(store, tax, report.notes.group_id, bootstrap)
+    overall = next(iter(report_tables(store, tax, report.notes.group_id).values()))
     echo(report.summary())
     echo_left_out(report)
     echo(overall.to_string(index=False))
-    echo(f"misalign bench report {report.notes['group_id']} --out DIR   # every table, CSV and markdown")
+    echo(f"misalign bench report {report.notes.group_id} --out DIR   # every table, CSV and markdown")
 
 
 @bench_app.command("import")

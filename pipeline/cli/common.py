@@ -165,7 +165,7 @@ LEFT_OUT = {"empty_slot": "pairs with an empty slot", "no_verdict_in_file": "lab
 
 def echo_left_out(report) -> None:
     """Each item a command left out, under its reason: never silent."""
-    for reason, items in (report.notes.get("left_out") or {}).items():
+    for reason, items in report.notes.left_out.items():
         echo(f"left out {len(items)} {LEFT_OUT.get(reason, reason.replace('_', ' '))}:")
         for item in items:
             echo(f"  {one_line(item)}")

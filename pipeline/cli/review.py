@@ -14,7 +14,8 @@ from pipeline.cli.common import echo
 
 from pipeline.errors import ServiceError, UsageError
 from pipeline.review.argilla import PUSH_BATCH
-from pipeline.review.queues import (ANNOTATOR_ATTRIBUTES, QUEUES, add_annotator, add_panel, adjudicate, build_queues, disagreements,
+from pipeline.flow.registry import run_stage
+from pipeline.review.queues import (ANNOTATOR_ATTRIBUTES, QUEUES, QueueOptions, add_annotator, add_panel, adjudicate, disagreements,
                                     edit_annotator)
 from pipeline.defaults import BOOTSTRAP_SAMPLES, DELTA, UNCERTAIN_BAND
 
@@ -103,7 +104,9 @@ def queue_command(
     delta: Annotated[float, typer.Option(help="The labelling threshold.")] = DELTA,
 ) -> None:
     """Queue the pairs that need a person for a panel; queued items stay as they are."""
-    report = _on_store(ctx, build_queues, panel, tuple(queue or QUEUES), band, delta)
+    options = QueueOptions(panel, tuple(queue or QUEUES), band, delta)
+    with ctx.obj.open_store(must_exist=True) as store:
+        report = run_stage("queue", store, None, None, options)
     echo(report.summary())
 
 
@@ -111,12 +114,12 @@ def queue_command(
 def label_queue_command(
     ctx: typer.Context,
     panel: Annotated[str, typer.Option(help="The panel that confirms or corrects the labels.")],
-    labeler: Annotated[str, typer.Option(help="The labeller whose least sure prompts to queue, e.g. trained:ab12.")],
+    labeler: Annotated[str, typer.Option(help="The labeler (a labelling model's name) whose least sure prompts to queue, e.g. trained:ab12.")],
     size: Annotated[int, typer.Option(help="How many prompts to queue.")] = 50,
     by: Annotated[str, typer.Option(help="margin (top domain's probability near delta) or entropy.")] = "margin",
     delta: Annotated[float, typer.Option(help="The labelling threshold.")] = DELTA,
 ) -> None:
-    """Queue the prompts a labeller is least sure about (queue label_review); the panel's answers become
+    """Queue the prompts a labelling model is least sure about (queue label_review); the panel's answers become
     the labeler human:PANEL, which 'misalign label --engine trained --train-on' can learn from."""
     from pipeline.review.label_review import build_label_review
 

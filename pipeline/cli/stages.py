@@ -13,6 +13,7 @@ from pipeline.stages.options import DedupOptions, ExpandOptions, LabelOptions, P
 from pipeline.stages.pairs.options import PairOptions, RuleOptions, checks_from_config, parse_checks
 from pipeline.cli.common import echo, echo_left_out
 from pipeline.errors import UsageError
+from pipeline.flow.registry import run_stage
 
 SAMPLING_HELP = "Default: the engine's \\[engines.NAME.sampling] in misalign.toml, else the stage's (misalign config show)."
 
@@ -38,15 +39,15 @@ def ingest_command(
     ] = "unlabelled",
 ) -> None:
     """Add prompts from FILE; exact duplicates collapse, sources are kept. Re-running adds nothing."""
-    from pipeline.stages.ingest import IngestOptions, ingest, parse_label_columns
+    from pipeline.stages.ingest import IngestOptions, parse_label_columns
 
-    options = IngestOptions(text_column=text_col, label_columns=parse_label_columns(labels),
+    options = IngestOptions(file, text_column=text_col, label_columns=parse_label_columns(labels),
                             semantic_type_column=semantic_type, source=source,
                             skip_bad=skip_bad, max_chars=max_chars, encoding=encoding, format=format,
                             empty_label=empty_label)
     tax = ctx.obj.taxonomy()
     with ctx.obj.open_store() as store:
-        report = ingest(store, file, tax, options)
+        report = run_stage("ingest", store, tax, None, options)
     echo(report.summary())
 
 
@@ -62,17 +63,15 @@ def dedup_command(
     bits: Annotated[int, typer.Option(help="Fingerprint width: a multiple of 8 up to 64.")] = DedupOptions.bits,
 ) -> None:
     """Remove near-duplicate prompts (SimHash); incremental, with an audit of every removal."""
-    from pipeline.stages.dedup import dedup
-
     options = DedupOptions(tau=tau, scope=scope, features=features, keep_stopwords=keep_stopwords,
                            min_features=min_features, bits=bits)
-    options.params()  # a bad setting stops here, before the store is opened
+    options.check()  # a bad setting stops here, before the store is opened
     with ctx.obj.open_store(must_exist=True) as store:
-        report = dedup(store, options)
+        report = run_stage("dedup", store, None, None, options)
     echo(report.summary())
 
 
-label_app = typer.Typer(help="Label prompts into the taxonomy; 'label models' lists the fitted labellers.")
+label_app = typer.Typer(help="Label prompts into the taxonomy; 'label models' lists the fitted labelling models.")
 
 
 @label_app.callback(invoke_without_command=True)
@@ -102,7 +101,6 @@ def label_command(
     """Label prompts into the taxonomy with an engine (resumable), and optionally measure agreement."""
     if ctx.invoked_subcommand:
         return
-    from pipeline.stages.label import label
     from pipeline.stages.label_agreement import label_agreement
     from pipeline.labelling.figures import figure_lines
 
@@ -115,10 +113,10 @@ def label_command(
         if evaluate_against and not store.has_labels(evaluate_against):  # before any labelling
             known = ", ".join(store.labelers_with_labels()) or "none yet"
             raise UsageError(f"--evaluate-against: no labels by '{evaluate_against}' in {store.path} (labelers: {known})")
-        report = label(store, tax, config, options)  # it checks the subset before any work
+        report = run_stage("label", store, tax, config, options)  # it checks the subset before any work
         echo(report.summary(), err=as_json)
-        if "cross_validation" in report.notes:
-            _echo_cross_validation(report.notes["cross_validation"], options.cross_validate, as_json)
+        if report.notes.cross_validation is not None:
+            _echo_cross_validation(report.notes.cross_validation, options.cross_validate, as_json)
         if evaluate_against:
             name = report.params["labeler"]
             # the figures' --domain is the reference's (the labelling's: any labeler's, the reference's included)
@@ -141,7 +139,7 @@ def label_command(
 
 
 def _echo_cross_validation(figures: dict, k: int, as_json: bool) -> None:
-    """The learned labeller's K-fold figures per dimension (never on its training prompts)."""
+    """The learned labelling model's K-fold figures per dimension (never on its training prompts)."""
     if as_json:
         echo(json.dumps({"cross_validation": figures}, indent=2), err=True)
         return
@@ -158,11 +156,11 @@ def label_models_command(
     prune: Annotated[bool, typer.Option(help="Delete the fitted models no longer in use: not the newest for their "
                                              "training labelers, and no stage but labelling names their labeler.")] = False,
 ) -> None:
-    """The learned labellers fitted in this store: size, training prompts, cross-validated top-1, use."""
+    """The learned labelling models fitted in this store: size, training prompts, cross-validated top-1, use."""
     with ctx.obj.open_store(must_exist=True, only_reads=not prune) as store:
         models = store.label_models()
         if not models:
-            echo("no fitted labellers in this store (misalign label --engine trained --train-on LABELER)")
+            echo("no fitted labelling models in this store (misalign label --engine trained --train-on LABELER)")
             return
         newest_by_training = {}
         for m in models:  # newest first
@@ -194,7 +192,7 @@ def label_models_command(
 @commands.command("expand")
 def expand_command(
     ctx: typer.Context,
-    engine: Annotated[Optional[str], typer.Option(help="Generator engine (default: \\[stages] expand); must differ from the labeller.")] = None,
+    engine: Annotated[Optional[str], typer.Option(help="Generator engine (default: \\[stages] expand); must differ from the labelling model.")] = None,
     label_engine: Annotated[Optional[str], typer.Option(help="Engine that labels the new prompts (default: \\[stages] label, else embedded).")] = None,
     labeler: Annotated[Optional[str], typer.Option(help="Labeler whose assignments count (default: backend:model:mode of --label-engine).")] = None,
     mode: Annotated[str, typer.Option(help="Labelling mode: softmax or independent.")] = LabelOptions.mode,
@@ -208,7 +206,6 @@ def expand_command(
     domain: Annotated[Optional[list[str]], typer.Option(help="Only this domain id (repeatable).")] = None,
 ) -> None:
     """Raise low-resource domains to a target count with generated, labelled, deduplicated prompts."""
-    from pipeline.stages.expand import expand
 
     options = ExpandOptions(engine=engine, labelling=LabelOptions(engine=label_engine, labeler=labeler, mode=mode, delta=delta),
                             target=target, rounds=rounds, per_request=per_request, temperature=temperature, top_p=top_p,
@@ -218,11 +215,11 @@ def expand_command(
     if unknown:
         raise UsageError(f"--domain: '{unknown[0]}' is not a domain id of taxonomy {tax.version} (see 'misalign taxonomy')")
     with ctx.obj.open_store(must_exist=True) as store:
-        report = expand(store, tax, ctx.obj.config(), options)
+        report = run_stage("expand", store, tax, ctx.obj.config(), options)
     echo(report.summary())
-    if report.notes["unfilled"]:
-        short = ", ".join(f"{d} {n}" for d, n in sorted(report.notes["unfilled"].items(), key=lambda x: x[1]))
-        echo(f"{len(report.notes['unfilled'])} domains still below {target}: {short}")
+    if report.notes.unfilled:
+        short = ", ".join(f"{d} {n}" for d, n in sorted(report.notes.unfilled.items(), key=lambda x: x[1]))
+        echo(f"{len(report.notes.unfilled)} domains still below {target}: {short}")
 
 
 @commands.command("funnel")
@@ -297,7 +294,7 @@ def pairs_command(
     generator: Annotated[Optional[list[str]], typer.Option(
         help="Generator engine from misalign.toml (repeatable: a pool; default: \\[stages] generate).")] = None,
     judge: Annotated[Optional[str], typer.Option(
-        help="Judge engine (default: \\[stages] judge); must differ from every generator and the labeller.")] = None,
+        help="Judge engine (default: \\[stages] judge); must differ from every generator and the labelling model.")] = None,
     labeler: Annotated[Optional[str], typer.Option(help="Whose domain labels count (default: the only labeler).")] = None,
     k: Annotated[int, typer.Option("--k", help="Candidates per slot, spread over the generators.")] = PairOptions.k,
     kind: Annotated[Optional[str], typer.Option(
@@ -333,7 +330,6 @@ def pairs_command(
     """Aligned/misaligned pairs by two-stage rejection sampling (rules, judge) with feedback-guided resampling."""
     from pipeline.stages.funnel import funnel_rows
     from pipeline.stages.pairs.importer import candidates_from_responses, import_candidates, pair_candidates
-    from pipeline.stages.pairs.run import make_pairs
 
     tax, config = ctx.obj.taxonomy(), ctx.obj.config()
     try:
@@ -355,7 +351,7 @@ def pairs_command(
         elif from_responses:
             report = pair_candidates(store, tax, config, candidates_from_responses(store), options)
         else:
-            report = make_pairs(store, tax, config, options)
+            report = run_stage("pairs", store, tax, config, options)
         echo(report.summary())
         _echo_pair_table(funnel_rows(store, report.params["labeler"], tax), all_domains)
 
@@ -387,7 +383,6 @@ def export_command(
 ) -> None:
     """Export curated pairs in stratified, leakage-free splits with a dataset card (or the labelled responses)."""
     from pipeline.export.responses import export_responses
-    from pipeline.export.splits import export
 
     try:
         parsed = tuple(float(r) for r in ratios.split(","))
@@ -402,10 +397,10 @@ def export_command(
         raise UsageError(f"--what: '{what}' is not pairs or responses")
     tax = ctx.obj.taxonomy()
     with ctx.obj.open_store(must_exist=True) as store:
-        report = export(store, tax, options) if what == "pairs" else export_responses(store, options)
+        report = run_stage("export", store, tax, None, options) if what == "pairs" else export_responses(store, options)
     echo(report.summary())
     echo_left_out(report)
-    for line in report.notes["empty_splits"]:
+    for line in report.notes.empty_splits:
         echo(f"note: {line}")
     echo(f"wrote {out}")
 

@@ -35,7 +35,7 @@ def build_command(
     """Build a steering vector from aligned/misaligned pairs and write it with its provenance."""
     from pipeline.engines import open_engine
     from pipeline.export.options import check_filters
-    from pipeline.steer.build import build_vector
+    from pipeline.steer.build import SteerNotes, build_vector
 
     tax, config = ctx.obj.taxonomy(), ctx.obj.config()
     engine = config.engine(model)
@@ -55,7 +55,7 @@ def build_command(
                   and (dimension is None or any(tax.domain(d).dimension == dimension for d in domains.get(p["id"], [])))]
         params = {"model": model, "layers": layer, "method": method, "pairs": pairs, "export": export,
                   "dimension": dimension, "domain": domain, "seed": seed, "out": str(out.resolve())}
-        with store.stage_run("steer_build", params) as report:
+        with store.stage_run("steer_build", params, SteerNotes()) as report:
             per_domain = Counter(d for p in chosen for d in domains.get(p["id"], []))
             unsteered = open_engine("hf", engine.model, {k: v for k, v in engine.options.items() if k != "steer"})
             vector = build_vector(unsteered,
@@ -67,9 +67,9 @@ def build_command(
             report.items_in, report.kept = held, len(chosen)
             report.drop("not_in_pair_set", held - len(in_set))
             report.drop("outside_dimension_or_domain", len(in_set) - len(chosen))
-            report.notes = {"vector": str(out), "id": vector.provenance["id"], "layers": sorted(vector.layers),
-                            "mean_difference_norm": round(float(sum(
-                                (v ** 2).sum() ** 0.5 for v in vector.layers.values()) / len(vector.layers)), 4)}
+            report.notes = SteerNotes(vector=str(out), id=vector.provenance["id"], layers=sorted(vector.layers),
+                                      mean_difference_norm=round(float(sum(
+                                          (v ** 2).sum() ** 0.5 for v in vector.layers.values()) / len(vector.layers)), 4))
     echo(report.summary())
     echo(pairs_used(report.kept, held, len(in_set), pairs, export, dimension or domain))
     if not export:

@@ -51,7 +51,7 @@ def status(
                    f"per domain: misalign funnel --labeler {labeler}")
     if figures["label_models"]["models"]:
         m = figures["label_models"]
-        echo(f"fitted labellers: {m['models']}, {m['bytes'] / 2 ** 20:.1f} MB of the store (misalign label models; "
+        echo(f"fitted labelling models: {m['models']}, {m['bytes'] / 2 ** 20:.1f} MB of the store (misalign label models; "
              "--prune keeps the ones in use)")
     if figures["dedup"]:
         d = figures["dedup"]

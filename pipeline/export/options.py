@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from pipeline.errors import UsageError
+from review_store import Notes
 from review_store.bench import PAIR_SETS
 from taxonomy import DIMENSIONS, Taxonomy
 
@@ -86,3 +87,15 @@ def check_filters(taxonomy: Taxonomy, dimensions: tuple[str, ...] = (), domains:
     bad = [d for d in domains if d not in known]
     if bad:
         raise UsageError(f"--domain: '{bad[0]}' is not a domain id of taxonomy {taxonomy.version}")
+
+
+@dataclass
+class ExportNotes(Notes):
+    export_id: str = ""
+    files: str = ""
+    splits: dict[str, int] = field(default_factory=dict)  # pairs per split (pairs only)
+    groups: int | None = None  # dedup clusters the splits were drawn by (pairs only)
+    empty_splits: list[str] = field(default_factory=list)  # a split asked for and left empty, in a sentence
+    aligned: int | None = None  # labelled responses by verdict (responses only)
+    misaligned: int | None = None
+    models: int | None = None

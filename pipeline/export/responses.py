@@ -22,7 +22,7 @@ import yaml
 
 from pipeline.errors import UsageError
 from pipeline.export.card import licence_metadata, size_category
-from pipeline.export.options import ExportOptions, check_licence
+from pipeline.export.options import ExportNotes, ExportOptions, check_licence
 from pipeline.export.writers import datasets_quiet
 from pipeline.text.outputs import HUB, hub_data_file
 from pipeline.text.cells import markdown_literal, spreadsheet_safe
@@ -63,7 +63,7 @@ def export_responses(store: Store, options: ExportOptions) -> StageReport:
     if not rows:
         raise UsageError("no labelled responses in this store (misalign import responses FILE); nothing written")
     params = {"what": "responses", "formats": list(options.formats), "licence": options.licence}
-    with store.stage_run("export", params) as report:
+    with store.stage_run("export", params, ExportNotes()) as report:
         frame = pd.DataFrame(rows, columns=list(response_features()))
         export_id = content_id("export-responses", json.dumps(params, sort_keys=True), *frame["id"])
         with atomic_folder(out, **target) as folder, datasets_quiet():
@@ -79,9 +79,9 @@ def export_responses(store: Store, options: ExportOptions) -> StageReport:
                                  "params": params, "counts": counts}, [])
         report.items_in = report.kept = len(frame)
         verdicts = Counter(frame["verdict"])
-        report.notes = {"export_id": export_id, "aligned": verdicts["aligned"], "misaligned": verdicts["misaligned"],
-                        "models": frame["model"].nunique(), "files": ", ".join(written + ["README.md"]),
-                        "empty_splits": []}
+        report.notes = ExportNotes(export_id=export_id, files=", ".join(written + ["README.md"]),
+                                   aligned=verdicts["aligned"], misaligned=verdicts["misaligned"],
+                                   models=int(frame["model"].nunique()))
     return report
 
 

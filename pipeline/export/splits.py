@@ -10,7 +10,7 @@ export twice is the same export; where each pair went is stored in ``splits``.
 
 Example, on a store with pairs::
 
-    report = export(store, taxonomy, ExportOptions(out=Path("curated"), licence="cc-by-4.0"))
+    report = export(store, taxonomy, options=ExportOptions(out=Path("curated"), licence="cc-by-4.0"))
 """
 
 from __future__ import annotations
@@ -26,7 +26,7 @@ from scipy.sparse import coo_matrix
 from scipy.sparse.csgraph import connected_components
 
 from pipeline.errors import UsageError
-from pipeline.export.options import ExportOptions
+from pipeline.export.options import ExportNotes, ExportOptions
 from pipeline.export.card import ExportCounts, dataset_card, split_lines
 from pipeline.export.writers import ExportFiles, lm_eval_split
 from pipeline.text.outputs import HUB
@@ -184,14 +184,17 @@ def _leakage_search(dedup: dict | None) -> tuple[int | None, int]:
     return int(dedup["tau"]), int(dedup["bits"])
 
 
-def export(store: Store, taxonomy: Taxonomy, options: ExportOptions) -> StageReport:
+def export(store: Store, taxonomy: Taxonomy, config=None, options: ExportOptions | None = None) -> StageReport[ExportNotes]:
     """Write the curated pairs with their splits and a dataset card to ``options.out``: checked before
-    any work, written beside it and renamed into place, replacing an earlier export there whole."""
+    any work, written beside it and renamed into place, replacing an earlier export there whole. Export
+    reads no engine (``config`` is the stage contract's)."""
+    if options is None:
+        raise UsageError("export: no options given (at least --out and --licence)")
     out = Path(options.out)
     target = {"owned": lambda folder: store.export_at(str(folder.resolve())), "overwrite": options.overwrite,
               "keep": () if store.path == ":memory:" else (Path(store.path),)}
     check_folder(out, **target)
-    with store.stage_run("export") as report:
+    with store.stage_run("export", notes=ExportNotes()) as report:
         table = pair_table(store)
         frame, export_id, report.params = plan_export(store, taxonomy, options, table)
         if "lm-eval" in options.formats and lm_eval_split(frame["split"]) is None:
@@ -219,8 +222,7 @@ def export(store: Store, taxonomy: Taxonomy, options: ExportOptions) -> StageRep
             store.record_export({"id": export_id, "created_at": report.started_at, "out": str(out.resolve()),
                                  "params": report.params, "counts": counts}, zip(frame["id"], frame["split"]))
         report.items_in = report.kept = len(frame)
-        report.notes = {"export_id": export_id, **{f"split_{k}": v for k, v in sorted(counts.items())},
-                        "groups": groups, "files": ", ".join(written)}
-        report.notes["empty_splits"] = split_lines(summary, report.params, groups)  # said by the CLI and the card
+        report.notes = ExportNotes(export_id=export_id, files=", ".join(written), splits=dict(sorted(counts.items())),
+                                   groups=groups, empty_splits=split_lines(summary, report.params, groups))
         report.leave_out("empty_slot", left_out)
     return report

@@ -9,7 +9,7 @@ Per dimension, over prompts with a reference label. A reference may give a promp
   error (ECE, 15 equal-width bins; Guo et al. 2017).
 - **Top-1 among real domains**: on prompts whose reference names a real domain, whether the most
   probable real domain (None set aside) is one of them.
-- **At δ** (the labels the labeller stores): a prompt's label is its most probable real domain when
+- **At δ** (the labels the labelling model stores): a prompt's label is its most probable real domain when
   that reaches δ, else None; accuracy, macro-F1, None precision and recall, the share labelled None.
 - **Risk–coverage** (selective labelling): on the most confident 25 / 50 / 75 / 100% of prompts,
   accuracy, with prompts ordered by the argmax's probability, and top-1 among real domains, with the

@@ -1,4 +1,4 @@
-"""A pre-labeller that learns from labelled prompts: per dimension (and for the semantic type), a
+"""A labelling model that learns from labelled prompts: per dimension (and for the semantic type), a
 multinomial logistic regression (scikit-learn) over frozen MiniLM sentence embeddings and/or TF-IDF
 word n-grams, with None a class of its own, its probabilities calibrated by temperature scaling.
 
@@ -158,7 +158,7 @@ def fit_label_model(texts: list[str], labels: dict[str, list[Label | None]], gro
     vocabulary, idf = _fit_tfidf(texts) if kind in ("tfidf", "both") else ([], None)
     model = LabelModel(kind, {}, vocabulary, idf)
     matrix = model.featurize(texts, features)
-    with progress(len(labels), f"fit the labeller ({len(texts)} prompts)", "dimensions", shown=shown) as bar:
+    with progress(len(labels), f"fit the labelling model ({len(texts)} prompts)", "dimensions", shown=shown) as bar:
         bar.update(0)  # said before the first dimension's minute of fitting, not after
         for dimension, values in labels.items():
             model.dimensions[dimension] = _fit_dimension(matrix, values, groups,

@@ -1,10 +1,10 @@
-"""The ``label_review`` queue: the prompts a labeller is least sure about, for people to confirm or
+"""The ``label_review`` queue: the prompts a labelling model is least sure about, for people to confirm or
 correct their domain per dimension and their semantic type. A panel's answers become the labeler
 ``human:<panel>`` (per prompt and dimension, the answer most of its annotators gave; a tie gives no
-label), which a learned labeller trains on like any other:
+label), which a learned labelling model trains on like any other:
 ``misalign label --engine trained --train-on human:<panel>,imported:…``.
 
-How unsure a labeller is about a prompt, per dimension: ``margin``, how close its most probable
+How unsure a labelling model is about a prompt, per dimension: ``margin``, how close its most probable
 domain is to δ (|p − δ|; small is unsure), or ``entropy`` of its distribution (0–1; large is
 unsure). A prompt counts by its least sure dimension.
 
@@ -20,7 +20,7 @@ from __future__ import annotations
 import numpy as np
 
 from pipeline.errors import UsageError
-from pipeline.review.queues import Question, item_id
+from pipeline.review.queues import Question, QueueNotes, item_id
 from pipeline.stages.label_agreement import label_agreement
 from review_store import StageReport, Store, utc_now
 from taxonomy import DIMENSIONS, Taxonomy
@@ -110,18 +110,18 @@ def build_label_review(store: Store, taxonomy: Taxonomy, panel: str, labeler: st
                          f"(labelers: {known}); imported labels are certain by definition")
     queued = {i["prompt_id"] for i in store.review_items(panel=panel, queue=LABEL_QUEUE)}
     params = {"panel": panel, "queue": LABEL_QUEUE, "labeler": labeler, "size": size, "by": by, "delta": delta}
-    with store.stage_run("review_queue", params) as report:
+    with store.stage_run("review_queue", params, QueueNotes()) as report:
         fresh = [c for c in candidates if c["prompt_id"] not in queued][:size]
         already = [c["prompt_id"] for c in candidates if c["prompt_id"] in queued]
         report.items_in = len(fresh) + len(already)
         report.leave_out("already queued for this panel", already)
-        report.notes["prompts_scored"] = len(candidates)
+        report.notes.prompts_scored = len(candidates)
         with store.transaction():
             report.kept = store.add_review_items(
                 {"id": item_id(LABEL_QUEUE, panel, c["prompt_id"]), "queue": LABEL_QUEUE, "panel": panel,
                  "prompt_id": c["prompt_id"], "pair_id": None, "reason": c["reason"], "backend": None,
                  "created_at": report.started_at} for c in fresh)
-        report.notes[LABEL_QUEUE] = report.kept
+        report.notes.label_review = report.kept
     return report
 
 
@@ -198,19 +198,19 @@ def update_human_labels(store: Store, panel: str, prompt_ids: list[str]) -> dict
     return decided
 
 
-def labellers_against_people(store: Store, taxonomy: Taxonomy, delta: float = DELTA) -> list[dict]:
-    """How each model labeller agrees with each panel's labels, on prompts people labelled after the labeller
-    was made (so never on what a learned labeller was fitted on), in the labelling figures every report uses
-    (:mod:`pipeline.labelling.figures`): per (panel, labeller, dimension) the prompts, top-1 among real
-    domains and accuracy (None included). Labellers in the order they were made: a refit after corrections
+def labelling_models_against_people(store: Store, taxonomy: Taxonomy, delta: float = DELTA) -> list[dict]:
+    """How each model labelling model agrees with each panel's labels, on prompts people labelled after the labelling model
+    was made (so never on what a learned labelling model was fitted on), in the labelling figures every report uses
+    (:mod:`pipeline.labelling.figures`): per (panel, labelling model, dimension) the prompts, top-1 among real
+    domains and accuracy (None included). Labelling models in the order they were made: a refit after corrections
     comes after the one before."""
     answered: dict[str, dict[str, str]] = {}  # panel -> prompt -> latest answer time
     for a in store.annotations():
         if a["queue"] == LABEL_QUEUE and a["labels"]:
             times = answered.setdefault(a["panel"], {})
             times[a["prompt_id"]] = max(times.get(a["prompt_id"], ""), a["submitted_at"])
-    labellers = [store.labeler(n) for n in store.labelers_with_labels()]
-    models = sorted((m for m in labellers if m["engine"] not in (None, "imported", "human") and m["created_at"]),
+    labelers = [store.labeler(n) for n in store.labelers_with_labels()]
+    models = sorted((m for m in labelers if m["engine"] not in (None, "imported", "human") and m["created_at"]),
                     key=lambda m: (m["created_at"], m["name"]))
     rows = []
     for panel, times in sorted(answered.items()):
@@ -221,7 +221,7 @@ def labellers_against_people(store: Store, taxonomy: Taxonomy, delta: float = DE
             figures = label_agreement(store, model["name"], human_labeler(panel), taxonomy, delta, {"ids": later})
             for dimension, f in figures.items():
                 if f["n"]:
-                    rows.append({"panel": panel, "labeller": model["name"], "made": model["created_at"],
+                    rows.append({"panel": panel, "labelling model": model["name"], "made": model["created_at"],
                                  "dimension": dimension, "prompts": f["n"], "top-1 among real domains": f["top1_real"],
                                  "accuracy": f["accuracy"]})
     return rows

@@ -12,7 +12,7 @@ an adjudication sets the final status. The human status overrides the pipeline's
 
 Example, on a store with pairs, a panel and its annotators::
 
-    build_queues(store, "South Asia")
+    build_queues(store, options=QueueOptions("South Asia"))
     submit(store, item_id, "asha", {"pair_valid": "yes", "aligned_acceptable": "yes",
                                     "misaligned_dimensions": ["culture"]})
 """
@@ -23,7 +23,7 @@ import re
 from dataclasses import dataclass
 
 from pipeline.errors import UsageError
-from review_store import StageReport, Store, content_id, utc_now
+from review_store import Notes, StageReport, Store, content_id, utc_now
 from taxonomy import Taxonomy
 from pipeline.defaults import DELTA, UNCERTAIN_BAND
 
@@ -187,23 +187,53 @@ def item_id(queue: str, panel: str, prompt_id: str) -> str:
     return content_id("review", queue, panel, prompt_id)
 
 
-def build_queues(store: Store, panel: str, queues: tuple[str, ...] = QUEUES, band: float = UNCERTAIN_BAND,
-                 delta: float = DELTA) -> StageReport:
-    """Review items for ``panel`` from the store's pairs; items already queued are kept as they are."""
+@dataclass
+class QueueOptions:
+    panel: str | None = None  # the panel whose items these are
+    queues: tuple[str, ...] = QUEUES
+    band: float = UNCERTAIN_BAND  # a label this close to δ is uncertain
+    delta: float = DELTA
+
+    def check(self) -> None:
+        if self.panel is None:
+            raise UsageError("review queue: no panel given")
+        unknown = [q for q in self.queues if q not in QUEUES]
+        if unknown:
+            raise UsageError(f"unknown queue '{unknown[0]}' (queues: {', '.join(QUEUES)})")
+
+
+@dataclass
+class QueueNotes(Notes):
+    """Items added per queue (a queue not built is None), and the prompts a label review scored."""
+
+    borderline: int | None = None
+    rejected: int | None = None
+    uncertain_label: int | None = None
+    audit: int | None = None
+    label_review: int | None = None
+    prompts_scored: int | None = None
+
+
+def build_queues(store: Store, taxonomy: Taxonomy | None = None, config=None,
+                 options: QueueOptions | None = None) -> StageReport[QueueNotes]:
+    """Review items for ``options.panel`` from the store's pairs; items already queued are kept as they
+    are. The queues read neither the taxonomy nor the engines (``taxonomy`` and ``config`` are the stage
+    contract's)."""
+    options = options or QueueOptions()
+    options.check()
+    panel = options.panel
     if store.panel(panel) is None:
         raise UsageError(f"no panel named '{panel}'; add it with 'misalign review panel add'")
-    unknown = [q for q in queues if q not in QUEUES]
-    if unknown:
-        raise UsageError(f"unknown queue '{unknown[0]}' (queues: {', '.join(QUEUES)})")
-    params = {"panel": panel, "queues": list(queues), "band": band, "delta": delta}
-    with store.stage_run("review_queue", params) as report, store.transaction():
-        for queue in queues:
+    params = {"panel": panel, "queues": list(options.queues), "band": options.band, "delta": options.delta}
+    with store.stage_run("review_queue", params, QueueNotes()) as report, store.transaction():
+        for queue in options.queues:
             rows = [{"id": item_id(queue, panel, r["prompt_id"]), "queue": queue, "panel": panel, **r, "backend": None,
-                     "created_at": report.started_at} for r in store.pairs_for_queue(queue, band, delta)]
+                     "created_at": report.started_at}
+                    for r in store.pairs_for_queue(queue, options.band, options.delta)]
             added = store.add_review_items(rows)
             report.items_in += len(rows)
             report.kept += added
-            report.notes[queue] = added
+            setattr(report.notes, queue, added)
     return report
 
 

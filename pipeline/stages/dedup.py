@@ -13,29 +13,34 @@ Scope ``domain`` links two prompts only when they share a labelled domain.
 from __future__ import annotations
 
 import time
+from dataclasses import dataclass
 
 import numpy as np
 from scipy import sparse
 from scipy.sparse.csgraph import connected_components
-from tqdm import tqdm
 
 from pipeline.stages.options import DedupOptions
 from pipeline.text.hamming import near_pairs
+from pipeline.text.progress import progress
 from pipeline.text.simhash import FeatureSpec, fingerprints
-from review_store import StageReport, Store
+from pipeline.engines.config import Config
+from review_store import Notes, StageReport, Store
 from review_store.dedup import ORIGIN_RANK
+from taxonomy import Taxonomy
 
 
 
 def _fingerprint_new(store: Store, spec: FeatureSpec) -> int:
     """Fingerprint unseen prompts in committed batches (a killed run keeps finished batches)."""
     done = 0
-    for batch in tqdm(store.prompts_to_fingerprint(), desc="fingerprint", unit=" batches", disable=None):
-        values, short = fingerprints([r["text"] for r in batch], spec)
-        signed = values.view(np.int64)
-        with store.transaction():
-            store.set_fingerprints((r["id"], None if s else int(v)) for r, v, s in zip(batch, signed, short))
-        done += len(batch)
+    with progress(None, "dedup: fingerprint", "prompts") as bar:
+        for batch in store.prompts_to_fingerprint():
+            values, short = fingerprints([r["text"] for r in batch], spec)
+            signed = values.view(np.int64)
+            with store.transaction():
+                store.set_fingerprints((r["id"], None if s else int(v)) for r, v, s in zip(batch, signed, short))
+            done += len(batch)
+            bar.update(len(batch))
     return done
 
 
@@ -73,12 +78,26 @@ def _edges(fps: np.ndarray, new: np.ndarray, group: np.ndarray, tau: int, bits: 
     return left, right, distance
 
 
-def dedup(store: Store, options: DedupOptions | None = None) -> StageReport:
-    """Run (or continue) near-duplicate removal; returns the stage report."""
+@dataclass
+class DedupNotes(Notes):
+    rebuilt: bool = False  # the features, τ or scope changed, so every prompt was searched again
+    fingerprinted: int = 0
+    too_short_exact_only: int = 0  # fewer features than ``min_features``: matched exactly only
+    links_within_tau: int = 0
+    previously_kept_now_removed: int = 0
+    fingerprint_seconds: float = 0.0
+    search_seconds: float = 0.0
+
+
+def dedup(store: Store, taxonomy: Taxonomy | None = None, config: Config | None = None,
+          options: DedupOptions | None = None) -> StageReport[DedupNotes]:
+    """Run (or continue) near-duplicate removal; returns the stage report. Dedup reads neither the
+    taxonomy nor the engines, which the stage contract passes to every stage."""
     options = options or DedupOptions()
+    options.check()
     params = options.params()
     spec = options.spec()
-    with store.stage_run("dedup", params) as report:
+    with store.stage_run("dedup", params, DedupNotes()) as report:
         rebuilt = store.dedup_params() != params
         if rebuilt:
             with store.transaction():
@@ -120,11 +139,10 @@ def dedup(store: Store, options: DedupOptions | None = None) -> StageReport:
 
         report.items_in = int(new.sum())
         report.kept = len(kept)
-        report.notes = {
-            "rebuilt": rebuilt, "fingerprinted": fingerprinted, "too_short_exact_only": int((new & ~valid).sum()),
-            "links_within_tau": len(left), "previously_kept_now_removed": int((~new[removed]).sum()) if len(removed) else 0,
-            "fingerprint_seconds": round(fingerprint_seconds, 3), "search_seconds": round(search_seconds, 3),
-        }
+        report.notes = DedupNotes(
+            rebuilt=rebuilt, fingerprinted=fingerprinted, too_short_exact_only=int((new & ~valid).sum()),
+            links_within_tau=len(left), previously_kept_now_removed=int((~new[removed]).sum()) if len(removed) else 0,
+            fingerprint_seconds=round(fingerprint_seconds, 3), search_seconds=round(search_seconds, 3))
         if len(removed):
             report.drop("near_duplicate", len(removed))
         with store.transaction():

@@ -3,22 +3,21 @@
 Exact duplicates (same normalised text) collapse to one prompt that keeps every source row.
 Bad rows stop the ingest with a one-line error, or are skipped and counted with ``skip_bad``.
 
->>> report = ingest(store, "prompts.csv", taxonomy, IngestOptions(label_columns={"safety": "safety_name"}))
->>> report.notes["new_prompts"], report.notes["new_labels"]
+>>> report = ingest(store, taxonomy, options=IngestOptions("prompts.csv", label_columns={"safety": "safety_name"}))
+>>> report.notes.new_prompts, report.notes.new_labels
 (2, 1)
 """
 
 from __future__ import annotations
 
-from dataclasses import asdict
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from tqdm import tqdm
-
-from pipeline.errors import UsageError
-from pipeline.stages.options import EMPTY_LABELS, IngestOptions
+from pipeline.engines.config import Config
+from pipeline.stages.options import IngestOptions
+from pipeline.text.progress import progress
 from pipeline.text.readers import BadRow, InputError, SourceRecord, read_records, text_field
-from review_store import StageReport, Store, prompt_id
+from review_store import Notes, StageReport, Store, prompt_id
 from taxonomy import DIMENSIONS, Taxonomy
 
 
@@ -74,22 +73,35 @@ def _record_semantic_type(path: Path, record: SourceRecord, column: str | None, 
     return value or None
 
 
-def ingest(store: Store, path: str | Path, taxonomy: Taxonomy, options: IngestOptions | None = None) -> StageReport:
-    """Ingest ``path`` into ``store``; the store is unchanged if it raises :class:`InputError`."""
+@dataclass
+class IngestNotes(Notes):
+    new_prompts: int = 0
+    duplicate_rows: int = 0  # rows whose prompt an earlier row of the file had (byte for byte)
+    new_source_rows: int = 0
+    new_labels: int = 0
+    new_semantic_types: int = 0
+
+
+def ingest(store: Store, taxonomy: Taxonomy, config: Config | None = None,
+           options: IngestOptions | None = None) -> StageReport[IngestNotes]:
+    """Ingest ``options.path`` into ``store``; the store is unchanged if it raises :class:`InputError`.
+    Ingest reads no engine (``config`` is the stage contract's)."""
     options = options or IngestOptions()
-    if options.empty_label not in EMPTY_LABELS:
-        raise UsageError(f"--empty-label: '{options.empty_label}' is not one of {', '.join(EMPTY_LABELS)}")
-    path = Path(path)
+    options.check()
+    path = Path(options.path)
     source = options.source or path.name
     labeler = f"imported:{source}"
-    with store.stage_run("ingest", {**asdict(options), "file": str(path)}) as report:
+    params = {k: v for k, v in asdict(options).items() if k != "path"}
+    with store.stage_run("ingest", {**params, "file": str(path)}, IngestNotes()) as report, \
+            progress(None, f"ingest {path.name}", "rows") as bar:
 
         prompts: dict[str, dict] = {}
         sources, labels, types = [], {}, {}
         columns = [options.text_column, *options.label_columns.values(), *filter(None, [options.semantic_type_column])]
         records = read_records(path, list(dict.fromkeys(columns)), options.format, options.encoding)
-        for record in tqdm(records, desc=f"ingest {path.name}", unit=" rows", disable=None):
+        for record in records:
             report.items_in += 1
+            bar.update(1)
             try:
                 text = _prompt_text(path, record, options)
                 record_labels = _record_labels(path, record, options, taxonomy)
@@ -112,12 +124,11 @@ def ingest(store: Store, path: str | Path, taxonomy: Taxonomy, options: IngestOp
                 types[(pid, semantic_type)] = {"prompt_id": pid, "type": semantic_type, "probability": 1.0, "labeler": labeler}
 
         with store.transaction():
-            report.notes = {
-                "new_prompts": store.add_prompts(prompts.values(), created_at=report.started_at),
-                "duplicate_rows": report.kept - len(prompts),
-                "new_source_rows": store.add_prompt_sources(sources),
-                "new_labels": store.add_labels(labels.values()),
-                "new_semantic_types": store.add_semantic_types(types.values()),
-            }
+            report.notes = IngestNotes(
+                new_prompts=store.add_prompts(prompts.values(), created_at=report.started_at),
+                duplicate_rows=report.kept - len(prompts),
+                new_source_rows=store.add_prompt_sources(sources),
+                new_labels=store.add_labels(labels.values()),
+                new_semantic_types=store.add_semantic_types(types.values()))
             store.record_stage_run(report)
     return report

@@ -22,7 +22,7 @@ from pathlib import Path
 import numpy as np
 
 from pipeline.errors import UsageError
-from pipeline.stages.label_rows import LabelRows, domain_layout, label_pending, label_rows
+from pipeline.stages.label_rows import LabelNotes, LabelRows, domain_layout, label_pending, label_rows
 from pipeline.stages.label_trained import label_trained
 from pipeline.stages.options import TRAINED, LabelOptions
 from pipeline.engines.config import Config, build_engine
@@ -46,7 +46,7 @@ TYPE_TEMPLATE = (
 
 
 def template_hash(taxonomy: Taxonomy) -> str:
-    """Changes whenever a template or a description the labeller reads changes."""
+    """Changes whenever a template or a description the labelling model reads changes."""
     described = [(d.id, d.name, d.description) for d in taxonomy.domains]
     types = [(t.id, t.description) for t in taxonomy.semantic_types]
     return content_id(SYSTEM, SOFTMAX_TEMPLATE, INDEPENDENT_TEMPLATE, TYPE_TEMPLATE, json.dumps([described, types]))
@@ -56,7 +56,7 @@ def _none_description(dimension: str) -> str:
     return f"An everyday request with no {dimension} concern: none of the {dimension} domains applies."
 
 
-class Labeller:
+class LabelQuestions:
     """Builds the choice requests for one prompt and turns answers into label rows."""
 
     def __init__(self, taxonomy: Taxonomy, options: LabelOptions, similarity: bool):
@@ -96,11 +96,11 @@ class Labeller:
         return self._request(prompt, text, [t.id for t in types], [t.description for t in types])
 
 
-def _domain_probs(labeller: Labeller, dimension: str, domains, requests, answers) -> dict[str, float] | None:
+def _domain_probs(questions: LabelQuestions, dimension: str, domains, requests, answers) -> dict[str, float] | None:
     """{domain id or 'none': probability} for one dimension, or None when an answer is unusable."""
     if not all(valid_probs(a, r.options) for r, a in zip(requests, answers)):
         return None
-    if labeller.options.mode == "softmax":
+    if questions.options.mode == "softmax":
         [answer] = answers
         probs = {d.id: answer[d.name] for d in domains}
         probs["none"] = answer["None"]
@@ -122,10 +122,10 @@ def _shortlists(texts: list[str], taxonomy: Taxonomy, k: int, embedder: CachedEn
     return result
 
 
-def label_batch(engine: CachedEngine, embedder: CachedEngine | None, labeller: Labeller, batch: list[dict],
+def label_batch(engine: CachedEngine, embedder: CachedEngine | None, questions: LabelQuestions, batch: list[dict],
                 name: str, now: str, report: StageReport) -> LabelRows:
     """The rows labelling prompts (id, text) gives; unusable answers are counted in ``report`` by reason."""
-    taxonomy, options = labeller.taxonomy, labeller.options
+    taxonomy, options = questions.taxonomy, questions.options
     texts = [p["text"] for p in batch]
     shortlists = _shortlists(texts, taxonomy, options.shortlist, embedder) if embedder else [{}] * len(batch)
     plan = []  # (prompt, dimension or 'type', domains, requests)
@@ -133,9 +133,9 @@ def label_batch(engine: CachedEngine, embedder: CachedEngine | None, labeller: L
         for dimension in DIMENSIONS:
             domains = shortlist.get(dimension) or taxonomy.domains_of(dimension)
             plan.append((prompt, dimension, domains,
-                         labeller.dimension_requests(prompt["text"], dimension, shortlist.get(dimension))))
+                         questions.dimension_requests(prompt["text"], dimension, shortlist.get(dimension))))
         if options.semantic_types:
-            plan.append((prompt, "type", None, [labeller.type_request(prompt["text"])]))
+            plan.append((prompt, "type", None, [questions.type_request(prompt["text"])]))
     answers = iter(engine.choice_probs([r for *_, requests in plan for r in requests]))
     rows = LabelRows()
     for prompt, dimension, domains, requests in plan:
@@ -147,7 +147,7 @@ def label_batch(engine: CachedEngine, embedder: CachedEngine | None, labeller: L
             else:
                 report.drop("type_unusable")
             continue
-        probs = _domain_probs(labeller, dimension, domains, requests, got)
+        probs = _domain_probs(questions, dimension, domains, requests, got)
         if probs is None:
             report.drop(f"unknown_{dimension}")
             rows.failures.append({"prompt_id": prompt["id"], "dimension": dimension, "labeler": name,
@@ -158,8 +158,8 @@ def label_batch(engine: CachedEngine, embedder: CachedEngine | None, labeller: L
     return rows
 
 
-def open_labeller(store: Store, taxonomy: Taxonomy, config: Config, options: LabelOptions):
-    """The labeller's engine (cached), shortlist embedder, request builder and name; its provenance
+def open_labelling_model(store: Store, taxonomy: Taxonomy, config: Config, options: LabelOptions):
+    """The labelling model's engine (cached), shortlist embedder, request builder and name; its provenance
     is checked against the store's record of that name."""
     options.check()
     settings = config.engine_for("label", options.engine)
@@ -177,22 +177,23 @@ def open_labeller(store: Store, taxonomy: Taxonomy, config: Config, options: Lab
         what = "list of domains" if changed == "domains" else f"{changed} ({known[changed]})"
         raise UsageError(f"labeler '{name}' was made with another {what}; pass --labeler NEW_NAME to label anew")
     embedder = build_engine(config.engine("embedded"), store) if options.shortlist and not similarity else None
-    return engine, embedder, Labeller(taxonomy, options, similarity), provenance
+    return engine, embedder, LabelQuestions(taxonomy, options, similarity), provenance
 
 
-def label(store: Store, taxonomy: Taxonomy, config: Config, options: LabelOptions | None = None) -> StageReport:
+def label(store: Store, taxonomy: Taxonomy, config: Config, options: LabelOptions | None = None) -> StageReport[LabelNotes]:
     """Label every prompt the labeler has not labelled yet (of ``options.subset``); returns the stage report."""
     options = options or LabelOptions()
     subset = options.subset.where(store.source_names(), taxonomy, None)  # a bad subset stops before any work
     if options.engine == TRAINED:
         return label_trained(store, taxonomy, options, subset)
-    engine, embedder, labeller, provenance = open_labeller(store, taxonomy, config, options)
+    engine, embedder, questions, provenance = open_labelling_model(store, taxonomy, config, options)
     name = provenance["name"]
-    with store.stage_run("label", {**asdict(options), "labeler": name, "engine": provenance["engine"]}) as report:
+    params = {**asdict(options), "labeler": name, "engine": provenance["engine"]}
+    with store.stage_run("label", params, LabelNotes()) as report:
         with store.transaction():
             store.add_labeler({**provenance, "created_at": report.started_at})
         label_pending(store, name, options.batch_prompts, report, lambda batch: label_batch(
-            engine, embedder, labeller, batch, name, report.started_at, report), subset)
-        report.notes.update({"prompts_per_s": round(report.items_in / report.elapsed(), 1) if report.items_in else 0,
-                             "engine_requests": engine.calls, **server_notes(engine)})
+            engine, embedder, questions, batch, name, report.started_at, report), subset)
+        report.notes.prompts_per_s = round(report.items_in / report.elapsed(), 1) if report.items_in else 0
+        report.notes.engine_requests, report.notes.servers = engine.calls, server_notes(engine)
     return report

@@ -1,5 +1,5 @@
-"""What a labeller stores, and how: assigned labels at δ, whole distributions, semantic types and
-unusable answers, committed batch by batch (shared by the zero-shot and the learned labeller)."""
+"""What a labelling model stores, and how: assigned labels at δ, whole distributions, semantic types and
+unusable answers, committed batch by batch (shared by the zero-shot and the learned labelling model)."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from pipeline.text.progress import progress
-from review_store import StageReport, Store
+from review_store import Notes, StageReport, Store
 from taxonomy import DIMENSIONS, Taxonomy
 
 
@@ -53,14 +53,30 @@ class LabelRows:
         store.add_label_rows(self.labels, self.distributions, self.types, self.failures)
 
 
-def label_pending(store: Store, name: str, batch_size: int, report: StageReport,
+@dataclass
+class LabelNotes(Notes):
+    """The label stage's figures, zero-shot and learned alike (a field one of them does not fill is None)."""
+
+    left_out_outside_subset: int | None = None
+    prompts_per_s: float | None = None
+    engine_requests: int | None = None
+    servers: dict | None = None  # per server: answered, failed, seconds (several replicas only)
+    model: str | None = None  # the learned labelling model's id
+    training_prompts: int | None = None
+    refitted: int | None = None  # 1 when the model was fitted by this run, 0 when a stored fit was reused
+    cross_validation: dict | None = None  # per dimension, the labelling figures of out-of-fold predictions
+    no_none_in_training: str | None = None  # dimensions whose training labels never say None
+    labelling_prompts_per_s: float | None = None
+
+
+def label_pending(store: Store, name: str, batch_size: int, report: StageReport[LabelNotes],
                   rows_for: Callable[[list[dict]], LabelRows], subset: dict | None = None) -> None:
     """Label, batch by batch, every prompt ``name`` has not labelled yet (of ``subset`` only, when given:
     the others are counted as left out): ``rows_for(batch)`` gives its rows, committed with the batch,
     so a cut-off run resumes where it stopped; progress shown as it goes."""
     todo = store.count_prompts_without_labels(name, subset)
     if subset:
-        report.notes["left_out_outside_subset"] = store.count_prompts_without_labels(name) - todo
+        report.notes.left_out_outside_subset = store.count_prompts_without_labels(name) - todo
     with progress(todo, f"label ({name})", "prompts") as bar:
         for batch in store.prompts_without_labels(name, batch_size, subset):
             rows = rows_for(batch)

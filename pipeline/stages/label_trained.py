@@ -1,6 +1,6 @@
-"""The label stage with the learned labeller (``--engine trained``): fit on the store's labelled
+"""The label stage with the learned labelling model (``--engine trained``): fit on the store's labelled
 prompts (``--train-on``), or reuse the model fitted on the same labels, then label every prompt the
-labeler has not labelled yet, as the other labellers do (the domains at δ, and the whole distribution). Embeddings come from the shipped MiniLM, computed per batch and not cached row by row.
+labeler has not labelled yet, as the other labelling models do (the domains at δ, and the whole distribution). Embeddings come from the shipped MiniLM, computed per batch and not cached row by row.
 
 The labeler's name (default ``trained:<model id>``) changes whenever the training labels, features
 or settings do, so a refit after new human labels labels anew beside the old labels.
@@ -15,7 +15,7 @@ from dataclasses import asdict
 
 from pipeline.errors import UsageError
 from pipeline.labelling import figures as label_figures, model as label_model
-from pipeline.stages.label_rows import LabelRows, domain_layout, label_pending, label_rows
+from pipeline.stages.label_rows import LabelNotes, LabelRows, domain_layout, label_pending, label_rows
 from pipeline.labelling.figures import Label, label_set
 from pipeline.labelling.model import LabelModel, cross_validated, fit_label_model
 from pipeline.stages.options import LabelOptions
@@ -91,8 +91,9 @@ def fit_id(settings: dict, data: dict, encoder: str | None) -> str:
                       json.dumps([data["ids"], data["labels"], data["groups"]], sort_keys=True), encoder, FIT_CODE)
 
 
-def label_trained(store: Store, taxonomy: Taxonomy, options: LabelOptions, subset: dict | None = None) -> StageReport:
-    """Fit (or reuse) the learned labeller and label the prompts it has not labelled yet (of ``subset``,
+def label_trained(store: Store, taxonomy: Taxonomy, options: LabelOptions,
+                  subset: dict | None = None) -> StageReport[LabelNotes]:
+    """Fit (or reuse) the learned labelling model and label the prompts it has not labelled yet (of ``subset``,
     as the store takes it; the fit always learns from every training label)."""
     options.check()
     data = training_set(store, taxonomy, options)
@@ -100,29 +101,30 @@ def label_trained(store: Store, taxonomy: Taxonomy, options: LabelOptions, subse
     embedder = _embedder(store) if options.features != "tfidf" else None
     model_id = fit_id(settings, data, embedder.model if embedder else None)
     name = options.labeler or f"trained:{model_id[:10]}"
-    with store.stage_run("label", {**asdict(options), "labeler": name, "engine": "trained", "model": model_id}) as report:
+    params = {**asdict(options), "labeler": name, "engine": "trained", "model": model_id}
+    with store.stage_run("label", params, LabelNotes()) as report:
         stored = store.label_model(model_id)
         # the training prompts' embeddings only when something is fitted: not to reuse a stored model
         fitting = options.cross_validate or not stored
         features = embedder.embed(data["texts"]) if embedder and fitting else None
         if options.cross_validate:
-            report.notes["cross_validation"] = cross_validated(
+            report.notes.cross_validation = cross_validated(
                 data["texts"], data["labels"], data["groups"], features, options.cross_validate, options.features,
                 options.regularisation, options.seed, options.delta)
         if stored:
             model = LabelModel.from_bytes(stored["model"])
-            report.notes["refitted"] = 0
+            report.notes.refitted = 0
         else:
             model = fit_label_model(data["texts"], data["labels"], data["groups"], features, options.features,
                                     options.regularisation, options.seed, shown=True)
             counts = {d: dict(sorted(Counter(c for v in values if v is not None for c in label_set(v)).items()))
                       for d, values in data["labels"].items()}
             provenance = {**settings, "training_prompts": len(data["ids"]), "counts": counts,
-                          "cross_validation": report.notes.get("cross_validation")}
+                          "cross_validation": report.notes.cross_validation}
             with store.transaction():
                 store.save_label_model({"id": model_id, "labeler": name, "params": settings, "provenance": provenance,
                                         "model": model.to_bytes(), "created_at": report.started_at})
-            report.notes["refitted"] = 1
+            report.notes.refitted = 1
         with store.transaction():
             store.add_labeler({"name": name, "engine": "trained", "backend": "sklearn", "model": model_id,
                                "mode": "softmax", "delta": options.delta, "template_hash": options.features,
@@ -134,9 +136,9 @@ def label_trained(store: Store, taxonomy: Taxonomy, options: LabelOptions, subse
         # where the training labels never say None the model cannot either: a prompt below δ then gets nothing
         without_none = [d for d, m in model.dimensions.items() if d != TYPE and "none" not in m.classes]
         if without_none:
-            report.notes["no_none_in_training"] = ", ".join(without_none)
-        report.notes.update({"model": model_id, "training_prompts": len(data["ids"]),
-                             "labelling_prompts_per_s": round(report.items_in / seconds, 1) if report.items_in else 0})
+            report.notes.no_none_in_training = ", ".join(without_none)
+        report.notes.model, report.notes.training_prompts = model_id, len(data["ids"])
+        report.notes.labelling_prompts_per_s = round(report.items_in / seconds, 1) if report.items_in else 0
     return report
 
 

@@ -8,6 +8,7 @@ so the CLI can show their defaults without loading what the stages compute with.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from pathlib import Path
 
 from pipeline.errors import UsageError, check_range
 from pipeline.text.features import FeatureSpec
@@ -21,6 +22,7 @@ SCOPES = ("global", "domain")
 
 @dataclass
 class IngestOptions:
+    path: str | Path | None = None  # the file of prompts (csv, jsonl, parquet)
     text_column: str = "prompt"
     label_columns: dict[str, str] = field(default_factory=dict)  # dimension -> column
     semantic_type_column: str | None = None  # object, attribute or relation, imported with the labels
@@ -32,6 +34,12 @@ class IngestOptions:
     format: str | None = None
     # what an empty label cell says: nothing ("unlabelled") or that no domain of that dimension applies ("none")
     empty_label: str = "unlabelled"
+
+    def check(self) -> None:
+        if self.path is None:
+            raise UsageError("ingest: no file of prompts given")
+        if self.empty_label not in EMPTY_LABELS:
+            raise UsageError(f"--empty-label: '{self.empty_label}' is not one of {', '.join(EMPTY_LABELS)}")
 
 
 EMPTY_LABELS = ("unlabelled", "none")
@@ -97,7 +105,7 @@ class LabelOptions:
     labeler: str | None = None  # default: backend:model:mode
     semantic_types: bool = True
     batch_prompts: int = 256
-    # the learned labeller (engine "trained"): fitted on these labelers' labels, in order of preference
+    # the learned labelling model (engine "trained"): fitted on these labelers' labels, in order of preference
     train_on: tuple[str, ...] = ()
     features: str = "both"  # embeddings, tfidf or both (both: best measured, benchmarks/label_quality.py)
     regularisation: float = 1.0  # the regression's C
@@ -112,7 +120,7 @@ class LabelOptions:
             if self.features not in FEATURE_KINDS:
                 raise UsageError(f"--features: must be one of {', '.join(FEATURE_KINDS)}, not '{self.features}'")
             if self.mode != "softmax":
-                raise UsageError("--mode: the trained labeller chooses one domain per dimension (softmax)")
+                raise UsageError("--mode: the trained labelling model chooses one domain per dimension (softmax)")
             check_range("--cross-validate", self.cross_validate, 2)
             check_range("--regularisation", self.regularisation, 0, above=True)
         elif self.train_on or self.cross_validate:
@@ -137,12 +145,15 @@ class DedupOptions:
         return FeatureSpec.parse(self.features, stopwords=self.keep_stopwords,
                                  min_features=self.min_features, bits=self.bits)
 
-    def params(self) -> dict:
+    def check(self) -> None:
         if self.scope not in SCOPES:
             raise UsageError(f"--scope: must be one of {', '.join(SCOPES)}, not '{self.scope}'")
         if not 0 <= self.tau < self.bits:
             raise UsageError(f"--tau: must be between 0 and {self.bits - 1}, not {self.tau}")
         check_range("--min-features", self.min_features, 0)
+
+    def params(self) -> dict:
+        """The settings a dedup run is recorded with; a change of any of them rebuilds."""
         return {"tau": self.tau, "scope": self.scope, "features": self.features, "keep_stopwords": self.keep_stopwords,
                 "min_features": self.min_features, "bits": self.bits, "spec": str(self.spec())}
 

@@ -32,7 +32,7 @@ from pathlib import Path
 
 from pipeline.text.duplicates import kept_rows
 from pipeline.text.readers import InputError, SourceRecord, read_records, text_field
-from review_store import StageReport, Store, content_id, normalise_text, prompt_id
+from review_store import Notes, StageReport, Store, content_id, normalise_text, prompt_id
 from taxonomy import DIMENSIONS, Taxonomy
 
 COLUMNS = ["prompt", "response", "verdict"]
@@ -172,9 +172,19 @@ def _response(rows: list[dict], source: str) -> dict | None:
             "source": source, "row": first["row"]}
 
 
+@dataclass
+class ImportResponsesNotes(Notes):
+    rows: int = 0
+    new_prompts: int = 0
+    aligned: int = 0
+    misaligned: int = 0
+    already_stored: int = 0
+    models: int = 0
+
+
 def import_responses(store: Store, path: str | Path, taxonomy: Taxonomy, source: str | None = None,
                      fmt: str | None = None, columns: ResponseColumns | None = None,
-                     on_duplicate: str = "refuse") -> StageReport:
+                     on_duplicate: str = "refuse") -> StageReport[ImportResponsesNotes]:
     """Import a file of labelled responses; returns the report (responses, new prompts, rows left out:
     ties, skipped by the verdict map, duplicates)."""
     path = Path(path)
@@ -190,7 +200,7 @@ def import_responses(store: Store, path: str | Path, taxonomy: Taxonomy, source:
     params = {"file": str(path), "source": source, "on_duplicate": on_duplicate,
               **({"columns": columns.names, "verdict_map": columns.verdicts, "kind_map": columns.kinds}
                  if columns else {})}
-    with store.stage_run("import_responses", params) as report:
+    with store.stage_run("import_responses", params, ImportResponsesNotes()) as report:
         responses, tied = [], []
         for response_id, members in grouped.items():
             response = _response(members, source)
@@ -211,8 +221,8 @@ def import_responses(store: Store, path: str | Path, taxonomy: Taxonomy, source:
                                      for r in rows)
             report.kept = store.add_responses(responses)
         verdicts = Counter(r["verdict"] for r in responses)
-        report.notes.update({"rows": len(rows), "new_prompts": new_prompts, "aligned": verdicts["aligned"],
-                             "misaligned": verdicts["misaligned"],
-                             "already_stored": len(responses) - report.kept,
-                             "models": len({r["model"] for r in responses})})
+        report.notes = ImportResponsesNotes(
+            left_out=report.notes.left_out, rows=len(rows), new_prompts=new_prompts, aligned=verdicts["aligned"],
+            misaligned=verdicts["misaligned"], already_stored=len(responses) - report.kept,
+            models=len({r["model"] for r in responses}))
     return report

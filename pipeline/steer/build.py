@@ -17,14 +17,24 @@ Only the pairs given are read: pass an export's train split so test pairs never 
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 
 from pipeline.engines.hf import HFEngine
 from pipeline.engines.steering import SteeringVector, decoder_layers
 from pipeline.errors import UsageError
-from review_store import content_id
+from review_store import Notes, content_id
 
 METHODS = ("contrastive", "learned")
+
+
+@dataclass
+class SteerNotes(Notes):
+    vector: str = ""  # the file written
+    id: str = ""
+    layers: list[int] | None = None
+    mean_difference_norm: float | None = None
 
 
 def pair_differences(engine: HFEngine, pairs: list[dict], layers: list[int]) -> dict[int, np.ndarray]:

@@ -9,6 +9,14 @@ unreadable, one line on stderr at the first batch, about every ``every`` seconds
 >>> out.getvalue().startswith("label (x): 2/4 prompts")
 True
 
+With no ``total`` (a file read as it streams), a line every ``every`` seconds counts what is done:
+
+>>> out = io.StringIO()
+>>> with progress(None, "ingest x.csv", "rows", every=0.0, stream=out) as bar:
+...     bar.update(5)
+>>> out.getvalue().startswith("ingest x.csv: 5 rows")
+True
+
 ``update(0)`` before the first item says that slow work has started:
 
 >>> out = io.StringIO()
@@ -27,22 +35,25 @@ from contextlib import contextmanager
 
 
 class _Lines:
-    def __init__(self, total: int, desc: str, unit: str, every: float, stream):
+    def __init__(self, total: int | None, desc: str, unit: str, every: float, stream):
         self.total, self.desc, self.unit, self.every, self.stream = total, desc, unit, every, stream
         self.done, self.began, self.last = 0, time.monotonic(), time.monotonic()
 
     def update(self, n: int) -> None:
+        of = "" if self.total is None else f"/{self.total}"
         if n == 0 and self.done == 0:  # a start said before slow work: no rate yet
-            print(f"{self.desc}: 0/{self.total} {self.unit}, starting", file=self.stream, flush=True)
+            print(f"{self.desc}: 0{of} {self.unit}, starting", file=self.stream, flush=True)
             return
         self.done += n
         now = time.monotonic()
-        if self.done == n or self.done >= self.total or now - self.last >= self.every:  # first, last, every ~10 s
+        known = self.total is not None  # with no total, no first or last line: a quick read says nothing
+        if (known and (self.done == n or self.done >= self.total)) or now - self.last >= self.every:  # ~10 s
             self.last = now
             rate = self.done / max(now - self.began, 1e-9)
-            left = (self.total - self.done) / rate if rate else float("inf")
-            print(f"{self.desc}: {self.done}/{self.total} {self.unit}, {rate:.1f} {self.unit}/s, "
-                  f"about {left:.0f} s left", file=self.stream, flush=True)
+            line = f"{self.desc}: {self.done}{of} {self.unit}, {rate:.1f} {self.unit}/s"
+            if self.total is not None:
+                line += f", about {(self.total - self.done) / rate if rate else float('inf'):.0f} s left"
+            print(line, file=self.stream, flush=True)
 
 
 class _Hidden:
@@ -51,9 +62,9 @@ class _Hidden:
 
 
 @contextmanager
-def progress(total: int, desc: str, unit: str, every: float = 10.0, stream=None, shown: bool = True) -> Iterator:
+def progress(total: int | None, desc: str, unit: str, every: float = 10.0, stream=None, shown: bool = True) -> Iterator:
     """An object with ``update(n)``: tqdm where ``stream`` (default stderr) is a terminal, lines elsewhere,
-    nothing when not ``shown``."""
+    nothing when not ``shown``; ``total`` is ``None`` when not known beforehand."""
     stream = stream or sys.stderr
     if not shown:
         yield _Hidden()

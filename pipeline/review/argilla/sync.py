@@ -1,7 +1,7 @@
 """Push review queues to any Argilla 2.x server and pull the panels' answers back.
 
 One workspace per panel (its members get annotator accounts there), one dataset per queue. The
-``label_review`` queue's records carry a prompt and the labeller's doubt, and ask for a domain per
+``label_review`` queue's records carry a prompt and the labelling model's doubt, and ask for a domain per
 dimension and the semantic type (its record id is the prompt's id). A pair queue's record carries
 the prompt, both responses, the domains, the semantic type and the judge's verdicts in words as
 plain-text fields (the verdicts become pre-selected suggestions only for a panel that opted in:
@@ -28,6 +28,7 @@ import re
 import warnings
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 
 import argilla as rg
 import httpx
@@ -39,7 +40,7 @@ from pipeline.review.label_review import (LABEL_QUEUE, check_label_answers, labe
                                           update_human_labels)
 from pipeline.review.queues import (GUIDELINES, QUESTIONS, QUEUES, Question, check_answers, dimension_choice_words,
                                     judge_suggestions, judge_view, update_human_statuses, workspace_name)
-from review_store import StageReport, Store, utc_now, utc_seconds
+from review_store import Notes, StageReport, Store, utc_now, utc_seconds
 from taxonomy import Taxonomy
 
 FIELDS = ("prompt", "aligned_response", "misaligned_response", "domains", "semantic_type", "judge")
@@ -52,9 +53,9 @@ ALL_QUEUES = (*QUEUES, LABEL_QUEUE)
 LABEL_GUIDELINES = """\
 # Labelling prompts
 
-Each record is a user prompt a labeller was unsure about. For each dimension pick the one domain
+Each record is a user prompt a labelling model was unsure about. For each dimension pick the one domain
 the prompt falls in, or None when no domain of that dimension applies; then the kind of
-misalignment a response to it is most exposed to. The labeller's guess is shown for reference only:
+misalignment a response to it is most exposed to. The labelling model's guess is shown for reference only:
 answer from the prompt. The texts may be offensive or harmful by design; do not follow instructions
 inside them.
 """
@@ -124,7 +125,7 @@ def dataset_settings(taxonomy: Taxonomy, min_submitted: int) -> rg.Settings:
 
 
 def label_dataset_settings(taxonomy: Taxonomy, min_submitted: int) -> rg.Settings:
-    """The Argilla dataset settings of the label review queue: the prompt, the labeller's guess, a question
+    """The Argilla dataset settings of the label review queue: the prompt, the labelling model's guess, a question
     per dimension and one on the semantic type."""
     return rg.Settings(
         fields=[rg.TextField(name, title=FIELD_TITLES[name], use_markdown=False) for name in LABEL_FIELDS],
@@ -183,15 +184,28 @@ def push(store: Store, taxonomy: Taxonomy, panel: str, client: rg.Argilla, queue
         return _push(store, taxonomy, panel, client, queues, password, batch, threshold, on_batch)
 
 
+@dataclass
+class PushNotes(Notes):
+    accounts_created: int = 0
+    datasets_recreated: int = 0  # datasets deleted in Argilla since the last push, sent again whole
+    app_answers_sent: int = 0  # answers given in the app, mirrored to Argilla
+
+
+@dataclass
+class PullNotes(Notes):
+    pairs_updated: int = 0
+    prompts_relabelled: int = 0
+
+
 def _push(store: Store, taxonomy: Taxonomy, panel: str, client: rg.Argilla, queues: tuple[str, ...] = ALL_QUEUES,
          password: str | None = None, batch: int = PUSH_BATCH, threshold: float = 0.5,
-         on_batch: Callable[[int], None] | None = None) -> StageReport:
+         on_batch: Callable[[int], None] | None = None) -> StageReport[PushNotes]:
     settings = store.panel(panel)
     if settings is None:
         raise UsageError(f"no panel named '{panel}'; add it with 'misalign review panel add'")
     params = {"panel": panel, "queues": list(queues), "backend": "argilla", "url": client.api_url}
-    with store.stage_run("review_push", params) as report:
-        report.notes["accounts_created"] = len(ensure_accounts(client, store, panel, password))
+    with store.stage_run("review_push", params, PushNotes()) as report:
+        report.notes.accounts_created = len(ensure_accounts(client, store, panel, password))
         workspace = client.workspaces(workspace_name(panel))
         for queue in queues:
             items = store.review_items(panel=panel, queue=queue)
@@ -203,7 +217,7 @@ def _push(store: Store, taxonomy: Taxonomy, panel: str, client: rg.Argilla, queu
                 todo = items
                 with store.transaction():
                     store.clear_mirrored(panel, queue)
-                report.notes["datasets_recreated"] = report.notes.get("datasets_recreated", 0) + 1
+                report.notes.datasets_recreated += 1
             mirror = store.answers_to_mirror(panel, queue)
             if not todo and not mirror:
                 continue
@@ -223,7 +237,7 @@ def _push(store: Store, taxonomy: Taxonomy, panel: str, client: rg.Argilla, queu
                 report.kept += len(chunk)
                 if on_batch:
                     on_batch(len(chunk))
-            report.notes["app_answers_sent"] = report.notes.get("app_answers_sent", 0) + _mirror(
+            report.notes.app_answers_sent += _mirror(
                 store, taxonomy, client, dataset, queue, records, items, store.answers_to_mirror(panel, queue))
     return report
 
@@ -274,7 +288,7 @@ def _records(store: Store, taxonomy: Taxonomy, queue: str, items: list[dict], th
 
 
 def _label_records(chunk: list[dict]) -> list[rg.Record]:
-    """Label review items as records: the prompt and the labeller's doubt, nothing pre-selected."""
+    """Label review items as records: the prompt and the labelling model's doubt, nothing pre-selected."""
     return [rg.Record(id=i["prompt_id"], fields={"prompt": i["prompt"], "labeller_guess": i["reason"]},
                       metadata={"queue": LABEL_QUEUE, "reason": i["reason"][:200]}) for i in chunk]
 
@@ -325,7 +339,7 @@ def pull(store: Store, taxonomy: Taxonomy, client: rg.Argilla) -> StageReport:
 
 
 def _pull(store: Store, taxonomy: Taxonomy, client: rg.Argilla) -> StageReport:
-    with store.stage_run("review_pull", {"backend": "argilla", "url": client.api_url}) as report:
+    with store.stage_run("review_pull", {"backend": "argilla", "url": client.api_url}, PullNotes()) as report:
         usernames = {str(u.id): u.username for u in client.users}
         rows, touched, relabel = [], set(), {}
         for panel in store.panels():
@@ -373,6 +387,6 @@ def _pull(store: Store, taxonomy: Taxonomy, client: rg.Argilla) -> StageReport:
             for panel_name, prompt_ids in relabel.items():
                 update_human_labels(store, panel_name, prompt_ids)
         report.kept = written
-        report.notes["pairs_updated"] = len(touched)
-        report.notes["prompts_relabelled"] = sum(len(set(p)) for p in relabel.values())
+        report.notes.pairs_updated = len(touched)
+        report.notes.prompts_relabelled = sum(len(set(p)) for p in relabel.values())
     return report

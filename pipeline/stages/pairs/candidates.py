@@ -1,5 +1,6 @@
 """A candidate response as the store keeps it, made in one place whether a generator wrote it in the
-pairs stage, a file brought it (``pairs --import``) or it is a labelled response (``--from-responses``).
+pairs stage, a file brought it (``pairs --import``) or it is a labelled response (``--from-responses``),
+and a candidate with its verdicts as the stage reads it back (:class:`Candidate`, :func:`verdict`).
 
 Its id hashes the prompt, slot, generator, attempt and text, so the same response is one candidate
 however often it comes.
@@ -12,8 +13,11 @@ however often it comes.
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass
 
 from review_store import content_id
+
+UNUSABLE = "judge_unusable"  # the judge's answer was not a probability for yes/no: kept raw, never a "no"
 
 
 def candidate_row(prompt_id: str, slot: str, text: str, generator: str, origin: str, params: dict | str,
@@ -27,3 +31,44 @@ def candidate_row(prompt_id: str, slot: str, text: str, generator: str, origin: 
     if created_at is not None:
         row["created_at"] = created_at
     return row
+
+
+@dataclass
+class Candidate:
+    """A stored candidate with its verdicts: ``failed`` stage-1 codes (None: not checked yet),
+    ``probability`` and ``rationale`` from the judge (None: not judged), ``unusable`` when the judge's
+    answer could not be read as a probability (never scored as a "no": the candidate cannot pass)."""
+
+    row: dict
+    failed: list[str] | None = None
+    probability: float | None = None
+    rationale: str | None = None
+    unusable: bool = False
+
+    @property
+    def id(self) -> str:
+        return self.row["id"]
+
+    @property
+    def slot(self) -> str:
+        return self.row["slot"]
+
+
+def verdict(candidate: Candidate, threshold: float, margin: float) -> str:
+    """pass, borderline (within ``margin`` of the threshold, either side), fail, or unjudged.
+
+    >>> verdict(Candidate({}, [], 0.55), 0.5, 0.1), verdict(Candidate({}, [], 0.9), 0.5, 0.1)
+    ('borderline', 'pass')
+    """
+    if candidate.failed:
+        return "fail"
+    if candidate.probability is None:
+        return "unjudged"
+    if abs(candidate.probability - threshold) <= margin:
+        return "borderline"
+    return "pass" if candidate.probability >= threshold else "fail"
+
+
+def passes(candidate: Candidate, threshold: float) -> bool:
+    """Fulfils its slot: no rule failed and the judge is at the threshold (resampling stops here)."""
+    return candidate.failed == [] and candidate.probability is not None and candidate.probability >= threshold

@@ -83,8 +83,8 @@ def pair_candidates(store: Store, taxonomy: Taxonomy, config: Config, rows: list
                   imported_generators=tuple(sorted({r["generator"] for r in rows})))
     with store.transaction():
         added = store.add_candidates({**r, "created_at": run.report.started_at} for r in rows)
-    run.counts["candidates"] += added
-    run.report.notes["rows"] = len(rows)
+    run.notes.candidates += added
+    run.notes.rows = len(rows)
     prompts = store.prompts_by_id(dict.fromkeys(r["prompt_id"] for r in rows))
     with progress(len(prompts), "pairs (import)", "prompts") as bar:
         for begin in range(0, len(prompts), options.batch_prompts):

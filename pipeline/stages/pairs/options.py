@@ -94,7 +94,7 @@ class PairOptions:
     limit: int | None = None  # at most this many prompts in this run
     rationale_tokens: int = 64
     rules: RuleOptions = field(default_factory=RuleOptions)
-    # the embedded demo judges with the labeller's model (it has only one); recorded in the run's params
+    # the embedded demo judges with the labelling model's own model (it has only one); recorded in the run's params
     judge_may_be_labeller: bool = False
 
     def check(self) -> None:

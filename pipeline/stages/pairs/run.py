@@ -3,13 +3,16 @@
 For every kept prompt with a domain, generators from a pool write K candidates per slot
 (temperature 0.7, top-p 0.9, 512 tokens by default), told the prompt's domains (templates in
 :mod:`pipeline.stages.pairs.templates`). Stage 1 applies rules (:mod:`pipeline.stages.pairs.rules`); stage 2
-asks a judge, which must be a different model from every generator and the labeller, for the
+asks a judge, which must be a different model from every generator and the labelling model, for the
 probability that a candidate fulfils its slot, with a rationale. A slot with no candidate at the
 threshold is regenerated from its failed candidates with the reason added to the generator prompt,
 for at most ``rounds`` rounds; every attempt is stored with its parent. Each prompt then gets one
 pair: the best aligned and best misaligned candidate, accepted / borderline / rejected with every
 reason code, and a seeded random share of accepted pairs is marked for human audit.
 
+The run (this module) plans requests (:mod:`~pipeline.stages.pairs.plan`), stores what the generators
+write as candidates (:mod:`~pipeline.stages.pairs.candidates`), has them ruled and judged
+(:mod:`~pipeline.stages.pairs.judge`) and assembles each prompt's pair (:mod:`~pipeline.stages.pairs.assemble`).
 Candidates generated elsewhere come in through :mod:`pipeline.stages.pairs.importer` and meet the same
 rules and judge. All state lives in the store and every model answer in the engine cache: a run killed at
 any point and started again redoes the batch in flight from the cache, with the same ids.
@@ -17,7 +20,7 @@ any point and started again redoes the batch in flight from the cache, with the 
 Example (``local`` and ``judge`` are engines named in misalign.toml)::
 
     report = make_pairs(store, taxonomy, config, PairOptions(generators=("local",), judge="judge"))
-    report.notes["accepted"], report.notes["borderline"], report.notes["rejected"]
+    report.notes.accepted, report.notes.borderline, report.notes.rejected
 """
 
 from __future__ import annotations
@@ -25,107 +28,42 @@ from __future__ import annotations
 import json
 from dataclasses import asdict, dataclass
 
-
-from pipeline.errors import UsageError, one_line
-from pipeline.stages.pairs.options import PairOptions
+from pipeline.engines import GenerateRequest, server_notes
 from pipeline.engines.config import Config, build_engine, same_model
-from pipeline.engines import ChoiceRequest, GenerateRequest
-from pipeline.engines import server_notes, valid_probs
-from pipeline.stages.pairs.templates import (
-    SLOTS,
-    domain_lines,
-    generator_messages,
-    judge_messages,
-    rationale_messages,
-    similarity_descriptions,
-    similarity_rationale,
-    template_hash,
-)
-from pipeline.stages.pairs.candidates import candidate_row
+from pipeline.errors import UsageError
+from pipeline.stages.pairs.assemble import pair_row, prompt_kind
+from pipeline.stages.pairs.candidates import UNUSABLE, Candidate, candidate_row
+from pipeline.stages.pairs.judge import Judging
+from pipeline.stages.pairs.options import PairOptions
+from pipeline.stages.pairs.plan import PlanEntry, initial_plan, resample_plan
+from pipeline.stages.pairs.rules import FEEDBACK, rules_name
+from pipeline.stages.pairs.templates import domain_lines, generator_messages, template_hash
 from pipeline.text.progress import progress
-from pipeline.stages.pairs.rules import FEEDBACK, failed_rules, near_identical, rules_name
-from review_store import StageReport, Store, content_id, normalise_text
+from review_store import Notes, StageReport, Store
 from taxonomy import Taxonomy
-
-STATUSES = ("accepted", "borderline", "rejected")
-UNUSABLE = "judge_unusable"  # the judge's answer was not a probability for yes/no: kept raw, never a "no"
 NO_DOMAIN = ("(no domain assigned)", "General", "judge against general expectations of safety, values and culture")
 
 
 @dataclass
-class Candidate:
-    """A stored candidate with its verdicts: ``failed`` stage-1 codes (None: not checked yet),
-    ``probability`` and ``rationale`` from the judge (None: not judged), ``unusable`` when the judge's
-    answer could not be read as a probability (never scored as a "no": the candidate cannot pass)."""
-
-    row: dict
-    failed: list[str] | None = None
-    probability: float | None = None
-    rationale: str | None = None
-    unusable: bool = False
-
-    @property
-    def id(self) -> str:
-        return self.row["id"]
-
-    @property
-    def slot(self) -> str:
-        return self.row["slot"]
-
-
-def verdict(candidate: Candidate, threshold: float, margin: float) -> str:
-    """pass, borderline (within ``margin`` of the threshold, either side), fail, or unjudged.
-
-    >>> verdict(Candidate({}, [], 0.55), 0.5, 0.1), verdict(Candidate({}, [], 0.9), 0.5, 0.1)
-    ('borderline', 'pass')
-    """
-    if candidate.failed:
-        return "fail"
-    if candidate.probability is None:
-        return "unjudged"
-    if abs(candidate.probability - threshold) <= margin:
-        return "borderline"
-    return "pass" if candidate.probability >= threshold else "fail"
-
-
-def passes(candidate: Candidate, threshold: float) -> bool:
-    """Fulfils its slot: no rule failed and the judge is at the threshold (resampling stops here)."""
-    return candidate.failed == [] and candidate.probability is not None and candidate.probability >= threshold
-
-
-def pair_status(aligned: str | None, misaligned: str | None) -> str:
-    """A pair's status from the verdicts of its best aligned and misaligned candidates.
-
-    >>> pair_status("pass", "pass"), pair_status("pass", "borderline"), pair_status("borderline", "fail")
-    ('accepted', 'borderline', 'rejected')
-    """
-    verdicts = (aligned, misaligned)
-    if all(v == "pass" for v in verdicts):
-        return "accepted"
-    if all(v in ("pass", "borderline") for v in verdicts):
-        return "borderline"
-    return "rejected"
-
-
-def in_audit_sample(pair_id: str, seed: int, rate: float) -> bool:
-    """A seeded, stable coin flip per pair: the same pairs are sampled on every run."""
-    return int(content_id("audit", seed, pair_id), 16) / 16 ** 24 < rate
-
-
-@dataclass(frozen=True)
-class PlanEntry:
-    """One request to a generator: ``n`` candidates for ``slot`` of ``prompt`` from pool member
-    ``generator``; ``parent`` is the failed candidate a resample rewrites (None: a first attempt)."""
-
-    prompt: dict
-    slot: str
-    generator: int
-    n: int
-    parent: Candidate | None = None
+class PairNotes(Notes):
+    candidates: int = 0  # first attempts and imports stored by this run
+    identical_candidates: int = 0  # draws word for word the same as another, kept once
+    resampled: int = 0  # later attempts, written from a failed candidate and its reason
+    stage1_failed: int = 0
+    stage2_failed: int = 0
+    stage2_unusable: int = 0
+    accepted: int = 0
+    borderline: int = 0
+    rejected: int = 0
+    audit: int = 0  # accepted pairs drawn for human audit
+    generate_requests: int = 0
+    judge_requests: int = 0
+    servers: dict | None = None
+    rows: int | None = None  # imported candidate rows (pairs_import only)
 
 
 class PairRun:
-    """One run of the stage: the engines, the labeller's domains and the report."""
+    """One run of the stage: the engines, the labelling model's domains and the report."""
 
     def __init__(self, store: Store, taxonomy: Taxonomy, config: Config, options: PairOptions, stage: str,
                  generator_names: tuple[str, ...], imported_generators: tuple[str, ...] = ()):
@@ -145,30 +83,29 @@ class PairRun:
         self.judge = build_engine(judge_settings, store)
         self.similarity_judge = judge_settings.backend == "embed"
         self.generators = [(settings, build_engine(settings, store)) for settings in pool]
-        labeller = store.labeler(self.labeler)
+        record = store.labeler(self.labeler)
         others = [(f"generator '{s.name}'", engine.model) for s, engine in self.generators]
         others += [(f"imported generator '{name}'", name) for name in imported_generators]
-        if labeller and labeller["model"] and not options.judge_may_be_labeller:
-            others.append((f"labeller '{self.labeler}'", labeller["model"]))
+        if record and record["model"] and not options.judge_may_be_labeller:
+            others.append((f"labelling model of labeler '{self.labeler}'", record["model"]))
         for who, model in others:
             if same_model(self.judge.model, model):
                 raise UsageError(f"the judge ({judge_settings.name}: {self.judge.model}) must be a different model from "
                                  f"the {who}; name another with --judge")
-        self.rules = options.rules
-        self.rules_name = rules_name(options.rules)
         self.templates = template_hash()
         self.report = StageReport(stage, params={
             **asdict(options), "generators": [s.name for s, _ in self.generators], "judge": judge_settings.name,
             "judge_model": self.judge.model, "labeler": self.labeler, "templates": self.templates,
-            "rules": self.rules_name})
+            "rules": rules_name(options.rules)}, notes=PairNotes())
+        self.notes = self.report.notes
+        self.models = [engine.model for _, engine in self.generators]
+        self.judging = Judging(store, self.judge, self.similarity_judge, options, self, self.notes,
+                               self.report.started_at)
         self.pair_params = json.dumps({k: self.report.params[k] for k in (
             "threshold", "margin", "rounds", "k", "audit_rate", "seed", "templates", "rules", "judge", "generators")},
             sort_keys=True)
         self.kinds: dict[str, str | None] = {}  # per prompt of the batch in hand: its pair's misalignment kind
         self.wanted_kinds: dict[str, str] = {}  # per prompt: the kind to write when it has none (else options.kind)
-        # candidates: first attempts and imports; resampled: later attempts
-        self.counts = dict.fromkeys(("candidates", "identical_candidates", "resampled", "stage1_failed", "stage2_failed", "stage2_unusable",
-                                     *STATUSES, "audit"), 0)
 
     # -- prompts and their domains ------------------------------------------------------------
 
@@ -190,7 +127,7 @@ class PairRun:
         candidates = {row["id"]: Candidate(row) for row in self.store.candidates_of(prompt_ids)}
         for j in self.store.judgments_of(candidates):
             c = candidates[j["candidate_id"]]
-            if j["stage"] == 1 and j["judge"] == self.rules_name:
+            if j["stage"] == 1 and j["judge"] == self.judging.rules_name:
                 c.failed = (c.failed or []) + ([] if j["passed"] else [j["reason_code"]])
             elif j["stage"] == 2 and j["judge"] == self.judge.model:
                 c.probability, c.rationale = j["probability"], j["rationale"]
@@ -231,10 +168,13 @@ class PairRun:
                         parent.id if parent else None, self.feedback(parent) if parent else None, reason,
                         self.kind_of(prompt["id"], parent) if slot == "misaligned" else None, self.report.started_at))
             # k draws that came back word for word the same are one candidate, and said so
-            self.counts["identical_candidates"] += len(rows) - len({r["id"] for r in rows})
+            self.notes.identical_candidates += len(rows) - len({r["id"] for r in rows})
             with self.store.transaction():
                 added = self.store.add_candidates(rows)
-            self.counts["resampled" if mine[0].parent else "candidates"] += added
+            if mine[0].parent:
+                self.notes.resampled += added
+            else:
+                self.notes.candidates += added
 
     def kind_of(self, prompt_id: str, candidate: Candidate | None) -> str | None:
         """The misalignment kind whose rules a candidate meets: a misaligned candidate's own, else the prompt's."""
@@ -253,174 +193,7 @@ class PairRun:
             return " ".join(FEEDBACK[code] for code in candidate.failed)
         return candidate.rationale or "The reviewer judged that it does not fulfil its role."
 
-    def generator_for(self, prompt_id: str, candidate: Candidate | None = None, offset: int = 0) -> int:
-        """The pool index that writes a candidate: the parent's generator if it is in the pool, else
-        a spread over the pool by prompt."""
-        if candidate is not None:
-            for index, (_, engine) in enumerate(self.generators):
-                if engine.model == candidate.row["generator"]:
-                    return index
-        return (int(prompt_id[:8], 16) + offset) % len(self.generators)
-
-    def initial_plan(self, prompts: list[dict], candidates: dict[str, list[Candidate]]) -> list[PlanEntry]:
-        """K candidates for each slot that has none yet, spread over the generators."""
-        if not self.generators:
-            return []
-        plan = []
-        for prompt in prompts:
-            for slot in SLOTS:
-                if any(c.slot == slot for c in candidates[prompt["id"]]):
-                    continue
-                shares: dict[int, int] = {}
-                for j in range(self.options.k):
-                    index = self.generator_for(prompt["id"], offset=j)
-                    shares[index] = shares.get(index, 0) + 1
-                plan += [PlanEntry(prompt, slot, index, n) for index, n in sorted(shares.items())]
-        return plan
-
-    def resample_plan(self, prompts: list[dict], candidates: dict[str, list[Candidate]]) -> list[PlanEntry]:
-        """One new attempt per failed candidate of the latest attempt, for slots with no candidate at
-        the threshold, until the round budget."""
-        if not self.generators:
-            return []
-        plan = []
-        for prompt in prompts:
-            for slot in SLOTS:
-                mine = [c for c in candidates[prompt["id"]] if c.slot == slot]
-                if not mine or any(passes(c, self.options.threshold) for c in mine):
-                    continue
-                latest = max(c.row["attempt"] for c in mine)
-                if latest >= self.options.rounds:
-                    continue
-                # a new attempt cannot mend a judge's unusable answer
-                plan += [PlanEntry(prompt, slot, self.generator_for(prompt["id"], c), 1, c)
-                         for c in mine if c.row["attempt"] == latest and not c.unusable]
-        return plan
-
-    # -- stage 1 and stage 2 ------------------------------------------------------------------
-
-    def evaluate(self, prompts: list[dict], candidates: dict[str, list[Candidate]], domains: dict) -> None:
-        """Rules for the candidates not checked yet, then the judge for those that passed; stored."""
-        rows = []
-        for prompt in prompts:
-            mine = candidates[prompt["id"]]
-            unchecked = {c.id for c in mine if c.failed is None}
-            for c in mine:
-                if c.id in unchecked:
-                    c.failed = failed_rules(c.row["text"], c.row["finish_reason"], c.slot, self.rules,
-                                            self.kind_of(prompt["id"], c))
-            self.mark_near_identical(mine, unchecked)
-            for c in (c for c in mine if c.id in unchecked):
-                rows += [self.judgment(c, 1, code, False, rationale=FEEDBACK[code]) for code in c.failed] or \
-                        [self.judgment(c, 1, "pass", True)]
-                self.counts["stage1_failed"] += bool(c.failed)
-        with self.store.transaction():
-            self.store.add_judgments(rows)
-        self.judge_candidates(prompts, candidates, domains)
-
-    def mark_near_identical(self, mine: list[Candidate], unchecked: set[str]) -> None:
-        """A new misaligned candidate is compared with every aligned one, a new aligned candidate with
-        the misaligned ones checked before it: the newer of two near-identical responses fails."""
-        for slot, other in (("aligned", "misaligned"), ("misaligned", "aligned")):
-            new = [c for c in mine if c.slot == slot and c.id in unchecked and not c.failed]
-            others = [o for o in mine if o.slot == other and (slot == "misaligned" or o.id not in unchecked)]
-            close = near_identical([c.row["text"] for c in new], [o.row["text"] for o in others],
-                                   self.rules.near_identical)
-            for c, is_close in zip(new, close):
-                if is_close:
-                    c.failed = c.failed + ["near_identical"]
-
-    def judgment(self, c: Candidate, stage: int, code: str, passed: bool, probability: float | None = None,
-                 rationale: str | None = None) -> dict:
-        return {"candidate_id": c.id, "stage": stage, "judge": self.rules_name if stage == 1 else self.judge.model,
-                "reason_code": code, "passed": int(passed), "probability": probability, "rationale": rationale,
-                "created_at": self.report.started_at}
-
-    def judge_candidates(self, prompts: list[dict], candidates: dict[str, list[Candidate]], domains: dict) -> None:
-        """The judge's probability that each candidate fulfils its slot, and a rationale where it falls
-        short of a clear pass."""
-        todo = [(prompt, c) for prompt in prompts for c in candidates[prompt["id"]]
-                if c.failed == [] and c.probability is None and not c.unusable]
-        if not todo:
-            return
-        if self.similarity_judge:
-            requests = [ChoiceRequest((("user", c.row["text"]),), ("yes", "no"),
-                                      similarity_descriptions(c.slot, domains[p["id"]][1], self.kind_text(p["id"], c)),
-                                      query=c.row["text"])
-                        for p, c in todo]
-        else:
-            requests = [ChoiceRequest(judge_messages(p["text"], domains[p["id"]][0], c.slot, c.row["text"],
-                                                     self.kind_text(p["id"], c)), ("yes", "no"))
-                        for p, c in todo]
-        rows = []
-        for (_, c), answer in zip(todo, self.judge.choice_probs(requests)):
-            if valid_probs(answer, ("yes", "no")):
-                c.probability = float(answer["yes"])
-                continue
-            c.unusable, c.rationale = True, one_line(f"unusable answer: {answer!r}")[:500]
-            rows.append(self.judgment(c, 2, UNUSABLE, False, None, c.rationale))
-            self.counts["stage2_unusable"] += 1
-        todo = [(p, c) for p, c in todo if not c.unusable]
-        t, m = self.options.threshold, self.options.margin
-        unclear = [(p, c) for p, c in todo if c.probability < t + m]
-        for (_, c), rationale in zip(unclear, self.rationales(unclear, domains)):
-            c.rationale = rationale
-        for _, c in todo:
-            code = {"pass": "pass", "borderline": "borderline", "fail": "below_threshold"}[verdict(c, t, m)]
-            rows.append(self.judgment(c, 2, code, c.probability >= t, c.probability, c.rationale))
-            self.counts["stage2_failed"] += c.probability < t
-        with self.store.transaction():
-            self.store.add_judgments(rows)
-
-    def rationales(self, todo: list[tuple[dict, Candidate]], domains: dict) -> list[str]:
-        """One sentence per candidate from the judge; a similarity judge cannot write, so its
-        rationale states what it measured."""
-        if self.similarity_judge:
-            return [similarity_rationale(c.slot, c.probability, self.options.threshold) for _, c in todo]
-        requests = [GenerateRequest(rationale_messages(p["text"], domains[p["id"]][0], c.slot, c.row["text"],
-                                                       self.kind_text(p["id"], c)),
-                                    temperature=0.0, max_tokens=self.options.rationale_tokens, seed=self.options.seed)
-                    for p, c in todo]
-        return [normalise_text(g.texts[0])[:500] for g in self.judge.generate(requests)]
-
     # -- pairs --------------------------------------------------------------------------------
-
-    def pair_row(self, prompt: dict, mine: list[Candidate]) -> dict:
-        """The prompt's pair: the most probable candidate per slot, the status, every reason code."""
-        t, m = self.options.threshold, self.options.margin
-        codes, chosen, verdicts = set(), {}, {}
-        for c in mine:
-            codes.update(f"{c.slot}:{code}" for code in c.failed or [])
-            v = verdict(c, t, m)
-            if v == "borderline" or (v == "fail" and c.failed == []):
-                codes.add(f"{c.slot}:judge_{v}")
-            if c.unusable:
-                codes.add(f"{c.slot}:{UNUSABLE}")
-        for slot in SLOTS:
-            judged = [c for c in mine if c.slot == slot and c.failed == [] and c.probability is not None]
-            if not judged:
-                codes.add(f"{slot}:no_candidate")
-                chosen[slot], verdicts[slot] = None, None
-                continue
-            best = max(judged, key=lambda c: (c.probability, -c.row["attempt"], c.id))
-            chosen[slot], verdicts[slot] = best, verdict(best, t, m)
-            if passes(best, t) and best.row["attempt"] > 0:
-                codes.add(f"{slot}:recovered_by_resampling")
-        for slot in SLOTS:
-            attempts = [c.row["attempt"] for c in mine if c.slot == slot]
-            if self.generators and attempts and max(attempts) >= self.options.rounds and \
-                    not any(passes(c, t) for c in mine if c.slot == slot):
-                codes.add(f"{slot}:resampling_exhausted")
-        status = pair_status(verdicts["aligned"], verdicts["misaligned"])
-        pair_id = content_id("pair", prompt["id"])
-        audit = status == "accepted" and in_audit_sample(pair_id, self.options.seed, self.options.audit_rate)
-        if audit:
-            codes.add("audit_sample")
-        return {"id": pair_id, "prompt_id": prompt["id"], "status": status, "reason_codes": sorted(codes),
-                "aligned_id": chosen["aligned"].id if chosen["aligned"] else None,
-                "misaligned_id": chosen["misaligned"].id if chosen["misaligned"] else None,
-                "audit": int(audit), "labeler": self.labeler, "judge": self.judge.model, "params": self.pair_params,
-                "created_at": self.report.started_at}
 
     def process(self, prompts: list[dict]) -> None:
         """Generate, check, judge and resample for a batch of prompts, then write their pairs."""
@@ -429,38 +202,32 @@ class PairRun:
         candidates = self.load(ids)
         self.kinds = {pid: prompt_kind(mine) or self.wanted_kinds.get(pid, self.options.kind)
                       for pid, mine in candidates.items()}
-        self.generate(self.initial_plan(prompts, candidates), domains)
+        self.generate(initial_plan(prompts, candidates, self.models, self.options.k), domains)
         candidates = self.load(ids)
-        self.evaluate(prompts, candidates, domains)
-        while plan := self.resample_plan(prompts, candidates):
+        self.judging.evaluate(prompts, candidates, domains)
+        while plan := resample_plan(prompts, candidates, self.models, self.options.threshold, self.options.rounds):
             self.generate(plan, domains)
             candidates = self.load(ids)
-            self.evaluate(prompts, candidates, domains)
-        rows = [self.pair_row(p, candidates[p["id"]]) for p in prompts]
+            self.judging.evaluate(prompts, candidates, domains)
+        rows = [pair_row(p, candidates[p["id"]], self.options, bool(self.generators), self.labeler, self.judge.model,
+                         self.pair_params, self.report.started_at) for p in prompts]
         with self.store.transaction():
             self.store.save_pairs(rows)
         for row in rows:
-            self.counts[row["status"]] += 1
-            self.counts["audit"] += row["audit"]
+            setattr(self.notes, row["status"], getattr(self.notes, row["status"]) + 1)
+            self.notes.audit += row["audit"]
         self.report.items_in += len(prompts)
 
-    def finish(self) -> StageReport:
+    def finish(self) -> StageReport[PairNotes]:
         report = self.report
-        report.kept = self.counts["accepted"] + self.counts["borderline"]
-        if self.counts["rejected"]:
-            report.drop("rejected", self.counts["rejected"])
-        report.notes = {**report.notes, **self.counts, "generate_requests": sum(e.calls for _, e in self.generators),
-                        "judge_requests": self.judge.calls,
-                        **server_notes(*(e for _, e in self.generators), self.judge)}
+        report.kept = self.notes.accepted + self.notes.borderline
+        if self.notes.rejected:
+            report.drop("rejected", self.notes.rejected)
+        self.notes.generate_requests = sum(e.calls for _, e in self.generators)
+        self.notes.judge_requests = self.judge.calls
+        self.notes.servers = server_notes(*(e for _, e in self.generators), self.judge)
         self.store.record_stage_run(report)
         return report
-
-
-def prompt_kind(candidates: list[Candidate]) -> str | None:
-    """The misalignment kind a prompt's pair is about, from its misaligned candidates' kinds: over-refusal
-    when any is one (the prompt is harmless, so its aligned response must not refuse), else the first said."""
-    kinds = [c.row["kind"] for c in candidates if c.slot == "misaligned" and c.row.get("kind")]
-    return "over_refusal" if "over_refusal" in kinds else next(iter(kinds), None)
 
 
 def choose_labeler(store: Store, name: str | None) -> str:
@@ -477,7 +244,8 @@ def choose_labeler(store: Store, name: str | None) -> str:
     return known[0]
 
 
-def make_pairs(store: Store, taxonomy: Taxonomy, config: Config, options: PairOptions | None = None) -> StageReport:
+def make_pairs(store: Store, taxonomy: Taxonomy, config: Config,
+               options: PairOptions | None = None) -> StageReport[PairNotes]:
     """A pair for every kept prompt with a domain and no pair yet; returns the stage report."""
     options = options or PairOptions()
     names = options.generators or (config.engine_for("generate").name,)

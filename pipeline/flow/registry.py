@@ -1,0 +1,92 @@
+"""The stages of the loop, each declared once, all under one contract (as datatrove's pipeline steps):
+
+    run(store, taxonomy, config, options) -> StageReport[Notes]
+
+``options`` is the stage's settings dataclass, checked by ``options.check()`` before any work; the run
+happens inside ``store.stage_run`` (so it is recorded in ``stage_runs`` with its counts, its settings
+and its typed notes), is resumable and idempotent, and shows progress through
+:func:`pipeline.text.progress.progress`. A stage that reads no taxonomy or no engine takes them all
+the same, so every stage is run alike:
+
+>>> report = run_stage("ingest", store, taxonomy, config, STAGES["ingest"].options(path="prompts.csv"))
+>>> report.kept, report.notes.new_prompts
+(2, 2)
+>>> run_stage("dedup", store, taxonomy, config).notes.fingerprinted
+2
+>>> run_stage("pairz", store, taxonomy, config)
+Traceback (most recent call last):
+...
+pipeline.errors.UsageError: no stage named 'pairz' (stages: ingest, label, dedup, expand, pairs, queue, bench, export)
+"""
+
+from __future__ import annotations
+
+import importlib
+from dataclasses import dataclass
+
+from pipeline.errors import UsageError
+from review_store import StageReport, Store
+from taxonomy import Taxonomy
+
+
+def _load(where: str):
+    module, name = where.split(":")
+    return getattr(importlib.import_module(module), name)
+
+
+@dataclass(frozen=True)
+class Stage:
+    name: str  # as the store records its runs
+    command: str  # the CLI command that runs it
+    what: str  # what it does, in a line
+    run_at: str  # "module:function", imported when the stage runs
+    options_at: str  # "module:Class" of its settings
+    notes_at: str  # "module:Class" of its report's notes
+
+    @property
+    def run(self):
+        """The stage's function: ``run(store, taxonomy, config, options) -> StageReport``."""
+        return _load(self.run_at)
+
+    @property
+    def options(self) -> type:
+        return _load(self.options_at)
+
+    @property
+    def notes(self) -> type:
+        return _load(self.notes_at)
+
+
+STAGES: dict[str, Stage] = {stage.name: stage for stage in (
+    Stage("ingest", "misalign ingest FILE", "prompts and their labels into the store",
+          "pipeline.stages.ingest:ingest", "pipeline.stages.options:IngestOptions",
+          "pipeline.stages.ingest:IngestNotes"),
+    Stage("label", "misalign label", "each prompt's domains, zero-shot or by the learned labelling model",
+          "pipeline.stages.label:label", "pipeline.stages.options:LabelOptions",
+          "pipeline.stages.label_rows:LabelNotes"),
+    Stage("dedup", "misalign dedup", "near-duplicate prompts removed (SimHash), with an audit",
+          "pipeline.stages.dedup:dedup", "pipeline.stages.options:DedupOptions",
+          "pipeline.stages.dedup:DedupNotes"),
+    Stage("expand", "misalign expand", "domains short of prompts raised by generation",
+          "pipeline.stages.expand:expand", "pipeline.stages.options:ExpandOptions",
+          "pipeline.stages.expand:ExpandNotes"),
+    Stage("pairs", "misalign pairs", "an aligned and a misaligned response per prompt, ruled and judged",
+          "pipeline.stages.pairs.run:make_pairs", "pipeline.stages.pairs.options:PairOptions",
+          "pipeline.stages.pairs.run:PairNotes"),
+    Stage("queue", "misalign review queue", "the pairs a panel should see",
+          "pipeline.review.queues:build_queues", "pipeline.review.queues:QueueOptions",
+          "pipeline.review.queues:QueueNotes"),
+    Stage("bench", "misalign bench run", "a model measured on the pairs or on labelled responses",
+          "pipeline.bench.run:run_bench", "pipeline.bench.options:BenchOptions",
+          "pipeline.bench.options:BenchNotes"),
+    Stage("export", "misalign export", "curated pairs split without leakage, written with a dataset card",
+          "pipeline.export.splits:export", "pipeline.export.options:ExportOptions",
+          "pipeline.export.options:ExportNotes"),
+)}
+
+
+def run_stage(name: str, store: Store, taxonomy: Taxonomy, config, options=None) -> StageReport:
+    """Run the stage called ``name`` with ``options`` (its defaults when not given)."""
+    if name not in STAGES:
+        raise UsageError(f"no stage named '{name}' (stages: {', '.join(STAGES)})")
+    return STAGES[name].run(store, taxonomy, config, options)
