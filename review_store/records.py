@@ -72,10 +72,24 @@ class StageReport(Generic[N]):
         """One line for the terminal, e.g. ``ingest: 10226 in, 10137 kept, 0 dropped (1.2 s)``."""
         dropped = sum(self.dropped.values())
         reasons = ", ".join(f"{k}: {v}" for k, v in sorted(self.dropped.items()))
-        extra = ", ".join(f"{k}: {v}" for k, v in self.notes.as_dict().items() if isinstance(v, (int, float, str)))
+        extra = ", ".join(f"{k}: {_figure(v)}" for k, v in self.notes.as_dict().items() if _figure(v) is not None)
         line = f"{self.stage}: {self.items_in} in, {self.kept} kept, {dropped} dropped"
         if reasons:
             line += f" ({reasons})"
         if extra:
             line += f"; {extra}"
         return line + f" [{self.seconds:.2f} s]"
+
+
+def _figure(value: object) -> str | None:
+    """A note as the summary line shows it: a number or word as it is, a few counts by name in one
+    phrase (``train 18 / test 2``); longer or nested notes are for the Runs page.
+
+    >>> _figure(3), _figure({"train": 18, "test": 2}), _figure({"a": [1]}), _figure([1])
+    ('3', 'train 18 / test 2', None, None)
+    """
+    if isinstance(value, (int, float, str)):
+        return str(value)
+    if isinstance(value, dict) and value and len(value) <= 5 and all(isinstance(v, (int, float)) for v in value.values()):
+        return " / ".join(f"{k} {v}" for k, v in value.items())
+    return None

@@ -52,7 +52,8 @@ def test_example_panels_disagree_within_and_between_panels():
 def test_misalign_demo_runs_every_stage_into_one_store(demo_run):
     db, printed = demo_run
     for step in ("1. ingest", "2. dedup", "3. label (learned from the demo's own labels)",
-                 "5-fold cross-validation, value", "4. pairs", "5. review queues", "6. example annotations",
+                 "5-fold cross-validation, value", "3b. label (zero-shot", "against the demo's labels, culture",
+                 "4. pairs", "5. review queues", "6. example annotations",
                  "7. bench embedded", "7. bench keyword-refusal", "8. agreement", "9. export"):
         assert step in printed
     assert "vllm serve" in printed  # how to point the stages at a real model
@@ -73,6 +74,10 @@ def test_misalign_demo_runs_every_stage_into_one_store(demo_run):
         assert {r[0] for r in store.db.execute("SELECT DISTINCT labeler FROM pairs")} == {"imported:demo"}
         assert store.label_counts()["imported:demo"]["value"]["none"] > 0
         assert any(n.startswith("trained:") for n in store.labelers_with_labels())
+        # a model's labels with domains in them: the zero-shot one assigns some in every dimension
+        zero_shot = next(n for n in store.labelers_with_labels() if n.startswith("embed:"))
+        assigned = store.label_counts()[zero_shot]
+        assert all(sum(assigned[dimension]["domains"].values()) for dimension in ("safety", "value", "culture"))
         # the real model wrote both slots for one prompt of each misalignment kind
         written = store.db.execute("SELECT slot, kind, COUNT(*) FROM candidates WHERE generator LIKE '%smollm2%' "
                                    "GROUP BY slot, kind").fetchall()

@@ -1,12 +1,13 @@
 """The embedded demo: the whole loop on CPU, on data written for this project, into one store.
 
-ingest → dedup → label (learned from the demo's own labels, cross-validated) → the demo's responses
+ingest → dedup → label (learned from the demo's own labels, cross-validated; and zero-shot by MiniLM,
+measured against the demo's labels) → the demo's responses
 imported as candidates → stage-1 rules → stage-2 judge (embedded) → pairs written by the real model
 (SmolLM2-135M-Instruct, one prompt per misalignment kind) → review queues → example annotations by two example panels → benchmarks
 with the CPU baselines → agreement → export. Every stage is the real one, so a second run on the
 same store does nothing new. The embedded engines are for trying the studio, not for research.
 
-Example (about 20 s on 2 cores)::
+Example (about 30 s on 2 cores)::
 
     result = run_demo(Path("demo.db"), echo=print)
 """
@@ -26,6 +27,7 @@ from pipeline.engines.config import Config, EngineConfig, load_config
 from pipeline.engines.models import install_hint, installed_path, is_installed
 from pipeline.export.options import ExportOptions
 from pipeline.flow.registry import run_stage
+from pipeline.stages.label_agreement import label_agreement
 from pipeline.stages.options import TRAINED, IngestOptions, LabelOptions
 from pipeline.stages.pairs.run import PairOptions, PairRun
 from pipeline.stages.pairs.importer import import_candidates
@@ -134,7 +136,7 @@ def generate_with_real_model(store: Store, taxonomy: Taxonomy, config: Config, e
     records = [r for r in _records(REAL_MODEL_PROMPTS) if not store.pair_of(prompt_id(r["prompt"]))]
     if not records:
         return  # made by an earlier run
-    options = PairOptions(generators=(REAL_MODEL,), judge=ENGINE, labeler=f"imported:{SOURCE}", k=1, max_tokens=160,
+    options = PairOptions(generators=(REAL_MODEL,), judge=ENGINE, labeler=f"imported:{SOURCE}", k=1, max_tokens=128,
                           rounds=0)
     run = PairRun(store, taxonomy, with_model, options, "pairs", options.generators)
     run.wanted_kinds = {prompt_id(r["prompt"]): r["kind"] for r in records}
@@ -165,6 +167,14 @@ def run_demo(db: Path, echo: Callable[[str], None] = print, taxonomy: Taxonomy |
         for dimension, figures in labelled.notes.cross_validation.items():
             echo(f"   5-fold cross-validation, {dimension}: accuracy {figures['accuracy']:.2f}, "
                  f"top-1 among real domains {figures['top1_real']:.2f} (held-out prompts only)")
+        zero_shot = run_stage("label", store, taxonomy, config, LabelOptions(engine=ENGINE))
+        echo("3b. label (zero-shot: MiniLM against each domain's description, never shown the demo's labels): "
+             + zero_shot.summary())
+        for dimension, figures in label_agreement(store, zero_shot.params["labeler"], f"imported:{SOURCE}", taxonomy,
+                                                  zero_shot.params["delta"]).items():
+            echo(f"   against the demo's labels, {dimension}: top-1 among real domains {figures['top1_real']:.2f} "
+                 f"(n = {figures['real_n']}), a domain assigned at δ to "
+                 f"{1 - figures['at_delta']['predicted_none']:.0%} of {figures['n']} prompts")
         # pairs take their domains from the demo's own labels: 233 prompts, two or so per domain, are too few
         # for the learned labelling model to be sure of any (see its cross-validated figures)
         options = PairOptions(judge=judge, labeler=f"imported:{SOURCE}")
