@@ -1,10 +1,12 @@
 """The Streamlit pages, run headless with AppTest on a real store."""
 
+import json
 from pathlib import Path
 
 import pytest
 from streamlit.testing.v1 import AppTest
 
+from pipeline.text.cells import shown_text
 from pipeline.stages.ingest import IngestOptions, ingest
 
 REPO = Path(__file__).resolve().parent.parent
@@ -53,7 +55,7 @@ def test_overview_says_when_a_labelling_model_assigned_no_domain_at_all(seeded, 
     at = run("pages/0_Overview.py")
     assert not at.exception
     [caption] = [c.value for c in at.caption if "assigned no domain" in c.value]
-    assert caption.startswith("`trained:unsure` assigned no domain to any prompt")
+    assert shown_text(caption).startswith("trained:unsure assigned no domain to any prompt")
 
 
 def test_runs_page_lists_stage_runs(seeded):
@@ -211,7 +213,7 @@ def test_review_page_adds_an_annotator_with_attributes(review_store):
     at.text_input[1].input("IN")
     at.text_input[2].input("ta")
     button(at, "Add me").click().run()
-    assert not at.exception and "Welcome, `ravi`" in at.success[0].value
+    assert not at.exception and "Welcome, ravi:" in shown_text(at.success[0].value)
     [ravi] = [a for a in review_store.annotators("South Asia") if a["name"] == "ravi"]
     assert (ravi["culture"], ravi["language"], ravi["argilla_username"]) == ("IN", "ta", "ravi")
     assert at.selectbox[1].value == "ravi"  # chosen already: no picking your own name again
@@ -237,8 +239,8 @@ def test_a_typed_name_is_welcomed_literally(review_store):
     at = run("pages/4_Review.py")
     at.text_input[0].input("[me](https://x.example) ![i](https://x.example/i.png) :red[x] $x^2$")
     button(at, "Add me").click().run()
-    assert at.success[0].value == ("Welcome, `[me](https://x.example) ![i](https://x.example/i.png) :red[x] $x^2$`: "
-                                   "your first item is below.")
+    assert shown_text(at.success[0].value) == ("Welcome, [me](https://x.example) ![i](https://x.example/i.png) "
+                                               ":red[x] $x^2$: your first item is below.")
 
 
 def test_review_page_pre_selects_the_judge_only_for_a_panel_that_asked(review_store):
@@ -249,7 +251,7 @@ def test_review_page_pre_selects_the_judge_only_for_a_panel_that_asked(review_st
     at.selectbox[1].select("asha").run()
     assert all(r.value in ("yes", "no") for r in at.radio)
     assert any("pre-selected" in c.value for c in at.caption)
-    assert any(c.value.strip("`").startswith("The judge's view (answer from your own reading)") for c in at.caption)
+    assert any(shown_text(c.value).startswith("The judge's view (answer from your own reading)") for c in at.caption)
 
 
 def test_review_page_offers_dimensions_in_words_and_refuses_a_contradiction(review_store):
@@ -269,7 +271,7 @@ def test_review_page_refuses_an_incomplete_answer(review_store):
     at.selectbox[1].select("asha").run()
     at.radio[0].set_value("yes")
     button(at, "Submit").click().run()
-    assert at.error[0].value.strip("`") == "'Is the aligned response acceptable in your culture?' needs an answer (yes or no)"
+    assert shown_text(at.error[0].value) == "'Is the aligned response acceptable in your culture?' needs an answer (yes or no)"
     assert review_store.annotations() == []
 
 
@@ -353,14 +355,14 @@ def test_domains_page_shows_a_domain_with_its_pairs_and_model_figures(studio, ta
     at.toggle[0].set_value(True).run()
     at.slider[0].set_value(0.5).run()  # the labels to check first: none this unsure
     assert not any("prompt" in d.value.columns and "probability" in d.value.columns for d in at.dataframe)
-    assert any(c.value.strip("`").startswith("No prompts under 0.5 in this domain") for c in at.caption)
+    assert any(shown_text(c.value).startswith("No prompts under 0.5 in this domain") for c in at.caption)
     answers = next(d.value for d in at.dataframe if "annotator" in d.value.columns)  # the pair card's people
     assert ("asha", "yes") in set(zip(answers["annotator"], answers["valid pair"]))
-    captions = [c.value.strip("`") for c in at.caption]  # shown literally: code spans
+    captions = [shown_text(c.value) for c in at.caption]  # shown literally: escaped Markdown
     assert any(c.startswith("Domains: Safety: Privacy Violation") for c in captions)
     assert any("Pipeline: " in c and "People: " in c for c in captions)
     at.text_input[0].input("festival").run()
-    assert "No safety domain matches `festival`" in at.warning[0].value  # the search term, literally
+    assert "No safety domain matches festival." in shown_text(at.warning[0].value)  # the search term, literally
     at.selectbox[1].select("culture").run()
     assert at.selectbox[2].options[0] == "Festivals" and all("estival" in o for o in at.selectbox[2].options)
     assert at.metric[0].value == "1"
@@ -382,7 +384,7 @@ def test_a_link_to_a_cell_that_is_not_there_is_said_not_a_traceback(studio, cell
     at.query_params["cell"] = cell
     at.run()
     assert not at.exception
-    assert any(f"The link's cell {cell!r} is not a cell of this matrix" in w.value for w in at.warning)
+    assert any(f"The link's cell {cell!r} is not a cell of this matrix" in shown_text(w.value) for w in at.warning)
 
 
 @pytest.mark.parametrize("page, key", [("pages/1_Domains.py", "domain"), ("pages/1_Domains.py", "labeler"),
@@ -392,7 +394,7 @@ def test_a_link_to_something_not_in_the_store_is_said_in_words(studio, page, key
     at.query_params[key] = "no-such-thing](https://x.example)"
     at.run()
     assert not at.exception
-    assert any(f"The link's {key} 'no-such-thing](https://x.example)' is not in this store" in w.value
+    assert any(f"The link's {key} 'no-such-thing](https://x.example)' is not in this store" in shown_text(w.value)
                for w in at.warning)
 
 
@@ -453,7 +455,7 @@ def test_agreement_page_lists_the_disagreement_and_adjudicates(studio):
     assert not at.exception
     assert store.pair_by_id(pairs[0])["human_status"] == "human_rejected"
     assert store.adjudications()[pairs[0]]["adjudicator"] == "lead"
-    assert at.success[0].value.strip("`").endswith("— rejected by people.")  # in words, and it stays
+    assert shown_text(at.success[0].value).endswith("— rejected by people.")  # in words, and it stays
 
 
 def test_export_page_previews_and_writes(studio, tmp_path):
@@ -472,10 +474,10 @@ def test_export_page_previews_and_writes(studio, tmp_path):
     assert set(per_dimension["dimension"]) <= {"Safety", "Value", "Culture", "no domain", "all"}  # names
     field("train,validation,test").input("0.8,0.1")
     at.button[0].click().run()
-    assert at.error[0].value.strip("`").startswith("train,validation,test: give 3 non-negative shares")
+    assert shown_text(at.error[0].value).startswith("train,validation,test: give 3 non-negative shares")
     field("train,validation,test").input("0.8,0.1,0.1")
     at.button[1].click().run()  # write, no licence named
-    assert at.error[0].value.strip("`").startswith("Licence: name this dataset's licence") and not (tmp_path / "out").exists()
+    assert shown_text(at.error[0].value).startswith("Licence: name this dataset's licence") and not (tmp_path / "out").exists()
     field("Licence").input("cc-by-4.0")
     at.button[1].click().run()
     assert not at.exception
@@ -554,3 +556,17 @@ def test_a_prompt_to_label_is_answered_with_domains_in_their_groups_and_revised(
     next(r for r in at.radio if r.options[-1].startswith("Revise")).set_value("Revise my answers (1)").run()
     boxes = {b.label: b for b in at.selectbox}
     assert boxes["Which value domain does this prompt fall in? *"].value == "Honesty"  # my answer, filled in
+
+
+def test_trade_off_cells_from_few_pairs_are_faded_and_said(taxonomy):
+    from pipeline.app.charts import tradeoff_cells, tradeoff_chart
+
+    dimensions = list(taxonomy.dimension_names)
+    matrix = {a: {b: (0.5, None) for b in dimensions} for a in dimensions}
+    behind = {f"{a}>{b}": {"total": 1 if (a, b) == ("safety", "culture") else 12} for a in dimensions for b in dimensions}
+    cells = tradeoff_cells({"matrix": matrix, "behind": behind}, taxonomy)
+    assert cells.set_index(["right", "wrong"])["few"].to_dict() == {
+        (a, b): (a, b) == ("safety", "culture") for a in dimensions for b in dimensions if a != b}
+    spec = json.dumps(tradeoff_chart({"matrix": matrix, "behind": behind}, taxonomy, "a run").to_dict())
+    assert "faded: fewer than 5 pairs" in spec
+    assert '"opacity": {"condition": [{"test": "datum.few", "value": 0.3}, {"param": "cell"' in spec

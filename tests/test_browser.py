@@ -1,6 +1,7 @@
 """The studio in a real browser: `misalign app` on 127.0.0.1, driven by headless Chromium."""
 
 import json
+import re
 import shutil
 from contextlib import contextmanager
 from pathlib import Path
@@ -22,6 +23,12 @@ pytestmark = [pytest.mark.slow, pytest.mark.skipif(shutil.which("chromium") is N
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
                  "--disable-component-update", "--disable-sync", "--no-first-run", "--disable-quic"]
 ADVERSARIAL = "<script>alert(1)</script> **bold claim** [click](javascript:alert(2)) may I touch the museum relics?"
+
+
+def as_shown(text: str) -> re.Pattern:
+    """``text`` as a page shows data text in Markdown places (``markdown_literal``): exactly, with an invisible
+    word joiner where a colon, ``@`` or ``www`` would have begun a directive or a bare link."""
+    return re.compile("".join(re.escape(c) + "\u2060?" for c in text))
 
 
 @pytest.fixture
@@ -270,17 +277,17 @@ def test_data_text_is_shown_literally_and_makes_no_request(store, taxonomy, tmp_
             choose(page, 0, f"imported:{source.name}")
             choose(page, 2, "Privacy Violation")
             page.locator("div[data-testid=stExpander] summary").first.wait_for()
-            page.get_by_text("[Verify your account](https://evil.example/login)", exact=False).filter(
+            page.get_by_text(as_shown("[Verify your account](https://evil.example/login)")).filter(
                 visible=True).first.wait_for()
             search = "[x](https://evil.example/search) $y$"
             page.get_by_label("Search domains").fill(search)
             page.keyboard.press("Enter")
-            page.get_by_text(search, exact=False).filter(visible=True).first.wait_for()
+            page.get_by_text(as_shown(search)).filter(visible=True).first.wait_for()
             _assert_nothing_live(page)
 
             page.goto(f"{url}/Agreement")
             page.get_by_text("Disagreement queue").wait_for()
-            page.get_by_text(":blue[South] Asia", exact=False).filter(visible=True).first.wait_for()
+            page.get_by_text(as_shown(":blue[South] Asia")).filter(visible=True).first.wait_for()
             chooser = page.locator("div[data-testid=stSelectbox] input").first.input_value()
             assert chooser.startswith("1. [Verify your account](https://evil.example/login)")  # its prompt, literal
             _assert_nothing_live(page)
@@ -289,13 +296,13 @@ def test_data_text_is_shown_literally_and_makes_no_request(store, taxonomy, tmp_
             page.get_by_text("I am").first.wait_for()
             assert panel in page.locator("div[data-testid=stSelectbox] input").first.input_value()
             choose(page, 1, people[0])
-            page.get_by_text(f"{people[0]}: culture IN").wait_for()
+            page.get_by_text(as_shown(f"{people[0]}: culture IN")).wait_for()
             _assert_nothing_live(page)
             page.get_by_text("Add me to this panel").click()
             newcomer = "[me](https://evil.example/me) $\\alpha$ :green[new]"
             page.get_by_role("textbox", name="Name *").fill(newcomer)
             page.get_by_role("button", name="Add me").click()
-            page.get_by_text(f"Welcome, {newcomer}: your first item is below.").wait_for()
+            page.get_by_text(as_shown(f"Welcome, {newcomer}: your first item is below.")).wait_for()
             _assert_nothing_live(page)
 
             for name, heading in (("", "Overview"), ("Trade-offs", "Trade-offs"), ("Runs", "Stage runs"),
@@ -331,7 +338,7 @@ def test_taxonomy_names_from_a_users_file_are_shown_literally(taxonomy, tmp_path
             page.get_by_text("Labeler").first.wait_for()
             choose(page, 1, spec["dimensions"]["safety"]["name"])
             choose(page, 2, privacy["name"])
-            page.get_by_text(privacy["description"]).wait_for()
+            page.get_by_text(as_shown(privacy["description"])).wait_for()
             _assert_nothing_live(page)
     finally:
         listener.close()

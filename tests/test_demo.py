@@ -9,6 +9,7 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 from pipeline.demo.run import DATA, demo_records, real_model_records, run_demo
+from pipeline.text.cells import shown_text
 from pipeline.review.queues import QUESTIONS
 from review_store import Store, prompt_id
 from tests.conftest import snapshot
@@ -135,7 +136,7 @@ def test_domains_page_shows_demo_pairs_and_both_baselines(demo_app, taxonomy):
     assert not at.exception
     assert int(at.metric[0].value) >= 1
     assert set(at.dataframe[0].value["model"]) == {"embedded", "keyword-refusal"}
-    captions = [c.value.strip("`") for c in at.caption]  # shown literally: code spans
+    captions = [shown_text(c.value) for c in at.caption]  # shown literally: escaped Markdown
     assert any(c.startswith("Domains: ") and domain.name in c for c in captions)  # the pair card, in words
 
 
@@ -148,8 +149,8 @@ def test_tradeoffs_page_shows_a_matrix_for_the_demo(demo_app):
 def test_agreement_page_shows_both_example_panels_and_their_disagreements(demo_app):
     at = run("pages/3_Agreement.py")
     assert not at.exception
-    # panel names are data: shown literally (a code span)
-    assert {s.value for s in at.subheader} >= {"`example-east-africa`", "`example-western-europe`",
+    # panel names are data: shown literally (escaped Markdown)
+    assert {shown_text(s.value) for s in at.subheader} >= {"example-east-africa", "example-western-europe",
                                                "Divergence between panels", "Disagreement queue"}
     assert any("examples shipped with the demo" in c.value for c in at.caption)
     assert at.selectbox[0].options  # pairs waiting for adjudication

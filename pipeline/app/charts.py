@@ -14,6 +14,7 @@ import streamlit as st
 
 from pipeline.app.pair_card import show_pair
 from pipeline.app.shared import read
+from pipeline.bench.report import MIN_INTERVAL_ITEMS
 from pipeline.text.cells import markdown_literal as literal
 from review_store import Store
 from taxonomy import Taxonomy
@@ -33,7 +34,8 @@ def tradeoff_cells(figures: dict, taxonomy: Taxonomy) -> pd.DataFrame:
             share = None if share is None or share != share else share
             behind = figures["behind"][f"{d1}>{d2}"]["total"]
             rows.append({"right": d1, "wrong": d2, "right on": names[d1], "wrong on": names[d2], "share": share,
-                         "pairs": behind, "label": "no pairs in both" if share is None else f"{share:.2f} ({behind})"})
+                         "pairs": behind, "few": behind < MIN_INTERVAL_ITEMS,
+                         "label": "no pairs in both" if share is None else f"{share:.2f} ({behind})"})
     return pd.DataFrame(rows)
 
 
@@ -48,15 +50,17 @@ def tradeoff_chart(figures: dict, taxonomy: Taxonomy, title: str) -> alt.LayerCh
     click = alt.selection_point(name=CELL, fields=["right", "wrong"], on="click")
     base = alt.Chart(cells, title=alt.TitleParams(
         "Right on one dimension, wrong on another", anchor="start",
-        subtitle=[title, "each cell: share of the pairs labelled in both (pairs behind it); click a cell"]))
+        subtitle=[title, "each cell: share of the pairs labelled in both (pairs behind it); faded: fewer than "
+                         f"{MIN_INTERVAL_ITEMS} pairs, too few to read much into; click a cell"]))
     empty = base.mark_rect(stroke="white", strokeWidth=2, color="#e6e6e6").encode(x=x, y=y)  # no pair in both
     shares = base.transform_filter("isValid(datum.share)").mark_rect(stroke="white", strokeWidth=2, cursor="pointer").encode(
         x=x, y=y, color=alt.Color("share:Q", scale=alt.Scale(domain=[0, 1], scheme="blues"), title="share",
                                   legend=alt.Legend(gradientLength=150)),
-        opacity=alt.condition(click, alt.value(1.0), alt.value(0.55)),
+        opacity=alt.when(alt.datum.few).then(alt.value(0.3)).when(click).then(alt.value(1.0)).otherwise(alt.value(0.55)),
         tooltip=["right on", "wrong on", "share", "pairs"]).add_params(click)
     text = base.mark_text(fontSize=15).encode(
-        x=x, y=y, text="label:N", color=alt.condition("datum.share > 0.6", alt.value("white"), alt.value("black")))
+        x=x, y=y, text="label:N",
+        color=alt.condition("datum.share > 0.6 && !datum.few", alt.value("white"), alt.value("black")))
     return (empty + shares + text).properties(height=260)
 
 

@@ -17,22 +17,37 @@ def spreadsheet_safe(value: object) -> object:
 
 
 def markdown_literal(value: object) -> str:
-    r"""Text for a place that renders Markdown (a title, caption, label, message), shown exactly as written.
+    r"""Text for a place that renders Markdown (a title, caption, label, message), shown exactly as written,
+    in the page's own type.
 
-    A code span: inside one, Markdown gives nothing meaning (links, bare URLs, images, emphasis,
-    ``:colour[...]`` directives, ``$...$`` maths); its fence is one backtick longer than any run of
-    backticks in the text. Line breaks show as spaces, as a one-line place shows them anyway.
+    Every ASCII punctuation mark is backslash-escaped, so Markdown gives nothing meaning (links, bare
+    URLs, images, emphasis, HTML, ``$...$`` maths, headings and lists at the start). What reads the
+    text Markdown leaves — Streamlit's ``:red[...]``, ``:material/...:`` and ``:emoji:``, GitHub's bare
+    ``https://``, ``www.`` and e-mail links — is kept as typed by an invisible word joiner (U+2060) after
+    a colon, after ``@`` and after ``www``: it is in what a person copies, and in nothing else. Line breaks
+    show as spaces and leading spaces go, as a one-line place shows them anyway (four would start a code
+    block). Where text must stay byte-exact (prompts, responses), pages show it with ``st.text``.
 
-    >>> markdown_literal("[login](https://x.example) $x$")
-    '`[login](https://x.example) $x$`'
-    >>> markdown_literal("a `b` c"), markdown_literal("`edge")
-    ('``a `b` c``', '`` `edge ``')
-    >>> ":material/" in markdown_literal(":material/warning: read this")
-    False
+    >>> print(markdown_literal("[login](/x) *x* $y$ <b>"))
+    \[login\]\(\/x\) \*x\* \$y\$ \<b\>
+    >>> "\\:\u2060red" in markdown_literal(":red[alert]"), "www\u2060\\.x" in markdown_literal("www.x")
+    (True, True)
+    >>> shown_text(markdown_literal("  :red[alert] `code`\nnext line"))
+    ':red[alert] `code` next line'
     """
-    # Streamlit rewrites every ":material/" in Markdown, code spans too, into its icon syntax before it
-    # parses: an invisible word joiner after the colon keeps the text as typed
-    text = str(value).replace(":material/", ":\u2060material/")
-    fence = "`" * (max((len(run) for run in re.findall(r"`+", text)), default=0) + 1)
-    pad = " " if text[:1] == "`" or text[-1:] == "`" else ""
-    return f"{fence}{pad}{text}{pad}{fence}"
+    text = " ".join(str(value).splitlines()).lstrip()
+    text = _PUNCTUATION.sub(r"\\\1", text)
+    return _JOINED.sub("\\g<0>\u2060", text)
+
+
+def shown_text(markdown: str) -> str:
+    """What a person reads of :func:`markdown_literal`'s text: the escapes and word joiners taken out.
+
+    >>> shown_text(markdown_literal("a *b* c:d"))
+    'a *b* c:d'
+    """
+    return re.sub(r"\\([!-/:-@\[-`{-~])", r"\1", markdown).replace("\u2060", "")
+
+
+_PUNCTUATION = re.compile(r"([!-/:-@\[-`{-~])")  # ASCII punctuation: what CommonMark lets a backslash escape
+_JOINED = re.compile(r"\\[:@](?=\S)|(?i:www)(?=\\\.)")  # where a directive, emoji or bare link would begin
