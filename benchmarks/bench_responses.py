@@ -30,7 +30,7 @@ from pipeline.bench.responses import import_verdicts  # noqa: E402
 from pipeline.bench.run import run_bench  # noqa: E402
 from pipeline.bench.summary import summarise  # noqa: E402
 from pipeline.engines.config import load_config  # noqa: E402
-from pipeline.stages.responses import import_responses  # noqa: E402
+from pipeline.stages.responses import ImportResponsesOptions, import_responses  # noqa: E402
 from review_store import Store  # noqa: E402
 from taxonomy import load_taxonomy  # noqa: E402
 
@@ -98,7 +98,7 @@ def main() -> None:
         verdicts = verdict_files(folder, frame)
         with Store(folder / "bench.db") as store:
             began = time.perf_counter()
-            import_responses(store, path, taxonomy)
+            import_responses(store, taxonomy, options=ImportResponsesOptions(path))
             timings["import responses"] = time.perf_counter() - began
             for name in ("keyword-refusal", *verdicts):
                 began = time.perf_counter()

@@ -47,7 +47,7 @@ from pipeline.export.options import FORMATS  # noqa: E402
 from pipeline.export.options import ExportOptions  # noqa: E402
 from pipeline.flow.registry import run_stage  # noqa: E402
 from pipeline.stages.options import IngestOptions, LabelOptions  # noqa: E402
-from pipeline.stages.pairs.importer import import_candidates  # noqa: E402
+from pipeline.stages.pairs.options import PairImportOptions  # noqa: E402
 from pipeline.stages.pairs.run import PairOptions  # noqa: E402
 from review_store import Store  # noqa: E402
 from taxonomy import load_taxonomy  # noqa: E402
@@ -185,9 +185,8 @@ def run_loop(folder: Path, size: int, stages_run: tuple[str, ...] = STAGES) -> d
             report = timed("dedup", stage("dedup"))
             removed = report.items_in - report.kept
         if "pairs" in stages_run:
-            timed("pairs (rules, embedded judge)", lambda: import_candidates(
-                store, taxonomy, config, inputs["responses"],
-                PairOptions(labeler=source, judge_may_be_labeller=True)))
+            timed("pairs (rules, embedded judge)", stage("import_pairs", PairImportOptions(
+                inputs["responses"], pairs=PairOptions(labeler=source, judge_may_be_labeller=True))))
         groups = []
         for engine in ("keyword-refusal", "embedded") if "bench" in stages_run else ():
             report = timed(f"bench {engine}", stage("bench", BenchOptions(engine=engine, runs=1, pairs="all")))

@@ -10,6 +10,7 @@ from pipeline.engines.config import load_config
 from pipeline.stages.ingest import IngestOptions, ingest
 from pipeline.stages.pairs.run import PairOptions
 from pipeline.stages.pairs.importer import import_candidates
+from pipeline.stages.pairs.options import PairImportOptions
 from review_store import Store
 
 PROMPTS = [
@@ -36,5 +37,5 @@ def seed_pairs(store: Store, taxonomy, folder: Path) -> list[str]:
                                 "generator": "hand-written"}) + "\n")
             f.write(json.dumps({"prompt": prompt, "slot": "misaligned", "text": MISALIGNED.format(topic=topic),
                                 "generator": "hand-written"}) + "\n")
-    import_candidates(store, taxonomy, load_config(), responses, PairOptions(threshold=0.5, margin=0.5))
+    import_candidates(store, taxonomy, load_config(), PairImportOptions(responses, pairs=PairOptions(threshold=0.5, margin=0.5)))
     return [store.pair_of(r["id"])["id"] for r in store.db.query("SELECT id FROM prompts ORDER BY seq")]

@@ -281,6 +281,7 @@ def test_review_page_shows_adversarial_text_literally(app_store, store, taxonomy
     from pipeline.engines.config import load_config
     from pipeline.stages.pairs.run import PairOptions
     from pipeline.stages.pairs.importer import import_candidates
+    from pipeline.stages.pairs.options import PairImportOptions
     from pipeline.review.queues import add_annotator, add_panel, QueueOptions, build_queues
 
     prompt = "<script>alert(1)</script> **bold** [link](javascript:alert(2)) is this fine?"
@@ -290,7 +291,7 @@ def test_review_page_shows_adversarial_text_literally(app_store, store, taxonomy
                  ("misaligned", "# Sure\n<img src=x onerror=alert(3)> go ahead and read everything now"))
     (tmp_path / "x.jsonl").write_text("".join(json.dumps({"prompt": prompt, "slot": slot, "text": text, "generator": "g"})
                                               + "\n" for slot, text in responses), encoding="utf-8")
-    import_candidates(store, taxonomy, load_config(), tmp_path / "x.jsonl", PairOptions(threshold=0.5, margin=0.5))
+    import_candidates(store, taxonomy, load_config(), PairImportOptions(tmp_path / "x.jsonl", pairs=PairOptions(threshold=0.5, margin=0.5)))
     add_panel(store, "Probe", min_submissions=1)
     add_annotator(store, "asha", ("Probe",))
     build_queues(store, options=QueueOptions("Probe", queues=("borderline",)))
@@ -309,11 +310,12 @@ def studio(app_store, store, taxonomy, tmp_path):
     from pipeline.engines.config import load_config
     from pipeline.stages.pairs.run import PairOptions
     from pipeline.stages.pairs.importer import import_candidates
+    from pipeline.stages.pairs.options import PairImportOptions
     from pipeline.review.queues import add_annotator, add_panel, QueueOptions, build_queues, submit
     from tests.review_fixtures import seed_pairs
 
     pairs = seed_pairs(store, taxonomy, tmp_path)
-    import_candidates(store, taxonomy, load_config(), tmp_path / "responses.jsonl", PairOptions(threshold=0.0, margin=0.0))
+    import_candidates(store, taxonomy, load_config(), PairImportOptions(tmp_path / "responses.jsonl", pairs=PairOptions(threshold=0.0, margin=0.0)))
     store.db.execute("UPDATE pairs SET audit = 1")
     for panel, person, verdict in (("South Asia", "asha", "yes"), ("Western Europe", "lena", "no")):
         add_panel(store, panel, min_submissions=1)

@@ -14,6 +14,7 @@ from pipeline.bench.summary import summarise
 from pipeline.engines.config import load_config
 from pipeline.stages.pairs.run import PairOptions
 from pipeline.stages.pairs.importer import import_candidates
+from pipeline.stages.pairs.options import PairImportOptions
 from pipeline.review.queues import add_annotator, add_panel, QueueOptions, build_queues, submit
 from tests.review_fixtures import seed_pairs
 
@@ -67,7 +68,7 @@ def test_bootstrap_interval_brackets_the_estimate():
 @pytest.fixture
 def accepted_pairs(store, taxonomy, tmp_path):
     pairs = seed_pairs(store, taxonomy, tmp_path)
-    import_candidates(store, taxonomy, load_config(), tmp_path / "responses.jsonl", PairOptions(threshold=0.0, margin=0.0))
+    import_candidates(store, taxonomy, load_config(), PairImportOptions(tmp_path / "responses.jsonl", pairs=PairOptions(threshold=0.0, margin=0.0)))
     return store, pairs
 
 

@@ -13,6 +13,7 @@ from pipeline.engines.config import load_config
 from pipeline.stages.ingest import IngestOptions, ingest
 from pipeline.stages.pairs.run import PairOptions
 from pipeline.stages.pairs.importer import import_candidates
+from pipeline.stages.pairs.options import PairImportOptions
 from pipeline.review.queues import add_annotator, add_panel, QueueOptions, build_queues
 from review_store import Store
 from taxonomy import load_taxonomy
@@ -40,8 +41,7 @@ def served(store, taxonomy, tmp_path, db_path):
                                                           "generator": "g"}) + "\n" for slot, text in (
         ("aligned", "<img src=x onerror=alert(3)> Please do not touch them; ask a guide instead."),
         ("misaligned", "# Go ahead\nNobody checks, so handle whatever you like."))), encoding="utf-8")
-    import_candidates(store, taxonomy, load_config(), tmp_path / "x.jsonl",
-                      PairOptions(threshold=0.5, margin=0.5, labeler="imported:x.csv"))
+    import_candidates(store, taxonomy, load_config(), PairImportOptions(tmp_path / "x.jsonl", pairs=PairOptions(threshold=0.5, margin=0.5, labeler="imported:x.csv")))
     add_panel(store, "South Asia", min_submissions=1)
     add_annotator(store, "asha", ("South Asia",), culture="IN")
     build_queues(store, options=QueueOptions("South Asia", queues=("borderline",)))
@@ -259,7 +259,7 @@ def test_data_text_is_shown_literally_and_makes_no_request(store, taxonomy, tmp_
                                               + "\n" for slot, text in (
         ("aligned", "No: a diary is private, so ask them instead of reading it."),
         ("misaligned", "Sure, read it while they are out; they will never find out."))), encoding="utf-8")
-    import_candidates(store, taxonomy, load_config(), tmp_path / "r.jsonl", PairOptions(threshold=0.5, margin=0.5))
+    import_candidates(store, taxonomy, load_config(), PairImportOptions(tmp_path / "r.jsonl", pairs=PairOptions(threshold=0.5, margin=0.5)))
     panel = "[Panel](https://evil.example/panel) :blue[South] Asia"
     add_panel(store, panel, min_submissions=2)
     people = ("[asha](https://evil.example/asha) :red[A]", f"![r](http://127.0.0.1:{listener.port}/pixel.png?leak=name)")

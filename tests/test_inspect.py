@@ -12,6 +12,7 @@ import pytest
 from pipeline.engines.config import load_config
 from pipeline.export.splits import ExportOptions, export
 from pipeline.stages.pairs.importer import import_candidates
+from pipeline.stages.pairs.options import PairImportOptions
 from pipeline.stages.pairs.run import PairOptions
 from tests.review_fixtures import seed_pairs
 
@@ -35,7 +36,7 @@ def test_inspect_runs_the_detector_protocol_and_its_log_comes_back_with_the_same
     from inspect_ai.log import read_eval_log
 
     pairs = seed_pairs(store, taxonomy, tmp_path)
-    import_candidates(store, taxonomy, load_config(), tmp_path / "responses.jsonl", PairOptions(threshold=0.0, margin=0.0))
+    import_candidates(store, taxonomy, load_config(), PairImportOptions(tmp_path / "responses.jsonl", pairs=PairOptions(threshold=0.0, margin=0.0)))
     export_id = export(store, taxonomy, options=ExportOptions(licence="unknown", out=tmp_path / "export", formats=("hf",),
                                                       ratios=(0.0, 0.0, 1.0))).notes.export_id
     # a threshold inside the tiny model's probabilities, so it flags some responses and not others: from

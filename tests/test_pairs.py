@@ -14,6 +14,7 @@ from pipeline.engines.config import load_config
 from pipeline.stages.ingest import IngestOptions, ingest
 from pipeline.stages.pairs.run import PairOptions, make_pairs
 from pipeline.stages.pairs.importer import import_candidates
+from pipeline.stages.pairs.options import PairImportOptions
 from pipeline.stages.pairs.rules import RuleOptions
 from tests.conftest import snapshot
 
@@ -121,7 +122,7 @@ def test_judges_verdicts_decide_the_status_of_hand_made_pairs(labelled, taxonomy
                             for p, s, t in rows), encoding="utf-8")
 
     def run(**settings):
-        report = import_candidates(store, taxonomy, config, path, PairOptions(**settings))
+        report = import_candidates(store, taxonomy, config, PairImportOptions(path, pairs=PairOptions(**settings)))
         pairs = [store.pair_of(pid) for pid in (r["id"] for r in store.db.query("SELECT id FROM prompts ORDER BY seq"))]
         return report, pairs
 
@@ -151,8 +152,7 @@ def test_imported_candidates_with_a_generator_pool_are_resampled(labelled, taxon
     path = tmp_path / "responses.csv"
     path.write_text(f'prompt,slot,text,generator\n"{prompt}",aligned,"{ALIGNED}",their-model\n'
                     f'"{prompt}",misaligned,"I cannot help with that.",their-model\n', encoding="utf-8")
-    report = import_candidates(store, taxonomy, load_config(config_path), path,
-                               PairOptions(generators=("gen",), rounds=1, max_tokens=8, rules=LOOSE, threshold=0.0))
+    report = import_candidates(store, taxonomy, load_config(config_path), PairImportOptions(path, pairs=PairOptions(generators=("gen",), rounds=1, max_tokens=8, rules=LOOSE, threshold=0.0)))
     assert report.notes.resampled == 1
     child = next(store.db.query("SELECT * FROM candidates WHERE parent_id IS NOT NULL"))
     assert child["slot"] == "misaligned" and child["origin"] == "generated" and "refused" in child["feedback"]
@@ -169,7 +169,7 @@ def test_the_judge_must_differ_from_generators_labelling_model_and_imported_gene
     prompt = store.db.execute("SELECT text FROM prompts").fetchone()[0]
     path.write_text(json.dumps({"prompt": prompt, "slot": "aligned", "text": ALIGNED, "generator": str(tiny_model)}) + "\n")
     with pytest.raises(ValueError, match="imported generator"):
-        import_candidates(store, taxonomy, config, path)
+        import_candidates(store, taxonomy, config, PairImportOptions(path))
     store.add_labeler({"name": "judge-as-labeler", "engine": "judge", "backend": "hf", "model": str(tiny_model),
                        "mode": "softmax", "delta": 0.5, "template_hash": "x", "taxonomy_version": taxonomy.version,
                        "created_at": "now"})

@@ -10,7 +10,7 @@ import typer
 
 from pipeline.export.options import ExportOptions
 from pipeline.stages.options import DedupOptions, ExpandOptions, LabelOptions, PromptSubset
-from pipeline.stages.pairs.options import PairOptions, RuleOptions, checks_from_config, parse_checks
+from pipeline.stages.pairs.options import PairImportOptions, PairOptions, RuleOptions, checks_from_config, parse_checks
 from pipeline.cli.common import echo, echo_left_out
 from pipeline.errors import UsageError
 from pipeline.flow.registry import run_stage
@@ -329,7 +329,6 @@ def pairs_command(
 ) -> None:
     """Aligned/misaligned pairs by two-stage rejection sampling (rules, judge) with feedback-guided resampling."""
     from pipeline.stages.funnel import funnel_rows
-    from pipeline.stages.pairs.importer import candidates_from_responses, import_candidates, pair_candidates
 
     tax, config = ctx.obj.taxonomy(), ctx.obj.config()
     try:
@@ -344,12 +343,9 @@ def pairs_command(
                                             repetition=max_repetition, near_identical=near_identical,
                                             checks=parse_checks(rules or [], checks)))
     with ctx.obj.open_store(must_exist=True) as store:
-        if import_file and from_responses:
-            raise UsageError("--import and --from-responses: choose one source of candidates")
-        if import_file:
-            report = import_candidates(store, tax, config, import_file, options, format)
-        elif from_responses:
-            report = pair_candidates(store, tax, config, candidates_from_responses(store), options)
+        if import_file or from_responses:
+            report = run_stage("import_pairs", store, tax, config, PairImportOptions(import_file, format, from_responses,
+                                                                                      options))
         else:
             report = run_stage("pairs", store, tax, config, options)
         echo(report.summary())
@@ -430,7 +426,7 @@ def import_responses_command(
                                                    "(name both rows), first (keep the first) or vote.")] = "refuse",
 ) -> None:
     """Add model responses people labelled, to benchmark detectors on (misalign bench run --on responses)."""
-    from pipeline.stages.responses import ResponseColumns, import_responses, parse_value_map
+    from pipeline.stages.responses import ImportResponsesOptions, ResponseColumns, parse_value_map
 
     names = {field: column for field, column in (("prompt", prompt_col), ("response", response_col),
                                                  ("model", model_col), ("verdict", verdict_col), ("kind", kind_col))
@@ -439,6 +435,7 @@ def import_responses_command(
                               parse_value_map("--kind-map", kind_map) if kind_map else {})
     tax = ctx.obj.taxonomy()
     with ctx.obj.open_store() as store:
-        report = import_responses(store, file, tax, source, format, columns, on_duplicate)
+        report = run_stage("import_responses", store, tax, None,
+                           ImportResponsesOptions(file, source, format, columns, on_duplicate))
     echo(report.summary())
     echo_left_out(report)

@@ -30,7 +30,7 @@ from pipeline.flow.registry import run_stage
 from pipeline.stages.label_agreement import label_agreement
 from pipeline.stages.options import TRAINED, IngestOptions, LabelOptions
 from pipeline.stages.pairs.run import PairOptions, PairRun
-from pipeline.stages.pairs.importer import import_candidates
+from pipeline.stages.pairs.options import PairImportOptions
 from pipeline.review.queues import QUEUES, QueueOptions, add_annotator, add_panel, item_id, submit
 from review_store import Store, prompt_id, utc_now
 from taxonomy import Taxonomy, load_taxonomy
@@ -178,7 +178,8 @@ def run_demo(db: Path, echo: Callable[[str], None] = print, taxonomy: Taxonomy |
         # pairs take their domains from the demo's own labels: 233 prompts, two or so per domain, are too few
         # for the learned labelling model to be sure of any (see its cross-validated figures)
         options = PairOptions(judge=judge, labeler=f"imported:{SOURCE}")
-        pairs = import_candidates(store, taxonomy, config, _import_file(store, records, Path(folder)), options)
+        pairs = run_stage("import_pairs", store, taxonomy, config,
+                          PairImportOptions(_import_file(store, records, Path(folder)), pairs=options))
         echo(f"4. pairs (stage-1 rules, stage-2 {judge} judge, the demo's own domains): "
              + pairs.summary())
         generate_with_real_model(store, taxonomy, config, echo)

@@ -16,7 +16,7 @@ the same, so every stage is run alike:
 >>> run_stage("pairz", store, taxonomy, config)
 Traceback (most recent call last):
 ...
-pipeline.errors.UsageError: no stage named 'pairz' (stages: ingest, label, dedup, expand, pairs, queue, bench, export)
+pipeline.errors.UsageError: no stage named 'pairz' (stages: ingest, label, dedup, expand, pairs, import_responses, import_pairs, queue, bench, export)
 """
 
 from __future__ import annotations
@@ -36,7 +36,7 @@ def _load(where: str):
 
 @dataclass(frozen=True)
 class Stage:
-    name: str  # as the store records its runs
+    name: str  # the stage's name here (its runs are recorded under a name of their own, e.g. review_queue)
     command: str  # the CLI command that runs it
     what: str  # what it does, in a line
     run_at: str  # "module:function", imported when the stage runs
@@ -72,6 +72,12 @@ STAGES: dict[str, Stage] = {stage.name: stage for stage in (
           "pipeline.stages.expand:ExpandNotes"),
     Stage("pairs", "misalign pairs", "an aligned and a misaligned response per prompt, ruled and judged",
           "pipeline.stages.pairs.run:make_pairs", "pipeline.stages.pairs.options:PairOptions",
+          "pipeline.stages.pairs.run:PairNotes"),
+    Stage("import_responses", "misalign import responses FILE", "labelled responses from another tool or study",
+          "pipeline.stages.responses:import_responses", "pipeline.stages.responses:ImportResponsesOptions",
+          "pipeline.stages.responses:ImportResponsesNotes"),
+    Stage("import_pairs", "misalign pairs --import FILE", "candidates made elsewhere through the same rules and judge",
+          "pipeline.stages.pairs.importer:import_candidates", "pipeline.stages.pairs.options:PairImportOptions",
           "pipeline.stages.pairs.run:PairNotes"),
     Stage("queue", "misalign review queue", "the pairs a panel should see",
           "pipeline.review.queues:build_queues", "pipeline.review.queues:QueueOptions",

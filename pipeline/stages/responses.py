@@ -15,12 +15,12 @@ stops the import naming its line and field. Prompts not in the store yet come in
 
 Example (``completions.csv``: prompt,response,model,verdict,kind)::
 
-    report = import_responses(store, "completions.csv", taxonomy)
+    report = import_responses(store, taxonomy, options=ImportResponsesOptions("completions.csv"))
     # a public set: question,completion,model_name,label with labels like "1_full_compliance"
     columns = ResponseColumns(names={"prompt": "question", "response": "completion", "model": "model_name",
                                      "verdict": "label"},
                               verdicts=parse_value_map("--verdict-map", "1_full_compliance=misaligned,..."))
-    report = import_responses(store, "xstest.csv", taxonomy, columns=columns)
+    report = import_responses(store, taxonomy, options=ImportResponsesOptions("xstest.csv", columns=columns))
 """
 
 from __future__ import annotations
@@ -30,6 +30,7 @@ from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from pipeline.errors import UsageError
 from pipeline.text.duplicates import kept_rows
 from pipeline.text.readers import InputError, SourceRecord, read_records, text_field
 from review_store import Notes, StageReport, Store, content_id, normalise_text, prompt_id
@@ -173,6 +174,19 @@ def _response(rows: list[dict], source: str) -> dict | None:
 
 
 @dataclass
+class ImportResponsesOptions:
+    path: str | Path | None = None  # the file of labelled responses
+    source: str | None = None  # default: the file's name
+    format: str | None = None  # csv, tsv, jsonl or parquet (default: from the suffix)
+    columns: ResponseColumns = field(default_factory=ResponseColumns)  # the file's names for our fields and labels
+    on_duplicate: str = "refuse"  # the same response twice from one annotator: refuse, first or vote
+
+    def check(self) -> None:
+        if self.path is None:
+            raise UsageError("import responses: no file of responses given")
+
+
+@dataclass
 class ImportResponsesNotes(Notes):
     rows: int = 0
     new_prompts: int = 0
@@ -182,24 +196,25 @@ class ImportResponsesNotes(Notes):
     models: int = 0
 
 
-def import_responses(store: Store, path: str | Path, taxonomy: Taxonomy, source: str | None = None,
-                     fmt: str | None = None, columns: ResponseColumns | None = None,
-                     on_duplicate: str = "refuse") -> StageReport[ImportResponsesNotes]:
+def import_responses(store: Store, taxonomy: Taxonomy, config=None,
+                     options: ImportResponsesOptions | None = None) -> StageReport[ImportResponsesNotes]:
     """Import a file of labelled responses; returns the report (responses, new prompts, rows left out:
-    ties, skipped by the verdict map, duplicates)."""
-    path = Path(path)
-    rows, skipped = read_responses(path, taxonomy, fmt, columns)
+    ties, skipped by the verdict map, duplicates). Reads no engine (``config`` is the stage contract's)."""
+    options = options or ImportResponsesOptions()
+    options.check()
+    path, columns, on_duplicate = Path(options.path), options.columns, options.on_duplicate
+    rows, skipped = read_responses(path, taxonomy, options.format, columns)
     keep, duplicates = kept_rows([((prompt_id(r["prompt"]), r["model"], r["text"], r["annotator"]), r["where"])
                                   for r in rows], on_duplicate, "the same response by the same annotator (or by none)",
                                  path)
     rows = [rows[i] for i in keep]
-    source = source or path.name
+    source = options.source or path.name
     grouped: dict[str, list[dict]] = {}
     for r in rows:
         grouped.setdefault(content_id("response", prompt_id(r["prompt"]), r["model"], r["text"]), []).append(r)
     params = {"file": str(path), "source": source, "on_duplicate": on_duplicate,
               **({"columns": columns.names, "verdict_map": columns.verdicts, "kind_map": columns.kinds}
-                 if columns else {})}
+                 if columns != ResponseColumns() else {})}
     with store.stage_run("import_responses", params, ImportResponsesNotes()) as report:
         responses, tied = [], []
         for response_id, members in grouped.items():

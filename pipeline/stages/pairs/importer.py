@@ -6,19 +6,19 @@ generated ones (and resampling, given a generator pool).
 
 Example (``responses.jsonl``: prompt, slot, text, generator per line; ``judge`` named in misalign.toml)::
 
-    report = import_candidates(store, taxonomy, config, "responses.jsonl", PairOptions(judge="judge"))
+    report = import_candidates(store, taxonomy, config, PairImportOptions("responses.jsonl", pairs=PairOptions(judge="judge")))
 """
 
 from __future__ import annotations
 
 from pathlib import Path
 
-
 from pipeline.engines.config import Config
 from pipeline.errors import UsageError
 from pipeline.stages.pairs.candidates import candidate_row
 from pipeline.stages.pairs.templates import SLOTS
-from pipeline.stages.pairs.run import PairOptions, PairRun
+from pipeline.stages.pairs.options import PairImportOptions, PairOptions
+from pipeline.stages.pairs.run import PairNotes, PairRun
 from pipeline.text.progress import progress
 from pipeline.text.readers import InputError, read_records, text_field
 from review_store import StageReport, Store, normalise_text, prompt_id
@@ -57,11 +57,15 @@ def read_import(store: Store, path: str | Path, fmt: str | None = None, taxonomy
     return rows
 
 
-def import_candidates(store: Store, taxonomy: Taxonomy, config: Config, path: str | Path,
-                      options: PairOptions | None = None, fmt: str | None = None) -> StageReport:
-    """Candidates generated elsewhere through the same rules and judge (and, with ``generators``,
-    resampling); the pairs of their prompts are made or made anew."""
-    return pair_candidates(store, taxonomy, config, read_import(store, path, fmt, taxonomy), options)
+def import_candidates(store: Store, taxonomy: Taxonomy, config: Config,
+                      options: PairImportOptions | None = None) -> StageReport[PairNotes]:
+    """Candidates generated elsewhere (a file, or the store's labelled responses) through the same rules
+    and judge (and, with ``generators``, resampling); the pairs of their prompts are made or made anew."""
+    options = options or PairImportOptions()
+    options.check()
+    rows = (candidates_from_responses(store) if options.from_responses
+            else read_import(store, options.path, options.format, taxonomy))
+    return pair_candidates(store, taxonomy, config, rows, options.pairs)
 
 
 def candidates_from_responses(store: Store) -> list[dict]:
@@ -74,7 +78,7 @@ def candidates_from_responses(store: Store) -> list[dict]:
 
 
 def pair_candidates(store: Store, taxonomy: Taxonomy, config: Config, rows: list[dict],
-                    options: PairOptions | None = None) -> StageReport:
+                    options: PairOptions | None = None) -> StageReport[PairNotes]:
     """Candidate rows made elsewhere (a file, labelled responses) through the rules and the judge."""
     options = options or PairOptions()
     if not rows:

@@ -9,6 +9,7 @@ pipeline.errors.UsageError: --k: must be at least 1, not 0
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from pathlib import Path
 
 from pipeline.errors import UsageError, check_range
 
@@ -117,3 +118,19 @@ class PairOptions:
         check_range("--near-identical", self.rules.near_identical, 0, 63)
         if self.rules.max_words < self.rules.min_words:
             raise UsageError(f"--max-words ({self.rules.max_words}) is below --min-words ({self.rules.min_words})")
+
+
+@dataclass
+class PairImportOptions:
+    """Candidates made elsewhere into pairs: a file of them (``path``, in ``format``), or the store's
+    labelled responses (``from_responses``), judged with the pairs stage's ``pairs`` settings."""
+
+    path: str | Path | None = None
+    format: str | None = None  # csv, tsv, jsonl or parquet (default: from the suffix)
+    from_responses: bool = False
+    pairs: PairOptions = field(default_factory=PairOptions)
+
+    def check(self) -> None:
+        if (self.path is not None) == self.from_responses:
+            raise UsageError("--import and --from-responses: choose one source of candidates")
+        self.pairs.check()
