@@ -22,7 +22,7 @@ ALLOWED = {
     "pipeline.stages": (*BASE, "pipeline.text", "pipeline.engines", "pipeline.labelling"),
     "pipeline.review": (*BASE, "pipeline.text", "pipeline.labelling", "pipeline.stages.label_agreement"),
     "pipeline.export": (*BASE, "pipeline.text"),
-    "pipeline.steer": (*BASE, "pipeline.text", "pipeline.engines"),
+    "pipeline.steer": (*BASE, "pipeline.text", "pipeline.engines", "pipeline.export.options"),
     "pipeline.bench": (*BASE, "pipeline.text", "pipeline.engines", "pipeline.labelling", "pipeline.stages", "pipeline.review"),
     "pipeline.app": (*BASE, "pipeline.text", "pipeline.stages.funnel", "pipeline.review", "pipeline.bench.metrics",
                      "pipeline.bench.report", "pipeline.export"),

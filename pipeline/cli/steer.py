@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections import Counter
 from pathlib import Path
 from typing import Annotated, Optional
 
@@ -33,45 +32,16 @@ def build_command(
     seed: Annotated[int, typer.Option(min=0, help="Seed of the learned method.")] = 0,
 ) -> None:
     """Build a steering vector from aligned/misaligned pairs and write it with its provenance."""
-    from pipeline.engines import open_engine
-    from pipeline.export.options import check_filters
-    from pipeline.steer.build import SteerNotes, build_vector
+    from pipeline.flow.registry import run_stage
+    from pipeline.steer.build import SteerOptions
 
+    options = SteerOptions(model, out, tuple(layer), method, pairs, export, dimension, domain, seed)
     tax, config = ctx.obj.taxonomy(), ctx.obj.config()
-    engine = config.engine(model)
-    if engine.backend != "hf":
-        raise UsageError(f"--model: engine '{model}' uses the {engine.backend} backend; a steering vector needs an hf "
-                         "engine (a local model directory)")
-    check_filters(tax, (dimension,) if dimension else (), (domain,) if domain else ())
-    if out.suffix != ".safetensors":
-        raise UsageError(f"--out: '{out}' should end in .safetensors")
     with ctx.obj.open_store(must_exist=True) as store:
-        split = (export, "train") if export else None
-        in_set = store.bench_pairs(pairs, split)
-        held = len(store.bench_pairs("all", split)) if export else len(in_set)  # with both slots filled
-        domains = store.pair_domains([p["id"] for p in in_set])
-        chosen = [p for p in in_set
-                  if (domain is None or domain in domains.get(p["id"], []))
-                  and (dimension is None or any(tax.domain(d).dimension == dimension for d in domains.get(p["id"], [])))]
-        params = {"model": model, "layers": layer, "method": method, "pairs": pairs, "export": export,
-                  "dimension": dimension, "domain": domain, "seed": seed, "out": str(out.resolve())}
-        with store.stage_run("steer_build", params, SteerNotes()) as report:
-            per_domain = Counter(d for p in chosen for d in domains.get(p["id"], []))
-            unsteered = open_engine("hf", engine.model, {k: v for k, v in engine.options.items() if k != "steer"})
-            vector = build_vector(unsteered,
-                                  chosen, layer, method, seed,
-                                  {"pair_set": pairs, "export_train_split": export, "dimension": dimension,
-                                   "domain": domain, "pairs_per_domain": dict(sorted(per_domain.items())),
-                                   "taxonomy": tax.version})
-            vector.save(out)
-            report.items_in, report.kept = held, len(chosen)
-            report.drop("not_in_pair_set", held - len(in_set))
-            report.drop("outside_dimension_or_domain", len(in_set) - len(chosen))
-            report.notes = SteerNotes(vector=str(out), id=vector.provenance["id"], layers=sorted(vector.layers),
-                                      mean_difference_norm=round(float(sum(
-                                          (v ** 2).sum() ** 0.5 for v in vector.layers.values()) / len(vector.layers)), 4))
+        report = run_stage("steer", store, tax, config, options)
+    held, in_set = report.items_in, report.notes.pairs_in_set
     echo(report.summary())
-    echo(pairs_used(report.kept, held, len(in_set), pairs, export, dimension or domain))
+    echo(pairs_used(report.kept, held, in_set, pairs, export, dimension or domain))
     if not export:
         echo("note: built from every pair of the set; name an export (--export ID) to keep its test pairs out")
     echo(f"misalign bench run --model {model} --steer {out} --strength 4   # then: misalign bench compare BASE "

@@ -16,7 +16,7 @@ the same, so every stage is run alike:
 >>> run_stage("pairz", store, taxonomy, config)
 Traceback (most recent call last):
 ...
-pipeline.errors.UsageError: no stage named 'pairz' (stages: ingest, label, dedup, expand, pairs, import_responses, import_pairs, queue, bench, export)
+pipeline.errors.UsageError: no stage named 'pairz' (stages: ingest, label, dedup, expand, pairs, import_responses, import_pairs, queue, bench, steer, export)
 """
 
 from __future__ import annotations
@@ -85,6 +85,9 @@ STAGES: dict[str, Stage] = {stage.name: stage for stage in (
     Stage("bench", "misalign bench run", "a model measured on the pairs or on labelled responses",
           "pipeline.bench.run:run_bench", "pipeline.bench.options:BenchOptions",
           "pipeline.bench.options:BenchNotes"),
+    Stage("steer", "misalign steer build", "a steering vector from aligned/misaligned pairs",
+          "pipeline.steer.build:build_steering", "pipeline.steer.build:SteerOptions",
+          "pipeline.steer.build:SteerNotes"),
     Stage("export", "misalign export", "curated pairs split without leakage, written with a dataset card",
           "pipeline.export.splits:export", "pipeline.export.options:ExportOptions",
           "pipeline.export.options:ExportNotes"),

@@ -1,1 +1,6 @@
-"""Steering vectors built from curated pairs (:mod:`pipeline.steer.build`); applied by the hf engine."""
+"""Steering vectors built from curated pairs (:mod:`pipeline.steer.build`: the steer stage and its
+methods); applied by the hf engine.
+
+May import: ``pipeline.text``, ``pipeline.engines``, ``pipeline.export.options`` (the dimension and domain
+filters, checked as export checks them), ``review_store``, ``taxonomy``.
+"""

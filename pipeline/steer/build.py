@@ -17,16 +17,45 @@ Only the pairs given are read: pass an export's train split so test pairs never 
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections import Counter
+from dataclasses import asdict, dataclass
+from pathlib import Path
 
 import numpy as np
 
+from pipeline.engines import open_engine
+from pipeline.engines.config import Config
 from pipeline.engines.hf import HFEngine
 from pipeline.engines.steering import SteeringVector, decoder_layers
 from pipeline.errors import UsageError
-from review_store import Notes, content_id
+from pipeline.export.options import check_filters
+from review_store import Notes, StageReport, Store, content_id
+from taxonomy import Taxonomy
 
 METHODS = ("contrastive", "learned")
+
+
+@dataclass
+class SteerOptions:
+    model: str | None = None  # an hf engine of misalign.toml (a local model directory)
+    out: str | Path | None = None  # the vector file to write (.safetensors)
+    layers: tuple[int, ...] = ()  # decoder layers to steer at, counted from 0
+    method: str = "contrastive"  # or learned
+    pairs: str = "curated"  # the pair set
+    export: str | None = None  # only the train split of this export, so its test pairs never enter the vector
+    dimension: str | None = None  # only pairs with a domain of this dimension
+    domain: str | None = None  # only pairs of this domain id
+    seed: int = 0  # of the learned method
+
+    def check(self) -> None:
+        if self.model is None:
+            raise UsageError("--model: name the hf engine to build the vector for")
+        if self.out is None or Path(self.out).suffix != ".safetensors":
+            raise UsageError(f"--out: '{self.out}' should end in .safetensors")
+        if not self.layers:
+            raise UsageError("--layer: give at least one decoder layer to steer at")
+        if self.method not in METHODS:
+            raise UsageError(f"--method: '{self.method}' is not one of {', '.join(METHODS)}")
 
 
 @dataclass
@@ -35,6 +64,47 @@ class SteerNotes(Notes):
     id: str = ""
     layers: list[int] | None = None
     mean_difference_norm: float | None = None
+    pairs_in_set: int = 0  # of the pairs held (both slots filled), those in the pair set
+
+
+def build_steering(store: Store, taxonomy: Taxonomy, config: Config,
+                   options: SteerOptions | None = None) -> StageReport[SteerNotes]:
+    """The steer stage: a vector from the pair set's pairs (of an export's train split, of a dimension or
+    domain when given), written to ``options.out`` with its provenance. In: the pairs held; kept: the
+    pairs used; dropped: not in the pair set, outside the dimension or domain."""
+    options = options or SteerOptions()
+    options.check()
+    engine = config.engine(options.model)
+    if engine.backend != "hf":
+        raise UsageError(f"--model: engine '{options.model}' uses the {engine.backend} backend; a steering vector "
+                         "needs an hf engine (a local model directory)")
+    check_filters(taxonomy, tuple(filter(None, [options.dimension])), tuple(filter(None, [options.domain])))
+    out = Path(options.out)
+    split = (options.export, "train") if options.export else None
+    in_set = store.bench_pairs(options.pairs, split)
+    held = len(store.bench_pairs("all", split)) if options.export else len(in_set)  # with both slots filled
+    domains = store.pair_domains([p["id"] for p in in_set])
+    chosen = [p for p in in_set
+              if (options.domain is None or options.domain in domains.get(p["id"], []))
+              and (options.dimension is None
+                   or any(taxonomy.domain(d).dimension == options.dimension for d in domains.get(p["id"], [])))]
+    params = {**asdict(options), "layers": list(options.layers), "out": str(out.resolve())}
+    with store.stage_run("steer_build", params, SteerNotes()) as report:
+        per_domain = Counter(d for p in chosen for d in domains.get(p["id"], []))
+        unsteered = open_engine("hf", engine.model, {k: v for k, v in engine.options.items() if k != "steer"})
+        vector = build_vector(unsteered, chosen, list(options.layers), options.method, options.seed,
+                              {"pair_set": options.pairs, "export_train_split": options.export,
+                               "dimension": options.dimension, "domain": options.domain,
+                               "pairs_per_domain": dict(sorted(per_domain.items())), "taxonomy": taxonomy.version})
+        vector.save(out)
+        report.items_in, report.kept = held, len(chosen)
+        report.drop("not_in_pair_set", held - len(in_set))
+        report.drop("outside_dimension_or_domain", len(in_set) - len(chosen))
+        report.notes = SteerNotes(vector=str(out), id=vector.provenance["id"], layers=sorted(vector.layers),
+                                  mean_difference_norm=round(float(sum(
+                                      (v ** 2).sum() ** 0.5 for v in vector.layers.values()) / len(vector.layers)), 4),
+                                  pairs_in_set=len(in_set))
+    return report
 
 
 def pair_differences(engine: HFEngine, pairs: list[dict], layers: list[int]) -> dict[int, np.ndarray]:
@@ -79,8 +149,6 @@ def learned_direction(differences: np.ndarray, seed: int = 0, steps: int = 300, 
 def build_vector(engine: HFEngine, pairs: list[dict], layers: list[int], method: str = "contrastive",
                  seed: int = 0, provenance: dict | None = None) -> SteeringVector:
     """The steering vector of ``pairs`` (dicts with id, prompt, aligned, misaligned) for ``engine``'s model."""
-    if method not in METHODS:
-        raise UsageError(f"--method: '{method}' is not one of {', '.join(METHODS)}")
     if not pairs:
         raise UsageError("no pairs to build a steering vector from (check --pairs, --split and the filters)")
     count = len(decoder_layers(engine.network))
