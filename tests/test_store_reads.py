@@ -1,5 +1,6 @@
-"""The store's reads behind the app's pages (``review_store.APP_READS``), each checked on the demo store
-against the same figure computed independently with pandas from the raw tables."""
+"""The store's reads, each checked on the demo store against the same figure computed independently with
+pandas from the raw tables: those behind the app's pages (``review_store.APP_READS``) and those the
+stages read pairs, labels and prompts with."""
 
 import json
 import sqlite3
@@ -17,7 +18,7 @@ def demo(demo_run):
     raw = sqlite3.connect(f"file:{db}?mode=ro", uri=True)
     tables = {name: pd.read_sql(f"SELECT * FROM {name}", raw) for name in (
         "prompts", "labels", "labelers", "semantic_types", "pairs", "candidates", "bench_runs", "bench_results",
-        "review_items")}
+        "review_items", "judgments", "prompt_sources", "annotations", "exports")}
     raw.close()
     with Store(db, read_only=True) as store:
         yield store, tables
@@ -33,11 +34,11 @@ def _busiest_domain(tables, labeler: str) -> str:
     return labels[~labels["domain"].isin(["none", "unknown"])]["domain"].value_counts().index[0]
 
 
-def test_every_app_read_is_checked_here():
-    checked = {name.removeprefix("test_").split("__")[0] for name in globals() if name.startswith("test_")}
+def test_every_app_read_no_other_test_calls_is_checked_here():
+    checked = {name.removeprefix("test_") for name in globals() if name.startswith("test_")}
     untested_elsewhere = {"domain_probability_histogram", "domain_semantic_types", "domain_prompts", "domain_pairs",
                           "pairs_by_ids", "pair_bench_flags", "overview", "pair_labelers"}
-    assert untested_elsewhere <= checked <= {f.__name__ for f in APP_READS} | {"every_app_read_is_checked_here"}
+    assert untested_elsewhere <= checked and untested_elsewhere <= {f.__name__ for f in APP_READS}
 
 
 def test_domain_prompts(demo):
@@ -138,3 +139,108 @@ def _labels_with_rows(tables) -> list[str]:
 def test_pair_labelers(demo):
     store, tables = demo
     assert store.pair_labelers() == sorted(tables["pairs"]["labeler"].dropna().unique().tolist()) == ["imported:demo"]
+
+
+def _some_pairs(tables, n: int = 8) -> list[str]:
+    return tables["pairs"]["id"].sample(n, random_state=1).tolist()
+
+
+def test_known_pairs(demo):
+    store, tables = demo
+    wanted = _some_pairs(tables)
+    assert store.known_pairs(wanted + ["no-such-pair"]) == set(wanted)
+
+
+def test_pair_kinds(demo):
+    store, tables = demo
+    kinds = tables["pairs"].merge(tables["candidates"], left_on="misaligned_id", right_on="id", suffixes=("", "_m"))
+    kinds = kinds[kinds["kind"].notna()].set_index("id")["kind"].to_dict()
+    assert kinds and store.pair_kinds(list(tables["pairs"]["id"])) == kinds
+
+
+def test_pair_judge_scores(demo):
+    store, tables = demo
+    wanted = _some_pairs(tables)
+    pairs = tables["pairs"].set_index("id").loc[wanted]
+    judged = tables["judgments"].query("stage == 2")
+    scores = store.pair_judge_scores(wanted)
+    for pair_id, row in pairs.iterrows():
+        for slot in ("aligned", "misaligned"):
+            candidate = row[f"{slot}_id"]
+            mine = judged[(judged["candidate_id"] == candidate) & (judged["judge"] == row["judge"])]
+            if pd.isna(candidate) or mine.empty:
+                assert slot not in scores.get(pair_id, {})
+            else:
+                assert scores[pair_id][slot] == pytest.approx(mine["probability"].iloc[0])
+
+
+def test_pairs_with_human_status_and_human_decided_pairs(demo):
+    store, tables = demo
+    pairs = tables["pairs"]
+    for status in ("human_accepted", "human_rejected", "needs_adjudication"):
+        listed = store.pairs_with_human_status(status)
+        assert sorted(p["id"] for p in listed) == sorted(pairs[pairs["human_status"] == status]["id"])
+    decided = pairs[pairs["human_status"].isin(["human_accepted", "human_rejected"])].sort_values("id")
+    assert [p["id"] for p in store.human_decided_pairs()] == decided["id"].tolist()
+
+
+def test_candidates_of_and_judgments_of(demo):
+    store, tables = demo
+    prompt = tables["pairs"]["prompt_id"].iloc[0]
+    mine = tables["candidates"][tables["candidates"]["prompt_id"] == prompt]
+    listed = store.candidates_of([prompt])
+    assert sorted(c["id"] for c in listed) == sorted(mine["id"]) and all(c["text"] for c in listed)
+    judged = tables["judgments"][tables["judgments"]["candidate_id"].isin(mine["id"])]
+    assert len(store.judgments_of(list(mine["id"]))) == len(judged)
+
+
+def test_prompts_by_id_and_source_names(demo):
+    store, tables = demo
+    chosen = tables["prompts"].sample(4, random_state=2)
+    listed = store.prompts_by_id(list(chosen["id"]) + ["no-such-prompt"])
+    assert [p["id"] for p in listed] == chosen.sort_values("seq")["id"].tolist()
+    assert [p["text"] for p in listed] == chosen.sort_values("seq")["text"].tolist()
+    assert store.source_names() == sorted(tables["prompt_sources"]["source"].unique())
+
+
+def test_assigned_domains_and_has_labels(demo):
+    store, tables = demo
+    labeler = "imported:demo"
+    labels = _labels(tables, labeler)
+    real = labels[~labels["domain"].isin(["none", "unknown"])]
+    prompts = real["prompt_id"].drop_duplicates().head(5).tolist()
+    found = store.assigned_domains(prompts, labeler)
+    for prompt in prompts:
+        assert sorted(d for _, d, _ in found[prompt]) == sorted(real[real["prompt_id"] == prompt]["domain"])
+    assert store.has_labels(labeler) and not store.has_labels("no-such-labeler")
+
+
+def test_kept_prompt_ids(demo):
+    store, tables = demo
+    prompts = tables["prompts"]
+    kept = prompts[prompts["is_canonical"].isna() | (prompts["is_canonical"] == 1)]
+    assert store.kept_prompt_ids() == set(kept["id"]) and len(kept) < len(prompts)  # the planted near-duplicates
+
+
+def test_incomplete_pairs(demo):
+    store, tables = demo
+    pairs = tables["pairs"]
+    empty = pairs[pairs["aligned_id"].isna() | pairs["misaligned_id"].isna()].sort_values("id")
+    assert [p["id"] for p in store.incomplete_pairs("all")] == empty["id"].tolist()
+
+
+def test_pair_votes(demo):
+    store, tables = demo
+    answers = tables["annotations"].merge(tables["review_items"], left_on="item_id", right_on="id")
+    answers = answers[answers["pair_valid"].notna()]
+    expected = answers.groupby(["pair_id", "pair_valid"]).size().unstack(fill_value=0)
+    votes = store.pair_votes()
+    assert set(votes) == set(expected.index)
+    for pair_id, row in expected.iterrows():
+        assert {k: v for k, v in votes[pair_id].items() if v} == {k: int(v) for k, v in row.items() if v}
+
+
+def test_export_at(demo):
+    store, tables = demo
+    out = tables["exports"]["out"].iloc[0]
+    assert store.export_at(out) and not store.export_at(out + "-elsewhere")
