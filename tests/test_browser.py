@@ -382,6 +382,8 @@ LAYOUT_PROBLEMS = """() => {
     if (box.right > column.right + 1) problems.push(`a chart ends at ${box.right}px, its column at ${column.right}px`);
     for (const text of svg.querySelectorAll('.role-title text, .role-axis-title text, .role-legend-title text'))
       if (text.textContent.endsWith('…')) problems.push(`title cut: ${text.textContent}`);
+    for (const text of svg.querySelectorAll('.role-title text'))  // a title line wider than its chart is clipped
+      if (text.getBoundingClientRect().right > box.right + 1) problems.push(`title runs past its chart: ${text.textContent}`);
     for (const axis of svg.querySelectorAll('.role-axis-label')) {
       const labels = [...axis.querySelectorAll('text')].filter(t => t.textContent.trim())
         .map(t => [t.textContent, t.getBoundingClientRect()]);

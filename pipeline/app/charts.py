@@ -50,8 +50,8 @@ def tradeoff_chart(figures: dict, taxonomy: Taxonomy, title: str) -> alt.LayerCh
     click = alt.selection_point(name=CELL, fields=["right", "wrong"], on="click")
     base = alt.Chart(cells, title=alt.TitleParams(
         "Right on one dimension, wrong on another", anchor="start",
-        subtitle=[title, "each cell: share of the pairs labelled in both (pairs behind it); faded: fewer than "
-                         f"{MIN_INTERVAL_ITEMS} pairs, too few to read much into; click a cell"]))
+        subtitle=[title, "each cell: share of the pairs labelled in both (pairs behind it); click a cell",
+                  f"faded: fewer than {MIN_INTERVAL_ITEMS} pairs, too few to read much into"]))
     empty = base.mark_rect(stroke="white", strokeWidth=2, color="#e6e6e6").encode(x=x, y=y)  # no pair in both
     shares = base.transform_filter("isValid(datum.share)").mark_rect(stroke="white", strokeWidth=2, cursor="pointer").encode(
         x=x, y=y, color=alt.Color("share:Q", scale=alt.Scale(domain=[0, 1], scheme="blues"), title="share",
