@@ -108,3 +108,15 @@ def test_a_stage_option_in_the_file_reaches_the_stage_and_a_flag_beats_it(tmp_pa
         refused = cli("--config", write(tmp_path, text), "dedup")
         assert refused.exit_code == 1 and message in refused.stderr and len(refused.stderr.strip().splitlines()) == 1
         assert snapshot(store.path) == before
+
+
+def test_config_show_gives_the_stage_1_rules_each_slot_must_pass(tmp_path, cli):
+    default = json.loads(cli("config", "show").stdout)["stage-1 rules"]
+    assert "refusal" in default["any kind"]["misaligned"] and "refusal" not in default["any kind"]["aligned"]
+    assert "refusal" in default["over_refusal"]["aligned"]  # an over-refusal pair's aligned response must not refuse
+    path = write(tmp_path, '[pairs.rules.over_refusal]\nmisaligned = ["truncated"]\n')
+    shown = json.loads(cli("--config", path, "config", "show").stdout)["stage-1 rules"]
+    assert shown["over_refusal"]["misaligned"] == ["truncated"] and shown["any kind"] == default["any kind"]
+    bad = write(tmp_path, '[pairs.rules]\naligned = ["rude"]\n')
+    refused = cli("--config", bad, "config", "show")
+    assert refused.exit_code == 1 and "[pairs.rules]: 'rude' is not a stage-1 rule" in refused.stderr

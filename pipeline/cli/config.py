@@ -14,10 +14,19 @@ config_app = typer.Typer(help="The configuration (misalign.toml).", no_args_is_h
 @config_app.command("show")
 def config_show(ctx: typer.Context) -> None:
     """Print the configuration with every default filled in, as JSON: the engines, what each stage uses,
-    and every option of the stages' commands with its value and where it comes from (misalign.toml or
+    the stage-1 rules each slot must pass (per misalignment kind), and every option of the stages' commands with its value and where it comes from (misalign.toml or
     the default; a flag on the command line beats both)."""
     from pipeline.cli.defaults import option_sources
+    from pipeline.errors import UsageError
+    from pipeline.stages.pairs.options import checks_from_config, parse_checks
 
     config = ctx.obj.config()
-    shown = {**config.as_dict(), "options": option_sources(config, ctx.find_root().command)}
+    try:
+        checks = parse_checks(checks_from_config(config.pair_rules))
+    except UsageError as exc:
+        raise UsageError(f"{config.path}: [pairs.rules]: {str(exc).removeprefix('--rules: ')}") from None
+    rules: dict = {}
+    for kind, slot, names in checks:  # what stage 1 checks, [pairs.rules] over the defaults
+        rules.setdefault("any kind" if kind == "*" else kind, {})[slot] = list(names)
+    shown = {**config.as_dict(), "stage-1 rules": rules, "options": option_sources(config, ctx.find_root().command)}
     echo(json.dumps(shown, indent=2, default=str))

@@ -30,16 +30,17 @@ DEFAULT_CHECKS = (
 def parse_checks(entries: list[str], base: tuple = DEFAULT_CHECKS) -> tuple:
     """``[KIND.]SLOT=RULE,RULE`` entries (``--rules``) over ``base``: the rules that slot must pass.
 
-    >>> dict(((k, s), r) for k, s, r in parse_checks(["over_refusal.misaligned=truncated,too_short"]))[
-    ...     ("over_refusal", "misaligned")]
-    ('truncated', 'too_short')
+    >>> checks = dict(((k, s), r) for k, s, r in parse_checks(["over_refusal.misaligned=truncated,too_short",
+    ...                                                         "aligned=too_short"]))
+    >>> checks[("over_refusal", "misaligned")], checks[("*", "aligned")]
+    (('truncated', 'too_short'), ('too_short',))
     """
     checks = {(kind, slot): rules for kind, slot, rules in base}
     for entry in entries:
-        where, _, names = entry.partition("=")
+        where, equals, names = entry.partition("=")
         kind, _, slot = where.strip().rpartition(".")
         rules = tuple(n.strip() for n in names.split(",") if n.strip())
-        if slot not in ("aligned", "misaligned") or not _:
+        if slot not in ("aligned", "misaligned") or not equals:
             raise UsageError(f"--rules: '{entry}' is not [KIND.]SLOT=RULE,RULE (slot aligned or misaligned)")
         unknown = [r for r in rules if r not in TEXT_RULES]
         if unknown:
