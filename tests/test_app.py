@@ -528,7 +528,7 @@ def test_the_app_server_stops_on_a_signal_even_started_in_the_background(db_path
 
 def test_a_prompt_to_label_is_answered_with_domains_in_their_groups_and_revised(app_store, store, taxonomy, tmp_path):
     from pipeline.engines.config import load_config
-    from pipeline.review.label_review import LABEL_QUEUE, build_label_review
+    from pipeline.review.label_review import LABEL_QUEUE, LabelQueueOptions, build_label_review
     from pipeline.review.queues import add_annotator, add_panel
     from pipeline.stages.label import label
     from pipeline.stages.options import LabelOptions
@@ -538,7 +538,7 @@ def test_a_prompt_to_label_is_answered_with_domains_in_their_groups_and_revised(
     labeler = label(store, taxonomy, load_config(), LabelOptions(engine="embedded")).params["labeler"]
     add_panel(store, "Pacific", min_submissions=1)
     add_annotator(store, "moana", ("Pacific",))
-    build_label_review(store, taxonomy, "Pacific", labeler, size=1)
+    build_label_review(store, taxonomy, options=LabelQueueOptions("Pacific", labeler, size=1))
     at = run("pages/4_Review.py")
     at.selectbox[1].select("moana").run()
     boxes = {b.label: b for b in at.selectbox}

@@ -229,14 +229,14 @@ def test_a_push_cut_off_by_a_dead_server_resumes_without_duplicates(store, taxon
 
 def test_label_review_goes_to_argilla_and_its_answers_become_the_panels_labels(store, taxonomy, tmp_path, argilla):
     from pipeline.engines.config import load_config
-    from pipeline.review.label_review import LABEL_QUEUE, build_label_review
+    from pipeline.review.label_review import LABEL_QUEUE, LabelQueueOptions, build_label_review
     from pipeline.stages.label import LabelOptions, label
 
     seed_pairs(store, taxonomy, tmp_path)
     labeler = label(store, taxonomy, load_config(), LabelOptions(engine="embedded")).params["labeler"]
     add_panel(store, "Pacific", min_submissions=1)
     add_annotator(store, "moana", ("Pacific",), argilla_username="moana")
-    build_label_review(store, taxonomy, "Pacific", labeler, size=2)
+    build_label_review(store, taxonomy, options=LabelQueueOptions("Pacific", labeler, size=2))
     client = argilla_client(argilla.url, argilla.api_key)
     report = push(store, taxonomy, "Pacific", client, queues=(LABEL_QUEUE,), password=PASSWORD)
     assert report.kept == 2

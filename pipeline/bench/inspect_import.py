@@ -5,18 +5,20 @@ computed by :mod:`pipeline.bench.summary` like theirs.
 
 Example::
 
-    report = import_inspect_log(store, "logs/2026-11-30T12-00-00_detect_x.eval")
+    report = import_inspect_log(store, taxonomy, options=InspectImportOptions("logs/2026-11-30T12-00-00_detect_x.eval"))
     summarise(store, taxonomy, report.notes.group_id)
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 
 from pipeline.bench.options import BenchNotes
 from pipeline.bench.results import result_row
 from pipeline.errors import UsageError
 from review_store import StageReport, Store, content_id
+from taxonomy import Taxonomy
 
 TASK = "misalign/detect"
 
@@ -39,9 +41,23 @@ def read_detect_log(path: str | Path):
     return log
 
 
-def import_inspect_log(store: Store, path: str | Path) -> StageReport:
+@dataclass
+class InspectImportOptions:
+    path: str | Path | None = None  # an Inspect AI log of ``inspect eval misalign/detect`` (.eval or .json)
+
+    def check(self) -> None:
+        if self.path is None:
+            raise UsageError("bench import-inspect: no log given")
+
+
+def import_inspect_log(store: Store, taxonomy: Taxonomy | None = None, config=None,
+                       options: InspectImportOptions | None = None) -> StageReport[BenchNotes]:
     """The log's verdicts as a one-run detector benchmark on the pairs it judged; samples of pairs this
-    store does not hold are left out, named. Importing the same log again adds nothing."""
+    store does not hold are left out, named. Importing the same log again adds nothing. Reads neither
+    the taxonomy nor an engine (they are the stage contract's)."""
+    options = options or InspectImportOptions()
+    options.check()
+    path = options.path
     log = read_detect_log(path)
     args = log.eval.task_args
     threshold = float(args.get("threshold", 0.5))

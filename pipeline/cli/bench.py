@@ -138,11 +138,12 @@ def import_inspect_command(
     bootstrap: Annotated[int, typer.Option(min=1, help="Bootstrap resamples for the intervals.")] = BOOTSTRAP_SAMPLES,
 ) -> None:
     """Bring an Inspect AI run of misalign/detect into the store, as a benchmark beside misalign bench run's."""
-    from pipeline.bench.inspect_import import import_inspect_log
+    from pipeline.bench.inspect_import import InspectImportOptions
+    from pipeline.flow.registry import run_stage
 
     tax = ctx.obj.taxonomy()
     with ctx.obj.open_store(must_exist=True) as store:
-        report = import_inspect_log(store, log)
+        report = run_stage("import_inspect", store, tax, None, InspectImportOptions(log))
         _echo_results(store, tax, report, bootstrap)
 
 

@@ -121,10 +121,11 @@ def label_queue_command(
 ) -> None:
     """Queue the prompts a labelling model is least sure about (queue label_review); the panel's answers become
     the labeler human:PANEL, which 'misalign label --engine trained --train-on' can learn from."""
-    from pipeline.review.label_review import build_label_review
+    from pipeline.review.label_review import LabelQueueOptions
 
     tax = ctx.obj.taxonomy()
-    report = _on_store(ctx, lambda store: build_label_review(store, tax, panel, labeler, size, by, delta))
+    with ctx.obj.open_store(must_exist=True) as store:
+        report = run_stage("label_queue", store, tax, None, LabelQueueOptions(panel, labeler, size, by, delta))
     echo(report.summary())
 
 

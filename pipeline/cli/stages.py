@@ -378,7 +378,6 @@ def export_command(
                                            "with people's verdicts; formats jsonl, csv, parquet, hf).")] = "pairs",
 ) -> None:
     """Export curated pairs in stratified, leakage-free splits with a dataset card (or the labelled responses)."""
-    from pipeline.export.responses import export_responses
 
     try:
         parsed = tuple(float(r) for r in ratios.split(","))
@@ -393,7 +392,7 @@ def export_command(
         raise UsageError(f"--what: '{what}' is not pairs or responses")
     tax = ctx.obj.taxonomy()
     with ctx.obj.open_store(must_exist=True) as store:
-        report = run_stage("export", store, tax, None, options) if what == "pairs" else export_responses(store, options)
+        report = run_stage("export" if what == "pairs" else "export_responses", store, tax, None, options)
     echo(report.summary())
     echo_left_out(report)
     for line in report.notes.empty_splits:

@@ -7,8 +7,8 @@ are for evaluation), each beside a card saying what is in them. Texts are byte-e
 
 Example::
 
-    report = export_responses(store, ExportOptions(out=Path("labelled"), formats=("jsonl", "hf"),
-                                                   licence="cc-by-4.0"))
+    report = export_responses(store, taxonomy, options=ExportOptions(out=Path("labelled"), formats=("jsonl", "hf"),
+                                                                     licence="cc-by-4.0"))
 """
 
 from __future__ import annotations
@@ -28,6 +28,7 @@ from pipeline.text.outputs import HUB, hub_data_file
 from pipeline.text.cells import markdown_literal, spreadsheet_safe
 from pipeline.text.outputs import atomic_folder, check_folder
 from review_store import StageReport, Store, content_id
+from taxonomy import Taxonomy
 
 RESPONSE_FORMATS = ("jsonl", "csv", "parquet", "hf")
 SPLIT = "test"
@@ -50,9 +51,13 @@ def _check(options: ExportOptions) -> None:
                          f"{', '.join(RESPONSE_FORMATS)}")
 
 
-def export_responses(store: Store, options: ExportOptions) -> StageReport:
+def export_responses(store: Store, taxonomy: Taxonomy | None = None, config=None,
+                     options: ExportOptions | None = None) -> StageReport[ExportNotes]:
     """Write every labelled response with its verdict to ``options.out`` (checked before any work,
-    written beside it and renamed into place)."""
+    written beside it and renamed into place). Reads neither the taxonomy nor an engine (they are the
+    stage contract's)."""
+    if options is None:
+        raise UsageError("export: no options given (at least --out and --licence)")
     out = Path(options.out)
     _check(options)
     check_licence(options.licence)

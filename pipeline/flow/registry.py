@@ -16,7 +16,7 @@ the same, so every stage is run alike:
 >>> run_stage("pairz", store, taxonomy, config)
 Traceback (most recent call last):
 ...
-pipeline.errors.UsageError: no stage named 'pairz' (stages: ingest, label, dedup, expand, pairs, import_responses, import_pairs, queue, bench, steer, export)
+pipeline.errors.UsageError: no stage named 'pairz' (stages: ingest, label, dedup, expand, pairs, import_responses, import_pairs, queue, label_queue, bench, import_inspect, steer, export, export_responses)
 """
 
 from __future__ import annotations
@@ -82,14 +82,23 @@ STAGES: dict[str, Stage] = {stage.name: stage for stage in (
     Stage("queue", "misalign review queue", "the pairs a panel should see",
           "pipeline.review.queues:build_queues", "pipeline.review.queues:QueueOptions",
           "pipeline.review.queues:QueueNotes"),
+    Stage("label_queue", "misalign review label-queue", "the prompts a labelling model is least sure about, for a panel",
+          "pipeline.review.label_review:build_label_review", "pipeline.review.label_review:LabelQueueOptions",
+          "pipeline.review.queues:QueueNotes"),
     Stage("bench", "misalign bench run", "a model measured on the pairs or on labelled responses",
           "pipeline.bench.run:run_bench", "pipeline.bench.options:BenchOptions",
+          "pipeline.bench.options:BenchNotes"),
+    Stage("import_inspect", "misalign bench import-inspect LOG", "an Inspect AI run of misalign/detect as a benchmark",
+          "pipeline.bench.inspect_import:import_inspect_log", "pipeline.bench.inspect_import:InspectImportOptions",
           "pipeline.bench.options:BenchNotes"),
     Stage("steer", "misalign steer build", "a steering vector from aligned/misaligned pairs",
           "pipeline.steer.build:build_steering", "pipeline.steer.build:SteerOptions",
           "pipeline.steer.build:SteerNotes"),
     Stage("export", "misalign export", "curated pairs split without leakage, written with a dataset card",
           "pipeline.export.splits:export", "pipeline.export.options:ExportOptions",
+          "pipeline.export.options:ExportNotes"),
+    Stage("export_responses", "misalign export --what responses", "the labelled responses with their verdicts",
+          "pipeline.export.responses:export_responses", "pipeline.export.options:ExportOptions",
           "pipeline.export.options:ExportNotes"),
 )}
 

@@ -10,12 +10,14 @@ unsure). A prompt counts by its least sure dimension.
 
 Example, on a store labelled by ``trained:ab12`` with a panel::
 
-    build_label_review(store, taxonomy, "South Asia", "trained:ab12", size=50)
+    build_label_review(store, taxonomy, options=LabelQueueOptions("South Asia", "trained:ab12", size=50))
     submit_labels(store, taxonomy, item_id, "asha", {"safety": "None", "value": "Honesty",
                                                      "culture": "Language", "semantic_type": "relation"})
 """
 
 from __future__ import annotations
+
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -93,16 +95,33 @@ def least_sure(store: Store, taxonomy: Taxonomy, labeler: str, by: str, delta: f
             for p, (s, r) in sorted(worst.items(), key=lambda item: (-item[1][0], item[0]))]
 
 
-def build_label_review(store: Store, taxonomy: Taxonomy, panel: str, labeler: str, size: int = 50,
-                       by: str = "margin", delta: float = DELTA) -> StageReport:
-    """Queue for ``panel`` the ``size`` prompts ``labeler`` is least sure about that the panel has not
-    been asked about yet; returns the report (items queued, prompts already queued left out)."""
+@dataclass
+class LabelQueueOptions:
+    panel: str | None = None  # the panel that confirms or corrects the labels
+    labeler: str | None = None  # whose least sure prompts to queue
+    size: int = 50
+    by: str = "margin"  # or entropy
+    delta: float = DELTA
+
+    def check(self) -> None:
+        if self.panel is None or self.labeler is None:
+            raise UsageError("label review queue: give a panel and a labeler")
+        if self.by not in MEASURES:
+            raise UsageError(f"--by: '{self.by}' is not a measure ({', '.join(MEASURES)})")
+        if self.size < 1:
+            raise UsageError(f"--size must be at least 1, not {self.size}")
+
+
+def build_label_review(store: Store, taxonomy: Taxonomy, config=None,
+                       options: LabelQueueOptions | None = None) -> StageReport[QueueNotes]:
+    """Queue for ``options.panel`` the ``size`` prompts ``labeler`` is least sure about that the panel has
+    not been asked about yet; returns the report (items queued, prompts already queued left out). Reads
+    no engine (``config`` is the stage contract's)."""
+    options = options or LabelQueueOptions()
+    options.check()
+    panel, labeler, size, by, delta = options.panel, options.labeler, options.size, options.by, options.delta
     if store.panel(panel) is None:
         raise UsageError(f"no panel named '{panel}'; add it with 'misalign review panel add'")
-    if by not in MEASURES:
-        raise UsageError(f"--by: '{by}' is not a measure ({', '.join(MEASURES)})")
-    if size < 1:
-        raise UsageError(f"--size must be at least 1, not {size}")
     candidates = least_sure(store, taxonomy, labeler, by, delta)
     if not candidates:
         known = ", ".join(store.labelers_with_labels()) or "none yet"
