@@ -175,6 +175,8 @@ class Store(PromptQueries, LabelQueries, DedupQueries, EngineCacheQueries, Expan
         """Give the space of deleted rows back to the file system (SQLite keeps it otherwise). Returns the
         file's bytes after."""
         self.db.execute("VACUUM")
+        # in WAL mode the vacuumed pages sit in the log until a checkpoint: write them to the file first
+        self.db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
         return Path(self.path).stat().st_size
 
     # -- stage runs ---------------------------------------------------------------------------

@@ -236,3 +236,71 @@ def test_every_public_store_method_says_what_it_does():
     undocumented = [name for name, method in inspect.getmembers(Store, inspect.isfunction)
                     if not name.startswith("_") and not (method.__doc__ or "").strip()]
     assert not undocumented, undocumented
+
+
+def _two_prompts(store):
+    with store.transaction():
+        store.add_prompts([{"id": "p1", "text": "How do I bake bread?", "origin": "seed"},
+                           {"id": "p2", "text": "Which festival is in May?", "origin": "seed"}], created_at="2026-12-01")
+
+
+def test_engine_cache_and_text_vectors_keep_the_first_answer(store):
+    row = {"key": "k1", "backend": "hf", "model": "m", "kind": "generate", "request": "{}", "response": '{"a": 1}'}
+    with store.transaction():
+        assert store.add_cached_responses([row]) == 1
+        assert store.add_cached_responses([{**row, "response": '{"a": 2}'}]) == 0  # a repeat keeps what it had
+        store.add_text_vectors([(7, b"\x00\x01"), (7, b"\xff"), (8, b"\x02")])
+    assert store.cached_responses(["k1", "k2"]) == {"k1": '{"a": 1}'}
+    assert store.text_vectors([7, 8, 9]) == {7: b"\x00\x01", 8: b"\x02"}
+
+
+def test_fingerprints_are_set_read_back_and_forgotten_with_the_dedup_settings(store):
+    _two_prompts(store)
+    assert [p["id"] for batch in store.prompts_to_fingerprint() for p in batch] == ["p1", "p2"]
+    with store.transaction():
+        store.set_fingerprints([("p1", -5), ("p2", None)])  # p2: too short to fingerprint
+        store.apply_dedup([("p1", "p1"), ("p2", "p2")], [], {"tau": 3})
+    assert list(store.prompts_to_fingerprint()) == [] and store.kept_fingerprints() == [("p1", -5)]
+    assert store.dedup_params() == {"tau": 3}
+    with store.transaction():
+        store.reset_dedup({"tau": 4})
+    assert [p["id"] for batch in store.prompts_to_fingerprint() for p in batch] == ["p1", "p2"]
+    assert store.kept_fingerprints() == [] and store.dedup_params() == {"tau": 4}
+
+
+def test_label_failures_are_counted_and_replaced_labels_are_exactly_the_new_ones(store):
+    _two_prompts(store)
+    with store.transaction():
+        store.add_labeler({"name": "human:Pacific", "engine": "human", "created_at": "2026-12-01"})
+        store.add_labels([{"prompt_id": p, "dimension": "safety", "domain": "none", "probability": 1.0,
+                           "labeler": "human:Pacific"} for p in ("p1", "p2")])
+        store.add_label_failures([{"prompt_id": "p1", "dimension": "value", "labeler": "hf:x", "raw": "??",
+                                   "reason": "unusable_answer", "created_at": "2026-12-01"}])
+        store.replace_labels("human:Pacific", ["p1"], [
+            {"prompt_id": "p1", "dimension": "culture", "domain": "culture.festivals", "probability": 1.0,
+             "labeler": "human:Pacific"}], [])
+    assert store.label_failure_counts() == {"hf:x": {"unusable_answer": 1}}
+    assert sorted(store.assigned_labels("human:Pacific")) == [
+        ("p1", "culture", "culture.festivals", 1.0), ("p2", "safety", "none", 1.0)]  # p2 untouched
+
+
+def test_expansion_rounds_count_up_per_domain_and_labeler(store):
+    assert store.next_expansion_round("culture.festivals", "x") == 0
+    with store.transaction():
+        store.add_expansion_candidates([{"id": f"c{r}", "domain": "culture.festivals", "text": "t", "status": "exists",
+                                         "generator": "g", "labeler": "x", "round": r, "created_at": "now"}
+                                        for r in (0, 1)])
+    assert store.next_expansion_round("culture.festivals", "x") == 2
+    assert store.next_expansion_round("culture.festivals", "y") == 0
+
+
+def test_table_bytes_and_vacuum_give_space_back(store):
+    _two_prompts(store)
+    with store.transaction():
+        store.add_text_vectors([(i, bytes(4096)) for i in range(200)])
+    assert store.table_bytes()["text_vectors"] > 200 * 4096
+    before = store.vacuum()
+    assert before == Path(store.path).stat().st_size > 200 * 4096  # the file's bytes, the log written into it
+    with store.transaction():
+        store.db.execute("DELETE FROM text_vectors")
+    assert store.vacuum() < before - 200 * 4096 and store.table_bytes().get("text_vectors", 0) < 4 * 4096
