@@ -236,8 +236,8 @@ def import_responses(store: Store, taxonomy: Taxonomy, config=None,
                                      for r in rows)
             report.kept = store.add_responses(responses)
         verdicts = Counter(r["verdict"] for r in responses)
-        report.notes = ImportResponsesNotes(
-            left_out=report.notes.left_out, rows=len(rows), new_prompts=new_prompts, aligned=verdicts["aligned"],
-            misaligned=verdicts["misaligned"], already_stored=len(responses) - report.kept,
-            models=len({r["model"] for r in responses}))
+        notes = report.notes  # the left-out rows are already in it
+        notes.rows, notes.new_prompts, notes.already_stored = len(rows), new_prompts, len(responses) - report.kept
+        notes.aligned, notes.misaligned = verdicts["aligned"], verdicts["misaligned"]
+        notes.models = len({r["model"] for r in responses})
     return report
