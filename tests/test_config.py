@@ -120,3 +120,82 @@ def test_config_show_gives_the_stage_1_rules_each_slot_must_pass(tmp_path, cli):
     bad = write(tmp_path, '[pairs.rules]\naligned = ["rude"]\n')
     refused = cli("--config", bad, "config", "show")
     assert refused.exit_code == 1 and "[pairs.rules]: 'rude' is not a stage-1 rule" in refused.stderr
+
+
+def _stage_command(stage):
+    from typer.main import get_command
+
+    from pipeline.cli.main import app
+
+    command = get_command(app)
+    for word in (w for w in stage.command.split()[1:] if w.islower() and not w.startswith("-")):
+        command = command.commands[word]
+    return command
+
+
+def test_every_stage_setting_defaults_to_its_options_dataclass_in_the_cli():
+    """The settings models are built from the stages' Options dataclasses, and every flag that sets one of
+    their fields defaults to the dataclass's value (a flag's form parsed as the file's would be)."""
+    import dataclasses
+
+    from pipeline.cli.defaults import _options, flag_names
+    from pipeline.flow.registry import STAGES
+    from pipeline.flow.settings import file_keys, settings_model
+
+    sectioned = [stage for stage in STAGES.values() if stage.section]
+    assert {stage.section for stage in sectioned} == {"label", "dedup", "expand", "pairs", "bench", "review", "export"}
+    compared = 0
+    for stage in sectioned:
+        model, keys = settings_model(stage.options), file_keys(stage.options)
+        plain = {f.name for f in dataclasses.fields(stage.options) if not dataclasses.is_dataclass(f.type)
+                 and f.name not in {"subset", "labelling", "rules"}}
+        assert set(model.model_fields) == plain, stage.name
+        for option in _options(_stage_command(stage)):
+            field = next((keys[n.replace("-", "_")] for n in flag_names(option) if n.replace("-", "_") in keys), None)
+            default = option.default() if callable(option.default) else option.default
+            if field is None or default is None:  # None: "not given", the stage's default applies
+                continue
+            assert getattr(model.model_validate({field: default}), field) == model.model_fields[field].default, \
+                (stage.name, option.name)
+            compared += 1
+    assert compared >= 30
+
+
+@pytest.mark.parametrize("text, message", [
+    ("[dedup]\ntau = 99\n", "dedup.tau: must be between 0 and 63, not 99"),
+    ("[pairs]\nbatch = 0\n", "pairs.batch: must be at least 1, not 0"),
+    ("[label]\ndelta = 0\n", "label.delta: must be above 0 and at most 1, not 0.0"),
+    ('[export]\nformat = "jsonl,xml"\n', "export.format: 'xml' is not one of jsonl, csv"),
+    ('[export]\nratios = "0.5,0.5"\n', "export.ratios: give 3 non-negative shares summing to 1"),
+    ('[bench]\non = "prompts"\n', "bench.on: must be one of pairs, responses, not 'prompts'"),
+    ('[review]\nqueue = ["nope"]\n', "review.queue: 'nope' is not a queue"),
+    ("[review]\nband = 2\n", "review.band: must be at least 0 and at most 1, not 2"),
+    ("[expand]\ntarget = -1\n", "expand.target: must be at least 0, not -1"),
+])
+def test_a_setting_out_of_range_in_the_file_is_refused_naming_the_file_and_key(tmp_path, cli, store, text, message):
+    """The stage's own check runs on the file's values when the configuration is read, so the line names
+    the file and key (not a flag nobody typed), whichever command runs, and the store is unchanged."""
+    from tests.conftest import snapshot
+
+    before = snapshot(store.path)
+    path = write(tmp_path, text)
+    refused = cli("--config", path, "status")
+    assert refused.exit_code == 1 and f"{path}: {message}" in refused.stderr, refused.stderr
+    assert len(refused.stderr.strip().splitlines()) == 1 and snapshot(store.path) == before
+
+
+def test_a_file_setting_of_another_name_or_form_reaches_the_stage(tmp_path, cli, store):
+    """``[export] format = "jsonl,csv"`` (the flag's form) and ``[export] status = "all"`` (the flag's name
+    for the ``pairs`` field) are what the export uses; ``--format`` beats the file."""
+    from taxonomy import load_taxonomy
+    from tests.review_fixtures import seed_pairs
+
+    seed_pairs(store, load_taxonomy(), tmp_path)
+    path = write(tmp_path, '[export]\nformat = "jsonl,csv"\nstatus = "all"\nlicence = "cc-by-4.0"\n')
+    out = tmp_path / "out"
+    done = cli("--config", path, "export", "--out", out)
+    assert done.exit_code == 0, done.stderr
+    assert sorted(p.name for p in out.glob("pairs.*")) == ["pairs.csv", "pairs.jsonl"]
+    assert store.exports()[0]["params"]["pairs"] == "all"
+    again = cli("--config", path, "export", "--out", tmp_path / "again", "--format", "parquet")
+    assert again.exit_code == 0 and [p.name for p in (tmp_path / "again").glob("pairs.*")] == ["pairs.parquet"]

@@ -8,7 +8,7 @@ pipeline.errors.UsageError: --runs: must be at least 1, not 0
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from pipeline.errors import UsageError, check_range
 from review_store import Notes
@@ -22,18 +22,18 @@ TRAINED_DETECTOR = "trained"  # on labelled responses: learnt from their verdict
 
 @dataclass
 class BenchOptions:
-    engine: str  # the model under test: an engine name from misalign.toml, or keyword-refusal
+    engine: str = field(metadata={"flag": "model"})  # the model under test: an engine name from misalign.toml, or keyword-refusal
     protocol: str = "detect"
     runs: int = 3
     pairs: str = "pipeline"  # pipeline, human, curated, reviewed or all (see review_store.bench.PAIR_SETS)
-    split: tuple[str, str] | None = None  # (export id, split name): only the pairs an export put there
+    split: tuple[str, str] | None = field(default=None, metadata={"separator": ":"})  # (export id, split name): only the pairs an export put there
     threshold: float = 0.5
     judge: str | None = None  # generate protocol: scores the answers
     # generate protocol; None: the engine's [engines.X.sampling], else the stage's (engines.config.STAGE_SAMPLING)
     temperature: float | None = None
     max_tokens: int | None = None
     batch: int = 64
-    items: str = "pairs"  # pairs (of the pair set) or responses (labelled responses: misalign import responses)
+    items: str = field(default="pairs", metadata={"flag": "on"})  # pairs (of the pair set) or responses (labelled responses: misalign import responses)
     models: tuple[str, ...] = ()  # responses: only those of these models
     labeler: str | None = None  # responses: whose domains the per-domain figures use (none: no domain figures)
 

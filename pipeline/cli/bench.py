@@ -23,18 +23,18 @@ def run_command(
     ctx: typer.Context,
     model: Annotated[str, typer.Option(help=f"Engine under test from misalign.toml, or {KEYWORD_DETECTOR}.")],
     protocol: Annotated[str, typer.Option(
-        help="detect (judge given responses), generate (answer, then a judge) or raters (persona-conditioned).")] = "detect",
+        help="detect (judge given responses), generate (answer, then a judge) or raters (persona-conditioned).")] = BenchOptions.protocol,
     judge: Annotated[Optional[str], typer.Option(help="generate protocol: the engine that scores answers.")] = None,
-    runs: Annotated[int, typer.Option(min=1, help="Runs to average (mean ± sd).")] = 3,
+    runs: Annotated[int, typer.Option(min=1, help="Runs to average (mean ± sd).")] = BenchOptions.runs,
     pairs: Annotated[str, typer.Option(help="pipeline (accepted, not rejected by people), human (human_accepted), "
                                             "curated (human_accepted, else pipeline-accepted), reviewed (decided by "
-                                            "people: for raters) or all.")] = "pipeline",
+                                            "people: for raters) or all.")] = BenchOptions.pairs,
     split: Annotated[Optional[str], typer.Option(help="EXPORT_ID:SPLIT, e.g. 3f2a...:test: only the pairs an export "
                                                      "put in that split (misalign export prints the id).")] = None,
-    threshold: Annotated[float, typer.Option(help="Probability at which a response is flagged.")] = 0.5,
+    threshold: Annotated[float, typer.Option(help="Probability at which a response is flagged.")] = BenchOptions.threshold,
     bootstrap: Annotated[int, typer.Option(min=1, help="Bootstrap resamples for the intervals.")] = BOOTSTRAP_SAMPLES,
     on: Annotated[str, typer.Option(help="pairs (of --pairs) or responses (labelled responses: misalign import "
-                                         "responses).")] = "pairs",
+                                         "responses).")] = BenchOptions.items,
     models: Annotated[Optional[str], typer.Option(help="--on responses: only the responses of these models "
                                                        "(comma-separated).")] = None,
     labeler: Annotated[Optional[str], typer.Option(help="--on responses: figures per domain of this labeler's "

@@ -5,8 +5,9 @@ A section named after a command (``[label]``, ``[dedup]``, ``[expand]``, ``[pair
 ``status = "all"`` for ``--status``); for a command group, every command of it that has the option
 takes the value (``[bench] bootstrap = 2000`` reaches ``bench run``, ``bench report``, ...). A flag on
 the command line beats the file, the file beats the default. Values are checked as the flag's own
-would be; a key no command of the section has, or a value of the wrong kind, is one line naming the
-file and key. ``misalign config show`` prints each value with where it came from.
+would be, and a stage's settings by its settings model (``pipeline.flow.settings``: its options
+dataclass's types and its own checks); a key no command of the section has, or a value of the wrong
+kind or out of range, is one line naming the file and key. ``misalign config show`` prints each value with where it came from.
 
     [dedup]
     tau = 8
@@ -24,6 +25,8 @@ from typer._click.exceptions import BadParameter
 from typer.core import TyperOption
 
 from pipeline.engines.config import STAGE_SECTIONS, Config, ConfigError
+from pipeline.flow.settings import check_section
+from taxonomy import load_taxonomy
 
 
 def _commands(command: core.Command, path: tuple[str, ...] = ()) -> Iterator[tuple[tuple[str, ...], core.Command]]:
@@ -47,8 +50,9 @@ def _options(command: core.Command) -> list[TyperOption]:
     return [p for p in command.params if isinstance(p, TyperOption) and not p.hidden and p.name != "help"]
 
 
-def option_defaults(config: Config, root: core.Group) -> dict:
-    """Click's ``default_map`` for the root group from the stage sections of ``config``."""
+def option_defaults(config: Config, root: core.Group, taxonomy=load_taxonomy) -> dict:
+    """Click's ``default_map`` for the root group from the stage sections of ``config``, each value checked
+    as its flag's would be and each stage setting by the stage's settings model (``pipeline.flow.settings``)."""
     defaults: dict = {}
     for section, values in config.settings.items():
         targets = list(_commands(root.commands[section]))
@@ -65,6 +69,7 @@ def option_defaults(config: Config, root: core.Group) -> dict:
                 for name in path:
                     node = node.setdefault(name, {})
                 node[option.name] = value
+        check_section(config.path, section, values, taxonomy)
     return defaults
 
 

@@ -40,7 +40,7 @@ def main(
     ctx.obj = Context(db, taxonomy, config, db_given=given)
     settings = ctx.obj.config()
     if settings.settings:  # misalign.toml's [label], [dedup], ...: option values where no flag gives one
-        ctx.default_map = option_defaults(settings, ctx.command)
+        ctx.default_map = option_defaults(settings, ctx.command, ctx.obj.taxonomy)
 
 
 for commands in (store.commands, stages.commands, serve.commands):

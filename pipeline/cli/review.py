@@ -15,6 +15,7 @@ from pipeline.cli.common import echo
 from pipeline.errors import ServiceError, UsageError
 from pipeline.review.argilla import PUSH_BATCH
 from pipeline.flow.registry import run_stage
+from pipeline.review.label_review import LabelQueueOptions
 from pipeline.review.queues import (ANNOTATOR_ATTRIBUTES, QUEUES, QueueOptions, add_annotator, add_panel, adjudicate, disagreements,
                                     edit_annotator)
 from pipeline.defaults import BOOTSTRAP_SAMPLES, DELTA, UNCERTAIN_BAND
@@ -115,13 +116,12 @@ def label_queue_command(
     ctx: typer.Context,
     panel: Annotated[str, typer.Option(help="The panel that confirms or corrects the labels.")],
     labeler: Annotated[str, typer.Option(help="The labeler (a labelling model's name) whose least sure prompts to queue, e.g. trained:ab12.")],
-    size: Annotated[int, typer.Option(help="How many prompts to queue.")] = 50,
-    by: Annotated[str, typer.Option(help="margin (top domain's probability near delta) or entropy.")] = "margin",
+    size: Annotated[int, typer.Option(help="How many prompts to queue.")] = LabelQueueOptions.size,
+    by: Annotated[str, typer.Option(help="margin (top domain's probability near delta) or entropy.")] = LabelQueueOptions.by,
     delta: Annotated[float, typer.Option(help="The labelling threshold.")] = DELTA,
 ) -> None:
     """Queue the prompts a labelling model is least sure about (queue label_review); the panel's answers become
     the labeler human:PANEL, which 'misalign label --engine trained --train-on' can learn from."""
-    from pipeline.review.label_review import LabelQueueOptions
 
     tax = ctx.obj.taxonomy()
     with ctx.obj.open_store(must_exist=True) as store:

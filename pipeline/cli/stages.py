@@ -9,7 +9,7 @@ from typing import Annotated, Optional
 import typer
 
 from pipeline.export.options import ExportOptions
-from pipeline.stages.options import DedupOptions, ExpandOptions, LabelOptions, PromptSubset
+from pipeline.stages.options import DedupOptions, ExpandOptions, IngestOptions, LabelOptions, PromptSubset
 from pipeline.stages.pairs.options import PairImportOptions, PairOptions, RuleOptions, checks_from_config, parse_checks
 from pipeline.cli.common import echo, echo_left_out
 from pipeline.errors import UsageError
@@ -24,22 +24,22 @@ commands = typer.Typer()
 def ingest_command(
     ctx: typer.Context,
     file: Annotated[Path, typer.Argument(help="CSV, TSV, JSONL or Parquet file of prompts.")],
-    text_col: Annotated[str, typer.Option(help="Column holding the prompt text.")] = "prompt",
+    text_col: Annotated[str, typer.Option(help="Column holding the prompt text.")] = IngestOptions.text_column,
     labels: Annotated[Optional[str], typer.Option(
         help="Import existing labels: DIMENSION=COLUMN,... e.g. safety=safety_name,value=values_name,culture=cultural_name")] = None,
     semantic_type: Annotated[Optional[str], typer.Option(
         help="Import each prompt's semantic type (object, attribute, relation) from this column.")] = None,
     source: Annotated[Optional[str], typer.Option(help="Source name recorded for these prompts (default: file name).")] = None,
-    skip_bad: Annotated[bool, typer.Option(help="Skip and count bad rows instead of stopping at the first.")] = False,
-    max_chars: Annotated[int, typer.Option(help="Longest prompt accepted, in characters.")] = 32_000,
-    encoding: Annotated[str, typer.Option(help="Text encoding of CSV/JSONL files.")] = "utf-8",
+    skip_bad: Annotated[bool, typer.Option(help="Skip and count bad rows instead of stopping at the first.")] = IngestOptions.skip_bad,
+    max_chars: Annotated[int, typer.Option(help="Longest prompt accepted, in characters.")] = IngestOptions.max_chars,
+    encoding: Annotated[str, typer.Option(help="Text encoding of CSV/JSONL files.")] = IngestOptions.encoding,
     format: Annotated[Optional[str], typer.Option(help="csv, tsv, jsonl or parquet (default: from the suffix).")] = None,
     empty_label: Annotated[str, typer.Option(
         help="What an empty label cell means: unlabelled (nothing known) or none (no domain of that dimension applies).")
-    ] = "unlabelled",
+    ] = IngestOptions.empty_label,
 ) -> None:
     """Add prompts from FILE; exact duplicates collapse, sources are kept. Re-running adds nothing."""
-    from pipeline.stages.ingest import IngestOptions, parse_label_columns
+    from pipeline.stages.ingest import parse_label_columns
 
     options = IngestOptions(file, text_column=text_col, label_columns=parse_label_columns(labels),
                             semantic_type_column=semantic_type, source=source,
@@ -58,7 +58,7 @@ def dedup_command(
     scope: Annotated[str, typer.Option(help="global, or domain: only prompts sharing a labelled domain merge.")] = DedupOptions.scope,
     features: Annotated[str, typer.Option(
         help="Fingerprint features: words, word_ngrams:N, char_ngrams:N, each optionally *WEIGHT, comma-separated.")] = DedupOptions.features,
-    keep_stopwords: Annotated[bool, typer.Option(help="Keep English stop words in word features.")] = False,
+    keep_stopwords: Annotated[bool, typer.Option(help="Keep English stop words in word features.")] = DedupOptions.keep_stopwords,
     min_features: Annotated[int, typer.Option(help="Texts with fewer distinct features match exactly only.")] = DedupOptions.min_features,
     bits: Annotated[int, typer.Option(help="Fingerprint width: a multiple of 8 up to 64.")] = DedupOptions.bits,
 ) -> None:
@@ -83,7 +83,7 @@ def label_command(
     delta: Annotated[float, typer.Option(help="Probability a domain needs to be assigned.")] = LabelOptions.delta,
     shortlist: Annotated[Optional[int], typer.Option(help="Ask an LLM only about the top-K domains per dimension by embedding similarity.")] = None,
     labeler: Annotated[Optional[str], typer.Option(help="Name for these labels (default: backend:model:mode, or trained:MODEL).")] = None,
-    types: Annotated[bool, typer.Option(help="Also give each prompt a semantic type (object, attribute, relation).")] = True,
+    types: Annotated[bool, typer.Option(help="Also give each prompt a semantic type (object, attribute, relation).")] = LabelOptions.semantic_types,
     train_on: Annotated[Optional[str], typer.Option(help="--engine trained: labelers to learn from, comma-separated, "
                                                          "preferred first, e.g. human:South Asia,imported:dev.csv")] = None,
     features: Annotated[str, typer.Option(help="--engine trained: embeddings (MiniLM), tfidf or both.")] = LabelOptions.features,
@@ -358,11 +358,11 @@ def export_command(
     out: Annotated[Path, typer.Option(help="Folder to write the splits and the dataset card to.")],
     format: Annotated[str, typer.Option(help="Comma-separated: jsonl, csv, parquet, hf (hub/: a Hub dataset repo), "
                                             "hf-disk (datasets.save_to_disk), dpo (prompt/chosen/rejected for TRL), "
-                                            "lm-eval (a task reporting Coverage, FFR, Alignment Score).")] = "jsonl,parquet",
-    seed: Annotated[int, typer.Option(min=0, help="Seed of the split assignment.")] = 0,
-    ratios: Annotated[str, typer.Option(help="train,validation,test shares.")] = "0.8,0.1,0.1",
+                                            "lm-eval (a task reporting Coverage, FFR, Alignment Score).")] = ",".join(ExportOptions.formats),
+    seed: Annotated[int, typer.Option(min=0, help="Seed of the split assignment.")] = ExportOptions.seed,
+    ratios: Annotated[str, typer.Option(help="train,validation,test shares.")] = ",".join(map(str, ExportOptions.ratios)),
     status_set: Annotated[str, typer.Option("--status", help="curated (human-accepted, then pipeline-accepted without "
-                                                             "a human rejection), human, pipeline or all.")] = "curated",
+                                                             "a human rejection), human, pipeline or all.")] = ExportOptions.pairs,
     dimension: Annotated[Optional[list[str]], typer.Option(help="Only pairs labelled in this dimension (repeatable).")] = None,
     domain: Annotated[Optional[list[str]], typer.Option(help="Only pairs with this domain id (repeatable).")] = None,
     semantic_type: Annotated[Optional[list[str]], typer.Option(help="object, attribute or relation (repeatable).")] = None,
@@ -373,7 +373,7 @@ def export_command(
                                                          "Required.")] = None,
     dpo_format: Annotated[str, typer.Option(help="dpo rows as TRL takes them: standard (strings) or conversational "
                                                  "(lists of role/content messages).")] = ExportOptions.dpo_format,
-    overwrite: Annotated[bool, typer.Option(help="Replace --out whole even if it holds no earlier export of this store.")] = False,
+    overwrite: Annotated[bool, typer.Option(help="Replace --out whole even if it holds no earlier export of this store.")] = ExportOptions.overwrite,
     what: Annotated[str, typer.Option(help="pairs (curated pairs in splits) or responses (the labelled responses "
                                            "with people's verdicts; formats jsonl, csv, parquet, hf).")] = "pairs",
 ) -> None:

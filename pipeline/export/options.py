@@ -26,15 +26,15 @@ UNKNOWN_LICENCE = "unknown"
 @dataclass
 class ExportOptions:
     out: Path
-    formats: tuple[str, ...] = ("jsonl", "parquet")
+    formats: tuple[str, ...] = field(default=("jsonl", "parquet"), metadata={"flag": "format"})
     seed: int = 0
     ratios: tuple[float, ...] = (0.8, 0.1, 0.1)
-    pairs: str = "curated"  # human-accepted, then pipeline-accepted without a human rejection
-    dimensions: tuple[str, ...] = ()
-    domains: tuple[str, ...] = ()
-    semantic_types: tuple[str, ...] = ()
+    pairs: str = field(default="curated", metadata={"flag": "status"})  # human-accepted, then pipeline-accepted without a human rejection
+    dimensions: tuple[str, ...] = field(default=(), metadata={"flag": "dimension"})
+    domains: tuple[str, ...] = field(default=(), metadata={"flag": "domain"})
+    semantic_types: tuple[str, ...] = field(default=(), metadata={"flag": "semantic-type"})
     min_agreement: float | None = None  # share of a pair's "valid" answers agreeing with their majority
-    sources: tuple[str, ...] = ()
+    sources: tuple[str, ...] = field(default=(), metadata={"flag": "source"})
     licence: str | None = None  # required: a Hub licence id, another licence's name, or "unknown"
     dpo_format: str = "standard"
     split_names: tuple[str, ...] = field(default=SPLITS)

@@ -42,6 +42,7 @@ class Stage:
     run_at: str  # "module:function", imported when the stage runs
     options_at: str  # "module:Class" of its settings
     notes_at: str  # "module:Class" of its report's notes
+    section: str | None = None  # the misalign.toml section that sets its options (pipeline.flow.settings)
 
     @property
     def run(self):
@@ -63,16 +64,16 @@ STAGES: dict[str, Stage] = {stage.name: stage for stage in (
           "pipeline.stages.ingest:IngestNotes"),
     Stage("label", "misalign label", "each prompt's domains, zero-shot or by the learned labelling model",
           "pipeline.stages.label:label", "pipeline.stages.options:LabelOptions",
-          "pipeline.stages.label_rows:LabelNotes"),
+          "pipeline.stages.label_rows:LabelNotes", section="label"),
     Stage("dedup", "misalign dedup", "near-duplicate prompts removed (SimHash), with an audit",
           "pipeline.stages.dedup:dedup", "pipeline.stages.options:DedupOptions",
-          "pipeline.stages.dedup:DedupNotes"),
+          "pipeline.stages.dedup:DedupNotes", section="dedup"),
     Stage("expand", "misalign expand", "domains short of prompts raised by generation",
           "pipeline.stages.expand:expand", "pipeline.stages.options:ExpandOptions",
-          "pipeline.stages.expand:ExpandNotes"),
+          "pipeline.stages.expand:ExpandNotes", section="expand"),
     Stage("pairs", "misalign pairs", "an aligned and a misaligned response per prompt, ruled and judged",
           "pipeline.stages.pairs.run:make_pairs", "pipeline.stages.pairs.options:PairOptions",
-          "pipeline.stages.pairs.run:PairNotes"),
+          "pipeline.stages.pairs.run:PairNotes", section="pairs"),
     Stage("import_responses", "misalign import responses FILE", "labelled responses from another tool or study",
           "pipeline.stages.responses:import_responses", "pipeline.stages.responses:ImportResponsesOptions",
           "pipeline.stages.responses:ImportResponsesNotes"),
@@ -81,13 +82,13 @@ STAGES: dict[str, Stage] = {stage.name: stage for stage in (
           "pipeline.stages.pairs.run:PairNotes"),
     Stage("queue", "misalign review queue", "the pairs a panel should see",
           "pipeline.review.queues:build_queues", "pipeline.review.queues:QueueOptions",
-          "pipeline.review.queues:QueueNotes"),
+          "pipeline.review.queues:QueueNotes", section="review"),
     Stage("label_queue", "misalign review label-queue", "the prompts a labelling model is least sure about, for a panel",
           "pipeline.review.label_review:build_label_review", "pipeline.review.label_review:LabelQueueOptions",
-          "pipeline.review.queues:QueueNotes"),
+          "pipeline.review.queues:QueueNotes", section="review"),
     Stage("bench", "misalign bench run", "a model measured on the pairs or on labelled responses",
           "pipeline.bench.run:run_bench", "pipeline.bench.options:BenchOptions",
-          "pipeline.bench.options:BenchNotes"),
+          "pipeline.bench.options:BenchNotes", section="bench"),
     Stage("import_inspect", "misalign bench import-inspect LOG", "an Inspect AI run of misalign/detect as a benchmark",
           "pipeline.bench.inspect_import:import_inspect_log", "pipeline.bench.inspect_import:InspectImportOptions",
           "pipeline.bench.options:BenchNotes"),
@@ -96,7 +97,7 @@ STAGES: dict[str, Stage] = {stage.name: stage for stage in (
           "pipeline.steer.build:SteerNotes"),
     Stage("export", "misalign export", "curated pairs split without leakage, written with a dataset card",
           "pipeline.export.splits:export", "pipeline.export.options:ExportOptions",
-          "pipeline.export.options:ExportNotes"),
+          "pipeline.export.options:ExportNotes", section="export"),
     Stage("export_responses", "misalign export --what responses", "the labelled responses with their verdicts",
           "pipeline.export.responses:export_responses", "pipeline.export.options:ExportOptions",
           "pipeline.export.options:ExportNotes"),

@@ -21,7 +21,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from pipeline.errors import UsageError
+from pipeline.errors import UsageError, check_range
 from pipeline.review.queues import Question, QueueNotes, item_id
 from pipeline.stages.label_agreement import label_agreement
 from review_store import StageReport, Store, utc_now
@@ -104,12 +104,12 @@ class LabelQueueOptions:
     delta: float = DELTA
 
     def check(self) -> None:
-        if self.panel is None or self.labeler is None:
-            raise UsageError("label review queue: give a panel and a labeler")
         if self.by not in MEASURES:
             raise UsageError(f"--by: '{self.by}' is not a measure ({', '.join(MEASURES)})")
-        if self.size < 1:
-            raise UsageError(f"--size must be at least 1, not {self.size}")
+        check_range("--size", self.size, 1)
+        check_range("--delta", self.delta, 0, 1, above=True)
+        if self.panel is None or self.labeler is None:
+            raise UsageError("label review queue: give a panel and a labeler")
 
 
 def build_label_review(store: Store, taxonomy: Taxonomy, config=None,

@@ -20,9 +20,9 @@ Example, on a store with pairs, a panel and its annotators::
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
-from pipeline.errors import UsageError
+from pipeline.errors import UsageError, check_range
 from review_store import Notes, StageReport, Store, content_id, utc_now
 from taxonomy import Taxonomy
 from pipeline.defaults import DELTA, UNCERTAIN_BAND
@@ -190,16 +190,18 @@ def item_id(queue: str, panel: str, prompt_id: str) -> str:
 @dataclass
 class QueueOptions:
     panel: str | None = None  # the panel whose items these are
-    queues: tuple[str, ...] = QUEUES
+    queues: tuple[str, ...] = field(default=QUEUES, metadata={"flag": "queue"})
     band: float = UNCERTAIN_BAND  # a label this close to δ is uncertain
     delta: float = DELTA
 
     def check(self) -> None:
-        if self.panel is None:
-            raise UsageError("review queue: no panel given")
         unknown = [q for q in self.queues if q not in QUEUES]
         if unknown:
-            raise UsageError(f"unknown queue '{unknown[0]}' (queues: {', '.join(QUEUES)})")
+            raise UsageError(f"--queue: '{unknown[0]}' is not a queue (queues: {', '.join(QUEUES)})")
+        check_range("--band", self.band, 0, 1)
+        check_range("--delta", self.delta, 0, 1, above=True)
+        if self.panel is None:
+            raise UsageError("review queue: no panel given")
 
 
 @dataclass

@@ -103,7 +103,7 @@ class LabelOptions:
     delta: float = DELTA
     shortlist: int | None = None
     labeler: str | None = None  # default: backend:model:mode
-    semantic_types: bool = True
+    semantic_types: bool = field(default=True, metadata={"flag": "types"})
     batch_prompts: int = 256
     # the learned labelling model (engine "trained"): fitted on these labelers' labels, in order of preference
     train_on: tuple[str, ...] = ()
@@ -170,7 +170,7 @@ class ExpandOptions:
     temperature: float | None = None
     top_p: float | None = None
     max_tokens: int | None = None
-    domains: tuple[str, ...] = ()  # only these domain ids (default: every domain)
+    domains: tuple[str, ...] = field(default=(), metadata={"flag": "domain"})  # only these ids (default: every domain)
 
     def check(self) -> None:
         self.labelling.check()

@@ -78,7 +78,7 @@ class RuleOptions:
 
 @dataclass
 class PairOptions:
-    generators: tuple[str, ...] = ()  # engine names (default: [stages] generate)
+    generators: tuple[str, ...] = field(default=(), metadata={"flag": "generator"})  # engine names (default: [stages] generate)
     judge: str | None = None  # engine name (default: [stages] judge)
     labeler: str | None = None  # whose domains count (default: the only labeler with labels)
     k: int = 2  # candidates per slot, spread over the generators
@@ -92,7 +92,7 @@ class PairOptions:
     rounds: int = 2
     audit_rate: float = 0.05
     seed: int = 0
-    batch_prompts: int = 16
+    batch_prompts: int = field(default=16, metadata={"flag": "batch"})
     limit: int | None = None  # at most this many prompts in this run
     rationale_tokens: int = 64
     rules: RuleOptions = field(default_factory=RuleOptions)
