@@ -39,11 +39,21 @@ class PromptQueries:
     db: sqlite_utils.Database
 
     def source_names(self) -> list[str]:
-        """Every source prompts were read from (a file's name, or the name ingest was given)."""
+        """Every source prompts were read from (a file's name, or the name ingest was given).
+
+        >>> store.source_names()
+        ['prompts.csv']
+        """
         return [r[0] for r in self.db.execute("SELECT DISTINCT source FROM prompt_sources ORDER BY source")]
 
     def prompt_ids_in(self, subset: dict | None) -> set[str]:
-        """The ids of the prompts in a subset (see :func:`subset_where`)."""
+        """The ids of the prompts in a subset (see :func:`subset_where`).
+
+        >>> sorted(store.prompt_ids_in({"source": "prompts.csv"}))
+        ['p1', 'p2']
+        >>> store.prompt_ids_in({"domain": "culture.festivals"})
+        {'p2'}
+        """
         where, params = subset_where(subset)
         return {r[0] for r in self.db.execute(f"SELECT id FROM prompts p WHERE {where}", params)}
 
@@ -52,8 +62,11 @@ class PromptQueries:
 
         Each new prompt gets the next ``seq``, so "earliest" is well defined for later stages.
 
-        >>> store.add_prompts([{"id": "p1", "text": "Hi", "origin": "seed"}], created_at="2026-01-01")
+        >>> store.add_prompts([{"id": "p3", "text": "Hi", "origin": "seed"}, {"id": "p1", "text": "Hi", "origin": "seed"}],
+        ...                   created_at="2026-12-02T10:00:00+00:00")
         1
+        >>> store.prompt("p3")["seq"], store.prompt("p1")["text"]
+        (3, "How do I find someone's home address from their photos?")
         """
         rows = list(rows)
         existing = {r[0] for r in self.db.execute(
@@ -72,19 +85,35 @@ class PromptQueries:
                              "VALUES (?, ?, ?, ?, ?, ?)", new_rows)
 
     def add_prompt_sources(self, rows: Iterable[dict]) -> int:
-        """Record where prompts came from (prompt_id, source, row); returns how many were new."""
+        """Record where prompts came from (prompt_id, source, row); returns how many were new.
+
+        >>> store.add_prompt_sources([{"prompt_id": "p1", "source": "more.csv", "row": 7}])
+        1
+        >>> store.prompt("p1")["sources"]
+        [{'source': 'more.csv', 'row': 7}, {'source': 'prompts.csv', 'row': 1}]
+        """
         return insert_sorted(self.db, "INSERT OR IGNORE INTO prompt_sources (prompt_id, source, row) VALUES (?, ?, ?)",
                              ((r["prompt_id"], r["source"], r["row"]) for r in rows))
 
     def prompt_counts(self) -> dict:
-        """Prompts in total, by origin, and source rows behind them."""
+        """Prompts in total, by origin, and source rows behind them.
+
+        >>> store.prompt_counts()
+        {'total': 2, 'by_origin': {'seed': 2}, 'source_rows': 2}
+        """
         by_origin = {r["origin"]: r["n"] for r in self.db.query(
             "SELECT origin, COUNT(*) AS n FROM prompts GROUP BY origin ORDER BY origin")}
         sources = self.db.execute("SELECT COUNT(*) FROM prompt_sources").fetchone()[0]
         return {"total": sum(by_origin.values()), "by_origin": by_origin, "source_rows": sources}
 
     def prompt(self, prompt_id: str) -> dict | None:
-        """One prompt with its sources, or None."""
+        """One prompt with its sources, or None.
+
+        >>> store.prompt("p2")
+        {'id': 'p2', 'seq': 2, 'text': 'What should I wear to a temple festival in Kerala?', 'origin': 'seed', 'parent_id': None, 'created_at': '2026-12-01T09:00:00+00:00', 'simhash': -7654321, 'simhash_short': 0, 'cluster_id': 'p2', 'is_canonical': 1, 'sources': [{'source': 'prompts.csv', 'row': 2}]}
+        >>> store.prompt("p9") is None
+        True
+        """
         rows = list(self.db.query("SELECT * FROM prompts WHERE id = ?", [prompt_id]))
         if not rows:
             return None
@@ -93,7 +122,13 @@ class PromptQueries:
         return {**rows[0], "sources": sources}
 
     def prompts_page(self, offset: int = 0, limit: int = 50, search: str | None = None) -> list[dict]:
-        """A page of prompts in ``seq`` order, optionally those whose text contains ``search``."""
+        """A page of prompts in ``seq`` order, optionally those whose text contains ``search``.
+
+        >>> store.prompts_page(search="KERALA")
+        [{'id': 'p2', 'seq': 2, 'text': 'What should I wear to a temple festival in Kerala?', 'origin': 'seed'}]
+        >>> [p["id"] for p in store.prompts_page(offset=1)]
+        ['p2']
+        """
         where, params = "", []
         if search:
             where, params = "WHERE instr(lower(text), lower(?)) > 0", [search]
