@@ -16,7 +16,11 @@ class ExportQueries:
 
     def export_pair_table(self) -> pd.DataFrame:
         """Every pair with both responses, light: ids, labeler, statuses, membership of each pair set (``in_<set>``),
-        the prompt's dedup cluster and fingerprint. What an export plans its splits from."""
+        the prompt's dedup cluster and fingerprint. What an export plans its splits from.
+
+        >>> store.export_pair_table().to_dict("records")
+        [{'id': 'pair1', 'prompt_id': 'p1', 'labeler': 'embed:default:softmax', 'status': 'accepted', 'human_status': None, 'in_pipeline': 1, 'in_human': 0, 'in_curated': 1, 'in_reviewed': 0, 'in_all': 1, 'cluster': 'p1', 'simhash': 1234567}]
+        """
         sets = ", ".join(f"COALESCE(({where}), 0) AS in_{name}" for name, where in PAIR_SETS.items())  # NULL is out
         return pd.read_sql_query(
             f"SELECT p.id, p.prompt_id, p.labeler, p.status, p.human_status, {sets}, "
@@ -25,7 +29,11 @@ class ExportQueries:
             "WHERE p.aligned_id IS NOT NULL AND p.misaligned_id IS NOT NULL ORDER BY p.id", self.db.conn)
 
     def assigned_label_table(self) -> pd.DataFrame:
-        """Assigned domains of every pair's labeler, most probable first per (prompt, labeler)."""
+        """Assigned domains of every pair's labeler, most probable first per (prompt, labeler).
+
+        >>> store.assigned_label_table().to_dict("records")
+        [{'prompt_id': 'p1', 'labeler': 'embed:default:softmax', 'dimension': 'safety', 'domain': 'safety.privacy_violation', 'probability': 0.875}, {'prompt_id': 'p2', 'labeler': 'embed:default:softmax', 'dimension': 'culture', 'domain': 'culture.festivals', 'probability': 0.5625}]
+        """
         return pd.read_sql_query(
             "SELECT l.prompt_id, b.name AS labeler, l.dimension, l.domain, l.probability FROM labels l "
             "JOIN labelers b ON b.id = l.labeler_id WHERE l.domain NOT IN ('none', 'unknown') "
@@ -34,7 +42,12 @@ class ExportQueries:
 
     def export_texts(self, pair_ids: list[str]) -> pd.DataFrame:
         """Per pair: the prompt, both responses, their generators, the misaligned one's kind (None when not
-        said) and the pair judge's two scores."""
+        said) and the pair judge's two scores.
+
+        >>> row = store.export_texts(["pair1"]).iloc[0]
+        >>> row["misalignment_kind"], float(row["aligned_judge_score"]), float(row["misaligned_judge_score"])
+        ('harmful_compliance', 0.125, 0.875)
+        """
         return pd.read_sql_query(
             "SELECT p.id, pr.text AS prompt, a.text AS aligned_response, m.text AS misaligned_response, "
             "a.generator AS aligned_generator, m.generator AS misaligned_generator, m.kind AS misalignment_kind, p.judge, "
@@ -47,7 +60,11 @@ class ExportQueries:
             self.db.conn, params=[json.dumps(pair_ids)])
 
     def pair_votes(self) -> dict[str, dict[str, int]]:
-        """Per pair: how many "valid pair" answers said yes and no (examples included)."""
+        """Per pair: how many "valid pair" answers said yes and no (examples included).
+
+        >>> store.pair_votes()
+        {'pair1': {'yes': 1, 'no': 0}}
+        """
         votes: dict = {}
         for pair_id, answer, n in self.db.execute(
                 "SELECT i.pair_id, n.pair_valid, COUNT(*) FROM annotations n JOIN review_items i ON i.id = n.item_id "
@@ -59,7 +76,7 @@ class ExportQueries:
         """Per prompt: the names of the sources it was ingested from.
 
         >>> store.prompt_source_names()
-        {}
+        {'p1': ['prompts.csv'], 'p2': ['prompts.csv']}
         """
         found: dict = {}
         for prompt, source in self.db.execute("SELECT DISTINCT prompt_id, source FROM prompt_sources"):
@@ -67,7 +84,13 @@ class ExportQueries:
         return found
 
     def record_export(self, export: dict, splits: Iterable[tuple[str, str]]) -> None:
-        """An export (id, created_at, out, params, counts) and where each pair went; a repeat replaces it."""
+        """An export (id, created_at, out, params, counts) and where each pair went; a repeat replaces it.
+
+        >>> store.record_export({"id": "exp1", "created_at": "2026-12-02", "out": "/data/split", "params": {"seed": 1},
+        ...                      "counts": {"test": 1}}, [("pair1", "test")])
+        >>> [(e["id"], e["params"], e["counts"]) for e in store.exports()], store.split_counts("exp1")
+        ([('exp1', {'seed': 1}, {'test': 1})], {'test': 1})
+        """
         self.db.execute("DELETE FROM splits WHERE export_id = ?", [export["id"]])
         self.db["exports"].upsert({**export, "params": json.dumps(export["params"], sort_keys=True),
                                    "counts": json.dumps(export["counts"], sort_keys=True)}, pk="id")
@@ -75,14 +98,18 @@ class ExportQueries:
                                  ((export["id"], pair, split) for pair, split in splits))
 
     def export_at(self, out: str) -> bool:
-        """Whether this store has exported to the folder ``out`` (an absolute path)."""
+        """Whether this store has exported to the folder ``out`` (an absolute path).
+
+        >>> store.export_at("/data/split"), store.export_at("/data/other")
+        (True, False)
+        """
         return self.db.execute("SELECT 1 FROM exports WHERE out = ? LIMIT 1", [out]).fetchone() is not None
 
     def exports(self) -> list[dict]:
         """Every export made from this store (id, when, folder, settings, pairs per split), oldest first.
 
-        >>> store.exports()
-        []
+        >>> [(e["id"], e["out"], e["params"], e["counts"]) for e in store.exports()]
+        [('exp1', '/data/split', {'seed': 0}, {'train': 1})]
         """
         return [{**r, "params": json.loads(r["params"]), "counts": json.loads(r["counts"])}
                 for r in self.db.query("SELECT * FROM exports ORDER BY created_at, id")]
@@ -90,6 +117,8 @@ class ExportQueries:
     def split_counts(self, export_id: str) -> dict[str, int]:
         """Pairs per split of an export.
 
+        >>> store.split_counts("exp1")
+        {'train': 1}
         >>> store.split_counts("no-such-export")
         {}
         """

@@ -112,7 +112,15 @@ class Store(PromptQueries, LabelQueries, DedupQueries, EngineCacheQueries, Expan
         return exc
 
     def close(self) -> None:
-        """Close the connection (the store is usable as a context manager, which closes it too)."""
+        """Close the connection (the store is usable as a context manager, which closes it too).
+
+        >>> with Store("other.db") as other:
+        ...     other.add_panel({"name": "West Africa", "min_submissions": 3})
+        >>> other.db.execute("SELECT 1")
+        Traceback (most recent call last):
+        ...
+        sqlite3.ProgrammingError: Cannot operate on a closed database.
+        """
         self.db.close()
 
     def __enter__(self) -> "Store":
@@ -123,6 +131,11 @@ class Store(PromptQueries, LabelQueries, DedupQueries, EngineCacheQueries, Expan
 
     @property
     def schema_version(self) -> int:
+        """The version of the store's tables (SQLite's ``user_version``), raised by each migration.
+
+        >>> store.schema_version == SCHEMA_VERSION
+        True
+        """
         return self.db.execute("PRAGMA user_version").fetchone()[0]
 
     def _migrate(self) -> None:
@@ -144,6 +157,17 @@ class Store(PromptQueries, LabelQueries, DedupQueries, EngineCacheQueries, Expan
 
         The outermost block takes the write lock first (``BEGIN IMMEDIATE``, waiting up to the busy
         timeout): a store another process keeps busy raises ``StoreError`` before anything is written.
+
+        >>> with store.transaction():
+        ...     store.add_panel({"name": "West Africa", "min_submissions": 3})
+        >>> try:
+        ...     with store.transaction():
+        ...         store.add_panel({"name": "East Asia", "min_submissions": 3})
+        ...         raise KeyboardInterrupt
+        ... except KeyboardInterrupt:
+        ...     pass
+        >>> [p["name"] for p in store.panels()]
+        ['South Asia', 'West Africa']
         """
         if self.db.conn.in_transaction:
             with self.db.atomic():
@@ -167,13 +191,24 @@ class Store(PromptQueries, LabelQueries, DedupQueries, EngineCacheQueries, Expan
         self.db.execute("COMMIT")
 
     def change_counter(self) -> int:
-        """A number that grows with every committed write: a cache key for readers."""
+        """A number that grows with every committed write: a cache key for readers.
+
+        >>> before = store.change_counter()
+        >>> with store.transaction():
+        ...     store.add_panel({"name": "West Africa", "min_submissions": 3})
+        >>> store.change_counter() - before
+        1
+        """
         row = self.db.execute("SELECT value FROM meta WHERE key = 'changes'").fetchone()
         return int(row[0]) if row else 0
 
     def vacuum(self) -> int:
         """Give the space of deleted rows back to the file system (SQLite keeps it otherwise). Returns the
-        file's bytes after."""
+        file's bytes after.
+
+        >>> store.vacuum() > 0
+        True
+        """
         self.db.execute("VACUUM")
         # in WAL mode the vacuumed pages sit in the log until a checkpoint: write them to the file first
         self.db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
@@ -201,7 +236,14 @@ class Store(PromptQueries, LabelQueries, DedupQueries, EngineCacheQueries, Expan
             self.record_stage_run(report)
 
     def record_stage_run(self, report: StageReport) -> int:
-        """Store one stage run's report, timed to now; returns its id (also set as ``report.run_id``)."""
+        """Store one stage run's report, timed to now; returns its id (also set as ``report.run_id``).
+
+        >>> from review_store import StageReport
+        >>> store.record_stage_run(StageReport("export", items_in=1, kept=1, params={"seed": 0}))
+        3
+        >>> store.stage_runs("export")[0]["params"]
+        {'seed': 0}
+        """
         report.seconds = report.elapsed()
         with self.transaction():
             report.run_id = (
@@ -223,7 +265,13 @@ class Store(PromptQueries, LabelQueries, DedupQueries, EngineCacheQueries, Expan
         return report.run_id
 
     def stage_runs(self, stage: str | None = None, limit: int = 100) -> list[dict]:
-        """The latest stage runs, newest first, with their JSON fields decoded."""
+        """The latest stage runs, newest first, with their JSON fields decoded.
+
+        >>> [(r["stage"], r["items_in"], r["kept"], r["params"]) for r in store.stage_runs()]
+        [('dedup', 2, 2, {'tau': 10}), ('ingest', 2, 2, {'file': 'prompts.csv'})]
+        >>> store.stage_runs("export")
+        []
+        """
         where, params = ("stage = ?", [stage]) if stage else (None, [])
         rows = self.db["stage_runs"].rows_where(where, params, order_by="id desc", limit=limit)
         return [
@@ -242,7 +290,12 @@ class Store(PromptQueries, LabelQueries, DedupQueries, EngineCacheQueries, Expan
     # -- status ---------------------------------------------------------------------------------
 
     def overview(self) -> dict:
-        """The counts the app's overview shows: prompts, labels, dedup, pairs, review (no per-domain funnel)."""
+        """The counts the app's overview shows: prompts, labels, dedup, pairs, review (no per-domain funnel).
+
+        >>> figures = store.overview()
+        >>> figures["prompts"]["total"], figures["pairs"]["by_status"], figures["review"]["human_statuses"]
+        (2, {'accepted': 1}, {})
+        """
         return {
             "db": self.path,
             "schema_version": self.schema_version,
@@ -255,7 +308,12 @@ class Store(PromptQueries, LabelQueries, DedupQueries, EngineCacheQueries, Expan
         }
 
     def table_bytes(self) -> dict[str, int]:
-        """Bytes on disk per table, its indexes counted with it (SQLite's ``dbstat``)."""
+        """Bytes on disk per table, its indexes counted with it (SQLite's ``dbstat``).
+
+        >>> sizes = store.table_bytes()
+        >>> sizes["prompts"] > 0, "annotations" in sizes
+        (True, True)
+        """
         sizes: dict[str, int] = {}
         for table, size in self.db.execute(
                 "SELECT COALESCE(m.tbl_name, s.name), SUM(s.pgsize) FROM dbstat s "
@@ -266,7 +324,12 @@ class Store(PromptQueries, LabelQueries, DedupQueries, EngineCacheQueries, Expan
     def status(self, audit_limit: int = 200) -> dict:
         """The store in numbers: what ``misalign status --json`` prints (the overview, the funnel per
         labeler, the dedup audit, semantic types, label failures, the engine cache, the fitted labelling models'
-        size, stage runs)."""
+        size, stage runs).
+
+        >>> status = store.status()
+        >>> status["engine_cache"], status["label_failures"], list(status["funnel"])
+        ({}, {'embed:default:softmax': {'unparsable': 1}}, ['embed:default:softmax', 'imported:prompts.csv'])
+        """
         figures = self.overview()
         return {
             **figures,
