@@ -35,13 +35,19 @@ def test_no_stage_draws_its_own_progress_bar():
     assert not calls, calls
 
 
-def test_an_unknown_stage_or_bad_settings_are_one_line_and_leave_the_store_unchanged(store, taxonomy, tmp_path):
+def test_an_unknown_stage_or_bad_settings_are_one_line_and_leave_the_store_unchanged(store, taxonomy, tmp_path,
+                                                                                      monkeypatch):
     with pytest.raises(UsageError, match="no stage named 'pairz'"):
         run_stage("pairz", store, taxonomy, None)
     with pytest.raises(UsageError, match="--tau"):
         run_stage("dedup", store, taxonomy, None, STAGES["dedup"].options(tau=99))
     with pytest.raises(UsageError, match="no file of prompts"):
         run_stage("ingest", store, taxonomy, None)
+    with pytest.raises(UsageError, match="--queue: 'nope' is not a queue"):
+        run_stage("review_push", store, taxonomy, None, STAGES["review_push"].options("South Asia", ("nope",)))
+    monkeypatch.delenv("ARGILLA_API_URL", raising=False)
+    with pytest.raises(UsageError, match="set ARGILLA_API_URL and ARGILLA_API_KEY"):
+        run_stage("review_pull", store, taxonomy, None)
     assert store.stage_runs() == []
 
 

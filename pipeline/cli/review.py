@@ -141,31 +141,21 @@ def push_command(
         "Records per request; each batch is marked pushed once sent, so a cut-off push resumes after it."))] = PUSH_BATCH,
 ) -> None:
     """Send a panel's queued items to Argilla (ARGILLA_API_URL, ARGILLA_API_KEY); resumable, idempotent."""
-    from pipeline.review.argilla.sync import ALL_QUEUES, argilla_client, push
-    from pipeline.text.progress import progress
+    from pipeline.review.argilla.sync import ALL_QUEUES, PushOptions
 
     if backend != "argilla":
         raise UsageError(f"--backend: '{backend}' is not a push backend (argilla)")
+    options = PushOptions(panel, tuple(queue or ALL_QUEUES), annotator_password, batch)
     tax = ctx.obj.taxonomy()
-    queues = tuple(queue or ALL_QUEUES)
-
-    def send(store):
-        waiting = sum(1 for q in queues for i in store.review_items(panel=panel, queue=q) if i["pushed_at"] is None)
-        with progress(waiting, f"push ({panel})", "records") as bar:
-            return push(store, tax, panel, argilla_client(), queues, annotator_password, batch, on_batch=bar.update)
-
-    echo(_on_store(ctx, send).summary())
+    echo(_on_store(ctx, lambda store: run_stage("review_push", store, tax, None, options)).summary())
 
 
 @review_app.command("pull")
 def pull_command(ctx: typer.Context) -> None:
     """Bring submitted Argilla responses back as annotations; pairs get their human statuses, label
     review answers become the labeler human:PANEL."""
-    from pipeline.review.argilla.sync import argilla_client, pull
-
     tax = ctx.obj.taxonomy()
-    report = _on_store(ctx, lambda store: pull(store, tax, argilla_client()))
-    echo(report.summary())
+    echo(_on_store(ctx, lambda store: run_stage("review_pull", store, tax, None)).summary())
 
 
 @review_app.command("status")

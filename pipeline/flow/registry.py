@@ -16,7 +16,7 @@ the same, so every stage is run alike:
 >>> run_stage("pairz", store, taxonomy, config)
 Traceback (most recent call last):
 ...
-pipeline.errors.UsageError: no stage named 'pairz' (stages: ingest, label, dedup, expand, pairs, import_responses, import_pairs, queue, label_queue, bench, import_inspect, steer, export, export_responses)
+pipeline.errors.UsageError: no stage named 'pairz' (stages: ingest, label, dedup, expand, pairs, import_responses, import_pairs, queue, label_queue, review_push, review_pull, bench, import_inspect, steer, export, export_responses)
 """
 
 from __future__ import annotations
@@ -86,6 +86,12 @@ STAGES: dict[str, Stage] = {stage.name: stage for stage in (
     Stage("label_queue", "misalign review label-queue", "the prompts a labelling model is least sure about, for a panel",
           "pipeline.review.label_review:build_label_review", "pipeline.review.label_review:LabelQueueOptions",
           "pipeline.review.queues:QueueNotes", section="review"),
+    Stage("review_push", "misalign review push", "a panel's queued items sent to Argilla",
+          "pipeline.review.argilla.sync:review_push", "pipeline.review.argilla.sync:PushOptions",
+          "pipeline.review.argilla.sync:PushNotes"),
+    Stage("review_pull", "misalign review pull", "the panels' submitted answers back from Argilla",
+          "pipeline.review.argilla.sync:review_pull", "pipeline.review.argilla.sync:PullOptions",
+          "pipeline.review.argilla.sync:PullNotes"),
     Stage("bench", "misalign bench run", "a model measured on the pairs or on labelled responses",
           "pipeline.bench.run:run_bench", "pipeline.bench.options:BenchOptions",
           "pipeline.bench.options:BenchNotes", section="bench"),

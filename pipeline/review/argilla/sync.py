@@ -18,7 +18,10 @@ Example, against a running server::
 
     client = argilla_client()  # ARGILLA_API_URL, ARGILLA_API_KEY
     push(store, taxonomy, "South Asia", client)
-    pull(store, client)
+    pull(store, taxonomy, client)
+
+or as stages of the loop (``review_push``, ``review_pull`` in ``pipeline.flow.registry.STAGES``), which open
+the client from their options.
 """
 
 from __future__ import annotations
@@ -34,12 +37,13 @@ import argilla as rg
 import httpx
 from argilla._exceptions import ArgillaError
 
-from pipeline.errors import ServiceError, UsageError
+from pipeline.errors import ServiceError, UsageError, check_range
 from pipeline.review.argilla import PUSH_BATCH
 from pipeline.review.label_review import (LABEL_QUEUE, check_label_answers, label_answer_values, label_questions,
                                           update_human_labels)
 from pipeline.review.queues import (GUIDELINES, QUESTIONS, QUEUES, Question, check_answers, dimension_choice_words,
                                     judge_suggestions, judge_view, update_human_statuses, workspace_name)
+from pipeline.text.progress import progress
 from review_store import Notes, StageReport, Store, utc_now, utc_seconds
 from taxonomy import Taxonomy
 
@@ -173,6 +177,61 @@ def _record(item: dict, scores: dict, domain_ids: list[str], domains: str, seman
         metadata={"queue": item["queue"], "pipeline_status": item["status"] or "", "reason": item["reason"][:200],
                   "domain_ids": domain_ids or ["none"]},
         suggestions=suggestions)
+
+
+@dataclass
+class PushOptions:
+    """What ``misalign review push`` sends, and where (the server: ``url`` and ``api_key``, default
+    ``ARGILLA_API_URL`` and ``ARGILLA_API_KEY``)."""
+
+    panel: str | None = None
+    queues: tuple[str, ...] = ALL_QUEUES
+    password: str | None = None  # for the annotator accounts this push creates
+    batch: int = PUSH_BATCH  # records a request; each batch is marked pushed once sent
+    url: str | None = None
+    api_key: str | None = None
+
+    def check(self) -> None:
+        unknown = [q for q in self.queues if q not in ALL_QUEUES]
+        if unknown:
+            raise UsageError(f"--queue: '{unknown[0]}' is not a queue (queues: {', '.join(ALL_QUEUES)})")
+        check_range("--batch", self.batch, 1)
+        if self.panel is None:
+            raise UsageError("review push: no panel given")
+
+
+@dataclass
+class PullOptions:
+    """Where ``misalign review pull`` reads answers from (default ``ARGILLA_API_URL``, ``ARGILLA_API_KEY``)."""
+
+    url: str | None = None
+    api_key: str | None = None
+
+    def check(self) -> None:
+        """Nothing to check before the server is asked: :func:`argilla_client` names what is missing."""
+
+
+def review_push(store: Store, taxonomy: Taxonomy, config=None,
+                options: PushOptions | None = None) -> StageReport[PushNotes]:
+    """The push as a stage of the loop: the panel's queued items to the Argilla server of ``options``,
+    with progress per committed batch (``config`` is the stage contract's; no engine is read)."""
+    options = options or PushOptions()
+    options.check()
+    client = argilla_client(options.url, options.api_key)
+    waiting = sum(1 for q in options.queues for i in store.review_items(panel=options.panel, queue=q)
+                  if i["pushed_at"] is None)
+    with progress(waiting, f"push ({options.panel})", "records") as bar:
+        return push(store, taxonomy, options.panel, client, options.queues, options.password, options.batch,
+                    on_batch=bar.update)
+
+
+def review_pull(store: Store, taxonomy: Taxonomy, config=None,
+                options: PullOptions | None = None) -> StageReport[PullNotes]:
+    """The pull as a stage of the loop: every panel's submitted answers from the Argilla server of
+    ``options`` (``config`` is the stage contract's)."""
+    options = options or PullOptions()
+    options.check()
+    return pull(store, taxonomy, argilla_client(options.url, options.api_key))
 
 
 def push(store: Store, taxonomy: Taxonomy, panel: str, client: rg.Argilla, queues: tuple[str, ...] = ALL_QUEUES,
