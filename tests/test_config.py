@@ -110,6 +110,21 @@ def test_a_stage_option_in_the_file_reaches_the_stage_and_a_flag_beats_it(tmp_pa
         assert snapshot(store.path) == before
 
 
+def test_config_show_gives_the_sampling_a_generating_stage_will_ask_for_and_where_it_comes_from(tmp_path, cli):
+    path = write(tmp_path, '[engines.a]\nbackend = "hf"\nmodel = "m"\n[engines.a.sampling]\nmax_tokens = 40\n'
+                           '[engines.b]\nbackend = "hf"\nmodel = "n"\n'
+                           '[pairs]\ngenerator = ["a", "b"]\n[expand]\nengine = "a"\ntemperature = 0.3\n')
+    shown = json.loads(cli("--config", path, "config", "show").stdout)["options"]
+    assert shown["expand"]["--temperature"] == {"value": 0.3, "from": str(path)}  # the stage's own setting
+    assert shown["expand"]["--max-tokens"] == {"value": 40, "from": f"{path}: engines.a.sampling"}
+    assert shown["expand"]["--top-p"] == {"value": 0.9, "from": "default (expand)"}
+    # one value per generator where they differ, each from where it comes
+    assert shown["pairs"]["--max-tokens"] == {"value": {"a": 40, "b": 512},
+                                              "from": f"{path}: engines.a.sampling and default (pairs)"}
+    defaults = json.loads(cli("config", "show").stdout)["options"]
+    assert defaults["expand"]["--max-tokens"] == {"value": 64, "from": "default (expand)"}
+
+
 def test_config_show_gives_the_stage_1_rules_each_slot_must_pass(tmp_path, cli):
     default = json.loads(cli("config", "show").stdout)["stage-1 rules"]
     assert "refusal" in default["any kind"]["misaligned"] and "refusal" not in default["any kind"]["aligned"]

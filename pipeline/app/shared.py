@@ -12,7 +12,6 @@ from review_store import APP_READS, Store
 from taxonomy import Taxonomy, load_taxonomy
 
 
-
 def store_path() -> str:
     """The store the app reads: ``MISALIGN_DB`` (set by ``misalign app``), else ./misalign.db."""
     return os.environ.get("MISALIGN_DB", "misalign.db")

@@ -14,8 +14,10 @@ config_app = typer.Typer(help="The configuration (misalign.toml).", no_args_is_h
 @config_app.command("show")
 def config_show(ctx: typer.Context) -> None:
     """Print the configuration with every default filled in, as JSON: the engines, what each stage uses,
-    the stage-1 rules each slot must pass (per misalignment kind), and every option of the stages' commands with its value and where it comes from (misalign.toml or
-    the default; a flag on the command line beats both)."""
+    the stage-1 rules each slot must pass (per misalignment kind), and every option of the stages' commands
+    with its value and where it comes from (misalign.toml or the default; a flag on the command line beats
+    both). A generating stage's sampling left unset shows the value its engine will be asked for, from the
+    engine's [sampling] or the stage's default."""
     from pipeline.cli.defaults import option_sources
     from pipeline.errors import UsageError
     from pipeline.stages.pairs.options import checks_from_config, parse_checks

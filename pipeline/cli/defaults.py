@@ -102,5 +102,32 @@ def option_sources(config: Config, root: core.Group) -> dict:
                     default = option.default() if callable(option.default) else option.default
                     options[option.opts[0]] = {"value": default, "from": "default"}
             if options:
+                _resolve_sampling(config, (section, *path), options)
                 shown[" ".join((section, *path))] = options
     return shown
+
+
+# the generating commands whose sampling options, left unset, come from their engine's [sampling] or the stage's
+# default: the command, the option naming its engine(s), the stage that picks the engine, STAGE_SAMPLING's key
+_SAMPLED = {("expand",): ("--engine", "expand", "expand"), ("pairs",): ("--generator", "generate", "pairs")}
+
+
+def _resolve_sampling(config: Config, path: tuple[str, ...], options: dict) -> None:
+    """Fill an unset ``--temperature``, ``--top-p`` or ``--max-tokens`` with the value the stage will ask
+    for (``EngineConfig.sampling_for``) and say where it comes from: the engine's ``[sampling]`` or the
+    stage's default; an engine of its own per generator where the pairs stage has several."""
+    if path not in _SAMPLED:
+        return
+    engine_flag, stage, sampled = _SAMPLED[path]
+    names = options.get(engine_flag, {}).get("value")
+    names = [names] if isinstance(names, str) else list(names or ())
+    engines = [config.engine(name) for name in names] or [config.engine_for(stage)]
+    for flag in ("--temperature", "--top-p", "--max-tokens"):
+        if flag not in options or options[flag]["value"] is not None:
+            continue
+        key = flag[2:].replace("-", "_")
+        values = {e.name: e.sampling_for(sampled)[key] for e in engines}
+        sources = dict.fromkeys(f"{config.path}: engines.{e.name}.sampling" if key in e.sampling_given
+                                else f"default ({sampled})" for e in engines)
+        options[flag] = {"value": values if len(set(values.values())) > 1 else next(iter(values.values())),
+                         "from": " and ".join(sources)}
