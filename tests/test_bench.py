@@ -135,8 +135,9 @@ def test_cpu_baselines_run_once_as_their_answers_cannot_vary(accepted_pairs, tax
     dimension = {s["key"]: s["metrics"] for s in store.bench_summaries(report.notes.group_id, "dimension")}
     assert dimension["safety"]["pairs"] == 2 and dimension["culture"]["pairs"] == 2
     again = run_bench(store, None, load_config(), BenchOptions(engine=baseline, runs=3))  # resumed: nothing left to judge
-    assert (again.items_in, again.kept, again.notes.already_judged) == (0, len(pairs), len(pairs))
-    assert f"0 in, {len(pairs)} kept" in again.summary() and f"already_judged: {len(pairs)}" in again.summary()
+    assert (again.items_in, again.kept, again.dropped) == (len(pairs), len(pairs), {})
+    assert (again.notes.judged, again.notes.already_judged) == (0, len(pairs))
+    assert f"{len(pairs)} in, {len(pairs)} kept" in again.summary() and f"already_judged: {len(pairs)}" in again.summary()
 
 
 def test_each_domain_has_its_own_interval_and_trade_off_matrix_with_the_pairs_behind_each_cell(accepted_pairs,
@@ -281,7 +282,9 @@ def test_an_unusable_detector_answer_is_left_out_and_counted_never_read_as_no(ac
     breakages[2], breakages[11 + 6 + 3] = "nan", "empty"  # pair 1's aligned content; pair 2's misaligned value
     monkeypatch.setattr(bench, "build_engine", _corrupted_engine(breakages))
     report = run_bench(store, None, load_config(), BenchOptions(engine="embedded", runs=1))
-    assert report.dropped == {"unusable_answer": 2}
+    # both pairs stay in the benchmark: the two unusable answers are counted, not the pairs dropped
+    assert (report.items_in, report.kept, report.dropped) == (len(pairs), len(pairs), {})
+    assert (report.notes.judged, report.notes.unusable_answers) == (len(pairs), 2)
     unusable = list(store.db.query("SELECT pair_id, slot, flagged, probability, raw FROM bench_results WHERE usable = 0"))
     ordered = sorted(pairs)
     assert {(r["pair_id"], r["slot"]) for r in unusable} == {(ordered[0], "aligned"), (ordered[1], "misaligned")}

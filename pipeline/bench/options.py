@@ -74,11 +74,17 @@ def runs_to_make(options: BenchOptions, deterministic: bool) -> tuple[int, str |
 
 @dataclass
 class BenchNotes(Notes):
+    """A benchmark's figures. Its report counts the items asked for as ``in`` (pairs of the set or split,
+    or labelled responses), those in the benchmark as ``kept`` and the rest as dropped, by reason; the
+    judging itself is counted here, per item and run."""
+
     group_id: str = ""  # names the benchmark: ``bench report GROUP``
     runs: int = 0
     pairs: int | None = None  # pairs judged per run (on pairs)
     responses: int | None = None  # responses judged per run (on labelled responses)
-    already_judged: int = 0  # judged by an earlier, cut-off run and not again
+    judged: int = 0  # item-runs judged by this run
+    already_judged: int = 0  # item-runs judged by an earlier, cut-off run and not again
+    unusable_answers: int = 0  # responses whose answer could not be read: left out of the figures, never "no"
     engine_requests: int | None = None
     servers: dict | None = None
     model: str | None = None  # the model an imported log is of

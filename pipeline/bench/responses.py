@@ -67,6 +67,7 @@ def run_response_bench(store: Store, options: BenchOptions, model: str, backend:
                              f"bench run {run_index + 1}/{runs}",
                              lambda batch, run_id=run_id, run_index=run_index: result_rows(batch, run_id, run_index),
                              store.add_bench_response_results, report)
+        report.items_in = len(responses) + sum(len(items) for items in (left_out or {}).values())
         report.kept = len(responses)
         for reason, items in (left_out or {}).items():
             report.leave_out(reason, items)

@@ -7,7 +7,6 @@ import math
 import time
 from collections.abc import Callable
 
-
 from pipeline.text.progress import progress
 from review_store import StageReport, Store
 
@@ -27,7 +26,8 @@ def judge_in_batches(store: Store, run_id: str, todo: list[dict], batch: int, de
                      rows_of: Callable[[list[dict]], list[dict]], save: Callable[[list[dict]], int],
                      report: StageReport) -> None:
     """One run over the items still to judge: each batch's result rows committed as they come (a run
-    cut off resumes), unusable answers counted, the run's time recorded."""
+    cut off resumes), the judgments made and the unusable answers counted in the report's notes, the
+    run's time recorded."""
     began = time.perf_counter()
     with progress(len(todo), description, "items", shown=bool(todo)) as bar:
         for begin in range(0, len(todo), batch):
@@ -35,10 +35,8 @@ def judge_in_batches(store: Store, run_id: str, todo: list[dict], batch: int, de
             rows = rows_of(items)
             with store.transaction():
                 save(rows)
-            report.items_in += len(items)
+            report.notes.judged += len(items)
+            report.notes.unusable_answers += sum(not r["usable"] for r in rows)
             bar.update(len(items))
-            unusable = sum(not r["usable"] for r in rows)
-            if unusable:
-                report.drop("unusable_answer", unusable)
     with store.transaction():
         store.finish_bench_run(run_id, time.perf_counter() - began)

@@ -141,7 +141,6 @@ def run_bench(store: Store, taxonomy: Taxonomy | None, config: Config, options: 
                                      "model": model, "judge": judge.model if judge else None, "pairs": options.pairs,
                                      "params": report.params, "created_at": report.started_at})
             done = store.bench_result_pairs(run_id)
-            # in: pairs judged now, one per run; the rest were judged by an earlier, cut-off run
             report.notes.already_judged += len(done & {p["id"] for p in pairs})
 
             def rows_of(batch: list[dict]) -> list[dict]:
@@ -156,7 +155,7 @@ def run_bench(store: Store, taxonomy: Taxonomy | None, config: Config, options: 
 
             judge_in_batches(store, run_id, [p for p in pairs if p["id"] not in done], options.batch,
                              f"bench run {run_index + 1}/{runs}", rows_of, store.add_bench_results, report)
-        report.kept = len(pairs)
+        report.items_in, report.kept = len(pairs) + len(left_out), len(pairs)
         report.notes.engine_requests = (engine.calls if engine else 0) + (judge.calls if judge else 0)
         report.notes.servers = server_notes(engine, judge)
         report.leave_out("empty_slot", [left_out_line(p) for p in left_out])  # said, never silent
