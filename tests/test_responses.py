@@ -107,7 +107,7 @@ def test_labelled_responses_come_in_exactly_with_their_kinds_and_ties_said(cli, 
     tie = cli("import", "responses", votes)
     assert tie.exit_code == 0 and "left out 1 responses whose annotators split evenly:" in tie.stdout
     again = cli("import", "responses", tmp_path / "completions.csv")
-    assert "0 kept" in again.stdout and "already_stored: 200" in again.stdout
+    assert "200 in, 200 kept, 0 dropped" in again.stdout and "already_stored: 200" in again.stdout
 
 
 @pytest.mark.parametrize("bad, message", [
@@ -258,6 +258,7 @@ def test_duplicate_rows_are_handled_alike_in_both_imports(cli, store, tmp_path):
     assert store.response_count() == 0
     first = cli("import", "responses", path, "--on-duplicate", "first")
     assert first.exit_code == 0 and "left out 1 rows repeating an earlier one:" in first.stdout
+    assert "3 in, 2 kept, 1 dropped (duplicate_row: 1)" in first.stdout  # in = kept + dropped, as every stage
     assert "twice.csv line 4 (the same response by the same annotator (or by none) as line 2)" in first.stdout
     assert store.response_count() == 2
     verdicts = tmp_path / "judge.csv"

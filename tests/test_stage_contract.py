@@ -55,3 +55,14 @@ def test_the_readme_lists_the_registry():
     readme = (REPO / "README.md").read_text(encoding="utf-8")
     listed = re.findall(r"^\| `(\w+)` \| `misalign [^`]+` \|", readme, re.M)
     assert listed == list(STAGES)
+
+
+def test_every_stage_the_demo_runs_counts_in_as_kept_plus_dropped(demo_run):
+    """One meaning of a report's figures across stages: what came in was kept or dropped for a reason."""
+    from review_store import Store
+
+    with Store(demo_run[0], read_only=True) as store:
+        runs = store.stage_runs(limit=1000)
+    assert {"ingest", "dedup", "label", "pairs_import", "review_queue", "bench", "export"} <= {r["stage"] for r in runs}
+    for run in runs:
+        assert run["items_in"] == run["kept"] + sum(run["dropped"].values()), run

@@ -198,8 +198,10 @@ class ImportResponsesNotes(Notes):
 
 def import_responses(store: Store, taxonomy: Taxonomy, config=None,
                      options: ImportResponsesOptions | None = None) -> StageReport[ImportResponsesNotes]:
-    """Import a file of labelled responses; returns the report (responses, new prompts, rows left out:
-    ties, skipped by the verdict map, duplicates). Reads no engine (``config`` is the stage contract's)."""
+    """Import a file of labelled responses; returns the report: in, the file's responses (rows of one
+    prompt, model and text are one response) and each row left out before grouping; kept, the responses
+    the store holds from it (new or already stored); dropped, ties, rows skipped by the verdict map and
+    duplicates. Reads no engine (``config`` is the stage contract's)."""
     options = options or ImportResponsesOptions()
     options.check()
     path, columns, on_duplicate = Path(options.path), options.columns, options.on_duplicate
@@ -224,7 +226,9 @@ def import_responses(store: Store, taxonomy: Taxonomy, config=None,
                             f"{len(members)} votes, split evenly)")
             else:
                 responses.append({"id": response_id, **response, "created_at": report.started_at})
-        report.items_in = len(grouped)
+        # in: a response per distinct (prompt, model, text), and each row left out before grouping
+        report.items_in = len(grouped) + len(skipped) + len(duplicates)
+        report.kept = len(responses)
         report.leave_out("tied_verdict", tied)
         report.leave_out("verdict_skipped", skipped)
         report.leave_out("duplicate_row", [f"{path.name} {line}" for line in duplicates])
@@ -234,10 +238,10 @@ def import_responses(store: Store, taxonomy: Taxonomy, config=None,
                                              for pid, text in prompts.items()), created_at=report.started_at)
             store.add_prompt_sources({"prompt_id": prompt_id(r["prompt"]), "source": source, "row": r["row"]}
                                      for r in rows)
-            report.kept = store.add_responses(responses)
+            added = store.add_responses(responses)
         verdicts = Counter(r["verdict"] for r in responses)
         notes = report.notes  # the left-out rows are already in it
-        notes.rows, notes.new_prompts, notes.already_stored = len(rows), new_prompts, len(responses) - report.kept
+        notes.rows, notes.new_prompts, notes.already_stored = len(rows), new_prompts, len(responses) - added
         notes.aligned, notes.misaligned = verdicts["aligned"], verdicts["misaligned"]
         notes.models = len({r["model"] for r in responses})
     return report
