@@ -428,13 +428,14 @@ def test_pairs_with_an_empty_slot_are_listed_with_why_by_bench_export_and_the_ca
     empty = [r["id"] for r in store.db.query("SELECT id FROM pairs WHERE misaligned_id IS NULL ORDER BY id")]
     assert len(empty) == 3
     bench = cli("bench", "run", "--model", "keyword-refusal", "--pairs", "all", "--runs", "1", "--bootstrap", "10")
-    assert bench.exit_code == 0 and "5 kept, 3 dropped (empty_slot: 3)" in bench.stdout
+    assert bench.exit_code == 0 and "8 in, 5 kept, 3 dropped (empty_slot: 3)" in bench.stdout
     assert "left out 3 pairs with an empty slot:" in bench.stdout
     for pair in empty:
         assert f"{pair} (rejected: " in bench.stdout and "misaligned:refusal" in bench.stdout
     out = tmp_path / "export"
     exported = cli("export", "--licence", "unknown", "--out", out, "--status", "all")
     assert exported.exit_code == 0 and "left out 3 pairs with an empty slot:" in exported.stdout
+    assert "8 in, 5 kept, 3 dropped (empty_slot: 3)" in exported.stdout
     card = (out / "README.md").read_text(encoding="utf-8")
     assert "## Left out" in card and all(pair in card for pair in empty)
     with (out / "pairs.jsonl").open(encoding="utf-8") as f:

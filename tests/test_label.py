@@ -93,7 +93,8 @@ def test_unusable_answers_become_unknown_with_the_raw_answer_kept(prompts_store,
     monkeypatch.setattr(stage, "build_engine", lambda settings, store, batch_size=32: CachedEngine(
         Corrupting(real, breakages), store))
     report = label(prompts_store, taxonomy, load_config(), LabelOptions(labeler="corrupted"))
-    assert report.dropped == {"unknown_safety": 1, "unknown_culture": 1, "type_unusable": 1, "unknown_value": 1}
+    assert report.notes.unusable_answers == {"safety": 1, "culture": 1, "type": 1, "value": 1}
+    assert (report.items_in, report.kept, report.dropped) == (4, 4, {})  # each prompt labelled, "unknown" there
     counts = prompts_store.label_counts()["corrupted"]
     assert (counts["safety"]["unknown"], counts["value"]["unknown"], counts["culture"]["unknown"]) == (1, 1, 1)
     failures = {f["dimension"]: f for f in prompts_store.db.query("SELECT * FROM label_failures WHERE labeler = 'corrupted'")}

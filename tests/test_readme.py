@@ -10,6 +10,8 @@ from pathlib import Path
 
 import pytest
 
+from review_store import Store
+
 REPO = Path(__file__).resolve().parent.parent
 pytestmark = pytest.mark.slow
 
@@ -36,3 +38,5 @@ def test_every_readme_command_block_runs_as_written_on_the_demo_store(demo_run, 
     assert done.returncode == 0, f"{last}: {ran[-3000:]}"
     assert "Traceback" not in ran
     assert (tmp_path / "curated" / "hub" / "README.md").is_file() and (tmp_path / "labelled" / "responses.jsonl").is_file()
+    with Store(tmp_path / "demo.db", read_only=True) as store:  # every report of the guide's runs adds up
+        assert all(r["items_in"] == r["kept"] + sum(r["dropped"].values()) for r in store.stage_runs(limit=1000))

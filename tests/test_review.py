@@ -69,7 +69,7 @@ def test_queues_hold_each_pair_once_per_panel_and_queue_with_its_reason(panels):
     report = build_queues(store, options=QueueOptions("South Asia"))
     assert report.notes.borderline == 4 and report.notes.audit == 0
     again = build_queues(store, options=QueueOptions("South Asia"))
-    assert again.kept == 0  # queued items stay as they are
+    assert (again.items_in, again.kept, again.notes.already_queued) == (0, 0, 4)  # queued items stay as they are
     items = store.review_items(panel="South Asia", queue="borderline")
     assert {i["pair_id"] for i in items} == set(pairs)
     assert all(i["reason"].startswith("borderline:") and "judge_borderline" in i["reason"] for i in items)

@@ -221,7 +221,7 @@ def export(store: Store, taxonomy: Taxonomy, config=None, options: ExportOptions
         with store.transaction():
             store.record_export({"id": export_id, "created_at": report.started_at, "out": str(out.resolve()),
                                  "params": report.params, "counts": counts}, zip(frame["id"], frame["split"]))
-        report.items_in = report.kept = len(frame)
+        report.items_in, report.kept = len(frame) + len(left_out), len(frame)
         report.notes = ExportNotes(export_id=export_id, files=", ".join(written), splits=dict(sorted(counts.items())),
                                    groups=groups, empty_splits=split_lines(summary, report.params, groups))
         report.leave_out("empty_slot", left_out)

@@ -206,8 +206,10 @@ class QueueOptions:
 
 @dataclass
 class QueueNotes(Notes):
-    """Items added per queue (a queue not built is None), and the prompts a label review scored."""
+    """Items added per queue (a queue not built is None), the items already queued (kept as they are,
+    not counted in), and the prompts a label review scored."""
 
+    already_queued: int = 0
     borderline: int | None = None
     rejected: int | None = None
     uncertain_label: int | None = None
@@ -233,8 +235,9 @@ def build_queues(store: Store, taxonomy: Taxonomy | None = None, config=None,
                      "created_at": report.started_at}
                     for r in store.pairs_for_queue(queue, options.band, options.delta)]
             added = store.add_review_items(rows)
-            report.items_in += len(rows)
+            report.items_in += added
             report.kept += added
+            report.notes.already_queued += len(rows) - added
             setattr(report.notes, queue, added)
     return report
 

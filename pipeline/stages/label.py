@@ -124,7 +124,8 @@ def _shortlists(texts: list[str], taxonomy: Taxonomy, k: int, embedder: CachedEn
 
 def label_batch(engine: CachedEngine, embedder: CachedEngine | None, questions: LabelQuestions, batch: list[dict],
                 name: str, now: str, report: StageReport) -> LabelRows:
-    """The rows labelling prompts (id, text) gives; unusable answers are counted in ``report`` by reason."""
+    """The rows labelling prompts (id, text) gives; unusable answers are counted in ``report``'s notes per
+    dimension (and ``type``): the prompt is labelled still, "unknown" there."""
     taxonomy, options = questions.taxonomy, questions.options
     texts = [p["text"] for p in batch]
     shortlists = _shortlists(texts, taxonomy, options.shortlist, embedder) if embedder else [{}] * len(batch)
@@ -145,11 +146,11 @@ def label_batch(engine: CachedEngine, embedder: CachedEngine | None, questions: 
                 rows.types += [{"prompt_id": prompt["id"], "type": t, "probability": p, "labeler": name}
                           for t, p in got[0].items()]
             else:
-                report.drop("type_unusable")
+                report.notes.count_unusable("type")
             continue
         probs = _domain_probs(questions, dimension, domains, requests, got)
         if probs is None:
-            report.drop(f"unknown_{dimension}")
+            report.notes.count_unusable(dimension)
             rows.failures.append({"prompt_id": prompt["id"], "dimension": dimension, "labeler": name,
                              "raw": json.dumps(got, default=str)[:10_000], "reason": "unusable_answer",
                              "created_at": now})

@@ -67,6 +67,14 @@ class LabelNotes(Notes):
     cross_validation: dict | None = None  # per dimension, the labelling figures of out-of-fold predictions
     no_none_in_training: str | None = None  # dimensions whose training labels never say None
     labelling_prompts_per_s: float | None = None
+    # answers the labelling model gave that could not be read, per dimension (and "type"); the prompt's label
+    # there is "unknown" and the raw answer is kept in label_failures
+    unusable_answers: dict[str, int] | None = None
+
+    def count_unusable(self, dimension: str) -> None:
+        if self.unusable_answers is None:
+            self.unusable_answers = {}
+        self.unusable_answers[dimension] = self.unusable_answers.get(dimension, 0) + 1
 
 
 def label_pending(store: Store, name: str, batch_size: int, report: StageReport[LabelNotes],

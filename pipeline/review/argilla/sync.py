@@ -248,12 +248,14 @@ class PushNotes(Notes):
     accounts_created: int = 0
     datasets_recreated: int = 0  # datasets deleted in Argilla since the last push, sent again whole
     app_answers_sent: int = 0  # answers given in the app, mirrored to Argilla
+    already_pushed: int = 0  # items an earlier push sent, not sent again
 
 
 @dataclass
 class PullNotes(Notes):
     pairs_updated: int = 0
     prompts_relabelled: int = 0
+    already_stored: int = 0  # answers the store already holds as Argilla has them
 
 
 def _push(store: Store, taxonomy: Taxonomy, panel: str, client: rg.Argilla, queues: tuple[str, ...] = ALL_QUEUES,
@@ -268,7 +270,6 @@ def _push(store: Store, taxonomy: Taxonomy, panel: str, client: rg.Argilla, queu
         workspace = client.workspaces(workspace_name(panel))
         for queue in queues:
             items = store.review_items(panel=panel, queue=queue)
-            report.items_in += len(items)
             todo = [i for i in items if i["pushed_at"] is None]
             name = f"misalign-{queue}"
             dataset = quietly(client.datasets, name, workspace=workspace) if items else None
@@ -277,6 +278,8 @@ def _push(store: Store, taxonomy: Taxonomy, panel: str, client: rg.Argilla, queu
                 with store.transaction():
                     store.clear_mirrored(panel, queue)
                 report.notes.datasets_recreated += 1
+            report.items_in += len(todo)
+            report.notes.already_pushed += len(items) - len(todo)
             mirror = store.answers_to_mirror(panel, queue)
             if not todo and not mirror:
                 continue
@@ -400,7 +403,7 @@ def pull(store: Store, taxonomy: Taxonomy, client: rg.Argilla) -> StageReport:
 def _pull(store: Store, taxonomy: Taxonomy, client: rg.Argilla) -> StageReport:
     with store.stage_run("review_pull", {"backend": "argilla", "url": client.api_url}, PullNotes()) as report:
         usernames = {str(u.id): u.username for u in client.users}
-        rows, touched, relabel = [], set(), {}
+        rows, touched, relabel, seen = [], set(), {}, 0
         for panel in store.panels():
             workspace = quietly(client.workspaces, workspace_name(panel["name"]))
             if workspace is None:
@@ -415,7 +418,7 @@ def _pull(store: Store, taxonomy: Taxonomy, client: rg.Argilla) -> StageReport:
                 items = {i[key]: i for i in store.review_items(panel=panel["name"], queue=queue)}
                 for record_id, user_id, values, changed_at in submitted_responses(client, str(dataset.id)):
                     item = items.get(record_id)
-                    report.items_in += 1
+                    seen += 1
                     annotator = annotators.get(usernames.get(user_id, ""))
                     if item is None or annotator is None:
                         report.drop("unknown_record_or_user")
@@ -428,6 +431,7 @@ def _pull(store: Store, taxonomy: Taxonomy, client: rg.Argilla) -> StageReport:
                         continue
                     known = stored.get((item["id"], annotator))
                     if known and all(known[k] == v for k, v in answers.items()):
+                        report.notes.already_stored += 1
                         continue
                     if known and known["submitted_at"] >= changed_at:
                         report.drop("older_than_the_stores_answer")  # the person answered again since
@@ -445,7 +449,8 @@ def _pull(store: Store, taxonomy: Taxonomy, client: rg.Argilla) -> StageReport:
             update_human_statuses(store, sorted(touched))
             for panel_name, prompt_ids in relabel.items():
                 update_human_labels(store, panel_name, prompt_ids)
-        report.kept = written
+        # in: the answers new to the store; those it holds already are counted apart, as other stages do
+        report.items_in, report.kept = seen - report.notes.already_stored, written
         report.notes.pairs_updated = len(touched)
         report.notes.prompts_relabelled = sum(len(set(p)) for p in relabel.values())
     return report
