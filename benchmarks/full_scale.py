@@ -173,6 +173,9 @@ def run_loop(folder: Path, size: int, stages_run: tuple[str, ...] = STAGES) -> d
                        "peak_rss_gib": stage_peak_gib(), "store_mib": path.stat().st_size / 2 ** 20})
         return result
 
+    def judged_by(report):
+        return report, report.notes.judged
+
     with Store(path) as store:
         def stage(name: str, options=None):
             return lambda: run_stage(name, store, taxonomy, config, options)
@@ -189,10 +192,11 @@ def run_loop(folder: Path, size: int, stages_run: tuple[str, ...] = STAGES) -> d
                 inputs["responses"], pairs=PairOptions(labeler=source, judge_may_be_labeller=True))))
         groups = []
         for engine in ("keyword-refusal", "embedded") if "bench" in stages_run else ():
-            report = timed(f"bench {engine}", stage("bench", BenchOptions(engine=engine, runs=1, pairs="all")))
+            bench = stage("bench", BenchOptions(engine=engine, runs=1, pairs="all"))
+            report, judged = timed(f"bench {engine}", lambda bench=bench: judged_by(bench()))  # items: pairs judged
             groups.append(report.notes.group_id)
             timed(f"summarise {engine}", lambda group=report.notes.group_id: (
-                summarise(store, taxonomy, group, samples=200), report.items_in))
+                summarise(store, taxonomy, group, samples=200), judged))
         if "export" in stages_run:
             timed("export (all formats)", stage("export", ExportOptions(
                 out=folder / "export", formats=FORMATS, pairs="all", licence="unknown")))
