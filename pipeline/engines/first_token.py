@@ -12,8 +12,8 @@ by every LLM engine's ``choice_probs``, the pairs judge, ``misalign bench`` and 
   pairs that moved P(yes) by up to 0.003 and no verdict, so ``misalign bench`` on ``hf`` and Inspect
   on ``hf/`` give the same Coverage, FFR and Alignment Score (tests/test_real_model.py).
 - **The probability**: each option's summed mass over the mass of every counted token, so the
-  options' probabilities sum to one; ``option_mass`` says how much of the distribution the options
-  held (a model that would rather say "This response..." holds little).
+  options' probabilities sum to one, however little of the distribution they held (a model that would
+  rather say "This response..." holds little).
 - **When no counted token is seen** (both improbable, or the model answers in another way): there
   is no probability; the answer is *unusable*, kept raw and never read as "no".
 
@@ -70,12 +70,3 @@ def first_token_probs(options: Sequence[str], tokens: Iterable[tuple[str, float]
     if total <= 0:
         return None
     return {o: m / total for o, m in mass.items()}
-
-
-def option_mass(options: Sequence[str], tokens: Iterable[tuple[str, float]]) -> float:
-    """How much of the first token's probability the options held.
-
-    >>> round(option_mass(("yes", "no"), [("Yes", 0.3), ("No", 0.1), ("This", 0.4)]), 2)
-    0.4
-    """
-    return sum(p for token, p in tokens if any(counts_for(token_word(token), o) for o in options))
