@@ -164,9 +164,11 @@ def run_demo(db: Path, echo: Callable[[str], None] = print, taxonomy: Taxonomy |
         labelled = run_stage("label", store, taxonomy, config, LabelOptions(
             engine=TRAINED, train_on=(f"imported:{SOURCE}",), cross_validate=5))
         echo("3. label (learned from the demo's own labels): " + labelled.summary())
-        for dimension, figures in labelled.notes.cross_validation.items():
-            echo(f"   5-fold cross-validation, {dimension}: accuracy {figures['accuracy']:.2f}, "
-                 f"top-1 among real domains {figures['top1_real']:.2f} (held-out prompts only)")
+        for dimension, figures in labelled.notes.cross_validation.items():  # a semantic type has no None to set apart
+            real = "" if dimension == "semantic_type" else (
+                f", top-1 among real domains {figures['top1_real']:.2f} (n = {figures['real_n']})")
+            echo(f"   5-fold cross-validation, {dimension.replace('_', ' ')}: accuracy {figures['accuracy']:.2f} "
+                 f"(n = {figures['n']}){real}, held-out prompts only")
         zero_shot = run_stage("label", store, taxonomy, config, LabelOptions(engine=ENGINE))
         echo("3b. label (zero-shot: MiniLM against each domain's description, never shown the demo's labels): "
              + zero_shot.summary())
