@@ -115,8 +115,8 @@ class LabelQueueOptions:
 def build_label_review(store: Store, taxonomy: Taxonomy, config=None,
                        options: LabelQueueOptions | None = None) -> StageReport[QueueNotes]:
     """Queue for ``options.panel`` the ``size`` prompts ``labeler`` is least sure about that the panel has
-    not been asked about yet; returns the report (items queued, prompts already queued left out). Reads
-    no engine (``config`` is the stage contract's)."""
+    not been asked about yet; returns the report (items queued; prompts already queued skipped and
+    counted). Reads no engine (``config`` is the stage contract's)."""
     options = options or LabelQueueOptions()
     options.check()
     panel, labeler, size, by, delta = options.panel, options.labeler, options.size, options.by, options.delta
@@ -132,8 +132,8 @@ def build_label_review(store: Store, taxonomy: Taxonomy, config=None,
     with store.stage_run("review_queue", params, QueueNotes()) as report:
         fresh = [c for c in candidates if c["prompt_id"] not in queued][:size]
         already = [c["prompt_id"] for c in candidates if c["prompt_id"] in queued]
-        report.items_in = len(fresh) + len(already)
-        report.leave_out("already queued for this panel", already)
+        report.items_in = len(fresh)
+        report.notes.already_queued = len(already)  # skipped, as the pairs' queues count theirs
         report.notes.prompts_scored = len(candidates)
         with store.transaction():
             report.kept = store.add_review_items(
