@@ -31,6 +31,7 @@ from pipeline.stages.label_agreement import label_agreement
 from pipeline.stages.options import TRAINED, IngestOptions, LabelOptions
 from pipeline.stages.pairs.run import PairOptions, PairRun
 from pipeline.stages.pairs.options import PairImportOptions
+from pipeline.text.progress import progress
 from pipeline.review.queues import QUEUES, QueueOptions, add_annotator, add_panel, item_id, submit
 from review_store import Store, prompt_id, utc_now
 from taxonomy import Taxonomy, load_taxonomy
@@ -140,7 +141,11 @@ def generate_with_real_model(store: Store, taxonomy: Taxonomy, config: Config, e
                           rounds=0)
     run = PairRun(store, taxonomy, with_model, options, "pairs", options.generators)
     run.wanted_kinds = {prompt_id(r["prompt"]): r["kind"] for r in records}
-    run.process(store.prompts_by_id(run.wanted_kinds))
+    prompts = store.prompts_by_id(run.wanted_kinds)
+    with progress(len(prompts), "4b. real model writing", "prompts") as bar:  # one batch: ~20 s on 2 cores
+        bar.update(0)
+        run.process(prompts)
+        bar.update(len(prompts))
     echo("4b. real model: SmolLM2-135M-Instruct wrote a candidate per slot for one prompt of each misalignment "
          f"kind, the embedded judge judged: {run.finish().summary()}")
 
