@@ -31,13 +31,23 @@ def run_name(run: dict) -> str:
 
 
 def run_rows(runs: list[dict]) -> list[dict]:
-    """One row a run, with headers in words."""
+    """One row a run, with headers in words. Items per second count the work the run did: for a benchmark,
+    the judgments it made (its ``in`` is every pair of the benchmark, judged now or by an earlier run).
+
+    >>> [r["items per second"] for r in run_rows([
+    ...     {"id": 1, "stage": "bench", "started_at": "2026-12-06T03:00:00", "items_in": 200, "kept": 200,
+    ...      "dropped": {}, "seconds": 2.0, "notes": {"judged": 0, "already_judged": 200}},
+    ...     {"id": 2, "stage": "ingest", "started_at": "2026-12-06T03:00:00", "items_in": 200, "kept": 200,
+    ...      "dropped": {}, "seconds": 2.0, "notes": {}}])]
+    [None, 100]
+    """
     rows = []
     for r in runs:
         dropped = sum(r["dropped"].values())
+        done = r["notes"].get("judged", r["items_in"])
         rows.append({"run": r["id"], "stage": stage_words(r["stage"]), "started (UTC)": r["started_at"][:19].replace(
             "T", " "), "in": r["items_in"], "kept": r["kept"], "dropped": dropped, "seconds": round(r["seconds"], 1),
-            "items per second": round(r["items_in"] / r["seconds"]) if r["seconds"] and r["items_in"] else None})
+            "items per second": round(done / r["seconds"]) if r["seconds"] and done else None})
     return rows
 
 
