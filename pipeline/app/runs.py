@@ -38,16 +38,19 @@ def run_rows(runs: list[dict]) -> list[dict]:
     ...     {"id": 1, "stage": "bench", "started_at": "2026-12-06T03:00:00", "items_in": 200, "kept": 200,
     ...      "dropped": {}, "seconds": 2.0, "notes": {"judged": 0, "already_judged": 200}},
     ...     {"id": 2, "stage": "ingest", "started_at": "2026-12-06T03:00:00", "items_in": 200, "kept": 200,
-    ...      "dropped": {}, "seconds": 2.0, "notes": {}}])]
-    [None, 100]
+    ...      "dropped": {}, "seconds": 2.0, "notes": {}},
+    ...     {"id": 3, "stage": "pairs", "started_at": "2026-12-06T03:00:00", "items_in": 4, "kept": 0,
+    ...      "dropped": {"rejected": 4}, "seconds": 20.0, "notes": {}}])]
+    [None, 100, 0.2]
     """
     rows = []
     for r in runs:
         dropped = sum(r["dropped"].values())
         done = r["notes"].get("judged", r["items_in"])
+        rate = done / r["seconds"] if r["seconds"] and done else None
         rows.append({"run": r["id"], "stage": stage_words(r["stage"]), "started (UTC)": r["started_at"][:19].replace(
             "T", " "), "in": r["items_in"], "kept": r["kept"], "dropped": dropped, "seconds": round(r["seconds"], 1),
-            "items per second": round(done / r["seconds"]) if r["seconds"] and done else None})
+            "items per second": None if rate is None else round(rate) if rate >= 10 else round(rate, 1)})
     return rows
 
 
