@@ -121,11 +121,11 @@ def _resolve_sampling(config: Config, path: tuple[str, ...], options: dict) -> N
     engine_flag, stage, sampled = _SAMPLED[path]
     names = options.get(engine_flag, {}).get("value")
     names = [names] if isinstance(names, str) else list(names or ())
-    unknown = [name for name in names if name not in config.engines]
-    if unknown:  # only the file can have named them here
-        raise ConfigError(f"{config.path}: {path[0]}.{engine_flag[2:]}: no engine named '{unknown[0]}' "
-                          f"(engines: {', '.join(config.engines)})")
-    engines = [config.engine(name) for name in names] or [config.engine_for(stage)]
+    try:
+        engines = [config.engine(name) for name in names] or [config.engine_for(stage)]
+    except ConfigError as exc:  # only the file can have named them here: say which key
+        raise ConfigError(f"{config.path}: {path[0]}.{engine_flag[2:]}: "
+                          f"{str(exc).removeprefix(f'{config.path}: ')}") from None
     for flag in ("--temperature", "--top-p", "--max-tokens"):
         if flag not in options or options[flag]["value"] is not None:
             continue
