@@ -5,7 +5,7 @@ from pathlib import Path
 import pandas as pd
 import streamlit as st
 
-from pipeline.app.shared import export_pair_table, store, taxonomy
+from pipeline.app.shared import export_pair_table, store, store_path, taxonomy
 from pipeline.errors import UsageError
 from pipeline.text.cells import markdown_literal as literal
 from pipeline.export.options import DPO_FORMATS, FORMATS, UNKNOWN_LICENCE, ExportOptions
@@ -32,8 +32,9 @@ with st.form("filters"):
                                     "...), another licence's name, or 'unknown'")
     dpo_format = columns[1].selectbox("DPO rows", DPO_FORMATS, help="standard: prompt, chosen and rejected as "
                                       "text; conversational: as lists of chat messages (TRL's two formats)")
-    out = st.text_input("Folder", str(Path("export").resolve()), help="Where the files go, on the machine running "
-                        "the app.")
+    store_file = Path(store_path()).resolve()  # beside the store, never the app's working directory
+    out = st.text_input("Folder", str(store_file.with_name(f"{store_file.stem}-export")),
+                        help="Where the files go, on the machine running the app.")
     preview, write = st.columns(2)
     wants_preview = preview.form_submit_button("Preview")
     wants_write = write.form_submit_button("Write")

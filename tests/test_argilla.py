@@ -2,6 +2,7 @@
 with misalign's SQL search engine: push, answers through the REST API the UI uses, pull."""
 
 import os
+import secrets
 import shutil
 import signal
 import socket
@@ -20,7 +21,7 @@ from tests.review_fixtures import seed_pairs
 
 pytestmark = [pytest.mark.slow,
               pytest.mark.skipif(shutil.which("redis-server") is None, reason="needs Debian's redis-server")]
-PASSWORD = "review-pass-123"
+PASSWORD = secrets.token_urlsafe(12)  # the annotators' password on the throwaway server, never written down
 
 
 @pytest.fixture(scope="session")

@@ -46,7 +46,7 @@ generate = "tiny"
 
 
 @pytest.mark.parametrize("text, message", [
-    ('[engines.x]\nbackend = "gpt"\nmodel = "m"', "engines.x.backend must be one of hf, openai, vllm, embed"),
+    ('[engines.x]\nbackend = "gpt"\nmodel = "m"', "engines.x.backend must be one of hf, openai, vllm, llamacpp, embed"),
     ('[engines.x]\nbackend = "hf"', "engines.x.model is missing"),
     ('[engines.x]\nbackend = "hf"\nmodel = "m"\nurls = ["u"]', "engines.x.urls is not an option of the hf backend"),
     ('[engines.x]\nbackend = "openai"\nmodel = "m"', "engines.x.urls must list at least one base URL"),

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Annotated, Optional
 
@@ -24,7 +25,8 @@ def argilla_install() -> None:
 @argilla_app.command("serve")
 def argilla_serve(
     ctx: typer.Context,
-    home: Annotated[Path, typer.Option(help="Where the server keeps its database and owner credentials.")] = Path(".argilla"),
+    home: Annotated[Optional[Path], typer.Option(help="Where the server keeps its database and owner credentials "
+                                                 "(default: ~/.cache/misalign/argilla, or $MISALIGN_CACHE/argilla).")] = None,
     port: Annotated[int, typer.Option(help="Port on 127.0.0.1.")] = 6900,
     redis_port: Annotated[Optional[int], typer.Option(help="Port for its Redis on 127.0.0.1 (default: a free one).")] = None,
     annotator_password: Annotated[Optional[str], typer.Option(
@@ -37,7 +39,7 @@ def argilla_serve(
     import time
 
     from pipeline.review.argilla.sync import argilla_client, ensure_accounts
-    from pipeline.review.argilla.local.server import local_argilla
+    from pipeline.review.argilla.local.server import credentials_path, default_home, local_argilla
 
     def stop(signum, frame):
         raise KeyboardInterrupt  # leaves the block below, which stops Redis, the server and its worker
@@ -46,15 +48,30 @@ def argilla_serve(
     for number in (signal.SIGINT, signal.SIGTERM):
         signal.signal(number, stop)
     try:
-        with local_argilla(home, port, redis_port=redis_port) as server, ctx.obj.open_store() as store:
+        with local_argilla(home or default_home(), port, redis_port=redis_port) as server, ctx.obj.open_store() as store:
             client = argilla_client(server.url, server.api_key)
             for panel in store.panels():
                 created = ensure_accounts(client, store, panel["name"], annotator_password)
                 echo(f"panel {panel['name']}: workspace ready, {len(created)} annotator accounts created")
-            echo(f"Argilla on {server.url} (owner '{server.owner}', password in {server.home / 'owner.json'})")
-            echo(f"export ARGILLA_API_URL={server.url} ARGILLA_API_KEY={server.api_key}")
+            echo(f"Argilla on {server.url} (owner '{server.owner}'; password and API key in "
+                 f"{credentials_path(server.home)}, readable by you alone)")
+            echo(f"export ARGILLA_API_URL={server.url} ARGILLA_API_KEY=$(misalign argilla key --home {server.home})")
             sys.stdout.flush()  # the URL is what a script waits for, even when our output is a pipe
             while True:
                 time.sleep(3600)
     except KeyboardInterrupt:
         echo("stopped")
+
+
+@argilla_app.command("key")
+def argilla_key(
+    home: Annotated[Optional[Path], typer.Option(help="The local server's home (default: as argilla serve).")] = None,
+) -> None:
+    """Print the local Argilla owner's API key, for ARGILLA_API_KEY (the one place the studio shows it)."""
+    from pipeline.errors import UsageError
+    from pipeline.review.argilla.local.server import credentials_path, default_home
+
+    path = credentials_path(home or default_home())
+    if not path.is_file():
+        raise UsageError(f"--home: {path.parent} holds no local Argilla yet (start one: misalign argilla serve)")
+    echo(json.loads(path.read_text())["api_key"])

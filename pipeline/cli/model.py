@@ -25,9 +25,12 @@ def model_install(
 
 @model_app.command("list")
 def model_list() -> None:
-    """The shipped models, whether each is installed, and where."""
-    from pipeline.engines.models import SHIPPED, install_hint, installed_path, is_installed
+    """The shipped models: the GGUF file the llamacpp backend reads, the directory hf and vllm read, and the
+    backend the demo uses for it here."""
+    from pipeline.engines.models import SHIPPED, fastest_backend, has_wheel, gguf_source, install_hint, installed_path, is_installed
 
     for name, model in SHIPPED.items():
-        where = str(installed_path(name)) if is_installed(name) else f"not installed: {install_hint(name)}"
-        echo(f"{name:10} {model.title:48} {where}")
+        echo(f"{name}: {model.title}")
+        echo(f"  gguf (llamacpp): {gguf_source(name) if has_wheel(name) else 'not installed: ' + install_hint(name)}")
+        echo(f"  directory (hf, vllm): {installed_path(name) if is_installed(name) else 'not installed: ' + install_hint(name)}")
+        echo(f"  fastest backend here: {fastest_backend(name) or 'none (not installed)'}")

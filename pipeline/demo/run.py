@@ -24,7 +24,7 @@ from pipeline.review.agreement import agreement
 from pipeline.bench.options import KEYWORD_DETECTOR, BenchOptions
 from pipeline.bench.summary import summarise
 from pipeline.engines.config import Config, EngineConfig, load_config
-from pipeline.engines.models import install_hint, installed_path, is_installed
+from pipeline.engines.models import fastest_backend, install_hint
 from pipeline.export.options import ExportOptions
 from pipeline.flow.registry import run_stage
 from pipeline.stages.label_agreement import label_agreement
@@ -125,29 +125,42 @@ def add_example_annotations(store: Store, records: list[dict], shipped: dict) ->
     return done
 
 
+def real_model_engine(config: Config) -> EngineConfig | None:
+    """The engine that runs the real model in the demo: ``[engines.smollm2]`` of misalign.toml where it is
+    defined (another backend is one setting away), else the fastest backend installed here
+    (:func:`pipeline.engines.models.fastest_backend`: llama.cpp on the GGUF as it ships, else transformers);
+    None when the model is not installed."""
+    if REAL_MODEL in config.engines:
+        return config.engines[REAL_MODEL]
+    backend = fastest_backend(REAL_MODEL)
+    if backend is None:
+        return None
+    options = {"device": "cpu"} if backend == "hf" else {}
+    return EngineConfig(REAL_MODEL, backend, REAL_MODEL, options, sampling_given={"repetition_penalty": 1.1})
+
+
 def generate_with_real_model(store: Store, taxonomy: Taxonomy, config: Config, echo: Callable[[str], None]) -> None:
     """Pairs for the demo's real-model prompts, one of each misalignment kind, written by SmolLM2-135M-Instruct
     (the shipped real model, on CPU) and judged by the embedded judge, a different model; skipped, with
     the command that installs it, where the model is not installed."""
-    if not is_installed(REAL_MODEL):
+    settings = real_model_engine(config)
+    if settings is None:
         echo(f"4b. real model: skipped, SmolLM2 is not installed ({install_hint(REAL_MODEL)})")
         return
-    settings = EngineConfig(REAL_MODEL, "hf", str(installed_path(REAL_MODEL)), {"device": "cpu"})
     with_model = Config(config.path, {**config.engines, REAL_MODEL: settings}, config.stages, config.pair_rules)
     records = [r for r in _records(REAL_MODEL_PROMPTS) if not store.pair_of(prompt_id(r["prompt"]))]
     if not records:
         return  # made by an earlier run
-    options = PairOptions(generators=(REAL_MODEL,), judge=ENGINE, labeler=f"imported:{SOURCE}", k=1, max_tokens=128,
-                          rounds=0)
+    options = PairOptions(generators=(REAL_MODEL,), judge=ENGINE, labeler=f"imported:{SOURCE}", k=1, rounds=0)
     run = PairRun(store, taxonomy, with_model, options, "pairs", options.generators)
     run.wanted_kinds = {prompt_id(r["prompt"]): r["kind"] for r in records}
     prompts = store.prompts_by_id(run.wanted_kinds)
-    with progress(len(prompts), "4b. real model writing", "prompts") as bar:  # one batch: ~20 s on 2 cores
+    with progress(len(prompts), f"4b. real model writing ({settings.backend})", "prompts") as bar:
         bar.update(0)
         run.process(prompts)
         bar.update(len(prompts))
-    echo("4b. real model: SmolLM2-135M-Instruct wrote a candidate per slot for one prompt of each misalignment "
-         f"kind, the embedded judge judged: {run.finish().summary()}")
+    echo(f"4b. real model: SmolLM2-135M-Instruct ({settings.backend} backend) wrote a candidate per slot for one "
+         f"prompt of each misalignment kind, the embedded judge judged: {run.finish().summary()}")
 
 
 def run_demo(db: Path, echo: Callable[[str], None] = print, taxonomy: Taxonomy | None = None,

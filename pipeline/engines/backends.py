@@ -93,6 +93,14 @@ class VLLMOptions(BaseModel):
     dtype: str | None = None
 
 
+@backend("llamacpp", "pipeline.engines.llamacpp:LlamaCppEngine")
+class LlamaCppOptions(BaseModel):
+    model_config = _STRICT
+    n_ctx: int | None = Field(None, ge=256)
+    threads: int | None = Field(None, ge=1)
+    batch_size: int | None = Field(None, ge=1)
+
+
 @backend("embed", "pipeline.engines.embed:EmbedEngine")
 class EmbedOptions(BaseModel):
     model_config = _STRICT

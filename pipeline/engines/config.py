@@ -4,7 +4,7 @@ Read once, validated with errors that name the file and key, shown with defaults
 ``misalign config show``. Without a file the embedded default applies: the packaged MiniLM.
 
     [engines.local]
-    backend = "hf"                     # hf | openai | vllm | embed
+    backend = "hf"                     # hf | openai | vllm | llamacpp | embed
     model = "models/qwen2.5-0.5b-instruct"
     device = "cpu"
     [engines.local.sampling]
@@ -50,7 +50,8 @@ from pipeline.engines.protocol import as_messages
 from review_store import Store
 
 DEFAULT_PATH = Path("misalign.toml")
-SAMPLING_DEFAULTS = {"n": 1, "temperature": 0.7, "top_p": 0.9, "max_tokens": 512, "seed": None}
+SAMPLING_DEFAULTS = {"n": 1, "temperature": 0.7, "top_p": 0.9, "max_tokens": 512, "seed": None,
+                     "repetition_penalty": None}
 # What each generating stage asks for unless the engine's [engines.X.sampling] or the stage's own option
 # says otherwise (the option wins over the file, the file over these): pairs' generators write whole
 # responses, expansion writes prompts, bench's generate protocol answers prompts.
@@ -71,6 +72,7 @@ class _Sampling(BaseModel):
     max_tokens: int | None = Field(None, ge=1)
     seed: int | None = None
     stop: list[str] | None = None
+    repetition_penalty: float | None = Field(None, gt=0)
 
 
 EMBEDDED = {"backend": "embed", "model": "default"}
@@ -97,10 +99,10 @@ class EngineConfig:
         ``[sampling]`` in misalign.toml, else the stage's default (:data:`STAGE_SAMPLING`).
 
         >>> EngineConfig("e", "hf", "m", sampling_given={"max_tokens": 99}).sampling_for("pairs", temperature=0.2)
-        {'temperature': 0.2, 'top_p': 0.9, 'max_tokens': 99, 'stop': (), 'seed': None}
+        {'temperature': 0.2, 'top_p': 0.9, 'max_tokens': 99, 'stop': (), 'seed': None, 'repetition_penalty': None}
         """
         given = {k: v for k, v in options.items() if v is not None}
-        values = {**STAGE_SAMPLING[stage], "stop": (), "seed": None,
+        values = {**STAGE_SAMPLING[stage], "stop": (), "seed": None, "repetition_penalty": None,
                   **{k: v for k, v in self.sampling_given.items() if k != "n"}, **given}
         values["stop"] = tuple(values["stop"] or ())
         return values

