@@ -9,8 +9,12 @@ WORK=$(realpath -m "${1:-$(mktemp -d)}")
 mkdir -p "$WORK"
 DB="$WORK/real.db"
 CONFIG="$WORK/misalign.toml"
-MODEL_DIR=$("$BIN/misalign" model list | awk '$1 == "smollm2" {print $NF}')
-printf '[engines.smol]\nbackend = "hf"\nmodel = "smollm2"\ndevice = "cpu"\n' > "$CONFIG"
+MODEL_DIR=$("$BIN/misalign" model list | awk '/directory \(hf, vllm\)/ {print $NF}')
+# the fastest engine here writes and judges (BACKEND=hf or vllm for the others); steering needs hf
+BACKEND=${BACKEND:-llamacpp}
+printf '[engines.smol]\nbackend = "%s"\nmodel = "smollm2"\n[engines.smol.sampling]\nrepetition_penalty = 1.1\n' \
+    "$BACKEND" > "$CONFIG"
+printf '[engines.smol-hf]\nbackend = "hf"\nmodel = "smollm2"\ndevice = "cpu"\n' >> "$CONFIG"
 m() { "$BIN/misalign" --db "$DB" --config "$CONFIG" "$@"; }
 step() { printf '\n== %s (%s)\n' "$1" "$(date -u +%H:%M:%S)"; }
 
@@ -39,10 +43,10 @@ step "bench run --protocol generate: SmolLM2 answers the prompts, the embedded j
 m bench run --model smol --protocol generate --judge embedded --pairs curated --runs 1 --bootstrap 1000
 
 step "steer build on the export's train split, then the detector before and after on its test split"
-m steer build --model smol --out "$WORK/smol.safetensors" --layer 15 --export "$EXPORT_ID"
-m bench run --model smol --split "$EXPORT_ID:test" --runs 1 --bootstrap 1000
+m steer build --model smol-hf --out "$WORK/smol.safetensors" --layer 15 --export "$EXPORT_ID"
+m bench run --model smol-hf --split "$EXPORT_ID:test" --runs 1 --bootstrap 1000
 for STRENGTH in 1 4; do
-    m bench run --model smol --split "$EXPORT_ID:test" --runs 1 --bootstrap 1000 --steer "$WORK/smol.safetensors" \
+    m bench run --model smol-hf --split "$EXPORT_ID:test" --runs 1 --bootstrap 1000 --steer "$WORK/smol.safetensors" \
         --strength "$STRENGTH"
 done
 m bench list
@@ -65,7 +69,7 @@ HF_HUB_OFFLINE=1 HF_HUB_CACHE="$WORK" "$BIN/transformers" serve --host 127.0.0.1
     "$MODEL_DIR" > "$WORK/serve.log" 2>&1 &
 SERVER=$!
 trap 'kill $SERVER 2>/dev/null || true' EXIT
-until curl -sf "http://127.0.0.1:$PORT/health" > /dev/null; do sleep 1; done
+until curl -sf "http://127.0.0.1:$PORT/v1/models" > /dev/null; do sleep 1; done
 printf '[engines.served]\nbackend = "openai"\nmodel = "%s"\nurls = ["http://127.0.0.1:%s/v1"]\n' "$MODEL_DIR" "$PORT" \
     >> "$CONFIG"
 m engine generate "Is it rude to refuse food offered by a host? Answer in one sentence." --engine served \

@@ -54,7 +54,7 @@ def demo_command(
     result = run_demo(db, echo=echo, taxonomy=ctx.obj.taxonomy())
     echo(f"demo store {result.db}, export {result.export_dir}")
     echo("The embedded engines are for trying the studio. For research, point the stages at a real model in "
-               "misalign.toml: a local model directory (backend hf), a 'vllm serve' URL (backend openai), or "
-               "backend vllm with the [vllm] extra on a GPU machine; see the README.")
+         "misalign.toml: a GGUF file (backend llamacpp), a local model directory (backend hf or vllm), or "
+         "'vllm serve' URLs (backend openai); see the README.")
     if not no_app:
         _serve_app(db, ctx.obj.taxonomy_path, host, port)

@@ -13,6 +13,7 @@ A new backend is one decorated options model::
 from __future__ import annotations
 
 import importlib
+import json
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Annotated, Literal
@@ -30,23 +31,32 @@ class Backend:
     engine: str  # "module:Class", imported when an engine is opened
     options: type[BaseModel]
     local_model: bool = False  # the model setting is a directory (a shipped model's short name stands for one)
+    kept_open: bool = False  # slow to open (vLLM compiles its model): opened once per process, then reused
 
     def open(self, model: str, options: dict) -> Engine:
-        """The backend's engine on ``model`` with ``options``."""
+        """The backend's engine on ``model`` with ``options`` (the one already open, for a backend kept open)."""
         if self.local_model:
             from pipeline.engines.models import resolve
             model = resolve(model)
+        key = (self.name, model, json.dumps(options, sort_keys=True))
+        if key in _KEPT_OPEN:
+            return _KEPT_OPEN[key]
         module, name = self.engine.split(":")
-        return getattr(importlib.import_module(module), name)(model, **options)
+        engine = getattr(importlib.import_module(module), name)(model, **options)
+        if self.kept_open:
+            _KEPT_OPEN[key] = engine
+        return engine
 
 
 REGISTRY: dict[str, Backend] = {}
+_KEPT_OPEN: dict[tuple, Engine] = {}
 
 
-def backend(name: str, engine: str, local_model: bool = False) -> Callable[[type[BaseModel]], type[BaseModel]]:
+def backend(name: str, engine: str, local_model: bool = False,
+            kept_open: bool = False) -> Callable[[type[BaseModel]], type[BaseModel]]:
     """Declare a backend: a decorator on the model of its options."""
     def register(options: type[BaseModel]) -> type[BaseModel]:
-        REGISTRY[name] = Backend(name, engine, options, local_model)
+        REGISTRY[name] = Backend(name, engine, options, local_model, kept_open)
         return options
     return register
 
@@ -83,9 +93,10 @@ class OpenAIOptions(BaseModel):
     timeout: float | None = Field(None, gt=0)
     retries: int | None = Field(None, ge=0)
     backoff: float | None = Field(None, ge=0)
+    start_timeout: float | None = Field(None, ge=0)  # seconds to wait for a server that is starting
 
 
-@backend("vllm", "pipeline.engines.vllm_engine:VLLMEngine", local_model=True)
+@backend("vllm", "pipeline.engines.vllm_engine:VLLMEngine", local_model=True, kept_open=True)
 class VLLMOptions(BaseModel):
     model_config = _STRICT
     gpu_memory_utilization: float | None = Field(None, gt=0, le=1)

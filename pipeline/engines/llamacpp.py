@@ -79,6 +79,7 @@ class LlamaCppEngine(Engine):
                                               bos_token=self._text(self.llm.token_bos())) if template else None
         self._words: list[str] | None = None
         self._ids: dict[str, np.ndarray] = {}
+        self.evaluated_tokens = 0  # prompt tokens run through the model for scoring (a shared prefix is run once)
 
     def _text(self, token: int) -> str:
         return self.llm.detokenize([token], special=True).decode("utf-8", errors="replace") if token >= 0 else ""
@@ -121,6 +122,7 @@ class LlamaCppEngine(Engine):
             kept += 1
         llm.n_tokens = kept
         llm.eval(tokens[kept:])
+        self.evaluated_tokens += len(tokens) - kept
         return np.ctypeslib.as_array(self._llama_cpp.llama_get_logits(llm.ctx), shape=(llm.n_vocab(),)).copy()
 
     def _option_ids(self, option: str) -> np.ndarray:

@@ -31,6 +31,7 @@ from pipeline.engines.protocol import ChoiceRequest, Engine, EngineError, Genera
 
 RETRIED_STATUS = {408, 409, 425, 429, 500, 502, 503, 504}
 MAX_BACKOFF_S = 30.0
+PATIENCE_S = 10.0  # the longest a wait goes without a line
 
 
 def probs_from_top_logprobs(options: Sequence[str], top: list[dict]) -> dict[str, float]:
@@ -77,7 +78,7 @@ class OpenAIEngine(Engine):
     backend = "openai"
 
     def __init__(self, model: str, urls: Sequence[str], api_key_env: str = "OPENAI_API_KEY", concurrency: int = 4,
-                 timeout: float = 60.0, retries: int = 3, backoff: float = 0.5):
+                 timeout: float = 60.0, retries: int = 3, backoff: float = 0.5, start_timeout: float = 300.0):
         if not urls:
             raise EngineError("openai: give at least one base URL (e.g. http://127.0.0.1:8000/v1)")
         self.model = model
@@ -90,16 +91,41 @@ class OpenAIEngine(Engine):
         self._ready = threading.Condition()
         self._random = random.Random(0)
         self.ignores_n = False  # found out on the first request for n > 1 that came back with fewer
-        for server in self.servers:
-            self._check(server)
+        self._wait_for_a_server(start_timeout)
 
-    def _check(self, server: Server) -> None:
-        """Ask the server whether it is up (``GET /models``); one that is not is set aside for now."""
+    def _answers(self, server: Server) -> bool:
+        """Whether the server is up (``GET /models`` answers 200)."""
         try:
-            self.client.get(f"{server.url}/models", timeout=min(5.0, self.client.timeout.read or 5.0))
+            response = self.client.get(f"{server.url}/models", timeout=min(5.0, self.client.timeout.read or 5.0))
         except httpx.HTTPError as exc:
             server.problem = f"not answering ({exc.__class__.__name__})"
-            self._set_aside(server, None)
+            return False
+        server.problem = "" if response.status_code == 200 else f"HTTP {response.status_code} to GET /models"
+        return response.status_code == 200
+
+    def _wait_for_a_server(self, start_timeout: float) -> None:
+        """Until one server answers (one that is starting loads its model first), for at most ``start_timeout``
+        seconds, with a line every 10 s; the servers not answering then are set aside and tried again later."""
+        began = time.monotonic()
+        said = began - PATIENCE_S
+        while True:
+            up = [s for s in self.servers if self._answers(s)]
+            waited = time.monotonic() - began
+            if up or waited >= start_timeout:
+                break
+            if time.monotonic() - said >= PATIENCE_S:
+                said = time.monotonic()
+                print(f"openai: waiting for {', '.join(s.url for s in self.servers)} to answer (a server that is "
+                      f"starting loads its model first): {waited:.0f} s of at most {start_timeout:.0f} s",
+                      file=sys.stderr, flush=True)
+            time.sleep(min(1.0, max(0.0, start_timeout - waited)))
+        if not up and start_timeout > 0:
+            down = "; ".join(f"{s.url}: {s.problem}" for s in self.servers)
+            raise EngineError(f"openai: no server answered within {start_timeout:.0f} s ({down}); start one, or "
+                              "give engines.NAME.start_timeout more seconds")
+        for server in self.servers:
+            if server not in up:
+                self._set_aside(server, None)
 
     def server_stats(self) -> dict[str, dict]:
         """Per base URL: requests answered, failed attempts, answered per second of its own time."""
@@ -246,8 +272,11 @@ class OpenAIEngine(Engine):
         try:
             top = answer["choices"][0]["logprobs"]["content"][0]["top_logprobs"]
         except (KeyError, IndexError, TypeError):
-            raise EngineError(f"openai: {self.model}: the server gave no logprobs, which choice_probs needs; "
-                              "use a server that returns them (vllm serve does) or the hf/vllm backend") from None
+            urls = ", ".join(s.url for s in self.servers)
+            raise EngineError(f"openai: {urls} gave no log-probabilities, which scoring options (a judge, a detector, "
+                              "labelling) needs: start llama.cpp's server with --logits_all true or vllm serve with "
+                              "--max-logprobs 20 (transformers serve gives none), or use the hf, vllm or llamacpp "
+                              "backend") from None
         return probs_from_top_logprobs(request.options, top)
 
     def choice_probs(self, requests: Sequence[ChoiceRequest]) -> list[dict[str, float]]:

