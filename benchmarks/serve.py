@@ -47,12 +47,14 @@ def server_command(kind: str, model: str | Path, port: int, *extra: str) -> list
 
 
 def start_server(model: str | Path, port: int, folder: Path, *extra: str, ready_within: float = 90.0,
-                 kind: str = "transformers") -> subprocess.Popen:
-    """A ``kind`` server for ``model`` on 127.0.0.1:``port``, answering; the caller stops it (a test may kill it)."""
+                 kind: str = "transformers", cores: str | None = None) -> subprocess.Popen:
+    """A ``kind`` server for ``model`` on 127.0.0.1:``port``, answering; the caller stops it (a test may kill it).
+    ``cores`` (e.g. "1" or "0-3"): the CPU cores a vLLM server's threads are bound to, so that replicas on one
+    machine do not bind to the same cores (vLLM binds to all of them unless told)."""
     # /v1/models fails unless HF_HUB_CACHE names an existing folder (environment.md)
     env = {**os.environ, "HF_HUB_OFFLINE": "1", "HF_HUB_CACHE": str(folder), "HF_HUB_DISABLE_TELEMETRY": "1",
            "VLLM_CPU_KVCACHE_SPACE": os.environ.get("VLLM_CPU_KVCACHE_SPACE", "2"), "VLLM_LOGGING_LEVEL": "WARNING",
-           "VLLM_NO_USAGE_STATS": "1"}
+           "VLLM_NO_USAGE_STATS": "1", **({"VLLM_CPU_OMP_THREADS_BIND": cores} if cores else {})}
     log_path = folder / f"{kind}-serve-{port}.log"
     with log_path.open("w") as log:
         # a session of its own: stopping or killing the server reaches its workers too (vLLM's engine core)
@@ -71,17 +73,24 @@ def start_server(model: str | Path, port: int, folder: Path, *extra: str, ready_
         time.sleep(0.5)
 
 
+def _signal(server: subprocess.Popen, number: int) -> None:
+    """``number`` to the server's session (itself and its workers) where it leads one, else to it alone."""
+    with contextlib.suppress(ProcessLookupError):
+        if os.getpgid(server.pid) == server.pid:
+            os.killpg(server.pid, number)
+        else:
+            server.send_signal(number)
+
+
 def kill_server(server: subprocess.Popen) -> None:
     """SIGKILL to the server and every process it started, as a crash would end them."""
-    with contextlib.suppress(ProcessLookupError):
-        os.killpg(server.pid, signal.SIGKILL)
+    _signal(server, signal.SIGKILL)
     server.wait()
 
 
 def stop_server(server: subprocess.Popen) -> None:
     """SIGTERM to the server and its workers; SIGKILL after 30 s."""
-    with contextlib.suppress(ProcessLookupError):
-        os.killpg(server.pid, signal.SIGTERM)
+    _signal(server, signal.SIGTERM)
     try:
         server.wait(timeout=30)
     except subprocess.TimeoutExpired:

@@ -65,8 +65,10 @@ def vllm_servers(smollm2_dir, tmp_path_factory):
     folder = tmp_path_factory.mktemp("vllm-serve")
     ports = free_port(), free_port()
     started: dict = {}
-    threads = [threading.Thread(target=lambda p=p: started.update(
-        {p: start_server(smollm2_dir, p, folder, kind="vllm", ready_within=400)})) for p in ports]
+    # each replica on a core of its own, as replicas on separate machines would be
+    threads = [threading.Thread(target=lambda i=i, p=p: started.update({p: start_server(
+        smollm2_dir, p, folder, kind="vllm", ready_within=300, cores=str(i % (os.cpu_count() or 1)))}))
+        for i, p in enumerate(ports)]
     for thread in threads:
         thread.start()
     for thread in threads:
@@ -285,7 +287,7 @@ def test_a_server_that_is_starting_is_waited_for_with_a_line(gguf, capfd):
 
     port = free_port()
     server = subprocess.Popen(server_command("llamacpp", gguf, port), stdout=subprocess.DEVNULL,
-                              stderr=subprocess.DEVNULL)
+                              stderr=subprocess.DEVNULL, start_new_session=True)
     try:
         engine = OpenAIEngine(str(gguf), [f"http://127.0.0.1:{port}/v1"], start_timeout=120)
         [generation] = engine.generate([GenerateRequest(as_messages("Say hi."), max_tokens=4, temperature=0)])

@@ -163,3 +163,14 @@ def test_onnx_runtime_gives_the_same_vectors_as_sentence_transformers(embed_engi
     assert np.all(similarity > 0.9999)
     quantized = np.sum(embed_engine.embed(texts) * fp32.embed(texts), axis=1)
     assert np.all(quantized > 0.85)
+
+
+def test_first_token_scoring_computes_only_the_last_position_with_the_same_logits(hf_engine):
+    prompts = [hf_engine._prompt(as_messages(text)) for text in ("Is this safe?", "A longer question, padded less?")]
+    kept = hf_engine.first_token_distributions(prompts)
+    inputs = hf_engine._encode(prompts)
+    positions = (inputs["attention_mask"].cumsum(dim=1) - 1).clamp(min=0)
+    with torch.no_grad():  # every position's logits, as before, then the last one taken
+        every = hf_engine.network(**inputs, position_ids=positions).logits
+    assert every.shape[1] > 1
+    assert torch.allclose(kept, torch.softmax(every[:, -1].float(), dim=-1), atol=1e-6)  # float rounding apart

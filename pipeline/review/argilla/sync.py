@@ -26,6 +26,8 @@ the client from their options.
 
 from __future__ import annotations
 
+import contextlib
+import io
 import os
 import re
 import warnings
@@ -294,7 +296,7 @@ def _push(store: Store, taxonomy: Taxonomy, panel: str, client: rg.Argilla, queu
             key = "prompt_id" if queue == LABEL_QUEUE else "pair_id"
             for begin in range(0, len(todo), batch):
                 chunk = todo[begin:begin + batch]
-                dataset.records.log(records(chunk), batch_size=len(chunk))
+                send_records(dataset, records(chunk), len(chunk))
                 with store.transaction():
                     store.mark_pushed([i["id"] for i in chunk], "argilla", {i["id"]: i[key] for i in chunk}, utc_now())
                 report.kept += len(chunk)
@@ -303,6 +305,13 @@ def _push(store: Store, taxonomy: Taxonomy, panel: str, client: rg.Argilla, queu
             report.notes.app_answers_sent += _mirror(
                 store, taxonomy, client, dataset, queue, records, items, store.answers_to_mirror(panel, queue))
     return report
+
+
+def send_records(dataset: rg.Dataset, records: list, batch_size: int) -> None:
+    """Records into an Argilla dataset; the SDK's own "Sending records" bar is not shown (the stage says how
+    far it is in its own progress lines)."""
+    with contextlib.redirect_stderr(io.StringIO()):
+        dataset.records.log(records, batch_size=batch_size)
 
 
 def _mirror(store: Store, taxonomy: Taxonomy, client: rg.Argilla, dataset: rg.Dataset, queue: str,
@@ -326,7 +335,7 @@ def _mirror(store: Store, taxonomy: Taxonomy, client: rg.Argilla, dataset: rg.Da
         for question, value in values.items():
             logged[answer["item_id"]].responses.add(rg.Response(question, value, user_id=users[answer["username"]],
                                                                 status="submitted"))
-    dataset.records.log(list(logged.values()), batch_size=min(50, len(logged)))  # the SDK warns at more than it logs
+    send_records(dataset, list(logged.values()), min(50, len(logged)))  # the SDK warns at more than it logs
     with store.transaction():
         store.mark_mirrored([(a["item_id"], a["annotator"]) for a in sent], utc_now())
     return len(sent)
