@@ -1,6 +1,7 @@
 """The Streamlit pages, run headless with AppTest on a real store."""
 
 import json
+import os
 from pathlib import Path
 
 import pytest
@@ -465,6 +466,8 @@ def test_export_page_previews_and_writes(studio, tmp_path):
     def field(label):  # found afresh after each run: an earlier run's widget no longer takes input
         return next(t for t in at.text_input if t.label == label)
 
+    store_file = Path(os.environ["MISALIGN_DB"]).resolve()  # by default beside the store, never the app's folder
+    assert field("Folder").value == str(store_file.with_name(f"{store_file.stem}-export"))
     field("Folder").input(str(tmp_path / "out"))
     at.button[0].click().run()  # preview
     assert not at.exception and not (tmp_path / "out").exists()

