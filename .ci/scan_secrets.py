@@ -13,14 +13,14 @@ import sys
 from pathlib import Path
 
 PATTERNS = {
-    "Argilla owner API key": re.compile(r"\bowner\.[0-9a-f]{32}\b"),
-    "private key": re.compile(r"-----BEGIN [A-Z ]*PRIVATE KEY-----"),
-    "OpenAI-style API key": re.compile(r"\bsk-[A-Za-z0-9_-]{20,}"),
-    "Hugging Face token": re.compile(r"\bhf_[A-Za-z0-9]{30,}"),
-    "GitHub token": re.compile(r"\bgh[pousr]_[A-Za-z0-9]{36,}"),
-    "AWS access key": re.compile(r"\bAKIA[0-9A-Z]{16}\b"),
+    "an Argilla owner API key": re.compile(r"\bowner\.[0-9a-f]{32}\b"),
+    "a private key": re.compile(r"-----BEGIN [A-Z ]*PRIVATE KEY-----"),
+    "an OpenAI-style API key": re.compile(r"\bsk-[A-Za-z0-9_-]{20,}"),
+    "a Hugging Face token": re.compile(r"\bhf_[A-Za-z0-9]{30,}"),
+    "a GitHub token": re.compile(r"\bgh[pousr]_[A-Za-z0-9]{36,}"),
+    "an AWS access key": re.compile(r"\bAKIA[0-9A-Z]{16}\b"),
     # a literal value of 12+ characters under a credential's name, as JSON, TOML, YAML or an assignment
-    "credential value": re.compile(
+    "a credential value": re.compile(
         r"""["']?\b(api_key|apikey|password|secret|token)["']?\s*[:=]\s*["']([^"'\s$<>{}]{12,})["']""", re.I),
 }
 # values of the credential-value kind that name a placeholder or a variable, not a secret
@@ -42,8 +42,8 @@ def findings(repo: Path) -> list[str]:
         for number, line in enumerate(text.splitlines(), 1):
             for kind, pattern in PATTERNS.items():
                 match = pattern.search(line)
-                if match and not (kind == "credential value" and PLACEHOLDERS.match(match.group(2))):
-                    found.append(f"{name}:{number}: looks like a {kind}")
+                if match and not (kind == "a credential value" and PLACEHOLDERS.match(match.group(2))):
+                    found.append(f"{name}:{number}: looks like {kind}")
     return found
 
 

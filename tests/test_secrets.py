@@ -17,7 +17,10 @@ from pipeline.review.argilla.local.server import credentials, credentials_path
 
 REPO = Path(__file__).resolve().parent.parent
 SCANNER = REPO / ".ci" / "scan_secrets.py"
-PLANTED = "sk-PLANTEDk3y0f7h1sT3st4bcd9e8f7a6"  # the shape of an OpenAI-style key
+# keys of the shapes the scanner looks for, put together at run time so that this file itself holds none
+PLANTED = "sk-" + "PLANTEDk3y0f7h1sT3st4bcd9e8f7a6"  # an OpenAI-style key
+OWNER_KEY = "owner." + "0123456789abcdef" * 2  # a local Argilla owner's key
+PRIVATE_KEY = "-----BEGIN OPENSSH " + "PRIVATE KEY-----"
 
 
 def scan(repo: Path) -> subprocess.CompletedProcess:
@@ -41,17 +44,18 @@ def test_the_checkout_holds_no_credential_and_no_run_output():
 
 
 @pytest.mark.parametrize("name, text, line", [
-    ("argilla-home/owner.json", '{"password": "hunter2hunter2x", "api_key": "owner.0123456789abcdef0123456789abcdef"}', 1),
-    ("misalign.toml", f'[engines.x]\napi_key = "{PLANTED}"\n', 2),
-    ("notes/key.pem", "-----BEGIN OPENSSH PRIVATE KEY-----\nb3BlbnNzaC1rZXktdjEAAAAA\n", 1),
-    ("config.py", 'HF = "hf_abcdefghijklmnopqrstuvwxyzABCDEFGH"\n', 1),
+    ("argilla-home/owner.json", '{"api_key": "' + OWNER_KEY + '"}', 1),
+    ("misalign.toml", '[engines.x]\napi_key = "' + PLANTED + '"\n', 2),
+    ("settings.yaml", "name: x\npassword: '" + "hunter2" * 3 + "'\n", 2),
+    ("notes/key.pem", PRIVATE_KEY + "\nb3BlbnNzaC1rZXktdjEAAAAA\n", 1),
+    ("config.py", 'HF = "' + "hf_" + "abcdefghijklmnopqrstuvwxyzABCDEFGH" + '"\n', 1),
 ])
 def test_the_scanner_fails_on_a_planted_credential_naming_the_file_and_line(tmp_path, name, text, line):
     repo = git_repo(tmp_path / "repo", {"README.md": "# a project\n", name: text})
     done = scan(repo)
     assert done.returncode == 1
-    assert f"{name}:{line}: looks like a" in done.stdout
-    assert "0123456789abcdef" not in done.stdout and PLANTED not in done.stdout  # the finding, never the secret
+    assert f"{name}:{line}: looks like " in done.stdout
+    assert OWNER_KEY not in done.stdout and PLANTED not in done.stdout  # the finding, never the secret
 
 
 def test_two_fresh_argilla_homes_get_different_owner_keys_readable_by_their_owner_only(tmp_path):

@@ -23,6 +23,7 @@ from pathlib import Path
 import numpy as np
 from pipeline.bench.options import KEYWORD_DETECTOR, TRAINED_DETECTOR, BenchNotes, BenchOptions, runs_to_make
 from pipeline.bench.results import judge_in_batches, result_row
+from pipeline.engines.backends import capable
 from pipeline.errors import UsageError
 from pipeline.text.duplicates import kept_rows
 from pipeline.text.readers import InputError, read_records, text_field
@@ -49,7 +50,7 @@ def run_response_bench(store: Store, options: BenchOptions, model: str, backend:
     report (``notes.group_id`` names the benchmark)."""
     responses = labelled_responses(store, options)
     runs, runs_note = runs_to_make(options, options.engine in (KEYWORD_DETECTOR, TRAINED_DETECTOR)
-                                   or backend in ("embed", "imported"))
+                                   or backend == "imported" or capable(backend, "by_similarity"))
     group_id = content_id("bench-responses", model, options.threshold, sorted(options.models), *group_parts)
     params = {**asdict(options), "model": model, "group_id": group_id}
     with store.stage_run("bench", params, BenchNotes(group_id=group_id, runs=runs, responses=len(responses),

@@ -34,6 +34,7 @@ from pipeline.errors import UsageError
 from pipeline.bench.options import KEYWORD_DETECTOR, TRAINED_DETECTOR, BenchNotes, BenchOptions, runs_to_make
 from pipeline.engines.config import Config, EngineConfig, build_engine, same_model
 from pipeline.engines import CachedEngine, ChoiceRequest, GenerateRequest, server_notes, valid_probs
+from pipeline.engines.backends import backends_that, capable
 from pipeline.bench.detector_prompts import CRITERIA, DESCRIPTIONS, DIMENSION_QUESTION, PHRASINGS, SYSTEM
 from pipeline.bench.raters import PERSONA, QUESTION, personas, rate
 from pipeline.bench.responses import FOLDS, labelled_responses, run_response_bench, trained_verdicts
@@ -102,14 +103,14 @@ def run_bench(store: Store, taxonomy: Taxonomy | None, config: Config, options: 
         judge = build_engine(config.engine(options.judge), store, batch_size=options.batch * 3)
         if same_model(judge.model, model):
             raise UsageError(f"the judge ({judge.model}) must be a different model from the model under test")
-        if config.engine(options.engine).backend == "embed":
-            raise UsageError(f"engine '{options.engine}' (embed) cannot write answers; the generate protocol needs an "
-                             "hf, openai or vllm engine")
+        if not capable(config.engine(options.engine).backend, "writes"):
+            raise UsageError(f"engine '{options.engine}' ({config.engine(options.engine).backend}) cannot write "
+                             f"answers; the generate protocol needs an engine of the {backends_that('writes')} backend")
     people = []
     if options.protocol == "raters":
-        if backend == "embed":
-            raise UsageError(f"engine '{options.engine}' (embed) cannot take a persona; raters need an hf, openai or "
-                             "vllm engine")
+        if not capable(backend, "writes"):
+            raise UsageError(f"engine '{options.engine}' ({backend}) cannot take a persona; raters need an engine of "
+                             f"the {backends_that('writes')} backend")
         people = personas(store.annotators())
         if not people:
             raise UsageError("no annotator attributes to make personas from: add annotators with attributes "
@@ -129,10 +130,10 @@ def run_bench(store: Store, taxonomy: Taxonomy | None, config: Config, options: 
                           people, PERSONA, QUESTION)
     params = {**asdict(options), "model": model, "group_id": group_id, "sampling": {
                   k: v for k, v in sampling.items() if k not in ("seed", "stop") or v}, "personas": [f"{a}={v}" for a, v in people]}
-    runs, runs_note = runs_to_make(options, engine is None or backend == "embed")
+    runs, runs_note = runs_to_make(options, engine is None or capable(backend, "by_similarity"))
     with store.stage_run("bench", params, BenchNotes(group_id=group_id, runs=runs, pairs=len(pairs),
                                                      runs_note=runs_note)) as report:
-        detector = Detector(engine, backend == "embed")
+        detector = Detector(engine, capable(backend, "by_similarity"))
         for run_index in range(runs):
             run_id = content_id(group_id, run_index)
             with store.transaction():
@@ -190,7 +191,8 @@ def _bench_responses(store: Store, config: Config, options: BenchOptions) -> Sta
                     for r in batch]
     else:
         engine, backend, model = engine_under_test(store, config, options)
-        detector, parts = Detector(engine, backend == "embed"), ("detect", PHRASINGS, CRITERIA, DESCRIPTIONS)
+        detector, parts = Detector(engine, capable(backend, "by_similarity")), ("detect", PHRASINGS, CRITERIA,
+                                                                                 DESCRIPTIONS)
 
         def rows(batch, run_id, run_index):
             verdicts = detector.judge([(r["prompt"], r["text"]) for r in batch], run_index)

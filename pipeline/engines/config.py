@@ -41,11 +41,11 @@ import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, Field, ValidationError
 
 from pipeline.errors import UsageError
 from pipeline.engines import BACKENDS, CachedEngine, GenerateRequest, open_engine
-from pipeline.engines.backends import REGISTRY, Steer
+from pipeline.engines.backends import STRICT, REGISTRY, Steer, backends_that, capable
 from pipeline.engines.protocol import as_messages
 from review_store import Store
 
@@ -60,12 +60,11 @@ STAGE_SAMPLING = {
     "expand": {"temperature": 0.7, "top_p": 0.9, "max_tokens": 64},
     "bench": {"temperature": 0.7, "top_p": 0.9, "max_tokens": 256},
 }
-_STRICT = ConfigDict(extra="forbid", strict=True)  # "many" is not a number, 5 is not a table
 
 
 # types and ranges only; a setting not given keeps the backend's own default
 class _Sampling(BaseModel):
-    model_config = _STRICT
+    model_config = STRICT
     n: int | None = Field(None, ge=1)
     temperature: float | None = Field(None, ge=0)
     top_p: float | None = Field(None, gt=0, le=1)
@@ -137,13 +136,13 @@ class Config:
         """This configuration plus engine ``name`` with a steering vector added, under a name that says so
         (``tiny steered 4``); only the hf backend can apply one."""
         engine = self.engine(name)
-        if engine.backend != "hf":
+        if not capable(engine.backend, "steerable"):
             raise ConfigError(f"--steer: engine '{name}' uses the {engine.backend} backend, which cannot apply a "
-                              "steering vector; steer an hf engine (a local model directory)")
+                              f"steering vector; steer an engine of the {backends_that('steerable')} backend")
         _validate(self.path or "config", f"engines.{name}.steer", Steer, {"vector": vector, "strength": strength})
         steered_name = f"{name} steered {strength:g}"
         options = {**engine.options, "steer": {"vector": vector, "strength": strength}}
-        return Config(self.path, {**self.engines, steered_name: EngineConfig(steered_name, "hf", engine.model, options,
+        return Config(self.path, {**self.engines, steered_name: EngineConfig(steered_name, engine.backend, engine.model, options,
                                                                              engine.sampling, engine.sampling_given)},
                       self.stages, self.pair_rules, self.settings), steered_name
 
@@ -155,7 +154,7 @@ class Config:
             engine = self.engine_for(stage)
             uses[stage] = {"engine": engine.name}
             sampled = {"generate": "pairs", "expand": "expand", "bench": "bench"}.get(stage)
-            if sampled and engine.backend != "embed":
+            if sampled and capable(engine.backend, "writes"):
                 uses[stage]["sampling"] = {k: list(v) if isinstance(v, tuple) else v
                                            for k, v in engine.sampling_for(sampled).items()}
         return {"path": self.path, "stages": self.stages, "stage_settings": uses, "pairs": {"rules": self.pair_rules},
@@ -170,7 +169,7 @@ def _engine(where: str, name: str, raw: object) -> EngineConfig:
     backend = raw.pop("backend", None)
     if backend not in BACKENDS:
         raise ConfigError(f"{where}: engines.{name}.backend must be one of {', '.join(BACKENDS)}, not {backend!r}")
-    model = raw.pop("model", "default" if backend == "embed" else None)
+    model = raw.pop("model", REGISTRY[backend].default_model)
     if not isinstance(model, str) or not model:
         raise ConfigError(f"{where}: engines.{name}.model is missing (a local directory, or the served model's name)")
     sampling = raw.pop("sampling", {})

@@ -99,4 +99,5 @@ class EmbedEngine(Engine):
         return results
 
     def generate(self, requests: Sequence[GenerateRequest]) -> list[Generation]:
-        raise EngineError("embed: this backend cannot generate text; name an hf, openai or vllm engine for this stage")
+        raise EngineError("embed: this backend cannot generate text; name an hf, llamacpp, openai or vllm engine for "
+                          "this stage")

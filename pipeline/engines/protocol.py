@@ -2,7 +2,7 @@
 
 Requests are frozen dataclasses so they can be hashed into the store's engine cache.
 
-Example, with any engine that writes (hf, openai or vllm)::
+Example, with any engine that writes (hf, llamacpp, openai or vllm)::
 
     request = GenerateRequest(messages=(("user", "Say hi"),), max_tokens=8, seed=1)
     [generation] = engine.generate([request])

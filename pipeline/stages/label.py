@@ -27,6 +27,7 @@ from pipeline.stages.label_trained import label_trained
 from pipeline.stages.options import TRAINED, LabelOptions
 from pipeline.engines.config import Config, build_engine
 from pipeline.engines import CachedEngine, ChoiceRequest, server_notes, valid_probs
+from pipeline.engines.backends import capable
 from review_store import StageReport, Store, content_id
 from taxonomy import DIMENSIONS, Taxonomy
 
@@ -164,7 +165,7 @@ def open_labelling_model(store: Store, taxonomy: Taxonomy, config: Config, optio
     is checked against the store's record of that name."""
     options.check()
     settings = config.engine_for("label", options.engine)
-    similarity = settings.backend == "embed"
+    similarity = capable(settings.backend, "by_similarity")
     # the embedding engine sees all of a batch of prompts' requests at once; an LLM gets them 64 at a time,
     # kept and counted as each 64 are answered (a real model on CPU takes seconds for each 64)
     engine = build_engine(settings, store, batch_size=options.batch_prompts * 120 if similarity else 64)

@@ -24,6 +24,7 @@ from pathlib import Path
 import numpy as np
 
 from pipeline.engines import open_engine
+from pipeline.engines.backends import backends_that, capable
 from pipeline.engines.config import Config
 from pipeline.engines.hf import HFEngine
 from pipeline.engines.steering import SteeringVector, decoder_layers
@@ -75,9 +76,9 @@ def build_steering(store: Store, taxonomy: Taxonomy, config: Config,
     options = options or SteerOptions()
     options.check()
     engine = config.engine(options.model)
-    if engine.backend != "hf":
+    if not capable(engine.backend, "steerable"):
         raise UsageError(f"--model: engine '{options.model}' uses the {engine.backend} backend; a steering vector "
-                         "needs an hf engine (a local model directory)")
+                         f"needs an engine of the {backends_that('steerable')} backend (a local model directory)")
     check_filters(taxonomy, tuple(filter(None, [options.dimension])), tuple(filter(None, [options.domain])))
     out = Path(options.out)
     split = (options.export, "train") if options.export else None
@@ -91,7 +92,7 @@ def build_steering(store: Store, taxonomy: Taxonomy, config: Config,
     params = {**asdict(options), "layers": list(options.layers), "out": str(out.resolve())}
     with store.stage_run("steer_build", params, SteerNotes()) as report:
         per_domain = Counter(d for p in chosen for d in domains.get(p["id"], []))
-        unsteered = open_engine("hf", engine.model, {k: v for k, v in engine.options.items() if k != "steer"})
+        unsteered = open_engine(engine.backend, engine.model, {k: v for k, v in engine.options.items() if k != "steer"})
         vector = build_vector(unsteered, chosen, list(options.layers), options.method, options.seed,
                               {"pair_set": options.pairs, "export_train_split": options.export,
                                "dimension": options.dimension, "domain": options.domain,

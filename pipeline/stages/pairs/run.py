@@ -29,6 +29,7 @@ import json
 from dataclasses import asdict, dataclass
 
 from pipeline.engines import GenerateRequest, server_notes
+from pipeline.engines.backends import backends_that, capable
 from pipeline.engines.config import Config, build_engine, same_model
 from pipeline.errors import UsageError
 from pipeline.stages.pairs.assemble import pair_row, prompt_kind
@@ -76,12 +77,12 @@ class PairRun:
         self.labeler = choose_labeler(store, options.labeler)
         pool = [config.engine(name) for name in generator_names]
         for settings in pool:
-            if settings.backend == "embed":
-                raise UsageError(f"engine '{settings.name}' (embed) cannot generate text; name an hf, openai or vllm "
-                                 "engine with --generator")
+            if not capable(settings.backend, "writes"):
+                raise UsageError(f"engine '{settings.name}' ({settings.backend}) cannot generate text; name an engine "
+                                 f"of the {backends_that('writes')} backend with --generator")
         judge_settings = config.engine_for("judge", options.judge)
         self.judge = build_engine(judge_settings, store)
-        self.similarity_judge = judge_settings.backend == "embed"
+        self.similarity_judge = capable(judge_settings.backend, "by_similarity")
         self.generators = [(settings, build_engine(settings, store)) for settings in pool]
         record = store.labeler(self.labeler)
         others = [(f"generator '{s.name}'", engine.model) for s, engine in self.generators]
