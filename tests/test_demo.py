@@ -8,6 +8,7 @@ from collections import Counter
 import pytest
 from streamlit.testing.v1 import AppTest
 
+from pipeline.engines.models import fastest_backend
 from pipeline.demo.run import DATA, demo_records, real_model_records, run_demo
 from pipeline.text.cells import shown_text
 from pipeline.review.queues import QUESTIONS
@@ -82,7 +83,13 @@ def test_misalign_demo_runs_every_stage_into_one_store(demo_run):
         # the real model wrote both slots for one prompt of each misalignment kind
         written = store.db.execute("SELECT slot, kind, COUNT(*) FROM candidates WHERE generator LIKE '%smollm2%' "
                                    "GROUP BY slot, kind").fetchall()
-        assert "4b. real model: SmolLM2-135M-Instruct wrote" in printed
+        backend = fastest_backend("smollm2")  # llama.cpp where make setup built it
+        assert f"4b. real model: SmolLM2-135M-Instruct ({backend} backend) wrote" in printed
+        # answers that fit: at least half its candidates pass every stage-1 rule, none loosened
+        failed_stage1 = store.db.execute(
+            "SELECT COUNT(DISTINCT j.candidate_id) FROM judgments j JOIN candidates c ON c.id = j.candidate_id "
+            "WHERE c.generator LIKE '%smollm2%' AND j.stage = 1 AND j.passed = 0").fetchone()[0]
+        assert failed_stage1 <= 4, failed_stage1
         assert {kind for slot, kind, _ in written if slot == "misaligned"} == {
             "harmful_compliance", "over_refusal", "value_violation", "cultural_insensitivity"}
         assert sum(n for slot, _, n in written if slot == "aligned") == 4
