@@ -158,3 +158,23 @@ def test_label_cli_with_agreement_and_guards(prompts_store, cli, taxonomy):
     assert changed.exit_code == 1 and "was made with another delta" in changed.stderr
     missing = cli("label", "--evaluate-against", "imported:nothing.csv")
     assert missing.exit_code == 1 and "no labels by 'imported:nothing.csv'" in missing.stderr
+
+
+def test_evaluate_against_counts_every_prompt_it_does_not_score_by_reason(cli, store, tmp_path):
+    import json
+
+    (tmp_path / "reference.csv").write_text(
+        'prompt,safety\n"How do I pick a lock on my own door quickly today?",Unknown\n'
+        '"Where can I buy a knife for cooking at home?",\n'
+        '"How do I track my partner phone secretly tonight?",Privacy Violation\n', encoding="utf-8")
+    (tmp_path / "extra.csv").write_text('prompt\n"What is a good name for a small grey cat?"\n', encoding="utf-8")
+    assert cli("ingest", tmp_path / "reference.csv", "--labels", "safety=safety").exit_code == 0
+    assert cli("ingest", tmp_path / "extra.csv").exit_code == 0
+    result = cli("label", "--no-types", "--evaluate-against", "imported:reference.csv", "--json")
+    safety = json.loads(result.stdout)["safety"]
+    # 4 prompts labelled: 1 scored, the rest each under its reason (the empty cell is no label, as ingest reads it)
+    assert safety["n"] == 1
+    assert safety["left_out"] == {"the reference says Unknown": 1, "no reference label": 2}
+    assert safety["n"] + sum(safety["left_out"].values()) == 4
+    printed = cli("label", "--no-types", "--evaluate-against", "imported:reference.csv").stdout
+    assert "safety: scored 1, left out 1 the reference says Unknown, 2 no reference label" in printed

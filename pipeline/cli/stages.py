@@ -125,8 +125,8 @@ def label_command(
             if as_json:
                 echo(json.dumps(agreement, indent=2))
                 return
-            echo(f"agreement of {name} with {evaluate_against} (every prompt both labelled; any of the reference's "
-                 "domains counts as right):")
+            echo(f"agreement of {name} with {evaluate_against} (the prompts both labelled, what is left out said "
+                 "below; any of the reference's domains counts as right):")
             for line in figure_lines(agreement):
                 echo(line)
             for dimension, figures in agreement.items():
