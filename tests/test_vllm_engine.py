@@ -1,4 +1,5 @@
-"""The vllm backend: runs where a GPU and vllm are present (see benchmarks/vllm_check.sh), skips elsewhere."""
+"""The vllm backend on a GPU: runs where a GPU and vllm are present (see benchmarks/vllm_check.sh), skips elsewhere.
+On a CPU, vLLM's CPU build runs every stage in tests/test_cpu_engines.py."""
 
 import importlib.util
 
@@ -28,4 +29,3 @@ def test_vllm_generates_and_scores_options(tiny_model):
     hf = open_engine("hf", str(tiny_model), {"device": "cuda"})
     [reference] = hf.choice_probs([ChoiceRequest(as_messages("Safe?"), ("yes", "no"))])
     assert probs["yes"] == pytest.approx(reference["yes"], abs=2e-2)
-    assert engine.choose([ChoiceRequest(as_messages("Safe?"), ("yes", "no"))])[0] in {"yes", "no"}
