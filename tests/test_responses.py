@@ -144,6 +144,10 @@ def test_built_in_and_outside_detectors_match_scikit_learn(cli, store, labelled,
     outside = cli("bench", "import", path, "--detector", "outside-judge")
     assert outside.exit_code == 0, outside.stderr
     assert "left out 10 labelled responses the file gives no verdict on:" in outside.stdout
+    assert "bench import: " in outside.stderr and "bench run" not in outside.stderr  # it says what it does
+    # the settings recorded are the ones used: one run, no pair set (labelled responses were judged)
+    for run in store.db.query("SELECT params FROM stage_runs WHERE stage = 'bench'"):
+        assert {k: json.loads(run["params"])[k] for k in ("runs", "pairs")} == {"runs": 1, "pairs": None}
     groups["outside-judge"] = store.bench_groups()[-1]["group_id"]
     for group in groups.values():
         check_against_scikit_learn(store, group)

@@ -44,7 +44,8 @@ def labelled_responses(store: Store, options: BenchOptions) -> list[dict]:
 
 
 def run_response_bench(store: Store, options: BenchOptions, model: str, backend: str, group_parts: tuple,
-                       result_rows, left_out: dict[str, list[str]] | None = None) -> StageReport[BenchNotes]:
+                       result_rows, left_out: dict[str, list[str]] | None = None,
+                       doing: str = "bench run") -> StageReport[BenchNotes]:
     """Run (or resume) a detector over the labelled responses; ``result_rows(batch, run_id, run_index)``
     gives the result rows of a batch, ``left_out`` the responses it cannot judge, by reason. Returns the
     report (``notes.group_id`` names the benchmark)."""
@@ -52,7 +53,8 @@ def run_response_bench(store: Store, options: BenchOptions, model: str, backend:
     runs, runs_note = runs_to_make(options, options.engine in (KEYWORD_DETECTOR, TRAINED_DETECTOR)
                                    or backend == "imported" or capable(backend, "by_similarity"))
     group_id = content_id("bench-responses", model, options.threshold, sorted(options.models), *group_parts)
-    params = {**asdict(options), "model": model, "group_id": group_id}
+    # the runs made and no pair set: labelled responses are what was judged
+    params = {**asdict(options), "runs": runs, "pairs": None, "model": model, "group_id": group_id}
     with store.stage_run("bench", params, BenchNotes(group_id=group_id, runs=runs, responses=len(responses),
                                                      runs_note=runs_note)) as report:
         for run_index in range(runs):
@@ -65,7 +67,7 @@ def run_response_bench(store: Store, options: BenchOptions, model: str, backend:
             done = store.bench_result_responses(run_id)
             report.notes.already_judged += len(done)
             judge_in_batches(store, run_id, [r for r in responses if r["id"] not in done], options.batch,
-                             f"bench run {run_index + 1}/{runs}",
+                             f"{doing} {run_index + 1}/{runs}" if runs > 1 else doing,
                              lambda batch, run_id=run_id, run_index=run_index: result_rows(batch, run_id, run_index),
                              store.add_bench_response_results, report)
         report.items_in = len(responses) + sum(len(items) for items in (left_out or {}).values())
@@ -195,4 +197,4 @@ def import_verdicts(store: Store, path: str | Path, detector: str, threshold: fl
 
     missing = [r["id"] for r in store.bench_responses() if r["id"] not in verdicts]
     return run_response_bench(store, options, detector, "imported", ("imported", digest), rows,
-                              {"no_verdict_in_file": missing, "duplicate_row": duplicates})
+                              {"no_verdict_in_file": missing, "duplicate_row": duplicates}, doing="bench import")
