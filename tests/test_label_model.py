@@ -368,3 +368,19 @@ def test_the_simulated_panel_loop_at_ci_scale(tmp_path):
     chart(result, tmp_path / "loop.png", "test")
     width, height = Image.open(tmp_path / "loop.png").size
     assert width > 3 * height > 0
+
+
+def test_each_printed_n_is_the_n_of_its_own_figure():
+    from pipeline.labelling.figures import figure_lines, label_figures
+
+    classes = ["a", "b", "none"]
+    # five prompts; three have a real domain in the reference, two are None
+    reference = [("a",), ("b",), ("a",), ("none",), ("none",)]
+    probabilities = np.array([[0.8, 0.1, 0.1], [0.6, 0.3, 0.1], [0.2, 0.1, 0.7], [0.1, 0.1, 0.8], [0.5, 0.2, 0.3]])
+    lines = figure_lines({"safety": label_figures(reference, probabilities, classes, 0.5)})
+    row = next(line for line in lines if line.split()[:2] == ["safety", "5"])
+    # top-1 among real domains over the 3 real references: a (right), a for b (wrong), a (right, None aside)
+    assert "0.667    (3)" in row
+    steps = next(line for line in lines if line.split()[0] == "n")
+    # the most confident 25/50/75/100% of the 3 real prompts and of all 5, rounded up: 1/2, 2/3, 3/4, 3/5
+    assert steps.split()[1:] == ["1/2", "2/3", "3/4", "3/5"]

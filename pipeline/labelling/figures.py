@@ -175,27 +175,30 @@ def figure_lines(figures: dict[str, dict]) -> list[str]:
     delta = next((f["at_delta"]["delta"] for f in figures.values() if "at_delta" in f), None)
     lines = [f"  {'':14} {'':>6} {'on the argmax (None included)':^44}"
              + (f"   {f'at δ = {delta:g} (the stored labels)':^36}" if delta is not None else ""),
-             f"  {'dimension':14} {'n':>6} {'acc':>6} {'mF1':>6} {'top-1':>6} {'NoneP':>6} {'NoneR':>6} {'ECE':>6}"
+             f"  {'dimension':14} {'n':>6} {'acc':>6} {'mF1':>6} {'top-1':>6} {'(n)':>6} {'NoneP':>6} {'NoneR':>6} {'ECE':>6}"
              + (f"   {'acc':>6} {'mF1':>6} {'NoneP':>6} {'NoneR':>6} {'None%':>6}" if delta is not None else "")]
     for dimension, f in figures.items():
         if not f.get("n"):
             lines.append(f"  {dimension:14} {0:>6}  no prompts with both a label and a reference")
             continue
+        real_n = f"({f['real_n']})"
         line = (f"  {dimension:14} {f['n']:>6} {_number(f['accuracy'])} {_number(f['macro_f1'])} "
-                f"{_number(f['top1_real'])} {_number(f['none_precision'])} {_number(f['none_recall'])} "
-                f"{_number(f['ece'])}")
+                f"{_number(f['top1_real'])} {real_n:>6} {_number(f['none_precision'])} "
+                f"{_number(f['none_recall'])} {_number(f['ece'])}")
         if "at_delta" in f:
             d = f["at_delta"]
             line += (f"   {_number(d['accuracy'])} {_number(d['macro_f1'])} {_number(d['none_precision'])} "
                      f"{_number(d['none_recall'])} {_number(d['predicted_none'])}")
         lines.append(line)
-    lines.append("  top-1 among real domains: the most probable real domain is one of the reference's (None set aside); "
-                 "None%: share labelled None")
-    lines.append("  risk–coverage (most confident share of prompts: top-1 among real domains / accuracy):")
+    lines.append("  top-1 among real domains: the most probable real domain is one of the reference's (None set aside), "
+                 "over the (n) prompts whose reference has a real domain; None%: share labelled None")
+    lines.append("  risk–coverage (most confident share of prompts: top-1 among real domains / accuracy, and the n of each):")
     lines.append(f"  {'dimension':14} " + " ".join(f"{f'{c:.0%}':>15}" for c in COVERAGES) + f" {'AURC':>15}")
     for dimension, f in figures.items():
         if f.get("n"):
             lines.append(f"  {dimension:14} " + " ".join(
                 f"{_number(c['top1_real']).strip():>7}/{_number(c['accuracy']).strip():<7}" for c in f["risk_coverage"])
                 + f" {_number(f['aurc_top1_real']).strip():>7}/{_number(f['aurc']).strip():<7}")
+            lines.append(f"  {'  n':14} " + " ".join(
+                f"{c['real_n']:>7}/{c['n']:<7}" for c in f["risk_coverage"]))
     return lines
