@@ -103,9 +103,10 @@ def run_bench(store: Store, taxonomy: Taxonomy | None, config: Config, options: 
         judge = build_engine(config.engine(options.judge), store, batch_size=options.batch * 3)
         if same_model(judge.model, model):
             raise UsageError(f"the judge ({judge.model}) must be a different model from the model under test")
-        if not capable(config.engine(options.engine).backend, "writes"):
-            raise UsageError(f"engine '{options.engine}' ({config.engine(options.engine).backend}) cannot write "
-                             f"answers; the generate protocol needs an engine of the {backends_that('writes')} backend")
+        writer = config.engine(options.engine).backend
+        if not capable(writer, "writes"):
+            raise UsageError(f"engine '{options.engine}' ({writer}) cannot write answers; the generate protocol needs "
+                             f"an engine of the {backends_that('writes')} backend")
     people = []
     if options.protocol == "raters":
         if not capable(backend, "writes"):
@@ -128,8 +129,8 @@ def run_bench(store: Store, taxonomy: Taxonomy | None, config: Config, options: 
     group_id = content_id("bench", options.protocol, model, judge.model if judge else "", options.pairs, options.split,
                           options.threshold, sampling["temperature"], sampling["max_tokens"], PHRASINGS, CRITERIA, DESCRIPTIONS,
                           people, PERSONA, QUESTION)
-    params = {**asdict(options), "model": model, "group_id": group_id, "sampling": {
-                  k: v for k, v in sampling.items() if k not in ("seed", "stop") or v}, "personas": [f"{a}={v}" for a, v in people]}
+    params = {**asdict(options), "model": model, "group_id": group_id, "sampling": EngineConfig.recorded(sampling),
+              "personas": [f"{a}={v}" for a, v in people]}
     runs, runs_note = runs_to_make(options, engine is None or capable(backend, "by_similarity"))
     with store.stage_run("bench", params, BenchNotes(group_id=group_id, runs=runs, pairs=len(pairs),
                                                      runs_note=runs_note)) as report:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Annotated, Optional
 
@@ -69,9 +68,9 @@ def argilla_key(
 ) -> None:
     """Print the local Argilla owner's API key, for ARGILLA_API_KEY (the one place the studio shows it)."""
     from pipeline.errors import UsageError
-    from pipeline.review.argilla.local.server import credentials_path, default_home
+    from pipeline.review.argilla.local.server import credentials, credentials_path, default_home
 
-    path = credentials_path(home or default_home())
-    if not path.is_file():
-        raise UsageError(f"--home: {path.parent} holds no local Argilla yet (start one: misalign argilla serve)")
-    echo(json.loads(path.read_text())["api_key"])
+    home = home or default_home()
+    if not credentials_path(home).is_file():  # never made here: a key is made only when a server starts
+        raise UsageError(f"--home: {home} holds no local Argilla yet (start one: misalign argilla serve)")
+    echo(credentials(home)["api_key"])

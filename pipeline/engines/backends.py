@@ -44,14 +44,13 @@ class Backend:
         if self.local_model:
             from pipeline.engines.models import resolve
             model = resolve(model)
-        key = (self.name, model, json.dumps(options, sort_keys=True))
-        if key in _KEPT_OPEN:
-            return _KEPT_OPEN[key]
         module, name = self.engine.split(":")
-        engine = getattr(importlib.import_module(module), name)(model, **options)
-        if self.kept_open:
-            _KEPT_OPEN[key] = engine
-        return engine
+        if not self.kept_open:
+            return getattr(importlib.import_module(module), name)(model, **options)
+        key = (self.name, model, json.dumps(options, sort_keys=True))
+        if key not in _KEPT_OPEN:
+            _KEPT_OPEN[key] = getattr(importlib.import_module(module), name)(model, **options)
+        return _KEPT_OPEN[key]
 
 
 REGISTRY: dict[str, Backend] = {}

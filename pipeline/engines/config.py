@@ -106,6 +106,16 @@ class EngineConfig:
         values["stop"] = tuple(values["stop"] or ())
         return values
 
+    @staticmethod
+    def recorded(sampling: dict) -> dict:
+        """What a stage run records of the sampling it used: every value, seed, stop and repetition penalty only
+        where set.
+
+        >>> EngineConfig.recorded({"temperature": 0.7, "seed": None, "stop": (), "repetition_penalty": 1.1})
+        {'temperature': 0.7, 'repetition_penalty': 1.1}
+        """
+        return {k: v for k, v in sampling.items() if k not in ("seed", "stop", "repetition_penalty") or v}
+
     def request(self, prompt, **overrides) -> GenerateRequest:
         """A generate request with this engine's sampling defaults, overridden where given."""
         values = {**self.sampling, **{k: v for k, v in overrides.items() if v is not None}}

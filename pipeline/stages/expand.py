@@ -19,7 +19,7 @@ import numpy as np
 
 from pipeline.errors import UsageError
 from pipeline.stages.options import DedupOptions, ExpandOptions
-from pipeline.engines.config import Config, build_engine, same_model
+from pipeline.engines.config import Config, EngineConfig, build_engine, same_model
 from pipeline.engines import GenerateRequest
 from pipeline.text.hamming import near_pairs
 from pipeline.stages.label import label_batch, open_labelling_model
@@ -88,7 +88,7 @@ def expand(store: Store, taxonomy: Taxonomy, config: Config, options: ExpandOpti
         kept_fps = np.array([v for _, v in store.kept_fingerprints()], dtype=np.int64).view(np.uint64)
         sampling = generator_settings.sampling_for("expand", temperature=options.temperature, top_p=options.top_p,
                                                    max_tokens=options.max_tokens)
-        report.params["sampling"] = {k: v for k, v in sampling.items() if k not in ("seed", "stop", "repetition_penalty") or v}
+        report.params["sampling"] = EngineConfig.recorded(sampling)
         for _ in range(options.rounds):
             counts = store.kept_domain_counts(name)
             short = [d for d in wanted if counts.get(d.id, 0) < options.target]
