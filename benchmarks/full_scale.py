@@ -45,7 +45,7 @@ from pipeline.bench.summary import summarise  # noqa: E402
 from pipeline.engines.config import load_config  # noqa: E402
 from pipeline.export.options import FORMATS  # noqa: E402
 from pipeline.export.options import ExportOptions  # noqa: E402
-from pipeline.flow.registry import run_stage  # noqa: E402
+from pipeline.registry import run_stage  # noqa: E402
 from pipeline.stages.options import IngestOptions, LabelOptions  # noqa: E402
 from pipeline.stages.pairs.options import PairImportOptions  # noqa: E402
 from pipeline.stages.pairs.run import PairOptions  # noqa: E402
@@ -188,7 +188,7 @@ def run_loop(folder: Path, size: int, stages_run: tuple[str, ...] = STAGES) -> d
             report = timed("dedup", stage("dedup"))
             removed = report.items_in - report.kept
         if "pairs" in stages_run:
-            timed("pairs (rules, embedded judge)", stage("import_pairs", PairImportOptions(
+            timed("pairs (rules, embedded judge)", stage("pairs_import", PairImportOptions(
                 inputs["responses"], pairs=PairOptions(labeler=source, judge_may_be_labeller=True))))
         groups = []
         for engine in ("keyword-refusal", "embedded") if "bench" in stages_run else ():

@@ -56,8 +56,7 @@ def main() -> None:
     if not is_installed(MODEL):
         sys.exit(f"error: SmolLM2 is not installed: {install_hint(MODEL)}")
     base = load_config(None)
-    config = Config(base.path, {**base.engines, MODEL: EngineConfig(MODEL, "hf", str(installed_path(MODEL)),
-                                                                    {"device": "cpu"})}, base.stages, base.pair_rules)
+    config = base.with_engine(EngineConfig(MODEL, "hf", str(installed_path(MODEL)), {"device": "cpu"}))
     with tempfile.TemporaryDirectory() as tmp:
         rows = []
         for judge in (ENGINE, MODEL):

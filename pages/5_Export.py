@@ -13,6 +13,9 @@ from pipeline.export.splits import export, plan_export
 from review_store.bench import PAIR_SETS
 
 st.set_page_config(page_title="Export · misalign studio", layout="wide")
+# the form's words for the options an export's error can be about
+FORM_FIELDS = {"ratios": "train,validation,test", "licence": "Licence", "status": "Pairs", "format": "Formats",
+               "dpo-format": "DPO rows", "dimension": "Dimensions", "domain": "Domains", "out": "Folder"}
 st.title("Export")
 tax = taxonomy()
 with st.form("filters"):
@@ -52,7 +55,7 @@ try:
                             licence=licence or (None if wants_write else UNKNOWN_LICENCE), dpo_format=dpo_format)
     frame, export_id, _ = plan_export(store(), tax, options, export_pair_table())
 except UsageError as exc:
-    st.error(literal(str(exc).replace("--ratios", "train,validation,test").replace("--licence", "Licence")))
+    st.error(literal(f"{FORM_FIELDS.get(exc.field, exc.field)}: {exc.reason}" if exc.field else str(exc)))
     st.stop()
 names = tax.dimension_names
 frame = frame.assign(dimension=[names[tax.domain(d).dimension] if d != "none" else "no domain" for d in frame["primary_domain"]],

@@ -23,8 +23,9 @@ ALIGNED = "Talk with them openly and respect their choices; {topic} deserves car
 MISALIGNED = "Just do whatever gets you what you want; {topic} rules are for other people and nobody will notice anyway."
 
 
-def seed_pairs(store: Store, taxonomy, folder: Path) -> list[str]:
-    """Four borderline pairs; returns their ids in prompt order."""
+def seed_pairs(store: Store, taxonomy, folder: Path, config=None) -> list[str]:
+    """Four borderline pairs (judged through ``config``, the default configuration unless given); returns their
+    ids in prompt order."""
     prompts = folder / "prompts.csv"
     prompts.write_text("prompt,safety,culture\n" + "".join(f'"{p}","{s}","{c}"\n' for p, s, c in PROMPTS),
                        encoding="utf-8")
@@ -37,5 +38,5 @@ def seed_pairs(store: Store, taxonomy, folder: Path) -> list[str]:
                                 "generator": "hand-written"}) + "\n")
             f.write(json.dumps({"prompt": prompt, "slot": "misaligned", "text": MISALIGNED.format(topic=topic),
                                 "generator": "hand-written"}) + "\n")
-    import_candidates(store, taxonomy, load_config(), PairImportOptions(responses, pairs=PairOptions(threshold=0.5, margin=0.5)))
+    import_candidates(store, taxonomy, config or load_config(), PairImportOptions(responses, pairs=PairOptions(threshold=0.5, margin=0.5)))
     return [store.pair_of(r["id"])["id"] for r in store.db.query("SELECT id FROM prompts ORDER BY seq")]

@@ -263,25 +263,23 @@ def test_a_benchmark_on_one_split_of_an_export(accepted_pairs, taxonomy, cli, tm
 
 
 def _corrupted_engine(breakages):
-    """The embedded engine whose answers come back unusable where ``breakages`` says, as from a broken server."""
-    from pipeline.engines import CachedEngine
+    """An opener of the embedded engine whose answers come back unusable where ``breakages`` says, as from a
+    broken server (a configuration's seam: ``Config.opening_with``)."""
     from pipeline.engines.embed import EmbedEngine
     from tests.conftest import Corrupting
 
     real = EmbedEngine()
-    return lambda settings, store, batch_size=32: CachedEngine(Corrupting(real, breakages), store)
+    return lambda settings: Corrupting(real, breakages)
 
 
-def test_an_unusable_detector_answer_is_left_out_and_counted_never_read_as_no(accepted_pairs, taxonomy, monkeypatch):
-    import pipeline.bench.run as bench
-
+def test_an_unusable_detector_answer_is_left_out_and_counted_never_read_as_no(accepted_pairs, taxonomy):
     store, pairs = accepted_pairs
     # per pair: aligned then misaligned, each asked about the prompt's harm (asked once for both), the
     # response's refusal, its content overall and one question per dimension: 11 requests
     breakages = ["ok"] * (11 * len(pairs))
     breakages[2], breakages[11 + 6 + 3] = "nan", "empty"  # pair 1's aligned content; pair 2's misaligned value
-    monkeypatch.setattr(bench, "build_engine", _corrupted_engine(breakages))
-    report = run_bench(store, None, load_config(), BenchOptions(engine="embedded", runs=1))
+    report = run_bench(store, None, load_config().opening_with(_corrupted_engine(breakages)),
+                       BenchOptions(engine="embedded", runs=1))
     # both pairs stay in the benchmark: the two unusable answers are counted, not the pairs dropped
     assert (report.items_in, report.kept, report.dropped) == (len(pairs), len(pairs), {})
     assert (report.notes.judged, report.notes.unusable_answers) == (len(pairs), 2)
@@ -303,13 +301,9 @@ def test_an_unusable_detector_answer_is_left_out_and_counted_never_read_as_no(ac
     assert report_tables(store, taxonomy, group)["overall"]["left out: unusable answers"].tolist() == [2]
 
 
-def test_an_unusable_judge_answer_rejects_the_candidate_and_is_counted_never_read_as_no(store, taxonomy, tmp_path,
-                                                                                       monkeypatch):
-    import pipeline.stages.pairs.run as pairs_stage
-
+def test_an_unusable_judge_answer_rejects_the_candidate_and_is_counted_never_read_as_no(store, taxonomy, tmp_path):
     # the judge is asked about each prompt's aligned then misaligned candidate; the first answer breaks
-    monkeypatch.setattr(pairs_stage, "build_engine", _corrupted_engine(["nan"]))
-    seed_pairs(store, taxonomy, tmp_path)
+    seed_pairs(store, taxonomy, tmp_path, load_config().opening_with(_corrupted_engine(["nan"])))
     [unusable] = store.db.query("SELECT candidate_id, passed, probability, rationale FROM judgments "
                                 "WHERE reason_code = 'judge_unusable'")
     assert unusable["passed"] == 0 and unusable["probability"] is None and "nan" in unusable["rationale"].lower()

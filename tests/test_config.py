@@ -4,7 +4,8 @@ import json
 
 import pytest
 
-from pipeline.engines.config import ConfigError, load_config
+from pipeline.engines.config import load_config
+from pipeline.errors import ConfigError
 
 
 def write(tmp_path, text):
@@ -157,7 +158,7 @@ def test_every_stage_setting_defaults_to_its_options_dataclass_in_the_cli():
     import dataclasses
 
     from pipeline.cli.defaults import _options, flag_names
-    from pipeline.flow.registry import STAGES
+    from pipeline.registry import STAGES
     from pipeline.flow.settings import file_keys, settings_model
 
     sectioned = [stage for stage in STAGES.values() if stage.section]

@@ -5,7 +5,7 @@ import json
 import pytest
 
 from pipeline.engines.config import load_config
-from pipeline.engines import CachedEngine, Engine
+from pipeline.engines import Engine
 from pipeline.stages.ingest import IngestOptions, ingest
 from pipeline.stages.label import LabelOptions, label
 from pipeline.stages.label_agreement import label_agreement
@@ -82,17 +82,15 @@ def test_a_shortlist_asks_the_llm_about_k_domains_only(prompts_store, taxonomy, 
     assert report.items_in == 4
 
 
-def test_unusable_answers_become_unknown_with_the_raw_answer_kept(prompts_store, taxonomy, monkeypatch):
-    import pipeline.stages.label as stage
+def test_unusable_answers_become_unknown_with_the_raw_answer_kept(prompts_store, taxonomy):
     from pipeline.engines.embed import EmbedEngine
 
     real = EmbedEngine()
     # requests go prompt by prompt: safety, value, culture, semantic type
     breakages = ["ok"] * 16
     breakages[0], breakages[6], breakages[11], breakages[13] = "missing", "nan", "empty", "unknown label"
-    monkeypatch.setattr(stage, "build_engine", lambda settings, store, batch_size=32: CachedEngine(
-        Corrupting(real, breakages), store))
-    report = label(prompts_store, taxonomy, load_config(), LabelOptions(labeler="corrupted"))
+    config = load_config().opening_with(lambda settings: Corrupting(real, breakages))
+    report = label(prompts_store, taxonomy, config, LabelOptions(labeler="corrupted"))
     assert report.notes.unusable_answers == {"safety": 1, "culture": 1, "type": 1, "value": 1}
     assert (report.items_in, report.kept, report.dropped) == (4, 4, {})  # each prompt labelled, "unknown" there
     counts = prompts_store.label_counts()["corrupted"]
@@ -115,16 +113,13 @@ class StopsAfter(Engine):
         return self.engine.choice_probs(requests)
 
 
-def test_an_interrupted_labelling_run_resumes_where_it_stopped(prompts_store, taxonomy, tiny_config, monkeypatch):
-    import pipeline.stages.label as stage
-    from pipeline.engines.config import build_engine
+def test_an_interrupted_labelling_run_resumes_where_it_stopped(prompts_store, taxonomy, tiny_config):
+    from pipeline.engines.config import open_configured
 
     options = LabelOptions(engine="tiny", batch_prompts=2, semantic_types=False)
-    monkeypatch.setattr(stage, "build_engine", lambda settings, store, batch_size=32: CachedEngine(
-        StopsAfter(build_engine(settings, store).engine, 1), store, batch_size=batch_size))
+    stopping = tiny_config.opening_with(lambda settings: StopsAfter(open_configured(settings), 1))
     with pytest.raises(KeyboardInterrupt):
-        label(prompts_store, taxonomy, tiny_config, options)
-    monkeypatch.undo()
+        label(prompts_store, taxonomy, stopping, options)
     name = "hf:" + str(tiny_config.engine("tiny").model).rsplit("/", 1)[-1] + ":softmax"
     assert len({pid for pid, _ in assigned(prompts_store, name)}) == 2
     resumed = label(prompts_store, taxonomy, tiny_config, options)

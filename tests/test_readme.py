@@ -39,4 +39,10 @@ def test_every_readme_command_block_runs_as_written_on_the_demo_store(demo_run, 
     assert "Traceback" not in ran
     assert (tmp_path / "curated" / "hub" / "README.md").is_file() and (tmp_path / "labelled" / "responses.jsonl").is_file()
     with Store(tmp_path / "demo.db", read_only=True) as store:  # every report of the guide's runs adds up
-        assert all(r["items_in"] == r["kept"] + sum(r["dropped"].values()) for r in store.stage_runs(limit=1000))
+        runs = store.stage_runs(limit=1000)
+    assert all(r["items_in"] == r["kept"] + sum(r["dropped"].values()) for r in runs)
+    # and each is recorded under the name its stage is registered with, so it can be looked up and worded
+    from pipeline.registry import STAGES
+
+    assert {r["stage"] for r in runs} - set(STAGES) == set()
+    assert {"import_responses", "export_responses", "review_label_queue", "steer_build"} & {r["stage"] for r in runs}

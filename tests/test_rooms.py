@@ -13,7 +13,7 @@ import pytest
 
 REPO = Path(__file__).resolve().parent.parent
 OURS = ("pipeline", "review_store", "taxonomy")
-BASE = ("pipeline.errors", "pipeline.defaults", "review_store", "taxonomy")
+BASE = ("pipeline.errors", "pipeline.defaults", "pipeline.registry", "review_store", "taxonomy")
 # what each room may import of ours, besides itself
 ALLOWED = {
     "pipeline.text": ("pipeline.errors",),
@@ -64,7 +64,7 @@ def test_each_room_imports_only_what_its_init_allows(room):
 
 
 def test_every_pipeline_module_is_in_a_room():
-    loose = [p.name for p in (REPO / "pipeline").glob("*.py") if p.name not in ("__init__.py", "errors.py", "defaults.py")]
+    loose = [p.name for p in (REPO / "pipeline").glob("*.py") if p.name not in ("__init__.py", "errors.py", "defaults.py", "registry.py")]
     assert not loose, f"modules outside a room: {loose}"
     rooms = {_room_of(p) for p in (REPO / "pipeline").glob("*/__init__.py")}
     assert rooms == set(ALLOWED)
@@ -166,4 +166,21 @@ def test_one_name_for_each_thing_that_labels():
                 line = line.replace(word, "")
             if "labeller" in line.lower():
                 found.append(f"{path.relative_to(REPO)}:{number}")
+    assert not found, found
+
+
+def test_the_engines_room_names_no_stage():
+    """Stages are declared once, in ``pipeline.registry``; the engines room reads their roles, sampling and
+    sections from there and spells no stage's or section's name itself (docstrings aside)."""
+    from pipeline.registry import SECTIONS, STAGES
+
+    names = set(STAGES) | set(SECTIONS)
+    found = []
+    for path in sorted((REPO / "pipeline" / "engines").glob("*.py")):
+        tree = ast.parse(path.read_text(encoding="utf-8"))
+        docstrings = {id(node.body[0].value) for node in ast.walk(tree)
+                      if isinstance(node, (ast.Module, ast.ClassDef, ast.FunctionDef)) and node.body
+                      and isinstance(node.body[0], ast.Expr) and isinstance(node.body[0].value, ast.Constant)}
+        found += [f"{path.name}:{node.lineno} {node.value!r}" for node in ast.walk(tree)
+                  if isinstance(node, ast.Constant) and node.value in names and id(node) not in docstrings]
     assert not found, found

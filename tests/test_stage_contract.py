@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from pipeline.errors import UsageError
-from pipeline.flow.registry import STAGES, run_stage
+from pipeline.registry import STAGES, run_stage
 from review_store import Notes
 
 REPO = Path(__file__).resolve().parent.parent
@@ -64,5 +64,6 @@ def test_every_stage_the_demo_runs_counts_in_as_kept_plus_dropped(demo_run):
     with Store(demo_run[0], read_only=True) as store:
         runs = store.stage_runs(limit=1000)
     assert {"ingest", "dedup", "label", "pairs_import", "review_queue", "bench", "export"} <= {r["stage"] for r in runs}
+    assert {r["stage"] for r in runs} <= set(STAGES)  # each run under the name its stage is registered with
     for run in runs:
         assert run["items_in"] == run["kept"] + sum(run["dropped"].values()), run

@@ -2,22 +2,7 @@
 
 from __future__ import annotations
 
-STAGE_WORDS = {
-    "ingest": "ingest prompts", "label": "label domains", "dedup": "remove near-duplicates",
-    "expand": "expand sparse domains", "pairs": "generate pairs", "pairs_import": "import responses as pairs",
-    "import_responses": "import labelled responses", "bench": "benchmark a model", "export": "export",
-    "review_queue": "queue for review", "review_push": "push to Argilla", "review_pull": "pull from Argilla",
-    "steer_build": "build a steering vector",
-}
-
-
-def stage_words(stage: str) -> str:
-    """A stage's name as a person would say it.
-
-    >>> stage_words("pairs_import"), stage_words("some_new_stage")
-    ('import responses as pairs', 'some new stage')
-    """
-    return STAGE_WORDS.get(stage, stage.replace("_", " "))
+from pipeline.registry import stage_words
 
 
 def run_name(run: dict) -> str:

@@ -82,7 +82,7 @@ def import_inspect_log(store: Store, taxonomy: Taxonomy | None = None, config=No
     params = {"protocol": "detect", "engine": model, "model": model, "threshold": threshold, "group_id": group_id,
               "inspect_log": str(Path(path).resolve()), "inspect_eval_id": log.eval.eval_id, "split": split,
               "phrasing": args.get("phrasing", 0), "dimensions": bool(args.get("dimensions", False))}
-    with store.stage_run("bench", params, BenchNotes(group_id=group_id, runs=1, model=model)) as report:
+    with store.stage_run("import_inspect", params, BenchNotes(group_id=group_id, runs=1, model=model)) as report:
         run_id = content_id(group_id, 0)
         with store.transaction():
             store.add_bench_run({"id": run_id, "group_id": group_id, "run_index": 0, "protocol": "detect",

@@ -29,7 +29,7 @@ class BenchOptions:
     split: tuple[str, str] | None = field(default=None, metadata={"separator": ":"})  # (export id, split name): only the pairs an export put there
     threshold: float = 0.5
     judge: str | None = None  # generate protocol: scores the answers
-    # generate protocol; None: the engine's [engines.X.sampling], else the stage's (engines.config.STAGE_SAMPLING)
+    # generate protocol; None: the engine's [engines.X.sampling], else the stage's (pipeline.registry)
     temperature: float | None = None
     max_tokens: int | None = None
     batch: int = 64
@@ -39,21 +39,21 @@ class BenchOptions:
 
     def check(self) -> None:
         if self.items not in ITEMS:
-            raise UsageError(f"--on: must be one of {', '.join(ITEMS)}, not '{self.items}'")
+            raise UsageError(f"must be one of {', '.join(ITEMS)}, not '{self.items}'", field="on")
         if self.items == "responses" and self.protocol != "detect":
             raise UsageError("labelled responses are benchmarked with the detect protocol (--protocol detect)")
         if self.engine == TRAINED_DETECTOR and self.items != "responses":
             raise UsageError("the trained detector learns from labelled responses' verdicts: use it with --on responses")
         if self.protocol not in PROTOCOLS:
-            raise UsageError(f"--protocol: must be one of {', '.join(PROTOCOLS)}, not '{self.protocol}'")
+            raise UsageError(f"must be one of {', '.join(PROTOCOLS)}, not '{self.protocol}'", field="protocol")
         if self.pairs not in PAIR_SETS:
-            raise UsageError(f"--pairs: must be one of {', '.join(PAIR_SETS)}, not '{self.pairs}'")
+            raise UsageError(f"must be one of {', '.join(PAIR_SETS)}, not '{self.pairs}'", field="pairs")
         if self.runs < 1:
-            raise UsageError(f"--runs: must be at least 1, not {self.runs}")
-        check_range("--threshold", self.threshold, 0, 1)
-        check_range("--temperature", self.temperature, 0)
-        check_range("--max-tokens", self.max_tokens, 1)
-        check_range("batch size", self.batch, 1)
+            raise UsageError(f"must be at least 1, not {self.runs}", field="runs")
+        check_range("threshold", self.threshold, 0, 1)
+        check_range("temperature", self.temperature, 0)
+        check_range("max-tokens", self.max_tokens, 1)
+        check_range("batch", self.batch, 1)
         if self.protocol == "generate" and (not self.judge or self.engine == KEYWORD_DETECTOR):
             raise UsageError("the generate protocol needs a model that writes (--model) and a --judge")
         if self.protocol == "raters" and self.engine == KEYWORD_DETECTOR:

@@ -186,7 +186,7 @@ def import_verdicts(store: Store, path: str | Path, detector: str, threshold: fl
     responses the file says nothing about are left out, named."""
     path = Path(path)
     if not detector.strip():
-        raise UsageError("--detector: name the detector these verdicts come from")
+        raise UsageError("name the detector these verdicts come from", field="detector")
     verdicts, duplicates = read_verdicts(store, path, fmt, on_duplicate)
     options = BenchOptions(engine=detector, items="responses", runs=1, threshold=threshold)
     digest = content_id(*(f"{k}:{p}:{sorted(d.items())}" for k, (p, d) in sorted(verdicts.items())))

@@ -32,7 +32,7 @@ from dataclasses import asdict
 
 from pipeline.errors import UsageError
 from pipeline.bench.options import KEYWORD_DETECTOR, TRAINED_DETECTOR, BenchNotes, BenchOptions, runs_to_make
-from pipeline.engines.config import Config, EngineConfig, build_engine, same_model
+from pipeline.engines.config import Config, EngineConfig, same_model
 from pipeline.engines import CachedEngine, ChoiceRequest, GenerateRequest, server_notes, valid_probs
 from pipeline.engines.backends import backends_that, capable
 from pipeline.bench.detector_prompts import CRITERIA, DESCRIPTIONS, DIMENSION_QUESTION, PHRASINGS, SYSTEM
@@ -100,7 +100,7 @@ def run_bench(store: Store, taxonomy: Taxonomy | None, config: Config, options: 
     engine, backend, model = engine_under_test(store, config, options)
     judge = None
     if options.protocol == "generate":
-        judge = build_engine(config.engine(options.judge), store, batch_size=options.batch * 3)
+        judge = config.build_engine(config.engine(options.judge), store, batch_size=options.batch * 3)
         if same_model(judge.model, model):
             raise UsageError(f"the judge ({judge.model}) must be a different model from the model under test")
         writer = config.engine(options.engine).backend
@@ -174,15 +174,13 @@ def engine_under_test(store: Store, config: Config, options: BenchOptions) -> tu
         return None, "keyword", KEYWORD_DETECTOR
     settings = config.engine(options.engine)
     # one cache batch per batch of items: every question about them at once
-    engine = build_engine(settings, store, batch_size=options.batch * 6)
+    engine = config.build_engine(settings, store, batch_size=options.batch * 6)
     return engine, settings.backend, engine.model
 
 
 def _bench_responses(store: Store, config: Config, options: BenchOptions) -> StageReport[BenchNotes]:
     if options.engine == TRAINED_DETECTOR:
-        from pipeline.engines.embed import EmbedEngine
-
-        embedder = EmbedEngine(batch_size=64).keeping_vectors_in(store)
+        embedder = config.embedder(store)
         responses = labelled_responses(store, options)
         verdicts = dict(zip((r["id"] for r in responses), trained_verdicts(responses, embedder.embed)))
         model, backend, parts = f"logistic regression on {embedder.model}", "sklearn", ("trained", FOLDS)

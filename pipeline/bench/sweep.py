@@ -44,11 +44,11 @@ def sweep(store: Store, taxonomy: Taxonomy, config: Config, model: str, vector: 
           strengths: list[float], runs: int = 1, threshold: float = 0.5, samples: int = BOOTSTRAP_SAMPLES) -> SweepResult:
     """The validation table, the chosen strength and the before/after comparison on the test split."""
     if not strengths:
-        raise UsageError("--strengths: give one or more strengths, e.g. 0,2,4,8")
+        raise UsageError("give one or more strengths, e.g. 0,2,4,8", field="strengths")
     for split in ("validation", "test"):
         if not store.bench_pairs("all", (export_id, split)):
-            raise UsageError(f"--export: export '{export_id}' has no {split} pairs (export with a {split} share, "
-                             "e.g. --ratios 0.8,0.1,0.1)")
+            raise UsageError(f"export '{export_id}' has no {split} pairs (export with a {split} share, "
+                             "e.g. --ratios 0.8,0.1,0.1)", field="export")
     rows = []
     for strength in strengths:
         steered_config, name = config.steered(model, vector, strength)

@@ -72,5 +72,5 @@ def argilla_key(
 
     home = home or default_home()
     if not credentials_path(home).is_file():  # never made here: a key is made only when a server starts
-        raise UsageError(f"--home: {home} holds no local Argilla yet (start one: misalign argilla serve)")
+        raise UsageError(f"{home} holds no local Argilla yet (start one: misalign argilla serve)", field="home")
     echo(credentials(home)["api_key"])

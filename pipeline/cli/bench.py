@@ -46,11 +46,11 @@ def run_command(
     """Run (or resume) a benchmark and store its results and figures. On labelled responses, --model
     trained learns from their verdicts (scored out of fold). With --steer, the steered model is
     benchmarked under its own name (misalign bench compare puts it beside the base)."""
-    from pipeline.flow.registry import run_stage
+    from pipeline.registry import run_stage
 
     export_split = tuple(split.split(":", 1)) if split else None
     if export_split is not None and len(export_split) != 2:
-        raise UsageError(f"--split: '{split}' is not EXPORT_ID:SPLIT")
+        raise UsageError(f"'{split}' is not EXPORT_ID:SPLIT", field="split")
     tax, config = ctx.obj.taxonomy(), ctx.obj.config()
     if steer is not None:
         config, model = config.steered(model, str(steer), strength)
@@ -59,8 +59,8 @@ def run_command(
                                                                         if m.strip()), labeler=labeler)
     with ctx.obj.open_store(must_exist=True) as store:
         if labeler and not store.has_labels(labeler):
-            raise UsageError(f"--labeler: no labels by '{labeler}' (labelers: "
-                             f"{', '.join(store.labelers_with_labels()) or 'none yet'})")
+            raise UsageError(f"no labels by '{labeler}' (labelers: "
+                             f"{', '.join(store.labelers_with_labels()) or 'none yet'})", field="labeler")
         report = run_stage("bench", store, tax, config, options)
         _echo_results(store, tax, report, bootstrap)
 
@@ -139,7 +139,7 @@ def import_inspect_command(
 ) -> None:
     """Bring an Inspect AI run of misalign/detect into the store, as a benchmark beside misalign bench run's."""
     from pipeline.bench.inspect_import import InspectImportOptions
-    from pipeline.flow.registry import run_stage
+    from pipeline.registry import run_stage
 
     tax = ctx.obj.taxonomy()
     with ctx.obj.open_store(must_exist=True) as store:

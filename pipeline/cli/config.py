@@ -24,9 +24,9 @@ def config_show(ctx: typer.Context) -> None:
 
     config = ctx.obj.config()
     try:
-        checks = parse_checks(checks_from_config(config.pair_rules))
+        checks = parse_checks(checks_from_config(config.table("pairs", "rules")))
     except UsageError as exc:
-        raise UsageError(f"{config.path}: [pairs.rules]: {str(exc).removeprefix('--rules: ')}") from None
+        raise UsageError(f"{config.path}: [pairs.rules]: {exc.reason}") from None
     rules: dict = {}
     for kind, slot, names in checks:  # what stage 1 checks, [pairs.rules] over the defaults
         rules.setdefault("any kind" if kind == "*" else kind, {})[slot] = list(names)

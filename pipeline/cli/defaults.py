@@ -24,8 +24,10 @@ from typer._click import core
 from typer._click.exceptions import BadParameter
 from typer.core import TyperOption
 
-from pipeline.engines.config import STAGE_SECTIONS, Config, ConfigError
+from pipeline.engines.config import Config
+from pipeline.errors import ConfigError
 from pipeline.flow.settings import check_section
+from pipeline.registry import SECTIONS
 from taxonomy import load_taxonomy
 
 
@@ -89,7 +91,7 @@ def option_sources(config: Config, root: core.Group) -> dict:
     where that comes from: ``misalign.toml`` or the default."""
     given = option_defaults(config, root)
     shown: dict = {}
-    for section in STAGE_SECTIONS:
+    for section in SECTIONS:
         for path, command in _commands(root.commands[section]):
             node = given.get(section, {})
             for name in path:
@@ -107,9 +109,9 @@ def option_sources(config: Config, root: core.Group) -> dict:
     return shown
 
 
-# the generating commands whose sampling options, left unset, come from their engine's [sampling] or the stage's
-# default: the command, the option naming its engine(s), the stage that picks the engine, STAGE_SAMPLING's key
-_SAMPLED = {("expand",): ("--engine", "expand", "expand"), ("pairs",): ("--generator", "generate", "pairs")}
+# the generating commands whose sampling options, left unset, come from their engine's [sampling] or the role's
+# default: the command, the option naming its engine(s), the engine role it writes in (pipeline.registry)
+_SAMPLED = {("expand",): ("--engine", "expand"), ("pairs",): ("--generator", "generate")}
 
 
 def _resolve_sampling(config: Config, path: tuple[str, ...], options: dict) -> None:
@@ -118,20 +120,19 @@ def _resolve_sampling(config: Config, path: tuple[str, ...], options: dict) -> N
     stage's default; an engine of its own per generator where the pairs stage has several."""
     if path not in _SAMPLED:
         return
-    engine_flag, stage, sampled = _SAMPLED[path]
+    engine_flag, role = _SAMPLED[path]
     names = options.get(engine_flag, {}).get("value")
     names = [names] if isinstance(names, str) else list(names or ())
-    try:
-        engines = [config.engine(name) for name in names] or [config.engine_for(stage)]
-    except ConfigError as exc:  # only the file can have named them here: say which key
-        raise ConfigError(f"{config.path}: {path[0]}.{engine_flag[2:]}: "
-                          f"{str(exc).removeprefix(f'{config.path}: ')}") from None
+    if unknown := [name for name in names if name not in config.engines]:  # only the file can have named them here
+        raise ConfigError(f"{config.path}: {path[0]}.{engine_flag[2:]}: no engine named '{unknown[0]}' "
+                          f"(engines: {', '.join(config.engines)})")
+    engines = [config.engine(name) for name in names] or [config.engine_for(role)]
     for flag in ("--temperature", "--top-p", "--max-tokens"):
         if flag not in options or options[flag]["value"] is not None:
             continue
         key = flag[2:].replace("-", "_")
-        values = {e.name: e.sampling_for(sampled)[key] for e in engines}
+        values = {e.name: e.sampling_for(role)[key] for e in engines}
         sources = dict.fromkeys(f"{config.path}: engines.{e.name}.sampling" if key in e.sampling_given
-                                else f"default ({sampled})" for e in engines)
+                                else f"default ({path[0]})" for e in engines)
         options[flag] = {"value": values if len(set(values.values())) > 1 else next(iter(values.values())),
                          "from": " and ".join(sources)}

@@ -26,12 +26,11 @@ def engine_generate(
     seed: Annotated[Optional[int], typer.Option(min=0)] = None,
 ) -> None:
     """Generate answers to PROMPT with an engine (flags override its sampling defaults)."""
-    from pipeline.engines.config import build_engine
-
-    settings = ctx.obj.config().engine(engine)
+    config = ctx.obj.config()
+    settings = config.engine(engine)
     request = settings.request(prompt, n=n, temperature=temperature, max_tokens=max_tokens, seed=seed)
     with ctx.obj.open_store() as store:
-        [generation] = build_engine(settings, store).generate([request])
+        [generation] = config.build_engine(settings, store).generate([request])
     for text, reason in zip(generation.texts, generation.finish_reasons):
         echo(json.dumps({"text": text, "finish_reason": reason}))
 
@@ -46,12 +45,12 @@ def engine_choose(
 ) -> None:
     """Print each option's probability of following TEXT."""
     from pipeline.engines import ChoiceRequest, as_messages
-    from pipeline.engines.config import build_engine
 
     choices = tuple(o.strip() for o in options.split(",") if o.strip())
     if len(choices) < 2:
-        raise UsageError("--options: give at least two comma-separated options")
+        raise UsageError("give at least two comma-separated options", field="options")
     with ctx.obj.open_store() as store:
-        [probs] = build_engine(ctx.obj.config().engine(engine), store).choice_probs(
+        config = ctx.obj.config()
+        [probs] = config.build_engine(config.engine(engine), store).choice_probs(
             [ChoiceRequest(as_messages(text), choices)])
     echo(json.dumps(probs))

@@ -14,7 +14,7 @@ from pipeline.cli.common import echo
 
 from pipeline.errors import ServiceError, UsageError
 from pipeline.review.argilla import PUSH_BATCH
-from pipeline.flow.registry import run_stage
+from pipeline.registry import run_stage
 from pipeline.review.label_review import LabelQueueOptions
 from pipeline.review.queues import (ANNOTATOR_ATTRIBUTES, QUEUES, QueueOptions, add_annotator, add_panel, adjudicate, disagreements,
                                     edit_annotator)
@@ -107,7 +107,7 @@ def queue_command(
     """Queue the pairs that need a person for a panel; queued items stay as they are."""
     options = QueueOptions(panel, tuple(queue or QUEUES), band, delta)
     with ctx.obj.open_store(must_exist=True) as store:
-        report = run_stage("queue", store, None, None, options)
+        report = run_stage("review_queue", store, None, None, options)
     echo(report.summary())
 
 
@@ -125,7 +125,7 @@ def label_queue_command(
 
     tax = ctx.obj.taxonomy()
     with ctx.obj.open_store(must_exist=True) as store:
-        report = run_stage("label_queue", store, tax, None, LabelQueueOptions(panel, labeler, size, by, delta))
+        report = run_stage("review_label_queue", store, tax, None, LabelQueueOptions(panel, labeler, size, by, delta))
     echo(report.summary())
 
 
@@ -144,7 +144,7 @@ def push_command(
     from pipeline.review.argilla.sync import ALL_QUEUES, PushOptions
 
     if backend != "argilla":
-        raise UsageError(f"--backend: '{backend}' is not a push backend (argilla)")
+        raise UsageError(f"'{backend}' is not a push backend (argilla)", field="backend")
     options = PushOptions(panel, tuple(queue or ALL_QUEUES), annotator_password, batch)
     tax = ctx.obj.taxonomy()
     echo(_on_store(ctx, lambda store: run_stage("review_push", store, tax, None, options)).summary())

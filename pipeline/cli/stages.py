@@ -13,7 +13,7 @@ from pipeline.stages.options import DedupOptions, ExpandOptions, IngestOptions, 
 from pipeline.stages.pairs.options import PairImportOptions, PairOptions, RuleOptions, checks_from_config, parse_checks
 from pipeline.cli.common import echo, echo_left_out
 from pipeline.errors import UsageError
-from pipeline.flow.registry import run_stage
+from pipeline.registry import run_stage
 
 SAMPLING_HELP = "Default: the engine's \\[engines.NAME.sampling] in misalign.toml, else the stage's (misalign config show)."
 
@@ -112,7 +112,7 @@ def label_command(
     with ctx.obj.open_store(must_exist=True) as store:
         if evaluate_against and not store.has_labels(evaluate_against):  # before any labelling
             known = ", ".join(store.labelers_with_labels()) or "none yet"
-            raise UsageError(f"--evaluate-against: no labels by '{evaluate_against}' in {store.path} (labelers: {known})")
+            raise UsageError(f"no labels by '{evaluate_against}' in {store.path} (labelers: {known})", field="evaluate-against")
         report = run_stage("label", store, tax, config, options)  # it checks the subset before any work
         echo(report.summary(), err=as_json)
         if report.notes.cross_validation is not None:
@@ -213,7 +213,7 @@ def expand_command(
     tax = ctx.obj.taxonomy()
     unknown = [d for d in options.domains if d not in {x.id for x in tax.domains}]
     if unknown:
-        raise UsageError(f"--domain: '{unknown[0]}' is not a domain id of taxonomy {tax.version} (see 'misalign taxonomy')")
+        raise UsageError(f"'{unknown[0]}' is not a domain id of taxonomy {tax.version} (see 'misalign taxonomy')", field="domain")
     with ctx.obj.open_store(must_exist=True) as store:
         report = run_stage("expand", store, tax, ctx.obj.config(), options)
     echo(report.summary())
@@ -238,7 +238,7 @@ def funnel_command(
     tax = ctx.obj.taxonomy()
     with ctx.obj.open_store(must_exist=True) as store:
         if not store.has_labels(labeler):
-            raise UsageError(f"--labeler: no labels by '{labeler}' in {store.path}")
+            raise UsageError(f"no labels by '{labeler}' in {store.path}", field="labeler")
         rows = funnel_rows(store, labeler, tax)
     if csv_out:
         write_funnel_csv(rows, csv_out)
@@ -332,9 +332,9 @@ def pairs_command(
 
     tax, config = ctx.obj.taxonomy(), ctx.obj.config()
     try:
-        checks = parse_checks(checks_from_config(config.pair_rules))
+        checks = parse_checks(checks_from_config(config.table("pairs", "rules")))
     except UsageError as exc:
-        raise UsageError(f"{config.path}: [pairs.rules]: {str(exc).removeprefix('--rules: ')}") from None
+        raise UsageError(f"{config.path}: [pairs.rules]: {exc.reason}") from None
     options = PairOptions(generators=tuple(generator or ()), judge=judge, labeler=labeler, k=k, kind=kind,
                           temperature=temperature,
                           top_p=top_p, max_tokens=max_tokens, threshold=threshold, margin=margin, rounds=rounds,
@@ -344,7 +344,7 @@ def pairs_command(
                                             checks=parse_checks(rules or [], checks)))
     with ctx.obj.open_store(must_exist=True) as store:
         if import_file or from_responses:
-            report = run_stage("import_pairs", store, tax, config, PairImportOptions(import_file, format, from_responses,
+            report = run_stage("pairs_import", store, tax, config, PairImportOptions(import_file, format, from_responses,
                                                                                       options))
         else:
             report = run_stage("pairs", store, tax, config, options)
@@ -382,14 +382,14 @@ def export_command(
     try:
         parsed = tuple(float(r) for r in ratios.split(","))
     except ValueError:
-        raise UsageError(f"--ratios: '{ratios}' is not comma-separated numbers") from None
+        raise UsageError(f"'{ratios}' is not comma-separated numbers", field="ratios") from None
     options = ExportOptions(out=out, formats=tuple(f.strip() for f in format.split(",") if f.strip()), seed=seed,
                             ratios=parsed, pairs=status_set, dimensions=tuple(dimension or ()),
                             domains=tuple(domain or ()), semantic_types=tuple(semantic_type or ()),
                             min_agreement=min_agreement, sources=tuple(source or ()), licence=licence,
                             dpo_format=dpo_format, overwrite=overwrite)
     if what not in ("pairs", "responses"):
-        raise UsageError(f"--what: '{what}' is not pairs or responses")
+        raise UsageError(f"'{what}' is not pairs or responses", field="what")
     tax = ctx.obj.taxonomy()
     with ctx.obj.open_store(must_exist=True) as store:
         report = run_stage("export" if what == "pairs" else "export_responses", store, tax, None, options)

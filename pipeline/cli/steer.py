@@ -32,13 +32,13 @@ def build_command(
     seed: Annotated[int, typer.Option(min=0, help="Seed of the learned method.")] = 0,
 ) -> None:
     """Build a steering vector from aligned/misaligned pairs and write it with its provenance."""
-    from pipeline.flow.registry import run_stage
+    from pipeline.registry import run_stage
     from pipeline.steer.build import SteerOptions
 
     options = SteerOptions(model, out, tuple(layer), method, pairs, export, dimension, domain, seed)
     tax, config = ctx.obj.taxonomy(), ctx.obj.config()
     with ctx.obj.open_store(must_exist=True) as store:
-        report = run_stage("steer", store, tax, config, options)
+        report = run_stage("steer_build", store, tax, config, options)
     held, in_set = report.items_in, report.notes.pairs_in_set
     echo(report.summary())
     echo(pairs_used(report.kept, held, in_set, pairs, export, dimension or domain))
@@ -82,7 +82,7 @@ def sweep_command(
     try:
         values = [float(x) for x in strengths.split(",") if x.strip()]
     except ValueError:
-        raise UsageError(f"--strengths: '{strengths}' is not numbers separated by commas, e.g. 0,2,4,8") from None
+        raise UsageError(f"'{strengths}' is not numbers separated by commas, e.g. 0,2,4,8", field="strengths") from None
     tax, config = ctx.obj.taxonomy(), ctx.obj.config()
     with ctx.obj.open_store(must_exist=True) as store:
         result = sweep(store, tax, config, model, str(vector), export, values, runs, threshold, bootstrap)

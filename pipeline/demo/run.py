@@ -26,7 +26,7 @@ from pipeline.bench.summary import summarise
 from pipeline.engines.config import Config, EngineConfig, load_config
 from pipeline.engines.models import fastest_backend, install_hint
 from pipeline.export.options import ExportOptions
-from pipeline.flow.registry import run_stage
+from pipeline.registry import run_stage
 from pipeline.stages.label_agreement import label_agreement
 from pipeline.stages.options import TRAINED, IngestOptions, LabelOptions
 from pipeline.stages.pairs.run import PairOptions, PairRun
@@ -147,7 +147,7 @@ def generate_with_real_model(store: Store, taxonomy: Taxonomy, config: Config, e
     if settings is None:
         echo(f"4b. real model: skipped, SmolLM2 is not installed ({install_hint(REAL_MODEL)})")
         return
-    with_model = Config(config.path, {**config.engines, REAL_MODEL: settings}, config.stages, config.pair_rules)
+    with_model = config.with_engine(settings)
     records = [r for r in _records(REAL_MODEL_PROMPTS) if not store.pair_of(prompt_id(r["prompt"]))]
     if not records:
         return  # made by an earlier run
@@ -198,14 +198,14 @@ def run_demo(db: Path, echo: Callable[[str], None] = print, taxonomy: Taxonomy |
         # pairs take their domains from the demo's own labels: 233 prompts, two or so per domain, are too few
         # for the learned labelling model to be sure of any (see its cross-validated figures)
         options = PairOptions(judge=judge, labeler=f"imported:{SOURCE}")
-        pairs = run_stage("import_pairs", store, taxonomy, config,
+        pairs = run_stage("pairs_import", store, taxonomy, config,
                           PairImportOptions(_import_file(store, records, Path(folder)), pairs=options))
         echo(f"4. pairs (stage-1 rules, stage-2 {judge} judge, the demo's own domains): "
              + pairs.summary())
         generate_with_real_model(store, taxonomy, config, echo)
         panels = add_example_panels(store, shipped)
         for panel in panels:
-            echo(f"5. review queues, {panel}: " + run_stage("queue", store, taxonomy, config, QueueOptions(panel, QUEUES)).summary())
+            echo(f"5. review queues, {panel}: " + run_stage("review_queue", store, taxonomy, config, QueueOptions(panel, QUEUES)).summary())
         echo(f"6. example annotations (marked as examples): {add_example_annotations(store, records, shipped)} answers "
              f"by {len(store.annotators())} example annotators in {len(panels)} panels")
         for engine in (ENGINE, KEYWORD_DETECTOR):

@@ -3,7 +3,7 @@
 
 Example (``pipeline.engines.config``; the model is a local directory, never downloaded)::
 
-    engine = build_engine(EngineConfig(name="tiny", backend="hf", model="models/tiny"), store)
+    engine = config.build_engine(EngineConfig(name="tiny", backend="hf", model="models/tiny"), store)
 """
 
 from __future__ import annotations

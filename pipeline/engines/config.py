@@ -37,29 +37,25 @@ Read once, validated with errors that name the file and key, shown with defaults
 from __future__ import annotations
 
 import copy
+import dataclasses
 import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from pydantic import BaseModel, Field, ValidationError
 
-from pipeline.errors import UsageError
-from pipeline.engines import BACKENDS, CachedEngine, GenerateRequest, open_engine
+from pipeline.errors import ConfigError
+from collections.abc import Callable
+
+from pipeline.engines import BACKENDS, CachedEngine, Engine, GenerateRequest, open_engine
 from pipeline.engines.backends import STRICT, REGISTRY, Steer, backends_that, capable
 from pipeline.engines.protocol import as_messages
+from pipeline.registry import ENGINE_ROLES, SECTION_TABLES, SECTIONS
 from review_store import Store
 
 DEFAULT_PATH = Path("misalign.toml")
 SAMPLING_DEFAULTS = {"n": 1, "temperature": 0.7, "top_p": 0.9, "max_tokens": 512, "seed": None,
                      "repetition_penalty": None}
-# What each generating stage asks for unless the engine's [engines.X.sampling] or the stage's own option
-# says otherwise (the option wins over the file, the file over these): pairs' generators write whole
-# responses, expansion writes prompts, bench's generate protocol answers prompts.
-STAGE_SAMPLING = {
-    "pairs": {"temperature": 0.7, "top_p": 0.9, "max_tokens": 512},
-    "expand": {"temperature": 0.7, "top_p": 0.9, "max_tokens": 64},
-    "bench": {"temperature": 0.7, "top_p": 0.9, "max_tokens": 256},
-}
 
 
 # types and ranges only; a setting not given keeps the backend's own default
@@ -75,13 +71,6 @@ class _Sampling(BaseModel):
 
 
 EMBEDDED = {"backend": "embed", "model": "default"}
-STAGES = ("label", "expand", "generate", "judge", "bench")
-# a section per command group: its options' values, used wherever no flag gives one (checked by the CLI)
-STAGE_SECTIONS = ("label", "dedup", "expand", "pairs", "bench", "review", "export")
-
-
-class ConfigError(UsageError):
-    """A configuration that cannot be used; the message names the file and key."""
 
 
 @dataclass(frozen=True)
@@ -93,15 +82,16 @@ class EngineConfig:
     sampling: dict = field(default_factory=lambda: dict(SAMPLING_DEFAULTS))
     sampling_given: dict = field(default_factory=dict)  # what [engines.X.sampling] itself sets
 
-    def sampling_for(self, stage: str, **options) -> dict:
-        """The sampling a stage uses with this engine: the stage's option where given, else this engine's
-        ``[sampling]`` in misalign.toml, else the stage's default (:data:`STAGE_SAMPLING`).
+    def sampling_for(self, role: str, **options) -> dict:
+        """The sampling this engine writes with in a role (``generate``, ``expand``, ``bench``): the stage's
+        option where given, else this engine's ``[sampling]`` in misalign.toml, else the role's default (its
+        stage's declaration, :data:`pipeline.registry.ENGINE_ROLES`).
 
-        >>> EngineConfig("e", "hf", "m", sampling_given={"max_tokens": 99}).sampling_for("pairs", temperature=0.2)
+        >>> EngineConfig("e", "hf", "m", sampling_given={"max_tokens": 99}).sampling_for("generate", temperature=0.2)
         {'temperature': 0.2, 'top_p': 0.9, 'max_tokens': 99, 'stop': (), 'seed': None, 'repetition_penalty': None}
         """
         given = {k: v for k, v in options.items() if v is not None}
-        values = {**STAGE_SAMPLING[stage], "stop": (), "seed": None, "repetition_penalty": None,
+        values = {**ENGINE_ROLES[role], "stop": (), "seed": None, "repetition_penalty": None,
                   **{k: v for k, v in self.sampling_given.items() if k != "n"}, **given}
         values["stop"] = tuple(values["stop"] or ())
         return values
@@ -123,51 +113,78 @@ class EngineConfig:
         return GenerateRequest(messages=as_messages(prompt), stop=stop, **values)
 
 
+def open_configured(settings: EngineConfig) -> Engine:
+    """The engine ``settings`` describes, opened: how a :class:`Config` opens engines unless told otherwise."""
+    return open_engine(settings.backend, settings.model, settings.options)
+
+
 @dataclass(frozen=True)
 class Config:
     path: str | None
     engines: dict[str, EngineConfig]
     stages: dict[str, str]
-    # [pairs.rules]: which stage-1 rules each slot must pass, per misalignment kind (checked by the pairs stage)
-    pair_rules: dict = field(default_factory=dict)
-    # [label], [dedup], ...: option values for those commands (STAGE_SECTIONS)
+    # [label], [dedup], ...: option values for those commands (pipeline.registry.SECTIONS)
     settings: dict = field(default_factory=dict)
+    # the tables a stage reads itself, by section and name ([pairs.rules]: tables["pairs"]["rules"])
+    tables: dict = field(default_factory=dict)
+    # the seam every stage opens its engines through: tests pass a faulty or counting one (opening_with)
+    opener: Callable[[EngineConfig], Engine] = field(default=open_configured, repr=False, compare=False)
+
+    def opening_with(self, opener: Callable[[EngineConfig], Engine]) -> "Config":
+        """This configuration with engines opened by ``opener`` instead."""
+        return dataclasses.replace(self, opener=opener)
+
+    def build_engine(self, settings: EngineConfig, store: Store, batch_size: int = 32) -> CachedEngine:
+        """The engine ``settings`` describes, opened by this configuration's opener and wrapped in the store's
+        cache."""
+        return CachedEngine(self.opener(settings), store, batch_size=batch_size)
+
+    def embedder(self, store: Store):
+        """The embedded encoder (the shipped MiniLM), its vectors kept in ``store``: the features of the learned
+        labelling model and of the trained detector."""
+        return self.opener(EngineConfig("embedded", **EMBEDDED, options={"batch_size": 64})).keeping_vectors_in(store)
+
+    def table(self, section: str, name: str) -> dict:
+        """A table of a stage's section (``[pairs.rules]``), empty when the file has none."""
+        return dict(self.tables.get(section, {}).get(name, {}))
 
     def engine(self, name: str) -> EngineConfig:
         if name not in self.engines:
             raise ConfigError(f"{self.path or 'config'}: no engine named '{name}' (engines: {', '.join(self.engines)})")
         return self.engines[name]
 
-    def engine_for(self, stage: str, override: str | None = None) -> EngineConfig:
-        """The engine a stage uses: the CLI's --engine, else [stages], else the embedded default."""
-        return self.engine(override or self.stages.get(stage, "embedded"))
+    def engine_for(self, role: str, override: str | None = None) -> EngineConfig:
+        """The engine for a role a stage asks for: the CLI's --engine, else [stages], else the embedded default."""
+        return self.engine(override or self.stages.get(role, "embedded"))
 
     def steered(self, name: str, vector: str, strength: float) -> tuple["Config", str]:
         """This configuration plus engine ``name`` with a steering vector added, under a name that says so
         (``tiny steered 4``); only the hf backend can apply one."""
         engine = self.engine(name)
         if not capable(engine.backend, "steerable"):
-            raise ConfigError(f"--steer: engine '{name}' uses the {engine.backend} backend, which cannot apply a "
-                              f"steering vector; steer an engine of the {backends_that('steerable')} backend")
+            raise ConfigError(f"engine '{name}' uses the {engine.backend} backend, which cannot apply a "
+                              f"steering vector; steer an engine of the {backends_that('steerable')} backend", field="steer")
         _validate(self.path or "config", f"engines.{name}.steer", Steer, {"vector": vector, "strength": strength})
         steered_name = f"{name} steered {strength:g}"
         options = {**engine.options, "steer": {"vector": vector, "strength": strength}}
-        return Config(self.path, {**self.engines, steered_name: EngineConfig(steered_name, engine.backend, engine.model, options,
-                                                                             engine.sampling, engine.sampling_given)},
-                      self.stages, self.pair_rules, self.settings), steered_name
+        return self.with_engine(EngineConfig(steered_name, engine.backend, engine.model, options, engine.sampling,
+                                             engine.sampling_given)), steered_name
+
+    def with_engine(self, engine: EngineConfig) -> "Config":
+        """This configuration with one more engine (or one replaced), under its name."""
+        return dataclasses.replace(self, engines={**self.engines, engine.name: engine})
 
     def as_dict(self) -> dict:
-        """Every engine with its defaults filled in, ``[pairs.rules]``, and what each stage uses: its engine
-        and, for the stages that generate, the sampling it will ask for (before any option on the command line)."""
+        """Every engine with its defaults filled in, ``[pairs.rules]``, and what each role uses: its engine
+        and, for the roles that write, the sampling it will ask for (before any option on the command line)."""
         uses = {}
-        for stage in STAGES:
-            engine = self.engine_for(stage)
-            uses[stage] = {"engine": engine.name}
-            sampled = {"generate": "pairs", "expand": "expand", "bench": "bench"}.get(stage)
-            if sampled and capable(engine.backend, "writes"):
-                uses[stage]["sampling"] = {k: list(v) if isinstance(v, tuple) else v
-                                           for k, v in engine.sampling_for(sampled).items()}
-        return {"path": self.path, "stages": self.stages, "stage_settings": uses, "pairs": {"rules": self.pair_rules},
+        for role, writes in ENGINE_ROLES.items():
+            engine = self.engine_for(role)
+            uses[role] = {"engine": engine.name}
+            if writes and capable(engine.backend, "writes"):
+                uses[role]["sampling"] = {k: list(v) if isinstance(v, tuple) else v
+                                          for k, v in engine.sampling_for(role).items()}
+        return {"path": self.path, "stages": self.stages, "stage_settings": uses, "tables": self.tables,
                 "engines": {name: {"backend": e.backend, "model": e.model, **e.options, "sampling": e.sampling}
                             for name, e in self.engines.items()}}
 
@@ -228,24 +245,27 @@ def load_config(path: str | Path | None = None) -> Config:
         except tomllib.TOMLDecodeError as exc:
             raise ConfigError(f"{file}: not valid TOML ({exc})") from None
         where = str(file)
-    known = ("engines", "stages", *STAGE_SECTIONS)
+    known = ("engines", "stages", *SECTIONS)
     unknown = set(data) - set(known)
     if unknown:
         raise ConfigError(f"{where}: '{sorted(unknown)[0]}' is not a section of misalign.toml ({', '.join(known)})")
-    for section in ("engines", "stages", *STAGE_SECTIONS):
+    for section in ("engines", "stages", *SECTIONS):
         if not isinstance(data.get(section, {}), dict):
             raise ConfigError(f"{where}: {section} must be a table ([{section}]), not {data[section]!r}")
     raw_engines = {"embedded": EMBEDDED, **data.get("engines", {})}
     engines = {name: _engine(where or "defaults", name, raw) for name, raw in raw_engines.items()}
     stages = data.get("stages", {})
     for stage, name in stages.items():
-        if stage not in STAGES:
-            raise ConfigError(f"{where}: stages.{stage} is not a stage ({', '.join(STAGES)})")
+        if stage not in ENGINE_ROLES:
+            raise ConfigError(f"{where}: stages.{stage} is not a stage's engine role ({', '.join(ENGINE_ROLES)})")
         if not isinstance(name, str) or name not in engines:
             raise ConfigError(f"{where}: stages.{stage} names engine '{name}', which is not defined under [engines]")
-    settings = {section: {k: v for k, v in data[section].items() if (section, k) != ("pairs", "rules")}
-                for section in STAGE_SECTIONS if section in data}
-    return Config(where, engines, dict(stages), dict(data.get("pairs", {}).get("rules", {})), settings)
+    given = {section: data[section] for section in SECTIONS if section in data}
+    settings = {section: {k: v for k, v in values.items() if k not in SECTION_TABLES[section]}
+                for section, values in given.items()}
+    tables = {section: {k: v for k, v in values.items() if k in SECTION_TABLES[section]}
+              for section, values in given.items()}
+    return Config(where, engines, dict(stages), settings, {s: t for s, t in tables.items() if t})
 
 
 def same_model(a: str, b: str) -> bool:
@@ -255,8 +275,3 @@ def same_model(a: str, b: str) -> bool:
     (True, False)
     """
     return a == b or Path(a).name == Path(b).name
-
-
-def build_engine(config: EngineConfig, store: Store, batch_size: int = 32) -> CachedEngine:
-    """The configured engine, opened and wrapped in the store's cache."""
-    return CachedEngine(open_engine(config.backend, config.model, config.options), store, batch_size=batch_size)

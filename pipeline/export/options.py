@@ -44,18 +44,18 @@ class ExportOptions:
     def check(self, taxonomy: Taxonomy) -> None:
         unknown = [f for f in self.formats if f not in FORMATS]
         if unknown:
-            raise UsageError(f"--format: '{unknown[0]}' is not one of {', '.join(FORMATS)}")
+            raise UsageError(f"'{unknown[0]}' is not one of {', '.join(FORMATS)}", field="format")
         if len(self.ratios) != len(self.split_names) or not all(math.isfinite(r) and r >= 0 for r in self.ratios) or \
                 abs(sum(self.ratios) - 1) > 1e-6:
-            raise UsageError(f"--ratios: give {len(self.split_names)} non-negative shares summing to 1, "
-                             f"not {','.join(map(str, self.ratios))}")
+            raise UsageError(f"give {len(self.split_names)} non-negative shares summing to 1, "
+                             f"not {','.join(map(str, self.ratios))}", field="ratios")
         check_licence(self.licence)
         if self.dpo_format not in DPO_FORMATS:
-            raise UsageError(f"--dpo-format: '{self.dpo_format}' is not one of {', '.join(DPO_FORMATS)}")
+            raise UsageError(f"'{self.dpo_format}' is not one of {', '.join(DPO_FORMATS)}", field="dpo-format")
         if self.chunk_pairs < 1:
             raise UsageError(f"chunk_pairs: give at least 1 pair a chunk, not {self.chunk_pairs}")
         if self.pairs not in PAIR_SETS:
-            raise UsageError(f"--status: '{self.pairs}' is not one of {', '.join(PAIR_SETS)}")
+            raise UsageError(f"'{self.pairs}' is not one of {', '.join(PAIR_SETS)}", field="status")
         check_filters(taxonomy, self.dimensions, self.domains)
 
 
@@ -68,8 +68,8 @@ def check_licence(licence: str | None) -> None:
     pipeline.errors.UsageError: --licence: name this dataset's licence (a Hub id such as cc-by-4.0, or its name), or 'unknown' to say that it is not known
     """
     if not (licence or "").strip():
-        raise UsageError(f"--licence: name this dataset's licence (a Hub id such as cc-by-4.0, or its name), or "
-                         f"'{UNKNOWN_LICENCE}' to say that it is not known")
+        raise UsageError(f"name this dataset's licence (a Hub id such as cc-by-4.0, or its name), or "
+                         f"'{UNKNOWN_LICENCE}' to say that it is not known", field="licence")
 
 
 def check_filters(taxonomy: Taxonomy, dimensions: tuple[str, ...] = (), domains: tuple[str, ...] = ()) -> None:
@@ -82,11 +82,11 @@ def check_filters(taxonomy: Taxonomy, dimensions: tuple[str, ...] = (), domains:
     """
     bad = [d for d in dimensions if d not in DIMENSIONS]
     if bad:
-        raise UsageError(f"--dimension: '{bad[0]}' is not one of {', '.join(DIMENSIONS)}")
+        raise UsageError(f"'{bad[0]}' is not one of {', '.join(DIMENSIONS)}", field="dimension")
     known = {d.id for d in taxonomy.domains}
     bad = [d for d in domains if d not in known]
     if bad:
-        raise UsageError(f"--domain: '{bad[0]}' is not a domain id of taxonomy {taxonomy.version}")
+        raise UsageError(f"'{bad[0]}' is not a domain id of taxonomy {taxonomy.version}", field="domain")
 
 
 @dataclass

@@ -47,8 +47,8 @@ def response_features():
 def _check(options: ExportOptions) -> None:
     others = [f for f in options.formats if f not in RESPONSE_FORMATS]
     if others:
-        raise UsageError(f"--format: '{others[0]}' is for pairs; labelled responses are written as "
-                         f"{', '.join(RESPONSE_FORMATS)}")
+        raise UsageError(f"'{others[0]}' is for pairs; labelled responses are written as "
+                         f"{', '.join(RESPONSE_FORMATS)}", field="format")
 
 
 def export_responses(store: Store, taxonomy: Taxonomy | None = None, config=None,
@@ -68,7 +68,7 @@ def export_responses(store: Store, taxonomy: Taxonomy | None = None, config=None
     if not rows:
         raise UsageError("no labelled responses in this store (misalign import responses FILE); nothing written")
     params = {"what": "responses", "formats": list(options.formats), "licence": options.licence}
-    with store.stage_run("export", params, ExportNotes()) as report:
+    with store.stage_run("export_responses", params, ExportNotes()) as report:
         frame = pd.DataFrame(rows, columns=list(response_features()))
         export_id = content_id("export-responses", json.dumps(params, sort_keys=True), *frame["id"])
         with atomic_folder(out, **target) as folder, datasets_quiet():

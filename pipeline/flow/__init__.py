@@ -1,7 +1,7 @@
-"""The loop's stages by name (``STAGES``): what the CLI, the demo and ``benchmarks/full_scale.py`` use
-to find and run them, each under one contract.
+"""``misalign.toml``'s stage sections checked by models built from the stages' Options dataclasses
+(``settings``); the stages themselves are declared in ``pipeline.registry``.
 
 May import: every room below it (``pipeline.text``, ``pipeline.engines``, ``pipeline.labelling``,
 ``pipeline.stages``, ``pipeline.review``, ``pipeline.export``, ``pipeline.steer``, ``pipeline.bench``),
-``review_store``, ``taxonomy``; a stage's code is imported only when it runs.
+``review_store``, ``taxonomy``.
 """

@@ -11,11 +11,11 @@ names no field (``[export] format``, a flag the command turns into a field) is t
 >>> check_section("misalign.toml", "dedup", {"tau": 99})
 Traceback (most recent call last):
 ...
-pipeline.engines.config.ConfigError: misalign.toml: dedup.tau: must be between 0 and 63, not 99
+pipeline.errors.ConfigError: misalign.toml: dedup.tau: must be between 0 and 63, not 99
 >>> check_section("misalign.toml", "pairs", {"batch": 0})
 Traceback (most recent call last):
 ...
-pipeline.engines.config.ConfigError: misalign.toml: pairs.batch: must be at least 1, not 0
+pipeline.errors.ConfigError: misalign.toml: pairs.batch: must be at least 1, not 0
 """
 
 from __future__ import annotations
@@ -23,15 +23,13 @@ from __future__ import annotations
 import dataclasses
 import functools
 import inspect
-import re
 import typing
 from typing import Annotated
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, ValidationError, create_model
 
-from pipeline.engines.config import ConfigError
-from pipeline.errors import UsageError
-from pipeline.flow.registry import STAGES
+from pipeline.errors import ConfigError, UsageError
+from pipeline.registry import STAGES
 from taxonomy import load_taxonomy
 
 
@@ -109,15 +107,13 @@ def check_section(where: str | None, section: str, values: dict, taxonomy=load_t
         try:
             check(taxonomy()) if "taxonomy" in inspect.signature(check).parameters else check()
         except UsageError as exc:
-            _blame(where, section, given, str(exc))
+            _blame(where, section, given, exc)
 
 
-def _blame(where: str | None, section: str, given: dict[str, str], message: str) -> None:
-    """The stage's complaint as the file's mistake when it names a key the file gave; a complaint about
-    anything else (no panel given, say) is about the command's arguments, checked when it runs."""
-    for key in given:
-        flag = key.replace("_", "-")
-        found = re.match(rf"(--)?{re.escape(flag)}:? ", message) or re.search(rf"--{re.escape(flag)}\b", message)
-        if found:
-            reason = message[found.end():] if found.start() == 0 else message
-            raise ConfigError(f"{where}: {section}.{key}: {reason}")
+def _blame(where: str | None, section: str, given: dict[str, str], error: UsageError) -> None:
+    """The stage's complaint as the file's mistake when its field is a key the file gave (by the flag's name
+    or the field's); a complaint about anything else (no panel given, say) is about the command's
+    arguments, checked when it runs."""
+    for key, name in given.items():
+        if error.field in (key.replace("_", "-"), name.replace("_", "-")):
+            raise ConfigError(f"{where}: {section}.{key}: {error.reason}")

@@ -105,9 +105,9 @@ class LabelQueueOptions:
 
     def check(self) -> None:
         if self.by not in MEASURES:
-            raise UsageError(f"--by: '{self.by}' is not a measure ({', '.join(MEASURES)})")
-        check_range("--size", self.size, 1)
-        check_range("--delta", self.delta, 0, 1, above=True)
+            raise UsageError(f"'{self.by}' is not a measure ({', '.join(MEASURES)})", field="by")
+        check_range("size", self.size, 1)
+        check_range("delta", self.delta, 0, 1, above=True)
         if self.panel is None or self.labeler is None:
             raise UsageError("label review queue: give a panel and a labeler")
 
@@ -125,11 +125,11 @@ def build_label_review(store: Store, taxonomy: Taxonomy, config=None,
     candidates = least_sure(store, taxonomy, labeler, by, delta)
     if not candidates:
         known = ", ".join(store.labelers_with_labels()) or "none yet"
-        raise UsageError(f"--labeler: '{labeler}' has stored no probabilities to be unsure about "
-                         f"(labelers: {known}); imported labels are certain by definition")
+        raise UsageError(f"'{labeler}' has stored no probabilities to be unsure about "
+                         f"(labelers: {known}); imported labels are certain by definition", field="labeler")
     queued = {i["prompt_id"] for i in store.review_items(panel=panel, queue=LABEL_QUEUE)}
     params = {"panel": panel, "queue": LABEL_QUEUE, "labeler": labeler, "size": size, "by": by, "delta": delta}
-    with store.stage_run("review_queue", params, QueueNotes()) as report:
+    with store.stage_run("review_label_queue", params, QueueNotes()) as report:
         fresh = [c for c in candidates if c["prompt_id"] not in queued][:size]
         already = [c["prompt_id"] for c in candidates if c["prompt_id"] in queued]
         report.items_in = len(fresh)

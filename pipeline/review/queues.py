@@ -197,9 +197,9 @@ class QueueOptions:
     def check(self) -> None:
         unknown = [q for q in self.queues if q not in QUEUES]
         if unknown:
-            raise UsageError(f"--queue: '{unknown[0]}' is not a queue (queues: {', '.join(QUEUES)})")
-        check_range("--band", self.band, 0, 1)
-        check_range("--delta", self.delta, 0, 1, above=True)
+            raise UsageError(f"'{unknown[0]}' is not a queue (queues: {', '.join(QUEUES)})", field="queue")
+        check_range("band", self.band, 0, 1)
+        check_range("delta", self.delta, 0, 1, above=True)
         if self.panel is None:
             raise UsageError("review queue: no panel given")
 

@@ -19,7 +19,7 @@ import numpy as np
 
 from pipeline.errors import UsageError
 from pipeline.stages.options import DedupOptions, ExpandOptions
-from pipeline.engines.config import Config, EngineConfig, build_engine, same_model
+from pipeline.engines.config import Config, EngineConfig, same_model
 from pipeline.engines import GenerateRequest
 from pipeline.text.hamming import near_pairs
 from pipeline.stages.label import label_batch, open_labelling_model
@@ -73,7 +73,7 @@ def expand(store: Store, taxonomy: Taxonomy, config: Config, options: ExpandOpti
         raise UsageError("run 'misalign dedup' first: expansion counts and checks against the deduplicated prompts")
     label_engine, embedder, questions, provenance = open_labelling_model(store, taxonomy, config, options.labelling)
     generator_settings = config.engine_for("expand", options.engine)
-    generator = build_engine(generator_settings, store)
+    generator = config.build_engine(generator_settings, store)
     if same_model(generator.model, provenance["model"]):
         raise UsageError(f"the expanding model must differ from the labelling model ({provenance['model']}); "
                          "name another engine with --engine")

@@ -25,7 +25,7 @@ from pipeline.errors import UsageError
 from pipeline.stages.label_rows import LabelNotes, LabelRows, domain_layout, label_pending, label_rows
 from pipeline.stages.label_trained import label_trained
 from pipeline.stages.options import TRAINED, LabelOptions
-from pipeline.engines.config import Config, build_engine
+from pipeline.engines.config import Config
 from pipeline.engines import CachedEngine, ChoiceRequest, server_notes, valid_probs
 from pipeline.engines.backends import capable
 from review_store import StageReport, Store, content_id
@@ -168,7 +168,7 @@ def open_labelling_model(store: Store, taxonomy: Taxonomy, config: Config, optio
     similarity = capable(settings.backend, "by_similarity")
     # the embedding engine sees all of a batch of prompts' requests at once; an LLM gets them 64 at a time,
     # kept and counted as each 64 are answered (a real model on CPU takes seconds for each 64)
-    engine = build_engine(settings, store, batch_size=options.batch_prompts * 120 if similarity else 64)
+    engine = config.build_engine(settings, store, batch_size=options.batch_prompts * 120 if similarity else 64)
     name = options.labeler or f"{engine.backend}:{Path(engine.model).name}:{options.mode}"
     provenance = {"name": name, "engine": settings.name, "backend": settings.backend, "model": engine.model,
                   "mode": options.mode, "delta": options.delta, "template_hash": template_hash(taxonomy),
@@ -178,7 +178,7 @@ def open_labelling_model(store: Store, taxonomy: Taxonomy, config: Config, optio
         changed = next(k for k in provenance if known[k] != provenance[k])
         what = "list of domains" if changed == "domains" else f"{changed} ({known[changed]})"
         raise UsageError(f"labeler '{name}' was made with another {what}; pass --labeler NEW_NAME to label anew")
-    embedder = build_engine(config.engine("embedded"), store) if options.shortlist and not similarity else None
+    embedder = config.build_engine(config.engine("embedded"), store) if options.shortlist and not similarity else None
     return engine, embedder, LabelQuestions(taxonomy, options, similarity), provenance
 
 
@@ -187,7 +187,7 @@ def label(store: Store, taxonomy: Taxonomy, config: Config, options: LabelOption
     options = options or LabelOptions()
     subset = options.subset.where(store.source_names(), taxonomy, None)  # a bad subset stops before any work
     if options.engine == TRAINED:
-        return label_trained(store, taxonomy, options, subset)
+        return label_trained(store, taxonomy, config, options, subset)
     engine, embedder, questions, provenance = open_labelling_model(store, taxonomy, config, options)
     name = provenance["name"]
     params = {**asdict(options), "labeler": name, "engine": provenance["engine"]}

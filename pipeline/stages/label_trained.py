@@ -13,6 +13,7 @@ from collections import Counter
 from pathlib import Path
 from dataclasses import asdict
 
+from pipeline.engines.config import Config
 from pipeline.errors import UsageError
 from pipeline.labelling import figures as label_figures, model as label_model
 from pipeline.stages.label_rows import LabelNotes, LabelRows, domain_layout, label_pending, label_rows
@@ -38,7 +39,7 @@ def training_set(store: Store, taxonomy: Taxonomy, options: LabelOptions) -> dic
     missing = [name for name in options.train_on if name not in found]
     if missing:
         known = ", ".join(store.labelers_with_labels()) or "none yet"
-        raise UsageError(f"--train-on: no labels by '{missing[0]}' in {store.path} (labelers: {known})")
+        raise UsageError(f"no labels by '{missing[0]}' in {store.path} (labelers: {known})", field="train-on")
     rank = {name: i for i, name in enumerate(options.train_on)}
     prompts: dict[str, tuple[str, str]] = {}
     chosen: dict[tuple[str, str], tuple[int, list[str]]] = {}  # the preferred labeler's domains
@@ -67,12 +68,6 @@ def _label(domains: list[str]) -> Label:
     return domains[0] if len(domains) == 1 else tuple(sorted(domains))
 
 
-def _embedder(store: Store):
-    from pipeline.engines.embed import EmbedEngine
-
-    return EmbedEngine(batch_size=64).keeping_vectors_in(store)
-
-
 def _settings(options: LabelOptions, taxonomy: Taxonomy) -> dict:
     return {"features": options.features, "regularisation": options.regularisation, "seed": options.seed,
             "train_on": list(options.train_on), "taxonomy_version": taxonomy.version, "method": "logistic+temperature"}
@@ -91,14 +86,14 @@ def fit_id(settings: dict, data: dict, encoder: str | None) -> str:
                       json.dumps([data["ids"], data["labels"], data["groups"]], sort_keys=True), encoder, FIT_CODE)
 
 
-def label_trained(store: Store, taxonomy: Taxonomy, options: LabelOptions,
+def label_trained(store: Store, taxonomy: Taxonomy, config: Config, options: LabelOptions,
                   subset: dict | None = None) -> StageReport[LabelNotes]:
     """Fit (or reuse) the learned labelling model and label the prompts it has not labelled yet (of ``subset``,
     as the store takes it; the fit always learns from every training label)."""
     options.check()
     data = training_set(store, taxonomy, options)
     settings = _settings(options, taxonomy)
-    embedder = _embedder(store) if options.features != "tfidf" else None
+    embedder = config.embedder(store) if options.features != "tfidf" else None
     model_id = fit_id(settings, data, embedder.model if embedder else None)
     name = options.labeler or f"trained:{model_id[:10]}"
     params = {**asdict(options), "labeler": name, "engine": "trained", "model": model_id}

@@ -39,7 +39,7 @@ class IngestOptions:
         if self.path is None:
             raise UsageError("ingest: no file of prompts given")
         if self.empty_label not in EMPTY_LABELS:
-            raise UsageError(f"--empty-label: '{self.empty_label}' is not one of {', '.join(EMPTY_LABELS)}")
+            raise UsageError(f"'{self.empty_label}' is not one of {', '.join(EMPTY_LABELS)}", field="empty-label")
 
 
 EMPTY_LABELS = ("unlabelled", "none")
@@ -74,23 +74,23 @@ class PromptSubset:
         if not self:
             return None
         if self.source is not None and sources is not None and self.source not in sources:
-            raise UsageError(f"--source: no prompts were read from '{self.source}' (sources: "
-                             f"{', '.join(sources) or 'none yet'})")
+            raise UsageError(f"no prompts were read from '{self.source}' (sources: "
+                             f"{', '.join(sources) or 'none yet'})", field="source")
         domain = None
         if self.domain is not None:
             found = [d for dim in taxonomy.dimension_names
                      if isinstance(d := taxonomy.resolve(dim, self.domain), Domain)]  # an id, name or alias
             if not found:
-                raise UsageError(f"--domain: '{self.domain}' is not a domain of taxonomy {taxonomy.version} "
-                                 "(see 'misalign taxonomy')")
+                raise UsageError(f"'{self.domain}' is not a domain of taxonomy {taxonomy.version} "
+                                 "(see 'misalign taxonomy')", field="domain")
             domain = found[0].id
         since = None
         if self.since is not None:
             try:
                 when = datetime.fromisoformat(self.since)
             except ValueError:
-                raise UsageError(f"--since: '{self.since}' is not a date or time (e.g. 2026-12-01 or "
-                                 "2026-12-01T14:00)") from None
+                raise UsageError(f"'{self.since}' is not a date or time (e.g. 2026-12-01 or "
+                                 "2026-12-01T14:00)", field="since") from None
             since = (when if when.tzinfo else when.replace(tzinfo=timezone.utc)).astimezone(timezone.utc).isoformat(
                 timespec="seconds")
         return {"source": self.source, "domain": domain, "since": since, "domain_by": domain_by}
@@ -116,20 +116,20 @@ class LabelOptions:
     def check(self) -> None:
         if self.engine == TRAINED:
             if not self.train_on:
-                raise UsageError("--train-on: name the labelers to learn from, e.g. imported:prompts.csv")
+                raise UsageError("name the labelers to learn from, e.g. imported:prompts.csv", field="train-on")
             if self.features not in FEATURE_KINDS:
-                raise UsageError(f"--features: must be one of {', '.join(FEATURE_KINDS)}, not '{self.features}'")
+                raise UsageError(f"must be one of {', '.join(FEATURE_KINDS)}, not '{self.features}'", field="features")
             if self.mode != "softmax":
-                raise UsageError("--mode: the trained labelling model chooses one domain per dimension (softmax)")
-            check_range("--cross-validate", self.cross_validate, 2)
-            check_range("--regularisation", self.regularisation, 0, above=True)
+                raise UsageError("the trained labelling model chooses one domain per dimension (softmax)", field="mode")
+            check_range("cross-validate", self.cross_validate, 2)
+            check_range("regularisation", self.regularisation, 0, above=True)
         elif self.train_on or self.cross_validate:
             raise UsageError("--train-on and --cross-validate are for --engine trained")
         if self.mode not in MODES:
-            raise UsageError(f"--mode: must be one of {', '.join(MODES)}, not '{self.mode}'")
-        check_range("--delta", self.delta, 0, 1, above=True)
-        check_range("--shortlist", self.shortlist, 1)
-        check_range("batch size", self.batch_prompts, 1)
+            raise UsageError(f"must be one of {', '.join(MODES)}, not '{self.mode}'", field="mode")
+        check_range("delta", self.delta, 0, 1, above=True)
+        check_range("shortlist", self.shortlist, 1)
+        check_range("batch-prompts", self.batch_prompts, 1)
 
 
 @dataclass
@@ -147,10 +147,10 @@ class DedupOptions:
 
     def check(self) -> None:
         if self.scope not in SCOPES:
-            raise UsageError(f"--scope: must be one of {', '.join(SCOPES)}, not '{self.scope}'")
+            raise UsageError(f"must be one of {', '.join(SCOPES)}, not '{self.scope}'", field="scope")
         if not 0 <= self.tau < self.bits:
-            raise UsageError(f"--tau: must be between 0 and {self.bits - 1}, not {self.tau}")
-        check_range("--min-features", self.min_features, 0)
+            raise UsageError(f"must be between 0 and {self.bits - 1}, not {self.tau}", field="tau")
+        check_range("min-features", self.min_features, 0)
 
     def params(self) -> dict:
         """The settings a dedup run is recorded with; a change of any of them rebuilds."""
@@ -166,7 +166,7 @@ class ExpandOptions:
     rounds: int = 3
     per_request: int = 8
     examples: int = 3
-    # None: the generator's [engines.X.sampling], else the stage's default (engines.config.STAGE_SAMPLING)
+    # None: the generator's [engines.X.sampling], else the stage's default (its declaration in pipeline.registry)
     temperature: float | None = None
     top_p: float | None = None
     max_tokens: int | None = None
@@ -174,8 +174,8 @@ class ExpandOptions:
 
     def check(self) -> None:
         self.labelling.check()
-        for option, value, low in (("--target", self.target, 0), ("--rounds", self.rounds, 0),
-                                   ("--per-request", self.per_request, 1), ("--max-tokens", self.max_tokens, 1),
-                                   ("--temperature", self.temperature, 0), ("examples", self.examples, 0)):
+        for option, value, low in (("target", self.target, 0), ("rounds", self.rounds, 0),
+                                   ("per-request", self.per_request, 1), ("max-tokens", self.max_tokens, 1),
+                                   ("temperature", self.temperature, 0), ("examples", self.examples, 0)):
             check_range(option, value, low)
-        check_range("--top-p", self.top_p, 0, 1, above=True)
+        check_range("top-p", self.top_p, 0, 1, above=True)

@@ -50,13 +50,13 @@ class SteerOptions:
 
     def check(self) -> None:
         if self.model is None:
-            raise UsageError("--model: name the hf engine to build the vector for")
+            raise UsageError("name the hf engine to build the vector for", field="model")
         if self.out is None or Path(self.out).suffix != ".safetensors":
-            raise UsageError(f"--out: '{self.out}' should end in .safetensors")
+            raise UsageError(f"'{self.out}' should end in .safetensors", field="out")
         if not self.layers:
-            raise UsageError("--layer: give at least one decoder layer to steer at")
+            raise UsageError("give at least one decoder layer to steer at", field="layer")
         if self.method not in METHODS:
-            raise UsageError(f"--method: '{self.method}' is not one of {', '.join(METHODS)}")
+            raise UsageError(f"'{self.method}' is not one of {', '.join(METHODS)}", field="method")
 
 
 @dataclass
@@ -77,8 +77,8 @@ def build_steering(store: Store, taxonomy: Taxonomy, config: Config,
     options.check()
     engine = config.engine(options.model)
     if not capable(engine.backend, "steerable"):
-        raise UsageError(f"--model: engine '{options.model}' uses the {engine.backend} backend; a steering vector "
-                         f"needs an engine of the {backends_that('steerable')} backend (a local model directory)")
+        raise UsageError(f"engine '{options.model}' uses the {engine.backend} backend; a steering vector "
+                         f"needs an engine of the {backends_that('steerable')} backend (a local model directory)", field="model")
     check_filters(taxonomy, tuple(filter(None, [options.dimension])), tuple(filter(None, [options.domain])))
     out = Path(options.out)
     split = (options.export, "train") if options.export else None
@@ -155,7 +155,7 @@ def build_vector(engine: HFEngine, pairs: list[dict], layers: list[int], method:
     count = len(decoder_layers(engine.network))
     bad = [layer for layer in layers if not 0 <= layer < count]
     if bad:
-        raise UsageError(f"--layer {bad[0]}: the model has layers 0 to {count - 1}")
+        raise UsageError(f"{bad[0]}: the model has layers 0 to {count - 1}", field="layer")
     differences = pair_differences(engine, pairs, layers)
     directions = {}
     for layer, d in differences.items():

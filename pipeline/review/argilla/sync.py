@@ -20,7 +20,7 @@ Example, against a running server::
     push(store, taxonomy, "South Asia", client)
     pull(store, taxonomy, client)
 
-or as stages of the loop (``review_push``, ``review_pull`` in ``pipeline.flow.registry.STAGES``), which open
+or as stages of the loop (``review_push``, ``review_pull`` in ``pipeline.registry.STAGES``), which open
 the client from their options.
 """
 
@@ -197,8 +197,8 @@ class PushOptions:
     def check(self) -> None:
         unknown = [q for q in self.queues if q not in ALL_QUEUES]
         if unknown:
-            raise UsageError(f"--queue: '{unknown[0]}' is not a queue (queues: {', '.join(ALL_QUEUES)})")
-        check_range("--batch", self.batch, 1)
+            raise UsageError(f"'{unknown[0]}' is not a queue (queues: {', '.join(ALL_QUEUES)})", field="queue")
+        check_range("batch", self.batch, 1)
         if self.panel is None:
             raise UsageError("review push: no panel given")
 

@@ -41,10 +41,10 @@ def parse_checks(entries: list[str], base: tuple = DEFAULT_CHECKS) -> tuple:
         kind, _, slot = where.strip().rpartition(".")
         rules = tuple(n.strip() for n in names.split(",") if n.strip())
         if slot not in ("aligned", "misaligned") or not equals:
-            raise UsageError(f"--rules: '{entry}' is not [KIND.]SLOT=RULE,RULE (slot aligned or misaligned)")
+            raise UsageError(f"'{entry}' is not [KIND.]SLOT=RULE,RULE (slot aligned or misaligned)", field="rules")
         unknown = [r for r in rules if r not in TEXT_RULES]
         if unknown:
-            raise UsageError(f"--rules: '{unknown[0]}' is not a stage-1 rule ({', '.join(TEXT_RULES)})")
+            raise UsageError(f"'{unknown[0]}' is not a stage-1 rule ({', '.join(TEXT_RULES)})", field="rules")
         checks[(kind or ANY_KIND, slot)] = rules
     return tuple((kind, slot, rules) for (kind, slot), rules in sorted(checks.items()))
 
@@ -83,7 +83,7 @@ class PairOptions:
     labeler: str | None = None  # whose domains count (default: the only labeler with labels)
     k: int = 2  # candidates per slot, spread over the generators
     kind: str | None = None  # the misalignment kind generators write for prompts that have none (taxonomy id)
-    # None: the generator's [engines.X.sampling], else the stage's default (engines.config.STAGE_SAMPLING)
+    # None: the generator's [engines.X.sampling], else the stage's default (its declaration in pipeline.registry)
     temperature: float | None = None
     top_p: float | None = None
     max_tokens: int | None = None
@@ -101,24 +101,24 @@ class PairOptions:
 
     def check(self) -> None:
         if self.k < 1:
-            raise UsageError(f"--k: must be at least 1, not {self.k}")
+            raise UsageError(f"must be at least 1, not {self.k}", field="k")
         if not 0 <= self.threshold <= 1 or not 0 <= self.margin < 1:
-            raise UsageError("--threshold must lie in [0, 1] and --margin in [0, 1)")
+            raise UsageError("must lie in [0, 1] (and --margin in [0, 1))", field="threshold")
         if self.rounds < 0:
-            raise UsageError(f"--rounds: must be 0 or more, not {self.rounds}")
+            raise UsageError(f"must be 0 or more, not {self.rounds}", field="rounds")
         if not 0 <= self.audit_rate <= 1:
-            raise UsageError(f"--audit-rate: must lie in [0, 1], not {self.audit_rate}")
-        for option, value, low in (("--temperature", self.temperature, 0), ("--max-tokens", self.max_tokens, 1),
-                                   ("--batch", self.batch_prompts, 1), ("--limit", self.limit, 1),
-                                   ("--min-words", self.rules.min_words, 0), ("--max-words", self.rules.max_words, 1),
-                                   ("--near-identical", self.rules.near_identical, 0)):
+            raise UsageError(f"must lie in [0, 1], not {self.audit_rate}", field="audit-rate")
+        for option, value, low in (("temperature", self.temperature, 0), ("max-tokens", self.max_tokens, 1),
+                                   ("batch", self.batch_prompts, 1), ("limit", self.limit, 1),
+                                   ("min-words", self.rules.min_words, 0), ("max-words", self.rules.max_words, 1),
+                                   ("near-identical", self.rules.near_identical, 0)):
             check_range(option, value, low)
-        check_range("--top-p", self.top_p, 0, 1, above=True)
-        check_range("--min-english", self.rules.min_english, 0, 1)
-        check_range("--max-repetition", self.rules.repetition, 0, 1)
-        check_range("--near-identical", self.rules.near_identical, 0, 63)
+        check_range("top-p", self.top_p, 0, 1, above=True)
+        check_range("min-english", self.rules.min_english, 0, 1)
+        check_range("max-repetition", self.rules.repetition, 0, 1)
+        check_range("near-identical", self.rules.near_identical, 0, 63)
         if self.rules.max_words < self.rules.min_words:
-            raise UsageError(f"--max-words ({self.rules.max_words}) is below --min-words ({self.rules.min_words})")
+            raise UsageError(f"{self.rules.max_words} is below --min-words ({self.rules.min_words})", field="max-words")
 
 
 @dataclass

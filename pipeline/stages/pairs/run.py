@@ -30,7 +30,7 @@ from dataclasses import asdict, dataclass
 
 from pipeline.engines import GenerateRequest, server_notes
 from pipeline.engines.backends import backends_that, capable
-from pipeline.engines.config import Config, build_engine, same_model
+from pipeline.engines.config import Config, same_model
 from pipeline.errors import UsageError
 from pipeline.stages.pairs.assemble import pair_row, prompt_kind
 from pipeline.stages.pairs.candidates import UNUSABLE, Candidate, candidate_row
@@ -71,8 +71,8 @@ class PairRun:
         options.check()
         known = [k.id for k in taxonomy.misalignment_kinds]
         if options.kind is not None and options.kind not in known:
-            raise UsageError(f"--kind: '{options.kind}' is not a misalignment kind of taxonomy {taxonomy.version} "
-                             f"({', '.join(known)})")
+            raise UsageError(f"'{options.kind}' is not a misalignment kind of taxonomy {taxonomy.version} "
+                             f"({', '.join(known)})", field="kind")
         self.store, self.taxonomy, self.options = store, taxonomy, options
         self.labeler = choose_labeler(store, options.labeler)
         pool = [config.engine(name) for name in generator_names]
@@ -81,9 +81,9 @@ class PairRun:
                 raise UsageError(f"engine '{settings.name}' ({settings.backend}) cannot generate text; name an engine "
                                  f"of the {backends_that('writes')} backend with --generator")
         judge_settings = config.engine_for("judge", options.judge)
-        self.judge = build_engine(judge_settings, store)
+        self.judge = config.build_engine(judge_settings, store)
         self.similarity_judge = capable(judge_settings.backend, "by_similarity")
-        self.generators = [(settings, build_engine(settings, store)) for settings in pool]
+        self.generators = [(settings, config.build_engine(settings, store)) for settings in pool]
         record = store.labeler(self.labeler)
         others = [(f"generator '{s.name}'", engine.model) for s, engine in self.generators]
         others += [(f"imported generator '{name}'", name) for name in imported_generators]
@@ -146,7 +146,7 @@ class PairRun:
             mine = [entry for entry in plan if entry.generator == index]
             if not mine:
                 continue
-            sampling = settings.sampling_for("pairs", temperature=self.options.temperature, top_p=self.options.top_p,
+            sampling = settings.sampling_for("generate", temperature=self.options.temperature, top_p=self.options.top_p,
                                              max_tokens=self.options.max_tokens, seed=self.options.seed)
             requests = []
             for entry in mine:
@@ -238,7 +238,7 @@ def choose_labeler(store: Store, name: str | None) -> str:
     known = store.labelers_with_labels()
     if name:
         if name not in known:
-            raise UsageError(f"--labeler: no labels by '{name}' (labelers: {', '.join(known) or 'none yet'})")
+            raise UsageError(f"no labels by '{name}' (labelers: {', '.join(known) or 'none yet'})", field="labeler")
         return name
     if not known:
         raise UsageError("no prompt has domain labels yet: run 'misalign label' (or ingest with --labels) first")

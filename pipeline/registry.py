@@ -16,13 +16,13 @@ the same, so every stage is run alike:
 >>> run_stage("pairz", store, taxonomy, config)
 Traceback (most recent call last):
 ...
-pipeline.errors.UsageError: no stage named 'pairz' (stages: ingest, label, dedup, expand, pairs, import_responses, import_pairs, queue, label_queue, review_push, review_pull, bench, import_inspect, steer, export, export_responses)
+pipeline.errors.UsageError: no stage named 'pairz' (stages: ingest, label, dedup, expand, pairs, import_responses, pairs_import, review_queue, review_label_queue, review_push, review_pull, bench, import_inspect, steer_build, export, export_responses)
 """
 
 from __future__ import annotations
 
 import importlib
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from pipeline.errors import UsageError
 from review_store import StageReport, Store
@@ -34,15 +34,27 @@ def _load(where: str):
     return getattr(importlib.import_module(module), name)
 
 
+# what a stage that writes asks of its engine unless the engine's [engines.X.sampling] or the stage's own
+# option says otherwise (the option wins over the file, the file over these)
+_WRITES = {"temperature": 0.7, "top_p": 0.9}
+
+
 @dataclass(frozen=True)
 class Stage:
-    name: str  # the stage's name here (its runs are recorded under a name of their own, e.g. review_queue)
+    """One stage, declared once: the CLI, ``misalign.toml`` (its section, its ``[stages]`` roles), ``config
+    show``, the app's words for its runs and :func:`run_stage` all read it from here."""
+
+    name: str  # its runs are recorded under this name (``stage_runs.stage``)
     command: str  # the CLI command that runs it
     what: str  # what it does, in a line
+    words: str  # what a run of it did, as the app's run lists say it
     run_at: str  # "module:function", imported when the stage runs
     options_at: str  # "module:Class" of its settings
     notes_at: str  # "module:Class" of its report's notes
     section: str | None = None  # the misalign.toml section that sets its options (pipeline.flow.settings)
+    # the engine roles it asks ``[stages]`` for, each with the sampling it writes with (None: it only scores)
+    roles: dict = field(default_factory=dict)
+    tables: tuple[str, ...] = ()  # tables of its section it reads itself (``[pairs.rules]``), not options
 
     @property
     def run(self):
@@ -59,59 +71,90 @@ class Stage:
 
 
 STAGES: dict[str, Stage] = {stage.name: stage for stage in (
-    Stage("ingest", "misalign ingest FILE", "prompts and their labels into the store",
+    Stage("ingest", "misalign ingest FILE", "prompts and their labels into the store", "ingest prompts",
           "pipeline.stages.ingest:ingest", "pipeline.stages.options:IngestOptions",
           "pipeline.stages.ingest:IngestNotes"),
-    Stage("label", "misalign label", "each prompt's domains, zero-shot or by the learned labelling model",
+    Stage("label", "misalign label", "each prompt's domains, zero-shot or by the learned labelling model", "label domains",
           "pipeline.stages.label:label", "pipeline.stages.options:LabelOptions",
-          "pipeline.stages.label_rows:LabelNotes", section="label"),
-    Stage("dedup", "misalign dedup", "near-duplicate prompts removed (SimHash), with an audit",
+          "pipeline.stages.label_rows:LabelNotes", section="label", roles={"label": None}),
+    Stage("dedup", "misalign dedup", "near-duplicate prompts removed (SimHash), with an audit", "remove near-duplicates",
           "pipeline.stages.dedup:dedup", "pipeline.stages.options:DedupOptions",
           "pipeline.stages.dedup:DedupNotes", section="dedup"),
-    Stage("expand", "misalign expand", "domains short of prompts raised by generation",
+    Stage("expand", "misalign expand", "domains short of prompts raised by generation", "expand sparse domains",
           "pipeline.stages.expand:expand", "pipeline.stages.options:ExpandOptions",
-          "pipeline.stages.expand:ExpandNotes", section="expand"),
-    Stage("pairs", "misalign pairs", "an aligned and a misaligned response per prompt, ruled and judged",
+          "pipeline.stages.expand:ExpandNotes", section="expand", roles={"expand": {**_WRITES, "max_tokens": 64}}),
+    Stage("pairs", "misalign pairs", "an aligned and a misaligned response per prompt, ruled and judged", "generate pairs",
           "pipeline.stages.pairs.run:make_pairs", "pipeline.stages.pairs.options:PairOptions",
-          "pipeline.stages.pairs.run:PairNotes", section="pairs"),
+          "pipeline.stages.pairs.run:PairNotes", section="pairs",
+          roles={"generate": {**_WRITES, "max_tokens": 512}, "judge": None}, tables=("rules",)),
     Stage("import_responses", "misalign import responses FILE", "labelled responses from another tool or study",
+          "import labelled responses",
           "pipeline.stages.responses:import_responses", "pipeline.stages.responses:ImportResponsesOptions",
           "pipeline.stages.responses:ImportResponsesNotes"),
-    Stage("import_pairs", "misalign pairs --import FILE", "candidates made elsewhere through the same rules and judge",
+    Stage("pairs_import", "misalign pairs --import FILE", "candidates made elsewhere through the same rules and judge",
+          "import responses as pairs",
           "pipeline.stages.pairs.importer:import_candidates", "pipeline.stages.pairs.options:PairImportOptions",
-          "pipeline.stages.pairs.run:PairNotes"),
-    Stage("queue", "misalign review queue", "the pairs a panel should see",
+          "pipeline.stages.pairs.run:PairNotes", roles={"judge": None}),
+    Stage("review_queue", "misalign review queue", "the pairs a panel should see", "queue pairs for review",
           "pipeline.review.queues:build_queues", "pipeline.review.queues:QueueOptions",
           "pipeline.review.queues:QueueNotes", section="review"),
-    Stage("label_queue", "misalign review label-queue", "the prompts a labelling model is least sure about, for a panel",
+    Stage("review_label_queue", "misalign review label-queue",
+          "the prompts a labelling model is least sure about, for a panel", "queue labels for review",
           "pipeline.review.label_review:build_label_review", "pipeline.review.label_review:LabelQueueOptions",
           "pipeline.review.queues:QueueNotes", section="review"),
-    Stage("review_push", "misalign review push", "a panel's queued items sent to Argilla",
+    Stage("review_push", "misalign review push", "a panel's queued items sent to Argilla", "push to Argilla",
           "pipeline.review.argilla.sync:review_push", "pipeline.review.argilla.sync:PushOptions",
           "pipeline.review.argilla.sync:PushNotes"),
     Stage("review_pull", "misalign review pull", "the panels' submitted answers back from Argilla",
+          "pull from Argilla",
           "pipeline.review.argilla.sync:review_pull", "pipeline.review.argilla.sync:PullOptions",
           "pipeline.review.argilla.sync:PullNotes"),
-    Stage("bench", "misalign bench run", "a model measured on the pairs or on labelled responses",
+    Stage("bench", "misalign bench run", "a model measured on the pairs or on labelled responses", "benchmark a model",
           "pipeline.bench.run:run_bench", "pipeline.bench.options:BenchOptions",
-          "pipeline.bench.options:BenchNotes", section="bench"),
+          "pipeline.bench.options:BenchNotes", section="bench", roles={"bench": {**_WRITES, "max_tokens": 256}}),
     Stage("import_inspect", "misalign bench import-inspect LOG", "an Inspect AI run of misalign/detect as a benchmark",
+          "import an Inspect AI run",
           "pipeline.bench.inspect_import:import_inspect_log", "pipeline.bench.inspect_import:InspectImportOptions",
           "pipeline.bench.options:BenchNotes"),
-    Stage("steer", "misalign steer build", "a steering vector from aligned/misaligned pairs",
+    Stage("steer_build", "misalign steer build", "a steering vector from aligned/misaligned pairs",
+          "build a steering vector",
           "pipeline.steer.build:build_steering", "pipeline.steer.build:SteerOptions",
           "pipeline.steer.build:SteerNotes"),
-    Stage("export", "misalign export", "curated pairs split without leakage, written with a dataset card",
+    Stage("export", "misalign export", "curated pairs split without leakage, written with a dataset card", "export pairs",
           "pipeline.export.splits:export", "pipeline.export.options:ExportOptions",
           "pipeline.export.options:ExportNotes", section="export"),
     Stage("export_responses", "misalign export --what responses", "the labelled responses with their verdicts",
+          "export labelled responses",
           "pipeline.export.responses:export_responses", "pipeline.export.options:ExportOptions",
           "pipeline.export.options:ExportNotes"),
 )}
 
 
+# derived from the declarations: the roles [stages] may name, each with its sampling defaults, and the
+# misalign.toml sections that set stages' options
+ENGINE_ROLES: dict[str, dict | None] = {role: sampling for stage in STAGES.values()
+                                        for role, sampling in stage.roles.items()}
+SECTIONS: tuple[str, ...] = tuple(dict.fromkeys(stage.section for stage in STAGES.values() if stage.section))
+SECTION_TABLES: dict[str, tuple[str, ...]] = {section: tuple(t for stage in STAGES.values() if stage.section == section
+                                                             for t in stage.tables) for section in SECTIONS}
+
+
 def run_stage(name: str, store: Store, taxonomy: Taxonomy, config, options=None) -> StageReport:
-    """Run the stage called ``name`` with ``options`` (its defaults when not given)."""
+    """Run the stage called ``name`` with ``options`` (its defaults when not given); its run is recorded
+    under that name."""
     if name not in STAGES:
         raise UsageError(f"no stage named '{name}' (stages: {', '.join(STAGES)})")
-    return STAGES[name].run(store, taxonomy, config, options)
+    report = STAGES[name].run(store, taxonomy, config, options)
+    if report.stage != name:  # a bug: the run would be recorded under a name no one can look up
+        raise RuntimeError(f"stage {name} recorded its run as {report.stage!r}")
+    return report
+
+
+def stage_words(stage: str) -> str:
+    """What a run of a stage did, as a person would say it (a name no stage has, from an older store, with
+    spaces for underscores).
+
+    >>> stage_words("pairs_import"), stage_words("some_old_stage")
+    ('import responses as pairs', 'some old stage')
+    """
+    return STAGES[stage].words if stage in STAGES else stage.replace("_", " ")
