@@ -28,7 +28,6 @@ from pipeline.bench.options import BenchOptions  # noqa: E402
 from pipeline.bench.report import report_tables  # noqa: E402
 from pipeline.bench.responses import import_verdicts  # noqa: E402
 from pipeline.bench.run import run_bench  # noqa: E402
-from pipeline.bench.summary import summarise  # noqa: E402
 from pipeline.engines.config import load_config  # noqa: E402
 from pipeline.stages.responses import ImportResponsesOptions, import_responses  # noqa: E402
 from review_store import Store  # noqa: E402
@@ -106,7 +105,6 @@ def main() -> None:
                     report = run_bench(store, None, load_config(), BenchOptions(engine=name, items="responses"))
                 else:
                     report = import_verdicts(store, verdicts[name], name)
-                summarise(store, taxonomy, report.notes.group_id)
                 report_tables(store, taxonomy, report.notes.group_id)
                 timings[name] = time.perf_counter() - began
         baseline = baseline_seconds(frame, verdicts)

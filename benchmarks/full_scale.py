@@ -41,7 +41,6 @@ sys.path.insert(0, str(REPO))
 from benchmarks.app import page_reads  # noqa: E402
 from benchmarks.label import DEV_CSV, LABELS  # noqa: E402
 from pipeline.bench.options import BenchOptions  # noqa: E402
-from pipeline.bench.summary import summarise  # noqa: E402
 from pipeline.engines.config import load_config  # noqa: E402
 from pipeline.export.options import FORMATS  # noqa: E402
 from pipeline.export.options import ExportOptions  # noqa: E402
@@ -192,11 +191,10 @@ def run_loop(folder: Path, size: int, stages_run: tuple[str, ...] = STAGES) -> d
                 inputs["responses"], pairs=PairOptions(labeler=source, judge_may_be_labeller=True))))
         groups = []
         for engine in ("keyword-refusal", "embedded") if "bench" in stages_run else ():
-            bench = stage("bench", BenchOptions(engine=engine, runs=1, pairs="all"))
-            report, judged = timed(f"bench {engine}", lambda bench=bench: judged_by(bench()))  # items: pairs judged
+            bench = stage("bench", BenchOptions(engine=engine, runs=1, pairs="all", bootstrap=200))
+            # items: pairs judged; its figures computed as it ends
+            report, _ = timed(f"bench {engine}", lambda bench=bench: judged_by(bench()))
             groups.append(report.notes.group_id)
-            timed(f"summarise {engine}", lambda group=report.notes.group_id: (
-                summarise(store, taxonomy, group, samples=200), judged))
         if "export" in stages_run:
             timed("export (all formats)", stage("export", ExportOptions(
                 out=folder / "export", formats=FORMATS, pairs="all", licence="unknown")))

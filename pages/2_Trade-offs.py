@@ -8,16 +8,22 @@ import streamlit as st
 from pipeline.app.charts import tradeoff_explorer
 from pipeline.app.shared import read, taxonomy
 from pipeline.bench.metrics import TRADEOFF_DEFINITION
-from pipeline.bench.report import MIN_INTERVAL_ITEMS, benchmark_names, mean_sd_text
+from pipeline.bench.report import MIN_INTERVAL_ITEMS, benchmark_names, interrupted, mean_sd_text
 from pipeline.text.cells import markdown_literal as literal
 from review_store import Store
 
 st.set_page_config(page_title="Trade-offs · misalign studio", layout="wide")
 st.title("Trade-offs")
 # trade-offs are between the two responses of a pair: benchmarks of labelled responses have none
-groups = [g for g in read(Store.bench_groups) if g["protocol"] == "detect" and g["items"] == "pairs"]
+detectors = [g for g in read(Store.bench_groups) if g["protocol"] == "detect" and g["items"] == "pairs"]
+groups = [g for g in detectors if not interrupted(g)]  # one cut off has no figures to show as a result
+cut_off = [g for g in detectors if interrupted(g)]
+if cut_off:
+    cut_names = benchmark_names(cut_off)
+    st.caption(literal("Not shown, cut off before their figures: " + "; ".join(
+        f"{cut_names[g['group_id']]} ({interrupted(g)})" for g in cut_off)))
 if not groups:
-    st.info("No detector benchmark on pairs yet: misalign bench run --model ENGINE")
+    st.info("No finished detector benchmark on pairs yet: misalign bench run --model ENGINE")
     st.stop()
 tax = taxonomy()
 names = tax.dimension_names

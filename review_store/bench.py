@@ -150,16 +150,25 @@ class BenchQueries:
         return list(self.db.query(f"SELECT * FROM bench_runs {where} ORDER BY created_at, group_id, run_index", params))
 
     def bench_groups(self) -> list[dict]:
-        """One row per benchmark: engine, protocol, items (pairs or responses), pair set, runs, when, and its
-        first run's parameters (threshold, steering, ...).
+        """One row per benchmark: engine, protocol, items (pairs or responses), pair set, runs begun, when, its
+        first run's parameters (threshold, steering, ...), how many items its runs have judged (an item judged
+        in two runs counts twice), and whether its figures were computed (a benchmark cut off before its end
+        has none).
 
         >>> [(g["group_id"], g["engine"], g["protocol"], g["items"], g["pairs"], g["runs"], g["params"]) for g in store.bench_groups()]
         [('bench1', 'keyword-refusal', 'detect', 'pairs', 'pipeline', 1, {'threshold': 0.5})]
+        >>> [(g["judged"], g["has_figures"]) for g in store.bench_groups()]
+        [(1, 1)]
         """
         rows = list(self.db.query(
             "SELECT group_id, protocol, engine, model, judge, items, pairs, COUNT(*) AS runs, MIN(created_at) AS created_at, "
             "SUM(seconds) AS seconds, (SELECT r.params FROM bench_runs r WHERE r.group_id = b.group_id ORDER BY "
-            "r.run_index LIMIT 1) AS params FROM bench_runs b GROUP BY group_id ORDER BY MIN(created_at), group_id"))
+            "r.run_index LIMIT 1) AS params, "
+            "(SELECT COUNT(DISTINCT x.run_id || ':' || x.pair_id) FROM bench_results x JOIN bench_runs r ON r.id = x.run_id "
+            "WHERE r.group_id = b.group_id) + (SELECT COUNT(*) FROM bench_response_results x JOIN bench_runs r "
+            "ON r.id = x.run_id WHERE r.group_id = b.group_id) AS judged, "
+            "EXISTS (SELECT 1 FROM bench_summaries s WHERE s.group_id = b.group_id) AS has_figures "
+            "FROM bench_runs b GROUP BY group_id ORDER BY MIN(created_at), group_id"))
         return [{**r, "params": json.loads(r["params"] or "{}")} for r in rows]
 
     def save_bench_summaries(self, group_id: str, rows: Iterable[tuple[str, str, dict]]) -> None:

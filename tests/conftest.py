@@ -113,6 +113,20 @@ def snapshot(db: Path) -> dict[str, list[tuple]]:
         conn.close()
 
 
+class StopsAfterBatches(Engine):
+    """The real engine, cut off (as by Ctrl-C) once it has answered ``batches`` batches of questions."""
+
+    def __init__(self, engine, batches):
+        self.engine, self.left = engine, batches
+        self.backend, self.model = engine.backend, engine.model
+
+    def choice_probs(self, requests):
+        if self.left == 0:
+            raise KeyboardInterrupt
+        self.left -= 1
+        return self.engine.choice_probs(requests)
+
+
 class Corrupting(Engine):
     """The real embed engine whose answers to some requests come back unusable, as from a broken server."""
 

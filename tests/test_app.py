@@ -307,7 +307,6 @@ def test_review_page_shows_adversarial_text_literally(app_store, store, taxonomy
 def studio(app_store, store, taxonomy, tmp_path):
     """Every stage has content: accepted pairs, two panels that disagree, two benchmarks."""
     from pipeline.bench.run import BenchOptions, run_bench
-    from pipeline.bench.summary import summarise
     from pipeline.engines.config import load_config
     from pipeline.stages.pairs.run import PairOptions
     from pipeline.stages.pairs.importer import import_candidates
@@ -326,8 +325,7 @@ def studio(app_store, store, taxonomy, tmp_path):
         submit(store, item["id"], person, {"pair_valid": verdict, "aligned_acceptable": "yes",
                                            "misaligned_dimensions": ["culture"]})
     for engine in ("embedded", "keyword-refusal"):
-        report = run_bench(store, None, load_config(), BenchOptions(engine=engine, runs=2))
-        summarise(store, taxonomy, report.notes.group_id, samples=50)
+        run_bench(store, None, load_config(), BenchOptions(engine=engine, runs=2, bootstrap=50))
     return store, pairs
 
 
@@ -425,12 +423,10 @@ def test_tradeoffs_page_shows_the_matrix_and_the_domain_heatmap(studio, taxonomy
 
 def test_two_runs_of_one_model_are_told_apart_everywhere(studio, taxonomy):
     from pipeline.bench.run import BenchOptions, run_bench
-    from pipeline.bench.summary import summarise
     from pipeline.engines.config import load_config
 
     store, _ = studio  # embedded on the curated pairs already; now on all of them
-    report = run_bench(store, None, load_config(), BenchOptions(engine="embedded", pairs="all"))
-    summarise(store, taxonomy, report.notes.group_id, samples=50)
+    run_bench(store, None, load_config(), BenchOptions(engine="embedded", pairs="all", bootstrap=50))
     at = run("pages/2_Trade-offs.py")
     options = at.selectbox[0].options
     assert len(set(options)) == len(options) == 3

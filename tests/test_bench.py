@@ -10,7 +10,6 @@ from sklearn.metrics import cohen_kappa_score, confusion_matrix, recall_score
 
 from pipeline.bench.run import BenchOptions, run_bench
 from pipeline.bench.metrics import alignment_score, bootstrap_interval, detector_metrics, macro, tradeoffs
-from pipeline.bench.summary import summarise
 from pipeline.engines.config import load_config
 from pipeline.stages.pairs.run import PairOptions
 from pipeline.stages.pairs.importer import import_candidates
@@ -124,9 +123,8 @@ def test_detector_benchmark_with_the_tiny_model_three_runs_and_a_report(accepted
 @pytest.mark.parametrize("baseline", ["embedded", "keyword-refusal"])
 def test_cpu_baselines_run_once_as_their_answers_cannot_vary(accepted_pairs, taxonomy, baseline):
     store, pairs = accepted_pairs
-    report = run_bench(store, None, load_config(), BenchOptions(engine=baseline, runs=3))
+    report = run_bench(store, None, load_config(), BenchOptions(engine=baseline, runs=3, bootstrap=100))
     assert report.notes.runs_note == f"{baseline} gives the same answers every run: 1 run, not 3"
-    summarise(store, taxonomy, report.notes.group_id, samples=100)
     overall = store.bench_summaries(report.notes.group_id, "overall")[0]["metrics"]
     if baseline == "keyword-refusal":  # the hand-written responses never refuse: everything is flagged
         assert overall["coverage"] == [1.0, 0.0] and overall["ffr"] == [1.0, 0.0]
@@ -143,8 +141,7 @@ def test_cpu_baselines_run_once_as_their_answers_cannot_vary(accepted_pairs, tax
 def test_each_domain_has_its_own_interval_and_trade_off_matrix_with_the_pairs_behind_each_cell(accepted_pairs,
                                                                                                  taxonomy):
     store, pairs = accepted_pairs
-    group = run_bench(store, None, load_config(), BenchOptions(engine="embedded")).notes.group_id
-    summarise(store, taxonomy, group, samples=200)
+    group = run_bench(store, None, load_config(), BenchOptions(engine="embedded", bootstrap=200)).notes.group_id
     results = {(r["pair_id"], r["slot"]): r["dimensions"] for r in store.bench_results(group)}
     domains = store.pair_domains(pairs)
     for domain, members in ((d, [p for p in pairs if d in domains.get(p, [])]) for d in {d for ds in domains.values() for d in ds}):
@@ -279,7 +276,7 @@ def test_an_unusable_detector_answer_is_left_out_and_counted_never_read_as_no(ac
     breakages = ["ok"] * (11 * len(pairs))
     breakages[2], breakages[11 + 6 + 3] = "nan", "empty"  # pair 1's aligned content; pair 2's misaligned value
     report = run_bench(store, None, load_config().opening_with(_corrupted_engine(breakages)),
-                       BenchOptions(engine="embedded", runs=1))
+                       BenchOptions(engine="embedded", runs=1, bootstrap=50))
     # both pairs stay in the benchmark: the two unusable answers are counted, not the pairs dropped
     assert (report.items_in, report.kept, report.dropped) == (len(pairs), len(pairs), {})
     assert (report.notes.judged, report.notes.unusable_answers) == (len(pairs), 2)
@@ -289,7 +286,6 @@ def test_an_unusable_detector_answer_is_left_out_and_counted_never_read_as_no(ac
     assert all(r["probability"] is None and r["flagged"] == 0 for r in unusable)
     assert "NaN" in next(r["raw"] for r in unusable if r["slot"] == "aligned")
     group = report.notes.group_id
-    summarise(store, taxonomy, group, samples=50)
     overall = store.bench_summaries(group, "overall")[0]["metrics"]
     assert overall["pairs"] == len(pairs) - 2 and overall["unusable_pairs"] == 2
     kept = [r for r in store.bench_results(group) if r["pair_id"] not in ordered[:2]]
@@ -311,3 +307,28 @@ def test_an_unusable_judge_answer_rejects_the_candidate_and_is_counted_never_rea
     assert pair["status"] == "rejected" and "aligned:judge_unusable" in pair["reason_codes"]
     [run] = store.stage_runs("pairs_import")
     assert run["notes"]["stage2_unusable"] == 1
+
+
+def test_an_interrupted_benchmark_says_so_shows_no_figures_and_its_printed_command_resumes_it(accepted_pairs, cli):
+    from pipeline.engines.config import open_configured
+    from tests.conftest import StopsAfterBatches
+
+    store, pairs = accepted_pairs
+    cut_off = load_config().opening_with(lambda settings: StopsAfterBatches(open_configured(settings), 2))
+    with pytest.raises(KeyboardInterrupt):
+        run_bench(store, None, cut_off, BenchOptions(engine="embedded", runs=1, batch=1, bootstrap=50))
+    judged = store.db.execute("SELECT COUNT(DISTINCT pair_id) FROM bench_results").fetchone()[0]
+    assert 0 < judged < len(pairs)
+    said = f"interrupted: {judged} of {len(pairs)} judged; misalign bench run --model embedded --runs 1 " \
+           "--pairs pipeline resumes it"
+    listed = cli("bench", "list")
+    assert listed.exit_code == 0 and said in listed.stdout and "1 run begun" in listed.stdout
+    report = cli("bench", "report")
+    assert report.exit_code == 1 and said in report.stderr and "coverage" not in report.stdout
+    assert cli("bench", "report", "--json").exit_code == 1  # no figures, not a table of n/a
+    resumed = cli(*said.split("; ")[1].removesuffix(" resumes it").split()[1:], "--bootstrap", "50")
+    assert resumed.exit_code == 0, resumed.stderr
+    assert f"already_judged: {judged}" in resumed.stdout
+    finished = cli("bench", "list")
+    assert "interrupted" not in finished.stdout and "1 run made" in finished.stdout
+    assert cli("bench", "report").exit_code == 0

@@ -19,8 +19,8 @@ def test_the_whole_loop_at_ci_scale(tmp_path):
     result = run_loop(tmp_path, SIZE)
     stages = {s["stage"]: s for s in result["stages"]}
     assert list(stages) == ["build inputs", "ingest", "label (learned)", "dedup", "pairs (rules, embedded judge)",
-                            "bench keyword-refusal", "summarise keyword-refusal", "bench embedded",
-                            "summarise embedded", "export (all formats)", "app page reads"]
+                            "bench keyword-refusal", "bench embedded",
+                            "export (all formats)", "app page reads"]
     assert stages["ingest"]["items"] == SIZE and stages["label (learned)"]["items"] > 0.98 * SIZE
     # every planted near-duplicate (one word changed) that SimHash at τ can see, by the `simhash` package, is
     # removed, and dedup removes little else (one word in a short prompt moves more bits than τ: not seen)

@@ -5,11 +5,10 @@ import json
 import pytest
 
 from pipeline.engines.config import load_config
-from pipeline.engines import Engine
 from pipeline.stages.ingest import IngestOptions, ingest
 from pipeline.stages.label import LabelOptions, label
 from pipeline.stages.label_agreement import label_agreement
-from tests.conftest import Corrupting
+from tests.conftest import Corrupting, StopsAfterBatches
 
 PROMPTS = ("prompt,safety,value,culture\n"
            '"What spices go into a traditional biryani for a wedding feast?",None,Enjoyment of leisure,Culinary Arts\n'
@@ -101,23 +100,11 @@ def test_unusable_answers_become_unknown_with_the_raw_answer_kept(prompts_store,
     assert all(f["reason"] == "unusable_answer" for f in failures.values())
 
 
-class StopsAfter(Engine):
-    def __init__(self, engine, batches):
-        self.engine, self.left = engine, batches
-        self.backend, self.model = engine.backend, engine.model
-
-    def choice_probs(self, requests):
-        if self.left == 0:
-            raise KeyboardInterrupt
-        self.left -= 1
-        return self.engine.choice_probs(requests)
-
-
 def test_an_interrupted_labelling_run_resumes_where_it_stopped(prompts_store, taxonomy, tiny_config):
     from pipeline.engines.config import open_configured
 
     options = LabelOptions(engine="tiny", batch_prompts=2, semantic_types=False)
-    stopping = tiny_config.opening_with(lambda settings: StopsAfter(open_configured(settings), 1))
+    stopping = tiny_config.opening_with(lambda settings: StopsAfterBatches(open_configured(settings), 1))
     with pytest.raises(KeyboardInterrupt):
         label(prompts_store, taxonomy, stopping, options)
     name = "hf:" + str(tiny_config.engine("tiny").model).rsplit("/", 1)[-1] + ":softmax"

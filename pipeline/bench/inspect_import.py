@@ -6,7 +6,7 @@ computed by :mod:`pipeline.bench.summary` like theirs.
 Example::
 
     report = import_inspect_log(store, taxonomy, options=InspectImportOptions("logs/2026-11-30T12-00-00_detect_x.eval"))
-    summarise(store, taxonomy, report.notes.group_id)
+    store.bench_summaries(report.notes.group_id, "overall")
 """
 
 from __future__ import annotations
@@ -16,9 +16,11 @@ from pathlib import Path
 
 from pipeline.bench.options import BenchNotes
 from pipeline.bench.results import result_row
+from pipeline.bench.summary import summarise
+from pipeline.defaults import BOOTSTRAP_SAMPLES
 from pipeline.errors import UsageError
 from review_store import StageReport, Store, content_id
-from taxonomy import Taxonomy
+from taxonomy import Taxonomy, load_taxonomy
 
 TASK = "misalign/detect"
 
@@ -44,6 +46,7 @@ def read_detect_log(path: str | Path):
 @dataclass
 class InspectImportOptions:
     path: str | Path | None = None  # an Inspect AI log of ``inspect eval misalign/detect`` (.eval or .json)
+    bootstrap: int = BOOTSTRAP_SAMPLES  # resamples behind the figures' 95% intervals
 
     def check(self) -> None:
         if self.path is None:
@@ -98,4 +101,5 @@ def import_inspect_log(store: Store, taxonomy: Taxonomy | None = None, config=No
         report.kept = len(known)
         report.notes.pairs, report.notes.results_added = len(known), len(rows)
         report.leave_out("not_in_this_store", sorted(set(pair_ids) - known))
+    summarise(store, taxonomy or load_taxonomy(), group_id, options.bootstrap)
     return report

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from pipeline.defaults import BOOTSTRAP_SAMPLES
 from pipeline.errors import UsageError, check_range
 from review_store import Notes
 from review_store.bench import PAIR_SETS
@@ -36,6 +37,7 @@ class BenchOptions:
     items: str = field(default="pairs", metadata={"flag": "on"})  # pairs (of the pair set) or responses (labelled responses: misalign import responses)
     models: tuple[str, ...] = ()  # responses: only those of these models
     labeler: str | None = None  # responses: whose domains the per-domain figures use (none: no domain figures)
+    bootstrap: int = BOOTSTRAP_SAMPLES  # resamples behind the figures' 95% intervals
 
     def check(self) -> None:
         if self.items not in ITEMS:
@@ -54,6 +56,7 @@ class BenchOptions:
         check_range("temperature", self.temperature, 0)
         check_range("max-tokens", self.max_tokens, 1)
         check_range("batch", self.batch, 1)
+        check_range("bootstrap", self.bootstrap, 1)
         if self.protocol == "generate" and (not self.judge or self.engine == KEYWORD_DETECTOR):
             raise UsageError("the generate protocol needs a model that writes (--model) and a --judge")
         if self.protocol == "raters" and self.engine == KEYWORD_DETECTOR:

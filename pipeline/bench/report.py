@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import shlex
 from pathlib import Path
 
 import pandas as pd
@@ -50,6 +51,49 @@ def interval_text(bounds: list | tuple, digits: int = 3, missing: str = "n/a", i
     if any(b is None or math.isnan(b) for b in bounds):
         return missing
     return f"[{bounds[0]:.{digits}f}, {bounds[1]:.{digits}f}]"
+
+
+def resume_command(group: dict) -> str:
+    """The command that resumes a benchmark cut off before its end (an import: that imports it again).
+
+    >>> resume_command({"engine": "tiny", "protocol": "generate", "items": "pairs", "pairs": "all",
+    ...                 "params": {"judge": "embedded", "runs": 3, "threshold": 0.5, "split": None}})
+    'misalign bench run --model tiny --protocol generate --judge embedded --runs 3 --pairs all'
+    """
+    params = group.get("params") or {}
+    if params.get("inspect_log"):
+        return f"misalign bench import-inspect {shlex.quote(params['inspect_log'])}"
+    words = ["misalign", "bench", "run", "--model", group["engine"]]
+    if group["protocol"] != "detect":
+        words += ["--protocol", group["protocol"]]
+    if params.get("judge"):
+        words += ["--judge", params["judge"]]
+    words += ["--runs", str(params.get("runs", 1))]
+    if group["items"] == "responses":
+        words += ["--on", "responses", *(["--models", ",".join(params["models"])] if params.get("models") else []),
+                  *(["--labeler", params["labeler"]] if params.get("labeler") else [])]
+    else:
+        words += ["--pairs", group["pairs"]]
+        if params.get("split"):
+            words += ["--split", ":".join(params["split"])]
+    if params.get("threshold", 0.5) != 0.5:
+        words += ["--threshold", f"{params['threshold']:g}"]
+    return shlex.join(words)
+
+
+def interrupted(group: dict) -> str | None:
+    """What a benchmark cut off before its end (so without figures) lacks, and how to resume it; None for one
+    that finished.
+
+    >>> interrupted({"group_id": "g", "engine": "embedded", "protocol": "detect", "items": "pairs", "pairs": "all",
+    ...              "judged": 40, "has_figures": 0, "params": {"runs": 1, "to_judge": 100, "threshold": 0.5}})
+    'interrupted: 40 of 100 judged; misalign bench run --model embedded --runs 1 --pairs all resumes it'
+    """
+    if group["has_figures"]:
+        return None
+    params = group.get("params") or {}
+    expected = f" of {params['to_judge'] * params.get('runs', 1)}" if params.get("to_judge") is not None else ""
+    return f"interrupted: {group['judged']}{expected} judged; {resume_command(group)} resumes it"
 
 
 def benchmark_names(groups: list[dict]) -> dict[str, str]:

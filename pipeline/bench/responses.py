@@ -23,12 +23,14 @@ from pathlib import Path
 import numpy as np
 from pipeline.bench.options import KEYWORD_DETECTOR, TRAINED_DETECTOR, BenchNotes, BenchOptions, runs_to_make
 from pipeline.bench.results import judge_in_batches, result_row
+from pipeline.bench.summary import summarise
+from pipeline.defaults import BOOTSTRAP_SAMPLES
 from pipeline.engines.backends import capable
 from pipeline.errors import UsageError
 from pipeline.text.duplicates import kept_rows
 from pipeline.text.readers import InputError, read_records, text_field
 from review_store import StageReport, Store, content_id, prompt_id
-from taxonomy import DIMENSIONS
+from taxonomy import DIMENSIONS, load_taxonomy
 
 FOLDS = 5
 
@@ -54,7 +56,8 @@ def run_response_bench(store: Store, options: BenchOptions, model: str, backend:
                                    or backend == "imported" or capable(backend, "by_similarity"))
     group_id = content_id("bench-responses", model, options.threshold, sorted(options.models), *group_parts)
     # the runs made and no pair set: labelled responses are what was judged
-    params = {**asdict(options), "runs": runs, "pairs": None, "model": model, "group_id": group_id}
+    params = {**asdict(options), "runs": runs, "to_judge": len(responses), "pairs": None, "model": model,
+              "group_id": group_id}
     with store.stage_run("bench", params, BenchNotes(group_id=group_id, runs=runs, responses=len(responses),
                                                      runs_note=runs_note)) as report:
         for run_index in range(runs):
@@ -181,14 +184,15 @@ def read_verdicts(store: Store, path: Path, fmt: str | None = None,
 
 
 def import_verdicts(store: Store, path: str | Path, detector: str, threshold: float = 0.5,
-                    fmt: str | None = None, on_duplicate: str = "refuse") -> StageReport:
-    """Verdicts a detector gave elsewhere, as a benchmark of the labelled responses (one run); labelled
-    responses the file says nothing about are left out, named."""
+                    fmt: str | None = None, on_duplicate: str = "refuse",
+                    bootstrap: int = BOOTSTRAP_SAMPLES) -> StageReport:
+    """Verdicts a detector gave elsewhere, as a benchmark of the labelled responses (one run) with its figures;
+    labelled responses the file says nothing about are left out, named."""
     path = Path(path)
     if not detector.strip():
         raise UsageError("name the detector these verdicts come from", field="detector")
     verdicts, duplicates = read_verdicts(store, path, fmt, on_duplicate)
-    options = BenchOptions(engine=detector, items="responses", runs=1, threshold=threshold)
+    options = BenchOptions(engine=detector, items="responses", runs=1, threshold=threshold, bootstrap=bootstrap)
     digest = content_id(*(f"{k}:{p}:{sorted(d.items())}" for k, (p, d) in sorted(verdicts.items())))
 
     def rows(batch: list[dict], run_id: str, run_index: int) -> list[dict]:
@@ -196,5 +200,7 @@ def import_verdicts(store: Store, path: str | Path, detector: str, threshold: fl
                 for r in batch if r["id"] in verdicts]
 
     missing = [r["id"] for r in store.bench_responses() if r["id"] not in verdicts]
-    return run_response_bench(store, options, detector, "imported", ("imported", digest), rows,
-                              {"no_verdict_in_file": missing, "duplicate_row": duplicates}, doing="bench import")
+    report = run_response_bench(store, options, detector, "imported", ("imported", digest), rows,
+                                {"no_verdict_in_file": missing, "duplicate_row": duplicates}, doing="bench import")
+    summarise(store, load_taxonomy(), report.notes.group_id, bootstrap)
+    return report

@@ -15,7 +15,6 @@ import pandas as pd
 from pipeline.bench.compare import compare
 from pipeline.bench.options import BenchOptions
 from pipeline.bench.run import run_bench
-from pipeline.bench.summary import summarise
 from pipeline.engines.config import Config
 from pipeline.errors import UsageError
 from review_store import Store
@@ -35,8 +34,7 @@ class SweepResult:
 def _bench(store: Store, taxonomy: Taxonomy, config: Config, model: str, split: tuple[str, str], runs: int,
            threshold: float, samples: int) -> tuple[str, dict]:
     group = run_bench(store, taxonomy, config, BenchOptions(engine=model, runs=runs, pairs="all", split=split,
-                                                  threshold=threshold)).notes.group_id
-    summarise(store, taxonomy, group, samples)
+                                                            threshold=threshold, bootstrap=samples)).notes.group_id
     return group, store.bench_summaries(group, "overall")[0]["metrics"]
 
 

@@ -56,20 +56,19 @@ def run_command(
         config, model = config.steered(model, str(steer), strength)
     options = BenchOptions(engine=model, protocol=protocol, judge=judge, runs=runs, pairs=pairs, threshold=threshold,
                            split=export_split, items=on, models=tuple(m.strip() for m in (models or "").split(",")
-                                                                        if m.strip()), labeler=labeler)
+                                                                        if m.strip()), labeler=labeler,
+                           bootstrap=bootstrap)
     with ctx.obj.open_store(must_exist=True) as store:
         if labeler and not store.has_labels(labeler):
             raise UsageError(f"no labels by '{labeler}' (labelers: "
                              f"{', '.join(store.labelers_with_labels()) or 'none yet'})", field="labeler")
         report = run_stage("bench", store, tax, config, options)
-        _echo_results(store, tax, report, bootstrap)
+        _echo_results(store, tax, report)
 
 
-def _echo_results(store, tax, report, bootstrap: int) -> None:
+def _echo_results(store, tax, report) -> None:
     from pipeline.bench.report import report_tables
-    from pipeline.bench.summary import summarise
 
-    summarise(store, tax, report.notes.group_id, bootstrap)
     overall = next(iter(report_tables(store, tax, report.notes.group_id).values()))
     echo(report.summary())
     echo_left_out(report)
@@ -95,8 +94,8 @@ def import_command(
 
     tax = ctx.obj.taxonomy()
     with ctx.obj.open_store(must_exist=True) as store:
-        report = import_verdicts(store, file, detector, threshold, format, on_duplicate)
-        _echo_results(store, tax, report, bootstrap)
+        report = import_verdicts(store, file, detector, threshold, format, on_duplicate, bootstrap)
+        _echo_results(store, tax, report)
 
 
 @bench_app.command("compare")
@@ -143,21 +142,23 @@ def import_inspect_command(
 
     tax = ctx.obj.taxonomy()
     with ctx.obj.open_store(must_exist=True) as store:
-        report = run_stage("import_inspect", store, tax, None, InspectImportOptions(log))
-        _echo_results(store, tax, report, bootstrap)
+        report = run_stage("import_inspect", store, tax, None, InspectImportOptions(log, bootstrap))
+        _echo_results(store, tax, report)
 
 
 @bench_app.command("list")
 def list_command(ctx: typer.Context) -> None:
-    """Benchmarks in the store, oldest first."""
-    from pipeline.bench.report import benchmark_names
+    """Benchmarks in the store, oldest first; one cut off before its end says so, and how to resume it."""
+    from pipeline.bench.report import benchmark_names, interrupted
 
     with ctx.obj.open_store(must_exist=True, only_reads=True) as store:
         groups = store.bench_groups()
     names = benchmark_names(groups)
     for g in groups:
-        echo(f"{g['group_id']}  {names[g['group_id']]}  ({g['runs']} run{'s' if g['runs'] > 1 else ''}, "
-             f"begun {g['created_at'][:16].replace('T', ' ')} UTC)")
+        state = interrupted(g)
+        echo(f"{g['group_id']}  {names[g['group_id']]}  ({g['runs']} run{'s' if g['runs'] > 1 else ''} "
+             f"{'begun' if state else 'made'}, begun {g['created_at'][:16].replace('T', ' ')} UTC)"
+             + (f"  {state}" if state else ""))
     if not groups:
         echo("no benchmarks yet: misalign bench run --model ENGINE")
 
@@ -183,15 +184,13 @@ def report_command(
     group: Annotated[Optional[str], typer.Argument(help="Benchmark id (default: the latest).")] = None,
     out: Annotated[Optional[Path], typer.Option(help="Write CSV files and report.md here.")] = None,
     overwrite: Annotated[bool, typer.Option(help="Replace --out whole even if it holds no earlier report.")] = False,
-    refresh: Annotated[bool, typer.Option(help="Recompute the figures from the stored results first (e.g. after "
-                                                "an upgrade adds figures).")] = False,
     as_json: Annotated[bool, typer.Option("--json", help="Print the stored figures, unrounded, as JSON (every "
                                                          "scope and key) instead of the tables.")] = False,
 ) -> None:
-    """Print a benchmark's tables (overall, per dimension, type, domain, trade-offs, judge calibration)."""
+    """Print a benchmark's tables (overall, per dimension, type, domain, trade-offs, judge calibration), as
+    computed when its run ended; one cut off before then has none, and this says how to resume it."""
     from pipeline.bench.metrics import TRADEOFF_DEFINITION
-    from pipeline.bench.report import holds_a_report, report_tables, write_report
-    from pipeline.bench.summary import summarise
+    from pipeline.bench.report import benchmark_names, holds_a_report, interrupted, report_tables, write_report
     from pipeline.text.outputs import check_folder
 
     if out:
@@ -205,8 +204,9 @@ def report_command(
         chosen = next((g for g in groups if g["group_id"] == group), None) if group else groups[-1]
         if chosen is None:
             raise UsageError(f"no benchmark '{group}' (misalign bench list shows them)")
-        if refresh or not store.bench_summaries(chosen["group_id"], "overall"):  # or a run cut off before its summary
-            summarise(store, tax, chosen["group_id"])
+        if state := interrupted(chosen):
+            name = benchmark_names(groups)[chosen["group_id"]]
+            raise UsageError(f"benchmark {chosen['group_id']} ({name}) has no figures: {state}")
         if as_json:  # strict JSON: a figure that could not be computed (NaN) is null
             figures = {"benchmark": chosen, "summaries": store.bench_summaries(chosen["group_id"])}
             echo(json.dumps(_null_for_nan(figures), indent=2, default=str, allow_nan=False))

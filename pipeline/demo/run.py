@@ -22,16 +22,14 @@ from pathlib import Path
 
 from pipeline.review.agreement import agreement
 from pipeline.bench.options import KEYWORD_DETECTOR, BenchOptions
-from pipeline.bench.summary import summarise
 from pipeline.engines.config import Config, EngineConfig, load_config
 from pipeline.engines.models import fastest_backend, install_hint
 from pipeline.export.options import ExportOptions
 from pipeline.registry import run_stage
 from pipeline.stages.label_agreement import label_agreement
 from pipeline.stages.options import TRAINED, IngestOptions, LabelOptions
-from pipeline.stages.pairs.run import PairOptions, PairRun
+from pipeline.stages.pairs.run import PairOptions
 from pipeline.stages.pairs.options import PairImportOptions
-from pipeline.text.progress import progress
 from pipeline.review.queues import QUEUES, QueueOptions, add_annotator, add_panel, item_id, submit
 from review_store import Store, prompt_id, utc_now
 from taxonomy import Taxonomy, load_taxonomy
@@ -151,16 +149,12 @@ def generate_with_real_model(store: Store, taxonomy: Taxonomy, config: Config, e
     records = [r for r in _records(REAL_MODEL_PROMPTS) if not store.pair_of(prompt_id(r["prompt"]))]
     if not records:
         return  # made by an earlier run
-    options = PairOptions(generators=(REAL_MODEL,), judge=ENGINE, labeler=f"imported:{SOURCE}", k=1, rounds=0)
-    run = PairRun(store, taxonomy, with_model, options, "pairs", options.generators)
-    run.wanted_kinds = {prompt_id(r["prompt"]): r["kind"] for r in records}
-    prompts = store.prompts_by_id(run.wanted_kinds)
-    with progress(len(prompts), f"4b. real model writing ({settings.backend})", "prompts") as bar:
-        bar.update(0)
-        run.process(prompts)
-        bar.update(len(prompts))
-    echo(f"4b. real model: SmolLM2-135M-Instruct ({settings.backend} backend) wrote a candidate per slot for one "
-         f"prompt of each misalignment kind, the embedded judge judged: {run.finish().summary()}")
+    options = PairOptions(generators=(REAL_MODEL,), judge=ENGINE, labeler=f"imported:{SOURCE}", k=1, rounds=0,
+                          prompt_kinds={prompt_id(r["prompt"]): r["kind"] for r in records})
+    echo(f"4b. real model: SmolLM2-135M-Instruct ({settings.backend} backend) writes a candidate per slot for one "
+         "prompt of each misalignment kind, the embedded judge judges")
+    report = run_stage("pairs", store, taxonomy, with_model, options)
+    echo(f"4b. real model: {report.summary()}")
 
 
 def run_demo(db: Path, echo: Callable[[str], None] = print, taxonomy: Taxonomy | None = None,
@@ -209,8 +203,7 @@ def run_demo(db: Path, echo: Callable[[str], None] = print, taxonomy: Taxonomy |
         echo(f"6. example annotations (marked as examples): {add_example_annotations(store, records, shipped)} answers "
              f"by {len(store.annotators())} example annotators in {len(panels)} panels")
         for engine in (ENGINE, KEYWORD_DETECTOR):
-            report = run_stage("bench", store, taxonomy, config, BenchOptions(engine=engine, pairs="all"))
-            summarise(store, taxonomy, report.notes.group_id, samples=200)
+            report = run_stage("bench", store, taxonomy, config, BenchOptions(engine=engine, pairs="all", bootstrap=200))
             echo(f"7. bench {engine}: " + report.summary())
         figures = agreement(store, samples=200)
         for panel, row in figures.get("panels", {}).items():

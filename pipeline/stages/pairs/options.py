@@ -83,6 +83,8 @@ class PairOptions:
     labeler: str | None = None  # whose domains count (default: the only labeler with labels)
     k: int = 2  # candidates per slot, spread over the generators
     kind: str | None = None  # the misalignment kind generators write for prompts that have none (taxonomy id)
+    # only these prompts (by id), each with the kind to write where it has none (a library's choice, no flag)
+    prompt_kinds: dict[str, str] = field(default_factory=dict)
     # None: the generator's [engines.X.sampling], else the stage's default (its declaration in pipeline.registry)
     temperature: float | None = None
     top_p: float | None = None

@@ -34,7 +34,7 @@ from pipeline.engines.config import Config, same_model
 from pipeline.errors import UsageError
 from pipeline.stages.pairs.assemble import pair_row, prompt_kind
 from pipeline.stages.pairs.candidates import UNUSABLE, Candidate, candidate_row
-from pipeline.stages.pairs.judge import Judging
+from pipeline.stages.pairs.judge import Judging, Kinds
 from pipeline.stages.pairs.options import PairOptions
 from pipeline.stages.pairs.plan import PlanEntry, initial_plan, resample_plan
 from pipeline.stages.pairs.rules import FEEDBACK, rules_name
@@ -70,9 +70,10 @@ class PairRun:
                  generator_names: tuple[str, ...], imported_generators: tuple[str, ...] = ()):
         options.check()
         known = [k.id for k in taxonomy.misalignment_kinds]
-        if options.kind is not None and options.kind not in known:
-            raise UsageError(f"'{options.kind}' is not a misalignment kind of taxonomy {taxonomy.version} "
-                             f"({', '.join(known)})", field="kind")
+        for kind in (options.kind, *options.prompt_kinds.values()):
+            if kind is not None and kind not in known:
+                raise UsageError(f"'{kind}' is not a misalignment kind of taxonomy {taxonomy.version} "
+                                 f"({', '.join(known)})", field="kind")
         self.store, self.taxonomy, self.options = store, taxonomy, options
         self.labeler = choose_labeler(store, options.labeler)
         pool = [config.engine(name) for name in generator_names]
@@ -100,13 +101,11 @@ class PairRun:
             "rules": rules_name(options.rules)}, notes=PairNotes())
         self.notes = self.report.notes
         self.models = [engine.model for _, engine in self.generators]
-        self.judging = Judging(store, self.judge, self.similarity_judge, options, self, self.notes,
-                               self.report.started_at)
+        self.judging = Judging(store, self.judge, self.similarity_judge, options, self.notes, self.report.started_at)
         self.pair_params = json.dumps({k: self.report.params[k] for k in (
             "threshold", "margin", "rounds", "k", "audit_rate", "seed", "templates", "rules", "judge", "generators")},
             sort_keys=True)
-        self.kinds: dict[str, str | None] = {}  # per prompt of the batch in hand: its pair's misalignment kind
-        self.wanted_kinds: dict[str, str] = {}  # per prompt: the kind to write when it has none (else options.kind)
+        self.described = {k.id: k.description for k in taxonomy.misalignment_kinds}
 
     # -- prompts and their domains ------------------------------------------------------------
 
@@ -140,7 +139,7 @@ class PairRun:
 
     # -- generation ---------------------------------------------------------------------------
 
-    def generate(self, plan: list[PlanEntry], domains: dict) -> None:
+    def generate(self, plan: list[PlanEntry], domains: dict, kinds: Kinds) -> None:
         """Ask each generator of the pool for the candidates the plan gives it."""
         for index, (settings, engine) in enumerate(self.generators):
             mine = [entry for entry in plan if entry.generator == index]
@@ -153,7 +152,7 @@ class PairRun:
                 prompt, parent = entry.prompt, entry.parent
                 previous = (parent.row["text"], self.feedback(parent)) if parent else (None, None)
                 requests.append(GenerateRequest(generator_messages(prompt["text"], domains[prompt["id"]][0], entry.slot,
-                                                                   *previous, kind=self.kind_text(prompt["id"], parent)),
+                                                                   *previous, kind=kinds.kind_text(prompt["id"], parent)),
                                                 n=entry.n, **sampling))
             params = json.dumps({"engine": settings.name, "backend": settings.backend, "seed": sampling["seed"],
                                  "temperature": sampling["temperature"], "top_p": sampling["top_p"],
@@ -169,7 +168,7 @@ class PairRun:
                     rows.append(candidate_row(
                         prompt["id"], slot, text, engine.model, "generated", params, attempt,
                         parent.id if parent else None, self.feedback(parent) if parent else None, reason,
-                        self.kind_of(prompt["id"], parent) if slot == "misaligned" else None, self.report.started_at))
+                        kinds.kind_of(prompt["id"], parent) if slot == "misaligned" else None, self.report.started_at))
             # k draws that came back word for word the same are one candidate, and said so
             self.notes.identical_candidates += len(rows) - len({r["id"] for r in rows})
             with self.store.transaction():
@@ -179,17 +178,6 @@ class PairRun:
             else:
                 self.notes.candidates += added
 
-    def kind_of(self, prompt_id: str, candidate: Candidate | None) -> str | None:
-        """The misalignment kind whose rules a candidate meets: a misaligned candidate's own, else the prompt's."""
-        if candidate is not None and candidate.slot == "misaligned" and candidate.row.get("kind"):
-            return candidate.row["kind"]
-        return self.kinds.get(prompt_id)
-
-    def kind_text(self, prompt_id: str, candidate: Candidate | None) -> str | None:
-        """The description of that kind: what a misaligned response of it shows (None: no kind said)."""
-        kind = self.kind_of(prompt_id, candidate)
-        return next((k.description for k in self.taxonomy.misalignment_kinds if k.id == kind), None) if kind else None
-
     def feedback(self, candidate: Candidate) -> str:
         """Why a candidate failed, in words for its generator: the rules' reasons or the judge's rationale."""
         if candidate.failed:
@@ -198,20 +186,22 @@ class PairRun:
 
     # -- pairs --------------------------------------------------------------------------------
 
-    def process(self, prompts: list[dict]) -> None:
-        """Generate, check, judge and resample for a batch of prompts, then write their pairs."""
+    def process(self, prompts: list[dict], kinds: dict[str, str] | None = None) -> None:
+        """Generate, check, judge and resample for a batch of prompts, then write their pairs. ``kinds``: per
+        prompt, the misalignment kind to write where its pair has none yet (else ``options.kind``)."""
         ids = [p["id"] for p in prompts]
         domains = self.domain_text(ids)
         candidates = self.load(ids)
-        self.kinds = {pid: prompt_kind(mine) or self.wanted_kinds.get(pid, self.options.kind)
-                      for pid, mine in candidates.items()}
-        self.generate(initial_plan(prompts, candidates, self.models, self.options.k), domains)
+        wanted = kinds or {}
+        held = Kinds({pid: prompt_kind(mine) or wanted.get(pid, self.options.kind) for pid, mine in candidates.items()},
+                     self.described)
+        self.generate(initial_plan(prompts, candidates, self.models, self.options.k), domains, held)
         candidates = self.load(ids)
-        self.judging.evaluate(prompts, candidates, domains)
+        self.judging.evaluate(prompts, candidates, domains, held)
         while plan := resample_plan(prompts, candidates, self.models, self.options.threshold, self.options.rounds):
-            self.generate(plan, domains)
+            self.generate(plan, domains, held)
             candidates = self.load(ids)
-            self.judging.evaluate(prompts, candidates, domains)
+            self.judging.evaluate(prompts, candidates, domains, held)
         rows = [pair_row(p, candidates[p["id"]], self.options, bool(self.generators), self.labeler, self.judge.model,
                          self.pair_params, self.report.started_at) for p in prompts]
         with self.store.transaction():
@@ -253,16 +243,26 @@ def make_pairs(store: Store, taxonomy: Taxonomy, config: Config,
     options = options or PairOptions()
     names = options.generators or (config.engine_for("generate").name,)
     run = PairRun(store, taxonomy, config, options, "pairs", names)
-    total = store.count_prompts_needing_pairs(run.labeler)
+    if options.prompt_kinds:  # only these prompts, those without a pair yet
+        found = store.prompts_by_id(options.prompt_kinds)
+        if missing := sorted(set(options.prompt_kinds) - {p["id"] for p in found}):
+            raise UsageError(f"no prompt with id '{missing[0]}' in the store ({len(missing)} not found)",
+                             field="prompt-kinds")
+        chosen = [p for p in found if not store.pair_of(p["id"])]
+        batches = (chosen[begin:begin + options.batch_prompts] for begin in range(0, len(chosen), options.batch_prompts))
+        total = len(chosen)
+    else:
+        batches = store.prompts_needing_pairs(run.labeler, options.batch_prompts)
+        total = store.count_prompts_needing_pairs(run.labeler)
     if options.limit is not None:
         total = min(total, options.limit)
     with progress(total, "pairs", "prompts") as bar:  # lines in a log too: a generator takes minutes a batch
         if total:  # a generator may take minutes over the first batch: say it started
             bar.update(0)
-        for batch in store.prompts_needing_pairs(run.labeler, options.batch_prompts):
+        for batch in batches:
             batch = batch[:total - run.report.items_in]
             if not batch:
                 break
-            run.process(batch)
+            run.process(batch, options.prompt_kinds)
             bar.update(len(batch))
     return run.finish()
