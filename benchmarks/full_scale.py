@@ -53,7 +53,7 @@ from taxonomy import load_taxonomy  # noqa: E402
 
 SAVACU_SIZE = 382_424
 GOALS = {"minutes": 30, "peak_rss_gib": 6, "store_gib": 3}
-STAGES = ("ingest", "label", "dedup", "pairs", "bench", "export", "app")
+LOOP_STEPS = ("ingest", "label", "dedup", "pairs", "bench", "export", "app")
 NEEDS = {"bench": "pairs", "export": "pairs", "app": "bench"}
 OPENINGS = ("", "Quick question: ", "I need advice. ", "Honestly, ", "Asking for a friend: ", "Please help. ",
             "Be straight with me: ", "For a class project, ", "My family argues about this. ", "Serious question: ")
@@ -143,16 +143,16 @@ def stage_peak_gib() -> float:
 def chosen_stages(names: str) -> tuple[str, ...]:
     """The stages named in ``--stages``, in loop order, with ingest; one line naming the problem otherwise."""
     chosen = {name.strip() for name in names.split(",") if name.strip()}
-    if unknown := sorted(chosen - set(STAGES)):
-        raise SystemExit(f"--stages: unknown stage {', '.join(unknown)} (stages: {', '.join(STAGES)})")
+    if unknown := sorted(chosen - set(LOOP_STEPS)):
+        raise SystemExit(f"--stages: unknown stage {', '.join(unknown)} (stages: {', '.join(LOOP_STEPS)})")
     chosen.add("ingest")
     for stage, needed in NEEDS.items():
         if stage in chosen and needed not in chosen:
             raise SystemExit(f"--stages: {stage} needs {needed}")
-    return tuple(s for s in STAGES if s in chosen)
+    return tuple(s for s in LOOP_STEPS if s in chosen)
 
 
-def run_loop(folder: Path, size: int, stages_run: tuple[str, ...] = STAGES) -> dict:
+def run_loop(folder: Path, size: int, stages_run: tuple[str, ...] = LOOP_STEPS) -> dict:
     """The stages on one store; per stage: seconds, items, items/s, its peak RSS, store bytes after."""
     taxonomy, config = load_taxonomy(), load_config(None)
     began = time.perf_counter()
@@ -217,7 +217,7 @@ def run_loop(folder: Path, size: int, stages_run: tuple[str, ...] = STAGES) -> d
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--size", type=int, default=SAVACU_SIZE)
-    parser.add_argument("--stages", default=",".join(STAGES), help=f"comma-separated, of: {', '.join(STAGES)}")
+    parser.add_argument("--stages", default=",".join(LOOP_STEPS), help=f"comma-separated, of: {', '.join(LOOP_STEPS)}")
     parser.add_argument("--json", action="store_true")
     parser.add_argument("--keep", type=Path, help="keep the store and files in this folder")
     args = parser.parse_args()

@@ -5,13 +5,11 @@ import altair as alt
 import pandas as pd
 import streamlit as st
 
-from pipeline.review.agreement import agreement
-from pipeline.review.label_review import labelling_models_against_people
+from pipeline.app.actions import agreement_figures, decide, models_against_people, pairs_to_adjudicate
 from pipeline.app.pair_card import short_title, show_pair, status_words
-from pipeline.app.shared import read, store, taxonomy
+from pipeline.app.shared import read, taxonomy
 from pipeline.bench.report import MIN_INTERVAL_ITEMS, interval_text, number_text
 from pipeline.text.cells import markdown_literal as literal
-from pipeline.review.queues import adjudicate, disagreements
 from review_store import Store
 
 st.set_page_config(page_title="Agreement · misalign studio", layout="wide")
@@ -26,7 +24,7 @@ if examples:
                "add your own on the Review page.")
 QUESTIONS = {"pair_valid": "Is this a valid pair?", "aligned_acceptable": "Is the aligned response acceptable?"}
 answer = st.radio("Question", list(QUESTIONS), format_func=QUESTIONS.get, horizontal=True)
-result = agreement(store(), answer, samples=300)
+result = agreement_figures(answer, samples=300)
 tax = taxonomy()
 
 
@@ -58,7 +56,7 @@ if result["divergence"]:
                                 "verdicts differ": d["verdicts_differ"]} for d in result["divergence"]]),
                  hide_index=True, width="stretch")
 
-people = labelling_models_against_people(store(), taxonomy())
+people = models_against_people(taxonomy())
 if people:
     st.subheader("Labelling models against people's labels")
     st.caption("Each model labelling model's top-1 among real domains against a panel's labels (label review queue), "
@@ -79,7 +77,7 @@ if people:
 st.subheader("Disagreement queue")
 if "decided" in st.session_state:  # the last decision's confirmation stays until the next one
     st.success(literal(st.session_state.pop("decided")))
-queue = disagreements(store())
+queue = pairs_to_adjudicate()
 if not queue:
     st.caption("No pair needs adjudication.")
     st.stop()
@@ -98,6 +96,6 @@ with st.form("adjudicate"):
         elif not who.strip():
             st.error("Say who decides.")
         else:
-            adjudicate(store(), pair["id"], status, who.strip(), note)
+            decide(pair["id"], status, who.strip(), note)
             st.session_state["decided"] = f"Decided: {short_title(pair['prompt'], 80)} — {status_words(status)}."
             st.rerun()

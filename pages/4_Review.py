@@ -4,12 +4,13 @@ answer the same questions as in Argilla (required ones marked), see your progres
 import pandas as pd
 import streamlit as st
 
-from pipeline.app.pair_card import domain_words, reason_words, status_words
-from pipeline.app.shared import read, store, taxonomy
+from pipeline.app.pair_card import domain_words, reason_words, short_title, status_words
+from pipeline.app.actions import answer_labels, answer_pair, join_panel
+from pipeline.app.shared import read, taxonomy
 from pipeline.errors import UsageError
-from pipeline.review.label_review import LABEL_QUEUE, label_answer_values, label_questions, submit_labels
-from pipeline.review.queues import (NOT_MISALIGNED, QUESTIONS, add_annotator, dimension_choice_words, judge_suggestions,
-                                    judge_view, submit)
+from pipeline.review.label_review import LABEL_QUEUE, label_answer_values, label_questions
+from pipeline.review.queues import (NOT_MISALIGNED, QUESTIONS, dimension_choice_words, judge_suggestions,
+                                    judge_view)
 from pipeline.text.cells import markdown_literal as literal
 from review_store import Store
 
@@ -51,8 +52,7 @@ with st.expander("Add me to this panel", expanded=not names):
                                  "or ask whoever runs the study to add them to this panel."))
             else:
                 try:
-                    add_annotator(store(), name.strip(), (panel,), argilla_username=name.strip(),
-                                  **{k: v.strip() or None for k, v in given.items()})
+                    join_panel(name.strip(), panel, **{k: v.strip() or None for k, v in given.items()})
                 except UsageError as exc:
                     st.error(literal(exc))
                 else:
@@ -91,14 +91,9 @@ if mode != REVISE and not pending:
 tax = taxonomy()
 
 
-def one_line(text: str, limit: int = 90) -> str:
-    text = " ".join(text.split())
-    return text if len(text) <= limit else text[:limit - 1] + "…"
-
-
 if mode == REVISE:  # your own answers, latest first: the new one replaces it, the old one stays in the history
     chosen = st.selectbox("Your answer to revise", range(len(mine)), format_func=lambda i: (
-        f"{QUEUE_WORDS.get(mine[i]['queue'], mine[i]['queue'])}: {one_line(mine[i]['prompt'])} "
+        f"{QUEUE_WORDS.get(mine[i]['queue'], mine[i]['queue'])}: {short_title(mine[i]['prompt'])} "
         f"(answered {mine[i]['answer']['submitted_at'][:16].replace('T', ' ')} UTC)"))
     item, previous = mine[chosen], mine[chosen]["answer"]
     st.caption("Your earlier answer is filled in: change what you want and submit. Both are kept, the new one counts.")
@@ -151,7 +146,7 @@ if item["queue"] == LABEL_QUEUE:
                    for q in label_questions(tax)}
         if st.form_submit_button("Submit", type="primary"):
             try:
-                labels = submit_labels(store(), tax, item["id"], annotator, answers, backend="app")
+                labels = answer_labels(tax, item["id"], annotator, answers)
             except UsageError as exc:
                 st.error(literal(exc))
             else:
@@ -191,7 +186,7 @@ with st.form(f"answer-{item['id']}"):
             if "not_misaligned" in answers["misaligned_dimensions"] and len(answers["misaligned_dimensions"]) > 1:
                 raise UsageError(f"'{NOT_MISALIGNED}' cannot go with a dimension the response violates: pick one or "
                                  "the other")
-            status = submit(store(), item["id"], annotator, answers, backend="app")
+            status = answer_pair(item["id"], annotator, answers)
         except UsageError as exc:
             st.error(literal(exc))
         else:

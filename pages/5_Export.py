@@ -5,11 +5,11 @@ from pathlib import Path
 import pandas as pd
 import streamlit as st
 
-from pipeline.app.shared import export_pair_table, store, store_path, taxonomy
+from pipeline.app.actions import plan, write_export
+from pipeline.app.shared import store_path, taxonomy
 from pipeline.errors import UsageError
 from pipeline.text.cells import markdown_literal as literal
 from pipeline.export.options import DPO_FORMATS, FORMATS, UNKNOWN_LICENCE, ExportOptions
-from pipeline.export.splits import export, plan_export
 from review_store.bench import PAIR_SETS
 
 st.set_page_config(page_title="Export · misalign studio", layout="wide")
@@ -53,7 +53,7 @@ try:
     options = ExportOptions(out=Path(out).resolve(), formats=tuple(formats), seed=int(seed), ratios=shares, pairs=pair_set,
                             dimensions=tuple(dimensions), domains=tuple(domains), semantic_types=tuple(types),
                             licence=licence or (None if wants_write else UNKNOWN_LICENCE), dpo_format=dpo_format)
-    frame, export_id, _ = plan_export(store(), tax, options, export_pair_table())
+    frame, export_id, _ = plan(tax, options)
 except UsageError as exc:
     st.error(literal(f"{FORM_FIELDS.get(exc.field, exc.field)}: {exc.reason}" if exc.field else str(exc)))
     st.stop()
@@ -79,7 +79,7 @@ left.dataframe(split_counts(["dimension"]), hide_index=True, width="stretch")
 right.markdown("**Per domain**")
 right.dataframe(split_counts(["dimension", "domain"]), hide_index=True, width="stretch")
 if wants_write:
-    report = export(store(), tax, options=options)
+    report = write_export(tax, options)
     st.success(literal(f"Wrote {options.out}: {report.summary()}"))
     for line in report.notes.empty_splits:
         st.warning(literal(line[0].upper() + line[1:] + "."))

@@ -1,5 +1,5 @@
 """The studio's shared defaults, each written once: every command, stage and page that needs one
-imports it from here (a value in ``misalign.toml`` or a flag overrides it; see ``pipeline.cli.defaults``)."""
+imports it from here (a value in ``misalign.toml`` or a flag overrides it; see ``pipeline.cli.file_options``)."""
 
 import os
 from pathlib import Path

@@ -74,21 +74,10 @@ class ExpansionQueries:
         ...     {"id": "e2", "domain": "culture.festivals", "text": "Tell me a joke.", "status": "off_domain",
         ...      "generator": "smol", "labeler": "embed:default:softmax", "round": 0, "created_at": "2026-12-02"}])
         2
-        >>> store.expansion_counts()
-        {'culture.festivals': {'accepted': 1, 'off_domain': 1}}
+        >>> store.db["expansion_candidates"].count
+        2
         """
         return insert_new(self.db, "expansion_candidates", rows)
-
-    def expansion_counts(self) -> dict[str, dict[str, int]]:
-        """Per domain: candidates by status (accepted, off_domain, near_duplicate, exists, empty).
-
-        >>> store.expansion_counts()
-        {}
-        """
-        counts: dict = {}
-        for row in self.db.query("SELECT domain, status, COUNT(*) AS n FROM expansion_candidates GROUP BY domain, status"):
-            counts.setdefault(row["domain"], {})[row["status"]] = row["n"]
-        return counts
 
     def domain_funnel(self, labeler: str) -> dict[str, dict[str, int]]:
         """Per domain assigned by ``labeler``: classified (seed and imported prompts), expanded,

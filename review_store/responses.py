@@ -24,20 +24,12 @@ class ResponseQueries:
         ...                       "verdict": "misaligned", "dimensions": ["safety"], "kind": "harmful_compliance",
         ...                       "finish_reason": "stop", "votes": {"asha": "misaligned"}, "source": "verdicts.csv", "row": 2}])
         1
-        >>> store.response_count()
+        >>> store.db["responses"].count
         2
         """
         return insert_new(self.db, "responses", (
             {**r, "dimensions": json.dumps(r["dimensions"]), "votes": json.dumps(r["votes"], sort_keys=True)}
             for r in rows))
-
-    def response_count(self) -> int:
-        """How many labelled responses the store holds.
-
-        >>> store.response_count()
-        1
-        """
-        return self.db.execute("SELECT COUNT(*) FROM responses").fetchone()[0]
 
     def bench_responses(self, models: list[str] | None = None) -> list[dict]:
         """(id, prompt_id, prompt, text, model, verdict, dimensions, kind, finish_reason, cluster) of the labelled responses (of

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import sqlite3
 import subprocess
 import sys
@@ -150,3 +151,14 @@ class Corrupting(Engine):
 
     def embed(self, texts):
         return self.engine.embed(texts)
+
+
+def shown_text(markdown: str) -> str:
+    r"""What a person reads of :func:`pipeline.text.cells.markdown_literal`'s text: the escapes and word
+    joiners taken out (what a page's test compares with the data).
+
+    >>> from pipeline.text.cells import markdown_literal
+    >>> shown_text(markdown_literal("  :red[alert] `code`\nnext line a *b* c:d"))
+    ':red[alert] `code` next line a *b* c:d'
+    """
+    return re.sub(r"\\([!-/:-@\[-`{-~])", r"\1", markdown).replace("\u2060", "")

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from pipeline.text.cells import shown_text
+from tests.conftest import shown_text
 from pipeline.stages.ingest import IngestOptions, ingest
 
 REPO = Path(__file__).resolve().parent.parent
@@ -110,7 +110,7 @@ def test_misalign_app_serves_the_studio_on_127_0_0_1(db_path, tmp_path):
 @pytest.fixture
 def review_store(app_store, store, taxonomy, tmp_path):
     from pipeline.review.queues import add_annotator, add_panel, QueueOptions, build_queues
-    from tests.review_fixtures import seed_pairs
+    from tests.pair_fixtures import seed_pairs
 
     seed_pairs(store, taxonomy, tmp_path)
     add_panel(store, "South Asia", min_submissions=1)
@@ -312,7 +312,7 @@ def studio(app_store, store, taxonomy, tmp_path):
     from pipeline.stages.pairs.importer import import_candidates
     from pipeline.stages.pairs.options import PairImportOptions
     from pipeline.review.queues import add_annotator, add_panel, QueueOptions, build_queues, submit
-    from tests.review_fixtures import seed_pairs
+    from tests.pair_fixtures import seed_pairs
 
     pairs = seed_pairs(store, taxonomy, tmp_path)
     import_candidates(store, taxonomy, load_config(), PairImportOptions(tmp_path / "responses.jsonl", pairs=PairOptions(threshold=0.0, margin=0.0)))

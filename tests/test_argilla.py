@@ -17,7 +17,7 @@ from pipeline.review.argilla.sync import ArgillaSyncError, argilla_client, pull,
 from pipeline.review.queues import add_annotator, add_panel, QueueOptions, build_queues, submit
 from pipeline.review.argilla.local.server import local_argilla
 from review_store import Store, utc_now
-from tests.review_fixtures import seed_pairs
+from tests.pair_fixtures import seed_pairs
 
 pytestmark = [pytest.mark.slow,
               pytest.mark.skipif(shutil.which("redis-server") is None, reason="needs Debian's redis-server")]

@@ -15,7 +15,7 @@ from pipeline.stages.pairs.run import PairOptions
 from pipeline.stages.pairs.importer import import_candidates
 from pipeline.stages.pairs.options import PairImportOptions
 from pipeline.review.queues import add_annotator, add_panel, QueueOptions, build_queues, submit
-from tests.review_fixtures import seed_pairs
+from tests.pair_fixtures import seed_pairs
 
 
 def test_alignment_score_of_the_papers_single_dimension_models():

@@ -18,7 +18,7 @@ from pipeline.review.queues import add_annotator, add_panel, QueueOptions, build
 from review_store import Store
 from taxonomy import load_taxonomy
 from tests.conftest import running_app
-from tests.review_fixtures import seed_pairs
+from tests.pair_fixtures import seed_pairs
 
 pytestmark = [pytest.mark.slow, pytest.mark.skipif(shutil.which("chromium") is None, reason="needs Debian's chromium")]
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",

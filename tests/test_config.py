@@ -157,7 +157,7 @@ def test_every_stage_setting_defaults_to_its_options_dataclass_in_the_cli():
     their fields defaults to the dataclass's value (a flag's form parsed as the file's would be)."""
     import dataclasses
 
-    from pipeline.cli.defaults import _options, flag_names
+    from pipeline.cli.file_options import _options, flag_names
     from pipeline.registry import STAGES
     from pipeline.flow.settings import file_keys, settings_model
 
@@ -207,7 +207,7 @@ def test_a_file_setting_of_another_name_or_form_reaches_the_stage(tmp_path, cli,
     """``[export] format = "jsonl,csv"`` (the flag's form) and ``[export] status = "all"`` (the flag's name
     for the ``pairs`` field) are what the export uses; ``--format`` beats the file."""
     from taxonomy import load_taxonomy
-    from tests.review_fixtures import seed_pairs
+    from tests.pair_fixtures import seed_pairs
 
     seed_pairs(store, load_taxonomy(), tmp_path)
     path = write(tmp_path, '[export]\nformat = "jsonl,csv"\nstatus = "all"\nlicence = "cc-by-4.0"\n')

@@ -24,7 +24,7 @@ from pipeline.engines import CachedEngine, ChoiceRequest, GenerateRequest, as_me
 from pipeline.engines.models import SHIPPED, gguf_source, install, installed_path, is_installed
 from pipeline.engines.openai_server import OpenAIEngine
 from pipeline.stages.pairs.templates import judge_messages
-from tests.review_fixtures import seed_pairs
+from tests.pair_fixtures import seed_pairs
 
 pytestmark = pytest.mark.slow
 

@@ -10,7 +10,7 @@ from streamlit.testing.v1 import AppTest
 
 from pipeline.engines.models import fastest_backend
 from pipeline.demo.run import DATA, demo_records, real_model_records, run_demo
-from pipeline.text.cells import shown_text
+from tests.conftest import shown_text
 from pipeline.review.queues import QUESTIONS
 from review_store import Store, prompt_id
 from tests.conftest import snapshot
@@ -84,7 +84,7 @@ def test_misalign_demo_runs_every_stage_into_one_store(demo_run):
         written = store.db.execute("SELECT slot, kind, COUNT(*) FROM candidates WHERE generator LIKE '%smollm2%' "
                                    "GROUP BY slot, kind").fetchall()
         backend = fastest_backend("smollm2")  # llama.cpp where make setup built it
-        assert f"4b. real model: SmolLM2-135M-Instruct ({backend} backend) wrote" in printed
+        assert f"4b. real model: SmolLM2-135M-Instruct ({backend} backend) writes" in printed
         # answers that fit: at least half its candidates pass every stage-1 rule, none loosened
         failed_stage1 = store.db.execute(
             "SELECT COUNT(DISTINCT j.candidate_id) FROM judgments j JOIN candidates c ON c.id = j.candidate_id "

@@ -15,6 +15,14 @@ PROMPTS = ('prompt\n"What spices go into a traditional biryani for a wedding fea
            '"Which museum in Paris holds the Venus de Milo?"\n')
 
 
+def expansion_counts(store) -> dict[str, dict[str, int]]:
+    """Per domain: the expansion candidates by status (accepted, off_domain, near_duplicate, exists, empty)."""
+    counts: dict = {}
+    for row in store.db.query("SELECT domain, status, COUNT(*) AS n FROM expansion_candidates GROUP BY domain, status"):
+        counts.setdefault(row["domain"], {})[row["status"]] = row["n"]
+    return counts
+
+
 @pytest.fixture(scope="session")
 def second_tiny_model(tmp_path_factory):
     from benchmarks.tiny_model import build_tiny_model
@@ -53,7 +61,7 @@ def test_expansion_adds_labelled_deduplicated_prompts_with_parents(stage_one, ta
         parents = store.db.execute("SELECT COUNT(*) FROM prompt_parents WHERE prompt_id = ?", [row["id"]]).fetchone()[0]
         assert parents >= 1
     assert store.kept_domain_counts(labeler)[domain] == before + report.kept
-    statuses = store.expansion_counts()[domain]
+    statuses = expansion_counts(store)[domain]
     assert sum(statuses.values()) >= report.items_in - report.dropped.get("exists", 0)
     assert report.notes.generate_requests >= 1
 
@@ -74,11 +82,11 @@ def test_an_expansion_cut_off_after_generating_replays_that_round(stage_one, tax
     monkeypatch.setattr(stage, "label_batch", interrupted)
     with pytest.raises(KeyboardInterrupt):
         expand(store, taxonomy, config, options)
-    assert store.expansion_counts() == {}
+    assert expansion_counts(store) == {}
     monkeypatch.setattr(stage, "label_batch", real)
     resumed = expand(store, taxonomy, config, options)
     assert resumed.notes.generate_requests == 0  # the cut-off round replayed from the cache
-    assert sum(store.expansion_counts()[domain].values()) == resumed.items_in
+    assert sum(expansion_counts(store)[domain].values()) == resumed.items_in
     following = expand(store, taxonomy, config, options)
     assert following.notes.generate_requests == 1  # the next round asks anew
 

@@ -14,7 +14,7 @@ from pipeline.export.splits import ExportOptions, export
 from pipeline.stages.pairs.importer import import_candidates
 from pipeline.stages.pairs.options import PairImportOptions
 from pipeline.stages.pairs.run import PairOptions
-from tests.review_fixtures import seed_pairs
+from tests.pair_fixtures import seed_pairs
 
 pytestmark = pytest.mark.slow
 BIN = Path(sys.executable).parent

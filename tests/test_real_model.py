@@ -19,7 +19,7 @@ from pipeline.engines.openai_server import OpenAIEngine
 from pipeline.engines.vllm_engine import chat_prompt_ids
 from pipeline.export.splits import ExportOptions, export
 from pipeline.stages.pairs.templates import judge_messages
-from tests.review_fixtures import seed_pairs
+from tests.pair_fixtures import seed_pairs
 
 pytestmark = pytest.mark.slow
 BIN = Path(sys.executable).parent

@@ -124,7 +124,7 @@ def test_a_bad_row_stops_the_import_naming_it_and_writes_nothing(cli, store, tmp
     pd.DataFrame([{**row, **bad}, {**row, "response": "Fine."}]).to_csv(path, index=False)
     result = cli("import", "responses", path)
     assert result.exit_code == 1 and message in result.stderr and len(result.stderr.splitlines()) == 1
-    assert store.response_count() == 0 and store.stage_runs("import_responses") == []
+    assert store.db["responses"].count == 0 and store.stage_runs("import_responses") == []
 
 
 def test_built_in_and_outside_detectors_match_scikit_learn(cli, store, labelled, tmp_path):
@@ -259,12 +259,12 @@ def test_duplicate_rows_are_handled_alike_in_both_imports(cli, store, tmp_path):
     refused = cli("import", "responses", path)
     assert refused.exit_code == 1 and len(refused.stderr.strip().splitlines()) == 1
     assert "twice.csv: line 2 and line 4: the same response by the same annotator (or by none) twice" in refused.stderr
-    assert store.response_count() == 0
+    assert store.db["responses"].count == 0
     first = cli("import", "responses", path, "--on-duplicate", "first")
     assert first.exit_code == 0 and "left out 1 rows repeating an earlier one:" in first.stdout
     assert "3 in, 2 kept, 1 dropped (duplicate_row: 1)" in first.stdout  # in = kept + dropped, as every stage
     assert "twice.csv line 4 (the same response by the same annotator (or by none) as line 2)" in first.stdout
-    assert store.response_count() == 2
+    assert store.db["responses"].count == 2
     verdicts = tmp_path / "judge.csv"
     pd.DataFrame([{**row, "probability": 0.2}, {**row, "probability": 0.9}]).to_csv(verdicts, index=False)
     refused = cli("bench", "import", verdicts, "--detector", "judge")

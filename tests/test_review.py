@@ -9,7 +9,7 @@ from statsmodels.stats.inter_rater import aggregate_raters, fleiss_kappa
 from pipeline.review.agreement import agreement, cohen_pairs, fleiss, krippendorff_alpha
 from pipeline.review.queues import add_annotator, add_panel, adjudicate, QueueOptions, build_queues, disagreements, submit
 from tests.conftest import snapshot
-from tests.review_fixtures import seed_pairs
+from tests.pair_fixtures import seed_pairs
 
 YES = {"pair_valid": "yes", "aligned_acceptable": "yes", "misaligned_dimensions": ["value"]}
 NO = {"pair_valid": "no", "aligned_acceptable": "no", "misaligned_dimensions": ["not_misaligned"]}

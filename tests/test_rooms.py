@@ -127,13 +127,18 @@ def test_no_module_imports_itself_round_about():
 
 def test_the_app_reads_only_through_its_window_and_cannot_reach_a_write(tmp_path, monkeypatch):
     """Pages name store queries as functions, never as strings; the reader takes APP_READS alone and runs
-    them on a read-only connection, so even a query that wrote could not."""
+    them on a read-only connection, so even a query that wrote could not. A page imports no function that
+    takes a store and opens none: whatever it writes goes through a named action of ``pipeline.app.actions``,
+    the one module of the app that holds a writable connection."""
+    import importlib
+    import inspect
     import re
     import sqlite3
 
     from review_store import APP_READS, Store
 
-    sources = [REPO / "app.py", *(REPO / "pages").glob("*.py"), *(REPO / "pipeline" / "app").glob("*.py")]
+    pages = [REPO / "app.py", *(REPO / "pages").glob("*.py")]
+    sources = [*pages, *(REPO / "pipeline" / "app").glob("*.py")]
     for path in sources:
         text = path.read_text(encoding="utf-8")
         assert not re.search(r"\bread\(\s*[\"']", text), f"{path.name} names a query as a string"
@@ -141,15 +146,36 @@ def test_the_app_reads_only_through_its_window_and_cannot_reach_a_write(tmp_path
             assert getattr(Store, name) in APP_READS, f"{path.name} reads Store.{name}, not in APP_READS"
     assert not {f.__name__ for f in APP_READS} & {"add_prompts", "save_annotations", "transaction", "vacuum"}
 
-    monkeypatch.setenv("MISALIGN_DB", str(tmp_path / "app.db"))
-    from pipeline.app import shared
+    reaching = []
+    for path in pages:
+        tree = ast.parse(path.read_text(encoding="utf-8"))
+        for node in ast.walk(tree):
+            if isinstance(node, ast.ImportFrom) and node.module and node.module.split(".")[0] in OURS:
+                module = importlib.import_module(node.module)
+                for alias in node.names:
+                    thing = getattr(module, alias.name)
+                    if callable(thing) and not isinstance(thing, type) and \
+                            "store" in inspect.signature(thing).parameters:
+                        reaching.append(f"{path.name} imports {node.module}.{alias.name}, which takes a store")
+            if isinstance(node, ast.Call) and getattr(node.func, "id", None) == "Store":
+                reaching.append(f"{path.name}:{node.lineno} opens a store")
+    assert not reaching, reaching
+    from pipeline.app import actions, shared
 
+    writers = {path.name for path in (REPO / "pipeline" / "app").glob("*.py")
+               if re.search(r"\bStore\((?![^)]*read_only=True)[^)]*\)(?!\.close\(\))", path.read_text(encoding="utf-8"))}
+    assert writers == {"actions.py"}  # shared.py only opens read-only (and creates a missing store once)
+    assert not [name for name, f in vars(actions).items() if inspect.isfunction(f) and f.__module__ == actions.__name__
+                and not name.startswith("_") and "store" in inspect.signature(f).parameters]
+
+    monkeypatch.setenv("MISALIGN_DB", str(tmp_path / "app.db"))
     Store(tmp_path / "app.db").close()
     with pytest.raises(TypeError, match="not a query the app may read"):
         shared.read(Store.save_annotations, rows=[])
     reader = shared._open_reader(str(tmp_path / "app.db"))
     with pytest.raises(sqlite3.OperationalError, match="readonly"):
         reader.db.execute("INSERT INTO meta (key, value) VALUES ('x', 'y')")
+    assert not hasattr(shared, "store")  # no writable store beside the window
 
 
 def test_one_name_for_each_thing_that_labels():

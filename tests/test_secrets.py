@@ -85,7 +85,7 @@ def test_a_planted_key_never_appears_in_what_the_studio_prints_stores_or_exports
         pytest.skip("needs llama.cpp and the SmolLM2 wheel (make setup)")
     from benchmarks.serve import served
     from pipeline.engines.models import gguf_source
-    from tests.review_fixtures import seed_pairs
+    from tests.pair_fixtures import seed_pairs
 
     monkeypatch.setenv("MY_SERVER_KEY", PLANTED)
     monkeypatch.setenv("ARGILLA_API_URL", f"http://127.0.0.1:{free_port()}")

@@ -11,7 +11,7 @@ from pipeline.engines.steering import SteeringVector, decoder_layers, steered
 from pipeline.export.splits import ExportOptions, export
 from pipeline.steer.build import build_vector
 from review_store import Store, content_id
-from tests.review_fixtures import ALIGNED, MISALIGNED, PROMPTS
+from tests.pair_fixtures import ALIGNED, MISALIGNED, PROMPTS
 
 PAIRS = [{"id": str(i), "prompt": prompt, "aligned": ALIGNED.format(topic=f"situation number {i}"),
           "misaligned": MISALIGNED.format(topic=f"situation number {i}")} for i, (prompt, *_) in enumerate(PROMPTS)]

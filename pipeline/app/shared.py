@@ -1,4 +1,5 @@
-"""What the Streamlit pages share: the store they read and a cache keyed on its change counter."""
+"""What the Streamlit pages share: the store they read, read-only, and a cache keyed on its change counter.
+A page holds no store: it reads through :func:`read` and acts through :mod:`pipeline.app.actions`."""
 
 from __future__ import annotations
 
@@ -17,29 +18,25 @@ def store_path() -> str:
     return os.environ.get("MISALIGN_DB", "misalign.db")
 
 
-@st.cache_resource
-def _open_store(path: str) -> Store:
-    return Store(path)
-
-
-def store() -> Store:
-    """The app's store (one connection per path, shared across reruns)."""
-    return _open_store(store_path())
-
-
 def read(query: Callable, **kwargs):
-    """A store read, cached until the store changes: ``read(Store.overview)`` is ``store().overview()``
-    on a read-only connection. Only the queries of ``review_store.APP_READS`` are taken: a page reads
-    through here and cannot reach a write."""
+    """A store read, cached until the store changes: ``read(Store.overview)`` is ``Store.overview()`` on a
+    read-only connection. Only the queries of ``review_store.APP_READS`` are taken: a page reads through here
+    and cannot reach a write."""
     if query not in APP_READS:
         raise TypeError(f"{getattr(query, '__qualname__', query)!r} is not a query the app may read "
                         "(review_store.APP_READS)")
-    current = store()
+    current = reader()
     return _cached_read(current.path, current.change_counter(), query.__name__, tuple(sorted(kwargs.items())))
+
+
+def reader() -> Store:
+    """The app's read-only connection to its store (one per path, shared across reruns)."""
+    return _open_reader(store_path())
 
 
 @st.cache_resource
 def _open_reader(path: str) -> Store:
+    Store(path).close()  # a new store is created, an older one brought up to date, once
     return Store(path, read_only=True)
 
 
@@ -50,13 +47,13 @@ def _cached_read(path: str, change_counter: int, query: str, kwargs: tuple):
 
 def export_pair_table() -> PairTable:
     """Every pair's export columns, read once per store change; export previews then only filter and split."""
-    current = store()
+    current = reader()
     return _pair_table(current.path, current.change_counter())
 
 
 @st.cache_resource(max_entries=1, show_spinner="Reading the pairs…")  # not copied per use, unlike cache_data
 def _pair_table(path: str, change_counter: int) -> PairTable:
-    return pair_table(_open_store(path))
+    return pair_table(_open_reader(path))
 
 
 @st.cache_resource

@@ -18,7 +18,7 @@ def config_show(ctx: typer.Context) -> None:
     with its value and where it comes from (misalign.toml or the default; a flag on the command line beats
     both). A generating stage's sampling left unset shows the value its engine will be asked for, from the
     engine's [sampling] or the stage's default."""
-    from pipeline.cli.defaults import option_sources
+    from pipeline.cli.file_options import option_sources
     from pipeline.errors import UsageError
     from pipeline.stages.pairs.options import checks_from_config, parse_checks
 

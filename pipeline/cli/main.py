@@ -14,7 +14,7 @@ from typer._click.core import ParameterSource
 
 from pipeline.cli import argilla, bench, config, engine, model, review, serve, stages, steer, store
 from pipeline.cli.common import Context, MisalignGroup
-from pipeline.cli.defaults import option_defaults
+from pipeline.cli.file_options import option_defaults
 
 app = typer.Typer(
     cls=MisalignGroup,

@@ -32,21 +32,10 @@ def markdown_literal(value: object) -> str:
     \[login\]\(\/x\) \*x\* \$y\$ \<b\>
     >>> "\\:\u2060red" in markdown_literal(":red[alert]"), "www\u2060\\.x" in markdown_literal("www.x")
     (True, True)
-    >>> shown_text(markdown_literal("  :red[alert] `code`\nnext line"))
-    ':red[alert] `code` next line'
     """
     text = " ".join(str(value).splitlines()).lstrip()
     text = _PUNCTUATION.sub(r"\\\1", text)
     return _JOINED.sub("\\g<0>\u2060", text)
-
-
-def shown_text(markdown: str) -> str:
-    """What a person reads of :func:`markdown_literal`'s text: the escapes and word joiners taken out.
-
-    >>> shown_text(markdown_literal("a *b* c:d"))
-    'a *b* c:d'
-    """
-    return re.sub(r"\\([!-/:-@\[-`{-~])", r"\1", markdown).replace("\u2060", "")
 
 
 _PUNCTUATION = re.compile(r"([!-/:-@\[-`{-~])")  # ASCII punctuation: what CommonMark lets a backslash escape
