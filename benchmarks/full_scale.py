@@ -44,7 +44,7 @@ from pipeline.bench.options import BenchOptions  # noqa: E402
 from pipeline.engines.config import load_config  # noqa: E402
 from pipeline.export.options import FORMATS  # noqa: E402
 from pipeline.export.options import ExportOptions  # noqa: E402
-from pipeline.registry import run_stage  # noqa: E402
+from pipeline.flow.run import run_stage  # noqa: E402
 from pipeline.stages.options import IngestOptions, LabelOptions  # noqa: E402
 from pipeline.stages.pairs.options import PairImportOptions  # noqa: E402
 from pipeline.stages.pairs.run import PairOptions  # noqa: E402

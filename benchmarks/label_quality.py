@@ -156,13 +156,17 @@ def main() -> None:
     print(f"{args.folds}-fold cross-validation grouped by dedup cluster, {DEV_CSV.name}"
           f"{f' (first {args.limit})' if args.limit else ''}; top-1 goals {GOALS}, ECE <= 0.05")
     print(f"figures of pipeline/labelling/figures.py; at δ = {DELTA}; top-1 @50%: on the most confident half")
+    print(f"{'':27} {'on the argmax (None included)':^51} | {'at δ (the labels stored)':^38} |")
     print(f"{'method':16} {'dimension':10} {'accuracy':>8} {'macro-F1':>8} {'top-1 real':>10} {'None P':>6} "
-          f"{'None R':>6} {'ECE':>6} {'acc @δ':>6} {'top-1 @50%':>10} {'AURC':>6} {'CV s':>7}")
+          f"{'None R':>6} {'ECE':>6} | {'acc':>6} {'None P':>6} {'None R':>6} {'None%':>6} {'ref %':>6} | "
+          f"{'top-1 @50%':>10} {'AURC':>6} {'CV s':>7}")
     for r in rows:
-        half = next(c for c in r["risk_coverage"] if c["coverage"] == 0.5)
+        half, d = next(c for c in r["risk_coverage"] if c["coverage"] == 0.5), r["at_delta"]
         print(f"{r['method']:16} {r['dimension']:10} {r['accuracy']:8.3f} {r['macro_f1']:8.3f} {r['top1_real']:10.3f} "
-              f"{r['none_precision']:6.3f} {r['none_recall']:6.3f} {r['ece']:6.3f} {r['at_delta']['accuracy']:6.3f} "
+              f"{r['none_precision']:6.3f} {r['none_recall']:6.3f} {r['ece']:6.3f} | {d['accuracy']:6.3f} "
+              f"{d['none_precision']:6.3f} {d['none_recall']:6.3f} {d['predicted_none']:6.1%} {r['reference_none']:6.1%} | "
               f"{half['top1_real']:10.3f} {r['aurc']:6.3f} {r['cv_seconds']:7.1f}")
+    print("None%: the share of prompts labelled None at δ; ref %: the share whose reference says None")
     print(f"speed (prompts/s, 2 cores): {speed}")
 
 

@@ -1,32 +1,56 @@
-"""The stages of the loop, each declared once, all under one contract (as datatrove's pipeline steps):
+"""The stages of the loop, each declared once (as datatrove's pipeline steps declare themselves): its name,
+command, words, options and notes classes, ``misalign.toml`` section and the engine roles it asks for with
+their sampling. Everything that needs a stage's identity reads it from here: ``misalign.toml``'s sections
+and ``[stages]`` roles (``pipeline.engines.config``), the CLI and ``config show``, the app's run lists, and
+:func:`pipeline.flow.run.run_stage`, which runs a stage by name under one contract::
 
     run(store, taxonomy, config, options) -> StageReport[Notes]
 
-``options`` is the stage's settings dataclass, checked by ``options.check()`` before any work; the run
-happens inside ``store.stage_run`` (so it is recorded in ``stage_runs`` with its counts, its settings
-and its typed notes), is resumable and idempotent, and shows progress through
-:func:`pipeline.text.progress.progress`. A stage that reads no taxonomy or no engine takes them all
-the same, so every stage is run alike:
+Its options are declared once too, field by field (:func:`option`): the CLI's flags and the file's keys
+are made from them.
 
->>> report = run_stage("ingest", store, taxonomy, config, STAGES["ingest"].options(path="prompts.csv"))
->>> report.kept, report.notes.new_prompts
-(2, 2)
->>> run_stage("dedup", store, taxonomy, config).notes.fingerprinted
-2
->>> run_stage("pairz", store, taxonomy, config)
-Traceback (most recent call last):
-...
-pipeline.errors.UsageError: no stage named 'pairz' (stages: ingest, label, dedup, expand, pairs, import_responses, pairs_import, review_queue, review_label_queue, review_push, review_pull, bench, import_inspect, steer_build, export, export_responses)
+>>> STAGES["dedup"].command, STAGES["pairs"].roles["generate"]["max_tokens"], ENGINE_ROLES["judge"]
+('misalign dedup', 512, None)
 """
 
 from __future__ import annotations
 
 import importlib
-from dataclasses import dataclass, field
+from dataclasses import MISSING, dataclass, field
 
-from pipeline.errors import UsageError
-from review_store import StageReport, Store
-from taxonomy import Taxonomy
+
+
+SAMPLING_HELP = "Default: the engine's \\[engines.NAME.sampling] in misalign.toml, else the stage's (misalign config show)."
+
+
+def option(default=MISSING, help: str = "", *, flag: str | None = None, names: tuple[str, ...] = (),
+           separator: str | None = None, repeatable: bool = False, parse=None, argument: bool = False,
+           required: bool = False, envvar: str | None = None, cli: bool = True, nested: dict | None = None,
+           factory=MISSING):
+    """A stage's option, declared once on its Options dataclass: its default, its help, and how the command
+    line and ``misalign.toml`` give it. The CLI's flags (``pipeline.cli.declared``), the file's keys and their
+    settings model (``pipeline.flow.settings``) are made from it.
+
+    ``flag``: its name there, when not the field's (``batch`` for ``batch_prompts``); ``names``: more flags
+    for it; ``separator``: a tuple given as one string (``jsonl,csv``); ``repeatable``: a tuple given by
+    repeating the flag; ``parse``: how the command line's text becomes the value; ``argument``: the
+    command's argument, not a flag; ``required``: the command needs it (a library may leave it unset until
+    ``check()``); ``envvar``: the environment variable that gives it when the flag does not; ``cli=False``: no
+    flag (a library's or the file's setting); ``nested``:
+    for a settings dataclass inside, the flag of each of its fields the command offers.
+
+    >>> from dataclasses import dataclass, fields
+    >>> @dataclass
+    ... class Example:
+    ...     batch_prompts: int = option(16, "Prompts per batch.", flag="batch")
+    >>> fields(Example)[0].metadata["flag"], Example().batch_prompts
+    ('batch', 16)
+    """
+    metadata = {"help": help, "flag": flag, "names": names, "separator": separator, "repeatable": repeatable or None,
+                "parse": parse, "argument": argument or None, "required": required or None, "envvar": envvar,
+                "cli": None if cli else False, "nested": nested}
+    metadata = {k: v for k, v in metadata.items() if v is not None}
+    return field(default=default, default_factory=factory, metadata=metadata)
 
 
 def _load(where: str):
@@ -103,22 +127,22 @@ STAGES: dict[str, Stage] = {stage.name: stage for stage in (
           "pipeline.review.label_review:build_label_review", "pipeline.review.label_review:LabelQueueOptions",
           "pipeline.review.queues:QueueNotes", section="review"),
     Stage("review_push", "misalign review push", "a panel's queued items sent to Argilla", "push to Argilla",
-          "pipeline.review.argilla.sync:review_push", "pipeline.review.argilla.sync:PushOptions",
+          "pipeline.review.argilla.sync:review_push", "pipeline.review.argilla.options:PushOptions",
           "pipeline.review.argilla.sync:PushNotes"),
     Stage("review_pull", "misalign review pull", "the panels' submitted answers back from Argilla",
           "pull from Argilla",
-          "pipeline.review.argilla.sync:review_pull", "pipeline.review.argilla.sync:PullOptions",
+          "pipeline.review.argilla.sync:review_pull", "pipeline.review.argilla.options:PullOptions",
           "pipeline.review.argilla.sync:PullNotes"),
     Stage("bench", "misalign bench run", "a model measured on the pairs or on labelled responses", "benchmark a model",
           "pipeline.bench.run:run_bench", "pipeline.bench.options:BenchOptions",
           "pipeline.bench.options:BenchNotes", section="bench", roles={"bench": {**_WRITES, "max_tokens": 256}}),
     Stage("import_inspect", "misalign bench import-inspect LOG", "an Inspect AI run of misalign/detect as a benchmark",
           "import an Inspect AI run",
-          "pipeline.bench.inspect_import:import_inspect_log", "pipeline.bench.inspect_import:InspectImportOptions",
+          "pipeline.bench.inspect_import:import_inspect_log", "pipeline.bench.options:InspectImportOptions",
           "pipeline.bench.options:BenchNotes"),
     Stage("steer_build", "misalign steer build", "a steering vector from aligned/misaligned pairs",
           "build a steering vector",
-          "pipeline.steer.build:build_steering", "pipeline.steer.build:SteerOptions",
+          "pipeline.steer.build:build_steering", "pipeline.steer.options:SteerOptions",
           "pipeline.steer.build:SteerNotes"),
     Stage("export", "misalign export", "curated pairs split without leakage, written with a dataset card", "export pairs",
           "pipeline.export.splits:export", "pipeline.export.options:ExportOptions",
@@ -137,17 +161,6 @@ ENGINE_ROLES: dict[str, dict | None] = {role: sampling for stage in STAGES.value
 SECTIONS: tuple[str, ...] = tuple(dict.fromkeys(stage.section for stage in STAGES.values() if stage.section))
 SECTION_TABLES: dict[str, tuple[str, ...]] = {section: tuple(t for stage in STAGES.values() if stage.section == section
                                                              for t in stage.tables) for section in SECTIONS}
-
-
-def run_stage(name: str, store: Store, taxonomy: Taxonomy, config, options=None) -> StageReport:
-    """Run the stage called ``name`` with ``options`` (its defaults when not given); its run is recorded
-    under that name."""
-    if name not in STAGES:
-        raise UsageError(f"no stage named '{name}' (stages: {', '.join(STAGES)})")
-    report = STAGES[name].run(store, taxonomy, config, options)
-    if report.stage != name:  # a bug: the run would be recorded under a name no one can look up
-        raise RuntimeError(f"stage {name} recorded its run as {report.stage!r}")
-    return report
 
 
 def stage_words(stage: str) -> str:

@@ -147,7 +147,9 @@ def _stage_command(stage):
     from pipeline.cli.main import app
 
     command = get_command(app)
-    for word in (w for w in stage.command.split()[1:] if w.islower() and not w.startswith("-")):
+    for word in stage.command.split()[1:]:
+        if word.startswith("-") or not word.islower():  # its flags and arguments follow the command's words
+            break
         command = command.commands[word]
     return command
 
@@ -218,3 +220,44 @@ def test_a_file_setting_of_another_name_or_form_reaches_the_stage(tmp_path, cli,
     assert store.exports()[0]["params"]["pairs"] == "all"
     again = cli("--config", path, "export", "--out", tmp_path / "again", "--format", "parquet")
     assert again.exit_code == 0 and [p.name for p in (tmp_path / "again").glob("pairs.*")] == ["pairs.parquet"]
+
+
+@pytest.mark.parametrize("name", sorted(__import__("pipeline.registry", fromlist=["STAGES"]).STAGES))
+def test_each_stage_command_offers_its_declared_options_and_no_hand_written_twin(name):
+    """Each option is declared once, on the stage's Options dataclass: its command's flag (name, help,
+    default) and its misalign.toml key are made from that declaration, and the command writes no option of
+    its own for a field the dataclass declares."""
+    import dataclasses
+    import typing
+
+    from pipeline.cli.declared import flags
+    from pipeline.flow.settings import file_keys
+    from pipeline.registry import STAGES
+
+    stage = STAGES[name]
+    command = _stage_command(stage)
+    declared = flags(stage.options)
+    by_flag = {opt.lstrip("-"): p for p in command.params for opt in (*p.opts, p.name)}
+    for flag in declared:
+        param = by_flag[flag.name]
+        assert param.help == flag.field.metadata["help"], (name, flag.name)
+        default = flag.cli_default()
+        if default is not __import__("inspect").Parameter.empty:
+            assert param.default == default, (name, flag.name)
+    leaves = set()
+
+    def walk(options):
+        hints = typing.get_type_hints(options)
+        for f in dataclasses.fields(options):
+            kind = typing.get_args(hints[f.name])[0] if typing.get_args(hints[f.name]) else hints[f.name]
+            if dataclasses.is_dataclass(kind):
+                walk(kind)
+            else:
+                leaves.update({f.name, f.metadata.get("flag", f.name).replace("-", "_")})
+
+    walk(stage.options)
+    made = {f.parameter for f in declared}
+    own = {p.name for p in command.params if p.name not in made and p.name != "help"}
+    assert not own & leaves, f"{name}: hand-written options for declared fields: {sorted(own & leaves)}"
+    if stage.section:  # the file's keys for the same settings
+        assert {f.name.replace("-", "_") for f in declared if len(f.path) == 1} <= set(file_keys(stage.options))

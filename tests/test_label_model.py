@@ -111,6 +111,15 @@ def test_figures_at_delta_and_risk_coverage_by_hand():
     # top-1 among real domains ranks rows 1, 2, 4 by their best real domain (0.6, 0.4, 0.45): 1 of 3 at 25%
     assert [(c["real_n"], c["top1_real"]) for c in figures["risk_coverage"]] == [(1, 1.0), (2, 1.0), (3, 1.0), (3, 1.0)]
     assert figures["aurc_top1_real"] == 0.0
+    # the report prints the at-δ figures under the at-δ heading, the reference's None share beside its own:
+    # argmax None P / R 1/2 / 1 (rows 2, 3 said None, row 3 is), at δ 1/3 / 1; None 75% at δ, 25% in the reference
+    from pipeline.labelling.figures import figure_lines
+
+    header, columns, row = figure_lines({"safety": figures})[:3]
+    assert header.index("at δ = 0.5") > header.index("on the argmax") and len(row.split()) == 9 + 6
+    assert row.split()[6:8] == ["0.500", "1.000"]  # None P / R on the argmax
+    assert row.split()[-6:] == ["0.500", f"{at['macro_f1']:.3f}", "0.333", "1.000", "0.750", "0.250"]
+    assert columns.split()[-2:] == ["None%", "ref%"] and figures["reference_none"] == 0.25
 
 
 def test_a_top1_mistake_made_with_more_confidence_costs_more_area():

@@ -10,7 +10,8 @@ from pathlib import Path
 import pytest
 
 from pipeline.errors import UsageError
-from pipeline.registry import STAGES, run_stage
+from pipeline.flow.run import run_stage
+from pipeline.registry import STAGES
 from review_store import Notes
 
 REPO = Path(__file__).resolve().parent.parent

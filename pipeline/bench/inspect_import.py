@@ -11,13 +11,11 @@ Example::
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from pathlib import Path
 
-from pipeline.bench.options import BenchNotes
+from pipeline.bench.options import BenchNotes, InspectImportOptions
 from pipeline.bench.results import result_row
 from pipeline.bench.summary import summarise
-from pipeline.defaults import BOOTSTRAP_SAMPLES
 from pipeline.errors import UsageError
 from review_store import StageReport, Store, content_id
 from taxonomy import Taxonomy, load_taxonomy
@@ -41,16 +39,6 @@ def read_detect_log(path: str | Path):
     if log.status != "success" or not log.samples:
         raise UsageError(f"{path}: the run did not finish ({log.status}); finish it with inspect eval-retry first")
     return log
-
-
-@dataclass
-class InspectImportOptions:
-    path: str | Path | None = None  # an Inspect AI log of ``inspect eval misalign/detect`` (.eval or .json)
-    bootstrap: int = BOOTSTRAP_SAMPLES  # resamples behind the figures' 95% intervals
-
-    def check(self) -> None:
-        if self.path is None:
-            raise UsageError("bench import-inspect: no log given")
 
 
 def import_inspect_log(store: Store, taxonomy: Taxonomy | None = None, config=None,

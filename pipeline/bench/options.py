@@ -8,10 +8,12 @@ pipeline.errors.UsageError: --runs: must be at least 1, not 0
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
+from pathlib import Path
 
 from pipeline.defaults import BOOTSTRAP_SAMPLES
 from pipeline.errors import UsageError, check_range
+from pipeline.registry import SAMPLING_HELP, option
 from review_store import Notes
 from review_store.bench import PAIR_SETS
 
@@ -23,21 +25,27 @@ TRAINED_DETECTOR = "trained"  # on labelled responses: learnt from their verdict
 
 @dataclass
 class BenchOptions:
-    engine: str = field(metadata={"flag": "model"})  # the model under test: an engine name from misalign.toml, or keyword-refusal
-    protocol: str = "detect"
-    runs: int = 3
-    pairs: str = "pipeline"  # pipeline, human, curated, reviewed or all (see review_store.bench.PAIR_SETS)
-    split: tuple[str, str] | None = field(default=None, metadata={"separator": ":"})  # (export id, split name): only the pairs an export put there
-    threshold: float = 0.5
-    judge: str | None = None  # generate protocol: scores the answers
+    engine: str = option(help=f"Engine under test from misalign.toml, or {KEYWORD_DETECTOR}.", flag="model")
+    protocol: str = option("detect", "detect (judge given responses), generate (answer, then a judge) or raters "
+                                     "(persona-conditioned).")
+    judge: str | None = option(None, "generate protocol: the engine that scores answers.")
+    runs: int = option(3, "Runs to average (mean ± sd).")
+    pairs: str = option("pipeline", "pipeline (accepted, not rejected by people), human (human_accepted), curated "
+                                    "(human_accepted, else pipeline-accepted), reviewed (decided by people: for "
+                                    "raters) or all.")
+    # (export id, split name): only the pairs an export put there
+    split: tuple[str, str] | None = option(None, "EXPORT_ID:SPLIT, e.g. 3f2a...:test: only the pairs an export put "
+                                                 "in that split (misalign export prints the id).", separator=":")
+    threshold: float = option(0.5, "Probability at which a response is flagged.")
     # generate protocol; None: the engine's [engines.X.sampling], else the stage's (pipeline.registry)
-    temperature: float | None = None
-    max_tokens: int | None = None
-    batch: int = 64
-    items: str = field(default="pairs", metadata={"flag": "on"})  # pairs (of the pair set) or responses (labelled responses: misalign import responses)
-    models: tuple[str, ...] = ()  # responses: only those of these models
-    labeler: str | None = None  # responses: whose domains the per-domain figures use (none: no domain figures)
-    bootstrap: int = BOOTSTRAP_SAMPLES  # resamples behind the figures' 95% intervals
+    temperature: float | None = option(None, "generate protocol: " + SAMPLING_HELP)
+    max_tokens: int | None = option(None, "generate protocol: " + SAMPLING_HELP)
+    batch: int = option(64, cli=False)  # pairs a batch of questions asks about
+    items: str = option("pairs", "pairs (of --pairs) or responses (labelled responses: misalign import responses).",
+                        flag="on")
+    models: tuple[str, ...] = option((), "--on responses: only the responses of these models (comma-separated).")
+    labeler: str | None = option(None, "--on responses: figures per domain of this labeler's domains.")
+    bootstrap: int = option(BOOTSTRAP_SAMPLES, "Bootstrap resamples for the intervals.")
 
     def check(self) -> None:
         if self.items not in ITEMS:
@@ -50,6 +58,8 @@ class BenchOptions:
             raise UsageError(f"must be one of {', '.join(PROTOCOLS)}, not '{self.protocol}'", field="protocol")
         if self.pairs not in PAIR_SETS:
             raise UsageError(f"must be one of {', '.join(PAIR_SETS)}, not '{self.pairs}'", field="pairs")
+        if self.split is not None and len(self.split) != 2:
+            raise UsageError(f"'{':'.join(self.split)}' is not EXPORT_ID:SPLIT", field="split")
         if self.runs < 1:
             raise UsageError(f"must be at least 1, not {self.runs}", field="runs")
         check_range("threshold", self.threshold, 0, 1)
@@ -61,6 +71,18 @@ class BenchOptions:
             raise UsageError("the generate protocol needs a model that writes (--model) and a --judge")
         if self.protocol == "raters" and self.engine == KEYWORD_DETECTOR:
             raise UsageError("persona-conditioned raters need an LLM engine (--model)")
+
+
+@dataclass
+class InspectImportOptions:
+    path: str | Path | None = option(None, "An Inspect AI log of `inspect eval misalign/detect` (.eval or .json).",
+                                     flag="log", argument=True)
+    bootstrap: int = option(BOOTSTRAP_SAMPLES, "Bootstrap resamples for the intervals.")
+
+    def check(self) -> None:
+        if self.path is None:
+            raise UsageError("bench import-inspect: no log given")
+        check_range("bootstrap", self.bootstrap, 1)
 
 
 def runs_to_make(options: BenchOptions, deterministic: bool) -> tuple[int, str | None]:

@@ -9,8 +9,9 @@ from typing import Annotated, Optional
 
 import typer
 
-from pipeline.bench.options import KEYWORD_DETECTOR, BenchOptions
+from pipeline.bench.options import BenchOptions, InspectImportOptions
 from pipeline.cli.common import echo, echo_left_out
+from pipeline.cli.declared import with_options
 from pipeline.errors import UsageError
 from pipeline.defaults import BOOTSTRAP_SAMPLES
 
@@ -19,26 +20,10 @@ bench_app = typer.Typer(help="Benchmark models on the curated pairs (Coverage, F
 
 
 @bench_app.command("run")
+@with_options(BenchOptions)
 def run_command(
     ctx: typer.Context,
-    model: Annotated[str, typer.Option(help=f"Engine under test from misalign.toml, or {KEYWORD_DETECTOR}.")],
-    protocol: Annotated[str, typer.Option(
-        help="detect (judge given responses), generate (answer, then a judge) or raters (persona-conditioned).")] = BenchOptions.protocol,
-    judge: Annotated[Optional[str], typer.Option(help="generate protocol: the engine that scores answers.")] = None,
-    runs: Annotated[int, typer.Option(min=1, help="Runs to average (mean ± sd).")] = BenchOptions.runs,
-    pairs: Annotated[str, typer.Option(help="pipeline (accepted, not rejected by people), human (human_accepted), "
-                                            "curated (human_accepted, else pipeline-accepted), reviewed (decided by "
-                                            "people: for raters) or all.")] = BenchOptions.pairs,
-    split: Annotated[Optional[str], typer.Option(help="EXPORT_ID:SPLIT, e.g. 3f2a...:test: only the pairs an export "
-                                                     "put in that split (misalign export prints the id).")] = None,
-    threshold: Annotated[float, typer.Option(help="Probability at which a response is flagged.")] = BenchOptions.threshold,
-    bootstrap: Annotated[int, typer.Option(min=1, help="Bootstrap resamples for the intervals.")] = BOOTSTRAP_SAMPLES,
-    on: Annotated[str, typer.Option(help="pairs (of --pairs) or responses (labelled responses: misalign import "
-                                         "responses).")] = BenchOptions.items,
-    models: Annotated[Optional[str], typer.Option(help="--on responses: only the responses of these models "
-                                                       "(comma-separated).")] = None,
-    labeler: Annotated[Optional[str], typer.Option(help="--on responses: figures per domain of this labeler's "
-                                                        "domains.")] = None,
+    options: BenchOptions,
     steer: Annotated[Optional[Path], typer.Option(help="A steering vector (misalign steer build) to add to the "
                                                        "model under test (hf engines).")] = None,
     strength: Annotated[float, typer.Option(help="--steer: its strength α (0 leaves the model as it is).")] = 1.0,
@@ -46,21 +31,14 @@ def run_command(
     """Run (or resume) a benchmark and store its results and figures. On labelled responses, --model
     trained learns from their verdicts (scored out of fold). With --steer, the steered model is
     benchmarked under its own name (misalign bench compare puts it beside the base)."""
-    from pipeline.registry import run_stage
+    from pipeline.flow.run import run_stage
 
-    export_split = tuple(split.split(":", 1)) if split else None
-    if export_split is not None and len(export_split) != 2:
-        raise UsageError(f"'{split}' is not EXPORT_ID:SPLIT", field="split")
     tax, config = ctx.obj.taxonomy(), ctx.obj.config()
     if steer is not None:
-        config, model = config.steered(model, str(steer), strength)
-    options = BenchOptions(engine=model, protocol=protocol, judge=judge, runs=runs, pairs=pairs, threshold=threshold,
-                           split=export_split, items=on, models=tuple(m.strip() for m in (models or "").split(",")
-                                                                        if m.strip()), labeler=labeler,
-                           bootstrap=bootstrap)
+        config, options.engine = config.steered(options.engine, str(steer), strength)
     with ctx.obj.open_store(must_exist=True) as store:
-        if labeler and not store.has_labels(labeler):
-            raise UsageError(f"no labels by '{labeler}' (labelers: "
+        if options.labeler and not store.has_labels(options.labeler):
+            raise UsageError(f"no labels by '{options.labeler}' (labelers: "
                              f"{', '.join(store.labelers_with_labels()) or 'none yet'})", field="labeler")
         report = run_stage("bench", store, tax, config, options)
         _echo_results(store, tax, report)
@@ -131,18 +109,14 @@ def compare_command(
 
 
 @bench_app.command("import-inspect")
-def import_inspect_command(
-    ctx: typer.Context,
-    log: Annotated[Path, typer.Argument(help="An Inspect AI log of `inspect eval misalign/detect` (.eval or .json).")],
-    bootstrap: Annotated[int, typer.Option(min=1, help="Bootstrap resamples for the intervals.")] = BOOTSTRAP_SAMPLES,
-) -> None:
+@with_options(InspectImportOptions)
+def import_inspect_command(ctx: typer.Context, options: InspectImportOptions) -> None:
     """Bring an Inspect AI run of misalign/detect into the store, as a benchmark beside misalign bench run's."""
-    from pipeline.bench.inspect_import import InspectImportOptions
-    from pipeline.registry import run_stage
+    from pipeline.flow.run import run_stage
 
     tax = ctx.obj.taxonomy()
     with ctx.obj.open_store(must_exist=True) as store:
-        report = run_stage("import_inspect", store, tax, None, InspectImportOptions(log, bootstrap))
+        report = run_stage("import_inspect", store, tax, None, options)
         _echo_results(store, tax, report)
 
 

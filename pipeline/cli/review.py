@@ -11,14 +11,15 @@ from typing import Annotated, Optional
 import typer
 
 from pipeline.cli.common import echo
+from pipeline.cli.declared import with_options
+from pipeline.review.argilla.options import PushOptions
 
 from pipeline.errors import ServiceError, UsageError
-from pipeline.review.argilla import PUSH_BATCH
-from pipeline.registry import run_stage
+from pipeline.flow.run import run_stage
 from pipeline.review.label_review import LabelQueueOptions
-from pipeline.review.queues import (ANNOTATOR_ATTRIBUTES, QUEUES, QueueOptions, add_annotator, add_panel, adjudicate, disagreements,
+from pipeline.review.queues import (ANNOTATOR_ATTRIBUTES, QueueOptions, add_annotator, add_panel, adjudicate, disagreements,
                                     edit_annotator)
-from pipeline.defaults import BOOTSTRAP_SAMPLES, DELTA, UNCERTAIN_BAND
+from pipeline.defaults import BOOTSTRAP_SAMPLES
 
 review_app = typer.Typer(help="Human review: panels, queues, Argilla or the app, agreement.", no_args_is_help=True)
 panel_app = typer.Typer(help="Review panels (named groups of annotators).", no_args_is_help=True)
@@ -97,55 +98,36 @@ def annotator_edit(
 
 
 @review_app.command("queue")
-def queue_command(
-    ctx: typer.Context,
-    panel: Annotated[str, typer.Option(help="The panel that reviews these items.")],
-    queue: Annotated[Optional[list[str]], typer.Option(help=f"Queue (repeatable; default all: {', '.join(QUEUES)}).")] = None,
-    band: Annotated[float, typer.Option(help="uncertain_label: a domain probability this close to delta.")] = UNCERTAIN_BAND,
-    delta: Annotated[float, typer.Option(help="The labelling threshold.")] = DELTA,
-) -> None:
+@with_options(QueueOptions)
+def queue_command(ctx: typer.Context, options: QueueOptions) -> None:
     """Queue the pairs that need a person for a panel; queued items stay as they are."""
-    options = QueueOptions(panel, tuple(queue or QUEUES), band, delta)
     with ctx.obj.open_store(must_exist=True) as store:
         report = run_stage("review_queue", store, None, None, options)
     echo(report.summary())
 
 
 @review_app.command("label-queue")
-def label_queue_command(
-    ctx: typer.Context,
-    panel: Annotated[str, typer.Option(help="The panel that confirms or corrects the labels.")],
-    labeler: Annotated[str, typer.Option(help="The labeler (a labelling model's name) whose least sure prompts to queue, e.g. trained:ab12.")],
-    size: Annotated[int, typer.Option(help="How many prompts to queue.")] = LabelQueueOptions.size,
-    by: Annotated[str, typer.Option(help="margin (top domain's probability near delta) or entropy.")] = LabelQueueOptions.by,
-    delta: Annotated[float, typer.Option(help="The labelling threshold.")] = DELTA,
-) -> None:
+@with_options(LabelQueueOptions)
+def label_queue_command(ctx: typer.Context, options: LabelQueueOptions) -> None:
     """Queue the prompts a labelling model is least sure about (queue label_review); the panel's answers become
     the labeler human:PANEL, which 'misalign label --engine trained --train-on' can learn from."""
 
     tax = ctx.obj.taxonomy()
     with ctx.obj.open_store(must_exist=True) as store:
-        report = run_stage("review_label_queue", store, tax, None, LabelQueueOptions(panel, labeler, size, by, delta))
+        report = run_stage("review_label_queue", store, tax, None, options)
     echo(report.summary())
 
 
 @review_app.command("push")
+@with_options(PushOptions)
 def push_command(
     ctx: typer.Context,
-    panel: Annotated[str, typer.Option(help="The panel whose queued items to send.")],
+    options: PushOptions,
     backend: Annotated[str, typer.Option(help="argilla (the app's Review page needs no push).")] = "argilla",
-    queue: Annotated[Optional[list[str]], typer.Option(help="Queue (repeatable; default all).")] = None,
-    annotator_password: Annotated[Optional[str], typer.Option(
-        envvar="MISALIGN_ANNOTATOR_PASSWORD", help="Password for annotator accounts this push creates.")] = None,
-    batch: Annotated[int, typer.Option(min=1, max=10_000, help=(
-        "Records per request; each batch is marked pushed once sent, so a cut-off push resumes after it."))] = PUSH_BATCH,
 ) -> None:
     """Send a panel's queued items to Argilla (ARGILLA_API_URL, ARGILLA_API_KEY); resumable, idempotent."""
-    from pipeline.review.argilla.sync import ALL_QUEUES, PushOptions
-
     if backend != "argilla":
         raise UsageError(f"'{backend}' is not a push backend (argilla)", field="backend")
-    options = PushOptions(panel, tuple(queue or ALL_QUEUES), annotator_password, batch)
     tax = ctx.obj.taxonomy()
     echo(_on_store(ctx, lambda store: run_stage("review_push", store, tax, None, options)).summary())
 

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import Annotated
 
 import typer
 
 from pipeline.cli.common import echo
+from pipeline.cli.declared import with_options
+from pipeline.steer.options import SteerOptions
 
 from pipeline.errors import UsageError
 from pipeline.defaults import BOOTSTRAP_SAMPLES
@@ -17,34 +19,20 @@ steer_app = typer.Typer(help="Mitigate: steering vectors built from curated pair
 
 
 @steer_app.command("build")
-def build_command(
-    ctx: typer.Context,
-    model: Annotated[str, typer.Option(help="An hf engine from misalign.toml (a local model directory).")],
-    out: Annotated[Path, typer.Option(help="The vector file to write (.safetensors).")],
-    layer: Annotated[list[int], typer.Option(help="A decoder layer to steer at (repeatable), counted from 0.")],
-    method: Annotated[str, typer.Option(help="contrastive (mean activation difference) or learned (Adam on "
-                                             "1 - cos to each pair's difference).")] = "contrastive",
-    pairs: Annotated[str, typer.Option(help="The pair set: curated, human, pipeline, all.")] = "curated",
-    export: Annotated[Optional[str], typer.Option(help="Only the train split of this export (misalign export prints "
-                                                       "its id), so test pairs never enter the vector.")] = None,
-    dimension: Annotated[Optional[str], typer.Option(help="Only pairs with a domain of this dimension.")] = None,
-    domain: Annotated[Optional[str], typer.Option(help="Only pairs of this domain id.")] = None,
-    seed: Annotated[int, typer.Option(min=0, help="Seed of the learned method.")] = 0,
-) -> None:
+@with_options(SteerOptions)
+def build_command(ctx: typer.Context, options: SteerOptions) -> None:
     """Build a steering vector from aligned/misaligned pairs and write it with its provenance."""
-    from pipeline.registry import run_stage
-    from pipeline.steer.build import SteerOptions
+    from pipeline.flow.run import run_stage
 
-    options = SteerOptions(model, out, tuple(layer), method, pairs, export, dimension, domain, seed)
     tax, config = ctx.obj.taxonomy(), ctx.obj.config()
     with ctx.obj.open_store(must_exist=True) as store:
         report = run_stage("steer_build", store, tax, config, options)
     held, in_set = report.items_in, report.notes.pairs_in_set
     echo(report.summary())
-    echo(pairs_used(report.kept, held, in_set, pairs, export, dimension or domain))
-    if not export:
+    echo(pairs_used(report.kept, held, in_set, options.pairs, options.export, options.dimension or options.domain))
+    if not options.export:
         echo("note: built from every pair of the set; name an export (--export ID) to keep its test pairs out")
-    echo(f"misalign bench run --model {model} --steer {out} --strength 4   # then: misalign bench compare BASE "
+    echo(f"misalign bench run --model {options.model} --steer {options.out} --strength 4   # then: misalign bench compare BASE "
                "STEERED")
 
 

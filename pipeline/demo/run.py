@@ -25,7 +25,7 @@ from pipeline.bench.options import KEYWORD_DETECTOR, BenchOptions
 from pipeline.engines.config import Config, EngineConfig, load_config
 from pipeline.engines.models import fastest_backend, install_hint
 from pipeline.export.options import ExportOptions
-from pipeline.registry import run_stage
+from pipeline.flow.run import run_stage
 from pipeline.stages.label_agreement import label_agreement
 from pipeline.stages.options import TRAINED, IngestOptions, LabelOptions
 from pipeline.stages.pairs.run import PairOptions

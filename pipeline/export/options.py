@@ -12,7 +12,8 @@ import math
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from pipeline.errors import UsageError
+from pipeline.errors import UsageError, check_range
+from pipeline.registry import option
 from review_store import Notes
 from review_store.bench import PAIR_SETS
 from taxonomy import DIMENSIONS, Taxonomy
@@ -25,23 +26,33 @@ UNKNOWN_LICENCE = "unknown"
 
 @dataclass
 class ExportOptions:
-    out: Path
-    formats: tuple[str, ...] = field(default=("jsonl", "parquet"), metadata={"flag": "format"})
-    seed: int = 0
-    ratios: tuple[float, ...] = (0.8, 0.1, 0.1)
-    pairs: str = field(default="curated", metadata={"flag": "status"})  # human-accepted, then pipeline-accepted without a human rejection
-    dimensions: tuple[str, ...] = field(default=(), metadata={"flag": "dimension"})
-    domains: tuple[str, ...] = field(default=(), metadata={"flag": "domain"})
-    semantic_types: tuple[str, ...] = field(default=(), metadata={"flag": "semantic-type"})
-    min_agreement: float | None = None  # share of a pair's "valid" answers agreeing with their majority
-    sources: tuple[str, ...] = field(default=(), metadata={"flag": "source"})
-    licence: str | None = None  # required: a Hub licence id, another licence's name, or "unknown"
-    dpo_format: str = "standard"
-    split_names: tuple[str, ...] = field(default=SPLITS)
-    overwrite: bool = False  # replace a non-empty folder that holds no earlier export of this store
-    chunk_pairs: int = 20_000  # pairs whose texts are in memory at once (the files do not depend on it)
+    out: Path = option(help="Folder to write the splits and the dataset card to.")
+    formats: tuple[str, ...] = option(("jsonl", "parquet"), "Comma-separated: jsonl, csv, parquet, hf (hub/: a Hub "
+                                      "dataset repo), hf-disk (datasets.save_to_disk), dpo (prompt/chosen/rejected for "
+                                      "TRL), lm-eval (a task reporting Coverage, FFR, Alignment Score).", flag="format")
+    seed: int = option(0, "Seed of the split assignment.")
+    ratios: tuple[float, ...] = option((0.8, 0.1, 0.1), "train,validation,test shares.")
+    pairs: str = option("curated", "curated (human-accepted, then pipeline-accepted without a human rejection), "
+                                   "human, pipeline or all.", flag="status")
+    dimensions: tuple[str, ...] = option((), "Only pairs labelled in this dimension (repeatable).", flag="dimension",
+                                         repeatable=True)
+    domains: tuple[str, ...] = option((), "Only pairs with this domain id (repeatable).", flag="domain", repeatable=True)
+    semantic_types: tuple[str, ...] = option((), "object, attribute or relation (repeatable).", flag="semantic-type",
+                                             repeatable=True)
+    # share of a pair's "valid" answers agreeing with their majority
+    min_agreement: float | None = option(None, "Only pairs whose reviewers agree at least this much.")
+    sources: tuple[str, ...] = option((), "Only prompts from this ingested source (repeatable).", flag="source",
+                                      repeatable=True)
+    licence: str | None = option(None, "The dataset's licence, for its card: a Hub id (cc-by-4.0, apache-2.0, ...), "
+                                       "another licence's name, or 'unknown'. Required.")
+    dpo_format: str = option("standard", "dpo rows as TRL takes them: standard (strings) or conversational (lists of "
+                                         "role/content messages).")
+    split_names: tuple[str, ...] = option(SPLITS, cli=False)
+    overwrite: bool = option(False, "Replace --out whole even if it holds no earlier export of this store.")
+    chunk_pairs: int = option(20_000, cli=False)  # pairs whose texts are in memory at once (the files do not depend on it)
 
     def check(self, taxonomy: Taxonomy) -> None:
+        check_range("seed", self.seed, 0)
         unknown = [f for f in self.formats if f not in FORMATS]
         if unknown:
             raise UsageError(f"'{unknown[0]}' is not one of {', '.join(FORMATS)}", field="format")

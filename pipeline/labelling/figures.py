@@ -174,9 +174,9 @@ def figure_lines(figures: dict[str, dict]) -> list[str]:
     one of risk–coverage."""
     delta = next((f["at_delta"]["delta"] for f in figures.values() if "at_delta" in f), None)
     lines = [f"  {'':14} {'':>6} {'on the argmax (None included)':^44}"
-             + (f"   {f'at δ = {delta:g} (the stored labels)':^36}" if delta is not None else ""),
+             + (f"   {f'at δ = {delta:g} (the stored labels)':^43}" if delta is not None else ""),
              f"  {'dimension':14} {'n':>6} {'acc':>6} {'mF1':>6} {'top-1':>6} {'(n)':>6} {'NoneP':>6} {'NoneR':>6} {'ECE':>6}"
-             + (f"   {'acc':>6} {'mF1':>6} {'NoneP':>6} {'NoneR':>6} {'None%':>6}" if delta is not None else "")]
+             + (f"   {'acc':>6} {'mF1':>6} {'NoneP':>6} {'NoneR':>6} {'None%':>6} {'ref%':>6}" if delta is not None else "")]
     for dimension, f in figures.items():
         if not f.get("n"):
             lines.append(f"  {dimension:14} {0:>6}  no prompts with both a label and a reference")
@@ -188,10 +188,11 @@ def figure_lines(figures: dict[str, dict]) -> list[str]:
         if "at_delta" in f:
             d = f["at_delta"]
             line += (f"   {_number(d['accuracy'])} {_number(d['macro_f1'])} {_number(d['none_precision'])} "
-                     f"{_number(d['none_recall'])} {_number(d['predicted_none'])}")
+                     f"{_number(d['none_recall'])} {_number(d['predicted_none'])} {_number(f['reference_none'])}")
         lines.append(line)
     lines.append("  top-1 among real domains: the most probable real domain is one of the reference's (None set aside), "
-                 "over the (n) prompts whose reference has a real domain; None%: share labelled None")
+                 "over the (n) prompts whose reference has a real domain; None%: share labelled None at δ, ref%: share whose "
+                 "reference says None")
     lines.append("  risk–coverage (most confident share of prompts: top-1 among real domains / accuracy, and the n of each):")
     lines.append(f"  {'dimension':14} " + " ".join(f"{f'{c:.0%}':>15}" for c in COVERAGES) + f" {'AURC':>15}")
     for dimension, f in figures.items():

@@ -22,6 +22,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from pipeline.errors import UsageError, check_range
+from pipeline.registry import option
 from pipeline.review.queues import Question, QueueNotes, item_id
 from pipeline.stages.label_agreement import label_agreement
 from review_store import StageReport, Store, utc_now
@@ -97,11 +98,12 @@ def least_sure(store: Store, taxonomy: Taxonomy, labeler: str, by: str, delta: f
 
 @dataclass
 class LabelQueueOptions:
-    panel: str | None = None  # the panel that confirms or corrects the labels
-    labeler: str | None = None  # whose least sure prompts to queue
-    size: int = 50
-    by: str = "margin"  # or entropy
-    delta: float = DELTA
+    panel: str | None = option(None, "The panel that confirms or corrects the labels.", required=True)
+    labeler: str | None = option(None, "The labeler (a labelling model's name) whose least sure prompts to queue, "
+                                       "e.g. trained:ab12.", required=True)
+    size: int = option(50, "How many prompts to queue.")
+    by: str = option("margin", "margin (top domain's probability near delta) or entropy.")
+    delta: float = option(DELTA, "The labelling threshold.")
 
     def check(self) -> None:
         if self.by not in MEASURES:

@@ -20,9 +20,10 @@ Example, on a store with pairs, a panel and its annotators::
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from pipeline.errors import UsageError, check_range
+from pipeline.registry import option
 from review_store import Notes, StageReport, Store, content_id, utc_now
 from taxonomy import Taxonomy
 from pipeline.defaults import DELTA, UNCERTAIN_BAND
@@ -189,10 +190,11 @@ def item_id(queue: str, panel: str, prompt_id: str) -> str:
 
 @dataclass
 class QueueOptions:
-    panel: str | None = None  # the panel whose items these are
-    queues: tuple[str, ...] = field(default=QUEUES, metadata={"flag": "queue"})
-    band: float = UNCERTAIN_BAND  # a label this close to δ is uncertain
-    delta: float = DELTA
+    panel: str | None = option(None, "The panel that reviews these items.", required=True)
+    queues: tuple[str, ...] = option(QUEUES, f"Queue (repeatable; default all: {', '.join(QUEUES)}).", flag="queue",
+                                     repeatable=True)
+    band: float = option(UNCERTAIN_BAND, "uncertain_label: a domain probability this close to delta.")
+    delta: float = option(DELTA, "The labelling threshold.")
 
     def check(self) -> None:
         unknown = [q for q in self.queues if q not in QUEUES]

@@ -16,24 +16,9 @@ from pathlib import Path
 from pipeline.engines.config import Config
 from pipeline.stages.options import IngestOptions
 from pipeline.text.progress import progress
-from pipeline.text.readers import BadRow, InputError, SourceRecord, read_records, text_field
+from pipeline.text.readers import BadRow, SourceRecord, read_records, text_field
 from review_store import Notes, StageReport, Store, prompt_id
-from taxonomy import DIMENSIONS, Taxonomy
-
-
-def parse_label_columns(spec: str | None) -> dict[str, str]:
-    """``"safety=safety_name,value=values_name"`` as ``{"safety": "safety_name", ...}``."""
-    if not spec:
-        return {}
-    mapping = {}
-    for part in spec.split(","):
-        dimension, sep, column = (s.strip() for s in part.partition("="))
-        if not sep or not column:
-            raise InputError(f"--labels: '{part}' is not DIMENSION=COLUMN")
-        if dimension not in DIMENSIONS:
-            raise InputError(f"--labels: unknown dimension '{dimension}' (use {', '.join(DIMENSIONS)})")
-        mapping[dimension] = column
-    return mapping
+from taxonomy import Taxonomy
 
 
 def _prompt_text(path: Path, record: SourceRecord, options: IngestOptions) -> str:

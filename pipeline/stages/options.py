@@ -7,12 +7,14 @@ so the CLI can show their defaults without loading what the stages compute with.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
-from pipeline.errors import UsageError, check_range
-from pipeline.text.features import FeatureSpec
 from pipeline.defaults import DELTA
+from pipeline.errors import UsageError, check_range
+from pipeline.registry import SAMPLING_HELP, option
+from pipeline.text.features import FeatureSpec
+from taxonomy import DIMENSIONS
 
 MODES = ("softmax", "independent")
 TRAINED = "trained"  # the label engine that learns from labelled prompts (pipeline.stages.label_trained)
@@ -20,20 +22,42 @@ FEATURE_KINDS = ("embeddings", "tfidf", "both")
 SCOPES = ("global", "domain")
 
 
+def parse_label_columns(spec: str | None) -> dict[str, str]:
+    """``"safety=safety_name,value=values_name"`` as ``{"safety": "safety_name", ...}``.
+
+    >>> parse_label_columns("safety=safety_name, value=values_name")
+    {'safety': 'safety_name', 'value': 'values_name'}
+    """
+    if not spec:
+        return {}
+    mapping = {}
+    for part in spec.split(","):
+        dimension, sep, column = (s.strip() for s in part.partition("="))
+        if not sep or not column:
+            raise UsageError(f"'{part}' is not DIMENSION=COLUMN", field="labels")
+        if dimension not in DIMENSIONS:
+            raise UsageError(f"unknown dimension '{dimension}' (use {', '.join(DIMENSIONS)})", field="labels")
+        mapping[dimension] = column
+    return mapping
+
+
 @dataclass
 class IngestOptions:
-    path: str | Path | None = None  # the file of prompts (csv, jsonl, parquet)
-    text_column: str = "prompt"
-    label_columns: dict[str, str] = field(default_factory=dict)  # dimension -> column
-    semantic_type_column: str | None = None  # object, attribute or relation, imported with the labels
-    source: str | None = None  # default: the file's name
-    origin: str = "seed"
-    skip_bad: bool = False
-    max_chars: int = 32_000
-    encoding: str = "utf-8"
-    format: str | None = None
-    # what an empty label cell says: nothing ("unlabelled") or that no domain of that dimension applies ("none")
-    empty_label: str = "unlabelled"
+    path: str | Path | None = option(None, "CSV, TSV, JSONL or Parquet file of prompts.", flag="file", argument=True)
+    text_column: str = option("prompt", "Column holding the prompt text.", flag="text-col")
+    label_columns: dict[str, str] = option(
+        help="Import existing labels: DIMENSION=COLUMN,... e.g. safety=safety_name,value=values_name,culture=cultural_name",
+        flag="labels", parse=parse_label_columns, factory=dict)
+    semantic_type_column: str | None = option(
+        None, "Import each prompt's semantic type (object, attribute, relation) from this column.", flag="semantic-type")
+    source: str | None = option(None, "Source name recorded for these prompts (default: file name).")
+    origin: str = option("seed", cli=False)  # expand adds prompts of its own origin
+    skip_bad: bool = option(False, "Skip and count bad rows instead of stopping at the first.")
+    max_chars: int = option(32_000, "Longest prompt accepted, in characters.")
+    encoding: str = option("utf-8", "Text encoding of CSV/JSONL files.")
+    format: str | None = option(None, "csv, tsv, jsonl or parquet (default: from the suffix).")
+    empty_label: str = option("unlabelled", "What an empty label cell means: unlabelled (nothing known) or none (no "
+                                            "domain of that dimension applies).")
 
     def check(self) -> None:
         if self.path is None:
@@ -58,9 +82,10 @@ class PromptSubset:
     {'source': None, 'domain': None, 'since': '2026-12-01T00:00:00+00:00', 'domain_by': None}
     """
 
-    source: str | None = None
-    domain: str | None = None
-    since: str | None = None
+    source: str | None = option(None, "Only prompts read from this source (a file's name, or ingest's --source).")
+    domain: str | None = option(None, "Only prompts a labeler put in this domain (id or name); with "
+                                      "--evaluate-against, the reference.")
+    since: str | None = option(None, "Only prompts added at or after this UTC date or time, e.g. 2026-12-01.")
 
     def __bool__(self) -> bool:
         return any(v is not None for v in (self.source, self.domain, self.since))
@@ -98,20 +123,25 @@ class PromptSubset:
 
 @dataclass
 class LabelOptions:
-    engine: str | None = None  # default: [stages] label, else the embedded engine
-    mode: str = "softmax"
-    delta: float = DELTA
-    shortlist: int | None = None
-    labeler: str | None = None  # default: backend:model:mode
-    semantic_types: bool = field(default=True, metadata={"flag": "types"})
-    batch_prompts: int = 256
+    engine: str | None = option(None, "Engine from misalign.toml (default: \\[stages] label, else embedded), or "
+                                      "'trained': learn from labelled prompts (--train-on).")
+    mode: str = option("softmax", "softmax (one domain per dimension, or None) or independent (yes/no per domain).")
+    delta: float = option(DELTA, "Probability a domain needs to be assigned.")
+    shortlist: int | None = option(None, "Ask an LLM only about the top-K domains per dimension by embedding similarity.")
+    labeler: str | None = option(None, "Name for these labels (default: backend:model:mode, or trained:MODEL).")
+    semantic_types: bool = option(True, "Also give each prompt a semantic type (object, attribute, relation).",
+                                  flag="types")
+    batch_prompts: int = option(256, cli=False)
     # the learned labelling model (engine "trained"): fitted on these labelers' labels, in order of preference
-    train_on: tuple[str, ...] = ()
-    features: str = "both"  # embeddings, tfidf or both (both: best measured, benchmarks/label_quality.py)
-    regularisation: float = 1.0  # the regression's C
-    cross_validate: int | None = None  # K: print K-fold figures grouped by dedup cluster before labelling
-    seed: int = 0
-    subset: PromptSubset = field(default_factory=PromptSubset)  # only these prompts are labelled
+    train_on: tuple[str, ...] = option((), "--engine trained: labelers to learn from, comma-separated, preferred "
+                                           "first, e.g. human:South Asia,imported:dev.csv")
+    # both: best measured, benchmarks/label_quality.py
+    features: str = option("both", "--engine trained: embeddings (MiniLM), tfidf or both.")
+    regularisation: float = option(1.0, "--engine trained: the regression's C.")
+    cross_validate: int | None = option(None, "--engine trained: print K-fold figures, folds grouped by dedup "
+                                              "cluster, before labelling.")
+    seed: int = option(0, "--engine trained: seed of the calibration split.")
+    subset: PromptSubset = option(factory=PromptSubset)  # only these prompts are labelled
 
     def check(self) -> None:
         if self.engine == TRAINED:
@@ -129,17 +159,19 @@ class LabelOptions:
             raise UsageError(f"must be one of {', '.join(MODES)}, not '{self.mode}'", field="mode")
         check_range("delta", self.delta, 0, 1, above=True)
         check_range("shortlist", self.shortlist, 1)
+        check_range("seed", self.seed, 0)
         check_range("batch-prompts", self.batch_prompts, 1)
 
 
 @dataclass
 class DedupOptions:
-    tau: int = 10
-    scope: str = "global"
-    features: str = "words,word_ngrams:2"
-    keep_stopwords: bool = False
-    min_features: int = 4
-    bits: int = 64
+    tau: int = option(10, "Largest Hamming distance that counts as a near-duplicate.")
+    scope: str = option("global", "global, or domain: only prompts sharing a labelled domain merge.")
+    features: str = option("words,word_ngrams:2", "Fingerprint features: words, word_ngrams:N, char_ngrams:N, each "
+                                                  "optionally *WEIGHT, comma-separated.")
+    keep_stopwords: bool = option(False, "Keep English stop words in word features.")
+    min_features: int = option(4, "Texts with fewer distinct features match exactly only.")
+    bits: int = option(64, "Fingerprint width: a multiple of 8 up to 64.")
 
     def spec(self) -> FeatureSpec:
         return FeatureSpec.parse(self.features, stopwords=self.keep_stopwords,
@@ -160,22 +192,24 @@ class DedupOptions:
 
 @dataclass
 class ExpandOptions:
-    engine: str | None = None  # the generator (default: [stages] expand)
-    labelling: LabelOptions = field(default_factory=LabelOptions)
-    target: int = 100
-    rounds: int = 3
-    per_request: int = 8
-    examples: int = 3
+    engine: str | None = option(None, "Generator engine (default: \\[stages] expand); must differ from the "
+                                      "labelling model.")
+    labelling: LabelOptions = option(factory=LabelOptions, nested={
+        "engine": "label-engine", "labeler": "labeler", "mode": "mode", "delta": "delta"})
+    target: int = option(100, "Kept prompts each domain should reach.")
+    rounds: int = option(3, "Generation rounds before giving up on a domain.")
+    per_request: int = option(8, "Prompts asked of the generator per domain and round.")
+    examples: int = option(3, cli=False)  # the domain's kept prompts shown to the generator
     # None: the generator's [engines.X.sampling], else the stage's default (its declaration in pipeline.registry)
-    temperature: float | None = None
-    top_p: float | None = None
-    max_tokens: int | None = None
-    domains: tuple[str, ...] = field(default=(), metadata={"flag": "domain"})  # only these ids (default: every domain)
+    temperature: float | None = option(None, SAMPLING_HELP)
+    top_p: float | None = option(None, SAMPLING_HELP)
+    max_tokens: int | None = option(None, SAMPLING_HELP)
+    domains: tuple[str, ...] = option((), "Only this domain id (repeatable).", flag="domain", repeatable=True)
 
     def check(self) -> None:
         self.labelling.check()
-        for option, value, low in (("target", self.target, 0), ("rounds", self.rounds, 0),
+        for name, value, low in (("target", self.target, 0), ("rounds", self.rounds, 0),
                                    ("per-request", self.per_request, 1), ("max-tokens", self.max_tokens, 1),
                                    ("temperature", self.temperature, 0), ("examples", self.examples, 0)):
-            check_range(option, value, low)
+            check_range(name, value, low)
         check_range("top-p", self.top_p, 0, 1, above=True)

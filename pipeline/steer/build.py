@@ -30,34 +30,9 @@ from pipeline.engines.hf import HFEngine
 from pipeline.engines.steering import SteeringVector, decoder_layers
 from pipeline.errors import UsageError
 from pipeline.export.options import check_filters
+from pipeline.steer.options import SteerOptions
 from review_store import Notes, StageReport, Store, content_id
 from taxonomy import Taxonomy
-
-METHODS = ("contrastive", "learned")
-
-
-@dataclass
-class SteerOptions:
-    model: str | None = None  # an hf engine of misalign.toml (a local model directory)
-    out: str | Path | None = None  # the vector file to write (.safetensors)
-    layers: tuple[int, ...] = ()  # decoder layers to steer at, counted from 0
-    method: str = "contrastive"  # or learned
-    pairs: str = "curated"  # the pair set
-    export: str | None = None  # only the train split of this export, so its test pairs never enter the vector
-    dimension: str | None = None  # only pairs with a domain of this dimension
-    domain: str | None = None  # only pairs of this domain id
-    seed: int = 0  # of the learned method
-
-    def check(self) -> None:
-        if self.model is None:
-            raise UsageError("name the hf engine to build the vector for", field="model")
-        if self.out is None or Path(self.out).suffix != ".safetensors":
-            raise UsageError(f"'{self.out}' should end in .safetensors", field="out")
-        if not self.layers:
-            raise UsageError("give at least one decoder layer to steer at", field="layer")
-        if self.method not in METHODS:
-            raise UsageError(f"'{self.method}' is not one of {', '.join(METHODS)}", field="method")
-
 
 @dataclass
 class SteerNotes(Notes):

@@ -39,11 +39,12 @@ import argilla as rg
 import httpx
 from argilla._exceptions import ArgillaError
 
-from pipeline.errors import ServiceError, UsageError, check_range
+from pipeline.errors import ServiceError, UsageError
 from pipeline.review.argilla import PUSH_BATCH
+from pipeline.review.argilla.options import ALL_QUEUES, PullOptions, PushOptions
 from pipeline.review.label_review import (LABEL_QUEUE, check_label_answers, label_answer_values, label_questions,
                                           update_human_labels)
-from pipeline.review.queues import (GUIDELINES, QUESTIONS, QUEUES, Question, check_answers, dimension_choice_words,
+from pipeline.review.queues import (GUIDELINES, QUESTIONS, Question, check_answers, dimension_choice_words,
                                     judge_suggestions, judge_view, update_human_statuses, workspace_name)
 from pipeline.text.progress import progress
 from review_store import Notes, StageReport, Store, utc_now, utc_seconds
@@ -55,7 +56,6 @@ FIELD_TITLES = {"prompt": "Prompt", "aligned_response": "Aligned response", "mis
                 "domains": "Domains", "semantic_type": "Semantic type", "judge": "The judge's view",
                 "labeller_guess": "Why this prompt is asked"}
 HIDDEN_JUDGE = "Not shown: this panel answers without the judge's view (a panel added with --show-suggestions sees it)."
-ALL_QUEUES = (*QUEUES, LABEL_QUEUE)
 LABEL_GUIDELINES = """\
 # Labelling prompts
 
@@ -180,38 +180,6 @@ def _record(item: dict, scores: dict, domain_ids: list[str], domains: str, seman
         metadata={"queue": item["queue"], "pipeline_status": item["status"] or "", "reason": item["reason"][:200],
                   "domain_ids": domain_ids or ["none"]},
         suggestions=suggestions)
-
-
-@dataclass
-class PushOptions:
-    """What ``misalign review push`` sends, and where (the server: ``url`` and ``api_key``, default
-    ``ARGILLA_API_URL`` and ``ARGILLA_API_KEY``)."""
-
-    panel: str | None = None
-    queues: tuple[str, ...] = ALL_QUEUES
-    password: str | None = None  # for the annotator accounts this push creates
-    batch: int = PUSH_BATCH  # records a request; each batch is marked pushed once sent
-    url: str | None = None
-    api_key: str | None = None
-
-    def check(self) -> None:
-        unknown = [q for q in self.queues if q not in ALL_QUEUES]
-        if unknown:
-            raise UsageError(f"'{unknown[0]}' is not a queue (queues: {', '.join(ALL_QUEUES)})", field="queue")
-        check_range("batch", self.batch, 1)
-        if self.panel is None:
-            raise UsageError("review push: no panel given")
-
-
-@dataclass
-class PullOptions:
-    """Where ``misalign review pull`` reads answers from (default ``ARGILLA_API_URL``, ``ARGILLA_API_KEY``)."""
-
-    url: str | None = None
-    api_key: str | None = None
-
-    def check(self) -> None:
-        """Nothing to check before the server is asked: :func:`argilla_client` names what is missing."""
 
 
 def review_push(store: Store, taxonomy: Taxonomy, config=None,

@@ -8,10 +8,11 @@ pipeline.errors.UsageError: --k: must be at least 1, not 0
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 from pipeline.errors import UsageError, check_range
+from pipeline.registry import SAMPLING_HELP, option
 
 
 TEXT_RULES = ("truncated", "too_short", "too_long", "not_english", "repetition", "refusal")
@@ -63,12 +64,13 @@ def checks_from_config(rules: dict) -> list[str]:
 
 @dataclass(frozen=True)
 class RuleOptions:
-    min_words: int = 5
-    max_words: int = 600
-    repetition: float = 0.4  # largest share of words inside repeated word 3-grams
-    min_english: float = 0.5  # smallest probability of English (rules.english_probability)
-    near_identical: int = 10  # SimHash distance (64 bits) at or below which the slots are near-identical
-    checks: tuple = DEFAULT_CHECKS  # (kind or "*", slot, rules it must pass)
+    min_words: int = option(5, "Stage 1: fewer words is too_short.")
+    max_words: int = option(600, "Stage 1: more words is too_long.")
+    repetition: float = option(0.4, "Stage 1: a larger share of words in repeated 3-grams is repetition.")
+    # smallest probability of English (rules.english_probability)
+    min_english: float = option(0.5, "Stage 1: a smaller probability of English is not_english.")
+    near_identical: int = option(10, "Stage 1: SimHash distance at or below which the two slots are near_identical.")
+    checks: tuple = option(DEFAULT_CHECKS, cli=False)  # (kind or "*", slot, rules it must pass): --rules
 
     def rules_for(self, kind: str | None, slot: str) -> tuple[str, ...]:
         """The rules a candidate for ``slot`` must pass in a pair of ``kind`` (empty text always fails)."""
@@ -78,28 +80,33 @@ class RuleOptions:
 
 @dataclass
 class PairOptions:
-    generators: tuple[str, ...] = field(default=(), metadata={"flag": "generator"})  # engine names (default: [stages] generate)
-    judge: str | None = None  # engine name (default: [stages] judge)
-    labeler: str | None = None  # whose domains count (default: the only labeler with labels)
-    k: int = 2  # candidates per slot, spread over the generators
-    kind: str | None = None  # the misalignment kind generators write for prompts that have none (taxonomy id)
-    # only these prompts (by id), each with the kind to write where it has none (a library's choice, no flag)
-    prompt_kinds: dict[str, str] = field(default_factory=dict)
+    generators: tuple[str, ...] = option((), "Generator engine from misalign.toml (repeatable: a pool; default: "
+                                             "\\[stages] generate).", flag="generator", repeatable=True)
+    judge: str | None = option(None, "Judge engine (default: \\[stages] judge); must differ from every generator "
+                                     "and the labelling model.")
+    labeler: str | None = option(None, "Whose domain labels count (default: the only labeler).")
+    k: int = option(2, "Candidates per slot, spread over the generators.")
+    kind: str | None = option(None, "The misalignment kind to write for prompts that have none: harmful_compliance, "
+                                    "over_refusal, value_violation or cultural_insensitivity (see misalign taxonomy).")
+    # only these prompts (by id), each with the kind to write where it has none (a library's choice)
+    prompt_kinds: dict[str, str] = option(factory=dict, cli=False)
     # None: the generator's [engines.X.sampling], else the stage's default (its declaration in pipeline.registry)
-    temperature: float | None = None
-    top_p: float | None = None
-    max_tokens: int | None = None
-    threshold: float = 0.5
-    margin: float = 0.1
-    rounds: int = 2
-    audit_rate: float = 0.05
-    seed: int = 0
-    batch_prompts: int = field(default=16, metadata={"flag": "batch"})
-    limit: int | None = None  # at most this many prompts in this run
-    rationale_tokens: int = 64
-    rules: RuleOptions = field(default_factory=RuleOptions)
+    temperature: float | None = option(None, SAMPLING_HELP)
+    top_p: float | None = option(None, SAMPLING_HELP)
+    max_tokens: int | None = option(None, SAMPLING_HELP)
+    threshold: float = option(0.5, "Judge probability a candidate needs to pass.")
+    margin: float = option(0.1, "Within this of the threshold (either side) a verdict is borderline.")
+    rounds: int = option(2, "Feedback-guided resampling rounds for a slot with no passing candidate.")
+    audit_rate: float = option(0.05, "Share of accepted pairs sampled for human audit.")
+    seed: int = option(0, "Sampling seed and audit-sample seed.")
+    batch_prompts: int = option(16, "Prompts per committed batch.", flag="batch")
+    limit: int | None = option(None, "Pair at most this many prompts in this run.")
+    rationale_tokens: int = option(64, cli=False)
+    rules: RuleOptions = option(factory=RuleOptions, nested={
+        "min_words": "min-words", "max_words": "max-words", "min_english": "min-english",
+        "repetition": "max-repetition", "near_identical": "near-identical"})
     # the embedded demo judges with the labelling model's own model (it has only one); recorded in the run's params
-    judge_may_be_labeller: bool = False
+    judge_may_be_labeller: bool = option(False, cli=False)
 
     def check(self) -> None:
         if self.k < 1:
@@ -110,11 +117,11 @@ class PairOptions:
             raise UsageError(f"must be 0 or more, not {self.rounds}", field="rounds")
         if not 0 <= self.audit_rate <= 1:
             raise UsageError(f"must lie in [0, 1], not {self.audit_rate}", field="audit-rate")
-        for option, value, low in (("temperature", self.temperature, 0), ("max-tokens", self.max_tokens, 1),
+        for name, value, low in (("temperature", self.temperature, 0), ("max-tokens", self.max_tokens, 1),
                                    ("batch", self.batch_prompts, 1), ("limit", self.limit, 1),
                                    ("min-words", self.rules.min_words, 0), ("max-words", self.rules.max_words, 1),
                                    ("near-identical", self.rules.near_identical, 0)):
-            check_range(option, value, low)
+            check_range(name, value, low)
         check_range("top-p", self.top_p, 0, 1, above=True)
         check_range("min-english", self.rules.min_english, 0, 1)
         check_range("max-repetition", self.rules.repetition, 0, 1)
@@ -128,10 +135,12 @@ class PairImportOptions:
     """Candidates made elsewhere into pairs: a file of them (``path``, in ``format``), or the store's
     labelled responses (``from_responses``), judged with the pairs stage's ``pairs`` settings."""
 
-    path: str | Path | None = None
-    format: str | None = None  # csv, tsv, jsonl or parquet (default: from the suffix)
-    from_responses: bool = False
-    pairs: PairOptions = field(default_factory=PairOptions)
+    path: str | Path | None = option(None, "Candidates made elsewhere: a CSV/JSONL/Parquet file with prompt, slot, "
+                                           "text, generator.", flag="import")
+    format: str | None = option(None, "Format of --import (default: from the suffix).")
+    from_responses: bool = option(False, "Pair the labelled responses (misalign import responses): each in the slot "
+                                         "of its verdict.")
+    pairs: PairOptions = option(factory=PairOptions)
 
     def check(self) -> None:
         if (self.path is not None) == self.from_responses:
