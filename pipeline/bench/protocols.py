@@ -24,10 +24,9 @@ from pipeline.bench.raters import PERSONA, QUESTION, personas, rate
 from pipeline.bench.results import result_row
 from pipeline.engines import CachedEngine, ChoiceRequest, GenerateRequest, valid_probs
 from pipeline.engines.backends import backends_that, capable
-from pipeline.engines.config import Config, same_model
+from pipeline.engines.config import same_model
 from pipeline.errors import UsageError
 from pipeline.stages.pairs.rules import is_refusal
-from review_store import Store
 from taxonomy import DIMENSIONS
 
 
@@ -84,8 +83,7 @@ class Detect:
 
     detector: Detector
     threshold: float
-    judge: CachedEngine | None = None
-    people: tuple = ()
+    people: tuple = ()  # the personas a protocol asks as (raters' alone)
 
     def rows(self, batch: list[dict], run_id: str, run_index: int) -> list[dict]:
         items = [(p["prompt"], p[slot]) for p in batch for slot in ("aligned", "misaligned")]
@@ -133,7 +131,6 @@ class Raters:
     engine: CachedEngine
     people: tuple
     threshold: float
-    judge: CachedEngine | None = None
 
     def rows(self, batch: list[dict], run_id: str, run_index: int) -> list[dict]:
         return [result_row({"run_id": run_id, "pair_id": p["id"], "slot": f"{a}={v}"}, probability, {}, self.threshold)
@@ -141,12 +138,11 @@ class Raters:
                 for p, probability in zip(batch, probabilities)]
 
 
-def open_protocol(store: Store, config: Config, options: BenchOptions, engine: CachedEngine | None, backend: str,
-                  model: str, sampling: dict):
-    """The protocol ``options`` names, with what it needs checked: a judge that is another model and an engine
-    that writes (generate), an engine that writes and annotators to make personas of (raters)."""
+def open_protocol(options: BenchOptions, engine: CachedEngine | None, backend: str, model: str, sampling: dict,
+                  judge: CachedEngine | None = None, annotators: list[dict] = ()):
+    """The protocol ``options`` names, with what it needs checked: a ``judge`` that is another model and an
+    engine that writes (generate), an engine that writes and ``annotators`` to make personas of (raters)."""
     if options.protocol == "generate":
-        judge = config.build_engine(config.engine(options.judge), store, batch_size=options.batch * 3)
         if same_model(judge.model, model):
             raise UsageError(f"the judge ({judge.model}) must be a different model from the model under test")
         if not capable(backend, "writes"):
@@ -157,7 +153,7 @@ def open_protocol(store: Store, config: Config, options: BenchOptions, engine: C
         if not capable(backend, "writes"):
             raise UsageError(f"engine '{options.engine}' ({backend}) cannot take a persona; raters need an engine of "
                              f"the {backends_that('writes')} backend")
-        people = tuple(personas(store.annotators()))
+        people = tuple(personas(annotators))
         if not people:
             raise UsageError("no annotator attributes to make personas from: add annotators with attributes "
                              "(misalign review annotator add NAME --culture ... --gender ...)")

@@ -43,8 +43,10 @@ def _bench_pairs(store: Store, config: Config, options: BenchOptions) -> StageRe
     # the generate protocol's answers: the option, else the engine's [sampling], else the stage's default
     sampling = (config.engine(options.engine) if engine is not None else EngineConfig("", "", "")).sampling_for(
         "bench", temperature=options.temperature, max_tokens=options.max_tokens)
-    protocol = open_protocol(store, config, options, engine, backend, model, sampling)
-    judge = protocol.judge
+    judge = config.build_engine(config.engine(options.judge), store, batch_size=options.batch * 3) \
+        if options.protocol == "generate" else None
+    protocol = open_protocol(options, engine, backend, model, sampling, judge,
+                             store.annotators() if options.protocol == "raters" else [])
     pairs = store.bench_pairs(options.pairs, options.split)
     # an export's split holds complete pairs only; a pair set may hold pairs with an empty slot
     left_out = [] if options.split else store.incomplete_pairs(options.pairs)
