@@ -284,6 +284,13 @@ def test_a_corrected_label_in_the_review_queue_changes_the_next_fit(cli, store, 
     by_hand = np.mean([best[c["prompt_id"]] == "safety.privacy_violation" for c in corrected])
     [safety_row] = [r for r in rows if r["dimension"] == "safety"]
     assert safety_row["top-1 among real domains"] == pytest.approx(by_hand)
+    # at δ, the stored labels: privacy where its probability reaches δ, else None; people said privacy to all 20
+    stored = {p: real_domain if row[domains.index(real_domain)] >= 0.5 else "none"
+              for p, row in zip(ids, probabilities) for real_domain in [best[p]]}
+    at_hand = [stored[c["prompt_id"]] for c in corrected]
+    assert safety_row["accuracy at δ 0.5"] == pytest.approx(np.mean([s == "safety.privacy_violation" for s in at_hand]))
+    assert safety_row["None at δ 0.5"] == pytest.approx(np.mean([s == "none" for s in at_hand]))
+    assert safety_row["None in people's labels"] == 0.0
 
 
 def test_a_prompt_labelled_twice_trains_on_both_domains(cli, store, taxonomy, tmp_path):

@@ -223,7 +223,8 @@ def labelling_models_against_people(store: Store, taxonomy: Taxonomy, delta: flo
     """How each model labelling model agrees with each panel's labels, on prompts people labelled after the labelling model
     was made (so never on what a learned labelling model was fitted on), in the labelling figures every report uses
     (:mod:`pipeline.labelling.figures`): per (panel, labelling model, dimension) the prompts, top-1 among real
-    domains and accuracy (None included). Labelling models in the order they were made: a refit after corrections
+    domains and accuracy (None included) on the argmax, and at δ (the labels it stores) accuracy and the share
+    labelled None beside the share people said None to. Labelling models in the order they were made: a refit after corrections
     comes after the one before."""
     answered: dict[str, dict[str, str]] = {}  # panel -> prompt -> latest answer time
     for a in store.annotations():
@@ -242,7 +243,9 @@ def labelling_models_against_people(store: Store, taxonomy: Taxonomy, delta: flo
             figures = label_agreement(store, model["name"], human_labeler(panel), taxonomy, delta, {"ids": later})
             for dimension, f in figures.items():
                 if f["n"]:
+                    at = f["at_delta"]  # the labels the model stores, beside what people said
                     rows.append({"panel": panel, "labelling model": model["name"], "made": model["created_at"],
                                  "dimension": dimension, "prompts": f["n"], "top-1 among real domains": f["top1_real"],
-                                 "accuracy": f["accuracy"]})
+                                 "accuracy": f["accuracy"], f"accuracy at δ {delta:g}": at["accuracy"],
+                                 f"None at δ {delta:g}": at["predicted_none"], "None in people's labels": f["reference_none"]})
     return rows
