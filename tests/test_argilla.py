@@ -372,7 +372,9 @@ def test_review_push_pull_and_status_from_the_cli(store, taxonomy, tmp_path, arg
     monkeypatch.setenv("ARGILLA_API_URL", argilla.url)
     monkeypatch.setenv("ARGILLA_API_KEY", argilla.api_key)
     monkeypatch.setenv("MISALIGN_ANNOTATOR_PASSWORD", PASSWORD)
-    assert cli("review", "push", "--panel", "Nordics", "--batch", "0").exit_code == 2  # no push of nothing at a time
+    nothing = cli("review", "push", "--panel", "Nordics", "--batch", "0")  # no push of nothing at a time
+    assert nothing.exit_code == 1 and "--batch: must be at least 1 and at most 10000, not 0" in nothing.stderr
+    assert store.db.execute("SELECT COUNT(*) FROM review_items WHERE pushed_at IS NOT NULL").fetchone()[0] == 0
     pushed = cli("review", "push", "--backend", "argilla", "--panel", "Nordics", "--batch", "3")
     assert pushed.exit_code == 0, pushed.stderr
     assert "review_push: 4 in, 4 kept" in pushed.stdout
