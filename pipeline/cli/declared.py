@@ -23,6 +23,8 @@ from typing import Annotated, Optional
 
 import typer
 
+from pipeline.errors import UsageError
+
 
 @dataclasses.dataclass(frozen=True)
 class Flag:
@@ -39,6 +41,7 @@ class Flag:
         return self.name.replace("-", "_") if self.field.metadata.get("argument") else "__".join(self.path)
 
     def cli_type(self):
+        """The type the flag takes: the field's, or text where the field's value is split or parsed from it."""
         meta = self.field.metadata
         if meta.get("repeatable"):
             return Optional[list[(typing.get_args(self.kind) or (str,))[0]]]
@@ -80,8 +83,6 @@ class Flag:
             try:
                 return tuple(item(p) for p in parts)
             except ValueError:
-                from pipeline.errors import UsageError
-
                 separated = {",": "comma-separated"}.get(meta.get("separator", ","), f"'{meta.get('separator')}'-separated")
                 what = {float: "numbers", int: "whole numbers"}.get(item, "values")
                 raise UsageError(f"'{given}' is not {separated} {what}", field=self.name) from None
