@@ -124,6 +124,8 @@ def test_config_show_gives_the_sampling_a_generating_stage_will_ask_for_and_wher
                                               "from": f"{path}: engines.a.sampling and default (pairs)"}
     defaults = json.loads(cli("config", "show").stdout)["options"]
     assert defaults["expand"]["--max-tokens"] == {"value": 64, "from": "default (expand)"}
+    # the generate protocol's answers, from the bench role's declaration
+    assert defaults["bench run"]["--max-tokens"] == {"value": 256, "from": "default (bench)"}
     refused = cli("--config", write(tmp_path, '[pairs]\ngenerator = ["nope"]\n'), "config", "show")
     assert refused.exit_code == 1 and refused.stderr.strip().endswith(
         "misalign.toml: pairs.generator: no engine named 'nope' (engines: embedded)")

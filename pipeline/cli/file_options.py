@@ -111,7 +111,8 @@ def option_sources(config: Config, root: core.Group) -> dict:
 
 # the generating commands whose sampling options, left unset, come from their engine's [sampling] or the role's
 # default: the command, the option naming its engine(s), the engine role it writes in (pipeline.registry)
-_SAMPLED = {("expand",): ("--engine", "expand"), ("pairs",): ("--generator", "generate")}
+_SAMPLED = {("expand",): ("--engine", "expand"), ("pairs",): ("--generator", "generate"),
+            ("bench", "run"): ("--model", "bench")}
 
 
 def _resolve_sampling(config: Config, path: tuple[str, ...], options: dict) -> None:
