@@ -421,6 +421,23 @@ def test_tradeoffs_page_shows_the_matrix_and_the_domain_heatmap(studio, taxonomy
     assert domain["change"] == pytest.approx(expected, abs=1e-3) and domain["pairs"] > 0
 
 
+def test_a_benchmark_cut_off_before_its_figures_is_named_not_shown(studio):
+    from pipeline.bench.run import BenchOptions, run_bench
+    from pipeline.engines.config import load_config, open_configured
+    from tests.conftest import StopsAfterBatches
+
+    store, _ = studio
+    cut_off = load_config().opening_with(lambda settings: StopsAfterBatches(open_configured(settings), 1))
+    with pytest.raises(KeyboardInterrupt):
+        run_bench(store, None, cut_off, BenchOptions(engine="embedded", pairs="all", runs=1, batch=1))
+    [cut] = [g for g in store.bench_groups() if not g["has_figures"]]
+    at = run("pages/2_Trade-offs.py")
+    assert not at.exception and len(at.selectbox[0].options) == 2  # the two finished benchmarks only
+    caption = shown_text(at.caption[0].value)
+    assert caption.startswith("Not shown, cut off before their figures: embedded · all pairs · detect") and \
+        f"interrupted: {cut['judged']} of {cut['params']['to_judge']} judged" in caption and "misalign bench run --model embedded --runs 1 --pairs all resumes it" in caption
+
+
 def test_two_runs_of_one_model_are_told_apart_everywhere(studio, taxonomy):
     from pipeline.bench.run import BenchOptions, run_bench
     from pipeline.engines.config import load_config

@@ -130,9 +130,8 @@ def list_command(ctx: typer.Context) -> None:
     names = benchmark_names(groups)
     for g in groups:
         state = interrupted(g)
-        echo(f"{g['group_id']}  {names[g['group_id']]}  ({g['runs']} run{'s' if g['runs'] > 1 else ''} "
-             f"{'begun' if state else 'made'}, begun {g['created_at'][:16].replace('T', ' ')} UTC)"
-             + (f"  {state}" if state else ""))
+        echo(f"{g['group_id']}  {names[g['group_id']]}  ({g['runs']} run{'s' if g['runs'] > 1 else ''}, "
+             f"begun {g['created_at'][:16].replace('T', ' ')} UTC)" + (f"  {state}" if state else ""))
     if not groups:
         echo("no benchmarks yet: misalign bench run --model ENGINE")
 
