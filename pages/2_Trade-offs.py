@@ -16,12 +16,13 @@ st.set_page_config(page_title="Trade-offs · misalign studio", layout="wide")
 st.title("Trade-offs")
 # trade-offs are between the two responses of a pair: benchmarks of labelled responses have none
 detectors = [g for g in read(Store.bench_groups) if g["protocol"] == "detect" and g["items"] == "pairs"]
-groups = [g for g in detectors if not interrupted(g)]  # one cut off has no figures to show as a result
-cut_off = [g for g in detectors if interrupted(g)]
+states = {g["group_id"]: interrupted(g) for g in detectors}
+groups = [g for g in detectors if not states[g["group_id"]]]  # one cut off has no figures to show as a result
+cut_off = [g for g in detectors if states[g["group_id"]]]
 if cut_off:
     cut_names = benchmark_names(cut_off)
     st.caption(literal("Not shown, cut off before their figures: " + "; ".join(
-        f"{cut_names[g['group_id']]} ({interrupted(g)})" for g in cut_off)))
+        f"{cut_names[g['group_id']]} ({states[g['group_id']]})" for g in cut_off)))
 if not groups:
     st.info("No finished detector benchmark on pairs yet: misalign bench run --model ENGINE")
     st.stop()

@@ -53,6 +53,20 @@ def option(default=MISSING, help: str = "", *, flag: str | None = None, names: t
     return field(default=default, default_factory=factory, metadata=metadata)
 
 
+def flag_of(declared) -> str:
+    """The name a flag and a file give a declared field: its ``flag``, else its own name."""
+    return declared.metadata.get("flag", declared.name)
+
+
+def default_of(declared):
+    """A declared field's default (made by its factory where it has one); ``MISSING`` for a required one."""
+    if declared.default is not MISSING:
+        return declared.default
+    if declared.default_factory is not MISSING:
+        return declared.default_factory()
+    return MISSING
+
+
 def _load(where: str):
     module, name = where.split(":")
     return getattr(importlib.import_module(module), name)

@@ -6,6 +6,7 @@ import pytest
 
 from pipeline.engines.config import load_config
 from pipeline.errors import ConfigError
+from pipeline.registry import STAGES
 
 
 def write(tmp_path, text):
@@ -162,7 +163,6 @@ def test_every_stage_setting_defaults_to_its_options_dataclass_in_the_cli():
     import dataclasses
 
     from pipeline.cli.file_options import _options, flag_names
-    from pipeline.registry import STAGES
     from pipeline.flow.settings import file_keys, settings_model
 
     sectioned = [stage for stage in STAGES.values() if stage.section]
@@ -224,17 +224,17 @@ def test_a_file_setting_of_another_name_or_form_reaches_the_stage(tmp_path, cli,
     assert again.exit_code == 0 and [p.name for p in (tmp_path / "again").glob("pairs.*")] == ["pairs.parquet"]
 
 
-@pytest.mark.parametrize("name", sorted(__import__("pipeline.registry", fromlist=["STAGES"]).STAGES))
+@pytest.mark.parametrize("name", sorted(STAGES))
 def test_each_stage_command_offers_its_declared_options_and_no_hand_written_twin(name):
     """Each option is declared once, on the stage's Options dataclass: its command's flag (name, help,
     default) and its misalign.toml key are made from that declaration, and the command writes no option of
     its own for a field the dataclass declares."""
     import dataclasses
+    import inspect
     import typing
 
     from pipeline.cli.declared import flags
     from pipeline.flow.settings import file_keys
-    from pipeline.registry import STAGES
 
     stage = STAGES[name]
     command = _stage_command(stage)
@@ -244,7 +244,7 @@ def test_each_stage_command_offers_its_declared_options_and_no_hand_written_twin
         param = by_flag[flag.name]
         assert param.help == flag.field.metadata["help"], (name, flag.name)
         default = flag.cli_default()
-        if default is not __import__("inspect").Parameter.empty:
+        if default is not inspect.Parameter.empty:
             assert param.default == default, (name, flag.name)
     leaves = set()
 

@@ -24,6 +24,7 @@ from typing import Annotated, Optional
 import typer
 
 from pipeline.errors import UsageError
+from pipeline.registry import default_of, flag_of
 
 
 @dataclasses.dataclass(frozen=True)
@@ -52,7 +53,7 @@ class Flag:
     def cli_default(self):
         """The dataclass's default as the flag shows it (a tuple joined by its separator); none for an
         argument, which the command requires."""
-        meta, default = self.field.metadata, _default(self.field)
+        meta, default = self.field.metadata, default_of(self.field)
         if meta.get("argument") or meta.get("required") or default is dataclasses.MISSING:
             return inspect.Parameter.empty
         if meta.get("repeatable") or meta.get("parse") or default in (None, ()):
@@ -72,7 +73,7 @@ class Flag:
         """The field's value from the flag's: split, parsed or converted as declared; not given, its default."""
         meta = self.field.metadata
         if given is None:
-            return _default(self.field)
+            return default_of(self.field)
         if meta.get("parse"):
             return meta["parse"](given)
         if meta.get("repeatable"):
@@ -87,14 +88,6 @@ class Flag:
                 what = {float: "numbers", int: "whole numbers"}.get(item, "values")
                 raise UsageError(f"'{given}' is not {separated} {what}", field=self.name) from None
         return given
-
-
-def _default(field: dataclasses.Field):
-    if field.default is not dataclasses.MISSING:
-        return field.default
-    if field.default_factory is not dataclasses.MISSING:
-        return field.default_factory()
-    return dataclasses.MISSING
 
 
 def _plain(kind):
@@ -117,14 +110,14 @@ def flags(options: type, path: tuple[str, ...] = (), offered: dict | None = None
         if dataclasses.is_dataclass(kind):
             found += flags(kind, (*path, field.name), meta.get("nested"))
             continue
-        name = offered[field.name] if offered else meta.get("flag", field.name).replace("_", "-")
+        name = offered[field.name] if offered else flag_of(field).replace("_", "-")
         found.append(Flag((*path, field.name), name, field, kind))
     return found
 
 
-def build(options: type, values: dict, path: tuple[str, ...] = (), made: dict | None = None):
-    """The Options dataclass from the flags' values (by parameter name), nested settings built inside."""
-    made = made if made is not None else {f.path: f.value(values.get(f.parameter)) for f in flags(options)}
+def build(options: type, made: dict, path: tuple[str, ...] = ()):
+    """The Options dataclass from its fields' values (``made``: by each field's path), nested settings built
+    inside."""
     hints = typing.get_type_hints(options)
     kwargs = {}
     for field in dataclasses.fields(options):
@@ -132,7 +125,7 @@ def build(options: type, values: dict, path: tuple[str, ...] = (), made: dict | 
         if (*path, field.name) in made:
             kwargs[field.name] = made[(*path, field.name)]
         elif dataclasses.is_dataclass(kind) and any(p[:len(path) + 1] == (*path, field.name) for p in made):
-            kwargs[field.name] = build(kind, values, (*path, field.name), made)
+            kwargs[field.name] = build(kind, made, (*path, field.name))
     return options(**{k: v for k, v in kwargs.items() if v is not dataclasses.MISSING})
 
 
@@ -149,11 +142,10 @@ def with_options(options: type):
         made = [inspect.Parameter(f.parameter, keyword, default=f.cli_default(), annotation=Annotated[f.cli_type(), f.info()])
                 for f in declared]
         arguments = [p for p, f in zip(made, declared) if f.field.metadata.get("argument")]
-        names = {p.name for p in made}
 
         @functools.wraps(command)
         def run(**kwargs):
-            values = {name: kwargs.pop(name) for name in list(kwargs) if name in names}
+            values = {f.path: f.value(kwargs.pop(f.parameter, None)) for f in declared}
             return command(**kwargs, options=build(options, values))
 
         run.__signature__ = inspect.Signature([*own[:1], *arguments, *(p for p in made if p not in arguments), *own[1:]])

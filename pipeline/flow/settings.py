@@ -29,13 +29,9 @@ from typing import Annotated
 from pydantic import BaseModel, BeforeValidator, ConfigDict, ValidationError, create_model
 
 from pipeline.errors import ConfigError, UsageError
+from pipeline.registry import default_of, flag_of
 from pipeline.registry import STAGES
 from taxonomy import load_taxonomy
-
-
-def flag_of(field: dataclasses.Field) -> str:
-    """The name a file or a flag gives the field: its metadata's ``flag``, else its own name."""
-    return field.metadata.get("flag", field.name)
 
 
 @functools.cache
@@ -54,11 +50,8 @@ def settings_model(options: type) -> type[BaseModel]:
         kind = hints[field.name]
         if dataclasses.is_dataclass(kind):
             continue
-        if field.default is not dataclasses.MISSING:
-            default = field.default
-        elif field.default_factory is not dataclasses.MISSING:
-            default = field.default_factory()
-        else:  # a required field (the file a stage reads, the model under test) is the command's argument
+        default = default_of(field)
+        if default is dataclasses.MISSING:  # a required field (the model under test, the folder to write) is the command's to give
             kind, default = kind | None, None
         if _is_tuple(kind):  # the flag's form is the file's too: "jsonl,csv" as well as ["jsonl", "csv"]
             kind = Annotated[kind, BeforeValidator(functools.partial(_split, field.metadata.get("separator", ",")))]

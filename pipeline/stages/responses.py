@@ -95,7 +95,7 @@ class ResponseColumns:
 
     def column(self, name: str) -> str:
         """The file's column for one of our fields (its own name unless the file names it otherwise)."""
-        return {"prompt_type": self.prompt_type or "type"}.get(name) or getattr(self, name, None) or name
+        return getattr(self, name, None) or name
 
     def check(self, taxonomy: Taxonomy) -> None:
         """The maps' values are ours: one line naming the option and the first that is not."""
